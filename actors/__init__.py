@@ -1,0 +1,1 @@
+"""ThreadX Ray layer: one actor per module, thin shells over the ``threadx`` library."""

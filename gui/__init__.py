@@ -1,0 +1,1 @@
+"""ThreadX DearPyGui desktop client (thin client over the Ray actors)."""

@@ -1,0 +1,85 @@
+"""The OHLCV schema: one frame layout for every source, and the rules it must obey.
+
+A valid frame has a tz-aware UTC ``DatetimeIndex`` named ``time`` that is strictly increasing, and
+exactly the float64 columns ``open, high, low, close, volume`` with
+
+* prices finite and > 0, ``volume`` finite and >= 0;
+* ``high >= max(open, close)`` and ``low <= min(open, close)``.
+
+``validate_ohlcv`` raises :class:`DataError` naming the source, the rule, how many rows break it and
+the first offending timestamps. It never modifies its input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from threadx.errors import DataError
+
+COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+INDEX_NAME = "time"
+MAX_SHOWN = 5
+
+
+def _fail(source: str, rule: str, index: pd.Index, mask: np.ndarray) -> None:
+    bad = index[np.asarray(mask, dtype=bool)]
+    shown = ", ".join(str(t) for t in bad[:MAX_SHOWN])
+    more = "" if len(bad) <= MAX_SHOWN else f" (+{len(bad) - MAX_SHOWN} more)"
+    raise DataError(f"{source}: rule '{rule}' violated by {len(bad)} row(s), first at: {shown}{more}")
+
+
+def empty_frame() -> pd.DataFrame:
+    idx = pd.DatetimeIndex([], tz="UTC", name=INDEX_NAME).as_unit("ns")
+    return pd.DataFrame({c: np.empty(0, dtype=np.float64) for c in COLUMNS}, index=idx)
+
+
+def validate_ohlcv(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
+    """Check ``frame`` against the schema; return it unchanged or raise :class:`DataError`."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {missing}; required columns are {list(COLUMNS)}"
+        )
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    if extra:
+        raise DataError(f"{source}: unexpected column(s) {extra}; allowed are {list(COLUMNS)}")
+    idx = frame.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        raise DataError(f"{source}: index must be a DatetimeIndex, got {type(idx).__name__}")
+    if idx.tz is None or str(idx.tz) != "UTC":
+        raise DataError(f"{source}: index must be tz-aware UTC, got tz={idx.tz}")
+    for c in COLUMNS:
+        if frame[c].dtype != np.float64:
+            raise DataError(f"{source}: column '{c}' must be float64, got {frame[c].dtype}")
+    if len(frame) == 0:
+        return frame
+    ns = idx.asi8
+    dup = np.zeros(len(ns), dtype=bool)
+    dup[1:] = ns[1:] == ns[:-1]
+    if dup.any():
+        _fail(source, "timestamps are unique", idx, dup)
+    dec = np.zeros(len(ns), dtype=bool)
+    dec[1:] = ns[1:] < ns[:-1]
+    if dec.any():
+        _fail(source, "timestamps strictly increasing", idx, dec)
+    o, h, lo, c, v = (frame[k].to_numpy() for k in COLUMNS)
+    for name, arr in zip(COLUMNS, (o, h, lo, c, v), strict=True):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            _fail(source, f"{name} is finite (no NaN/inf)", idx, bad)
+    for name, arr in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True):
+        if (arr <= 0).any():
+            _fail(source, f"{name} > 0", idx, arr <= 0)
+    if (v < 0).any():
+        _fail(source, "volume >= 0", idx, v < 0)
+    if (h < lo).any():
+        _fail(source, "high >= low", idx, h < lo)
+    bad = h < np.maximum(o, c)
+    if bad.any():
+        _fail(source, "high >= max(open, close)", idx, bad)
+    bad = lo > np.minimum(o, c)
+    if bad.any():
+        _fail(source, "low <= min(open, close)", idx, bad)
+    return frame

@@ -83,3 +83,28 @@ def validate_ohlcv(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
     if bad.any():
         _fail(source, "low <= min(open, close)", idx, bad)
     return frame
+
+
+_SYMBOL_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_EXCHANGE_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def validate_symbol(symbol: str) -> str:
+    """Symbols name folders of the store: upper-case A-Z, 0-9 and ``- _ .`` only, 1..40 chars,
+    no path separators and no ``..`` (so a symbol can never escape the data root)."""
+    if not isinstance(symbol, str) or not 1 <= len(symbol) <= 40:
+        raise DataError(f"symbol {symbol!r}: must be a string of 1 to 40 characters")
+    if "/" in symbol or "\\" in symbol or ".." in symbol or symbol.startswith("."):
+        raise DataError(f"symbol {symbol!r}: must not contain a path separator, '..' or lead '.'")
+    if not set(symbol) <= _SYMBOL_OK:
+        raise DataError(f"symbol {symbol!r}: only upper-case A-Z, 0-9 and '-_.' are allowed")
+    return symbol
+
+
+def validate_exchange(exchange: str) -> str:
+    """Exchange names are folder names too: lower-case a-z, 0-9 and '_' only, 1..32 chars."""
+    if not isinstance(exchange, str) or not 1 <= len(exchange) <= 32:
+        raise DataError(f"exchange {exchange!r}: must be a string of 1 to 32 characters")
+    if not set(exchange) <= _EXCHANGE_OK:
+        raise DataError(f"exchange {exchange!r}: only lower-case a-z, 0-9 and '_' are allowed")
+    return exchange

@@ -1,0 +1,136 @@
+"""Missing minutes: detection, the fill policy, and flags on every filled bar.
+
+Policy (PREDECESSOR.md, gap policy): when the missing ratio over the span is <= ``threshold``
+(5 % by default), fill each missing minute by carrying the last close into open/high/low/close with
+volume 0 and mark it filled; above the threshold keep the gaps and warn. A sweep refuses data above
+the threshold unless its spec says ``allow_gaps = true``. Nothing is ever filled silently: the
+stored 1-minute files keep the raw data and the catalog records the gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from threadx.data.schema import COLUMNS, INDEX_NAME
+from threadx.errors import DataError
+from threadx.log import get_logger
+
+log = get_logger(__name__)
+NS_PER_MIN = 60 * 1_000_000_000
+DEFAULT_THRESHOLD = 0.05
+
+
+@dataclass(frozen=True)
+class GapReport:
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    expected: int  # minutes in [first, last]
+    present: int
+    runs: list[tuple[pd.Timestamp, int]] = field(default_factory=list)  # (first missing, count)
+
+    @property
+    def missing(self) -> int:
+        return self.expected - self.present
+
+    @property
+    def missing_ratio(self) -> float:
+        return self.missing / self.expected if self.expected else 0.0
+
+    def summary(self) -> str:
+        if self.first is None:
+            return "no data"
+        return (
+            f"{self.first} -> {self.last}: {self.present:,} of {self.expected:,} minutes present, "
+            f"{self.missing:,} missing ({self.missing_ratio:.2%}) in {len(self.runs):,} gap(s)"
+        )
+
+
+def find_gaps(
+    index: pd.DatetimeIndex,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> GapReport:
+    """Missing-minute runs of a 1m index over [start, end] (default: its first and last minute)."""
+    if len(index) == 0 and (start is None or end is None):
+        return GapReport(None, None, 0, 0, [])
+    mins = index.asi8 // NS_PER_MIN
+    lo = mins[0] if start is None else pd.Timestamp(start).value // NS_PER_MIN
+    hi = mins[-1] if end is None else pd.Timestamp(end).value // NS_PER_MIN
+    mins = mins[(mins >= lo) & (mins <= hi)]
+    edges = np.concatenate(([lo - 1], mins, [hi + 1]))
+    step = np.diff(edges)
+    at = np.flatnonzero(step > 1)
+    runs = [
+        (pd.Timestamp((edges[i] + 1) * NS_PER_MIN, unit="ns", tz="UTC"), int(step[i] - 1))
+        for i in at
+    ]
+    return GapReport(
+        first=pd.Timestamp(lo * NS_PER_MIN, unit="ns", tz="UTC"),
+        last=pd.Timestamp(hi * NS_PER_MIN, unit="ns", tz="UTC"),
+        expected=int(hi - lo + 1),
+        present=len(mins),
+        runs=runs,
+    )
+
+
+def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Complete the minute grid from the first to the last bar. Filled bars carry the previous
+    close in open/high/low/close and volume 0. Returns (frame, filled mask)."""
+    if len(frame) == 0:
+        return frame.copy(), np.zeros(0, dtype=bool)
+    mins = frame.index.asi8 // NS_PER_MIN
+    grid = np.arange(mins[0], mins[-1] + 1, dtype=np.int64)
+    pos = np.searchsorted(grid, mins)
+    present = np.zeros(len(grid), dtype=bool)
+    present[pos] = True
+    # index of the last present bar at or before each grid minute
+    last_present = np.maximum.accumulate(np.where(present, np.arange(len(grid)), 0))
+    src = np.cumsum(present) - 1  # row in `frame` of that last present bar
+    close = frame["close"].to_numpy()[src[last_present]]
+    out = {}
+    for col in ("open", "high", "low", "close"):
+        vals = np.empty(len(grid))
+        vals[pos] = frame[col].to_numpy()
+        vals[~present] = close[~present]
+        out[col] = vals
+    vol = np.zeros(len(grid))
+    vol[pos] = frame["volume"].to_numpy()
+    out["volume"] = vol
+    idx = pd.DatetimeIndex(pd.to_datetime(grid * NS_PER_MIN, unit="ns", utc=True), name=INDEX_NAME)
+    return pd.DataFrame(out, index=idx.as_unit("ns"))[list(COLUMNS)], ~present
+
+
+@dataclass(frozen=True)
+class GapPolicyResult:
+    frame: pd.DataFrame
+    filled: np.ndarray  # bool per bar of `frame`
+    report: GapReport
+    action: str  # "none" | "filled" | "kept"
+
+
+def apply_gap_policy(
+    frame: pd.DataFrame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    allow_gaps: bool = False,
+    what: str = "data",
+) -> GapPolicyResult:
+    """Fill small gaps; above ``threshold`` keep them if ``allow_gaps`` else raise DataError."""
+    report = find_gaps(frame.index)
+    if report.missing == 0:
+        return GapPolicyResult(frame, np.zeros(len(frame), dtype=bool), report, "none")
+    if report.missing_ratio <= threshold:
+        filled, mask = fill_gaps(frame)
+        log.info("%s: filled %d missing minute(s) (%s)", what, int(mask.sum()), report.summary())
+        return GapPolicyResult(filled, mask, report, "filled")
+    msg = (
+        f"{what}: missing ratio {report.missing_ratio:.2%} is above the {threshold:.0%} fill "
+        f"threshold ({report.summary()})"
+    )
+    if not allow_gaps:
+        raise DataError(msg + "; set allow_gaps = true in the sweep spec to run on gappy data")
+    log.warning("%s; gaps kept (bars are positional)", msg)
+    return GapPolicyResult(frame, np.zeros(len(frame), dtype=bool), report, "kept")

@@ -1,0 +1,99 @@
+"""Timeframes and resampling from the 1-minute truth.
+
+Buckets are left-closed and left-labelled in UTC: the bar labelled 10:00 of a 1h series aggregates
+the minutes 10:00 .. 10:59. Days start at 00:00 UTC; weeks start on Monday 00:00 UTC (as exchange
+weekly klines do). Aggregation: open first, high max, low min, close last, volume sum. Missing
+minutes are simply absent (bars are positional); an empty bucket produces no bar. The last bucket
+is *partial* when the data ends before the bucket does: it is kept and flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from threadx.data.schema import COLUMNS, INDEX_NAME
+from threadx.errors import DataError
+
+TIMEFRAMES: dict[str, int] = {
+    "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30,
+    "1h": 60, "2h": 120, "4h": 240, "6h": 360, "8h": 480, "12h": 720,
+    "1d": 1440, "1w": 10080,
+}  # fmt: skip
+_NS_PER_MIN = 60 * 1_000_000_000
+# Monday 1970-01-05 00:00 UTC, in minutes since the epoch: the origin of weekly buckets.
+_WEEK_ORIGIN_MIN = 4 * 1440
+
+
+def timeframe_minutes(tf: str) -> int:
+    """Minutes per bar of a timeframe string. Month ('1M') is refused, never read as minutes."""
+    if not isinstance(tf, str) or not tf:
+        raise DataError(f"timeframe {tf!r}: must be one of {', '.join(TIMEFRAMES)}")
+    if tf.endswith("M") or tf.lower().endswith(("mo", "mon", "month")):
+        raise DataError(
+            f"timeframe {tf!r}: months are not supported ('M' is month, minutes are 'm'); "
+            f"use one of {', '.join(TIMEFRAMES)}"
+        )
+    key = tf[:-1] + tf[-1].lower()
+    if key not in TIMEFRAMES:
+        raise DataError(f"timeframe {tf!r}: unknown; use one of {', '.join(TIMEFRAMES)}")
+    return TIMEFRAMES[key]
+
+
+def normalize_timeframe(tf: str) -> str:
+    minutes = timeframe_minutes(tf)
+    return next(k for k, v in TIMEFRAMES.items() if v == minutes)
+
+
+@dataclass(frozen=True)
+class Resampled:
+    frame: pd.DataFrame  # schema frame of the target timeframe
+    timeframe: str
+    minutes_per_bar: np.ndarray  # how many 1m bars each output bar aggregates
+    partial_last: bool  # the last bucket extends past the end of the data
+
+    @property
+    def incomplete(self) -> np.ndarray:
+        """Bars aggregating fewer 1m bars than the timeframe has minutes (gaps or partial end)."""
+        return self.minutes_per_bar < timeframe_minutes(self.timeframe)
+
+
+def bucket_starts_min(minutes: np.ndarray, width: int) -> np.ndarray:
+    """Left edge (minutes since epoch) of each timestamp's bucket."""
+    origin = _WEEK_ORIGIN_MIN if width == TIMEFRAMES["1w"] else 0
+    return (minutes - origin) // width * width + origin
+
+
+def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
+    """Aggregate a 1-minute schema frame to ``timeframe``."""
+    width = timeframe_minutes(timeframe)
+    tf = normalize_timeframe(timeframe)
+    n = len(frame)
+    if n == 0:
+        return Resampled(frame.copy(), tf, np.zeros(0, dtype=np.int64), False)
+    ns = frame.index.asi8
+    if np.any(ns % _NS_PER_MIN):
+        raise DataError("resample: input timestamps must be whole minutes (1m bars)")
+    minutes = ns // _NS_PER_MIN
+    if width == 1:
+        return Resampled(frame.copy(), tf, np.ones(n, dtype=np.int64), False)
+    buckets = bucket_starts_min(minutes, width)
+    change = np.flatnonzero(np.diff(buckets)) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [n]))
+    o, h, lo, c, v = (frame[k].to_numpy(dtype=np.float64) for k in COLUMNS)
+    out = {
+        "open": o[starts],
+        "high": np.maximum.reduceat(h, starts),
+        "low": np.minimum.reduceat(lo, starts),
+        "close": c[ends - 1],
+        "volume": np.add.reduceat(v, starts),
+    }
+    idx = pd.DatetimeIndex(
+        pd.to_datetime(buckets[starts] * _NS_PER_MIN, unit="ns", utc=True), name=INDEX_NAME
+    ).as_unit("ns")
+    res = pd.DataFrame(out, index=idx)[list(COLUMNS)]
+    partial = bool(minutes[-1] < buckets[-1] + width - 1)
+    return Resampled(res, tf, (ends - starts).astype(np.int64), partial)

@@ -1,0 +1,374 @@
+"""The OHLCV store: monthly Parquet files of 1-minute bars plus a JSON catalog.
+
+Layout (DESIGN.md)::
+
+    {data_root}/ohlcv/{exchange}/{SYMBOL}/1m/{YYYY-MM}.parquet
+    {data_root}/ohlcv/catalog.json
+
+Every file is written atomically (:mod:`threadx.io`) and read back and validated before it replaces
+the old one. A write is planned for all months first and only then executed, so an invalid frame or
+a conflict changes nothing. Writers of one symbol are serialised by a lock file.
+
+Conflict policy when incoming rows overlap stored rows of the same minute with different values:
+``merge`` (default) refuses and names the minutes, ``keep`` keeps the stored values, ``replace``
+takes the incoming ones. Rows of new minutes are always added; identical rows are no-ops, so
+re-running an import is idempotent (an unchanged month file is not rewritten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from threadx.data.gaps import NS_PER_MIN, GapReport, find_gaps
+from threadx.data.schema import (
+    COLUMNS,
+    INDEX_NAME,
+    empty_frame,
+    validate_exchange,
+    validate_ohlcv,
+    validate_symbol,
+)
+from threadx.errors import DataError, StoreError
+from threadx.io import atomic_write, atomic_write_json, remove_stray_temps
+from threadx.log import get_logger
+
+log = get_logger(__name__)
+Conflict = Literal["keep", "replace", "merge"]
+CONFLICT_POLICIES: tuple[str, ...] = ("keep", "replace", "merge")
+MAX_GAP_RUNS_IN_CATALOG = 500
+_SCHEMA = pa.schema(
+    [pa.field(INDEX_NAME, pa.timestamp("ns", tz="UTC"))]
+    + [pa.field(c, pa.float64()) for c in COLUMNS]
+)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_month_file(path: Path) -> pd.DataFrame:
+    """Read one month file; a corrupt or foreign file raises DataError naming it."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
+    if not table.schema.equals(_SCHEMA, check_metadata=False):
+        raise DataError(f"{path}: unexpected schema {table.schema}; expected {_SCHEMA}")
+    frame = table.to_pandas().set_index(INDEX_NAME)
+    frame.index = pd.DatetimeIndex(frame.index, name=INDEX_NAME).as_unit("ns")
+    return validate_ohlcv(frame, source=str(path))
+
+
+def write_month_file(path: Path, frame: pd.DataFrame) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array(frame.index.asi8, type=pa.timestamp("ns", tz="UTC"))]
+        + [pa.array(frame[c].to_numpy(), type=pa.float64()) for c in COLUMNS],
+        schema=_SCHEMA,
+    )
+
+    def _write(tmp: Path) -> None:
+        pq.write_table(table, tmp, compression="zstd")
+
+    def _validate(tmp: Path) -> None:
+        back = read_month_file(tmp)
+        if len(back) != len(frame):
+            raise StoreError(f"{path}: wrote {len(frame)} rows but read back {len(back)}")
+
+    atomic_write(path, _write, _validate)
+
+
+def month_key(ts: pd.Timestamp) -> str:
+    return f"{ts.year:04d}-{ts.month:02d}"
+
+
+@dataclass
+class MonthPlan:
+    month: str
+    path: Path
+    frame: pd.DataFrame  # the month's content after the write
+    added: int
+    conflicts: list[pd.Timestamp]
+    conflicts_resolved: int
+    changed: bool
+
+
+@dataclass
+class WriteReport:
+    exchange: str
+    symbol: str
+    rows_in: int
+    added: int = 0
+    unchanged: int = 0
+    conflicts_resolved: int = 0
+    months_written: list[str] = field(default_factory=list)
+    months_unchanged: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _merge_month(
+    old: pd.DataFrame, new: pd.DataFrame, policy: Conflict
+) -> tuple[pd.DataFrame, int, list[pd.Timestamp]]:
+    """Union of two month frames; returns (merged, rows added, conflicting minutes)."""
+    if len(old) == 0:
+        return new, len(new), []
+    common = old.index.intersection(new.index)
+    a = old.loc[common, list(COLUMNS)].to_numpy()
+    b = new.loc[common, list(COLUMNS)].to_numpy()
+    differs = np.any(a.view(np.int64) != b.view(np.int64), axis=1)  # bitwise comparison
+    conflicts = list(common[differs])
+    fresh = new.loc[new.index.difference(old.index)]
+    base = old
+    if conflicts and policy == "replace":
+        base = old.copy()
+        base.loc[common[differs], list(COLUMNS)] = b[differs]
+    merged = pd.concat([base, fresh]).sort_index()
+    merged.index.name = INDEX_NAME
+    return merged, len(fresh), conflicts
+
+
+class OHLCVStore:
+    """The on-disk store under ``data_root``. Cheap to construct; holds no open files."""
+
+    def __init__(self, data_root: Path) -> None:
+        self.data_root = Path(data_root)
+        self.root = self.data_root / "ohlcv"
+        self.catalog_path = self.root / "catalog.json"
+
+    # -- paths and locking ----------------------------------------------------------------------
+    def symbol_dir(self, exchange: str, symbol: str) -> Path:
+        path = self.root / validate_exchange(exchange) / validate_symbol(symbol) / "1m"
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise DataError(f"symbol {symbol!r}: resolves outside the data root")
+        return path
+
+    def month_path(self, exchange: str, symbol: str, month: str) -> Path:
+        return self.symbol_dir(exchange, symbol) / f"{month}.parquet"
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_dir = self.root / ".locks"
+        lock_dir.mkdir(exist_ok=True)
+        with open(lock_dir / f"{name}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- catalog -------------------------------------------------------------------------------
+    def load_catalog(self) -> dict[str, dict[str, Any]]:
+        if not self.catalog_path.exists():
+            return {}
+        import json
+
+        try:
+            data = json.loads(self.catalog_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{self.catalog_path}: corrupt catalog ({err}); run `threadx data "
+                             "list --rebuild` to rebuild it from the month files") from None
+        return data.get("files", {})
+
+    def _catalog_entry(self, exchange: str, symbol: str, month: str, path: Path,
+                       frame: pd.DataFrame, sources: list[str]) -> dict[str, Any]:
+        rep = find_gaps(frame.index)
+        return {
+            "exchange": exchange,
+            "symbol": symbol,
+            "month": month,
+            "path": str(path.relative_to(self.data_root)),
+            "first": str(rep.first),
+            "last": str(rep.last),
+            "rows": len(frame),
+            "missing_minutes": rep.missing,
+            "gap_runs_total": len(rep.runs),
+            "gap_runs": [[str(t), n] for t, n in rep.runs[:MAX_GAP_RUNS_IN_CATALOG]],
+            "sha256": sha256_of(path),
+            "bytes": path.stat().st_size,
+            "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "sources": sources[-20:],
+        }
+
+    def _save_catalog(self, files: dict[str, dict[str, Any]]) -> None:
+        atomic_write_json(self.catalog_path, {"version": 1, "files": files})
+
+    def rebuild_catalog(self) -> dict[str, dict[str, Any]]:
+        """Rescan every month file (removing stray temp files first) and rewrite the catalog."""
+        with self._lock("catalog"):
+            remove_stray_temps(self.root)
+            old = self.load_catalog() if self.catalog_path.exists() else {}
+            files: dict[str, dict[str, Any]] = {}
+            for path in sorted(self.root.glob("*/*/1m/*.parquet")):
+                exchange, symbol, month = path.parts[-4], path.parts[-3], path.stem
+                key = f"{exchange}/{symbol}/{month}"
+                sources = old.get(key, {}).get("sources", [])
+                files[key] = self._catalog_entry(
+                    exchange, symbol, month, path, read_month_file(path), sources
+                )
+            self._save_catalog(files)
+            return files
+
+    # -- writing -------------------------------------------------------------------------------
+    def plan_write(self, frame: pd.DataFrame, exchange: str, symbol: str,
+                   on_conflict: Conflict = "merge", source: str = "frame") -> list[MonthPlan]:
+        """Validate and plan a write without touching disk. Raises on any problem."""
+        if on_conflict not in CONFLICT_POLICIES:
+            raise DataError(f"on_conflict {on_conflict!r}: must be one of {CONFLICT_POLICIES}")
+        validate_ohlcv(frame, source=source)
+        if np.any(frame.index.asi8 % NS_PER_MIN):
+            raise DataError(f"{source}: rule 'timestamps are whole minutes' violated")
+        plans: list[MonthPlan] = []
+        months = frame.index.strftime("%Y-%m")
+        for month in pd.unique(months):
+            part = frame.loc[months == month]
+            path = self.month_path(exchange, symbol, month)
+            old = read_month_file(path) if path.exists() else empty_frame()
+            merged, added, conflicts = _merge_month(old, part, on_conflict)
+            if conflicts and on_conflict == "merge":
+                shown = ", ".join(str(t) for t in conflicts[:5])
+                raise DataError(
+                    f"{source}: {len(conflicts)} minute(s) of {exchange}/{symbol} {month} already "
+                    f"stored with different values (first: {shown}); rule 'merge never overwrites'"
+                    "; choose --on-conflict keep or replace"
+                )
+            changed = added > 0 or (bool(conflicts) and on_conflict == "replace")
+            resolved = len(conflicts)
+            plans.append(MonthPlan(month, path, merged, added, conflicts, resolved, changed))
+        return plans
+
+    def write(self, frame: pd.DataFrame, *, exchange: str, symbol: str,
+              on_conflict: Conflict = "merge", dry_run: bool = False,
+              source: str = "frame") -> WriteReport:
+        """Validate, plan and (unless ``dry_run``) write a 1m frame into monthly files."""
+        validate_exchange(exchange)
+        validate_symbol(symbol)
+        report = WriteReport(exchange, symbol, len(frame), dry_run=dry_run)
+        with self._lock(f"{exchange}__{symbol}"):
+            plans = self.plan_write(frame, exchange, symbol, on_conflict, source)
+            for p in plans:
+                report.added += p.added
+                report.conflicts_resolved += p.conflicts_resolved
+                (report.months_written if p.changed else report.months_unchanged).append(p.month)
+            report.unchanged = report.rows_in - report.added - report.conflicts_resolved
+            if dry_run:
+                return report
+            for p in plans:
+                if p.changed:
+                    write_month_file(p.path, p.frame)
+            self._update_catalog(exchange, symbol, plans, source)
+        log.info("stored %s/%s from %s: %s", exchange, symbol, source, report.to_dict())
+        return report
+
+    def _update_catalog(self, exchange: str, symbol: str, plans: list[MonthPlan],
+                        source: str) -> None:
+        with self._lock("catalog"):
+            files = self.load_catalog()
+            for p in plans:
+                key = f"{exchange}/{symbol}/{p.month}"
+                entry = files.get(key)
+                if entry and not p.changed and entry.get("sha256") == sha256_of(p.path):
+                    continue
+                sources = (entry or {}).get("sources", []) + [source]
+                files[key] = self._catalog_entry(exchange, symbol, p.month, p.path, p.frame,
+                                                 sources)
+            self._save_catalog(files)
+
+    # -- reading -------------------------------------------------------------------------------
+    def symbols(self) -> list[tuple[str, str]]:
+        return sorted({(e["exchange"], e["symbol"]) for e in self.load_catalog().values()})
+
+    def resolve_exchange(self, symbol: str, exchange: str | None = None) -> str:
+        """The exchange holding ``symbol`` (must be unique unless given)."""
+        validate_symbol(symbol)
+        have = [e for e, s in self.symbols() if s == symbol]
+        if exchange is not None:
+            if exchange not in have:
+                raise DataError(f"symbol {symbol!r} on exchange {exchange!r} is not in the store "
+                                f"{self.data_root} (have: {self._have_text()})")
+            return exchange
+        if not have:
+            raise DataError(f"symbol {symbol!r} is not in the store {self.data_root} "
+                            f"(have: {self._have_text()}); import it with `threadx data import`")
+        if len(have) > 1:
+            raise DataError(f"symbol {symbol!r} is stored for several exchanges {have}; "
+                            "name one with --exchange")
+        return have[0]
+
+    def _have_text(self) -> str:
+        return ", ".join(f"{e}/{s}" for e, s in self.symbols()) or "nothing"
+
+    def read(self, symbol: str, exchange: str | None = None,
+             start: pd.Timestamp | str | None = None,
+             end: pd.Timestamp | str | None = None) -> pd.DataFrame:
+        """1m bars of ``symbol`` in [start, end) (UTC), concatenated from the month files."""
+        exchange = self.resolve_exchange(symbol, exchange)
+        folder = self.symbol_dir(exchange, symbol)
+        start_ts = _utc(start)
+        end_ts = _utc(end)
+        parts = []
+        for path in sorted(folder.glob("*.parquet")):
+            month_start = pd.Timestamp(path.stem + "-01", tz="UTC")
+            month_end = month_start + pd.offsets.MonthBegin(1)
+            if (end_ts is not None and month_start >= end_ts) or (
+                start_ts is not None and month_end <= start_ts
+            ):
+                continue
+            parts.append(read_month_file(path))
+        frame = pd.concat(parts) if parts else empty_frame()
+        if start_ts is not None:
+            frame = frame.loc[frame.index >= start_ts]
+        if end_ts is not None:
+            frame = frame.loc[frame.index < end_ts]
+        return validate_ohlcv(frame, source=f"{exchange}/{symbol}")
+
+    def gaps(self, symbol: str, exchange: str | None = None) -> GapReport:
+        return find_gaps(self.read(symbol, exchange).index)
+
+    def list_frame(self) -> pd.DataFrame:
+        """One row per (exchange, symbol): span, rows, missing minutes, files, bytes."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for e in self.load_catalog().values():
+            key = (e["exchange"], e["symbol"])
+            r = rows.setdefault(key, {"exchange": key[0], "symbol": key[1], "first": e["first"],
+                                      "last": e["last"], "rows": 0, "files": 0, "bytes": 0})
+            r["first"] = min(r["first"], e["first"])
+            r["last"] = max(r["last"], e["last"])
+            r["rows"] += e["rows"]
+            r["files"] += 1
+            r["bytes"] += e["bytes"]
+        cols = ["exchange", "symbol", "first", "last", "rows", "missing_minutes",
+                "missing_ratio", "files", "bytes"]
+        out = []
+        for r in rows.values():
+            first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])
+            expected = int((last - first).total_seconds() // 60) + 1
+            r["missing_minutes"] = expected - r["rows"]
+            r["missing_ratio"] = r["missing_minutes"] / expected if expected else 0.0
+            out.append(r)
+        return pd.DataFrame(out, columns=cols).sort_values(["exchange", "symbol"], ignore_index=True)
+
+
+def _utc(ts: pd.Timestamp | str | None) -> pd.Timestamp | None:
+    if ts is None:
+        return None
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")

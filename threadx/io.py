@@ -1,0 +1,86 @@
+"""Atomic, durable file writes for every file ThreadX owns.
+
+Protocol (GUIDE.md): temp file in the same folder -> write -> fsync -> reopen and validate ->
+``os.replace`` -> fsync the folder. A crash at any point leaves either the old file or the new one,
+never a torn file; stray temp files from a crash are removed by :func:`remove_stray_temps`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TMP_PREFIX = ".tmp-"
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # directories cannot be opened for fsync on Windows
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(path: Path) -> Path:
+    return path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def atomic_write(
+    path: Path,
+    write: Callable[[Path], None],
+    validate: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temp file, ``validate(tmp)`` checks it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        if validate is not None:
+            validate(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> Path:
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    def _validate(tmp: Path) -> None:
+        json.loads(tmp.read_text(encoding="utf-8"))
+
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), _validate)
+
+
+def remove_stray_temps(folder: Path) -> list[Path]:
+    """Delete temp files left by a crashed writer anywhere under ``folder``; return them."""
+    folder = Path(folder)
+    if not folder.exists():
+        return []
+    stray = [p for p in folder.rglob(f"{TMP_PREFIX}*") if p.is_file()]
+    for p in stray:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return stray

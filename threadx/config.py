@@ -200,7 +200,9 @@ def apply_overrides(
     if data_root:
         data["paths"]["data_root"] = str(Path(data_root).expanduser().resolve())
         allow = True
-        if not Path(cfg.paths.logs).is_absolute():
+        if cfg.source == "<defaults>":  # no config file: keep the logs beside the data
+            data["paths"]["logs"] = str(Path(data["paths"]["data_root"]) / "logs")
+        elif not Path(cfg.paths.logs).is_absolute():
             data["paths"]["logs"] = str(cfg.logs_dir)
     data["paths"]["allow_absolute_paths"] = allow
     if log_level:

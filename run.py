@@ -2,7 +2,7 @@
 """ThreadX bootstrap: the two quick-start commands.
 
     python3 run.py demo     # set up .venv if needed, then run the demo sweep on the bundled data
-    python3 run.py test     # set up .venv (with dev extras) if needed, then run the whole test suite
+    python3 run.py test     # set up .venv if needed, then run the whole test suite
 
 Only the standard library is used here, so this works on a fresh machine with Python >= 3.11.
 The virtualenv lives in ./.venv and is re-installed only when pyproject.toml changes.
@@ -32,15 +32,15 @@ def _need(extras: str) -> str:
 
 
 def ensure_venv(extras: str = "dev") -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"ThreadX needs Python >= 3.11, this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"[run.py] creating virtualenv {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     want = _need(extras)
     if STAMP.exists() and STAMP.read_text().strip() == want:
         return
-    print(f"[run.py] installing threadx[{extras}] into {VENV} (first run takes a minute)", flush=True)
+    print(
+        f"[run.py] installing threadx[{extras}] into {VENV} (first run takes a minute)", flush=True
+    )
     pip = [str(PY), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "-q", "-e", f"{ROOT}[{extras}]"], check=True)
@@ -48,6 +48,9 @@ def ensure_venv(extras: str = "dev") -> None:
 
 
 def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file may run under any python3
+        print(f"ThreadX needs Python >= 3.11, this is {sys.version.split()[0]}", file=sys.stderr)
+        return 1
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__)
         return 0

@@ -1,7 +1,8 @@
 """The ``threadx`` command.
 
-Shape: ``threadx [--config FILE] [--data-root DIR] [--log-level L] VERB ...``. Exit code 0 on success;
-on a user error a one-line reason on stderr and exit code 2. Nothing is parsed at import time.
+Shape: ``threadx [--config FILE] [--data-root DIR] [--log-level L] VERB ...``. Exit code 0 on
+success; on a user error a one-line reason on stderr and exit code 2. Nothing is parsed at import
+time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class Context:
 
 
 def _add_global(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="config TOML (default: $THREADX_CONFIG, ./configs/threadx.toml)")
+    p.add_argument(
+        "--config", help="config TOML (default: $THREADX_CONFIG, ./configs/threadx.toml)"
+    )
     p.add_argument("--data-root", help="override paths.data_root")
     p.add_argument("--log-level", help="override logging.level (DEBUG, INFO, WARNING, ...)")
 

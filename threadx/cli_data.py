@@ -23,13 +23,24 @@ def register(verbs: argparse._SubParsersAction) -> None:
     imp.add_argument("--symbol", help="symbol (default: inferred from the file name)")
     imp.add_argument("--exchange", help="exchange (default: inferred from the folder/file name)")
     imp.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
-    imp.add_argument("--on-conflict", choices=["keep", "replace", "merge"], default="merge",
-                     help="stored minutes with different values: keep old, replace, or refuse "
-                          "(merge, default)")
-    imp.add_argument("--only-symbol", action="append", default=None,
-                     help="filter: import only these symbols (repeatable)")
-    imp.add_argument("--only-timeframe", action="append", default=None,
-                     help="filter: only source files of these timeframes (repeatable)")
+    imp.add_argument(
+        "--on-conflict",
+        choices=["keep", "replace", "merge"],
+        default="merge",
+        help="stored minutes with different values: keep old, replace, or refuse (merge, default)",
+    )
+    imp.add_argument(
+        "--only-symbol",
+        action="append",
+        default=None,
+        help="filter: import only these symbols (repeatable)",
+    )
+    imp.add_argument(
+        "--only-timeframe",
+        action="append",
+        default=None,
+        help="filter: only source files of these timeframes (repeatable)",
+    )
     imp.add_argument("--start", help="filter: first minute to import (UTC)")
     imp.add_argument("--end", help="filter: import minutes before this (UTC)")
     imp.add_argument("--report", type=Path, help="write the JSON import report here")
@@ -75,15 +86,24 @@ def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
         start=_ts(args.start, "--start"),
         end=_ts(args.end, "--end"),
     )
-    report = import_path(ctx.store, args.path, symbol=args.symbol, exchange=args.exchange,
-                         filters=filters, on_conflict=args.on_conflict, dry_run=args.dry_run,
-                         report_path=args.report)
+    report = import_path(
+        ctx.store,
+        args.path,
+        symbol=args.symbol,
+        exchange=args.exchange,
+        filters=filters,
+        on_conflict=args.on_conflict,
+        dry_run=args.dry_run,
+        report_path=args.report,
+    )
     for f in report.files:
         print(_file_line(f))
     t = report.totals()
     mode = " (dry run: nothing written)" if args.dry_run else ""
-    print(f"{t['files']} file(s): {t['imported']} imported, {t['skipped']} skipped, "
-          f"{t['errors']} error(s); {t['rows_added']:,} new row(s){mode}")
+    print(
+        f"{t['files']} file(s): {t['imported']} imported, {t['skipped']} skipped, "
+        f"{t['errors']} error(s); {t['rows_added']:,} new row(s){mode}"
+    )
     if report.errors:
         raise DataError(f"{len(report.errors)} file(s) failed; first: {report.errors[0]['error']}")
     return 0
@@ -95,11 +115,15 @@ def _file_line(f: dict) -> str:
         return f"  ERROR    {name}: {f['error']}"
     if f["status"] == "skipped":
         return f"  skipped  {name}: {f['reason']}"
-    line = (f"  ok       {name} -> {f['exchange']}/{f['symbol']}: {f['rows_kept']:,} rows, "
-            f"{f['added']:,} new")
+    line = (
+        f"  ok       {name} -> {f['exchange']}/{f['symbol']}: {f['rows_kept']:,} rows, "
+        f"{f['added']:,} new"
+    )
     if "missing_minutes" in f:
-        line += (f"; {f['first']} -> {f['last']}: {f['missing_minutes']:,} of "
-                 f"{f['expected_minutes']:,} minutes missing ({f['missing_ratio']:.2%})")
+        line += (
+            f"; {f['first']} -> {f['last']}: {f['missing_minutes']:,} of "
+            f"{f['expected_minutes']:,} minutes missing ({f['missing_ratio']:.2%})"
+        )
     if f.get("duplicates_dropped"):
         line += f"; {f['duplicates_dropped']} duplicate row(s) dropped"
     if f.get("dropped_open_minute"):
@@ -117,8 +141,17 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     frame["size"] = frame["bytes"].map(lambda b: f"{b / 1e6:.1f} MB")
     frame["missing_ratio"] = frame["missing_ratio"].map(lambda r: f"{r:.2%}")
-    cols = ["exchange", "symbol", "first", "last", "rows", "missing_minutes", "missing_ratio",
-            "files", "size"]
+    cols = [
+        "exchange",
+        "symbol",
+        "first",
+        "last",
+        "rows",
+        "missing_minutes",
+        "missing_ratio",
+        "files",
+        "size",
+    ]
     print(f"catalog of {store.data_root}")
     print(frame[cols].to_string(index=False))
     return 0
@@ -139,12 +172,15 @@ def cmd_gaps(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_resample(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.data.resample import resample
 
-    frame = ctx.store.read(args.symbol.upper(), args.exchange, _ts(args.start, "--start"),
-                           _ts(args.end, "--end"))
+    frame = ctx.store.read(
+        args.symbol.upper(), args.exchange, _ts(args.start, "--start"), _ts(args.end, "--end")
+    )
     res = resample(frame, args.timeframe)
     bars = res.frame
-    print(f"{args.symbol.upper()} {res.timeframe}: {len(bars):,} bars from {len(frame):,} 1m bars"
-          + (" (last bar partial)" if res.partial_last else ""))
+    print(
+        f"{args.symbol.upper()} {res.timeframe}: {len(bars):,} bars from {len(frame):,} 1m bars"
+        + (" (last bar partial)" if res.partial_last else "")
+    )
     incomplete = int(res.incomplete.sum())
     if incomplete:
         print(f"{incomplete} bar(s) aggregate fewer minutes than the timeframe (gaps/edges)")

@@ -48,7 +48,7 @@ class DevicesConfig(_Model):
     )
     schedule: Literal["weighted", "adaptive"] = Field(
         "weighted",
-        description="weighted: each device gets exactly its share; adaptive: faster ones pull more.",
+        description="weighted: each device gets exactly its share; adaptive: faster pull more.",
     )
     cpu_workers: int = Field(
         0, ge=0, description="CPU worker actors when no GPU is used; 0 = one per 'cpus_per_worker'."

@@ -48,7 +48,7 @@ def atomic_write(
             os.fsync(fh.fileno())
         if validate is not None:
             validate(tmp)
-        os.replace(tmp, path)
+        tmp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -53,16 +53,20 @@ class ImportReport:
         return [f for f in self.files if f["status"] == "error"]
 
     def totals(self) -> dict[str, int]:
-        out = {"files": len(self.files), "imported": 0, "skipped": 0, "errors": 0,
-               "rows_added": 0}
+        out = {"files": len(self.files), "imported": 0, "skipped": 0, "errors": 0, "rows_added": 0}
         for f in self.files:
             out[{"ok": "imported", "skipped": "skipped", "error": "errors"}[f["status"]]] += 1
             out["rows_added"] += f.get("added", 0)
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "dry_run": self.dry_run, "on_conflict": self.on_conflict,
-                "totals": self.totals(), "files": self.files}
+        return {
+            "root": self.root,
+            "dry_run": self.dry_run,
+            "on_conflict": self.on_conflict,
+            "totals": self.totals(),
+            "files": self.files,
+        }
 
 
 def iter_files(path: Path) -> list[Path]:
@@ -72,43 +76,78 @@ def iter_files(path: Path) -> list[Path]:
     if not path.is_dir():
         raise DataError(f"{path}: no such file or folder")
     return sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and p.name.lower().endswith(SUPPORTED_SUFFIXES) and not p.name.startswith(".")
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and p.name.lower().endswith(SUPPORTED_SUFFIXES)
+        and not p.name.startswith(".")
     )
 
 
-def _store_one(store: OHLCVStore, parsed: ParsedFile, filters: ImportFilters,
-               on_conflict: Conflict, dry_run: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {"file": str(parsed.source), "kind": parsed.kind,
-                             "symbol": parsed.symbol, "exchange": parsed.exchange,
-                             "timeframe": parsed.timeframe, "rows_read": len(parsed.frame),
-                             "duplicates_dropped": parsed.duplicates_dropped,
-                             "dropped_open_minute": parsed.dropped_open_minute}
+def _store_one(
+    store: OHLCVStore,
+    parsed: ParsedFile,
+    filters: ImportFilters,
+    on_conflict: Conflict,
+    dry_run: bool,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "file": str(parsed.source),
+        "kind": parsed.kind,
+        "symbol": parsed.symbol,
+        "exchange": parsed.exchange,
+        "timeframe": parsed.timeframe,
+        "rows_read": len(parsed.frame),
+        "duplicates_dropped": parsed.duplicates_dropped,
+        "dropped_open_minute": parsed.dropped_open_minute,
+    }
     if filters.symbols and parsed.symbol not in filters.symbols:
         return {**entry, "status": "skipped", "reason": "symbol filtered out"}
     if filters.timeframes and parsed.timeframe not in filters.timeframes:
         return {**entry, "status": "skipped", "reason": "timeframe filtered out"}
     if parsed.timeframe != "1m":
-        return {**entry, "status": "skipped",
-                "reason": f"timeframe {parsed.timeframe}: only 1m bars are stored (others are "
-                          "resampled from them)"}
+        return {
+            **entry,
+            "status": "skipped",
+            "reason": f"timeframe {parsed.timeframe}: only 1m bars are stored (others are "
+            "resampled from them)",
+        }
     if not parsed.symbol or not parsed.exchange:
-        return {**entry, "status": "error",
-                "error": "cannot infer symbol/exchange from the file name; pass --symbol and "
-                         "--exchange"}
+        return {
+            **entry,
+            "status": "error",
+            "error": "cannot infer symbol/exchange from the file name; pass --symbol and "
+            "--exchange",
+        }
     frame = filters.keep_rows(parsed.frame)
-    rep = store.write(frame, exchange=parsed.exchange, symbol=parsed.symbol,
-                      on_conflict=on_conflict, dry_run=dry_run, source=str(parsed.source))
+    rep = store.write(
+        frame,
+        exchange=parsed.exchange,
+        symbol=parsed.symbol,
+        on_conflict=on_conflict,
+        dry_run=dry_run,
+        source=str(parsed.source),
+    )
     gaps = store.gaps(parsed.symbol, parsed.exchange) if not dry_run and len(frame) else None
-    entry.update(status="ok", rows_kept=len(frame), added=rep.added,
-                 conflicts_resolved=rep.conflicts_resolved, months_written=rep.months_written,
-                 months_unchanged=rep.months_unchanged)
+    entry.update(
+        status="ok",
+        rows_kept=len(frame),
+        added=rep.added,
+        conflicts_resolved=rep.conflicts_resolved,
+        months_written=rep.months_written,
+        months_unchanged=rep.months_unchanged,
+    )
     if len(frame):
         from threadx.data.gaps import find_gaps
 
         own = find_gaps(frame.index)
-        entry.update(first=str(own.first), last=str(own.last), missing_minutes=own.missing,
-                     expected_minutes=own.expected, missing_ratio=own.missing_ratio)
+        entry.update(
+            first=str(own.first),
+            last=str(own.last),
+            missing_minutes=own.missing,
+            expected_minutes=own.expected,
+            missing_ratio=own.missing_ratio,
+        )
     if gaps is not None:
         entry["store_missing_ratio"] = gaps.missing_ratio
     return entry

@@ -2,13 +2,15 @@
 
 Buckets are left-closed and left-labelled in UTC: the bar labelled 10:00 of a 1h series aggregates
 the minutes 10:00 .. 10:59. Days start at 00:00 UTC; weeks start on Monday 00:00 UTC (as exchange
-weekly klines do). Aggregation: open first, high max, low min, close last, volume sum. Missing
-minutes are simply absent (bars are positional); an empty bucket produces no bar. The last bucket
-is *partial* when the data ends before the bucket does: it is kept and flagged.
+weekly klines do). Aggregation: open first, high max, low min, close last, volume sum (correctly
+rounded, math.fsum). Missing minutes are simply absent (bars are positional); an empty bucket
+produces no bar. The last bucket is *partial* when the data ends before the bucket does: it is kept
+and flagged.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +91,10 @@ def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
         "high": np.maximum.reduceat(h, starts),
         "low": np.minimum.reduceat(lo, starts),
         "close": c[ends - 1],
-        "volume": np.add.reduceat(v, starts),
+        # correctly rounded sums (math.fsum), independent of summation order
+        "volume": np.fromiter(
+            (math.fsum(v[a:b]) for a, b in zip(starts, ends, strict=True)), np.float64, len(starts)
+        ),
     }
     idx = pd.DatetimeIndex(
         pd.to_datetime(buckets[starts] * _NS_PER_MIN, unit="ns", utc=True), name=INDEX_NAME

@@ -27,7 +27,9 @@ def _fail(source: str, rule: str, index: pd.Index, mask: np.ndarray) -> None:
     bad = index[np.asarray(mask, dtype=bool)]
     shown = ", ".join(str(t) for t in bad[:MAX_SHOWN])
     more = "" if len(bad) <= MAX_SHOWN else f" (+{len(bad) - MAX_SHOWN} more)"
-    raise DataError(f"{source}: rule '{rule}' violated by {len(bad)} row(s), first at: {shown}{more}")
+    raise DataError(
+        f"{source}: rule '{rule}' violated by {len(bad)} row(s), first at: {shown}{more}"
+    )
 
 
 def empty_frame() -> pd.DataFrame:
@@ -35,8 +37,7 @@ def empty_frame() -> pd.DataFrame:
     return pd.DataFrame({c: np.empty(0, dtype=np.float64) for c in COLUMNS}, index=idx)
 
 
-def validate_ohlcv(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
-    """Check ``frame`` against the schema; return it unchanged or raise :class:`DataError`."""
+def _check_structure(frame: pd.DataFrame, source: str) -> None:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(
@@ -53,35 +54,44 @@ def validate_ohlcv(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
     for c in COLUMNS:
         if frame[c].dtype != np.float64:
             raise DataError(f"{source}: column '{c}' must be float64, got {frame[c].dtype}")
-    if len(frame) == 0:
-        return frame
+
+
+def _check_index(idx: pd.DatetimeIndex, source: str) -> None:
     ns = idx.asi8
-    dup = np.zeros(len(ns), dtype=bool)
-    dup[1:] = ns[1:] == ns[:-1]
-    if dup.any():
-        _fail(source, "timestamps are unique", idx, dup)
-    dec = np.zeros(len(ns), dtype=bool)
-    dec[1:] = ns[1:] < ns[:-1]
-    if dec.any():
-        _fail(source, "timestamps strictly increasing", idx, dec)
-    o, h, lo, c, v = (frame[k].to_numpy() for k in COLUMNS)
-    for name, arr in zip(COLUMNS, (o, h, lo, c, v), strict=True):
-        bad = ~np.isfinite(arr)
+    step = np.diff(ns)
+    for rule, bad in (
+        ("timestamps are unique", step == 0),
+        ("timestamps strictly increasing", step < 0),
+    ):
         if bad.any():
-            _fail(source, f"{name} is finite (no NaN/inf)", idx, bad)
-    for name, arr in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True):
-        if (arr <= 0).any():
-            _fail(source, f"{name} > 0", idx, arr <= 0)
-    if (v < 0).any():
-        _fail(source, "volume >= 0", idx, v < 0)
-    if (h < lo).any():
-        _fail(source, "high >= low", idx, h < lo)
-    bad = h < np.maximum(o, c)
-    if bad.any():
-        _fail(source, "high >= max(open, close)", idx, bad)
-    bad = lo > np.minimum(o, c)
-    if bad.any():
-        _fail(source, "low <= min(open, close)", idx, bad)
+            _fail(source, rule, idx, np.concatenate(([False], bad)))
+
+
+def _check_values(frame: pd.DataFrame, source: str) -> None:
+    idx = frame.index
+    o, h, lo, c, v = (frame[k].to_numpy() for k in COLUMNS)
+    checks: list[tuple[str, np.ndarray]] = [
+        (f"{name} is finite (no NaN/inf)", ~np.isfinite(arr))
+        for name, arr in zip(COLUMNS, (o, h, lo, c, v), strict=True)
+    ]
+    checks += [(f"{n} > 0", a <= 0) for n, a in zip(PRICE_COLUMNS, (o, h, lo, c), strict=True)]
+    checks += [
+        ("volume >= 0", v < 0),
+        ("high >= low", h < lo),
+        ("high >= max(open, close)", h < np.maximum(o, c)),
+        ("low <= min(open, close)", lo > np.minimum(o, c)),
+    ]
+    for rule, bad in checks:
+        if bad.any():
+            _fail(source, rule, idx, bad)
+
+
+def validate_ohlcv(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
+    """Check ``frame`` against the schema; return it unchanged or raise :class:`DataError`."""
+    _check_structure(frame, source)
+    if len(frame):
+        _check_index(frame.index, source)
+        _check_values(frame, source)
     return frame
 
 

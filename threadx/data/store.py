@@ -184,12 +184,21 @@ class OHLCVStore:
         try:
             data = json.loads(self.catalog_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise StoreError(f"{self.catalog_path}: corrupt catalog ({err}); run `threadx data "
-                             "list --rebuild` to rebuild it from the month files") from None
+            raise StoreError(
+                f"{self.catalog_path}: corrupt catalog ({err}); run `threadx data "
+                "list --rebuild` to rebuild it from the month files"
+            ) from None
         return data.get("files", {})
 
-    def _catalog_entry(self, exchange: str, symbol: str, month: str, path: Path,
-                       frame: pd.DataFrame, sources: list[str]) -> dict[str, Any]:
+    def _catalog_entry(
+        self,
+        exchange: str,
+        symbol: str,
+        month: str,
+        path: Path,
+        frame: pd.DataFrame,
+        sources: list[str],
+    ) -> dict[str, Any]:
         rep = find_gaps(frame.index)
         return {
             "exchange": exchange,
@@ -228,8 +237,14 @@ class OHLCVStore:
             return files
 
     # -- writing -------------------------------------------------------------------------------
-    def plan_write(self, frame: pd.DataFrame, exchange: str, symbol: str,
-                   on_conflict: Conflict = "merge", source: str = "frame") -> list[MonthPlan]:
+    def plan_write(
+        self,
+        frame: pd.DataFrame,
+        exchange: str,
+        symbol: str,
+        on_conflict: Conflict = "merge",
+        source: str = "frame",
+    ) -> list[MonthPlan]:
         """Validate and plan a write without touching disk. Raises on any problem."""
         if on_conflict not in CONFLICT_POLICIES:
             raise DataError(f"on_conflict {on_conflict!r}: must be one of {CONFLICT_POLICIES}")
@@ -255,9 +270,16 @@ class OHLCVStore:
             plans.append(MonthPlan(month, path, merged, added, conflicts, resolved, changed))
         return plans
 
-    def write(self, frame: pd.DataFrame, *, exchange: str, symbol: str,
-              on_conflict: Conflict = "merge", dry_run: bool = False,
-              source: str = "frame") -> WriteReport:
+    def write(
+        self,
+        frame: pd.DataFrame,
+        *,
+        exchange: str,
+        symbol: str,
+        on_conflict: Conflict = "merge",
+        dry_run: bool = False,
+        source: str = "frame",
+    ) -> WriteReport:
         """Validate, plan and (unless ``dry_run``) write a 1m frame into monthly files."""
         validate_exchange(exchange)
         validate_symbol(symbol)
@@ -278,8 +300,9 @@ class OHLCVStore:
         log.info("stored %s/%s from %s: %s", exchange, symbol, source, report.to_dict())
         return report
 
-    def _update_catalog(self, exchange: str, symbol: str, plans: list[MonthPlan],
-                        source: str) -> None:
+    def _update_catalog(
+        self, exchange: str, symbol: str, plans: list[MonthPlan], source: str
+    ) -> None:
         with self._lock("catalog"):
             files = self.load_catalog()
             for p in plans:
@@ -288,8 +311,9 @@ class OHLCVStore:
                 if entry and not p.changed and entry.get("sha256") == sha256_of(p.path):
                     continue
                 sources = (entry or {}).get("sources", []) + [source]
-                files[key] = self._catalog_entry(exchange, symbol, p.month, p.path, p.frame,
-                                                 sources)
+                files[key] = self._catalog_entry(
+                    exchange, symbol, p.month, p.path, p.frame, sources
+                )
             self._save_catalog(files)
 
     # -- reading -------------------------------------------------------------------------------
@@ -302,23 +326,33 @@ class OHLCVStore:
         have = [e for e, s in self.symbols() if s == symbol]
         if exchange is not None:
             if exchange not in have:
-                raise DataError(f"symbol {symbol!r} on exchange {exchange!r} is not in the store "
-                                f"{self.data_root} (have: {self._have_text()})")
+                raise DataError(
+                    f"symbol {symbol!r} on exchange {exchange!r} is not in the store "
+                    f"{self.data_root} (have: {self._have_text()})"
+                )
             return exchange
         if not have:
-            raise DataError(f"symbol {symbol!r} is not in the store {self.data_root} "
-                            f"(have: {self._have_text()}); import it with `threadx data import`")
+            raise DataError(
+                f"symbol {symbol!r} is not in the store {self.data_root} "
+                f"(have: {self._have_text()}); import it with `threadx data import`"
+            )
         if len(have) > 1:
-            raise DataError(f"symbol {symbol!r} is stored for several exchanges {have}; "
-                            "name one with --exchange")
+            raise DataError(
+                f"symbol {symbol!r} is stored for several exchanges {have}; "
+                "name one with --exchange"
+            )
         return have[0]
 
     def _have_text(self) -> str:
         return ", ".join(f"{e}/{s}" for e, s in self.symbols()) or "nothing"
 
-    def read(self, symbol: str, exchange: str | None = None,
-             start: pd.Timestamp | str | None = None,
-             end: pd.Timestamp | str | None = None) -> pd.DataFrame:
+    def read(
+        self,
+        symbol: str,
+        exchange: str | None = None,
+        start: pd.Timestamp | str | None = None,
+        end: pd.Timestamp | str | None = None,
+    ) -> pd.DataFrame:
         """1m bars of ``symbol`` in [start, end) (UTC), concatenated from the month files."""
         exchange = self.resolve_exchange(symbol, exchange)
         folder = self.symbol_dir(exchange, symbol)
@@ -348,15 +382,34 @@ class OHLCVStore:
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for e in self.load_catalog().values():
             key = (e["exchange"], e["symbol"])
-            r = rows.setdefault(key, {"exchange": key[0], "symbol": key[1], "first": e["first"],
-                                      "last": e["last"], "rows": 0, "files": 0, "bytes": 0})
+            r = rows.setdefault(
+                key,
+                {
+                    "exchange": key[0],
+                    "symbol": key[1],
+                    "first": e["first"],
+                    "last": e["last"],
+                    "rows": 0,
+                    "files": 0,
+                    "bytes": 0,
+                },
+            )
             r["first"] = min(r["first"], e["first"])
             r["last"] = max(r["last"], e["last"])
             r["rows"] += e["rows"]
             r["files"] += 1
             r["bytes"] += e["bytes"]
-        cols = ["exchange", "symbol", "first", "last", "rows", "missing_minutes",
-                "missing_ratio", "files", "bytes"]
+        cols = [
+            "exchange",
+            "symbol",
+            "first",
+            "last",
+            "rows",
+            "missing_minutes",
+            "missing_ratio",
+            "files",
+            "bytes",
+        ]
         out = []
         for r in rows.values():
             first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])
@@ -364,7 +417,9 @@ class OHLCVStore:
             r["missing_minutes"] = expected - r["rows"]
             r["missing_ratio"] = r["missing_minutes"] / expected if expected else 0.0
             out.append(r)
-        return pd.DataFrame(out, columns=cols).sort_values(["exchange", "symbol"], ignore_index=True)
+        return pd.DataFrame(out, columns=cols).sort_values(
+            ["exchange", "symbol"], ignore_index=True
+        )
 
 
 def _utc(ts: pd.Timestamp | str | None) -> pd.Timestamp | None:

@@ -1,9 +1,9 @@
 """Seeded synthetic 1-minute OHLCV series for benchmarks and tests.
 
 Close prices follow geometric Brownian motion with the correct drift term: log-returns are normal
-with mean ``(mu - sigma**2 / 2) * dt`` and variance ``sigma**2 * dt`` (so ``E[S_t] = S_0 e^{mu t}``),
-``mu`` and ``sigma`` annualised, ``dt`` one bar in years (crypto: 525,960 minutes a year). Each bar
-opens at the previous close; high and low extend beyond the body by the size of a Brownian
+with mean ``(mu - sigma**2 / 2) * dt`` and variance ``sigma**2 * dt`` (so ``E[S_t] = S_0 e^{mu
+t}``), ``mu`` and ``sigma`` annualised, ``dt`` one bar in years (crypto: 525,960 minutes a year).
+Each bar opens at the previous close; high and low extend beyond the body by the size of a Brownian
 excursion within the bar (half-normal of the intrabar volatility), so ``high >= max(open, close)``
 and ``low <= min(open, close)`` always hold. Volume is log-normal.
 """

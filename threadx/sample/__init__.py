@@ -27,5 +27,9 @@ def load_sample() -> pd.DataFrame:
 
 def ensure_sample(store) -> None:  # noqa: ANN001 - OHLCVStore, imported lazily
     """Import the sample into ``store`` (idempotent: unchanged months are not rewritten)."""
-    store.write(load_sample(), exchange=SAMPLE_EXCHANGE, symbol=SAMPLE_SYMBOL,
-                source=f"bundled sample {_FILE}")
+    store.write(
+        load_sample(),
+        exchange=SAMPLE_EXCHANGE,
+        symbol=SAMPLE_SYMBOL,
+        source=f"bundled sample {_FILE}",
+    )

@@ -28,8 +28,10 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     print(store.list_frame().drop(columns=["bytes"]).to_string(index=False))
     frame = store.read(SAMPLE_SYMBOL, SAMPLE_EXCHANGE)
     res = resample(frame, args.timeframe)
-    print(f"\n-- {SAMPLE_SYMBOL} resampled to {res.timeframe}: {len(res.frame):,} bars from "
-          f"{len(frame):,} 1m bars")
+    print(
+        f"\n-- {SAMPLE_SYMBOL} resampled to {res.timeframe}: {len(res.frame):,} bars from "
+        f"{len(frame):,} 1m bars"
+    )
     bars = res.frame
     print(pd.concat([bars.head(5), bars.tail(5)]).to_string())
     return 0

@@ -1,0 +1,214 @@
+"""The run store, append-only: ``{data_root}/runs/{run_id}/``.
+
+* ``spec.toml`` — the sweep spec as submitted;
+* ``manifest.json`` — status, data fingerprints, timings, throughput, device shares, versions;
+* ``results/part-{task:06d}.parquet`` — one part per finished chunk (task), written atomically.
+
+Nothing is rewritten except a retried task's own part (same name, atomic replace), so a crash loses
+at most the chunks in flight and a resumed run skips the tasks already present. Ranking, top-K,
+the Pareto front and exports read the parts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from threadx.errors import StoreError
+from threadx.io import atomic_write, atomic_write_json, atomic_write_text, remove_stray_temps
+from threadx.metrics import INT_METRICS, METRIC_NAMES
+from threadx.strategy.params import PARAM_NAMES
+
+ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+class RunStore:
+    """One run folder. All methods are safe to call from a restarted process."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir)
+        self.results_dir = self.dir / "results"
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def spec_path(self) -> Path:
+        return self.dir / "spec.toml"
+
+    def create(self, spec_toml: str, manifest: dict[str, Any]) -> None:
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        remove_stray_temps(self.dir)
+        if not self.spec_path.exists():
+            atomic_write_text(self.spec_path, spec_toml)
+        self.write_manifest(manifest)
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoreError(f"{self.dir}: not a run folder (no manifest.json)") from None
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{self.manifest_path}: corrupt manifest ({err})") from None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        manifest = {**manifest, "updated": now_iso()}
+        atomic_write_json(self.manifest_path, _jsonable(manifest))
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        m = self.read_manifest()
+        m.update(changes)
+        self.write_manifest(m)
+        return m
+
+    # -- parts -------------------------------------------------------------------------------
+    def part_path(self, task_id: int) -> Path:
+        return self.results_dir / f"part-{int(task_id):06d}.parquet"
+
+    def write_part(self, task_id: int, frame: pd.DataFrame) -> Path:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+
+        def _validate(tmp: Path) -> None:
+            if pq.read_metadata(tmp).num_rows != len(frame):
+                raise StoreError(f"part {task_id}: row count mismatch after write")
+
+        return atomic_write(
+            self.part_path(task_id),
+            lambda tmp: pq.write_table(table, tmp, compression="zstd"),
+            _validate,
+        )
+
+    def done_tasks(self) -> set[int]:
+        """Task ids with a complete, readable part on disk (a corrupt part counts as not done)."""
+        done = set()
+        if not self.results_dir.exists():
+            return done
+        for p in self.results_dir.glob("part-*.parquet"):
+            try:
+                pq.read_metadata(p)
+            except (pa.ArrowInvalid, OSError):
+                continue
+            done.add(int(p.stem.split("-")[1]))
+        return done
+
+    def clear_results(self) -> None:
+        if self.results_dir.exists():
+            for p in self.results_dir.glob("part-*.parquet"):
+                p.unlink()
+
+    def load(self, tasks: Iterable[int] | None = None) -> pd.DataFrame:
+        """All result rows (one per combination), sorted by combo_id."""
+        ids = sorted(self.done_tasks() if tasks is None else tasks)
+        parts = [pq.read_table(self.part_path(t)).to_pandas() for t in ids]
+        if not parts:
+            return empty_results()
+        frame = pd.concat(parts, ignore_index=True)
+        return frame.sort_values("combo_id", kind="mergesort", ignore_index=True)
+
+
+def empty_results() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in (*ID_COLUMNS, *PARAM_NAMES, *METRIC_NAMES)})
+
+
+def results_frame(meta: dict[str, Any], params: pd.DataFrame, metrics: np.ndarray) -> pd.DataFrame:
+    """Assemble a part: ids, every parameter, every metric (typed: ints/bools where integral)."""
+    n = len(params)
+    out = pd.DataFrame({
+        "combo_id": np.asarray(meta["combo_ids"], dtype=np.int64),
+        "task_id": np.full(n, meta["task_id"], dtype=np.int64),
+        "symbol": [meta["symbol"]] * n,
+        "timeframe": [meta["timeframe"]] * n,
+        "device": [meta.get("device", "cpu")] * n,
+    })  # fmt: skip
+    for c in PARAM_NAMES:
+        out[c] = params[c].to_numpy()
+    for j, name in enumerate(METRIC_NAMES):
+        col = metrics[:, j]
+        if name == "ruined":
+            out[name] = col.astype(bool)
+        elif name in INT_METRICS:
+            out[name] = col.astype(np.int64)
+        else:
+            out[name] = col.astype(np.float64)
+    return out
+
+
+# -- ranking ----------------------------------------------------------------------------------
+def rank(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Sort best first by several metrics ('-name' = lower is better); ties are broken by symbol,
+    timeframe, then the parameters in STRATEGY.md order, then combo_id — deterministic."""
+    keys, asc = [], []
+    for key in by:
+        name = key.lstrip("+-")
+        keys.append(name)
+        asc.append(key.startswith("-"))
+    ties = [c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id") if c in frame.columns]
+    out = frame.sort_values(keys + ties, ascending=asc + [True] * len(ties), kind="mergesort",
+                            na_position="last", ignore_index=True)  # fmt: skip
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+def pareto_front(
+    frame: pd.DataFrame, maximize: str = "sharpe", minimize: str = "max_drawdown"
+) -> pd.DataFrame:
+    """Rows not dominated in (max ``maximize``, min ``minimize``), best ``maximize`` first.
+    Among identical points the first by combo_id is kept."""
+    if frame.empty:
+        return frame.copy()
+    order = frame.sort_values([maximize, minimize, "combo_id"], ascending=[False, True, True],
+                              kind="mergesort")  # fmt: skip
+    keep, best = [], np.inf
+    for idx, v in zip(order.index, order[minimize].to_numpy(), strict=True):
+        if v < best:
+            keep.append(idx)
+            best = v
+    return order.loc[keep].reset_index(drop=True)
+
+
+def export(frame: pd.DataFrame, path: Path, spec_toml: str) -> Path:
+    """Write ``frame`` as CSV or Parquet (by suffix), the spec beside it (``<name>.spec.toml``)."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    elif path.suffix == ".parquet":
+        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False, compression="zstd"))
+    else:
+        raise StoreError(f"export {path}: use a .csv or .parquet file name")
+    atomic_write_text(path.with_suffix(".spec.toml"), spec_toml)
+    return path
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        f = float(obj)
+        return f if np.isfinite(f) else ("inf" if f > 0 else "-inf" if f < 0 else None)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj

@@ -1,0 +1,321 @@
+"""Sweep specifications: what to sweep (data x parameter grid), how to rank, where to run.
+
+A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
+
+    name = "demo"
+    backend = "auto"                         # auto | cpu | gpu
+
+    [data]
+    symbols = ["BTCUSDT"]
+    timeframes = ["15m", "1h"]
+    start = "2023-03-01"                     # optional, UTC, inclusive
+    end = "2023-03-22"                       # optional, UTC, exclusive
+    allow_gaps = false
+
+    [grid]                                   # each parameter: a list or {start, stop, step}
+    bb_period = { start = 10, stop = 50, step = 5 }
+    bb_std = [1.5, 2.0, 2.5]
+
+    [fixed]                                  # parameters held constant (default: STRATEGY.md's)
+    fee_bps = 4.5
+
+    [rank]
+    by = ["sharpe", "-max_drawdown"]         # '-' = lower is better
+    top_k = 20
+
+The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
+Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0.3``, not
+``0.30000000000000004``). :meth:`SweepSpec.count` counts combinations without building them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from threadx.data.resample import normalize_timeframe
+from threadx.data.schema import validate_exchange, validate_symbol
+from threadx.errors import ConfigError, DataError, ThreadXError
+from threadx.metrics import METRIC_NAMES
+from threadx.strategy.params import PARAM_NAMES, params_from_mapping
+
+MAX_RANGE_VALUES = 100_000
+# Bytes of one result row: parameters + metrics + ids, as float64/int64.
+RESULT_ROW_BYTES = 8 * (len(PARAM_NAMES) + len(METRIC_NAMES) + 4)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RangeSpec(_Model):
+    """An inclusive arithmetic range ``start, start+step, ..., <= stop`` without float drift."""
+
+    start: float | int
+    stop: float | int
+    step: float | int = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> RangeSpec:
+        if not self.step > 0:
+            raise ValueError(f"step must be > 0, got {self.step}")
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop}) must be >= start ({self.start})")
+        n = math.floor(
+            (Decimal(str(self.stop)) - Decimal(str(self.start))) / Decimal(str(self.step))
+        )
+        if n + 1 > MAX_RANGE_VALUES:
+            raise ValueError(f"range has {n + 1} values, more than {MAX_RANGE_VALUES}")
+        return self
+
+    def values(self) -> list[float | int]:
+        start, stop, step = (Decimal(str(x)) for x in (self.start, self.stop, self.step))
+        n = int((stop - start) / step)
+        vals = [start + i * step for i in range(n + 1)]
+        integral = all(isinstance(x, int) for x in (self.start, self.stop, self.step))
+        return [int(v) if integral else float(v) for v in vals]
+
+
+GridValue = list[Any] | RangeSpec
+
+
+class DataSpec(_Model):
+    symbols: list[str] = Field(..., min_length=1, description="Symbols to sweep (store names).")
+    exchange: str | None = Field(None, description="Exchange; needed when a symbol is on several.")
+    timeframes: list[str] = Field(["1h"], min_length=1, description="Timeframes (from 1m).")
+    start: str | None = Field(None, description="First bar (UTC, inclusive); default: all data.")
+    end: str | None = Field(None, description="End (UTC, exclusive); default: all data.")
+    allow_gaps: bool = Field(False, description="Run on data with more than 5 % missing minutes.")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        out = [validate_symbol(s.upper()) for s in v]
+        if len(set(out)) != len(out):
+            raise ValueError(f"symbols must be unique, got {v}")
+        return out
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, v: str | None) -> str | None:
+        return None if v is None else validate_exchange(v)
+
+    @field_validator("timeframes")
+    @classmethod
+    def _timeframes(cls, v: list[str]) -> list[str]:
+        out = [normalize_timeframe(tf) for tf in v]
+        if len(set(out)) != len(out):
+            raise ValueError(f"timeframes must be unique, got {v}")
+        return out
+
+    @field_validator("start", "end")
+    @classmethod
+    def _ts(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        t = pd.Timestamp(v)
+        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+        return t.isoformat()
+
+    @model_validator(mode="after")
+    def _order(self) -> DataSpec:
+        if self.start and self.end and pd.Timestamp(self.start) >= pd.Timestamp(self.end):
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+class RankSpec(_Model):
+    by: list[str] = Field(
+        ["sharpe", "-max_drawdown"],
+        min_length=1,
+        description="Metrics, best first; '-name' means lower is better.",
+    )
+    top_k: int = Field(20, ge=1, le=100_000, description="How many ranked rows to keep/show.")
+
+    @field_validator("by")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for key in v:
+            name = key.removeprefix("-").removeprefix("+")
+            if name not in METRIC_NAMES:
+                raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRIC_NAMES)}")
+        return v
+
+
+class SweepSpec(_Model):
+    """A whole sweep. Build it with :func:`load_spec` or directly; it is immutable in spirit."""
+
+    name: str = Field("sweep", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Run name prefix.")
+    backend: Literal["auto", "cpu", "gpu"] = Field("auto", description="Kernel backend.")
+    data: DataSpec
+    grid: dict[str, GridValue] = Field(default_factory=dict, description="Swept parameters.")
+    fixed: dict[str, Any] = Field(default_factory=dict, description="Constant parameters.")
+    rank: RankSpec = Field(default_factory=RankSpec)
+    chunk_size: int = Field(0, ge=0, description="Combinations per chunk; 0 = automatic.")
+
+    @model_validator(mode="after")
+    def _check_params(self) -> SweepSpec:
+        for section, keys in (("grid", self.grid), ("fixed", self.fixed)):
+            unknown = [k for k in keys if k not in PARAM_NAMES]
+            if unknown:
+                raise ValueError(
+                    f"[{section}] unknown parameter(s) {unknown}; known parameters "
+                    f"are: {', '.join(PARAM_NAMES)}"
+                )
+        both = sorted(set(self.grid) & set(self.fixed))
+        if both:
+            raise ValueError(f"parameter(s) {both} are in both [grid] and [fixed]")
+        for name, raw in self.grid.items():
+            vals = raw.values() if isinstance(raw, RangeSpec) else raw
+            if not vals:
+                raise ValueError(f"[grid] {name}: empty list")
+            if len(set(map(repr, vals))) != len(vals):
+                raise ValueError(f"[grid] {name}: repeated values {vals}")
+            for v in vals:  # every value obeys its rule
+                try:
+                    params_from_mapping({**self.fixed, name: v})
+                except ConfigError as err:
+                    raise ValueError(f"[grid] {name} = {v!r}: {err}") from None
+        try:
+            params_from_mapping(self.fixed)
+        except ConfigError as err:
+            raise ValueError(f"[fixed] {err}") from None
+        return self
+
+    # -- the grid --------------------------------------------------------------------------
+    def grid_values(self) -> dict[str, list[Any]]:
+        """Swept parameters in STRATEGY.md order (indicator parameters outermost), values sorted
+        as given."""
+        out = {}
+        for name in PARAM_NAMES:
+            if name in self.grid:
+                raw = self.grid[name]
+                out[name] = raw.values() if isinstance(raw, RangeSpec) else list(raw)
+        return out
+
+    def combos_per_dataset(self) -> int:
+        return math.prod(len(v) for v in self.grid_values().values())
+
+    def datasets(self) -> list[tuple[str, str]]:
+        """(symbol, timeframe) pairs, symbol-major."""
+        return list(itertools.product(self.data.symbols, self.data.timeframes))
+
+    def count(self) -> int:
+        """Total combinations: symbols x timeframes x product of grid sizes."""
+        return len(self.datasets()) * self.combos_per_dataset()
+
+    def param_frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+        """Parameter rows ``start:stop`` of one dataset's grid (all parameters as columns), in
+        row-major order of :meth:`grid_values`, built arithmetically (no full product in memory)."""
+        grid = self.grid_values()
+        total = self.combos_per_dataset()
+        stop = total if stop is None else min(stop, total)
+        idx = np.arange(start, stop, dtype=np.int64)
+        cols: dict[str, Any] = {}
+        sizes = [len(v) for v in grid.values()]
+        strides = np.cumprod([1, *sizes[::-1]])[::-1][1:] if sizes else []
+        for (name, vals), size, stride in zip(grid.items(), sizes, strides, strict=True):
+            pick = (idx // stride) % size
+            cols[name] = np.asarray(vals, dtype=object)[pick]
+        defaults = params_from_mapping(self.fixed).model_dump()
+        frame = pd.DataFrame(index=pd.RangeIndex(start, stop, name="combo"))
+        for name in PARAM_NAMES:
+            frame[name] = cols[name] if name in cols else [defaults[name]] * len(idx)
+        return _typed(frame)
+
+    def iter_combinations(self) -> Iterator[dict[str, Any]]:
+        for symbol, tf in self.datasets():
+            frame = self.param_frame()
+            for rec in frame.to_dict("records"):
+                yield {"symbol": symbol, "timeframe": tf, **rec}
+
+    def estimate_memory_bytes(self, bars_per_dataset: dict[tuple[str, str], int]) -> int:
+        """Peak memory estimate: all result rows + for the largest dataset its bars and the
+        indicator banks (one row per distinct indicator parameter), plus one chunk's matrices."""
+        grid = self.grid_values()
+        n_bb = len(grid.get("bb_period", [0]))
+        n_atr = len(grid.get("atr_period", [0])) * len(grid.get("atr_method", [0]))
+        n_trend = len(grid.get("trend_period", [0]))
+        max_bars = max(bars_per_dataset.values(), default=0)
+        banks = 8 * max_bars * (6 + 2 * n_bb + n_atr + n_trend)
+        results = self.count() * RESULT_ROW_BYTES * 2  # frame + one copy while ranking
+        return int(banks + results + 64 * 2**20)
+
+    # -- identity --------------------------------------------------------------------------
+    def normalized(self) -> dict[str, Any]:
+        """Canonical JSON-able form: ranges expanded, defaults filled, keys sorted."""
+        d = self.model_dump(mode="json")
+        d["grid"] = {k: v for k, v in self.grid_values().items()}
+        d["fixed"] = {
+            k: params_from_mapping(self.fixed).model_dump()[k] for k in sorted(self.fixed)
+        }
+        return d
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.normalized(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    from threadx.strategy.params import StrategyParams
+
+    for name, f in StrategyParams.model_fields.items():
+        if f.annotation is int:
+            frame[name] = frame[name].astype(np.int64)
+        elif f.annotation is float:
+            frame[name] = frame[name].astype(np.float64)
+        elif f.annotation is bool:
+            frame[name] = frame[name].astype(bool)
+        else:
+            frame[name] = frame[name].astype(object)
+    return frame
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{source}: key '{key}': {msg}")
+    return "; ".join(parts)
+
+
+def spec_from_dict(data: dict[str, Any], source: str = "<spec>") -> SweepSpec:
+    try:
+        return SweepSpec(**data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+    except (ThreadXError, DataError) as err:  # symbol/timeframe validators
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep TOML; errors name the file, the key and the rule."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: sweep spec not found")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: invalid TOML: {err}") from None
+    return spec_from_dict(data, str(p))
+
+
+def spec_to_toml(spec: SweepSpec) -> str:
+    import tomli_w
+
+    d = spec.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(d)

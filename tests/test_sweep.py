@@ -188,3 +188,13 @@ def test_export_writes_spec_beside(sample_store, tmp_path):
     assert list(back["rank"]) == list(range(1, len(back) + 1))
     res.export(tmp_path / "all.parquet")
     assert len(pd.read_parquet(tmp_path / "all.parquet")) == 8
+
+
+def test_demo_spec_matches_shipped_toml():
+    from pathlib import Path
+
+    from threadx.cli_run import DEMO_SPEC
+
+    shipped = load_spec(Path(__file__).resolve().parents[1] / "configs/sweeps/demo.toml")
+    assert spec_from_dict(DEMO_SPEC).fingerprint() == shipped.fingerprint()
+    assert shipped.count() >= 1000

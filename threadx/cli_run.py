@@ -9,6 +9,25 @@ if TYPE_CHECKING:
     from threadx.cli import Context
 
 
+SAMPLE_SYMBOL_TF = "BTCUSDT 15m"
+# The demo grid (same as configs/sweeps/demo.toml, kept here so `threadx demo` works anywhere).
+DEMO_SPEC = {
+    "name": "demo",
+    "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
+    "grid": {
+        "bb_period": {"start": 10, "stop": 40, "step": 10},
+        "bb_std": {"start": 1.5, "stop": 3.0, "step": 0.5},
+        "atr_period": [7, 14, 21],
+        "atr_multiplier": [1.0, 1.5, 2.0, 3.0],
+        "max_hold_bars": [24, 72],
+        "trailing_stop": [True, False],
+        "direction": ["both", "long", "short"],
+    },
+    "fixed": {"fee_bps": 4.5, "slippage_bps": 1.0, "risk_per_trade": 0.01},
+    "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 10},
+}
+
+
 def register(verbs: argparse._SubParsersAction) -> None:
     demo = verbs.add_parser("demo", help="import the bundled sample and run the demo")
     demo.add_argument("--timeframe", default="1h", help="timeframe to resample to (default 1h)")
@@ -33,5 +52,23 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
         f"{len(frame):,} 1m bars"
     )
     bars = res.frame
-    print(pd.concat([bars.head(5), bars.tail(5)]).to_string())
+    print(pd.concat([bars.head(3), bars.tail(3)]).to_string())
+    return _demo_sweep(ctx)
+
+
+def _demo_sweep(ctx: Context) -> int:
+    from threadx.cli_sweep import ProgressPrinter, _preflight, print_ranking
+    from threadx.sweep import run_local, spec_from_dict
+
+    spec = spec_from_dict(DEMO_SPEC, "demo spec")
+    print(f"\n-- demo sweep on {SAMPLE_SYMBOL_TF}")
+    _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
+    result = run_local(spec, data_root=ctx.cfg.data_root, backend="auto",
+                       memory_budget_gb=ctx.cfg.sweep.memory_budget_gb,
+                       progress=ProgressPrinter())  # fmt: skip
+    m = result.manifest
+    print(f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations on "
+          f"{m['backend']}, {m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s")  # fmt: skip
+    print_ranking(result, 10)
+    print(f"\nrun folder: {result.run_dir}")
     return 0

@@ -255,7 +255,7 @@ class SweepSpec(_Model):
     # -- identity --------------------------------------------------------------------------
     def normalized(self) -> dict[str, Any]:
         """Canonical JSON-able form: ranges expanded, defaults filled, keys sorted."""
-        d = self.model_dump(mode="json")
+        d = self.model_dump(mode="json", exclude={"backend"})  # results do not depend on it
         d["grid"] = {k: v for k, v in self.grid_values().items()}
         d["fixed"] = {
             k: params_from_mapping(self.fixed).model_dump()[k] for k in sorted(self.fixed)

@@ -1,0 +1,43 @@
+"""Pure view helpers shared by the CLI and the GUI: ETA text and ranking tables."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from threadx.sweep.spec import SweepSpec
+
+RANK_METRICS = ("sharpe", "total_return", "max_drawdown", "n_trades", "win_rate",
+                "profit_factor")  # fmt: skip
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def eta_text(elapsed_s: float, fraction_done: float) -> str:
+    """``"ETA 01:23"`` from elapsed time and the fraction done; ``"done in ..."`` at 100 %."""
+    if fraction_done >= 1.0:
+        return f"done in {format_duration(elapsed_s)}"
+    if fraction_done <= 0.0 or elapsed_s <= 0:
+        return "ETA --:--"
+    return f"ETA {format_duration(elapsed_s * (1.0 - fraction_done) / fraction_done)}"
+
+
+def ranking_table(frame: pd.DataFrame, spec: SweepSpec) -> str:
+    """Ranked rows as text: rank, dataset, the swept parameters, the headline metrics."""
+    if frame.empty:
+        return "  (no results)"
+    swept = list(spec.grid_values())
+    ranked = [k.lstrip("+-") for k in spec.rank.by]
+    metrics = list(dict.fromkeys([*ranked, *RANK_METRICS]))
+    cols = [c for c in ("rank", "symbol", "timeframe", *swept, *metrics) if c in frame.columns]
+    return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from threadx.errors import ConfigError
 from threadx.indicators import Bollinger
-from threadx.strategy import BacktestResult, StrategyParams, simulate
+from threadx.strategy import PARAM_NAMES, BacktestResult, StrategyParams, simulate
+from threadx.strategy.params import params_from_mapping, parse_param_assignments
 from threadx.strategy.reference import TRADE_COLUMNS
 from threadx.strategy.signals import apply_spacing, compute_indicators, kept_signals, raw_signals
 
@@ -370,3 +372,125 @@ def test_ruin_closes_an_open_position_at_the_close_with_costs() -> None:
     assert tr["fees"] == pytest.approx(3_750.0, rel=1e-14)
     np.testing.assert_allclose(res.equity, [10_000, 10_000, 8_080, -2_750, -2_750], rtol=1e-14)
     assert res.ruined and res.signals[4] == -1  # bar 4 would have been a short entry
+
+
+# --------------------------------------------------------------------------------------------
+# parameters (STRATEGY.md "Parameters" and "Precise points")
+# --------------------------------------------------------------------------------------------
+
+
+def test_parameter_defaults_and_order() -> None:
+    p = StrategyParams()
+    assert PARAM_NAMES == (
+        "bb_period",
+        "bb_std",
+        "atr_period",
+        "atr_method",
+        "atr_multiplier",
+        "trailing_stop",
+        "max_hold_bars",
+        "spacing_bars",
+        "trend_period",
+        "direction",
+        "risk_per_trade",
+        "leverage",
+        "fee_bps",
+        "slippage_bps",
+        "initial_capital",
+    )
+    assert p.model_dump() == {
+        "bb_period": 20,
+        "bb_std": 2.0,
+        "atr_period": 14,
+        "atr_method": "ema",
+        "atr_multiplier": 1.5,
+        "trailing_stop": True,
+        "max_hold_bars": 72,
+        "spacing_bars": 6,
+        "trend_period": 0,
+        "direction": "both",
+        "risk_per_trade": 0.01,
+        "leverage": 1.0,
+        "fee_bps": 4.5,
+        "slippage_bps": 0.0,
+        "initial_capital": 10000.0,
+    }
+    assert all(f.description for f in StrategyParams.model_fields.values())
+
+
+def test_parameter_coercions() -> None:
+    p = StrategyParams(bb_period=20.0, trailing_stop="false", trend_period=np.int64(5))
+    assert p.bb_period == 20 and type(p.bb_period) is int
+    assert p.trailing_stop is False and p.trend_period == 5
+    assert StrategyParams(trailing_stop="TRUE").trailing_stop is True
+    assert StrategyParams(bb_std=3).bb_std == 3.0 and type(StrategyParams(bb_std=3).bb_std) is float
+
+
+@pytest.mark.parametrize(
+    ("values", "name"),
+    [
+        ({"bb_period": 1}, "bb_period"),
+        ({"bb_period": 20.5}, "bb_period"),
+        ({"bb_period": True}, "bb_period"),
+        ({"bb_std": 0.0}, "bb_std"),
+        ({"bb_std": math.inf}, "bb_std"),
+        ({"atr_period": 0}, "atr_period"),
+        ({"atr_method": "hull"}, "atr_method"),
+        ({"atr_multiplier": -1.0}, "atr_multiplier"),
+        ({"trailing_stop": 1}, "trailing_stop"),
+        ({"trailing_stop": "yes"}, "trailing_stop"),
+        ({"max_hold_bars": 0}, "max_hold_bars"),
+        ({"spacing_bars": -1}, "spacing_bars"),
+        ({"trend_period": 1}, "trend_period"),
+        ({"trend_period": -2}, "trend_period"),
+        ({"direction": "up"}, "direction"),
+        ({"risk_per_trade": 0.0}, "risk_per_trade"),
+        ({"risk_per_trade": 1.01}, "risk_per_trade"),
+        ({"leverage": 0.0}, "leverage"),
+        ({"fee_bps": -0.1}, "fee_bps"),
+        ({"slippage_bps": -1.0}, "slippage_bps"),
+        ({"initial_capital": 0.0}, "initial_capital"),
+        ({"bb_std": "2.0"}, "bb_std"),
+    ],
+)
+def test_parameter_rule_violations_name_the_parameter(values: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        StrategyParams(**values)
+    with pytest.raises(ConfigError, match=name):
+        params_from_mapping(values)
+
+
+def test_unknown_parameter_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown parameter") as err:
+        StrategyParams(bb_periods=20)
+    assert all(name in str(err.value) for name in PARAM_NAMES)
+    with pytest.raises(ConfigError, match="known parameters are: bb_period, bb_std"):
+        parse_param_assignments(["bb_periods=20"])
+
+
+def test_parse_param_assignments() -> None:
+    parsed = parse_param_assignments(
+        ["bb_period=20", "trailing_stop=false", "bb_std=2.5", "direction=long", "spacing_bars=3.0"]
+    )
+    assert parsed == {
+        "bb_period": 20,
+        "trailing_stop": False,
+        "bb_std": 2.5,
+        "direction": "long",
+        "spacing_bars": 3,
+    }
+    assert type(parsed["bb_period"]) is int and type(parsed["bb_std"]) is float
+    assert StrategyParams(**parsed).direction == "long"
+    for bad, name in [
+        ("bb_period=twenty", "bb_period"),
+        ("bb_period=2.5", "bb_period"),
+        ("bb_std=abc", "bb_std"),
+        ("fee_bps=nan", "fee_bps"),
+        ("trailing_stop=maybe", "trailing_stop"),
+    ]:
+        with pytest.raises(ConfigError, match=name):
+            parse_param_assignments([bad])
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        parse_param_assignments(["bb_period"])
+    with pytest.raises(ConfigError, match="more than once"):
+        parse_param_assignments(["bb_period=20", "bb_period=30"])

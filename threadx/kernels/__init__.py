@@ -1,0 +1,94 @@
+"""Fused sweep kernels: one pass per combination (signals, simulation, metrics), CPU or GPU.
+
+* :mod:`threadx.kernels.layout` -- the packing contract (parameter matrix, indicator banks, output
+  columns) and :func:`pack`;
+* :mod:`threadx.kernels.cpu` -- numba ``njit(parallel=True)``, ``prange`` over combinations;
+* :mod:`threadx.kernels.gpu` -- numba-cuda, one thread per combination (imported lazily).
+
+:func:`resolve_backend` is the only place that decides between them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from threadx.kernels.layout import N_OUT, N_PARAMS, OUT_NAMES, PackedSweep, pack
+
+BACKENDS = ("auto", "cpu", "gpu")
+
+__all__ = [
+    "BACKENDS",
+    "N_OUT",
+    "N_PARAMS",
+    "OUT_NAMES",
+    "PackedSweep",
+    "gpu_unavailable_reason",
+    "pack",
+    "resolve_backend",
+    "run_sweep",
+]
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why the CUDA backend cannot run here, or ``None`` when a CUDA device is usable."""
+    try:
+        from threadx.kernels.gpu import import_cuda
+
+        cuda = import_cuda()
+    except ImportError as exc:
+        return (
+            f"numba-cuda is not installed ({exc}); install the 'gpu' extra "
+            "(pip install 'threadx[gpu]')"
+        )
+    try:
+        if cuda.is_available():
+            return None
+        from numba.cuda.cudadrv.driver import driver
+
+        driver.cuInit  # noqa: B018 -- forces driver initialisation, raising why it failed
+    except Exception as exc:  # CudaSupportError and friends: report the driver's own words
+        text = " ".join(str(exc).split()).rstrip(" :")
+        return f"no usable CUDA driver: {text}"
+    try:
+        count = len(cuda.gpus)
+    except Exception as exc:
+        return f"no usable CUDA device: {' '.join(str(exc).split())}"
+    if count == 0:
+        return "the CUDA driver reports no GPU device"
+    return "a CUDA device is present but numba-cuda reports it unusable (cuda.is_available() False)"
+
+
+def resolve_backend(name: str = "auto") -> str:
+    """Resolve ``"auto" | "cpu" | "gpu"`` to ``"cpu"`` or ``"gpu"``.
+
+    ``"auto"`` picks the GPU when a CUDA device is usable, else the CPU; ``"gpu"`` without a usable
+    device raises :class:`RuntimeError` saying why (numba-cuda missing, no driver, no device).
+    """
+    key = str(name).strip().lower()
+    if key not in BACKENDS:
+        raise ValueError(f"backend {name!r}: must be one of {', '.join(BACKENDS)}")
+    if key == "cpu":
+        return "cpu"
+    reason = gpu_unavailable_reason()
+    if key == "gpu":
+        if reason is not None:
+            raise RuntimeError(f"backend 'gpu' requested but CUDA is not usable: {reason}")
+        return "gpu"
+    return "cpu" if reason is not None else "gpu"
+
+
+def run_sweep(
+    packed: PackedSweep,
+    times_first_ns: int,
+    times_last_ns: int,
+    bar_minutes: float,
+    backend: str = "auto",
+) -> np.ndarray:
+    """Metrics ``out[n_combos, N_OUT]`` (columns :data:`OUT_NAMES`) on the resolved backend."""
+    if resolve_backend(backend) == "gpu":
+        from threadx.kernels.gpu import run_sweep_gpu
+
+        return run_sweep_gpu(packed, times_first_ns, times_last_ns, bar_minutes)
+    from threadx.kernels.cpu import run_sweep_cpu
+
+    return run_sweep_cpu(packed, times_first_ns, times_last_ns, bar_minutes)

@@ -1,0 +1,306 @@
+"""Packing contract shared by the CPU and GPU sweep kernels (pure numpy, no numba).
+
+A sweep is handed to a kernel as plain float64 arrays:
+
+* the bars ``open, high, low, close`` (``n_bars`` each);
+* indicator *banks*, one row per **distinct** indicator parameter, never one per combination::
+
+      middle[n_bb, n_bars], sd[n_bb, n_bars]   Bollinger middle and population sd, per bb_period
+      atr[n_atr, n_bars]                       ATR, per distinct (atr_period, atr_method)
+      trend[n_trend, n_bars]                   trend EMA of close, per distinct trend_period > 0
+
+  so memory grows with bars x distinct indicator parameters, never with bars x combinations
+  (the bands ``middle +- bb_std * sd`` are formed inside the kernel, per combination);
+* the parameter matrix ``P[n_combos, N_PARAMS]`` (float64; integers and codes stored as floats),
+  whose columns are the ``C_*`` indices below.
+
+The kernels write ``out[n_combos, N_OUT]`` (float64) whose columns are :data:`OUT_NAMES`, the
+metrics of STRATEGY.md in table order (= ``threadx.metrics.METRIC_NAMES``); ``n_trades`` is an
+integral float and ``ruined`` is 0.0 / 1.0.
+
+Column codes of ``P``:
+
+* ``C_TRAILING``: 1.0 trailing stop on, 0.0 off;
+* ``C_DIRECTION``: :data:`DIRECTION_CODES` -- 0 = both sides, +1 = long only, -1 = short only;
+* ``C_BB_IDX`` / ``C_ATR_IDX``: row of the combination in ``middle``/``sd`` and ``atr``;
+* ``C_TREND_IDX``: row in ``trend``, or -1 when the trend filter is off (``trend_period = 0``);
+* ``C_READY_FROM``: first bar ``t`` that is *ready* (Bollinger, ATR and trend EMA defined at
+  ``t`` and ``t - 1``), derived from the leading-NaN counts of the combination's bank rows (banks
+  are NaN only at their head; :func:`pack` checks it). Always >= 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from threadx.errors import ConfigError
+
+# --- parameter matrix columns -------------------------------------------------------------------
+C_BB_STD = 0
+C_ATR_MULTIPLIER = 1
+C_TRAILING = 2
+C_MAX_HOLD = 3
+C_SPACING = 4
+C_DIRECTION = 5
+C_RISK = 6
+C_LEVERAGE = 7
+C_FEE_BPS = 8
+C_SLIPPAGE_BPS = 9
+C_INITIAL_CAPITAL = 10
+C_BB_IDX = 11
+C_ATR_IDX = 12
+C_TREND_IDX = 13
+C_READY_FROM = 14
+N_PARAMS = 15
+
+PARAM_COLUMNS: tuple[str, ...] = (
+    "bb_std", "atr_multiplier", "trailing_stop", "max_hold_bars", "spacing_bars", "direction",
+    "risk_per_trade", "leverage", "fee_bps", "slippage_bps", "initial_capital",
+    "bb_idx", "atr_idx", "trend_idx", "ready_from",
+)  # fmt: skip
+
+DIRECTION_CODES: dict[str, int] = {"both": 0, "long": 1, "short": -1}
+ATR_METHODS: tuple[str, ...] = ("ema", "sma", "wilder")
+
+# --- output columns (STRATEGY.md metric table order) ---------------------------------------------
+OUT_NAMES: tuple[str, ...] = (
+    "final_equity", "total_return", "cagr", "annual_volatility", "sharpe", "sortino",
+    "max_drawdown", "calmar", "n_trades", "win_rate", "profit_factor", "expectancy", "avg_win",
+    "avg_loss", "exposure", "avg_bars_held", "total_fees", "ruined",
+)  # fmt: skip
+(
+    O_FINAL_EQUITY, O_TOTAL_RETURN, O_CAGR, O_ANNUAL_VOLATILITY, O_SHARPE, O_SORTINO,
+    O_MAX_DRAWDOWN, O_CALMAR, O_N_TRADES, O_WIN_RATE, O_PROFIT_FACTOR, O_EXPECTANCY, O_AVG_WIN,
+    O_AVG_LOSS, O_EXPOSURE, O_AVG_BARS_HELD, O_TOTAL_FEES, O_RUINED,
+) = range(len(OUT_NAMES))  # fmt: skip
+N_OUT = len(OUT_NAMES)
+
+NS_PER_YEAR = 365.25 * 24 * 3600 * 1e9
+
+
+@dataclass(frozen=True)
+class PackedSweep:
+    """Everything a sweep kernel reads: bars, indicator banks and the parameter matrix.
+
+    All arrays are C-contiguous float64. ``bb_periods[j]`` is the Bollinger period of bank row
+    ``j``; ``atr_keys[j] = (atr_period, atr_method)`` and ``trend_periods[j]`` likewise.
+    """
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    middle: np.ndarray
+    sd: np.ndarray
+    atr: np.ndarray
+    trend: np.ndarray
+    params: np.ndarray
+    bb_periods: tuple[int, ...] = field(default=())
+    atr_keys: tuple[tuple[int, str], ...] = field(default=())
+    trend_periods: tuple[int, ...] = field(default=())
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.close.shape[0])
+
+    @property
+    def n_combos(self) -> int:
+        return int(self.params.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (bars + banks + parameter matrix)."""
+        arrays = (self.open, self.high, self.low, self.close, self.middle, self.sd, self.atr,
+                  self.trend, self.params)  # fmt: skip
+        return int(sum(a.nbytes for a in arrays))
+
+    def bar_arrays(self) -> tuple[np.ndarray, ...]:
+        """``(open, high, low, close, middle, sd, atr, trend, params)`` in kernel argument order."""
+        return (self.open, self.high, self.low, self.close, self.middle, self.sd, self.atr,
+                self.trend, self.params)  # fmt: skip
+
+    def take(self, rows: np.ndarray | slice) -> PackedSweep:
+        """The same bars and banks with a subset of the combinations (a chunk of the sweep)."""
+        p = np.ascontiguousarray(self.params[rows])
+        return PackedSweep(self.open, self.high, self.low, self.close, self.middle, self.sd,
+                           self.atr, self.trend, p, self.bb_periods, self.atr_keys,
+                           self.trend_periods)  # fmt: skip
+
+
+def finalisation_constants(
+    times_first_ns: int, times_last_ns: int, bar_minutes: float
+) -> tuple[float, float]:
+    """``(cagr_exponent, sqrt_periods_per_year)`` passed to the kernels.
+
+    ``cagr = (final / initial) ** cagr_exponent - 1`` with ``cagr_exponent = 1 year / span``;
+    a span of 0 gives exponent 0, hence cagr 0 (STRATEGY.md edge case).
+    """
+    from threadx.metrics import periods_per_year
+
+    span = int(times_last_ns) - int(times_first_ns)
+    exponent = NS_PER_YEAR / span if span > 0 else 0.0
+    return float(exponent), math.sqrt(periods_per_year(bar_minutes))
+
+
+def _as_frame(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(params, pd.DataFrame):
+        return params.reset_index(drop=True)
+    rows = [dict(p) for p in params]
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def normalise_params(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Validate combinations with ``StrategyParams`` and return one column per parameter.
+
+    Missing parameters (absent columns, or keys absent from some dicts) take their defaults.
+    Every rule of STRATEGY.md is a per-parameter rule, so each *distinct value* of each column is
+    validated once (``StrategyParams(**{name: value})``) instead of each row: validation costs
+    O(distinct values), not O(combinations). Unknown names raise the model's error, which lists the
+    known ones. Errors are :class:`~threadx.errors.ConfigError` (a ``ValueError``) naming the
+    first offending combination, the parameter and the rule.
+    """
+    from threadx.strategy.params import PARAM_NAMES, StrategyParams
+
+    frame = _as_frame(params)
+    unknown = [c for c in frame.columns if c not in PARAM_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {unknown}; known parameters are: {', '.join(PARAM_NAMES)}"
+        )
+    defaults = StrategyParams()
+    cols: dict[str, list[Any]] = {}
+    n = len(frame)
+    for name in PARAM_NAMES:
+        default = getattr(defaults, name)
+        if name not in frame.columns:
+            cols[name] = [default] * n
+            continue
+        raw = [default if _missing(v) else _plain(v) for v in frame[name].tolist()]
+        cache: dict[tuple[type, Any], Any] = {}
+        out = []
+        for row, v in enumerate(raw):
+            key = (type(v), v)
+            if key not in cache:
+                try:
+                    cache[key] = getattr(StrategyParams(**{name: v}), name)
+                except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                    detail = " ".join(str(exc).split())
+                    raise ConfigError(
+                        f"combination {row}: invalid parameter {name} = {v!r}: {detail}"
+                    ) from None
+            out.append(cache[key])
+        cols[name] = out
+    return pd.DataFrame(cols, columns=list(PARAM_NAMES))
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
+
+
+def _leading_nans(row: np.ndarray) -> int:
+    """Number of leading NaNs; raises if a NaN follows a defined value (banks are prefix-NaN)."""
+    nan = np.isnan(row)
+    lead = int(np.argmin(nan)) if not nan.all() else row.shape[0]
+    if nan[lead:].any():
+        raise ValueError("indicator bank has a NaN after its first defined value")
+    return lead
+
+
+def _enum(values: Any) -> tuple[list[Any], np.ndarray]:
+    """Distinct values in first-seen order and the row index of each value."""
+    distinct: dict[Any, int] = {}
+    idx = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        idx[i] = distinct.setdefault(v, len(distinct))
+    return list(distinct), idx
+
+
+def _bars(x: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+
+
+def pack(
+    params: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    open: Any,
+    high: Any,
+    low: Any,
+    close: Any,
+) -> PackedSweep:
+    """Validate ``params`` (dicts or a frame of STRATEGY.md parameters), build the indicator banks
+    with :mod:`threadx.indicators` and the parameter matrix ``P``.
+
+    Banks are computed on the host (numpy); the GPU backend uploads them once per sweep.
+    """
+    from threadx import indicators
+
+    o, h, lo, c = _bars(open), _bars(high), _bars(low), _bars(close)
+    n = c.shape[0]
+    if not (o.shape == h.shape == lo.shape == c.shape) or c.ndim != 1:
+        raise ValueError("open, high, low, close must be 1-D arrays of the same length")
+    if n < 2:
+        raise ValueError(f"at least 2 bars are needed, got {n}")
+    frame = normalise_params(params)
+    m = len(frame)
+
+    bb_periods, bb_idx = _enum([int(v) for v in frame["bb_period"]])
+    atr_keys, atr_idx = _enum(
+        [
+            (int(p), str(meth))
+            for p, meth in zip(frame["atr_period"], frame["atr_method"], strict=True)
+        ]
+    )
+    trend_vals = [int(v) for v in frame["trend_period"]]
+    trend_periods, _ = _enum([v for v in trend_vals if v > 0])
+    trend_of = {p: j for j, p in enumerate(trend_periods)}
+    trend_idx = np.array([trend_of[v] if v > 0 else -1 for v in trend_vals], dtype=np.int64)
+
+    middle = np.empty((len(bb_periods), n))
+    sd = np.empty((len(bb_periods), n))
+    for j, p in enumerate(bb_periods):
+        bb = indicators.bollinger(c, p, 1.0)
+        middle[j], sd[j] = bb.middle, bb.sd
+    atr = np.empty((len(atr_keys), n))
+    for j, (p, meth) in enumerate(atr_keys):
+        atr[j] = indicators.atr(h, lo, c, p, method=meth)
+    trend = np.empty((len(trend_periods), n))
+    for j, p in enumerate(trend_periods):
+        trend[j] = indicators.ema(c, p)
+
+    bb_lead = np.array([max(_leading_nans(middle[j]), _leading_nans(sd[j]))
+                        for j in range(len(bb_periods))], dtype=np.int64)  # fmt: skip
+    atr_lead = np.array([_leading_nans(atr[j]) for j in range(len(atr_keys))], dtype=np.int64)
+    # one extra 0 at the end: trend_idx -1 (filter off) indexes it
+    trend_lead = np.array(
+        [_leading_nans(trend[j]) for j in range(len(trend_periods))] + [0], dtype=np.int64
+    )
+
+    P = np.empty((m, N_PARAMS))
+    P[:, C_BB_STD] = frame["bb_std"].to_numpy(dtype=np.float64)
+    P[:, C_ATR_MULTIPLIER] = frame["atr_multiplier"].to_numpy(dtype=np.float64)
+    P[:, C_TRAILING] = frame["trailing_stop"].astype(bool).to_numpy(dtype=np.float64)
+    P[:, C_MAX_HOLD] = frame["max_hold_bars"].to_numpy(dtype=np.float64)
+    P[:, C_SPACING] = frame["spacing_bars"].to_numpy(dtype=np.float64)
+    P[:, C_DIRECTION] = [DIRECTION_CODES[str(d)] for d in frame["direction"]]
+    P[:, C_RISK] = frame["risk_per_trade"].to_numpy(dtype=np.float64)
+    P[:, C_LEVERAGE] = frame["leverage"].to_numpy(dtype=np.float64)
+    P[:, C_FEE_BPS] = frame["fee_bps"].to_numpy(dtype=np.float64)
+    P[:, C_SLIPPAGE_BPS] = frame["slippage_bps"].to_numpy(dtype=np.float64)
+    P[:, C_INITIAL_CAPITAL] = frame["initial_capital"].to_numpy(dtype=np.float64)
+    P[:, C_BB_IDX] = bb_idx
+    P[:, C_ATR_IDX] = atr_idx
+    P[:, C_TREND_IDX] = trend_idx
+    # ready at t when defined at t and t-1: t - 1 >= leading NaNs of each bank row used
+    lead = np.maximum(np.maximum(bb_lead[bb_idx], atr_lead[atr_idx]), trend_lead[trend_idx])
+    P[:, C_READY_FROM] = lead + 1
+    return PackedSweep(o, h, lo, c, middle, sd, atr, trend, np.ascontiguousarray(P),
+                       tuple(bb_periods), tuple(atr_keys), tuple(trend_periods))  # fmt: skip

@@ -22,7 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from threadx.indicators import Bollinger, atr, bollinger, ema
+from threadx.indicators import Bollinger, bollinger, ema
+from threadx.indicators import atr as average_true_range
 from threadx.strategy.params import StrategyParams
 
 __all__ = ["Indicators", "apply_spacing", "compute_indicators", "kept_signals", "raw_signals"]
@@ -41,9 +42,9 @@ def compute_indicators(
 ) -> Indicators:
     """Bollinger(bb_period, bb_std), ATR(atr_period, atr_method) and EMA(trend_period) if on."""
     bands = bollinger(close, params.bb_period, params.bb_std)
-    atr_values = atr(high, low, close, params.atr_period, params.atr_method)
+    atr = average_true_range(high, low, close, params.atr_period, params.atr_method)
     trend = ema(close, params.trend_period) if params.trend_period > 0 else None
-    return Indicators(bands, atr_values, trend)
+    return Indicators(bands, atr, trend)
 
 
 def _defined_here_and_before(*arrays: np.ndarray) -> np.ndarray:
@@ -67,13 +68,13 @@ def _previous(mask: np.ndarray) -> np.ndarray:
 def raw_signals(
     close: np.ndarray,
     bands: Bollinger,
-    atr_values: np.ndarray,
+    atr: np.ndarray,
     trend: np.ndarray | None,
     params: StrategyParams,
 ) -> np.ndarray:
     """Signals after readiness, crossing, trend filter and direction, before spacing (int8)."""
     close = np.asarray(close, dtype=np.float64)
-    arrays = [bands.middle, bands.sd, atr_values]
+    arrays = [bands.middle, bands.sd, atr]
     if params.trend_period > 0:
         if trend is None:
             raise ValueError("trend_period > 0 but no trend EMA was given")
@@ -114,9 +115,9 @@ def apply_spacing(signals: np.ndarray, spacing_bars: int) -> np.ndarray:
 def kept_signals(
     close: np.ndarray,
     bands: Bollinger,
-    atr_values: np.ndarray,
+    atr: np.ndarray,
     trend: np.ndarray | None,
     params: StrategyParams,
 ) -> np.ndarray:
     """The signals the simulation acts on: :func:`raw_signals` then :func:`apply_spacing`."""
-    return apply_spacing(raw_signals(close, bands, atr_values, trend, params), params.spacing_bars)
+    return apply_spacing(raw_signals(close, bands, atr, trend, params), params.spacing_bars)

@@ -10,7 +10,8 @@ reproduce it trade for trade. Per bar ``t`` (``s = slippage_bps/1e4``, ``f = fee
    ``trailing_stop`` the stop trails ``close ∓ atr_multiplier·ATR`` in the trader's favour only;
 2. if flat (also just after an exit on this bar), a kept signal and ``cash > 0``: enter at
    ``close·(1 + side·s)`` with ``qty = min(cash·risk/d, cash·leverage/entry_fill)``,
-   ``d = atr_multiplier·ATR[t]`` (no entry if ``d <= 0``), pay ``f·qty·entry_fill``;
+   ``d = atr_multiplier·ATR[t]`` (no entry if ``d <= 0``, nor if the slipped entry price is not
+   positive — only a slippage of 10,000 bps or more can do that), pay ``f·qty·entry_fill``;
 3. ``equity[t] = cash + side·qty·(close − entry_fill)``;
 4. ``equity[t] <= 0`` ruins the account: an open position is closed at ``close`` (reason ``ruin``,
    slippage and fee paid), ``equity[t]`` becomes the cash after that close, nothing trades again.

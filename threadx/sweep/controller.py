@@ -140,6 +140,7 @@ class SweepController:
         self.running: dict[Any, tuple[str, Task]] = {}  # future -> (worker_id, task)
         self.paused = False
         self.cancelled = False
+        self.pause_after: int | None = None  # pause once this many tasks are done
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -232,6 +233,9 @@ class SweepController:
             p.per_device[str(dev)] = p.per_device.get(str(dev), 0) + int(n)
         if self.on_part is not None:
             self.on_part(part)
+        if self.pause_after is not None and p.done_tasks >= self.pause_after:
+            self.pause_after = None
+            self.paused = True
 
     def _requeue(self, wid: str, task: Task) -> None:
         if self.schedule == "adaptive":

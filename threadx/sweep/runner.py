@@ -123,14 +123,21 @@ def check_memory(spec: SweepSpec, datasets: list[Dataset], budget_gb: float) -> 
 
 
 def execute_task(
-    dataset: Dataset, spec: SweepSpec, task: Task, backend: str = "cpu", device: str | None = None
+    dataset: Dataset,
+    spec: SweepSpec,
+    task: Task,
+    backend: str = "cpu",
+    device: str | None = None,
+    indicator_fn: Callable[[str, tuple], Any] | None = None,
 ) -> pd.DataFrame:
-    """Run one task through the fused kernel; returns its results part (one row per combo)."""
+    """Run one task through the fused kernel; returns its results part (one row per combo).
+    ``indicator_fn`` supplies precomputed indicator bank rows (the IndicatorCache)."""
     from threadx.kernels import pack, resolve_backend, run_sweep
 
     resolved = resolve_backend(backend)
     params = spec.param_frame(task.start, task.stop)
-    packed = pack(params, dataset.open, dataset.high, dataset.low, dataset.close)
+    extra = {"indicator_fn": indicator_fn} if indicator_fn is not None else {}
+    packed = pack(params, dataset.open, dataset.high, dataset.low, dataset.close, **extra)
     out = run_sweep(packed, int(dataset.times_ns[0]), int(dataset.times_ns[-1]),
                     dataset.bar_minutes, backend=resolved)  # fmt: skip
     meta = {"combo_ids": task.combo_ids(), "task_id": task.task_id, "symbol": dataset.symbol,

@@ -1,0 +1,153 @@
+"""The one client module: CLI verbs, Ray jobs and the GUI reach the cluster through this.
+
+``ThreadXClient(cfg).connect()`` joins the configured cluster (``cluster.address`` or
+``--address``), else a local cluster already running on this machine, else starts an embedded
+local one (dashboard off, bound to 127.0.0.1). Named actors live in the ``threadx`` namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.data_store import NAME as DATA_STORE_NAME
+from actors.driver import get_or_create_driver
+from threadx.errors import ThreadXError
+from threadx.log import get_logger
+
+log = get_logger(__name__)
+CURRENT_CLUSTER_FILE = Path("/tmp/ray/ray_current_cluster")
+CONNECT_TIMEOUT_S = 5.0
+TERMINAL = ("completed", "cancelled", "failed", "interrupted")
+
+
+class ClusterUnreachable(ThreadXError):
+    pass
+
+
+def _check_reachable(address: str) -> None:
+    if address in ("auto", "local") or address.startswith("ray://"):
+        host_port = address.removeprefix("ray://") if address.startswith("ray://") else None
+        if host_port is None:
+            return
+    else:
+        host_port = address
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as err:
+        raise ClusterUnreachable(
+            f"cluster address {address!r} is unreachable ({err}); start one with "
+            "`threadx cluster up` or fix cluster.address / --address"
+        ) from None
+
+
+def running_local_cluster() -> str | None:
+    """Address of a Ray head started on this machine (``ray start``/``threadx cluster up``)."""
+    if not CURRENT_CLUSTER_FILE.exists():
+        return None
+    address = CURRENT_CLUSTER_FILE.read_text().strip()
+    try:
+        _check_reachable(address)
+    except ClusterUnreachable:
+        return None
+    return address
+
+
+class ThreadXClient:
+    def __init__(self, cfg: Any, address: str | None = None) -> None:
+        self.cfg = cfg
+        self.address = address if address is not None else cfg.cluster.address
+        self.embedded = False
+        self._driver: Any = None
+
+    # -- connection ------------------------------------------------------------------------
+    def connect(self) -> ThreadXClient:
+        ns = self.cfg.cluster.namespace
+        quiet = {"logging_level": "ERROR", "log_to_driver": False}
+        if ray.is_initialized():
+            return self
+        address = self.address or running_local_cluster()
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, namespace=ns, **quiet)
+        else:
+            self.embedded = True
+            ray.init(namespace=ns, include_dashboard=False, num_cpus=os.cpu_count(), **quiet)
+        log.info("connected to Ray (%s)", "embedded" if self.embedded else address)
+        return self
+
+    def close(self) -> None:
+        if ray.is_initialized():
+            ray.shutdown()
+
+    def __enter__(self) -> ThreadXClient:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- actors ----------------------------------------------------------------------------
+    @property
+    def driver(self) -> Any:
+        if self._driver is None:
+            self._driver = get_or_create_driver(self.cfg)
+            ray.get(self._driver.ping.remote())
+        return self._driver
+
+    @property
+    def data_store(self) -> Any:
+        self.driver  # noqa: B018 - the driver creates the data store
+        return ray.get_actor(DATA_STORE_NAME, namespace=self.cfg.cluster.namespace)
+
+    def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        return ray.get(getattr(self.driver, method).remote(*args), timeout=timeout)
+
+    # -- sweeps ----------------------------------------------------------------------------
+    def submit(self, spec: Any, pause_after: int | None = None) -> str:
+        return self.call("submit", spec, pause_after)
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        return self.call("status", run_id)
+
+    def wait(
+        self,
+        run_id: str,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
+        poll_s: float = 0.5,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the run reaches a terminal state; returns the final status."""
+        t0 = time.monotonic()
+        while True:
+            st = self.status(run_id)
+            if on_status is not None:
+                on_status(st)
+            if st["state"] in TERMINAL:
+                return st
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                raise ThreadXError(f"run {run_id}: still {st['state']} after {timeout:.0f} s")
+            time.sleep(poll_s)
+
+    def cluster_info(self) -> dict[str, Any]:
+        """Nodes, resources (total and available) and workers, for views and `cluster status`."""
+        nodes = [{"node_id": n["NodeID"], "address": n.get("NodeManagerAddress"),
+                  "alive": n.get("Alive"), "resources": n.get("Resources", {})}
+                 for n in ray.nodes()]  # fmt: skip
+        info = {
+            "nodes": nodes,
+            "total": ray.cluster_resources(),
+            "available": ray.available_resources(),
+            "embedded": self.embedded,
+        }
+        with contextlib.suppress(Exception):
+            info["workers"] = self.call("workers", timeout=10)
+        return info

@@ -1,0 +1,160 @@
+"""SweepDriver actor: named and detached in the ``threadx`` namespace.
+
+A thin shell over :class:`threadx.sweep.service.SweepService`: a background thread steps the
+service (single-threaded controller), the methods below answer clients (CLI, GUI, Ray jobs) at any
+time. Its only source of truth is the run folder, so a restarted driver rebuilds from disk
+(unfinished runs become ``interrupted``; ``resume(run_id)`` continues them).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ray
+
+from actors.data_store import NAME as DATA_STORE_NAME
+from actors.data_store import DataStore
+from actors.pool import RayExecutor, WorkerPool
+
+NAME = "sweep_driver"
+IDLE_RELEASE_S = 30.0
+
+
+@ray.remote(num_cpus=0, max_concurrency=16)
+class SweepDriver:
+    def __init__(self, cfg: Any) -> None:
+        from threadx.sweep.service import SweepService
+
+        self.cfg = cfg
+        ns = cfg.cluster.namespace
+        self.data_store = DataStore.options(
+            name=DATA_STORE_NAME, namespace=ns, lifetime="detached", get_if_exists=True
+        ).remote(str(cfg.data_root))
+        self.cache = _indicator_cache(ns)
+        self.pool = WorkerPool(cfg.devices.cpus_per_worker, cfg.devices.cpu_workers,
+                               backend="auto", cache=self.cache, namespace=ns)  # fmt: skip
+        self.service = SweepService(
+            cfg.data_root, self._load_data, self._make_executor, weights=self._weights,
+            schedule=cfg.devices.schedule, memory_budget_gb=cfg.sweep.memory_budget_gb,
+        )  # fmt: skip
+        self._stop = threading.Event()
+        self._idle_since: float | None = None
+        self._thread = threading.Thread(target=self._loop, name="sweep-driver", daemon=True)
+        self._thread.start()
+
+    # -- service plumbing ------------------------------------------------------------------
+    def _load_data(self, spec: Any) -> tuple[list[Any], list[Any]]:
+        d = spec.data
+        refs = [self.data_store.get_dataset.remote(sym, tf, d.exchange, d.start, d.end,
+                                                   d.allow_gaps)
+                for sym, tf in spec.datasets()]  # fmt: skip
+        return ray.get(refs), refs
+
+    def _make_executor(self, plan: Any, refs: list[Any]) -> RayExecutor:
+        return RayExecutor(self.pool, plan, refs)
+
+    def _weights(self, labels: list[str]) -> dict[str, float]:
+        if labels == ["cpu"]:
+            return {"cpu": 1.0}
+        from threadx.devices import resolve_weights
+
+        return resolve_weights(labels, self.cfg.devices.weights, None)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            busy = self.service.step(0.2)
+            if busy:
+                self._idle_since = None
+                continue
+            now = time.monotonic()
+            self._idle_since = self._idle_since or now
+            if self.pool.workers and now - self._idle_since > IDLE_RELEASE_S:
+                with self.service.lock:
+                    self.pool.shutdown()
+            time.sleep(0.05)
+
+    # -- API -------------------------------------------------------------------------------
+    def ping(self) -> str:
+        return "ok"
+
+    def data_root(self) -> str:
+        return str(self.cfg.data_root)
+
+    def submit(self, spec: Any, pause_after: int | None = None) -> str:
+        return self.service.submit(spec, pause_after)
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        return self.service.status(run_id)
+
+    def pause(self, run_id: str) -> bool:
+        return self.service.pause(run_id)
+
+    def resume(self, run_id: str) -> bool:
+        return self.service.resume(run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        return self.service.cancel(run_id)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        return self.service.list_runs()
+
+    def recovered(self) -> list[str]:
+        return list(self.service.recovered)
+
+    def results(self, run_id: str) -> Any:
+        return self.service.results(run_id)
+
+    def top(self, run_id: str, k: int | None = None) -> Any:
+        return self.service.top(run_id, k)
+
+    def pareto(self, run_id: str) -> Any:
+        return self.service.pareto(run_id)
+
+    def spec(self, run_id: str) -> dict[str, Any]:
+        return self.service.spec(run_id).model_dump(mode="json")
+
+    def drilldown(self, run_id: str, combo_id: int) -> dict[str, Any]:
+        """Trades, equity and bars with bands of one combination (reference simulation)."""
+        from threadx.sweep.drilldown import drilldown
+
+        spec = self.service.spec(run_id)
+        row = self.service.results(run_id).set_index("combo_id").loc[int(combo_id)]
+        ds = ray.get(self.data_store.get_dataset.remote(
+            row["symbol"], row["timeframe"], spec.data.exchange, spec.data.start, spec.data.end,
+            spec.data.allow_gaps))  # fmt: skip
+        return drilldown(ds, row)
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self.pool.describe()
+
+    def release_workers(self) -> int:
+        with self.service.lock:
+            n = len(self.pool.workers)
+            if self.service.active is None and not self.service.queue:
+                self.pool.shutdown()
+                return n
+        return 0
+
+    def cache_stats(self) -> dict[str, Any] | None:
+        return ray.get(self.cache.stats.remote()) if self.cache is not None else None
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.pool.shutdown()
+
+
+def _indicator_cache(namespace: str) -> Any:
+    try:
+        from actors.indicator_cache import IndicatorCache
+    except ImportError:
+        return None
+    return IndicatorCache.options(name="indicator_cache", namespace=namespace,
+                                  lifetime="detached", get_if_exists=True).remote()  # fmt: skip
+
+
+def get_or_create_driver(cfg: Any) -> Any:
+    """The cluster's driver (created with ``cfg`` if none exists yet)."""
+    return SweepDriver.options(name=NAME, namespace=cfg.cluster.namespace, lifetime="detached",
+                               get_if_exists=True).remote(cfg)  # fmt: skip

@@ -1,0 +1,191 @@
+"""Worker pool and the Ray executor used by the SweepDriver (not an actor itself).
+
+Slots come from the cluster's resources: every GPU advertised as a custom resource
+``threadx_gpu_<label>`` (see :mod:`threadx.devices`) gets ``workers_per_gpu`` workers, each
+requesting a fractional share ``1 / workers_per_gpu`` of a GPU plus the same share of that
+device's custom resource, which pins it to the device; without GPUs the pool holds CPU workers,
+spread over the nodes. Device weights (the 5090/2060 split) are then enforced by the controller's
+weighted schedule, and recorded per combination in the results' ``device`` column.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
+
+from actors.worker import BacktestWorker
+from threadx.log import get_logger
+from threadx.sweep.controller import WorkerInfo, WorkerLost
+from threadx.sweep.runner import SweepPlan, Task
+
+log = get_logger(__name__)
+GPU_RESOURCE_PREFIX = "threadx_gpu_"
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Slot:
+    device: str  # "cpu" or a GPU label ("5090")
+    num_cpus: float
+    num_gpus: float = 0.0
+    resources: tuple[tuple[str, float], ...] = ()
+    gpu_index: int | None = None
+
+
+def gpu_labels(resources: dict[str, float]) -> dict[str, int]:
+    return {k[len(GPU_RESOURCE_PREFIX):]: int(v) for k, v in resources.items()
+            if k.startswith(GPU_RESOURCE_PREFIX)}  # fmt: skip
+
+
+def plan_slots(
+    resources: dict[str, float], cpus_per_worker: int, cpu_workers: int, workers_per_gpu: int = 1
+) -> list[Slot]:
+    """Worker slots for the current cluster (see the module docstring)."""
+    gpus = gpu_labels(resources)
+    if gpus:
+        share = 1.0 / workers_per_gpu
+        return [Slot(label, cpus_per_worker, share, ((GPU_RESOURCE_PREFIX + label, share),), i)
+                for label, count in sorted(gpus.items())
+                for i in range(count * workers_per_gpu)]  # fmt: skip
+    n = cpu_workers or max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
+    return [Slot("cpu", cpus_per_worker) for _ in range(n)]
+
+
+class WorkerPool:
+    """Live worker actors by id; created lazily, replaced on loss, released when idle."""
+
+    def __init__(self, cpus_per_worker: int, cpu_workers: int, backend: str, cache: Any = None,
+                 namespace: str = "threadx") -> None:  # fmt: skip
+        self.cpus_per_worker, self.cpu_workers = cpus_per_worker, cpu_workers
+        self.backend, self.cache, self.namespace = backend, cache, namespace
+        self.workers: dict[str, tuple[Any, Slot]] = {}
+        self._ids = itertools.count()
+
+    def ensure(self) -> None:
+        if self.workers:
+            return
+        slots = plan_slots(ray.cluster_resources(), self.cpus_per_worker, self.cpu_workers)
+        for slot in slots:
+            self._start(slot)
+        self._wait_ready(list(self.workers))
+        if not self.workers:
+            raise RuntimeError("no worker could be started on this cluster")
+
+    def _start(self, slot: Slot) -> str:
+        wid = f"worker-{slot.device}-{next(self._ids)}"
+        opts: dict[str, Any] = {"num_cpus": slot.num_cpus, "name": wid,
+                                "namespace": self.namespace,
+                                "scheduling_strategy": "SPREAD"}  # fmt: skip
+        if slot.num_gpus:
+            opts["num_gpus"] = slot.num_gpus
+            opts["resources"] = dict(slot.resources)
+            # we select the device ourselves: Ray must not narrow CUDA_VISIBLE_DEVICES
+            opts["runtime_env"] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
+        backend = self.backend if slot.num_gpus else "cpu"
+        handle = BacktestWorker.options(**opts).remote(
+            slot.device, backend, int(slot.num_cpus), slot.gpu_index, self.cache
+        )
+        self.workers[wid] = (handle, slot)
+        return wid
+
+    def _wait_ready(self, wids: list[str]) -> None:
+        pings = {self.workers[w][0].info.remote(): w for w in wids}
+        ready, pending = ray.wait(list(pings), num_returns=len(pings), timeout=READY_TIMEOUT_S)
+        for ref in pending:
+            self.drop(pings[ref])
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except RayActorError:
+                self.drop(pings[ref])
+
+    def infos(self) -> list[WorkerInfo]:
+        return [WorkerInfo(w, slot.device) for w, (_, slot) in self.workers.items()]
+
+    def handle(self, wid: str) -> Any:
+        return self.workers[wid][0]
+
+    def drop(self, wid: str) -> None:
+        entry = self.workers.pop(wid, None)
+        if entry is not None:
+            try:
+                ray.kill(entry[0], no_restart=True)
+            except Exception:  # noqa: BLE001 - already dead
+                pass
+
+    def replace(self, wid: str) -> WorkerInfo | None:
+        entry = self.workers.get(wid)
+        if entry is None:
+            return None
+        slot = entry[1]
+        self.drop(wid)
+        new = self._start(slot)
+        self._wait_ready([new])
+        if new in self.workers:
+            log.warning("worker %s lost; replaced by %s", wid, new)
+            return WorkerInfo(new, slot.device)
+        log.warning("worker %s lost and no replacement could start (node gone?)", wid)
+        return None
+
+    def shutdown(self) -> None:
+        for wid in list(self.workers):
+            self.drop(wid)
+
+    def describe(self) -> list[dict[str, Any]]:
+        out = []
+        for wid, (h, slot) in self.workers.items():
+            row = {"worker_id": wid, "device": slot.device, "num_cpus": slot.num_cpus,
+                   "num_gpus": slot.num_gpus}  # fmt: skip
+            try:
+                row.update(ray.get(h.info.remote(), timeout=5))
+            except (RayActorError, GetTimeoutError) as err:
+                row["error"] = type(err).__name__
+            out.append(row)
+        return out
+
+
+class RayExecutor:
+    """Executor protocol of :mod:`threadx.sweep.controller` over the pool's actors."""
+
+    def __init__(self, pool: WorkerPool, plan: SweepPlan, dataset_refs: list[Any]) -> None:
+        self.pool, self.plan, self.refs = pool, plan, dataset_refs
+        self.spec_json = plan.spec.model_dump_json()
+        pool.ensure()
+
+    def workers(self) -> list[WorkerInfo]:
+        return self.pool.infos()
+
+    def submit(self, worker_id: str, task: Task) -> Any:
+        h = self.pool.handle(worker_id)
+        args = (task.task_id, task.dataset_index, task.start, task.stop, task.combo_offset)
+        return h.run_task.remote([self.refs[task.dataset_index]], self.spec_json, args)
+
+    def wait(self, futures: list[Any], timeout: float) -> list[Any]:
+        ready, _ = ray.wait(futures, num_returns=1, timeout=timeout)
+        if ready:
+            more, _ = ray.wait(futures, num_returns=len(futures), timeout=0)
+            ready = list(dict.fromkeys([*ready, *more]))
+        return ready
+
+    def result(self, future: Any) -> Any:
+        try:
+            return ray.get(future)
+        except (RayActorError, TaskCancelledError) as err:
+            raise WorkerLost(type(err).__name__) from None
+        except RayTaskError as err:
+            if isinstance(err.cause, RayActorError):
+                raise WorkerLost(type(err.cause).__name__) from None
+            raise
+
+    def replace_worker(self, worker_id: str) -> WorkerInfo | None:
+        return self.pool.replace(worker_id)
+
+    def cancel(self, future: Any) -> None:
+        try:
+            ray.cancel(future, force=False)
+        except Exception:  # noqa: BLE001 - already finished or gone
+            pass

@@ -1,0 +1,63 @@
+"""BacktestWorker actor: one per device slot; runs kernel tasks and returns compact results.
+
+Stateless and restartable: a task is a pure function of (dataset, spec, task), so Ray's
+at-least-once retries and the driver's re-submissions are harmless. Indicator banks come from the
+IndicatorCache actor when one is given. The worker caps numba's threads to the CPUs it declared.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+
+@ray.remote(max_restarts=0)
+class BacktestWorker:
+    def __init__(
+        self,
+        device: str,
+        backend: str,
+        num_threads: int,
+        gpu_index: int | None = None,
+        cache: Any = None,
+    ) -> None:
+        import numba
+
+        self.device, self.backend, self.cache = device, backend, cache
+        self.num_threads = max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(self.num_threads)
+        if gpu_index is not None and backend == "gpu":
+            from threadx.kernels.gpu import import_cuda
+
+            import_cuda().select_device(int(gpu_index))
+        self.tasks_done = 0
+
+    def info(self) -> dict[str, Any]:
+        return {"device": self.device, "backend": self.backend, "threads": self.num_threads,
+                "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
+                "tasks_done": self.tasks_done}  # fmt: skip
+
+    def run_task(self, dataset_box: list, spec_json: str, task: tuple) -> Any:
+        """``dataset_box`` is ``[dataset_ref]`` so the ref can be handed on to the cache."""
+        from threadx.sweep.runner import Task, execute_task
+        from threadx.sweep.spec import SweepSpec
+
+        spec = SweepSpec.model_validate_json(spec_json)
+        ref = dataset_box[0]
+        dataset = ray.get(ref)
+        fn = None
+        if self.cache is not None:
+            fn = self._cached_indicators(ref, spec, Task(*task))
+        part = execute_task(dataset, spec, Task(*task), self.backend, device=self.device,
+                            indicator_fn=fn)  # fmt: skip
+        self.tasks_done += 1
+        return part
+
+    def _cached_indicators(self, ref: Any, spec: Any, task: Any) -> Any:
+        from threadx.kernels.layout import required_indicators
+
+        wanted = required_indicators(spec.param_frame(task.start, task.stop))
+        arrays = ray.get(self.cache.get_many.remote([ref], wanted))
+        return lambda name, args: arrays[(name, args)]

@@ -1,0 +1,143 @@
+"""The actor system on one real local Ray cluster with two fake GPUs (5090 and 2060)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from tests.ray_helpers import local_results, make_cfg, spec_4000, wait_state  # noqa: E402
+from threadx.errors import ThreadXError  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from actors.client import ThreadXClient
+
+    cfg = make_cfg(tmp_path_factory.mktemp("data"))
+    ray.init(num_cpus=2, num_gpus=2, resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
+             include_dashboard=False, namespace="threadx", logging_level="ERROR")  # fmt: skip
+    c = ThreadXClient(cfg).connect()
+    yield c
+    ray.shutdown()
+
+
+def test_weighted_ratio_on_fake_gpus(client):
+    spec = spec_4000()
+    rid = client.submit(spec)
+    st = client.wait(rid, timeout=240)
+    assert st["state"] == "completed", st
+    frame = client.call("results", rid)
+    assert sorted(frame["combo_id"]) == list(range(4000))
+    n5090 = int((frame["device"] == "5090").sum())
+    assert abs(n5090 - 3000) <= 100, n5090  # 3,000 +- one chunk
+    assert int((frame["device"] == "2060").sum()) == 4000 - n5090
+    assert st["per_device"] == {"5090": n5090, "2060": 4000 - n5090}
+    pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
+    man = client.call("list_runs")
+    assert any(r["run_id"] == rid and r["status"] == "completed" for r in man)
+    top = client.call("top", rid, 5)
+    assert list(top["rank"]) == [1, 2, 3, 4, 5]
+    assert st["top"][0]["combo_id"] == top.iloc[0]["combo_id"]
+
+
+def test_resubmitting_a_finished_run_does_no_work(client):
+    rid = client.submit(spec_4000())
+    st = client.wait(rid, timeout=60)
+    assert st["state"] == "completed" and st["done"] == 4000
+
+
+def test_pause_resume_cancel(client):
+    spec = spec_4000("15m", chunk=50, name="ctl")
+    rid = client.submit(spec, 4)
+    st = wait_state(client, rid, ("paused",))
+    assert 4 <= st["done_tasks"] < st["total_tasks"]
+    assert client.call("resume", rid)
+    assert client.call("cancel", rid)
+    st = client.status(rid)
+    assert st["state"] == "cancelled"
+    # a cancelled run can be resumed later and completes exactly
+    client.call("resume", rid)
+    st = client.wait(rid, timeout=240)
+    assert st["state"] == "completed"
+    frame = client.call("results", rid)
+    assert sorted(frame["combo_id"]) == list(range(4000))
+
+
+def test_killed_worker_mid_sweep(client):
+    spec = spec_4000("15m", chunk=100, name="chaos-worker")
+    rid = client.submit(spec, 6)
+    wait_state(client, rid, ("paused",))
+    victims = [w for w in client.call("workers") if w["device"] == "5090"]
+    ray.kill(ray.get_actor(victims[0]["worker_id"], namespace="threadx"), no_restart=True)
+    client.call("resume", rid)
+    st = client.wait(rid, timeout=240)
+    assert st["state"] == "completed", st
+    assert st["retries"] >= 1
+    frame = client.call("results", rid)
+    assert sorted(frame["combo_id"]) == list(range(4000))  # each exactly once
+    pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
+
+
+def test_driver_killed_then_resumed(client):
+    from actors.driver import NAME
+
+    spec = spec_4000("15m", chunk=100, name="chaos-driver")
+    rid = client.submit(spec, 5)
+    wait_state(client, rid, ("paused",))
+    ray.kill(ray.get_actor(NAME, namespace="threadx"), no_restart=True)
+    client._driver = None  # a new driver is created from the config and rebuilds from disk
+    assert rid in client.call("recovered")
+    assert client.status(rid)["state"] == "interrupted"
+    client.call("resume", rid)
+    st = client.wait(rid, timeout=240)
+    assert st["state"] == "completed"
+    frame = client.call("results", rid)
+    assert sorted(frame["combo_id"]) == list(range(4000))
+    pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
+
+
+def test_resources_return_to_total(client):
+    import time
+
+    client.call("release_workers")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30:
+        avail, total = ray.available_resources(), ray.cluster_resources()
+        if all(avail.get(k, 0) == v for k, v in total.items()
+               if k in ("CPU", "GPU", "threadx_gpu_5090", "threadx_gpu_2060")):
+            break
+        time.sleep(0.5)
+    assert avail.get("CPU") == total["CPU"] and avail.get("GPU") == total["GPU"]
+
+
+def test_bad_inputs_are_clear(client):
+    with pytest.raises(ThreadXError, match="bb_period"):
+        client.submit({"name": "bad", "data": {"symbols": ["BTCUSDT"]},
+                       "grid": {"bb_period": [1]}})  # fmt: skip
+    with pytest.raises(ThreadXError, match="not in the store"):
+        client.submit({"name": "bad", "data": {"symbols": ["DOGEUSDT"]}})
+
+
+def test_drilldown_matches_results(client):
+    rid = client.submit(spec_4000())
+    client.wait(rid, timeout=120)
+    best = client.call("top", rid, 1).iloc[0]
+    dd = client.call("drilldown", rid, int(best["combo_id"]))
+    assert dd["mismatches"] == []
+    assert len(dd["trades"]) == best["n_trades"]
+    assert {"middle", "upper", "lower"} <= set(dd["bars"].columns)
+
+
+def test_unreachable_address_fails_fast(tmp_path):
+    import time
+
+    from actors.client import ClusterUnreachable, _check_reachable
+
+    t0 = time.monotonic()
+    with pytest.raises(ClusterUnreachable, match="unreachable"):
+        _check_reachable("127.0.0.1:1")
+    assert time.monotonic() - t0 < 10

@@ -1,0 +1,324 @@
+"""The sweep service: queue of runs, one active controller, status/top-K, recovery from disk.
+
+This is the whole logic of the Ray ``SweepDriver`` actor, kept free of Ray so it can be tested by
+stepping it with fake executors. Runs execute one at a time (FIFO); the run folder on disk is the
+only source of truth, so a new service (a restarted driver) marks unfinished runs ``interrupted``
+and :meth:`SweepService.resume_run` continues them from their parts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from threadx.errors import StoreError, ThreadXError
+from threadx.log import get_logger
+from threadx.sweep.controller import Executor, SweepController
+from threadx.sweep.dataset import Dataset
+from threadx.sweep.results import RunStore, now_iso, pareto_front, rank
+from threadx.sweep.runner import SweepPlan, check_memory, peak_rss_bytes, plan_sweep
+from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict, spec_to_toml
+
+log = get_logger(__name__)
+UNFINISHED = ("created", "queued", "running", "paused")
+
+DataLoader = Callable[[SweepSpec], tuple[list[Dataset], list[Any]]]
+ExecutorFactory = Callable[[SweepPlan, list[Any]], Executor]
+
+
+@dataclass
+class ActiveRun:
+    plan: SweepPlan
+    store: RunStore
+    handles: list[Any]  # per-dataset handles for the executor (object refs under Ray)
+    controller: SweepController | None = None
+    top: pd.DataFrame | None = None
+    error: str | None = None
+    pause_after: int | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class SweepService:
+    def __init__(self, data_root: Path, load_data: DataLoader, make_executor: ExecutorFactory,
+                 *, weights: Callable[[list[str]], dict[str, float]] | None = None,
+                 schedule: str = "weighted", inflight: int = 2,
+                 memory_budget_gb: float = 8.0) -> None:  # fmt: skip
+        self.runs_dir = Path(data_root) / "runs"
+        self.load_data, self.make_executor = load_data, make_executor
+        self.weights_fn = weights
+        self.schedule, self.inflight, self.budget = schedule, inflight, memory_budget_gb
+        self.lock = threading.RLock()
+        self.queue: deque[ActiveRun] = deque()
+        self.active: ActiveRun | None = None
+        self.known: dict[str, ActiveRun] = {}
+        self.recovered = self.recover()
+
+    # -- disk ------------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Mark runs left unfinished by a previous driver as ``interrupted``; return their ids."""
+        out = []
+        if not self.runs_dir.exists():
+            return out
+        for m in sorted(self.runs_dir.glob("*/manifest.json")):
+            store = RunStore(m.parent)
+            try:
+                man = store.read_manifest()
+            except StoreError:
+                continue
+            if man.get("status") in UNFINISHED:
+                store.update_manifest(status="interrupted")
+                out.append(store.run_id)
+        return out
+
+    # -- submission ------------------------------------------------------------------------
+    def submit(self, spec: SweepSpec | dict[str, Any] | str, pause_after: int | None = None) -> str:
+        """Queue a run (idempotent for the same spec and data); ``pause_after`` pauses it once
+        that many tasks are done (a checkpoint to inspect or to resume later)."""
+        spec = _as_spec(spec)
+        datasets, handles = self.load_data(spec)
+        need = check_memory(spec, datasets, self.budget)
+        plan = plan_sweep(spec, datasets)
+        with self.lock:
+            if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
+                return plan.run_id
+            store = RunStore(self.runs_dir / plan.run_id)
+            if (
+                store.exists()
+                and store.read_manifest().get("spec_fingerprint") != spec.fingerprint()
+            ):
+                raise StoreError(f"run {plan.run_id}: stored spec differs; refusing to mix results")
+            store.create(spec_to_toml(spec),
+                         {**plan.manifest(spec.backend), "status": "queued",
+                          "estimated_bytes": need})  # fmt: skip
+            run = ActiveRun(plan, store, handles, pause_after=pause_after)
+            self.known[plan.run_id] = run
+            self.queue.append(run)
+            log.info("queued run %s (%d combinations)", plan.run_id, plan.total)
+            return plan.run_id
+
+    def resume_run(self, run_id: str) -> str:
+        """Continue a run from its folder (e.g. after a driver restart)."""
+        store = RunStore(self.runs_dir / run_id)
+        if not store.exists():
+            raise StoreError(f"run {run_id}: no such run under {self.runs_dir}")
+        with self.lock:
+            run = self.known.get(run_id)
+            if run is not None and run is self.active and run.controller is not None:
+                run.controller.resume()
+                return run_id
+        new_id = self.submit(load_spec(store.spec_path))
+        if new_id != run_id:
+            raise StoreError(f"run {run_id}: its data changed since it started (now {new_id}); "
+                             "start a new run instead")  # fmt: skip
+        return new_id
+
+    # -- stepping --------------------------------------------------------------------------
+    def _activate(self) -> None:
+        while self.active is None and self.queue:
+            run = self.queue.popleft()
+            try:
+                ex = self.make_executor(run.plan, run.handles)
+                labels = sorted({w.device for w in ex.workers()})
+                weights = self.weights_fn(labels) if self.weights_fn else None
+                run.controller = SweepController(
+                    run.plan,
+                    run.store,
+                    ex,
+                    weights=weights,
+                    schedule=self.schedule,
+                    inflight=self.inflight,
+                    on_part=lambda part, r=run: self._on_part(r, part),
+                )
+            except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
+                self._fail(run, err)
+                continue
+            run.controller.pause_after = run.pause_after
+            run.started = time.monotonic()
+            run.store.update_manifest(status="running", started=now_iso(),
+                                      weights=run.controller.weights,
+                                      schedule=self.schedule)  # fmt: skip
+            self.active = run
+
+    def step(self, timeout: float = 0.2) -> bool:
+        """Advance the active run; returns True while any run is active or queued."""
+        with self.lock:
+            self._activate()
+            run = self.active
+            if run is None:
+                return False
+            try:
+                more = run.controller.step(timeout)
+            except Exception as err:  # noqa: BLE001 - a failed run must not stop the service
+                self._fail(run, err)
+                return bool(self.queue)
+            if not more and run.controller.state() != "paused":
+                self._finish(run)
+            elif run.controller.state() == "paused" and not run.controller.running:
+                self._mark(run, "paused")
+            return True
+
+    def _on_part(self, run: ActiveRun, part: pd.DataFrame) -> None:
+        k = run.plan.spec.rank.top_k
+        frames = [f for f in (run.top, part) if f is not None and len(f)]
+        merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        run.top = rank(merged, run.plan.spec.rank.by).drop(columns="rank").head(k)
+
+    def _finish(self, run: ActiveRun) -> None:
+        st = run.controller.status()
+        wall = time.monotonic() - run.started
+        run.store.update_manifest(
+            status=st["state"], finished=now_iso(), wall_s=wall,
+            bar_steps_per_s=st["bar_steps_per_s"], device_combos=st["per_device"],
+            device_shares=st["shares"], retries=st["retries"], peak_rss_bytes=peak_rss_bytes(),
+        )  # fmt: skip
+        log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
+        self.active = None
+
+    def _mark(self, run: ActiveRun, status: str) -> None:
+        if run.store.read_manifest().get("status") != status:
+            run.store.update_manifest(status=status)
+
+    def _fail(self, run: ActiveRun, err: BaseException) -> None:
+        run.error = f"{type(err).__name__}: {err}"
+        log.error("run %s failed: %s", run.store.run_id, run.error)
+        run.store.update_manifest(status="failed", error=run.error, finished=now_iso())
+        if self.active is run:
+            self.active = None
+
+    def run_until_idle(self, timeout: float = 0.2) -> None:
+        while self.step(timeout):
+            pass
+
+    # -- control ---------------------------------------------------------------------------
+    def _run(self, run_id: str) -> ActiveRun:
+        run = self.known.get(run_id)
+        if run is None:
+            raise StoreError(f"run {run_id}: not active in this driver")
+        return run
+
+    def pause(self, run_id: str) -> bool:
+        with self.lock:
+            run = self._run(run_id)
+            if run.controller is None:
+                return False
+            run.controller.pause()
+            run.store.update_manifest(status="paused")
+            return True
+
+    def resume(self, run_id: str) -> bool:
+        with self.lock:
+            run = self.known.get(run_id)
+            if run is None or run.controller is None:
+                self.resume_run(run_id)
+                return True
+            run.controller.resume()
+            run.store.update_manifest(status="running")
+            return True
+
+    def cancel(self, run_id: str) -> bool:
+        with self.lock:
+            run = self._run(run_id)
+            if run in self.queue:
+                self.queue.remove(run)
+                run.store.update_manifest(status="cancelled", finished=now_iso())
+                return True
+            if run.controller is None or run.controller.finished:
+                return False
+            run.controller.cancel()
+            self._finish(run)
+            return True
+
+    # -- queries ---------------------------------------------------------------------------
+    def status(self, run_id: str) -> dict[str, Any]:
+        with self.lock:
+            run = self.known.get(run_id)
+            if run is not None and run.controller is not None and run.error is None:
+                st = run.controller.status()
+                top = run.top
+            else:
+                st, top = self._status_from_disk(run_id), None
+            if run is not None and run in self.queue:
+                st["state"] = "queued"
+            if run is not None and run.error:
+                st["state"], st["error"] = "failed", run.error
+        st["run_id"] = run_id
+        st["top"] = (top if top is not None else self.top(run_id)).to_dict("records")
+        return st
+
+    def _status_from_disk(self, run_id: str) -> dict[str, Any]:
+        store = RunStore(self.runs_dir / run_id)
+        man = store.read_manifest()
+        done = store.done_tasks()
+        total = man.get("total_combos", 0)
+        n_tasks = man.get("n_tasks", 0)
+        frac = len(done) / n_tasks if n_tasks else 0.0
+        return {"state": man.get("status"), "done_tasks": len(done), "total_tasks": n_tasks,
+                "done": int(round(frac * total)), "total": total, "fraction": frac,
+                "elapsed_s": man.get("wall_s"), "bar_steps_per_s": man.get("bar_steps_per_s"),
+                "eta_s": None, "per_device": man.get("device_combos", {}),
+                "shares": man.get("device_shares", {}), "errors": [man["error"]]
+                if man.get("error") else [], "retries": man.get("retries", 0)}  # fmt: skip
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        out = []
+        if self.runs_dir.exists():
+            for m in sorted(self.runs_dir.glob("*/manifest.json")):
+                try:
+                    man = RunStore(m.parent).read_manifest()
+                except StoreError:
+                    continue
+                out.append(
+                    {
+                        k: man.get(k)
+                        for k in (
+                            "run_id",
+                            "name",
+                            "status",
+                            "total_combos",
+                            "created",
+                            "finished",
+                            "bar_steps_per_s",
+                        )
+                    }
+                )
+        with self.lock:
+            live = {r.store.run_id: r for r in (self.active, *self.queue) if r is not None}
+        for row in out:
+            if row["run_id"] in live and live[row["run_id"]].controller is not None:
+                row["status"] = live[row["run_id"]].controller.state()
+        return sorted(out, key=lambda r: r.get("created") or "", reverse=True)
+
+    def results(self, run_id: str) -> pd.DataFrame:
+        return RunStore(self.runs_dir / run_id).load()
+
+    def spec(self, run_id: str) -> SweepSpec:
+        return load_spec(RunStore(self.runs_dir / run_id).spec_path)
+
+    def top(self, run_id: str, k: int | None = None) -> pd.DataFrame:
+        spec = self.spec(run_id)
+        return rank(self.results(run_id), spec.rank.by).head(k or spec.rank.top_k)
+
+    def pareto(self, run_id: str) -> pd.DataFrame:
+        return pareto_front(self.results(run_id))
+
+
+def _as_spec(spec: SweepSpec | dict[str, Any] | str) -> SweepSpec:
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, dict):
+        return spec_from_dict(spec)
+    if isinstance(spec, str):
+        import tomllib
+
+        try:
+            return spec_from_dict(tomllib.loads(spec), "<submitted TOML>")
+        except tomllib.TOMLDecodeError as err:
+            raise ThreadXError(f"<submitted TOML>: invalid TOML: {err}") from None
+    raise ThreadXError(f"cannot build a sweep spec from {type(spec).__name__}")

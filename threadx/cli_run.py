@@ -57,18 +57,19 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _demo_sweep(ctx: Context) -> int:
-    from threadx.cli_sweep import ProgressPrinter, _preflight, print_ranking
-    from threadx.sweep import run_local, spec_from_dict
+    from threadx.cli_sweep import _preflight, print_ranking, run_on_cluster
+    from threadx.sweep import spec_from_dict
 
     spec = spec_from_dict(DEMO_SPEC, "demo spec")
-    print(f"\n-- demo sweep on {SAMPLE_SYMBOL_TF}")
+    print(f"\n-- demo sweep on {SAMPLE_SYMBOL_TF} through the Ray actor system")
     _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
-    result = run_local(spec, data_root=ctx.cfg.data_root, backend="auto",
-                       memory_budget_gb=ctx.cfg.sweep.memory_budget_gb,
-                       progress=ProgressPrinter())  # fmt: skip
+    result = run_on_cluster(ctx, spec, None)
     m = result.manifest
-    print(f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations on "
-          f"{m['backend']}, {m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s")  # fmt: skip
+    shares = ", ".join(f"{d} {v:.0%}" for d, v in (m.get("device_shares") or {}).items())
+    print(
+        f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
+        f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s, devices: {shares}"
+    )
     print_ranking(result, 10)
     print(f"\nrun folder: {result.run_dir}")
     return 0

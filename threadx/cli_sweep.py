@@ -39,7 +39,31 @@ def register(verbs: argparse._SubParsersAction) -> None:
     run.add_argument("--fresh", action="store_true", help="recompute instead of resuming")
     run.add_argument("--export", type=Path, help="write the ranked results (.csv/.parquet)")
     run.add_argument("--top", type=int, help="rows to print (default: the spec's top_k)")
+    run.add_argument("--local", action="store_true", help="run in this process, without Ray")
+    run.add_argument(
+        "--address",
+        help="Ray cluster to use (default: cluster.address, a local "
+        "cluster if one runs, else an embedded one)",
+    )
     run.set_defaults(func=cmd_sweep_run)
+
+    sm = sub.add_parser("submit", help="submit a spec to a running cluster and print the run id")
+    sm.add_argument("spec", type=Path)
+    sm.add_argument("--address")
+    sm.set_defaults(func=cmd_sweep_submit)
+    for verb, helptext in (
+        ("status", "progress of a run"),
+        ("cancel", "cancel a run"),
+        ("resume", "resume a paused, cancelled or interrupted run"),
+        ("pause", "pause a run"),
+    ):
+        p = sub.add_parser(verb, help=helptext)
+        p.add_argument("run_id")
+        p.add_argument("--address")
+        p.add_argument("--wait", action="store_true", help="wait until the run ends")
+        p.set_defaults(func=cmd_sweep_control, action=verb)
+    ls = sub.add_parser("list", help="runs in the store")
+    ls.set_defaults(func=cmd_sweep_list)
 
     show = sub.add_parser("show", help="print the ranking of a finished run folder or run id")
     show.add_argument("run")
@@ -85,23 +109,22 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float) -> list:
 
 
 class ProgressPrinter:
-    """A one-line progress bar with throughput and ETA on stderr."""
+    """A one-line progress bar with throughput and ETA on stderr (local progress dicts and
+    driver status dicts alike)."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
+        self.ended = False
 
     def __call__(self, p: dict[str, Any]) -> None:
-        from threadx.sweep.progress import eta_text
+        from threadx.sweep.progress import progress_line
 
-        done, total = p["done_tasks"], p["total_tasks"]
-        frac = done / total if total else 1.0
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        rate = p.get("bar_steps_per_s") or 0.0
-        eta = eta_text(p["elapsed_s"], frac)
-        self.stream.write(f"\r[{bar}] {done}/{total} tasks {frac:6.1%}  "
-                          f"{rate:,.3g} bar-steps/s  {eta}   ")  # fmt: skip
-        if done == total:
+        if self.ended:
+            return
+        self.stream.write("\r" + progress_line(p) + "   ")
+        if p.get("done_tasks") == p.get("total_tasks") or p.get("state") in TERMINAL_STATES:
             self.stream.write("\n")
+            self.ended = True
         self.stream.flush()
 
 
@@ -114,6 +137,41 @@ def print_ranking(result: SweepResult, top: int | None, pareto: bool = False) ->
     print(ranking_table(frame, result.spec))
 
 
+TERMINAL_STATES = ("completed", "cancelled", "failed", "interrupted")
+
+
+def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> Any:
+    from actors.client import ThreadXClient, running_local_cluster
+
+    if need_cluster and not (address or ctx.cfg.cluster.address or running_local_cluster()):
+        from threadx.errors import ThreadXError
+
+        raise ThreadXError("no running cluster: start one with `threadx cluster up` (or pass "
+                           "--address); `sweep run` works without one")  # fmt: skip
+    return ThreadXClient(ctx.cfg, address).connect()
+
+
+def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None) -> SweepResult:
+    """Submit through the SweepDriver (embedded cluster when none runs), show progress, wait."""
+    from threadx.sweep import open_run
+
+    client = _client(ctx, address)
+    try:
+        data_root = Path(client.call("data_root"))
+        if data_root != ctx.cfg.data_root:
+            print(f"note: the cluster's driver uses data root {data_root}")
+        rid = client.submit(spec.model_dump(mode="json"))
+        print(f"run {rid} submitted ({'embedded cluster' if client.embedded else 'cluster'})")
+        st = client.wait(rid, on_status=ProgressPrinter())
+        if st["state"] != "completed":
+            from threadx.errors import ThreadXError
+
+            raise ThreadXError(f"run {rid} ended {st['state']}: {st.get('errors') or ''}")
+        return open_run(data_root / "runs" / rid)
+    finally:
+        client.close()
+
+
 def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.sweep import load_spec, run_local
 
@@ -121,16 +179,73 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     if args.backend:
         spec = spec.model_copy(update={"backend": args.backend})
     _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
+    if not args.local:
+        if args.fresh:
+            print("note: --fresh applies to --local runs; cluster runs always resume")
+        result = run_on_cluster(ctx, spec, args.address)
+        _report(result, args)
+        return 0
     result = run_local(spec, data_root=ctx.cfg.data_root, backend=spec.backend,
                        resume=not args.fresh, memory_budget_gb=ctx.cfg.sweep.memory_budget_gb,
                        progress=ProgressPrinter())  # fmt: skip
+    _report(result, args)
+    return 0
+
+
+def _report(result: SweepResult, args: argparse.Namespace) -> None:
     m = result.manifest
+    shares = ", ".join(f"{d} {v:.1%}" for d, v in (m.get("device_shares") or {}).items())
     print(f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
-          f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s")  # fmt: skip
+          f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s" + (f"; shares {shares}" if shares
+                                                                  else ""))  # fmt: skip
     print_ranking(result, args.top)
     if args.export:
         print(f"exported to {result.export(args.export)}")
     print(f"\nrun folder: {result.run_dir}")
+
+
+def cmd_sweep_submit(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.sweep import load_spec
+
+    spec = load_spec(args.spec)
+    client = _client(ctx, args.address, need_cluster=True)
+    try:
+        print(client.submit(spec.model_dump(mode="json")))
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_sweep_control(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.sweep.progress import progress_line
+
+    client = _client(ctx, args.address, need_cluster=True)
+    try:
+        if args.action != "status":
+            ok = client.call(args.action, args.run_id)
+            print(f"{args.action} {args.run_id}: {'done' if ok else 'nothing to do'}")
+        if args.wait:
+            st = client.wait(args.run_id, on_status=ProgressPrinter())
+        else:
+            st = client.status(args.run_id)
+            print(progress_line(st))
+        for err in st.get("errors") or []:
+            print(f"  error: {err}")
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_sweep_list(ctx: Context, args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from threadx.sweep.service import list_runs_on_disk
+
+    rows = list_runs_on_disk(ctx.cfg.data_root / "runs")
+    if not rows:
+        print(f"no runs under {ctx.cfg.data_root / 'runs'}")
+        return 0
+    print(pd.DataFrame(rows).to_string(index=False))
     return 0
 
 

@@ -41,3 +41,16 @@ def ranking_table(frame: pd.DataFrame, spec: SweepSpec) -> str:
     metrics = list(dict.fromkeys([*ranked, *RANK_METRICS]))
     cols = [c for c in ("rank", "symbol", "timeframe", *swept, *metrics) if c in frame.columns]
     return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def progress_line(st: dict) -> str:
+    """One line from a progress/status dict: bar, done/total, throughput, ETA, state."""
+    total = st.get("total") or st.get("total_tasks") or 0
+    done = st.get("done") if "done" in st else st.get("done_tasks", 0)
+    frac = st.get("fraction", done / total if total else 1.0)
+    width = 30
+    bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
+    rate = st.get("bar_steps_per_s") or 0.0
+    eta = eta_text(st.get("elapsed_s") or 0.0, frac)
+    state = f" [{st['state']}]" if st.get("state") not in (None, "running") else ""
+    return f"[{bar}] {done:,}/{total:,} {frac:6.1%}  {rate:,.3g} bar-steps/s  {eta}{state}"

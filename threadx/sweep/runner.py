@@ -50,8 +50,11 @@ class Task:
 
 
 def auto_chunk_size(n_bars: int, per_dataset: int) -> int:
-    size = int(TARGET_BAR_STEPS_PER_TASK // max(n_bars, 1))
-    return max(16, min(size, 65_536, per_dataset))
+    """Combinations per task: about TARGET_BAR_STEPS_PER_TASK of work, and at least 16 tasks per
+    dataset when the grid allows it, so every worker of a small cluster gets several."""
+    by_work = int(TARGET_BAR_STEPS_PER_TASK // max(n_bars, 1))
+    by_count = math.ceil(per_dataset / 16)
+    return max(1, min(by_work, by_count, 65_536, per_dataset), min(16, per_dataset))
 
 
 @dataclass(frozen=True)

@@ -267,33 +267,13 @@ class SweepService:
                 if man.get("error") else [], "retries": man.get("retries", 0)}  # fmt: skip
 
     def list_runs(self) -> list[dict[str, Any]]:
-        out = []
-        if self.runs_dir.exists():
-            for m in sorted(self.runs_dir.glob("*/manifest.json")):
-                try:
-                    man = RunStore(m.parent).read_manifest()
-                except StoreError:
-                    continue
-                out.append(
-                    {
-                        k: man.get(k)
-                        for k in (
-                            "run_id",
-                            "name",
-                            "status",
-                            "total_combos",
-                            "created",
-                            "finished",
-                            "bar_steps_per_s",
-                        )
-                    }
-                )
+        out = list_runs_on_disk(self.runs_dir)
         with self.lock:
             live = {r.store.run_id: r for r in (self.active, *self.queue) if r is not None}
         for row in out:
             if row["run_id"] in live and live[row["run_id"]].controller is not None:
                 row["status"] = live[row["run_id"]].controller.state()
-        return sorted(out, key=lambda r: r.get("created") or "", reverse=True)
+        return out
 
     def results(self, run_id: str) -> pd.DataFrame:
         return RunStore(self.runs_dir / run_id).load()
@@ -307,6 +287,19 @@ class SweepService:
 
     def pareto(self, run_id: str) -> pd.DataFrame:
         return pareto_front(self.results(run_id))
+
+
+def list_runs_on_disk(runs_dir: Path) -> list[dict[str, Any]]:
+    """One row per run folder (newest first) from the manifests."""
+    keys = ("run_id", "name", "status", "total_combos", "created", "finished", "bar_steps_per_s")
+    out = []
+    for m in sorted(Path(runs_dir).glob("*/manifest.json")):
+        try:
+            man = RunStore(m.parent).read_manifest()
+        except StoreError:
+            continue
+        out.append({k: man.get(k) for k in keys})
+    return sorted(out, key=lambda r: r.get("created") or "", reverse=True)
 
 
 def _as_spec(spec: SweepSpec | dict[str, Any] | str) -> SweepSpec:

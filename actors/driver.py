@@ -29,8 +29,13 @@ class SweepDriver:
 
         self.cfg = cfg
         ns = cfg.cluster.namespace
+        # the store's files live on this machine: keep the data store (and cache) beside us
         self.data_store = DataStore.options(
-            name=DATA_STORE_NAME, namespace=ns, lifetime="detached", get_if_exists=True
+            name=DATA_STORE_NAME,
+            namespace=ns,
+            lifetime="detached",
+            get_if_exists=True,
+            scheduling_strategy=on_this_node(),
         ).remote(str(cfg.data_root))
         self.cache = _indicator_cache(ns)
         self.pool = WorkerPool(cfg.devices.cpus_per_worker, cfg.devices.cpu_workers,
@@ -151,10 +156,19 @@ def _indicator_cache(namespace: str) -> Any:
     except ImportError:
         return None
     return IndicatorCache.options(name="indicator_cache", namespace=namespace,
-                                  lifetime="detached", get_if_exists=True).remote()  # fmt: skip
+                                  lifetime="detached", get_if_exists=True,
+                                  scheduling_strategy=on_this_node()).remote()  # fmt: skip
+
+
+def on_this_node() -> Any:
+    """Pin an actor to the calling process's node (the data root is a local path)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def get_or_create_driver(cfg: Any) -> Any:
     """The cluster's driver (created with ``cfg`` if none exists yet)."""
     return SweepDriver.options(name=NAME, namespace=cfg.cluster.namespace, lifetime="detached",
-                               get_if_exists=True).remote(cfg)  # fmt: skip
+                               get_if_exists=True,
+                               scheduling_strategy=on_this_node()).remote(cfg)  # fmt: skip

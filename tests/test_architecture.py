@@ -1,0 +1,45 @@
+"""Mechanical checks of the project's shape (GUIDE.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_readme_metrics_match_metrics_module():
+    from threadx.metrics import METRIC_NAMES
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("### Metrics", 1)[1].split("\n#", 1)[0]
+    named = re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)
+    assert named == list(METRIC_NAMES)
+
+
+def test_library_imports_no_ray_or_gui():
+    code = (
+        "import sys, importlib, pkgutil, threadx\n"
+        "for m in pkgutil.walk_packages(threadx.__path__, 'threadx.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = [m for m in ('ray', 'dearpygui', 'cupy', 'numba.cuda') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         check=True)  # fmt: skip
+    assert out.stdout.strip() == "", f"threadx imports {out.stdout.strip()} at import time"
+
+
+def test_one_actor_per_file():
+    for path in (REPO / "actors").glob("*.py"):
+        n = len(re.findall(r"^@ray\.remote", path.read_text(), flags=re.M))
+        assert n <= 1, f"{path.name} defines {n} actors"
+
+
+def test_modules_stay_small():
+    for pkg in ("threadx", "actors", "gui"):
+        for path in (REPO / pkg).rglob("*.py"):
+            n = len(path.read_text().splitlines())
+            assert n <= 700, f"{path.relative_to(REPO)} has {n} lines; split it"

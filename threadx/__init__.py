@@ -3,7 +3,7 @@
 The library is pure computation and storage; it imports neither Ray nor DearPyGui. The public API
 is small and imported lazily::
 
-    from threadx import OHLCVStore, StrategyParams, backtest_frame, load_config, load_spec, run_local
+    from threadx import OHLCVStore, StrategyParams, backtest_frame, load_spec, run_local
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ class SweepDriver:
         self.service = SweepService(
             cfg.data_root, self._load_data, self._make_executor, weights=self._weights,
             schedule=cfg.devices.schedule, memory_budget_gb=cfg.sweep.memory_budget_gb,
+            gpu=self._has_cuda_workers,
         )  # fmt: skip
         self._stop = threading.Event()
         self._idle_since: float | None = None
@@ -59,6 +60,15 @@ class SweepDriver:
 
     def _make_executor(self, plan: Any, refs: list[Any]) -> RayExecutor:
         return RayExecutor(self.pool, plan, refs)
+
+    def _has_cuda_workers(self) -> bool:
+        """GPU slots exist and CUDA is usable there (fake GPUs in tests run the CPU kernel)."""
+        from actors.pool import gpu_labels
+
+        if not gpu_labels(ray.cluster_resources()):
+            return False
+        self.pool.ensure()
+        return any(w.get("backend") == "gpu" for w in self.pool.describe())
 
     def _weights(self, labels: list[str]) -> dict[str, float]:
         if labels == ["cpu"]:

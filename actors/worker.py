@@ -25,10 +25,13 @@ class BacktestWorker:
     ) -> None:
         import numba
 
-        self.device, self.backend, self.cache = device, backend, cache
+        from threadx.kernels import resolve_backend
+
+        # "auto" on a GPU slot: the GPU kernel when CUDA works here, else the CPU kernel
+        self.device, self.backend, self.cache = device, resolve_backend(backend), cache
         self.num_threads = max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
         numba.set_num_threads(self.num_threads)
-        if gpu_index is not None and backend == "gpu":
+        if gpu_index is not None and self.backend == "gpu":
             from threadx.kernels.gpu import import_cuda
 
             import_cuda().select_device(int(gpu_index))

@@ -49,9 +49,15 @@ class Task:
         return self.combo_offset + np.arange(self.start, self.stop, dtype=np.int64)
 
 
-def auto_chunk_size(n_bars: int, per_dataset: int) -> int:
-    """Combinations per task: about TARGET_BAR_STEPS_PER_TASK of work, and at least 16 tasks per
-    dataset when the grid allows it, so every worker of a small cluster gets several."""
+GPU_TASK_COMBOS = 262_144  # one thread per combination: a launch must fill the GPU
+
+
+def auto_chunk_size(n_bars: int, per_dataset: int, gpu: bool = False) -> int:
+    """Combinations per task. CPU: about TARGET_BAR_STEPS_PER_TASK of work, and at least 16 tasks
+    per dataset when the grid allows it, so every worker of a small cluster gets several. GPU:
+    large launches (up to GPU_TASK_COMBOS threads), since occupancy needs >100k threads."""
+    if gpu:
+        return max(1, min(per_dataset, GPU_TASK_COMBOS))
     by_work = int(TARGET_BAR_STEPS_PER_TASK // max(n_bars, 1))
     by_count = math.ceil(per_dataset / 16)
     return max(1, min(by_work, by_count, 65_536, per_dataset), min(16, per_dataset))
@@ -88,10 +94,11 @@ class SweepPlan:
         }  # fmt: skip
 
 
-def plan_sweep(spec: SweepSpec, datasets: list[Dataset]) -> SweepPlan:
+def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> SweepPlan:
+    """Cut the sweep into tasks; ``gpu`` (workers run the GPU kernel) selects big tasks."""
     per = spec.combos_per_dataset()
     n_bars = max(d.n_bars for d in datasets)
-    chunk = spec.chunk_size or auto_chunk_size(n_bars, per)
+    chunk = spec.chunk_size or auto_chunk_size(n_bars, per, gpu)
     tasks, tid = [], 0
     for di in range(len(datasets)):
         for start in range(0, per, chunk):
@@ -227,7 +234,7 @@ def run_local(
     resolved = resolve_backend(spec.backend if backend == "auto" else backend)
     datasets = load_datasets(spec, OHLCVStore(root))
     need = check_memory(spec, datasets, budget)
-    plan = plan_sweep(spec, datasets)
+    plan = plan_sweep(spec, datasets, gpu=resolved == "gpu")
     store = RunStore(root / "runs" / plan.run_id)
     if store.exists():
         old = store.read_manifest()

@@ -49,10 +49,12 @@ class SweepService:
     def __init__(self, data_root: Path, load_data: DataLoader, make_executor: ExecutorFactory,
                  *, weights: Callable[[list[str]], dict[str, float]] | None = None,
                  schedule: str = "weighted", inflight: int = 2,
-                 memory_budget_gb: float = 8.0) -> None:  # fmt: skip
+                 memory_budget_gb: float = 8.0,
+                 gpu: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.runs_dir = Path(data_root) / "runs"
         self.load_data, self.make_executor = load_data, make_executor
         self.weights_fn = weights
+        self.gpu_fn = gpu or (lambda: False)
         self.schedule, self.inflight, self.budget = schedule, inflight, memory_budget_gb
         self.lock = threading.RLock()
         self.queue: deque[ActiveRun] = deque()
@@ -84,7 +86,7 @@ class SweepService:
         spec = _as_spec(spec)
         datasets, handles = self.load_data(spec)
         need = check_memory(spec, datasets, self.budget)
-        plan = plan_sweep(spec, datasets)
+        plan = plan_sweep(spec, datasets, gpu=spec.backend != "cpu" and self.gpu_fn())
         with self.lock:
             if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
                 return plan.run_id

@@ -63,9 +63,9 @@ class SweepDriver:
 
     def _has_cuda_workers(self) -> bool:
         """GPU slots exist and CUDA is usable there (fake GPUs in tests run the CPU kernel)."""
-        from actors.pool import gpu_labels
+        from threadx.devices import devices_from_resources
 
-        if not gpu_labels(ray.cluster_resources()):
+        if not devices_from_resources(ray.cluster_resources()):
             return False
         self.pool.ensure()
         return any(w.get("backend") == "gpu" for w in self.pool.describe())

@@ -18,12 +18,12 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
 
 from actors.worker import BacktestWorker
+from threadx.devices import RESOURCE_PREFIX, devices_from_resources
 from threadx.log import get_logger
 from threadx.sweep.controller import WorkerInfo, WorkerLost
 from threadx.sweep.runner import SweepPlan, Task
 
 log = get_logger(__name__)
-GPU_RESOURCE_PREFIX = "threadx_gpu_"
 READY_TIMEOUT_S = 60.0
 
 
@@ -33,24 +33,18 @@ class Slot:
     num_cpus: float
     num_gpus: float = 0.0
     resources: tuple[tuple[str, float], ...] = ()
-    gpu_index: int | None = None
-
-
-def gpu_labels(resources: dict[str, float]) -> dict[str, int]:
-    return {k[len(GPU_RESOURCE_PREFIX):]: int(v) for k, v in resources.items()
-            if k.startswith(GPU_RESOURCE_PREFIX)}  # fmt: skip
 
 
 def plan_slots(
     resources: dict[str, float], cpus_per_worker: int, cpu_workers: int, workers_per_gpu: int = 1
 ) -> list[Slot]:
     """Worker slots for the current cluster (see the module docstring)."""
-    gpus = gpu_labels(resources)
+    gpus = devices_from_resources(resources)
     if gpus:
         share = 1.0 / workers_per_gpu
-        return [Slot(label, cpus_per_worker, share, ((GPU_RESOURCE_PREFIX + label, share),), i)
+        return [Slot(label, cpus_per_worker, share, ((RESOURCE_PREFIX + label, share),))
                 for label, count in sorted(gpus.items())
-                for i in range(count * workers_per_gpu)]  # fmt: skip
+                for _ in range(count * workers_per_gpu)]  # fmt: skip
     n = cpu_workers or max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
     return [Slot("cpu", cpus_per_worker) for _ in range(n)]
 
@@ -87,7 +81,7 @@ class WorkerPool:
             opts["runtime_env"] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
         backend = self.backend if slot.num_gpus else "cpu"
         handle = BacktestWorker.options(**opts).remote(
-            slot.device, backend, int(slot.num_cpus), slot.gpu_index, self.cache
+            slot.device, backend, int(slot.num_cpus), self.cache
         )
         self.workers[wid] = (handle, slot)
         return wid

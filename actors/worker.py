@@ -15,14 +15,7 @@ import ray
 
 @ray.remote(max_restarts=0)
 class BacktestWorker:
-    def __init__(
-        self,
-        device: str,
-        backend: str,
-        num_threads: int,
-        gpu_index: int | None = None,
-        cache: Any = None,
-    ) -> None:
+    def __init__(self, device: str, backend: str, num_threads: int, cache: Any = None) -> None:
         import numba
 
         from threadx.kernels import resolve_backend
@@ -31,14 +24,20 @@ class BacktestWorker:
         self.device, self.backend, self.cache = device, resolve_backend(backend), cache
         self.num_threads = max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
         numba.set_num_threads(self.num_threads)
-        if gpu_index is not None and self.backend == "gpu":
+        self.gpu_index = None
+        if self.backend == "gpu" and device != "cpu":
+            from threadx.devices import gpu_index_for_label
             from threadx.kernels.gpu import import_cuda
 
-            import_cuda().select_device(int(gpu_index))
+            self.gpu_index = gpu_index_for_label(device)  # our device, by NVML index
+            if self.gpu_index is None:
+                raise RuntimeError(f"no GPU labelled {device!r} on this node")
+            import_cuda().select_device(self.gpu_index)
         self.tasks_done = 0
 
     def info(self) -> dict[str, Any]:
         return {"device": self.device, "backend": self.backend, "threads": self.num_threads,
+                "gpu_index": self.gpu_index,
                 "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "tasks_done": self.tasks_done}  # fmt: skip
 

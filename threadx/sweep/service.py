@@ -110,11 +110,6 @@ class SweepService:
         store = RunStore(self.runs_dir / run_id)
         if not store.exists():
             raise StoreError(f"run {run_id}: no such run under {self.runs_dir}")
-        with self.lock:
-            run = self.known.get(run_id)
-            if run is not None and run is self.active and run.controller is not None:
-                run.controller.resume()
-                return run_id
         new_id = self.submit(load_spec(store.spec_path))
         if new_id != run_id:
             raise StoreError(f"run {run_id}: its data changed since it started (now {new_id}); "
@@ -215,14 +210,17 @@ class SweepService:
             return True
 
     def resume(self, run_id: str) -> bool:
+        """Un-pause the active run, or re-queue a cancelled/interrupted/failed one from disk."""
         with self.lock:
             run = self.known.get(run_id)
-            if run is None or run.controller is None:
-                self.resume_run(run_id)
+            if run is not None and run in self.queue:
                 return True
-            run.controller.resume()
-            run.store.update_manifest(status="running")
-            return True
+            if run is not None and run is self.active and run.controller is not None:
+                run.controller.resume()
+                run.store.update_manifest(status="running")
+                return True
+        self.resume_run(run_id)
+        return True
 
     def cancel(self, run_id: str) -> bool:
         with self.lock:

@@ -38,7 +38,7 @@ def _add_global(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from threadx import cli_data, cli_run, cli_sweep
+    from threadx import cli_cluster, cli_data, cli_run, cli_sweep
 
     parser = argparse.ArgumentParser(
         prog="threadx", description="ThreadX: parameter-sweep backtester for crypto OHLCV."
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_data.register(verbs)
     cli_run.register(verbs)
     cli_sweep.register(verbs)
+    cli_cluster.register(verbs)
     return parser
 
 

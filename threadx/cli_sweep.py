@@ -151,8 +151,11 @@ def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> An
     return ThreadXClient(ctx.cfg, address).connect()
 
 
-def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None) -> SweepResult:
-    """Submit through the SweepDriver (embedded cluster when none runs), show progress, wait."""
+def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None,
+                   preflight: bool = False) -> SweepResult:  # fmt: skip
+    """Submit through the SweepDriver (embedded cluster when none runs), show progress, wait.
+    The driver's data root is the one that counts (a Ray job's own config may point elsewhere)."""
+    from threadx.data.store import OHLCVStore
     from threadx.sweep import open_run
 
     client = _client(ctx, address)
@@ -160,6 +163,8 @@ def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None) -> SweepR
         data_root = Path(client.call("data_root"))
         if data_root != ctx.cfg.data_root:
             print(f"note: the cluster's driver uses data root {data_root}")
+        if preflight:
+            _preflight(spec, OHLCVStore(data_root), ctx.cfg.sweep.memory_budget_gb)
         rid = client.submit(spec.model_dump(mode="json"))
         print(f"run {rid} submitted ({'embedded cluster' if client.embedded else 'cluster'})")
         st = client.wait(rid, on_status=ProgressPrinter())
@@ -178,13 +183,13 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if args.backend:
         spec = spec.model_copy(update={"backend": args.backend})
-    _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
     if not args.local:
         if args.fresh:
             print("note: --fresh applies to --local runs; cluster runs always resume")
-        result = run_on_cluster(ctx, spec, args.address)
+        result = run_on_cluster(ctx, spec, args.address, preflight=True)
         _report(result, args)
         return 0
+    _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
     result = run_local(spec, data_root=ctx.cfg.data_root, backend=spec.backend,
                        resume=not args.fresh, memory_budget_gb=ctx.cfg.sweep.memory_budget_gb,
                        progress=ProgressPrinter())  # fmt: skip

@@ -1,0 +1,83 @@
+"""`threadx cluster up|status|down` and a real `ray job submit` of the demo spec."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args: str, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=REPO)  # fmt: skip
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    from threadx.data.store import OHLCVStore
+    from threadx.sample import ensure_sample
+
+    data = tmp_path / "data"
+    ensure_sample(OHLCVStore(data))
+    dash = free_port()
+    cfg = tmp_path / "proj" / "configs" / "threadx.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f"[paths]\ndata_root = '{data}'\nallow_absolute_paths = true\n"
+                   f"[cluster]\ndashboard_port = {dash}\n")  # fmt: skip
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "THREADX_CONFIG": str(cfg), "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+    gcs = free_port()
+    up = run(str(BIN / "threadx"), "cluster", "up", "--port", str(gcs), "--num-cpus", "2", env=env)
+    assert up.returncode == 0, up.stderr
+    try:
+        yield env, data, dash, up.stdout
+    finally:
+        run(str(BIN / "threadx"), "cluster", "down", env=env)
+
+
+def test_cluster_status_second_up_and_job_submit(cluster):
+    env, data, dash, up_out = cluster
+    assert f"127.0.0.1:{dash}" in up_out and "auth token on" in up_out
+    token = Path(env.get("HOME", "~")).expanduser() / ".ray" / "auth_token"
+    assert token.exists() and token.read_text().strip() not in up_out  # never printed
+    st = run(str(BIN / "threadx"), "cluster", "status", "--json", env=env)
+    assert st.returncode == 0, st.stderr
+    info = json.loads(st.stdout)
+    assert len(info["nodes"]) == 1 and info["auth_required"] is True
+    again = run(str(BIN / "threadx"), "cluster", "up", env=env)
+    assert again.returncode == 2 and "already running" in again.stderr
+    assert again.stderr.count("\n") == 1  # one line
+    job = run(str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dash}",
+              "--working-dir", ".", "--", "threadx", "sweep", "run",
+              "configs/sweeps/demo.toml", env={**env, "RAY_AUTH_MODE": "token"},
+              timeout=500)  # fmt: skip
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    assert "succeeded" in (job.stdout + job.stderr).lower()
+    runs = list((data / "runs").glob("demo-*/manifest.json"))
+    assert len(runs) == 1
+    man = json.loads(runs[0].read_text())
+    assert man["status"] == "completed" and man["total_combos"] == 2304
+    assert len(list(runs[0].parent.glob("results/part-*.parquet"))) == man["n_tasks"]
+
+
+def test_unreachable_address_is_clear(tmp_path):
+    env = {**os.environ, "THREADX_DATA_ROOT": str(tmp_path)}
+    st = run(str(BIN / "threadx"), "cluster", "status", "--address", "127.0.0.1:1", env=env,
+             timeout=60)  # fmt: skip
+    assert st.returncode == 2 and "unreachable" in st.stderr

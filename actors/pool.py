@@ -24,7 +24,8 @@ from threadx.sweep.controller import WorkerInfo, WorkerLost
 from threadx.sweep.runner import SweepPlan, Task
 
 log = get_logger(__name__)
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 60.0  # first start of the pool (imports, numba cache load)
+REPLACE_TIMEOUT_S = 15.0  # a replacement that cannot be placed (node gone) is given up
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,9 @@ class WorkerPool:
         self.workers[wid] = (handle, slot)
         return wid
 
-    def _wait_ready(self, wids: list[str]) -> None:
+    def _wait_ready(self, wids: list[str], timeout: float = READY_TIMEOUT_S) -> None:
         pings = {self.workers[w][0].info.remote(): w for w in wids}
-        ready, pending = ray.wait(list(pings), num_returns=len(pings), timeout=READY_TIMEOUT_S)
+        ready, pending = ray.wait(list(pings), num_returns=len(pings), timeout=timeout)
         for ref in pending:
             self.drop(pings[ref])
         for ref in ready:
@@ -118,7 +119,7 @@ class WorkerPool:
         slot = entry[1]
         self.drop(wid)
         new = self._start(slot)
-        self._wait_ready([new])
+        self._wait_ready([new], REPLACE_TIMEOUT_S)
         if new in self.workers:
             log.warning("worker %s lost; replaced by %s", wid, new)
             return WorkerInfo(new, slot.device)

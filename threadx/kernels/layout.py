@@ -27,12 +27,17 @@ Column codes of ``P``:
 * ``C_READY_FROM``: first bar ``t`` that is *ready* (Bollinger, ATR and trend EMA defined at
   ``t`` and ``t - 1``), derived from the leading-NaN counts of the combination's bank rows (banks
   are NaN only at their head; :func:`pack` checks it). Always >= 1.
+
+Indicator requests: every bank row is one *request* ``(name, args)``, see
+:func:`required_indicators` -- ``("bb", (period,))`` (a ``2 x n_bars`` array ``[middle; sd]``),
+``("atr", (period, method))`` and ``("ema", (period,))`` (1-D). :func:`compute_indicator` computes
+one; ``pack(..., indicator_fn=...)`` takes the rows from a cache instead (``threadx.cache``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,7 +157,8 @@ def _as_frame(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFram
     if isinstance(params, pd.DataFrame):
         return params.reset_index(drop=True)
     rows = [dict(p) for p in params]
-    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    # one row per mapping, even an empty one (= all defaults); from_records([{}]) has no rows
+    return pd.DataFrame(rows, index=pd.RangeIndex(len(rows))) if rows else pd.DataFrame()
 
 
 def _plain(v: Any) -> Any:
@@ -229,29 +235,30 @@ def _bars(x: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(x, dtype=np.float64))
 
 
-def pack(
-    params: Iterable[Mapping[str, Any]] | pd.DataFrame,
-    open: Any,
-    high: Any,
-    low: Any,
-    close: Any,
-) -> PackedSweep:
-    """Validate ``params`` (dicts or a frame of STRATEGY.md parameters), build the indicator banks
-    with :mod:`threadx.indicators` and the parameter matrix ``P``.
+# one indicator request: ("bb", (period,)), ("atr", (period, method)) or ("ema", (period,))
+IndicatorKey = tuple[str, tuple]
 
-    Banks are computed on the host (numpy); the GPU backend uploads them once per sweep.
-    """
-    from threadx import indicators
+INDICATOR_NAMES: tuple[str, ...] = ("bb", "atr", "ema")
 
-    o, h, lo, c = _bars(open), _bars(high), _bars(low), _bars(close)
-    n = c.shape[0]
-    if not (o.shape == h.shape == lo.shape == c.shape) or c.ndim != 1:
-        raise ValueError("open, high, low, close must be 1-D arrays of the same length")
-    if n < 2:
-        raise ValueError(f"at least 2 bars are needed, got {n}")
-    frame = normalise_params(params)
-    m = len(frame)
 
+@dataclass(frozen=True)
+class _BankPlan:
+    """Distinct bank rows (first-seen order) and each combination's row in every bank."""
+
+    bb_periods: list[int]
+    bb_idx: np.ndarray
+    atr_keys: list[tuple[int, str]]
+    atr_idx: np.ndarray
+    trend_periods: list[int]
+    trend_idx: np.ndarray  # -1 when the trend filter is off
+
+    def requests(self) -> list[IndicatorKey]:
+        return ([("bb", (p,)) for p in self.bb_periods] + [("atr", k) for k in self.atr_keys]
+                + [("ema", (p,)) for p in self.trend_periods])  # fmt: skip
+
+
+def _plan_banks(frame: pd.DataFrame) -> _BankPlan:
+    """Bank rows of a normalised parameter frame (see :func:`normalise_params`)."""
     bb_periods, bb_idx = _enum([int(v) for v in frame["bb_period"]])
     atr_keys, atr_idx = _enum(
         [
@@ -263,25 +270,120 @@ def pack(
     trend_periods, _ = _enum([v for v in trend_vals if v > 0])
     trend_of = {p: j for j, p in enumerate(trend_periods)}
     trend_idx = np.array([trend_of[v] if v > 0 else -1 for v in trend_vals], dtype=np.int64)
+    return _BankPlan(bb_periods, bb_idx, atr_keys, atr_idx, trend_periods, trend_idx)
 
-    middle = np.empty((len(bb_periods), n))
-    sd = np.empty((len(bb_periods), n))
-    for j, p in enumerate(bb_periods):
-        bb = indicators.bollinger(c, p, 1.0)
-        middle[j], sd[j] = bb.middle, bb.sd
-    atr = np.empty((len(atr_keys), n))
-    for j, (p, meth) in enumerate(atr_keys):
-        atr[j] = indicators.atr(h, lo, c, p, method=meth)
-    trend = np.empty((len(trend_periods), n))
-    for j, p in enumerate(trend_periods):
-        trend[j] = indicators.ema(c, p)
+
+def required_indicators(
+    params: Iterable[Mapping[str, Any]] | pd.DataFrame,
+) -> list[IndicatorKey]:
+    """The distinct indicator requests of a set of combinations (validated like :func:`pack`).
+
+    Order is deterministic: all ``"bb"`` requests, then ``"atr"``, then ``"ema"`` (trend periods
+    > 0 only), each in first-seen order of the combinations -- the order of :func:`pack`'s bank
+    rows. Arguments are plain Python ``int``/``str``, so keys hash and pickle the same everywhere.
+    """
+    return _plan_banks(normalise_params(params)).requests()
+
+
+def compute_indicator(
+    name: str, args: tuple, open: Any, high: Any, low: Any, close: Any
+) -> np.ndarray:
+    """Compute one indicator request with :mod:`threadx.indicators` (float64, C-contiguous).
+
+    ``"bb"``: ``(period,)`` -> ``2 x n`` array ``[middle; sd]`` (``bollinger(close, period, 1)``);
+    ``"atr"``: ``(period, method)`` -> ``atr(high, low, close, period, method)``;
+    ``"ema"``: ``(period,)`` -> ``ema(close, period)``. ``open`` is accepted for a uniform
+    signature (no indicator reads it).
+    """
+    from threadx import indicators
+
+    arity = {"bb": 1, "atr": 2, "ema": 1}
+    if name not in arity:
+        raise ValueError(f"unknown indicator {name!r}; known: {', '.join(INDICATOR_NAMES)}")
+    if not isinstance(args, tuple) or len(args) != arity[name]:
+        raise ValueError(f"indicator {name!r} takes {arity[name]} argument(s), got {args!r}")
+    c = _bars(close)
+    if name == "bb":
+        bb = indicators.bollinger(c, int(args[0]), 1.0)
+        return np.ascontiguousarray(np.vstack((bb.middle, bb.sd)))
+    if name == "atr":
+        return _bars(indicators.atr(_bars(high), _bars(low), c, int(args[0]), method=str(args[1])))
+    return _bars(indicators.ema(c, int(args[0])))
+
+
+IndicatorFn = Callable[[str, tuple], np.ndarray]
+
+
+def _row(fn: IndicatorFn, name: str, args: tuple, shape: tuple[int, ...]) -> np.ndarray:
+    """``fn(name, args)``, checked: float64 of the expected shape (never converted silently)."""
+    arr = np.asarray(fn(name, args))
+    if arr.dtype != np.float64 or arr.shape != shape:
+        raise ValueError(
+            f"indicator {name}{args}: expected a float64 array of shape {shape}, "
+            f"got {arr.dtype} {arr.shape}"
+        )
+    return arr
+
+
+def _build_banks(
+    plan: _BankPlan, n: int, fn: IndicatorFn
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(middle, sd, atr, trend)`` banks filled row by row from ``fn``."""
+    middle = np.empty((len(plan.bb_periods), n))
+    sd = np.empty((len(plan.bb_periods), n))
+    for j, p in enumerate(plan.bb_periods):
+        bb = _row(fn, "bb", (p,), (2, n))
+        middle[j], sd[j] = bb[0], bb[1]
+    atr = np.empty((len(plan.atr_keys), n))
+    for j, key in enumerate(plan.atr_keys):
+        atr[j] = _row(fn, "atr", key, (n,))
+    trend = np.empty((len(plan.trend_periods), n))
+    for j, p in enumerate(plan.trend_periods):
+        trend[j] = _row(fn, "ema", (p,), (n,))
+    return middle, sd, atr, trend
+
+
+def pack(
+    params: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    open: Any,
+    high: Any,
+    low: Any,
+    close: Any,
+    *,
+    indicator_fn: IndicatorFn | None = None,
+) -> PackedSweep:
+    """Validate ``params`` (dicts or a frame of STRATEGY.md parameters), build the indicator banks
+    with :mod:`threadx.indicators` and the parameter matrix ``P``.
+
+    Banks are computed on the host (numpy); the GPU backend uploads them once per sweep. With
+    ``indicator_fn(name, args)`` (e.g. an indicator cache) the bank rows are taken from it instead
+    of computed: it must return what :func:`compute_indicator` returns for that request (float64,
+    same shape; checked), so the packed sweep is bit-identical.
+    """
+    o, h, lo, c = _bars(open), _bars(high), _bars(low), _bars(close)
+    n = c.shape[0]
+    if not (o.shape == h.shape == lo.shape == c.shape) or c.ndim != 1:
+        raise ValueError("open, high, low, close must be 1-D arrays of the same length")
+    if n < 2:
+        raise ValueError(f"at least 2 bars are needed, got {n}")
+    frame = normalise_params(params)
+    m = len(frame)
+    plan = _plan_banks(frame)
+    if indicator_fn is None:
+
+        def indicator_fn(name: str, args: tuple) -> np.ndarray:
+            return compute_indicator(name, args, o, h, lo, c)
+
+    middle, sd, atr, trend = _build_banks(plan, n, indicator_fn)
+    bb_idx, atr_idx, trend_idx = plan.bb_idx, plan.atr_idx, plan.trend_idx
 
     bb_lead = np.array([max(_leading_nans(middle[j]), _leading_nans(sd[j]))
-                        for j in range(len(bb_periods))], dtype=np.int64)  # fmt: skip
-    atr_lead = np.array([_leading_nans(atr[j]) for j in range(len(atr_keys))], dtype=np.int64)
+                        for j in range(len(plan.bb_periods))], dtype=np.int64)  # fmt: skip
+    atr_lead = np.array([_leading_nans(atr[j]) for j in range(len(plan.atr_keys))],
+                        dtype=np.int64)  # fmt: skip
     # one extra 0 at the end: trend_idx -1 (filter off) indexes it
     trend_lead = np.array(
-        [_leading_nans(trend[j]) for j in range(len(trend_periods))] + [0], dtype=np.int64
+        [_leading_nans(trend[j]) for j in range(len(plan.trend_periods))] + [0], dtype=np.int64
     )
 
     P = np.empty((m, N_PARAMS))
@@ -303,4 +405,5 @@ def pack(
     lead = np.maximum(np.maximum(bb_lead[bb_idx], atr_lead[atr_idx]), trend_lead[trend_idx])
     P[:, C_READY_FROM] = lead + 1
     return PackedSweep(o, h, lo, c, middle, sd, atr, trend, np.ascontiguousarray(P),
-                       tuple(bb_periods), tuple(atr_keys), tuple(trend_periods))  # fmt: skip
+                       tuple(plan.bb_periods), tuple(plan.atr_keys),
+                       tuple(plan.trend_periods))  # fmt: skip

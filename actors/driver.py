@@ -152,8 +152,8 @@ class SweepDriver:
                 return n
         return 0
 
-    def cache_stats(self) -> dict[str, Any] | None:
-        return ray.get(self.cache.stats.remote()) if self.cache is not None else None
+    def cache_stats(self) -> dict[str, Any]:
+        return ray.get(self.cache.stats.remote())
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -161,10 +161,8 @@ class SweepDriver:
 
 
 def _indicator_cache(namespace: str) -> Any:
-    try:
-        from actors.indicator_cache import IndicatorCache
-    except ImportError:
-        return None
+    from actors.indicator_cache import IndicatorCache
+
     return IndicatorCache.options(name="indicator_cache", namespace=namespace,
                                   lifetime="detached", get_if_exists=True,
                                   scheduling_strategy=on_this_node()).remote()  # fmt: skip

@@ -61,5 +61,8 @@ class BacktestWorker:
         from threadx.kernels.layout import required_indicators
 
         wanted = required_indicators(spec.param_frame(task.start, task.stop))
-        arrays = ray.get(self.cache.get_many.remote([ref], wanted))
+        from threadx.cache import INDICATOR_CODE_VERSION
+
+        # a cache started by older code refuses: its arrays may follow other formulas
+        arrays = ray.get(self.cache.get_many.remote([ref], wanted, INDICATOR_CODE_VERSION))
         return lambda name, args: arrays[(name, args)]

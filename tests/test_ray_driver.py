@@ -141,3 +141,15 @@ def test_unreachable_address_fails_fast(tmp_path):
     with pytest.raises(ClusterUnreachable, match="unreachable"):
         _check_reachable("127.0.0.1:1")
     assert time.monotonic() - t0 < 10
+
+
+def test_indicator_cache_hit_rate_on_repeated_sweep(client):
+    before = client.call("cache_stats")
+    spec = spec_4000(name="cache-again")  # same data and indicators as the first test
+    spec["fixed"] = {"fee_bps": 7.0}  # a different run, same indicator parameters
+    st = client.wait(client.submit(spec), timeout=240)
+    assert st["state"] == "completed"
+    after = client.call("cache_stats")
+    hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
+    assert hits + misses > 0
+    assert hits / (hits + misses) > 0.9, (hits, misses)

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,14 @@ def test_cluster_status_second_up_and_job_submit(cluster):
     again = run(str(BIN / "threadx"), "cluster", "up", env=env)
     assert again.returncode == 2 and "already running" in again.stderr
     assert again.stderr.count("\n") == 1  # one line
-    job = run(str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dash}",
-              "--working-dir", ".", "--", "threadx", "sweep", "run",
-              "configs/sweeps/demo.toml", env={**env, "RAY_AUTH_MODE": "token"},
-              timeout=500)  # fmt: skip
+    for _ in range(30):  # the node's job agent registers a few seconds after `ray start`
+        job = run(str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dash}",
+                  "--working-dir", ".", "--", "threadx", "sweep", "run",
+                  "configs/sweeps/demo.toml", env={**env, "RAY_AUTH_MODE": "token"},
+                  timeout=500)  # fmt: skip
+        if "No available agent" not in job.stderr:
+            break
+        time.sleep(2)
     assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
     assert "succeeded" in (job.stdout + job.stderr).lower()
     runs = list((data / "runs").glob("demo-*/manifest.json"))

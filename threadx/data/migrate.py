@@ -171,7 +171,7 @@ def import_path(
             for parsed in read_file(file, symbol=symbol, exchange=exchange):
                 report.files.append(_store_one(store, parsed, filters, on_conflict, dry_run))
         except ThreadXError as err:
-            log.warning("import of %s failed: %s", file, err)
+            log.info("import of %s failed: %s", file, err)  # reported per file by callers
             report.files.append({"file": str(file), "status": "error", "error": str(err)})
     if report_path is not None:
         atomic_write_json(Path(report_path), report.to_dict())

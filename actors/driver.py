@@ -43,7 +43,7 @@ class SweepDriver:
         self.service = SweepService(
             cfg.data_root, self._load_data, self._make_executor, weights=self._weights,
             schedule=cfg.devices.schedule, memory_budget_gb=cfg.sweep.memory_budget_gb,
-            gpu=self._has_cuda_workers,
+            gpu=self._has_cuda_workers, worker_info=self.pool.describe,
         )  # fmt: skip
         self._stop = threading.Event()
         self._idle_since: float | None = None

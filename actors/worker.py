@@ -36,10 +36,12 @@ class BacktestWorker:
         self.tasks_done = 0
 
     def info(self) -> dict[str, Any]:
+        from threadx.sweep.runner import peak_rss_bytes
+
         return {"device": self.device, "backend": self.backend, "threads": self.num_threads,
                 "gpu_index": self.gpu_index,
                 "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-                "tasks_done": self.tasks_done}  # fmt: skip
+                "tasks_done": self.tasks_done, "peak_rss_bytes": peak_rss_bytes()}  # fmt: skip
 
     def run_task(self, dataset_box: list, spec_json: str, task: tuple) -> Any:
         """``dataset_box`` is ``[dataset_ref]`` so the ref can be handed on to the cache."""

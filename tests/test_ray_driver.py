@@ -37,8 +37,16 @@ def test_weighted_ratio_on_fake_gpus(client):
     assert int((frame["device"] == "2060").sum()) == 4000 - n5090
     assert st["per_device"] == {"5090": n5090, "2060": 4000 - n5090}
     pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
-    man = client.call("list_runs")
-    assert any(r["run_id"] == rid and r["status"] == "completed" for r in man)
+    runs = client.call("list_runs")
+    assert any(r["run_id"] == rid and r["status"] == "completed" for r in runs)
+    import json
+
+    man = json.loads((client.cfg.data_root / "runs" / rid / "manifest.json").read_text())
+    assert sorted(w["device"] for w in man["workers"]) == ["2060", "5090"]
+    assert man["weights"] == {"2060": 0.25, "5090": 0.75}
+    assert man["device_shares"]["5090"] == pytest.approx(n5090 / 4000)
+    assert man["wall_s"] > 0 and man["bar_steps_per_s"] > 0
+    assert man["peak_rss_bytes"] > 0 and man["worker_peak_rss_bytes"] > 0
     top = client.call("top", rid, 5)
     assert list(top["rank"]) == [1, 2, 3, 4, 5]
     assert st["top"][0]["combo_id"] == top.iloc[0]["combo_id"]

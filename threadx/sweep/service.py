@@ -50,11 +50,14 @@ class SweepService:
                  *, weights: Callable[[list[str]], dict[str, float]] | None = None,
                  schedule: str = "weighted", inflight: int = 2,
                  memory_budget_gb: float = 8.0,
-                 gpu: Callable[[], bool] | None = None) -> None:  # fmt: skip
+                 gpu: Callable[[], bool] | None = None,
+                 worker_info: Callable[[], list[dict[str, Any]]] | None = None,
+                 ) -> None:  # fmt: skip
         self.runs_dir = Path(data_root) / "runs"
         self.load_data, self.make_executor = load_data, make_executor
         self.weights_fn = weights
         self.gpu_fn = gpu or (lambda: False)
+        self.worker_info = worker_info or (lambda: [])
         self.schedule, self.inflight, self.budget = schedule, inflight, memory_budget_gb
         self.lock = threading.RLock()
         self.queue: deque[ActiveRun] = deque()
@@ -138,9 +141,12 @@ class SweepService:
                 continue
             run.controller.pause_after = run.pause_after
             run.started = time.monotonic()
+            workers = [{k: w.get(k) for k in ("worker_id", "device", "backend", "node",
+                                              "threads", "gpu_index")}
+                       for w in self.worker_info()]  # fmt: skip
             run.store.update_manifest(status="running", started=now_iso(),
-                                      weights=run.controller.weights,
-                                      schedule=self.schedule)  # fmt: skip
+                                      weights=run.controller.weights, schedule=self.schedule,
+                                      workers=workers)  # fmt: skip
             self.active = run
 
     def step(self, timeout: float = 0.2) -> bool:
@@ -170,10 +176,12 @@ class SweepService:
     def _finish(self, run: ActiveRun) -> None:
         st = run.controller.status()
         wall = time.monotonic() - run.started
+        worker_peaks = [w.get("peak_rss_bytes") or 0 for w in self.worker_info()]
         run.store.update_manifest(
             status=st["state"], finished=now_iso(), wall_s=wall,
             bar_steps_per_s=st["bar_steps_per_s"], device_combos=st["per_device"],
-            device_shares=st["shares"], retries=st["retries"], peak_rss_bytes=peak_rss_bytes(),
+            device_shares=st["shares"], retries=st["retries"],
+            peak_rss_bytes=peak_rss_bytes(), worker_peak_rss_bytes=max(worker_peaks, default=0),
         )  # fmt: skip
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
         self.active = None

@@ -109,7 +109,7 @@ def aggregate(rows: list[list[Any]], minutes: int) -> list[list[Any]]:
 class Faults:
     """Misbehaviour switches (all off by default)."""
 
-    by_request: dict[int, str] = field(default_factory=dict)  # klines request no. (1-based) -> fault
+    by_request: dict[int, str] = field(default_factory=dict)  # klines request no. (from 1) -> fault
     retry_after: int = 7
     slow_s: float = 1.0  # delay of a 'timeout' response (real seconds)
     duplicate_rows: bool = False  # repeat rows inside pages and the row before startTime
@@ -277,7 +277,8 @@ class FakeExchange:
         return Handler
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes,
-              headers: dict[str, str] | None = None, length: int | None = None) -> None:  # fmt: skip
+              headers: dict[str, str] | None = None,
+              length: int | None = None) -> None:  # fmt: skip
         h.send_response(status)
         for k, v in (headers or {}).items():
             h.send_header(k, v)

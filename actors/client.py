@@ -9,57 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import ray
 
 from actors.data_store import NAME as DATA_STORE_NAME
 from actors.driver import get_or_create_driver
+from threadx.cluster import ClusterUnreachable, reachable
+from threadx.cluster import running_cluster_address as running_local_cluster
 from threadx.errors import ThreadXError
 from threadx.log import get_logger
 
 log = get_logger(__name__)
-CURRENT_CLUSTER_FILE = Path("/tmp/ray/ray_current_cluster")
-CONNECT_TIMEOUT_S = 5.0
 TERMINAL = ("completed", "cancelled", "failed", "interrupted")
 
 
-class ClusterUnreachable(ThreadXError):
-    pass
-
-
 def _check_reachable(address: str) -> None:
-    if address in ("auto", "local") or address.startswith("ray://"):
-        host_port = address.removeprefix("ray://") if address.startswith("ray://") else None
-        if host_port is None:
-            return
-    else:
-        host_port = address
-    host, _, port = host_port.rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), CONNECT_TIMEOUT_S):
-            pass
-    except (OSError, ValueError) as err:
+    """Fail within seconds, with a clear message, when ``address`` (host:port) does not answer."""
+    if address in ("auto", "local"):
+        return
+    if not reachable(address.removeprefix("ray://")):
         raise ClusterUnreachable(
-            f"cluster address {address!r} is unreachable ({err}); start one with "
-            "`threadx cluster up` or fix cluster.address / --address"
-        ) from None
-
-
-def running_local_cluster() -> str | None:
-    """Address of a Ray head started on this machine (``ray start``/``threadx cluster up``)."""
-    if not CURRENT_CLUSTER_FILE.exists():
-        return None
-    address = CURRENT_CLUSTER_FILE.read_text().strip()
-    try:
-        _check_reachable(address)
-    except ClusterUnreachable:
-        return None
-    return address
+            f"cluster address {address!r} is unreachable; start one with `threadx cluster up` "
+            "or fix cluster.address / --address"
+        )
 
 
 class ThreadXClient:
@@ -78,7 +53,12 @@ class ThreadXClient:
         address = self.address or running_local_cluster()
         if address:
             _check_reachable(address)
-            ray.init(address=address, namespace=ns, **quiet)
+            try:
+                ray.init(address=address, namespace=ns, **quiet)
+            except ConnectionError as err:
+                raise ClusterUnreachable(f"could not join the Ray cluster at {address}: {err} "
+                                         "(token auth: is ~/.ray/auth_token the cluster's?)"
+                                         ) from None  # fmt: skip
         else:
             self.embedded = True
             ray.init(namespace=ns, include_dashboard=False, num_cpus=os.cpu_count(), **quiet)

@@ -86,3 +86,25 @@ def test_unreachable_address_is_clear(tmp_path):
     st = run(str(BIN / "threadx"), "cluster", "status", "--address", "127.0.0.1:1", env=env,
              timeout=60)  # fmt: skip
     assert st.returncode == 2 and "unreachable" in st.stderr
+
+
+def test_sweep_submit_status_cancel_resume_via_cli(cluster, tmp_path):
+    env, data, _, _ = cluster
+    spec = tmp_path / "small.toml"
+    spec.write_text("name = 'cli'\n[data]\nsymbols = ['BTCUSDT']\ntimeframes = ['1h']\n"
+                    "[grid]\nbb_period = { start = 5, stop = 60, step = 1 }\n"
+                    "bb_std = [1.5, 2.0, 2.5]\n")  # fmt: skip
+    sub = run(str(BIN / "threadx"), "sweep", "submit", str(spec), env=env)
+    assert sub.returncode == 0, sub.stderr
+    rid = sub.stdout.strip().splitlines()[-1]
+    assert rid.startswith("cli-")
+    st = run(str(BIN / "threadx"), "sweep", "status", rid, "--wait", env=env)
+    assert st.returncode == 0 and "completed" in st.stdout + st.stderr
+    cancel = run(str(BIN / "threadx"), "sweep", "cancel", rid, env=env)
+    assert cancel.returncode == 0 and "nothing to do" in cancel.stdout
+    ls = run(str(BIN / "threadx"), "sweep", "list", env=env)
+    assert rid in ls.stdout and "completed" in ls.stdout
+    show = run(str(BIN / "threadx"), "sweep", "show", rid, "--top", "3", env=env)
+    assert show.returncode == 0 and "rank" in show.stdout
+    bad = run(str(BIN / "threadx"), "sweep", "status", "nope-123", env=env)
+    assert bad.returncode == 2 and "nope-123" in bad.stderr

@@ -32,7 +32,12 @@ def ray_executable() -> str:
     return str(exe) if exe.exists() else (shutil.which("ray") or "ray")
 
 
-def _reachable(address: str, timeout: float = 3.0) -> bool:
+class ClusterUnreachable(ThreadXError):
+    """A cluster address that does not answer."""
+
+
+def reachable(address: str, timeout: float = 3.0) -> bool:
+    """True when ``host:port`` accepts a TCP connection within ``timeout`` seconds."""
     import socket
 
     host, _, port = address.rpartition(":")
@@ -48,7 +53,16 @@ def running_cluster_address() -> str | None:
     if not CURRENT_CLUSTER_FILE.exists():
         return None
     address = CURRENT_CLUSTER_FILE.read_text().strip()
-    return address if address and _reachable(address) else None
+    return address if address and reachable(address) else None
+
+
+def use_token_if_present() -> None:
+    """Clusters started by `threadx cluster up` require the token: a client that has one sends
+    it (sets ``RAY_AUTH_MODE=token`` unless the user chose a mode). Call before importing Ray."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or TOKEN_FILE.expanduser().exists():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _auth_env() -> dict[str, str]:
@@ -137,8 +151,8 @@ def cluster_status(address: str | None = None) -> dict[str, Any]:
     if not address:
         raise ThreadXError("no Ray cluster is running on this machine; start one with "
                            "`threadx cluster up` or pass --address")  # fmt: skip
-    if not _reachable(address.removeprefix("ray://")):
-        raise ThreadXError(f"cluster address {address!r} is unreachable")
+    if not reachable(address.removeprefix("ray://")):
+        raise ClusterUnreachable(f"cluster address {address!r} is unreachable")
     code = ("import json, ray; ray.init(address=" + repr(address) + ", logging_level='ERROR', "
             "log_to_driver=False);"
             "print(json.dumps({'nodes': [{'id': n['NodeID'], 'address': "

@@ -1,0 +1,122 @@
+"""Smoke tests of the peer benchmarks at tiny sizes: the code paths run and the numbers add up.
+
+No timing is asserted (GUIDE.md: speed targets live in benchmarks/, as ratios); only that every
+reported number is positive and consistent (bar_steps = bars x combinations).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _check_peer(p: dict, bars: int) -> None:
+    assert p["combos"] > 0
+    assert p["bar_steps"] == bars * p["combos"]
+    assert p["wall_s"] > 0 and p["bar_steps_per_s"] > 0
+    assert p["bar_steps_per_s"] == pytest.approx(p["bar_steps"] / p["wall_s"])
+    assert p["peak_rss_mib"] > 0 and p["peak_rss_mib"] >= p["rss_before_warmup_mib"]
+    assert min(p["all_wall_s"]) == pytest.approx(p["wall_s"])
+    assert p["n_trades_total"] > 0
+
+
+def _check_common(out: dict, bars: int, combos: int) -> None:
+    assert out["bars"] == bars
+    assert out["combinations"] == combos
+    assert out["bar_steps"] == bars * combos
+
+
+def test_cpu_vs_vectorbt_threadx_side(tmp_path):
+    bench = _load("bench_cpu_vs_vectorbt")
+    path = tmp_path / "out.json"
+    out = bench.main(["--bars", "3000", "--combos", "12", "--repeat", "2", "--min-time", "0",
+                      "--skip-vectorbt", "--json", str(path)])  # fmt: skip
+    _check_common(out, 3000, 12)
+    tx = out["peers"]["threadx"]
+    _check_peer(tx, 3000)
+    assert len(tx["all_wall_s"]) == 2
+    assert tx["pack_s"] > 0 and tx["kernel_s"] > 0
+    assert tx["grid_s"] + tx["pack_s"] + tx["kernel_s"] <= tx["wall_s"] * 1.001
+    assert json.loads(path.read_text())["bar_steps"] == 3000 * 12
+
+
+def test_cpu_vs_vectorbt_both_peers():
+    pytest.importorskip("vectorbt", reason="vectorbt (the 'bench' extra) is not installed: "
+                        "`.venv/bin/pip install vectorbt` to run the vectorbt peer")  # fmt: skip
+    bench = _load("bench_cpu_vs_vectorbt")
+    out = bench.main(["--bars", "2500", "--combos", "8", "--repeat", "1", "--min-time", "0",
+                      "--vbt-batch", "4"])  # fmt: skip
+    _check_common(out, 2500, out["combinations"])
+    assert out["combinations"] >= 8
+    for p in out["peers"].values():
+        _check_peer(p, 2500)
+    vbt = out["peers"]["vectorbt"]
+    assert vbt["batches"] >= 2  # the grid went through several from_signals calls
+    assert vbt["combos"] == out["peers"]["threadx"]["combos"]
+    ratio = out["peers"]["threadx"]["bar_steps_per_s"] / vbt["bar_steps_per_s"]
+    assert out["ratio_threadx_over_vectorbt"] == pytest.approx(ratio)
+
+
+def test_bench_gpu_cpu_backend_in_chunks():
+    bench = _load("bench_gpu")
+    out = bench.main(["--backend", "cpu", "--combos", "50", "--bars", "3000", "--chunk", "16"])
+    _check_common(out, 3000, 50)
+    cpu = out["peers"]["cpu"]
+    _check_peer(cpu, 3000)
+    assert cpu["n_chunks"] == 4 and cpu["chunk"] == 16
+    assert "gpu" not in out["peers"]
+
+
+def test_bench_gpu_grid_default_is_302400():
+    bench = _load("bench_gpu")
+    g = bench.grid(bench.DEFAULT_COMBOS)
+    n = 1
+    for values in g.values():
+        n *= len(values)
+    assert n == bench.DEFAULT_COMBOS == 302_400
+
+
+def test_bench_gpu_without_cuda_says_why():
+    from threadx.kernels import gpu_unavailable_reason
+
+    if gpu_unavailable_reason() is None:
+        pytest.skip("a CUDA device is usable here")
+    bench = _load("bench_gpu")
+    with pytest.raises(SystemExit, match="CUDA is not usable"):
+        bench.main(["--combos", "10", "--bars", "100"])
+
+
+def test_bench_gpu_gpu_path_on_cuda_simulator(tmp_path):
+    """The GPU worker's path (launch, chunking, device name) under numba's CUDA simulator."""
+    path = tmp_path / "gpu.json"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_gpu.py"), "--combos", "12", "--bars", "120",
+         "--chunk", "8", "--json", str(path)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(path.read_text())
+    _check_common(out, 120, 12)
+    for name in ("gpu", "cpu"):
+        _check_peer(out["peers"][name], 120)
+        assert out["peers"][name]["n_chunks"] == 2
+    assert out["peers"]["gpu"]["n_trades_total"] == out["peers"]["cpu"]["n_trades_total"]
+    assert out["ratio_gpu_over_cpu"] > 0

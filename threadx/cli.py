@@ -67,6 +67,9 @@ def cmd_config_show(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from threadx.cluster import use_token_if_present
+
+    use_token_if_present()  # before anything imports Ray
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

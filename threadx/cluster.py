@@ -58,8 +58,10 @@ def running_cluster_address() -> str | None:
 
 def use_token_if_present() -> None:
     """Clusters started by `threadx cluster up` require the token: a client that has one sends
-    it (sets ``RAY_AUTH_MODE=token`` unless the user chose a mode). Call before importing Ray."""
-    if "RAY_AUTH_MODE" in os.environ:
+    it (sets ``RAY_AUTH_MODE=token`` unless the user chose a mode). Ray reads the mode when it is
+    imported, so this does nothing once Ray is imported (a late change would make a new local
+    cluster and its client disagree); the CLI calls it first thing."""
+    if "RAY_AUTH_MODE" in os.environ or "ray" in sys.modules:
         return
     if os.environ.get("RAY_AUTH_TOKEN") or TOKEN_FILE.expanduser().exists():
         os.environ["RAY_AUTH_MODE"] = "token"

@@ -71,11 +71,18 @@ class SweepDriver:
         return any(w.get("backend") == "gpu" for w in self.pool.describe())
 
     def _weights(self, labels: list[str]) -> dict[str, float]:
-        if labels == ["cpu"]:
-            return {"cpu": 1.0}
+        """Configured weights, else 0.75/0.25 for a 5090 + 2060, else measured throughputs."""
         from threadx.devices import resolve_weights
 
-        return resolve_weights(labels, self.cfg.devices.weights, None)
+        if labels == ["cpu"]:
+            return {"cpu": 1.0}
+        return resolve_weights(labels, self.cfg.devices.weights, self._calibrate)
+
+    def _calibrate(self, label: str) -> float:
+        """One second of kernel work on one worker of ``label``, measured there."""
+        handle = next(self.pool.handle(w.worker_id) for w in self.pool.infos()
+                      if w.device == label)  # fmt: skip
+        return ray.get(handle.calibrate.remote(1.0))
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -43,6 +43,12 @@ class BacktestWorker:
                 "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "tasks_done": self.tasks_done, "peak_rss_bytes": peak_rss_bytes()}  # fmt: skip
 
+    def calibrate(self, seconds: float = 1.0) -> float:
+        """This worker's kernel throughput in bar-steps/s (device weights by calibration)."""
+        from threadx.devices import measure_throughput
+
+        return measure_throughput(self.backend, seconds)
+
     def run_task(self, dataset_box: list, spec_json: str, task: tuple) -> Any:
         """``dataset_box`` is ``[dataset_ref]`` so the ref can be handed on to the cache."""
         from threadx.sweep.runner import Task, execute_task

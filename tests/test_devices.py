@@ -64,3 +64,9 @@ def test_detect_gpus_without_nvml_is_empty_or_real():
     assert isinstance(gpus, list)
     for g in gpus:
         assert g.memory_total > 0 and g.name
+
+
+def test_measure_throughput_is_positive():
+    from threadx.devices import measure_throughput
+
+    assert measure_throughput("cpu", seconds=0.2, n_bars=2000, n_combos=16) > 0

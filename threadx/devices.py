@@ -168,3 +168,26 @@ def resolve_weights(
         w = {lab: 1.0 for lab in labels}
     total = sum(w.values())
     return {lab: w[lab] / total for lab in labels}
+
+
+def measure_throughput(backend: str = "cpu", seconds: float = 1.0, n_bars: int = 20_000,
+                       n_combos: int = 256) -> float:  # fmt: skip
+    """Kernel throughput in bar-steps/s on ``backend`` (a short calibration / micro-benchmark on
+    seeded synthetic data; the first call includes no compile time: one warm-up run first)."""
+    import time
+
+    from threadx.data.synth import gbm_ohlcv
+    from threadx.kernels import pack, run_sweep
+
+    f = gbm_ohlcv(n_bars, seed=7)
+    grid = [{"bb_period": 10 + i % 30, "bb_std": 1.0 + (i // 30) * 0.25} for i in range(n_combos)]
+    packed = pack(grid, f["open"], f["high"], f["low"], f["close"])
+    first, last = int(f.index.asi8[0]), int(f.index.asi8[-1])
+    run_sweep(packed, first, last, 1, backend=backend)  # warm-up (JIT / cache load)
+    steps, t0 = 0, time.perf_counter()
+    while True:
+        run_sweep(packed, first, last, 1, backend=backend)
+        steps += n_bars * n_combos
+        el = time.perf_counter() - t0
+        if el >= seconds:
+            return steps / el

@@ -132,6 +132,8 @@ def _file_line(f: dict) -> str:
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.data.store import CATALOG_COLUMNS
+
     store = ctx.store
     if args.rebuild:
         store.rebuild_catalog()
@@ -141,17 +143,7 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     frame["size"] = frame["bytes"].map(lambda b: f"{b / 1e6:.1f} MB")
     frame["missing_ratio"] = frame["missing_ratio"].map(lambda r: f"{r:.2%}")
-    cols = [
-        "exchange",
-        "symbol",
-        "first",
-        "last",
-        "rows",
-        "missing_minutes",
-        "missing_ratio",
-        "files",
-        "size",
-    ]
+    cols = ["size" if c == "bytes" else c for c in CATALOG_COLUMNS]
     print(f"catalog of {store.data_root}")
     print(frame[cols].to_string(index=False))
     return 0

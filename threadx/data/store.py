@@ -48,6 +48,10 @@ log = get_logger(__name__)
 Conflict = Literal["keep", "replace", "merge"]
 CONFLICT_POLICIES: tuple[str, ...] = ("keep", "replace", "merge")
 MAX_GAP_RUNS_IN_CATALOG = 500
+CATALOG_COLUMNS: tuple[str, ...] = (
+    "exchange", "symbol", "first", "last", "rows", "missing_minutes", "missing_ratio", "files",
+    "bytes",
+)  # fmt: skip
 _SCHEMA = pa.schema(
     [pa.field(INDEX_NAME, pa.timestamp("ns", tz="UTC"))]
     + [pa.field(c, pa.float64()) for c in COLUMNS]
@@ -399,17 +403,7 @@ class OHLCVStore:
             r["rows"] += e["rows"]
             r["files"] += 1
             r["bytes"] += e["bytes"]
-        cols = [
-            "exchange",
-            "symbol",
-            "first",
-            "last",
-            "rows",
-            "missing_minutes",
-            "missing_ratio",
-            "files",
-            "bytes",
-        ]
+        cols = list(CATALOG_COLUMNS)
         out = []
         for r in rows.values():
             first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])

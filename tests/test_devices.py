@@ -1,26 +1,42 @@
+"""Device discovery, labels, resources and weights (pure: no Ray, no GPU needed)."""
+
 from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
 
 import pytest
 
 from threadx.devices import (
+    RESOURCE_PREFIX,
     GpuInfo,
+    calibrate_cpu_throughput,
     detect_gpus,
     device_label,
     devices_from_resources,
     gpu_index_for_label,
+    gpu_utilization,
+    measure_throughput,
     node_resources,
     resolve_weights,
 )
-from threadx.errors import ConfigError
+from threadx.errors import ConfigError, ThreadXError
 
 
 @pytest.mark.parametrize("name,label", [
     ("NVIDIA GeForce RTX 5090", "5090"), ("NVIDIA GeForce RTX 2060", "2060"),
-    ("NVIDIA GeForce RTX 4090 Ti", "4090Ti"), ("NVIDIA H100 80GB HBM3", "H100"),
-    ("NVIDIA A100-SXM4-40GB", "A100"), ("Tesla T4", "T4"), ("weird gpu!", "weird_gpu_"),
+    ("NVIDIA GeForce RTX 4090 Ti", "4090Ti"), ("NVIDIA GeForce RTX 4080 SUPER", "4080SUPER"),
+    ("NVIDIA GeForce GTX 1080 Ti", "1080Ti"), ("NVIDIA RTX A6000", "A6000"),
+    ("NVIDIA GeForce RTX 3080 Laptop GPU", "3080"), ("NVIDIA H100 80GB HBM3", "H100"),
+    ("NVIDIA A100-SXM4-40GB", "A100"), ("Tesla T4", "T4"), ("NVIDIA L40S", "L40S"),
+    ("NVIDIA GH200 480GB", "GH200"), ("NVIDIA TITAN V", "TITAN_V"), ("weird gpu!", "weird_gpu"),
+    ("", "gpu"),
 ])  # fmt: skip
 def test_labels(name, label):
     assert device_label(name) == label
+    assert (RESOURCE_PREFIX + label).isidentifier()
 
 
 def gpu(i, name):
@@ -32,41 +48,72 @@ def test_resources_round_trip_and_duplicate_labels():
             gpu(2, "NVIDIA GeForce RTX 5090")]  # fmt: skip
     res = node_resources(gpus)
     assert res == {"threadx_gpu_5090": 1.0, "threadx_gpu_2060": 1.0, "threadx_gpu_5090_2": 1.0}
-    assert devices_from_resources({**res, "CPU": 8.0, "GPU": 3.0}) == {
-        "5090": 1,
-        "2060": 1,
-        "5090_2": 1,
-    }
+    both = {**res, "CPU": 8.0, "GPU": 3.0, "memory": 1e9, "node:10.0.0.1": 1.0}
+    assert devices_from_resources(both) == {"5090": 1, "2060": 1, "5090_2": 1}
     assert gpu_index_for_label("2060", gpus) == 1
+    assert gpu_index_for_label("5090", gpus) == 0
     assert gpu_index_for_label("5090_2", gpus) == 2
     assert gpu_index_for_label("H100", gpus) is None
+    # two nodes with a 5090 each: the cluster totals sum per label
+    assert devices_from_resources({"threadx_gpu_5090": 2.0, "threadx_gpu_2060": 0.0}) == {"5090": 2}
+    assert node_resources([]) == {} and devices_from_resources({"CPU": 2.0}) == {}
 
 
-def test_weights_rules():
+def test_weights_defaults_calibration_and_equal():
     assert resolve_weights(["5090", "2060"], {}) == {"2060": 0.25, "5090": 0.75}
     assert resolve_weights(["a", "b"], {}) == {"a": 0.5, "b": 0.5}
+    assert resolve_weights(["a"], {}, calibrate=lambda lab: 1 / 0) == {"a": 1.0}  # not called
     assert resolve_weights(["a", "b"], {}, calibrate={"a": 3.0, "b": 1.0}.get) == {
         "a": 0.75,
         "b": 0.25,
     }
-    w = resolve_weights(["5090", "2060"], {"5090": 3, "2060": 1})
-    assert w == {"2060": 0.25, "5090": 0.75}
-    with pytest.raises(ConfigError, match="not in the cluster"):
-        resolve_weights(["5090"], {"3090": 1.0})
-    with pytest.raises(ConfigError, match="> 0"):
-        resolve_weights(["5090"], {"5090": -1.0})
-    with pytest.raises(ConfigError, match="no weight"):
-        resolve_weights(["5090", "2060"], {"5090": 1.0})
+    # the 5090/2060 default wins over calibration
+    assert resolve_weights(["2060", "5090"], {}, calibrate=lambda lab: 1.0)["5090"] == 0.75
+    with pytest.raises(ThreadXError, match="calibration of device 'b'"):
+        resolve_weights(["a", "b"], {}, calibrate={"a": 1.0, "b": 0.0}.get)
 
 
-def test_detect_gpus_without_nvml_is_empty_or_real():
+def test_weights_configured():
+    assert resolve_weights(["5090", "2060"], {"5090": 3, "2060": 1}) == {"2060": 0.25, "5090": 0.75}
+    # a configured name matches the labels containing it, case-insensitively
+    w = resolve_weights(["5090", "5090_2", "H100"], {"5090": 1.0, "h100": 2.0})
+    assert w == {"5090": 0.25, "5090_2": 0.25, "H100": 0.5}
+    assert math.isclose(sum(w.values()), 1.0)
+    # an exact match wins over a containing one
+    assert resolve_weights(["5090", "5090_2"], {"5090": 1.0, "5090_2": 3.0})["5090_2"] == 0.75
+
+
+@pytest.mark.parametrize("labels,configured,message", [
+    (["5090"], {"3090": 1.0}, "device '3090' is not in the cluster"),
+    (["5090"], {"5090": -1.0}, "weight of '5090' must be a number > 0"),
+    (["5090"], {"5090": 0}, "must be a number > 0"),
+    (["5090"], {"5090": float("nan")}, "must be a number > 0"),
+    (["5090", "2060"], {"5090": 1.0}, "no weight for device\\(s\\) 2060"),
+    (["5090_1"], {"5090": 1.0, "90": 1.0}, "matches several entries"),
+    ([], {}, "no devices"),
+])  # fmt: skip
+def test_weights_errors(labels, configured, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_weights(labels, configured)
+
+
+def test_calibration_measures_the_cpu_kernel():
+    assert calibrate_cpu_throughput(0.05) > 0
+    assert measure_throughput("cpu", seconds=0.05, n_bars=2000, n_combos=16) > 0
+
+
+def test_detect_gpus_is_empty_without_nvml_or_describes_each_device():
     gpus = detect_gpus()
     assert isinstance(gpus, list)
-    for g in gpus:
-        assert g.memory_total > 0 and g.name
+    for i, g in enumerate(gpus):
+        assert g.index == i and g.name and g.memory_total > 0 and g.label
+    usage = gpu_utilization()
+    assert [u.index for u in usage] == [g.index for g in gpus]
+    for u in usage:
+        assert u.utilization is None or 0 <= u.utilization <= 100
 
 
-def test_measure_throughput_is_positive():
-    from threadx.devices import measure_throughput
-
-    assert measure_throughput("cpu", seconds=0.2, n_bars=2000, n_combos=16) > 0
+def test_module_prints_resources_json():
+    out = subprocess.run([sys.executable, "-m", "threadx.devices", "--resources"],
+                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert json.loads(out.stdout) == node_resources(detect_gpus())

@@ -3,57 +3,82 @@
 Ray's own accelerator label reads device 0 only, so ThreadX names every GPU itself: each GPU of a
 node is advertised as a custom resource ``threadx_gpu_<label>`` (``<label>`` from the marketing
 name: "NVIDIA GeForce RTX 5090" -> "5090"), which pins a worker to that device. CPU-only tests
-fake GPUs by starting Ray with such resources.
+fake GPUs by starting Ray with such resources
+(``ray.init(num_gpus=2, resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1})``).
+
+Device indices are NVML's, which follow the PCI bus order. CUDA numbers devices fastest-first
+unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; :func:`threadx.cluster.cluster_up` sets it for the whole
+cluster so that an NVML index is also the CUDA device index.
+
+``python -m threadx.devices`` prints this machine's GPUs as JSON; ``--resources`` prints the JSON
+that ``ray start --resources`` takes (used by ``cluster.yaml`` on every node).
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
-from threadx.errors import ConfigError
+from threadx.errors import ConfigError, ThreadXError
 
 RESOURCE_PREFIX = "threadx_gpu_"
 DEFAULT_PAIR = {"5090": 0.75, "2060": 0.25}
+_NAME_LEN = 96  # NVML_DEVICE_NAME_V2_BUFFER_SIZE
+_DRIVER_LEN = 80  # NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
+_VENDOR_WORDS = re.compile(r"\b(?:NVIDIA|GeForce|Tesla|Quadro)\b", flags=re.I)
 
 
 @dataclass(frozen=True)
 class GpuInfo:
+    """One GPU as NVML sees it (``index`` is the NVML / PCI-bus-order device index)."""
+
     index: int
     name: str
-    memory_total: int
-    memory_used: int
-    utilization: float | None
+    memory_total: int  # bytes
+    memory_used: int  # bytes
+    utilization: float | None  # percent of time a kernel ran over the last sample period
     compute_capability: tuple[int, int] | None
     driver: str
 
     @property
     def label(self) -> str:
+        """Short label of the marketing name (``"5090"``, ``"H100"``)."""
         return device_label(self.name)
 
 
+@dataclass(frozen=True)
+class GpuUsage:
+    """Live load of one GPU (for cluster views): utilisation in percent, memory in bytes."""
+
+    index: int
+    utilization: float | None
+    memory_used: int
+    memory_total: int
+
+
 def device_label(name: str) -> str:
-    """Short label of a GPU's marketing name: RTX/GTX numbers, else the model (H100, A100...)."""
-    m = re.search(r"(?:RTX|GTX)\s*(?:A)?(\d{3,4}\s*(?:Ti|SUPER)?)", name, flags=re.I)
+    """Short label of a GPU's marketing name, usable in a Ray resource name ([A-Za-z0-9_]).
+
+    GeForce/Quadro numbers ("NVIDIA GeForce RTX 5090" -> "5090", "RTX 4090 Ti" -> "4090Ti",
+    "NVIDIA RTX A6000" -> "A6000"), else the model ("NVIDIA H100 80GB HBM3" -> "H100",
+    "Tesla T4" -> "T4"), else the name without vendor words, sanitised ("TITAN V" -> "TITAN_V").
+    """
+    m = re.search(r"\b(?:RTX|GTX)\s*(A?\d{3,4}(?:\s*(?:Ti|SUPER)\b)?)", name, flags=re.I)
     if m:
         return re.sub(r"\s+", "", m.group(1))
     m = re.search(r"\b([A-Z]{1,2}\d{1,4}[A-Za-z]?)\b", name)
     if m:
         return m.group(1)
-    return re.sub(r"[^A-Za-z0-9_]", "_", name.strip()) or "gpu"
+    rest = _VENDOR_WORDS.sub(" ", name)
+    return re.sub(r"[^A-Za-z0-9_]+", "_", rest).strip("_") or "gpu"
 
 
-def _nvml() -> ctypes.CDLL | None:
-    for lib in ("libnvidia-ml.so.1", "libnvidia-ml.so"):
-        try:
-            nv = ctypes.CDLL(lib)
-        except OSError:
-            continue
-        if nv.nvmlInit_v2() == 0:
-            return nv
-    return None
+# ----------------------------------------------------------------------------- NVML (ctypes)
 
 
 class _Memory(ctypes.Structure):
@@ -65,42 +90,92 @@ class _Util(ctypes.Structure):
     _fields_ = [("gpu", ctypes.c_uint), ("memory", ctypes.c_uint)]
 
 
-def _gpu(nv: ctypes.CDLL, i: int, driver: str) -> GpuInfo:
-    handle = ctypes.c_void_p()
-    nv.nvmlDeviceGetHandleByIndex_v2(i, ctypes.byref(handle))
-    name = ctypes.create_string_buffer(96)
-    nv.nvmlDeviceGetName(handle, name, 96)
+def _load_nvml() -> ctypes.CDLL | None:
+    for lib in ("libnvidia-ml.so.1", "libnvidia-ml.so"):
+        try:
+            nv = ctypes.CDLL(lib)
+            if nv.nvmlInit_v2() == 0:
+                return nv
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+@contextmanager
+def _nvml() -> Iterator[ctypes.CDLL | None]:
+    """NVML initialised for the duration of the block (None without a driver / GPU)."""
+    nv = _load_nvml()
+    try:
+        yield nv
+    finally:
+        if nv is not None:
+            nv.nvmlShutdown()
+
+
+def _handles(nv: ctypes.CDLL) -> Iterator[tuple[int, ctypes.c_void_p]]:
+    count = ctypes.c_uint()
+    if nv.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+        return
+    for i in range(count.value):
+        handle = ctypes.c_void_p()
+        if nv.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(i), ctypes.byref(handle)) == 0:
+            yield i, handle  # a device NVML cannot open (lost, no permission) is skipped
+
+
+def _memory(nv: ctypes.CDLL, handle: ctypes.c_void_p) -> tuple[int, int]:
     mem = _Memory()
-    nv.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem))
+    if nv.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem)) != 0:
+        return 0, 0
+    return int(mem.used), int(mem.total)
+
+
+def _utilization(nv: ctypes.CDLL, handle: ctypes.c_void_p) -> float | None:
     util = _Util()
-    u = util.gpu if nv.nvmlDeviceGetUtilizationRates(handle, ctypes.byref(util)) == 0 else None
+    ok = nv.nvmlDeviceGetUtilizationRates(handle, ctypes.byref(util)) == 0
+    return float(util.gpu) if ok else None
+
+
+def _gpu(nv: ctypes.CDLL, index: int, handle: ctypes.c_void_p, driver: str) -> GpuInfo:
+    name = ctypes.create_string_buffer(_NAME_LEN)
+    if nv.nvmlDeviceGetName(handle, name, ctypes.c_uint(_NAME_LEN)) != 0:
+        name.value = b"unknown GPU"
+    used, total = _memory(nv, handle)
     major, minor = ctypes.c_int(), ctypes.c_int()
     cc_ok = nv.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major), ctypes.byref(minor))
     cc = (major.value, minor.value) if cc_ok == 0 else None
-    return GpuInfo(i, name.value.decode(errors="replace"), int(mem.total), int(mem.used),
-                   None if u is None else float(u), cc, driver)  # fmt: skip
+    return GpuInfo(index, name.value.decode(errors="replace"), total, used,
+                   _utilization(nv, handle), cc, driver)  # fmt: skip
 
 
 def detect_gpus() -> list[GpuInfo]:
-    """Every GPU of this machine by device index; [] without NVML (no driver / no GPU)."""
-    nv = _nvml()
-    if nv is None:
-        return []
-    try:
-        count = ctypes.c_uint()
-        if nv.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+    """Every GPU of this machine by NVML device index; [] without NVML (no driver / no GPU)."""
+    with _nvml() as nv:
+        if nv is None:
             return []
-        buf = ctypes.create_string_buffer(96)
-        driver = buf.value.decode() if nv.nvmlSystemGetDriverVersion(buf, 96) == 0 else ""
-        driver = buf.value.decode() if driver == "" else driver
-        return [_gpu(nv, i, driver) for i in range(count.value)]
-    finally:
-        nv.nvmlShutdown()
+        buf = ctypes.create_string_buffer(_DRIVER_LEN)
+        ok = nv.nvmlSystemGetDriverVersion(buf, ctypes.c_uint(_DRIVER_LEN)) == 0
+        driver = buf.value.decode(errors="replace") if ok else ""
+        return [_gpu(nv, i, h, driver) for i, h in _handles(nv)]
+
+
+def gpu_utilization() -> list[GpuUsage]:
+    """Live utilisation and memory of every GPU here (cheap; for GUI / status views)."""
+    with _nvml() as nv:
+        if nv is None:
+            return []
+        return [GpuUsage(i, _utilization(nv, h), *_memory(nv, h)) for i, h in _handles(nv)]
+
+
+# ----------------------------------------------------------------------------- Ray resources
 
 
 def gpu_resource_names(gpus: list[GpuInfo]) -> list[str]:
-    """One custom resource name per GPU, in device-index order; a repeated label gets the device
-    index as suffix (two 5090s: ``threadx_gpu_5090`` and ``threadx_gpu_5090_1``)."""
+    """One custom resource name per GPU, in device-index order.
+
+    The first GPU with a label gets ``threadx_gpu_<label>``; any further GPU with the same label
+    gets its device index as suffix (two 5090s at indices 0 and 2: ``threadx_gpu_5090`` and
+    ``threadx_gpu_5090_2``), so every GPU of a node has its own resource.
+    """
     seen: set[str] = set()
     out = []
     for g in gpus:
@@ -125,57 +200,92 @@ def gpu_index_for_label(label: str, gpus: list[GpuInfo] | None = None) -> int | 
 
 
 def devices_from_resources(resources: dict[str, float]) -> dict[str, int]:
-    """{label: count} of the GPUs a cluster advertises (inverse of :func:`node_resources`)."""
+    """{label: count} of the GPUs a cluster advertises (inverse of :func:`node_resources`;
+    ``ray.cluster_resources()`` sums a label over nodes)."""
     return {k[len(RESOURCE_PREFIX):]: int(v) for k, v in resources.items()
-            if k.startswith(RESOURCE_PREFIX) and v > 0}  # fmt: skip
+            if k.startswith(RESOURCE_PREFIX) and v >= 1}  # fmt: skip
 
 
-def _match(name: str, labels: list[str]) -> list[str]:
-    return [lab for lab in labels if lab == name or name in lab]
+# ----------------------------------------------------------------------------- weights
+
+
+def _configured_weights(labels: list[str], configured: dict[str, float]) -> dict[str, float]:
+    for name, weight in configured.items():
+        if not (isinstance(weight, int | float) and math.isfinite(weight) and weight > 0):
+            raise ConfigError(f"devices.weights: weight of '{name}' must be a number > 0, "
+                              f"got {weight!r}")  # fmt: skip
+        if not any(_matches(name, lab) for lab in labels):
+            raise ConfigError(f"devices.weights: device '{name}' is not in the cluster "
+                              f"(devices: {', '.join(labels)})")  # fmt: skip
+    w: dict[str, float] = {}
+    for lab in labels:
+        exact = [n for n in configured if n.lower() == lab.lower()]
+        hits = exact or [n for n in configured if _matches(n, lab)]
+        if len(hits) > 1:
+            raise ConfigError(f"devices.weights: device '{lab}' matches several entries "
+                              f"({', '.join(hits)}); name it exactly")  # fmt: skip
+        if hits:
+            w[lab] = float(configured[hits[0]])
+    missing = [lab for lab in labels if lab not in w]
+    if missing:
+        raise ConfigError(f"devices.weights: no weight for device(s) {', '.join(missing)} "
+                          "(give every device a weight, or none to use the defaults)")  # fmt: skip
+    return w
+
+
+def _matches(name: str, label: str) -> bool:
+    """A configured name matches a label equal to it or contained in it ("5090" ~ "5090_1")."""
+    return name.lower() == label.lower() or name.lower() in label.lower()
+
+
+def _calibrated(labels: list[str], calibrate: Callable[[str], float]) -> dict[str, float]:
+    w = {}
+    for lab in labels:
+        value = float(calibrate(lab))
+        if not (math.isfinite(value) and value > 0):
+            raise ThreadXError(f"calibration of device '{lab}' measured {value!r} bar-steps/s; "
+                               "set devices.weights in threadx.toml instead")  # fmt: skip
+        w[lab] = value
+    return w
 
 
 def resolve_weights(
     labels: list[str], configured: dict[str, float], calibrate: Callable[[str], float] | None = None
 ) -> dict[str, float]:
-    """Share of the work per device label, summing to 1.
+    """Share of the work per device label, summing to 1, in label order.
 
-    Configured weights (a name matches a label equal to it or contained in it, e.g. "5090")
-    win; without them exactly {5090, 2060} get 0.75/0.25; else measured throughputs from
-    ``calibrate(label)``; else equal shares.
+    1. Configured weights (``devices.weights``; a name matches a label equal to it or contained
+       in it, case-insensitively, e.g. "5090" matches "5090" and "5090_2"; an exact match wins)
+       -- every device needs one, each must be > 0.
+    2. Without them, exactly {5090, 2060} get 0.75/0.25 (the original machine).
+    3. Else the throughputs measured by ``calibrate(label)`` (bar-steps/s), normalised.
+    4. Else equal shares.
     """
-    labels = sorted(labels)
+    labels = sorted(set(labels))
     if not labels:
-        raise ConfigError("no devices to weight")
+        raise ConfigError("devices.weights: no devices to weight")
     if configured:
-        w: dict[str, float] = {}
-        for name, weight in configured.items():
-            if not weight > 0:
-                raise ConfigError(f"devices.weights: weight of '{name}' must be > 0, got {weight}")
-            hits = _match(name, labels)
-            if not hits:
-                raise ConfigError(f"devices.weights: device '{name}' is not in the cluster "
-                                  f"(devices: {', '.join(labels)})")  # fmt: skip
-            for lab in hits:
-                w[lab] = weight
-        missing = [lab for lab in labels if lab not in w]
-        if missing:
-            raise ConfigError(f"devices.weights: no weight for device(s) {missing}")
+        w = _configured_weights(labels, configured)
     elif set(labels) == set(DEFAULT_PAIR):
         w = dict(DEFAULT_PAIR)
     elif calibrate is not None and len(labels) > 1:
-        w = {lab: float(calibrate(lab)) for lab in labels}
+        w = _calibrated(labels, calibrate)
     else:
         w = {lab: 1.0 for lab in labels}
     total = sum(w.values())
     return {lab: w[lab] / total for lab in labels}
 
 
+# ----------------------------------------------------------------------------- calibration
+
+
 def measure_throughput(backend: str = "cpu", seconds: float = 1.0, n_bars: int = 20_000,
                        n_combos: int = 256) -> float:  # fmt: skip
     """Kernel throughput in bar-steps/s on ``backend`` (a short calibration / micro-benchmark on
-    seeded synthetic data; the first call includes no compile time: one warm-up run first)."""
-    import time
+    seeded synthetic data; the first call includes no compile time: one warm-up run first).
 
+    A bar-step is one bar of one combination; timed runs repeat until ``seconds`` have passed.
+    """
     from threadx.data.synth import gbm_ohlcv
     from threadx.kernels import pack, run_sweep
 
@@ -191,3 +301,30 @@ def measure_throughput(backend: str = "cpu", seconds: float = 1.0, n_bars: int =
         el = time.perf_counter() - t0
         if el >= seconds:
             return steps / el
+
+
+def calibrate_cpu_throughput(seconds: float = 1.0) -> float:
+    """Bar-steps per second of the CPU kernel on this machine (a ``seconds``-long benchmark)."""
+    return measure_throughput("cpu", seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m threadx.devices [--resources]``: this machine's GPUs (or resources) as JSON."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m threadx.devices", description=main.__doc__)
+    parser.add_argument(
+        "--resources", action="store_true", help="print `ray start --resources` JSON of the GPUs"
+    )
+    args = parser.parse_args(argv)
+    gpus = detect_gpus()
+    if args.resources:
+        print(json.dumps(node_resources(gpus)))
+    else:
+        print(json.dumps([{**asdict(g), "label": g.label} for g in gpus], indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through a subprocess in the tests
+    raise SystemExit(main())

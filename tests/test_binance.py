@@ -368,3 +368,61 @@ def test_verify_flags_a_corrupted_local_minute_at_every_interval(tmp_path, rows,
                    ("1h", "2023-03-15 09:00:00+00:00", "volume"),
                    ("4h", "2023-03-15 08:00:00+00:00", "volume")]  # fmt: skip
     assert json.loads(json.dumps(rep.to_dict()))["ok"] is False
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli(argv: list[str], data_root: Path) -> int:
+    import argparse
+
+    from threadx.cli import Context
+    from threadx.cli_ingest import register_data_verbs
+    from threadx.config import config_from_dict
+
+    parser = argparse.ArgumentParser(prog="threadx")
+    data = parser.add_subparsers(dest="verb", required=True).add_parser("data")
+    register_data_verbs(data.add_subparsers(dest="data_verb", required=True))
+    args = parser.parse_args(["data", *argv])
+    cfg = config_from_dict({"paths": {"data_root": str(data_root), "allow_absolute_paths": True}},
+                           "<test>", data_root)  # fmt: skip
+    return args.func(Context(cfg), args)
+
+
+def test_cli_ingest_then_verify(tmp_path, rows, truth, capsys):
+    faults = Faults(missing=[HOUR])
+    with FakeExchange({SYM: rows}, faults=faults) as ex:
+        url = ex.base_url
+        argv = ["ingest", "btcusdt", "--start", START, "--end", "2023-03-11", "--exchange", EXCH,
+                "--base-url", url, "--json", str(tmp_path / "ingest.json")]  # fmt: skip
+        assert _cli(argv, tmp_path / "data") == 0
+        out = capsys.readouterr().out
+        assert "14,340 new row(s) in 16 request(s)" in out  # 15 pages + the recheck
+        assert "confirmed missing at the exchange: 2023-03-10 05:00:00+00:00" in out
+        report = json.loads((tmp_path / "ingest.json").read_text())["ingest"]
+        assert report["rows_added"] == 14_340 and report["confirmed_gaps"][0][2] == 60
+        verify_argv = ["verify", "BTCUSDT", "--exchange", EXCH, "--base-url", url,
+                       "--intervals", "1h,1d"]  # fmt: skip
+        assert _cli(verify_argv, tmp_path / "data") == 0
+        assert "bars compared 1h: 239, 1d: 10" in capsys.readouterr().out
+        ex.faults.corrupt = ("1d", "2023-03-02")
+        ex._agg.clear()
+        assert _cli(verify_argv, tmp_path / "data") == 1
+        assert "ANOMALY 1d 2023-03-02 00:00:00+00:00 mismatch close" in capsys.readouterr().out
+    store = OHLCVStore(tmp_path / "data")
+    assert _same(store.read(SYM, EXCH), truth.loc[: "2023-03-10 23:59"].drop(
+        truth.loc["2023-03-10 05:00":"2023-03-10 05:59"].index))  # fmt: skip
+
+
+def test_cli_ingest_from_archives_then_rest(tmp_path, rows, truth, capsys):
+    with FakeExchange({SYM: rows}) as ex:
+        argv = ["ingest", SYM, "--start", START, "--end", END, "--exchange", EXCH,
+                "--base-url", ex.base_url, "--archives", "daily", "--archive-url", ex.base_url]
+        ex.faults.bad_checksum.add("BTCUSDT-1m-2023-03-05.zip")
+        assert _cli(argv, tmp_path) == 0
+        out = capsys.readouterr().out
+        rest = [h for h in ex.klines_hits()]
+    assert "archive BTCUSDT-1m-2023-03-05.zip: error" in out and "checksum mismatch" in out
+    assert "1,440 new row(s) in 2 request(s)" in out  # only the rejected day came by REST
+    assert all(h.params["startTime"] >= "1677974400000" for h in rest)
+    assert _same(OHLCVStore(tmp_path).read(SYM, EXCH), truth)

@@ -151,3 +151,44 @@ def test_live_fetch_from_a_local_server(markets, tickers):
         weights = [h.weight for h in ex.hits]
     assert got_m == markets and got_t == tickers
     assert weights == [0, 80]
+
+
+def _cli(argv: list[str], tmp_path: Path) -> int:
+    import argparse
+
+    from threadx.cli import Context
+    from threadx.cli_ingest import register_data_verbs
+    from threadx.config import config_from_dict
+
+    parser = argparse.ArgumentParser(prog="threadx")
+    data = parser.add_subparsers(dest="verb", required=True).add_parser("data")
+    register_data_verbs(data.add_subparsers(dest="data_verb", required=True))
+    args = parser.parse_args(["data", *argv])
+    cfg = config_from_dict({"paths": {"data_root": str(tmp_path), "allow_absolute_paths": True}},
+                           "<test>", REPO / "configs")  # fmt: skip
+    return args.func(Context(cfg), args)
+
+
+def test_cli_offline_snapshots_and_live_save(tmp_path, markets, tickers, capsys):
+    out = tmp_path / "universe.json"
+    argv = ["universe", "--markets", str(SNAP / "markets.json"), "--tickers",
+            str(SNAP / "tickers.json"), "--categories", str(SNAP / "categories.json"),
+            "--out", str(out)]  # fmt: skip
+    assert _cli(argv, tmp_path) == 0
+    text = capsys.readouterr().out
+    assert "  1 BTC      BTCUSDT     220.00  [layer1] score: market-cap rank 1 (+100)" in text
+    assert "shortfall: category 'exchange' has 1 eligible token(s), 3 required" in text
+    saved = json.loads(out.read_text())
+    rules = load_rules(SNAP / "categories.json")
+    assert saved == json.loads(json.dumps(select_universe(markets, tickers, rules).to_dict()))
+    # live inputs from a local server, saved as snapshots, give the same universe offline
+    with FakeExchange({}, markets=markets, tickers=tickers) as ex:
+        live = ["universe", "--base-url", ex.base_url, "--coingecko-url", ex.base_url,
+                "--save-snapshots", str(tmp_path / "snap"), "--out", str(tmp_path / "live.json")]
+        assert _cli(live, tmp_path) == 0  # default category map: configs/universe_categories.toml
+    again = ["universe", "--markets", str(tmp_path / "snap" / "markets.json"), "--tickers",
+             str(tmp_path / "snap" / "tickers.json"), "--out", str(tmp_path / "offline.json")]
+    assert _cli(again, tmp_path) == 0
+    live_doc = json.loads((tmp_path / "live.json").read_text())
+    assert live_doc == json.loads((tmp_path / "offline.json").read_text())
+    assert len(live_doc["rules"]["categories"]) == 10

@@ -1,0 +1,197 @@
+"""CLI verbs ``threadx data ingest|verify|universe`` and ``threadx doctor``.
+
+Wiring: :func:`register_data_verbs` adds the three verbs to the ``data`` sub-parsers made in
+:mod:`threadx.cli_data`; :func:`register` adds ``doctor`` to the top-level verbs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from threadx.errors import DataError
+
+if TYPE_CHECKING:
+    from threadx.cli import Context
+
+BINANCE_URL = "https://api.binance.com"
+COINGECKO_URL = "https://api.coingecko.com"
+ARCHIVE_URL = "https://data.binance.vision"
+
+
+def register_data_verbs(sub: argparse._SubParsersAction) -> None:
+    """Add ``ingest``, ``verify`` and ``universe`` under ``threadx data``."""
+    ing = sub.add_parser("ingest", help="download missing 1m bars from Binance (incremental)")
+    ing.add_argument("symbol", help="pair as the exchange names it, e.g. BTCUSDT")
+    ing.add_argument("--start", help="first minute (UTC; default: stored start, else listing)")
+    ing.add_argument("--end", help="stop before this minute (UTC; default: now)")
+    ing.add_argument("--base-url", default=BINANCE_URL, help=f"REST API (default {BINANCE_URL})")
+    ing.add_argument("--exchange", default="binance", help="store under this exchange name")
+    ing.add_argument("--archives", choices=["monthly", "daily"],
+                     help="first bulk-import the public archives of the range, then fill by REST")
+    ing.add_argument("--archive-url", default=ARCHIVE_URL, help=f"default {ARCHIVE_URL}")
+    ing.add_argument("--recheck-gaps", action="store_true",
+                     help="ask again for minutes already confirmed missing")  # fmt: skip
+    ing.add_argument("--json", type=Path, help="write the ingest report here")
+    ing.set_defaults(func=cmd_ingest)
+
+    ver = sub.add_parser("verify", help="compare resampled bars with the exchange's own klines")
+    ver.add_argument("symbol")
+    ver.add_argument("--intervals", default="1h,4h,1d", help="comma-separated (default 1h,4h,1d)")
+    ver.add_argument("--base-url", default=BINANCE_URL)
+    ver.add_argument("--exchange", default="binance")
+    ver.add_argument("--start")
+    ver.add_argument("--end")
+    ver.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (1e-8)")
+    ver.add_argument("--atol", type=float, default=1e-8, help="absolute tolerance (1e-8)")
+    ver.add_argument("--json", type=Path, help="write the verification report here")
+    ver.set_defaults(func=cmd_verify)
+
+    uni = sub.add_parser("universe", help="rank tokens by market cap and liquidity, per category")
+    uni.add_argument("--markets", type=Path, help="CoinGecko /coins/markets JSON (default: live)")
+    uni.add_argument("--tickers", type=Path, help="Binance /ticker/24hr JSON (default: live)")
+    uni.add_argument("--categories", type=Path,
+                     help="category map TOML/JSON (default configs/universe_categories.toml)")
+    uni.add_argument("--per-category", type=int, help="minimum picks per category")
+    uni.add_argument("--top-n", type=int, help="size of the market-cap and volume top lists")
+    uni.add_argument("--size", type=int, help="picks by score (quota picks come on top)")
+    uni.add_argument("--out", type=Path, help="write the ranked universe as JSON")
+    uni.add_argument("--save-snapshots", type=Path, help="save fetched inputs in this folder")
+    uni.add_argument("--base-url", default=BINANCE_URL)
+    uni.add_argument("--coingecko-url", default=COINGECKO_URL)
+    uni.set_defaults(func=cmd_universe)
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    """Add ``threadx doctor``."""
+    doc = verbs.add_parser("doctor", help="check this machine, its GPUs and its Ray cluster")
+    doc.add_argument("--json", type=Path, help="write the full report as JSON here")
+    doc.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+    doc.add_argument("--address", help="Ray cluster address (default: config, else local head)")
+    doc.add_argument("--bench-seconds", type=float, default=5.0,
+                     help="kernel micro-benchmark duration per device (0 = skip)")  # fmt: skip
+    doc.set_defaults(func=cmd_doctor)
+
+
+def _write_json(path: Path | None, doc: dict[str, Any]) -> None:
+    if path is not None:
+        from threadx.io import atomic_write_json
+
+        atomic_write_json(path, doc)
+        print(f"report written to {path}")
+
+
+def _progress(p: dict[str, Any]) -> None:
+    if sys.stderr.isatty():
+        pct = 100 * p["done_minutes"] / max(1, p["total_minutes"])
+        print(f"\r{p['symbol']} {p['phase']}: {pct:5.1f}% ({p['rows']:,} rows, "
+              f"{p['requests']} requests)", end="", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.cli_data import _ts
+    from threadx.data.binance import import_archives, ingest
+
+    store, symbol = ctx.store, args.symbol.upper()
+    start, end = _ts(args.start, "--start"), _ts(args.end, "--end")
+    out: dict[str, Any] = {}
+    if args.archives:
+        if start is None or end is None:
+            raise DataError("--archives needs --start and --end (the archives to fetch)")
+        lines = import_archives(store, symbol, start, end, period=args.archives,
+                                base_url=args.archive_url, exchange=args.exchange)  # fmt: skip
+        for line in lines:
+            print(f"  archive {line['archive']}: {line['status']} "
+                  f"{line.get('reason') or line.get('error') or ''}".rstrip())  # fmt: skip
+        out["archives"] = lines
+    rep = ingest(store, symbol, start, end, base_url=args.base_url, exchange=args.exchange,
+                 recheck_confirmed=args.recheck_gaps, progress=_progress)  # fmt: skip
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    c = rep.client
+    print(f"{args.exchange}/{symbol} {rep.start} -> {rep.end}: {rep.rows_added:,} new row(s) in "
+          f"{c.get('requests', 0)} request(s) ({c.get('retries', 0)} retries, "
+          f"{c.get('rate_limited', 0)} rate-limited); months written: "
+          f"{', '.join(rep.months_written) or 'none'}")  # fmt: skip
+    for a, b, n in rep.confirmed_gaps:
+        print(f"  confirmed missing at the exchange: {a} -> {b} ({n} min); not asked again")
+    if rep.skipped_confirmed:
+        print(f"  {rep.skipped_confirmed:,} minute(s) skipped: confirmed missing earlier")
+    _write_json(args.json, {**out, "ingest": rep.to_dict()})
+    return 0
+
+
+def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.cli_data import _ts
+    from threadx.data.binance import verify
+
+    intervals = tuple(s.strip() for s in args.intervals.split(",") if s.strip())
+    rep = verify(ctx.store, args.symbol.upper(), exchange=args.exchange, intervals=intervals,
+                 start=_ts(args.start, "--start"), end=_ts(args.end, "--end"),
+                 base_url=args.base_url, rtol=args.rtol, atol=args.atol)  # fmt: skip
+    counts = ", ".join(f"{k}: {v}" for k, v in rep.compared.items())
+    print(f"{rep.exchange}/{rep.symbol} {rep.start} -> {rep.end}: bars compared {counts}; "
+          f"tolerance |diff| <= {rep.atol:g} + {rep.rtol:g} * |exchange|")  # fmt: skip
+    for a in rep.anomalies[:50]:
+        what = a.get("field", "")
+        detail = (f"local {a['local']!r} vs exchange {a['exchange']!r} (rel {a['rel_diff']:.3g})"
+                  if a["kind"] == "mismatch" else "")  # fmt: skip
+        print(f"  ANOMALY {a['interval']} {a['time']} {a['kind']} {what} {detail}".rstrip())
+    if rep.warnings:
+        print(f"  {len(rep.warnings)} warning(s) on bars with missing local minutes")
+    print("OK" if rep.ok else f"{len(rep.anomalies)} anomaly(ies)")
+    _write_json(args.json, rep.to_dict())
+    return 0 if rep.ok else 1
+
+
+def _universe_inputs(args: argparse.Namespace) -> tuple[list, list]:
+    from threadx.data.universe import fetch_markets, fetch_tickers, load_snapshot
+
+    markets = (load_snapshot(args.markets, "markets") if args.markets
+               else fetch_markets(args.coingecko_url))  # fmt: skip
+    tickers = (load_snapshot(args.tickers, "tickers") if args.tickers
+               else fetch_tickers(args.base_url))  # fmt: skip
+    if args.save_snapshots:
+        from threadx.io import atomic_write_json
+
+        for name, doc in (("markets.json", markets), ("tickers.json", tickers)):
+            atomic_write_json(args.save_snapshots / name, doc)
+        print(f"inputs saved in {args.save_snapshots} (re-run offline with --markets/--tickers)")
+    return markets, tickers
+
+
+def cmd_universe(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.config import project_root
+    from threadx.data.universe import load_rules, select_universe
+
+    path = args.categories or project_root(Path(ctx.cfg.base_dir)) / "configs" / \
+        "universe_categories.toml"  # fmt: skip
+    rules = load_rules(path, per_category=args.per_category, top_n=args.top_n, size=args.size)
+    markets, tickers = _universe_inputs(args)
+    uni = select_universe(markets, tickers, rules)
+    for p in uni.picks:
+        cats = ",".join(p["categories"]) or "-"
+        print(f"{p['rank']:>3} {p['symbol']:<8} {p['pair']:<10} {p['score']:>7.2f}  [{cats}] "
+              f"{p['chosen_by']}: {'; '.join(p['reasons'])}")  # fmt: skip
+    for cat, s in uni.shortfalls.items():
+        print(f"  shortfall: category {cat!r} has {s['eligible']} eligible token(s), "
+              f"{s['required']} required (not padded)")  # fmt: skip
+    print(f"{len(uni.picks)} token(s); {len(uni.excluded)} rejected (see --out for reasons)")
+    _write_json(args.out, uni.to_dict())
+    return 0
+
+
+def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.doctor import collect, render
+
+    report = collect(ctx.cfg, address=args.address, bench_seconds=args.bench_seconds)
+    print(render(report))
+    if args.json is not None:
+        from threadx.io import atomic_write_json
+
+        atomic_write_json(args.json, json.loads(json.dumps(report, default=str)))
+        print(f"report written to {args.json}")
+    return 1 if args.strict and report["problems"] else 0

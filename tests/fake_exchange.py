@@ -19,6 +19,7 @@ clients". Time is an injectable clock so budget tests run on simulated minutes.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import hashlib
@@ -214,8 +215,6 @@ class FakeExchange:
         limit = min(int(q.get("limit", 500)), 1000)
         lo, hi = int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
         times = [r[0] for r in rows]
-        import bisect
-
         i = bisect.bisect_left(times, lo)
         j = bisect.bisect_right(times, hi)
         page = rows[i:min(j, i + limit)] if "startTime" in q else rows[max(i, j - limit):j]

@@ -165,10 +165,9 @@ class BinanceClient:
             raise ThreadXError(f"base URL {base_url!r}: must be http(s)://host[:port]")
         self.base_url = base_url.rstrip("/")
         self.budget = budget or shared_budget(self.base_url)
-        self.timeout_s, self.max_retries, self.max_rate_limited = (timeout_s, max_retries,
-                                                                   max_rate_limited)  # fmt: skip
-        self.backoff_s, self.backoff_cap_s = backoff_s, backoff_cap_s
-        self.max_retry_after_s = max_retry_after_s
+        self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
+        self.backoff_cap_s, self.max_retry_after_s = backoff_cap_s, max_retry_after_s
+        self.max_rate_limited = max_rate_limited  # per request
         self.stats: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._opener = urllib.request.build_opener()
@@ -193,7 +192,7 @@ class BinanceClient:
         log.info("GET %s: %s; retry %d in %.3fs", url, cause, attempt, delay)
         self.budget.sleep(delay)
 
-    def _rate_limited(self, status: int, headers: Any, url: str) -> None:
+    def _rate_limited(self, status: int, headers: Any, url: str, times: int) -> None:
         self.stats["rate_limited"] += 1
         text = (headers.get("Retry-After") if headers else None) or "60"
         try:
@@ -201,7 +200,7 @@ class BinanceClient:
         except ValueError:
             wait = 60.0
         what = "IP banned (418)" if status == 418 else "rate limited (429)"
-        if wait > self.max_retry_after_s or self.stats["rate_limited"] > self.max_rate_limited:
+        if wait > self.max_retry_after_s or times > self.max_rate_limited:
             raise ThreadXError(f"GET {url}: {what}, Retry-After {wait:g}s; rule 'wait at most "
                                f"{self.max_retry_after_s:g}s and {self.max_rate_limited} times'")
         log.warning("GET %s: %s; waiting Retry-After %gs", url, what, wait)
@@ -217,7 +216,7 @@ class BinanceClient:
         url = f"{self.base_url}{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        attempt = 0
+        attempt = limited = 0
         while True:
             seq = self.budget.acquire(weight)
             self.stats["requests"] += 1
@@ -232,7 +231,8 @@ class BinanceClient:
             if used is not None and str(used).isdigit():
                 self.budget.observe(seq, int(used))
             if status in (429, 418):
-                self._rate_limited(status, headers, url)
+                limited += 1
+                self._rate_limited(status, headers, url, limited)
                 continue
             if status >= 500:
                 attempt += 1
@@ -470,12 +470,6 @@ def _first_kline(client: BinanceClient, symbol: str) -> pd.Timestamp:
     return page.index[0]
 
 
-def _stored_minutes(store: OHLCVStore, exchange: str, symbol: str, lo: int, hi: int) -> np.ndarray:
-    if (exchange, symbol) not in store.symbols():
-        return np.empty(0, dtype=np.int64)
-    return store.read(symbol, exchange, _ts(lo), _ts(hi)).index.asi8 // _NS_PER_MIN
-
-
 def ingest(store: OHLCVStore, symbol: str, start: pd.Timestamp | str | None = None,
            end: pd.Timestamp | str | None = None, *, base_url: str = DEFAULT_BASE_URL,
            exchange: str = "binance", client: BinanceClient | None = None,
@@ -497,15 +491,15 @@ def ingest(store: OHLCVStore, symbol: str, start: pd.Timestamp | str | None = No
     open_min = now_ts.value // _NS_PER_MIN
     with _symbol_lock(store, exchange, symbol):
         old = load_confirmed(store, exchange, symbol)
+        stored = (store.read(symbol, exchange).index.asi8 // _NS_PER_MIN
+                  if (exchange, symbol) in store.symbols() else np.empty(0, np.int64))  # fmt: skip
         if start is None:
-            have = store.symbols()
-            start = store.read(symbol, exchange).index[0] if (exchange, symbol) in have else None
-            start = start if start is not None else _first_kline(client, symbol)
+            start = _ts(int(stored[0])) if len(stored) else _first_kline(client, symbol)
         lo, hi = _minute(start), min(open_min, _minute(end) if end is not None else open_min)
         if hi <= lo:
             raise DataError(f"ingest {symbol}: empty range [{_ts(lo)}, {_ts(hi)}); rule 'start "
                             "< end, and end not after the still-open minute'")  # fmt: skip
-        gaps = missing_runs(_stored_minutes(store, exchange, symbol, lo, hi), lo, hi)
+        gaps = missing_runs(stored, lo, hi)
         known = [] if recheck_confirmed else [(_minute(e["start"]), _minute(e["end"])) for e in old]
         todo = subtract_runs(gaps, known)
         report = IngestReport(symbol, exchange, client.base_url, str(_ts(lo)), str(_ts(hi)))

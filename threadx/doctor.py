@@ -20,7 +20,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,10 @@ OPTIONAL = ("numba-cuda", "cupy-cuda12x", "cupy-cuda11x", "cupy", "dearpygui", "
 STATUSES = ("ok", "warn", "fail")
 _NULL_STR = {"type": ["string", "null"]}
 _NUM = {"type": "number", "minimum": 0}
-_BENCH = {"type": ["object", "null"], "required": ["backend", "bars", "combos", "runs", "wall_s",
+_BENCH = {"type": ["object", "null"], "required": ["backend", "bars", "combos", "seconds",
           "bar_steps_per_s"], "properties": {"backend": {"enum": ["cpu", "gpu"]},
-          "bars": {"type": "integer"}, "combos": {"type": "integer"}, "runs": {"type": "integer"},
-          "wall_s": _NUM, "bar_steps_per_s": _NUM}}  # fmt: skip
+          "bars": {"type": "integer"}, "combos": {"type": "integer"}, "seconds": _NUM,
+          "bar_steps_per_s": {"type": "number", "exclusiveMinimum": 0}}}  # fmt: skip
 _USABLE = {"type": "object", "required": ["usable", "reason"],
            "properties": {"usable": {"type": "boolean"}, "reason": _NULL_STR}}  # fmt: skip
 SCHEMA: dict[str, Any] = {
@@ -149,30 +148,14 @@ def _cuda() -> dict[str, Any]:
 
 
 def benchmark(backend: str, seconds: float, bars: int = 20_000,
-              combos: int = 64) -> dict[str, Any]:  # fmt: skip
-    """Run the fused sweep kernel repeatedly for about ``seconds``; bar-steps per second.
+              combos: int = 256) -> dict[str, Any]:  # fmt: skip
+    """Kernel throughput on ``backend`` for about ``seconds`` (after one untimed warm-up run),
+    by :func:`threadx.devices.measure_throughput`: bar-steps/s = bars * combos * runs / wall."""
+    from threadx.devices import measure_throughput
 
-    One untimed run first (JIT compilation, device upload). A bar-step is one bar of one
-    combination: ``bars * combos * runs / wall seconds``.
-    """
-    from threadx.data.synth import gbm_ohlcv
-    from threadx.kernels import pack, run_sweep
-
-    frame = gbm_ohlcv(bars, seed=1)
-    stds = [1.0 + 0.25 * i for i in range(max(1, combos // 4))]
-    params = [{"bb_period": p, "bb_std": s} for p in (10, 20, 40, 80) for s in stds][:combos]
-    packed = pack(params, *(frame[c].to_numpy() for c in ("open", "high", "low", "close")))
-    t0, t1 = int(frame.index.asi8[0]), int(frame.index.asi8[-1])
-    run_sweep(packed, t0, t1, 1.0, backend)
-    runs, start = 0, time.perf_counter()
-    while True:
-        run_sweep(packed, t0, t1, 1.0, backend)
-        runs += 1
-        wall = time.perf_counter() - start
-        if wall >= seconds:
-            break
-    return {"backend": backend, "bars": bars, "combos": len(params), "runs": runs,
-            "wall_s": round(wall, 4), "bar_steps_per_s": bars * len(params) * runs / wall}
+    rate = measure_throughput(backend, seconds, n_bars=bars, n_combos=combos)
+    return {"backend": backend, "bars": bars, "combos": combos, "seconds": seconds,
+            "bar_steps_per_s": rate}
 
 
 def _query(address: str, with_token: bool) -> dict[str, Any]:

@@ -363,6 +363,24 @@ class FakeExchange:
         self._send(h, 200, body)
 
 
+def data_cli(argv: list[str], data_root: Path, config_dir: Path | None = None) -> int:
+    """Run ``threadx data VERB ...`` with the verbs of :mod:`threadx.cli_ingest` (the commands
+    that talk to this server) on a store at ``data_root``; returns the exit code."""
+    import argparse
+
+    from threadx.cli import Context
+    from threadx.cli_ingest import register_data_verbs
+    from threadx.config import config_from_dict
+
+    parser = argparse.ArgumentParser(prog="threadx")
+    data = parser.add_subparsers(dest="verb", required=True).add_parser("data")
+    register_data_verbs(data.add_subparsers(dest="data_verb", required=True))
+    args = parser.parse_args(["data", *argv])
+    paths = {"data_root": str(data_root), "allow_absolute_paths": True}
+    cfg = config_from_dict({"paths": paths}, "<test>", config_dir or data_root)
+    return args.func(Context(cfg), args)
+
+
 def sliding_max_weight(hits: list[Hit], window_s: float) -> int:
     """Largest weight the server saw within any ``window_s`` interval (own requests)."""
     times = [(h.t, h.weight) for h in hits]

@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fake_exchange import FakeClock, FakeExchange, Faults, load_rows, sliding_max_weight
+from fake_exchange import (
+    FakeClock,
+    FakeExchange,
+    Faults,
+    data_cli,
+    load_rows,
+    sliding_max_weight,
+)
 
 from threadx.data.binance import (
     BinanceClient,
@@ -374,19 +381,7 @@ def test_verify_flags_a_corrupted_local_minute_at_every_interval(tmp_path, rows,
 
 
 def _cli(argv: list[str], data_root: Path) -> int:
-    import argparse
-
-    from threadx.cli import Context
-    from threadx.cli_ingest import register_data_verbs
-    from threadx.config import config_from_dict
-
-    parser = argparse.ArgumentParser(prog="threadx")
-    data = parser.add_subparsers(dest="verb", required=True).add_parser("data")
-    register_data_verbs(data.add_subparsers(dest="data_verb", required=True))
-    args = parser.parse_args(["data", *argv])
-    cfg = config_from_dict({"paths": {"data_root": str(data_root), "allow_absolute_paths": True}},
-                           "<test>", data_root)  # fmt: skip
-    return args.func(Context(cfg), args)
+    return data_cli(argv, data_root)
 
 
 def test_cli_ingest_then_verify(tmp_path, rows, truth, capsys):

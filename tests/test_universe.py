@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from fake_exchange import FakeExchange
+from fake_exchange import FakeExchange, data_cli
 
 from threadx.data.universe import (
     fetch_markets,
@@ -153,20 +153,8 @@ def test_live_fetch_from_a_local_server(markets, tickers):
     assert weights == [0, 80]
 
 
-def _cli(argv: list[str], tmp_path: Path) -> int:
-    import argparse
-
-    from threadx.cli import Context
-    from threadx.cli_ingest import register_data_verbs
-    from threadx.config import config_from_dict
-
-    parser = argparse.ArgumentParser(prog="threadx")
-    data = parser.add_subparsers(dest="verb", required=True).add_parser("data")
-    register_data_verbs(data.add_subparsers(dest="data_verb", required=True))
-    args = parser.parse_args(["data", *argv])
-    cfg = config_from_dict({"paths": {"data_root": str(tmp_path), "allow_absolute_paths": True}},
-                           "<test>", REPO / "configs")  # fmt: skip
-    return args.func(Context(cfg), args)
+def _cli(argv: list[str], data_root: Path) -> int:
+    return data_cli(argv, data_root, REPO / "configs")
 
 
 def test_cli_offline_snapshots_and_live_save(tmp_path, markets, tickers, capsys):

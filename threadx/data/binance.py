@@ -58,7 +58,6 @@ DEFAULT_WEIGHT_LIMIT = 1200
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 EXCHANGE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
                       "1w")  # fmt: skip  # served by Binance *and* produced by resample()
-MS_PER_MIN = 60_000
 _NS_PER_MIN = 60_000_000_000
 Progress = Callable[[dict[str, Any]], None]
 
@@ -300,12 +299,12 @@ def parse_klines(body: bytes) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _ns(ts: pd.Timestamp | str | int) -> int:
+def _ns(ts: pd.Timestamp | str) -> int:
     return int(_utc(ts).value)
 
 
-def _utc(ts: pd.Timestamp | str | int) -> pd.Timestamp:
-    t = pd.Timestamp(ts) if not isinstance(ts, int) else pd.Timestamp(ts, unit="ms")
+def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).as_unit("ns")
 
 
@@ -564,7 +563,8 @@ def import_archives(store: OHLCVStore, symbol: str, start: pd.Timestamp | str,
     symbol = validate_symbol(symbol.upper())
     client = client or BinanceClient(base_url, budget=WeightBudget(10**9))
     freq = "MS" if period == "monthly" else "D"
-    first = _utc(start).floor("D").replace(day=1) if period == "monthly" else _utc(start).floor("D")
+    first = _utc(start).floor("D")
+    first = first.replace(day=1) if period == "monthly" else first
     stamps = list(pd.date_range(first, _utc(end), freq=freq, inclusive="left"))
     record = store.symbol_dir(exchange, symbol).parent / "archives.json"
     with _symbol_lock(store, exchange, symbol):

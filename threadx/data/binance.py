@@ -671,7 +671,7 @@ def verify(store: OHLCVStore, symbol: str, *, exchange: str = "binance",
     bad = [iv for iv in intervals if iv not in EXCHANGE_INTERVALS]
     if bad:
         raise DataError(f"interval(s) {bad}: rule 'served by the exchange and produced by "
-                        f"resample()' ; use one of {', '.join(EXCHANGE_INTERVALS)}")  # fmt: skip
+                        f"resample()'; use one of {', '.join(EXCHANGE_INTERVALS)}")  # fmt: skip
     frame = store.read(symbol, exchange, start, end)
     if frame.empty:
         raise DataError(f"verify {exchange}/{symbol}: no stored 1m bars in the range")

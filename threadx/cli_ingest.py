@@ -137,7 +137,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
           f"tolerance |diff| <= {rep.atol:g} + {rep.rtol:g} * |exchange|")  # fmt: skip
     for a in rep.anomalies[:50]:
         what = a.get("field", "")
-        detail = (f"local {a['local']!r} vs exchange {a['exchange']!r} (rel {a['rel_diff']:.3g})"
+        rel = "exchange 0" if a.get("rel_diff") is None else f"rel {a['rel_diff']:.3g}"
+        detail = (f"local {a['local']!r} vs exchange {a['exchange']!r} ({rel})"
                   if a["kind"] == "mismatch" else "")  # fmt: skip
         print(f"  ANOMALY {a['interval']} {a['time']} {a['kind']} {what} {detail}".rstrip())
     if rep.warnings:

@@ -648,7 +648,7 @@ def _compare(local: pd.DataFrame, minutes: pd.Series, remote: pd.DataFrame, inte
         diff = abs(a[i, j] - b[i, j])
         out.append({**base, "time": str(common[i]), "kind": "mismatch", "field": COLUMNS[j],
                     "local": float(a[i, j]), "exchange": float(b[i, j]), "abs_diff": float(diff),
-                    "rel_diff": float(diff / abs(b[i, j])) if b[i, j] else float("inf"),
+                    "rel_diff": float(diff / abs(b[i, j])) if b[i, j] else None,
                     "minutes": int(minutes[common[i]])})
     width = timeframe_minutes(interval)
     return sorted(({**d, "complete": d["minutes"] == width} for d in out),

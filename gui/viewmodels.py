@@ -1,0 +1,589 @@
+"""Pure view models of the desktop client: table rows, heatmap matrices, progress text, decimation.
+
+Nothing here imports DearPyGui or Ray; every function takes plain data (dicts, DataFrames, numpy
+arrays) and returns frozen dataclasses of tuples, so the background thread can build them and hand
+them to the render loop as immutable snapshots, and tests can check them without a display.
+Empty inputs give empty models whose text says ``"no data"``: nothing is ever invented.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from threadx.sweep.progress import eta_text, format_duration
+
+NO_DATA = "no data"
+#: Metrics where a smaller value is better (used when the run's ranking does not say).
+LOWER_IS_BETTER = frozenset({"max_drawdown", "annual_volatility", "total_fees", "ruined"})
+#: Headline metrics shown in the results table after the ranked ones.
+HEADLINE_METRICS = ("sharpe", "total_return", "max_drawdown", "n_trades", "win_rate",
+                    "profit_factor")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ values
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python scalar (tables and snapshots hold plain values)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def fmt_value(value: Any) -> str:
+    """Table text of one value: integers in full, floats with 6 significant digits."""
+    value = plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def fmt_bytes(n: float | None) -> str:
+    """``1.5 GiB``-style text."""
+    if n is None or not math.isfinite(n):
+        return NO_DATA
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def fmt_rate(bar_steps_per_s: float | None) -> str:
+    """Throughput text, e.g. ``"12.3 M bar-steps/s"``."""
+    if bar_steps_per_s is None or not math.isfinite(bar_steps_per_s) or bar_steps_per_s <= 0:
+        return "-- bar-steps/s"
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if bar_steps_per_s >= scale:
+            return f"{bar_steps_per_s / scale:.3g} {unit} bar-steps/s"
+    return f"{bar_steps_per_s:.3g} bar-steps/s"
+
+
+# ------------------------------------------------------------------------------------ tables
+
+
+@dataclass(frozen=True)
+class TableModel:
+    """Rows of a table as raw plain values (``rows``) and their text (``text``).
+
+    ``keys`` identifies each row (the combination id for result tables, else the row number).
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    keys: tuple[Any, ...]
+
+    @property
+    def text(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(fmt_value(v) for v in row) for row in self.rows)
+
+    @property
+    def empty(self) -> bool:
+        return not self.rows
+
+    def column(self, name: str) -> tuple[Any, ...]:
+        i = self.columns.index(name)
+        return tuple(r[i] for r in self.rows)
+
+
+EMPTY_TABLE = TableModel((), (), ())
+
+
+def table_model(frame: pd.DataFrame | None, columns: Sequence[str], key: str | None = None
+                ) -> TableModel:  # fmt: skip
+    """The ``columns`` of ``frame`` present in it, in order; ``key`` column names the rows."""
+    if frame is None or frame.empty:
+        return TableModel(tuple(columns), (), ())
+    cols = tuple(c for c in columns if c in frame.columns)
+    rows = tuple(tuple(plain(v) for v in rec) for rec in frame[list(cols)].itertuples(index=False))
+    keys = (tuple(plain(v) for v in frame[key]) if key and key in frame.columns
+            else tuple(range(len(rows))))  # fmt: skip
+    return TableModel(cols, rows, keys)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Numbers before text, NaN/None last, so mixed columns sort without errors."""
+    value = plain(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (2, 0)
+    if isinstance(value, bool | int | float):
+        return (0, float(value))
+    return (1, str(value))
+
+
+def sort_table(model: TableModel, column: str, ascending: bool = True) -> TableModel:
+    """Rows ordered by ``column`` (stable: ties keep their order; NaN last either way)."""
+    if model.empty or column not in model.columns:
+        return model
+    i = model.columns.index(column)
+    order = list(range(len(model.rows)))
+    present = [j for j in order if _sort_key(model.rows[j][i])[0] < 2]
+    missing = [j for j in order if _sort_key(model.rows[j][i])[0] == 2]
+    # reverse=True keeps equal keys in their original order (Python's sort is stable both ways)
+    present.sort(key=lambda j: _sort_key(model.rows[j][i]), reverse=not ascending)
+    order = present + missing
+    return TableModel(model.columns, tuple(model.rows[j] for j in order),
+                      tuple(model.keys[j] for j in order))  # fmt: skip
+
+
+def result_columns(swept: Sequence[str], rank_by: Sequence[str]) -> list[str]:
+    """Results-table columns: rank, ids, swept parameters, ranked then headline metrics."""
+    ranked = [k.lstrip("+-") for k in rank_by]
+    metrics = list(dict.fromkeys([*ranked, *HEADLINE_METRICS]))
+    return ["rank", "combo_id", "symbol", "timeframe", *swept, *metrics]
+
+
+# ------------------------------------------------------------------------------------ heatmap
+
+
+@dataclass(frozen=True)
+class HeatmapModel:
+    """A metric over one or two swept dimensions, the others held at the best row's values.
+
+    ``kind`` is ``"heatmap"`` (``values[y][x]``), ``"line"`` (``values[0][x]``) or ``"empty"``.
+    Cells without a result yet are NaN (never filled in). ``fixed`` lists the other dimensions
+    and the value they are held at; ``note`` states that on the chart.
+    """
+
+    kind: str
+    metric: str
+    x_param: str
+    y_param: str | None
+    x_values: tuple[Any, ...]
+    y_values: tuple[Any, ...]
+    values: tuple[tuple[float, ...], ...]
+    fixed: tuple[tuple[str, Any], ...]
+    best: tuple[Any, Any, float] | None
+    note: str
+
+    @property
+    def x_labels(self) -> tuple[str, ...]:
+        return tuple(fmt_value(v) for v in self.x_values)
+
+    @property
+    def y_labels(self) -> tuple[str, ...]:
+        return tuple(fmt_value(v) for v in self.y_values)
+
+    def flat(self) -> list[float]:
+        """Row-major values, first row first (DearPyGui's heat series order)."""
+        return [v for row in self.values for v in row]
+
+    def finite_range(self) -> tuple[float, float] | None:
+        vals = [v for v in self.flat() if math.isfinite(v)]
+        return (min(vals), max(vals)) if vals else None
+
+
+def lower_is_better(metric: str, rank_by: Sequence[str] = ()) -> bool:
+    """Direction of ``metric``: the run's ranking decides ('-name'), else
+    :data:`LOWER_IS_BETTER`."""
+    for key in rank_by:
+        if key.lstrip("+-") == metric:
+            return key.startswith("-")
+    return metric in LOWER_IS_BETTER
+
+
+def heatmap_dimensions(grid: Mapping[str, Sequence[Any]], frame: pd.DataFrame | None
+                       ) -> dict[str, list[Any]]:  # fmt: skip
+    """Swept dimensions with their values in grid order; several symbols or timeframes count as
+    dimensions too."""
+    dims: dict[str, list[Any]] = {}
+    if frame is not None and not frame.empty:
+        for col in ("symbol", "timeframe"):
+            if col in frame.columns and frame[col].nunique() > 1:
+                dims[col] = list(dict.fromkeys(frame[col].tolist()))
+    dims.update({k: list(v) for k, v in grid.items()})
+    return dims
+
+
+def _best_row(frame: pd.DataFrame, metric: str, lower: bool) -> pd.Series | None:
+    vals = frame[metric].to_numpy(dtype=np.float64)
+    ok = np.isfinite(vals)
+    if not ok.any():
+        return None
+    pick = np.where(ok, vals, np.inf if lower else -np.inf)
+    return frame.iloc[int(np.argmin(pick) if lower else np.argmax(pick))]
+
+
+def _empty_heatmap(metric: str, x: str, y: str | None, why: str) -> HeatmapModel:
+    return HeatmapModel("empty", metric, x, y, (), (), (), (), None, why)
+
+
+def heatmap_model(
+    frame: pd.DataFrame | None,
+    grid: Mapping[str, Sequence[Any]],
+    metric: str,
+    x: str | None,
+    y: str | None = None,
+    rank_by: Sequence[str] = (),
+) -> HeatmapModel:
+    """``metric`` over ``x`` (columns) and ``y`` (rows) of the results ``frame``.
+
+    The other dimensions (see :func:`heatmap_dimensions`) are held at the values of the row with
+    the best ``metric``; that is stated in ``note``. A one-dimension grid (or ``y`` missing or
+    equal to ``x``) gives a line; a grid without swept parameters gives an empty model saying so.
+    """
+    dims = heatmap_dimensions(grid, frame)
+    if frame is None or frame.empty:
+        return _empty_heatmap(metric, x or "", y, NO_DATA)
+    if not dims:
+        return _empty_heatmap(metric, x or "", y, "no swept parameter: nothing to map")
+    x = x if x in dims else next(iter(dims))
+    if y == x or y not in dims:
+        y = None
+    lower = lower_is_better(metric, rank_by)
+    best = _best_row(frame, metric, lower)
+    if best is None:
+        return _empty_heatmap(metric, x, y, f"no finite {metric} yet")
+    others = [d for d in dims if d not in (x, y)]
+    fixed = tuple((d, plain(best[d])) for d in others)
+    sel = frame
+    for d, v in fixed:
+        sel = sel[sel[d] == v]
+    xs, ys = dims[x], (dims[y] if y else [None])
+    cell = {(plain(r[x]), plain(r[y]) if y else None): float(r[metric])
+            for _, r in sel.iterrows()}  # fmt: skip
+    values = tuple(tuple(cell.get((xv, yv), math.nan) for xv in xs) for yv in ys)
+    word = "min" if lower else "max"
+    held = ", ".join(f"{d}={fmt_value(v)}" for d, v in fixed) or "none"
+    note = (f"{metric} ({word} is best) over {x}" + (f" x {y}" if y else "")
+            + f"; others at the best {metric}: {held}")  # fmt: skip
+    best_cell = (plain(best[x]), plain(best[y]) if y else None, float(best[metric]))
+    return HeatmapModel("heatmap" if y else "line", metric, x, y, tuple(xs),
+                        tuple(ys) if y else (), values, fixed, best_cell, note)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ pareto
+
+
+@dataclass(frozen=True)
+class ScatterModel:
+    """Points of a scatter (all results) and a front (the Pareto-optimal ones), x and y."""
+
+    x_metric: str
+    y_metric: str
+    cloud: tuple[tuple[float, ...], tuple[float, ...]]
+    front: tuple[tuple[float, ...], tuple[float, ...]]
+    front_ids: tuple[int, ...]
+    note: str
+
+
+def pareto_model(results: pd.DataFrame | None, front: pd.DataFrame | None,
+                 x_metric: str = "max_drawdown", y_metric: str = "sharpe",
+                 max_points: int = 50_000) -> ScatterModel:  # fmt: skip
+    """All results as a cloud (every ``k``-th row beyond ``max_points``, stated in the note) and
+    the Pareto front (max ``y_metric``, min ``x_metric``) ordered along x."""
+    if results is None or results.empty:
+        return ScatterModel(x_metric, y_metric, ((), ()), ((), ()), (), NO_DATA)
+    step = max(1, math.ceil(len(results) / max_points))
+    cloud = results.iloc[::step]
+    note = f"{len(results):,} combinations" + (f" (1 of {step} shown)" if step > 1 else "")
+    if front is None or front.empty:
+        return ScatterModel(x_metric, y_metric, _xy(cloud, x_metric, y_metric), ((), ()), (),
+                            note + "; Pareto front: " + NO_DATA)  # fmt: skip
+    f = front.sort_values(x_metric, kind="mergesort")
+    note += f"; {len(f)} on the Pareto front (max {y_metric}, min {x_metric})"
+    return ScatterModel(x_metric, y_metric, _xy(cloud, x_metric, y_metric),
+                        _xy(f, x_metric, y_metric),
+                        tuple(int(v) for v in f["combo_id"]), note)  # fmt: skip
+
+
+def _xy(frame: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    keep = np.isfinite(frame[x].astype(float)) & np.isfinite(frame[y].astype(float))
+    sub = frame[keep]
+    return tuple(map(float, sub[x])), tuple(map(float, sub[y]))
+
+
+# ------------------------------------------------------------------------------------ decimation
+
+
+def _column_of(x: np.ndarray, n_columns: int) -> np.ndarray:
+    """Pixel column of every x (x ascending); equal-width columns over [x0, x_last]."""
+    span = float(x[-1] - x[0])
+    if span <= 0:
+        return np.zeros(len(x), dtype=np.int64)
+    col = np.floor((x - x[0]) / span * n_columns).astype(np.int64)
+    return np.minimum(col, n_columns - 1)
+
+
+def minmax_indices(y: np.ndarray, n_columns: int, x: np.ndarray | None = None) -> np.ndarray:
+    """Indices that draw ``y`` at ``n_columns`` pixel columns without losing its shape.
+
+    Per column: the first point, the minimum and the maximum (NaN ignored; an all-NaN column
+    keeps its first point), plus the very last point. So every column's extremes (every spike
+    visible at that width) and both ends are kept; a series already short enough is returned
+    whole. Indices are sorted ascending.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    if n_columns < 1:
+        raise ValueError(f"n_columns must be >= 1, got {n_columns}")
+    if n <= 2 * n_columns + 2:
+        return np.arange(n)
+    xs = np.arange(n, dtype=np.float64) if x is None else np.asarray(x, dtype=np.float64)
+    col = _column_of(xs, n_columns)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    lo = np.where(np.isnan(y), np.inf, y)
+    hi = np.where(np.isnan(y), -np.inf, y)
+    ends = np.r_[starts[1:], n]
+    keep = [starts, [n - 1]]
+    for s, e in zip(starts, ends, strict=True):
+        keep.append([s + int(np.argmin(lo[s:e])), s + int(np.argmax(hi[s:e]))])
+    return np.unique(np.concatenate([np.asarray(k, dtype=np.int64) for k in keep]))
+
+
+def decimate_xy(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+                n_columns: int) -> tuple[tuple[float, ...], tuple[float, ...]]:  # fmt: skip
+    """``(x, y)`` reduced by :func:`minmax_indices` (x ascending), as tuples of floats."""
+    xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(xa) == 0:
+        return (), ()
+    idx = minmax_indices(ya, n_columns, xa)
+    return tuple(xa[idx].tolist()), tuple(ya[idx].tolist())
+
+
+@dataclass(frozen=True)
+class Candles:
+    """OHLC per plotted candle (times in seconds since the epoch)."""
+
+    time: tuple[float, ...]
+    open: tuple[float, ...]
+    high: tuple[float, ...]
+    low: tuple[float, ...]
+    close: tuple[float, ...]
+    bars_per_candle: int
+
+
+def decimate_ohlc(t: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                  n_columns: int) -> Candles:  # fmt: skip
+    """Candles merged per pixel column: first open, max high, min low, last close, first time.
+
+    The min/max per column of candlesticks: every high and low extreme of its column survives,
+    and the first open and the last close are the series' own. Short series come back unchanged.
+    """
+    n = len(t)
+    if n == 0:
+        return Candles((), (), (), (), (), 1)
+    if n <= n_columns:
+        return Candles(*(tuple(np.asarray(a, dtype=np.float64).tolist())
+                         for a in (t, o, h, lo, c)), 1)  # fmt: skip
+    per = math.ceil(n / n_columns)
+    starts = np.arange(0, n, per)
+    ends = np.r_[starts[1:], n] - 1
+    return Candles(
+        tuple(np.asarray(t, dtype=np.float64)[starts].tolist()),
+        tuple(np.asarray(o, dtype=np.float64)[starts].tolist()),
+        tuple(np.maximum.reduceat(np.asarray(h, dtype=np.float64), starts).tolist()),
+        tuple(np.minimum.reduceat(np.asarray(lo, dtype=np.float64), starts).tolist()),
+        tuple(np.asarray(c, dtype=np.float64)[ends].tolist()),
+        per,
+    )
+
+
+# ------------------------------------------------------------------------------------ progress
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """Everything the progress panel shows for one status of a run."""
+
+    run_id: str
+    state: str
+    fraction: float
+    done_text: str
+    rate_text: str
+    eta_text: str
+    shares: tuple[tuple[str, int, float], ...]
+    errors: tuple[str, ...]
+    retries: int
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running", "paused")
+
+
+def run_eta_text(state: str, elapsed_s: float | None, fraction: float,
+                 eta_s: float | None = None) -> str:  # fmt: skip
+    """ETA text for a run in ``state`` (reuses :func:`threadx.sweep.progress.eta_text`)."""
+    elapsed = elapsed_s if elapsed_s is not None and math.isfinite(elapsed_s) else 0.0
+    if state == "queued":
+        return "queued: waiting for the run ahead"
+    if state == "paused":
+        return f"paused at {fraction:.1%}"
+    if state in ("cancelled", "failed", "interrupted"):
+        return f"{state} at {fraction:.1%} after {format_duration(elapsed)}"
+    if state == "completed":
+        return eta_text(elapsed, 1.0)
+    if eta_s is not None and math.isfinite(eta_s) and 0 < fraction < 1:
+        return f"ETA {format_duration(eta_s)}"
+    return eta_text(elapsed, fraction)
+
+
+def progress_view(status: Mapping[str, Any]) -> ProgressView:
+    """A :class:`ProgressView` of one ``SweepDriver.status`` dict."""
+    state = str(status.get("state") or "unknown")
+    total, done = int(status.get("total") or 0), int(status.get("done") or 0)
+    frac = float(status.get("fraction") or 0.0)
+    tasks = f" ({status.get('done_tasks', 0)}/{status.get('total_tasks', 0)} tasks)"
+    per_device = status.get("per_device") or {}
+    shares = status.get("shares") or {}
+    rows = tuple((str(d), int(per_device.get(d, 0)), float(shares.get(d, 0.0)))
+                 for d in sorted(per_device))  # fmt: skip
+    return ProgressView(
+        run_id=str(status.get("run_id") or ""),
+        state=state,
+        fraction=min(max(frac, 0.0), 1.0),
+        done_text=f"{done:,} / {total:,} combinations" + tasks,
+        rate_text=fmt_rate(status.get("bar_steps_per_s")),
+        eta_text=run_eta_text(state, status.get("elapsed_s"), frac, status.get("eta_s")),
+        shares=rows,
+        errors=tuple(str(e) for e in status.get("errors") or ()),
+        retries=int(status.get("retries") or 0),
+    )
+
+
+# ------------------------------------------------------------------------------------ cluster
+
+
+def _short(node_id: Any) -> str:
+    return str(node_id or "")[:8]
+
+
+def node_rows(info: Mapping[str, Any]) -> TableModel:
+    """One row per Ray node: id, address, alive, CPUs, GPUs, ThreadX GPU devices, memory."""
+    rows = []
+    for n in info.get("nodes") or ():
+        res = n.get("resources") or {}
+        devices = sorted(
+            k.removeprefix("threadx_gpu_") for k in res if k.startswith("threadx_gpu_")
+        )
+        rows.append((_short(n.get("node_id")), n.get("address") or "", bool(n.get("alive")),
+                     res.get("CPU", 0.0), res.get("GPU", 0.0), ", ".join(devices) or "none",
+                     fmt_bytes(res.get("memory"))))  # fmt: skip
+    cols = ("node", "address", "alive", "CPUs", "GPUs", "GPU devices", "memory")
+    return TableModel(cols, tuple(rows), tuple(range(len(rows))))
+
+
+def gpu_rows(gpus: Sequence[Any]) -> TableModel:
+    """Rows of ``threadx.devices.GpuInfo`` objects: index, name, memory used/total, utilisation."""
+    rows = tuple((g.index, g.name, f"{fmt_bytes(g.memory_used)} / {fmt_bytes(g.memory_total)}",
+                  "n/a" if g.utilization is None else f"{g.utilization:.0f} %")
+                 for g in gpus)  # fmt: skip
+    return TableModel(("index", "name", "memory used / total", "utilisation"), rows,
+                      tuple(range(len(rows))))  # fmt: skip
+
+
+def worker_rows(workers: Sequence[Mapping[str, Any]], previous: Mapping[str, int],
+                weights: Mapping[str, float | None]) -> TableModel:  # fmt: skip
+    """Worker slots: id, device, CPUs, GPU share, threads, node, tasks done, device weight, and
+    busy/idle (busy = finished a task since the previous poll)."""
+    rows = []
+    for w in workers:
+        wid = str(w.get("worker_id"))
+        done = int(w.get("tasks_done") or 0)
+        busy = wid in previous and done > previous[wid]
+        weight = weights.get(str(w.get("device")))
+        rows.append(
+            (
+                wid,
+                str(w.get("device")),
+                w.get("num_cpus"),
+                w.get("num_gpus"),
+                w.get("threads"),
+                _short(w.get("node")),
+                done,
+                "n/a" if weight is None else f"{weight:.2f}",
+                "error: " + w["error"] if w.get("error") else ("busy" if busy else "idle"),
+            )
+        )
+    cols = ("worker", "device", "CPUs", "GPU share", "threads", "node", "tasks done", "weight",
+            "state")  # fmt: skip
+    return TableModel(cols, tuple(rows), tuple(r[0] for r in rows))
+
+
+class _NeedsCalibration(Exception):
+    pass
+
+
+def device_weights(labels: Sequence[str], configured: Mapping[str, float]
+                   ) -> tuple[dict[str, float | None], str]:  # fmt: skip
+    """Weights the driver will use for ``labels`` (``threadx.devices.resolve_weights``), or None
+    per device when they come from a calibration at run start (not knowable beforehand)."""
+    from threadx.devices import resolve_weights
+    from threadx.errors import ThreadXError
+
+    labels = sorted(set(labels))
+    if not labels:
+        return {}, NO_DATA
+    if labels == ["cpu"]:
+        return {"cpu": 1.0}, "CPU workers share the work equally"
+
+    def refuse(_label: str) -> float:
+        raise _NeedsCalibration
+
+    try:
+        w = resolve_weights(labels, dict(configured), refuse)
+    except _NeedsCalibration:
+        return dict.fromkeys(labels), "weights are calibrated at the start of each run"
+    except ThreadXError as err:
+        return dict.fromkeys(labels), f"weights: {err}"
+    source = "configured (devices.weights)" if configured else "rule (5090/2060 or equal)"
+    return dict(w), f"weights {source}"
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def catalog_rows(frame: pd.DataFrame | None) -> TableModel:
+    """Catalog: exchange, symbol, first and last minute, span, rows, missing minutes and share."""
+    if frame is None or frame.empty:
+        return TableModel(("exchange", "symbol"), (), ())
+    rows = []
+    for r in frame.itertuples(index=False):
+        first, last = pd.Timestamp(r.first), pd.Timestamp(r.last)
+        span = format_span((last - first).total_seconds() + 60)
+        rows.append(
+            (
+                r.exchange,
+                r.symbol,
+                fmt_value(first),
+                fmt_value(last),
+                span,
+                int(r.rows),
+                int(r.missing_minutes),
+                f"{float(r.missing_ratio):.2%}",
+                int(r.files),
+            )
+        )
+    cols = ("exchange", "symbol", "first", "last", "span", "rows", "missing min", "missing",
+            "files")  # fmt: skip
+    return TableModel(cols, tuple(rows), tuple(f"{r[0]}/{r[1]}" for r in rows))
+
+
+def format_span(seconds: float) -> str:
+    """``"20 d 23 h"`` / ``"5 h 10 min"`` of a duration in seconds."""
+    minutes = int(seconds // 60)
+    d, rem = divmod(minutes, 1440)
+    h, m = divmod(rem, 60)
+    if d:
+        return f"{d} d {h} h"
+    return f"{h} h {m} min" if h else f"{m} min"
+
+
+def tail_lines(text: str, n: int) -> tuple[str, ...]:
+    """The last ``n`` lines of ``text``."""
+    lines = text.splitlines()
+    return tuple(lines[-n:]) if n > 0 else ()

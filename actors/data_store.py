@@ -27,6 +27,7 @@ class DataStore:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._datasets: OrderedDict[tuple, Any] = OrderedDict()
+        self._progress: dict[str, dict[str, Any]] = {}
 
     def _lock(self, symbol: str) -> threading.Lock:
         with self._guard:
@@ -96,3 +97,25 @@ class DataStore:
         return {"summary": rep.summary(), "missing": rep.missing, "expected": rep.expected,
                 "missing_ratio": rep.missing_ratio,
                 "runs": [(str(t), n) for t, n in rep.runs[:1000]]}  # fmt: skip
+
+    def ingest(self, symbol: str, start: str | None = None, end: str | None = None,
+               base_url: str = "https://api.binance.com",
+               exchange: str = "binance") -> dict[str, Any]:  # fmt: skip
+        """Download the missing 1m bars of ``symbol`` (serialised per symbol); poll
+        :meth:`ingest_progress` meanwhile."""
+        from threadx.data.binance import ingest
+
+        def progress(p: dict[str, Any]) -> None:
+            with self._guard:
+                self._progress[symbol] = {**p, "done": False}
+
+        with self._lock(symbol):
+            report = ingest(self.store, symbol, start, end, base_url=base_url,
+                            exchange=exchange, progress=progress)  # fmt: skip
+        with self._guard:
+            self._progress[symbol] = {**self._progress.get(symbol, {}), "done": True}
+        return report.to_dict()
+
+    def ingest_progress(self, symbol: str) -> dict[str, Any] | None:
+        with self._guard:
+            return self._progress.get(symbol)

@@ -38,7 +38,7 @@ def _add_global(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from threadx import cli_cluster, cli_data, cli_run, cli_sweep
+    from threadx import cli_cluster, cli_data, cli_ingest, cli_run, cli_sweep
 
     parser = argparse.ArgumentParser(
         prog="threadx", description="ThreadX: parameter-sweep backtester for crypto OHLCV."
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_run.register(verbs)
     cli_sweep.register(verbs)
     cli_cluster.register(verbs)
+    cli_ingest.register(verbs)  # doctor
     return parser
 
 

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 def register(verbs: argparse._SubParsersAction) -> None:
     data = verbs.add_parser("data", help="import, inspect and resample OHLCV data")
     sub = data.add_subparsers(dest="data_verb", metavar="DATA_VERB", required=True)
+    from threadx.cli_ingest import register_data_verbs
+
+    register_data_verbs(sub)  # ingest, verify, universe
 
     imp = sub.add_parser("import", help="import a file or a folder (recursively) into the store")
     imp.add_argument("path", type=Path)

@@ -1,59 +1,122 @@
 """`threadx cluster up|down|status`: a local Ray head with secure defaults.
 
-The head binds its dashboard to ``cluster.dashboard_host`` (127.0.0.1 by default) and runs with
-token authentication (``RAY_AUTH_MODE=token``: Ray writes the token to ``~/.ray/auth_token`` and
-every client of the same user on this machine picks it up; the token is never printed or
-logged). GPUs are detected per device index and advertised as ``threadx_gpu_<label>`` resources.
-Ray is only imported inside functions: the library stays importable without starting anything.
+What Ray 2.60 does, and what ThreadX does about it (read from Ray's source and checked on a
+running head):
+
+* **Token auth.** A ``ray start --head`` enables token auth only with ``RAY_AUTH_MODE=token``
+  (or, with the mode unset, when a token already exists); it never creates the token itself. So
+  :func:`cluster_up` creates ``~/.ray/auth_token`` (mode 0600, 256 random bits, the format of
+  ``ray get-auth-token --generate``; ``RAY_AUTH_TOKEN`` / ``RAY_AUTH_TOKEN_PATH`` are honoured)
+  and starts the head with ``RAY_AUTH_MODE=token``, then *verifies* it: a gRPC call to the GCS
+  without a token must be refused (``UNAUTHENTICATED``), else the head is stopped again.
+  Clients that pass an explicit address never switch token mode on by themselves, so they need
+  ``RAY_AUTH_MODE=token`` too (the CLI sets it at start when a token exists, see
+  :func:`use_token_if_present`; ``ray job submit`` needs it in the environment). The dashboard's
+  HTTP API answers 401 without the token. The token is never printed or logged by ThreadX.
+* **Bind addresses.** The dashboard binds to ``cluster.dashboard_host`` (127.0.0.1 by default).
+  Ray's gRPC servers (GCS, raylet, object manager, agents) listen on all interfaces whatever
+  the node IP; ``--node-ip-address 127.0.0.1`` is silently replaced by the routable IP on Linux
+  (``services.resolve_ip_for_localhost``), so ThreadX does not pass it. Token auth and a firewall
+  / private network are what protect those ports.
+* **Stopping.** ``ray stop`` kills every Ray process of the user on the machine (other clusters,
+  tests, notebooks). :func:`cluster_up` starts ``ray start`` in a new session, so every daemon
+  of this head shares one process group, and records it in ``<ray temp dir>/threadx_cluster.json``
+  (no secrets); :func:`cluster_down` stops only that group and its descendants (the workers),
+  raylet first and GCS last as ``ray stop`` does. ``cluster down --all`` is plain ``ray stop``.
+* **Temp dir.** Ray's temp dir (``$RAY_TMPDIR/ray``, else ``$TMPDIR/ray``, else ``/tmp/ray``)
+  holds the sessions, the ``ray_current_cluster`` address file that ``ray.init()`` without an
+  address joins, and ThreadX's state file. A separate ``RAY_TMPDIR`` gives a separate cluster.
+
+GPUs are detected per device index and advertised as ``threadx_gpu_<label>`` resources; the head
+runs with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` so CUDA device numbers equal NVML indices. Ray is
+only imported in subprocesses: the library stays importable without starting anything.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from threadx.config import ThreadXConfig
 from threadx.devices import detect_gpus, devices_from_resources, node_resources
-from threadx.errors import ThreadXError
+from threadx.errors import ConfigError, ThreadXError
 from threadx.log import get_logger
 
 log = get_logger(__name__)
-CURRENT_CLUSTER_FILE = Path("/tmp/ray/ray_current_cluster")
-TOKEN_FILE = Path("~/.ray/auth_token")
-
-
-def ray_executable() -> str:
-    exe = Path(sys.executable).with_name("ray")
-    return str(exe) if exe.exists() else (shutil.which("ray") or "ray")
+TOKEN_FILE = Path("~/.ray/auth_token")  # Ray's default token path (expand it)
+STATE_FILE = "threadx_cluster.json"
+ADDRESS_FILE = "ray_current_cluster"
+START_TIMEOUT_S = 180
+STATUS_TIMEOUT_S = 60
+STOP_GRACE_S = 15.0
+_RESERVED_RESOURCES = {"CPU", "GPU", "memory", "object_store_memory"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class ClusterUnreachable(ThreadXError):
     """A cluster address that does not answer."""
 
 
+def ray_executable() -> str:
+    """The ``ray`` command of this interpreter's environment (else the one on PATH)."""
+    exe = Path(sys.executable).with_name("ray")
+    return str(exe) if exe.exists() else (shutil.which("ray") or "ray")
+
+
 def reachable(address: str, timeout: float = 3.0) -> bool:
     """True when ``host:port`` accepts a TCP connection within ``timeout`` seconds."""
-    import socket
-
     host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host, int(port)), timeout):
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout):
             return True
     except (OSError, ValueError):
         return False
 
 
-def running_cluster_address() -> str | None:
-    """GCS address of a Ray head running on this machine, or None."""
-    if not CURRENT_CLUSTER_FILE.exists():
+def ray_temp_dir(temp_dir: str | Path | None = None) -> Path:
+    """Ray's temp dir as Ray computes it: ``temp_dir``, else ``$RAY_TMPDIR/ray``, else
+    ``$TMPDIR/ray`` (Linux), else ``/tmp/ray``."""
+    if temp_dir:
+        return Path(temp_dir)
+    base = os.environ.get("RAY_TMPDIR")
+    if not base and sys.platform.startswith("linux"):
+        base = os.environ.get("TMPDIR")
+    return Path(base or "/tmp") / "ray"
+
+
+def running_cluster_address(temp_dir: str | Path | None = None) -> str | None:
+    """GCS address of the Ray head last started on this machine (``ray start`` / ``threadx
+    cluster up``) if it answers, else None."""
+    path = ray_temp_dir(temp_dir) / ADDRESS_FILE
+    try:
+        address = path.read_text().strip()
+    except OSError:
         return None
-    address = CURRENT_CLUSTER_FILE.read_text().strip()
     return address if address and reachable(address) else None
+
+
+# ----------------------------------------------------------------------------- token
+
+
+def token_path() -> Path:
+    """Where Ray reads the token from: ``$RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or TOKEN_FILE).expanduser()
+
+
+def has_token() -> bool:
+    """A token is available to Ray clients of this user (environment or file)."""
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or token_path().exists()
 
 
 def use_token_if_present() -> None:
@@ -63,62 +126,375 @@ def use_token_if_present() -> None:
     cluster and its client disagree); the CLI calls it first thing."""
     if "RAY_AUTH_MODE" in os.environ or "ray" in sys.modules:
         return
-    if os.environ.get("RAY_AUTH_TOKEN") or TOKEN_FILE.expanduser().exists():
+    if has_token():
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
-def _auth_env() -> dict[str, str]:
-    return {**os.environ, "RAY_AUTH_MODE": "token"}
+def ensure_token() -> Path | None:
+    """Create the user's Ray token if none is available (0600, never printed); its path, or
+    None when it comes from ``RAY_AUTH_TOKEN``. An existing token file readable by others is
+    made private (0600)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return None
+    path = token_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+            log.warning("made the Ray token file %s private (mode 0600)", path)
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))  # what `ray get-auth-token --generate` writes
+        f.flush()
+        os.fsync(f.fileno())
+    log.info("created a Ray auth token in %s", path)
+    return path
 
 
-def ensure_token() -> None:
-    """Create the user's Ray auth token (``~/.ray/auth_token``) if missing; never print it."""
-    if TOKEN_FILE.expanduser().exists() or os.environ.get("RAY_AUTH_TOKEN"):
-        return
-    proc = subprocess.run([ray_executable(), "get-auth-token", "--generate"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    if proc.returncode != 0 or not TOKEN_FILE.expanduser().exists():
-        raise ThreadXError("could not create a Ray auth token (`ray get-auth-token --generate` "
-                           f"exit {proc.returncode})")  # fmt: skip
+def _ray_env() -> dict[str, str]:
+    """Environment of the head and of our Ray clients: token auth, PCI-bus device order."""
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    return env
 
 
-def cluster_up(cfg: ThreadXConfig, port: int = 6379, num_cpus: int | None = None,
-               num_gpus: int | None = None, resources: dict[str, float] | None = None,
-               start_driver: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Start a local head; refuse when one is running; leave nothing half-started on failure."""
-    existing = running_cluster_address()
+# ----------------------------------------------------------------------------- probe
+
+
+def _read_token() -> str | None:
+    """This user's token as Ray finds it (``RAY_AUTH_TOKEN``, else the token file); kept in
+    memory only to authenticate the probe, never printed or logged."""
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    if token:
+        return token.strip()
+    try:
+        return token_path().read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _gcs_call(address: str, token: str | None, timeout: float = 5.0) -> str:
+    """gRPC status name of ``NodeInfoGcsService.GetClusterId`` on the GCS at ``address``, sent
+    with ``token`` (``authorization: Bearer``, as Ray's clients do) or without any: "OK",
+    "UNAUTHENTICATED", "UNAVAILABLE", ... (the request message is empty: no Ray import)."""
+    import grpc
+
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId",
+                                   request_serializer=lambda _: b"",
+                                   response_deserializer=lambda raw: raw)  # fmt: skip
+        try:
+            call(None, timeout=timeout, metadata=metadata)
+        except grpc.RpcError as err:
+            return err.code().name
+    return "OK"
+
+
+def auth_required(address: str) -> bool:
+    """Whether the cluster at ``address`` refuses clients without a token -- checked by asking
+    its GCS anonymously -- and, when it does, accepts this machine's token. Raises for a GCS
+    that does not answer, and when this machine has no token or a different one."""
+    anonymous = _gcs_call(address, None)
+    if anonymous == "OK":
+        return False
+    if anonymous != "UNAUTHENTICATED":
+        raise ClusterUnreachable(f"no Ray GCS answers at {address} ({anonymous}); is it the "
+                                 "GCS HOST:PORT (6379 by default)?")  # fmt: skip
+    token = _read_token()
+    if token is None:
+        raise ThreadXError(f"the Ray cluster at {address} requires a token and this machine has "
+                           f"none: copy the head's {TOKEN_FILE} to {token_path()} or set "
+                           "RAY_AUTH_TOKEN_PATH")  # fmt: skip
+    if _gcs_call(address, token) != "OK":
+        source = "RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN") else str(token_path())
+        raise ThreadXError(f"the Ray cluster at {address} rejected this machine's token "
+                           f"({source}): it is not the head's token")  # fmt: skip
+    return True
+
+
+# Runs in a subprocess (Ray stays out of the caller): joins the cluster and describes it as one
+# JSON line.
+_DESCRIBE = r"""
+import json, sys
+import ray
+ctx = ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+print(json.dumps({
+    "nodes": [{"id": n["NodeID"], "address": n.get("NodeManagerAddress"),
+               "alive": bool(n.get("Alive")), "resources": n.get("Resources", {})}
+              for n in ray.nodes()],
+    "total": ray.cluster_resources(), "available": ray.available_resources(),
+    "dashboard_url": ctx.dashboard_url, "ray_version": ray.__version__}))
+ray.shutdown()
+"""
+
+
+def _describe(address: str, token: bool, timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any]:
+    env = {**_ray_env(), "RAY_AUTH_MODE": "token" if token else "disabled"}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _DESCRIBE, address], capture_output=True,
+                              text=True, timeout=timeout, env=env)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ClusterUnreachable(f"the Ray cluster at {address} did not answer within "
+                                 f"{timeout:g} s") from None  # fmt: skip
+    if proc.returncode != 0:
+        raise ThreadXError(f"could not query the Ray cluster at {address}: {_tail(proc.stderr)}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    rows = [_ANSI.sub("", r).strip() for r in text.strip().splitlines() if r.strip()]
+    return " | ".join(rows[-lines:]) or "(no output)"
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def _state_path(temp_dir: Path) -> Path:
+    return temp_dir / STATE_FILE
+
+
+def read_state(temp_dir: str | Path | None = None) -> dict[str, Any] | None:
+    """What :func:`cluster_up` recorded about the head it started here (None if nothing)."""
+    try:
+        return json.loads(_state_path(ray_temp_dir(temp_dir)).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(temp_dir: Path, state: dict[str, Any]) -> None:
+    path = _state_path(temp_dir)
+    fd, tmp = tempfile.mkstemp(prefix=".threadx_cluster.", dir=temp_dir)
+    with os.fdopen(fd, "w") as f:
+        json.dump(state, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    Path(tmp).replace(path)
+
+
+def _group_processes(pgid: int, session: str | None) -> list[Any]:
+    """Ray processes of process group ``pgid`` plus their descendants (the workers); [] when
+    no member belongs to ``session`` any more (a stale state file: kill nothing)."""
+    import psutil
+
+    members = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid and p.pid != os.getpid():
+                members.append(p)
+        except (OSError, psutil.Error):
+            continue
+    cmdlines = []
+    for p in members:
+        try:
+            cmdlines.append(" ".join(p.cmdline()))
+        except psutil.Error:
+            continue
+    if session and not any(session in c for c in cmdlines):
+        return []
+    procs = {p.pid: p for p in members}
+    for p in members:
+        try:
+            procs.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.Error:
+            continue
+    return _living(list(procs.values()))
+
+
+def _name(p: Any) -> str:
+    import psutil
+
+    try:
+        return p.name()
+    except psutil.Error:
+        return ""
+
+
+def _living(procs: list[Any]) -> list[Any]:
+    """The processes still running (a zombie waiting for its parent to reap it is not)."""
+    import psutil
+
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _signal_and_wait(procs: list[Any], sig: int, timeout: float) -> list[Any]:
+    import psutil
+
+    for p in _living(procs):
+        try:
+            p.send_signal(sig)
+        except psutil.Error:
+            continue
+    deadline = time.monotonic() + timeout
+    while (procs := _living(procs)) and time.monotonic() < deadline:
+        psutil.wait_procs(procs, timeout=0.1)  # also reaps our own children
+    return procs
+
+
+def _stop_processes(procs: list[Any], grace_s: float = STOP_GRACE_S) -> list[Any]:
+    """SIGTERM then SIGKILL, raylet first and GCS last (as ``ray stop``); the survivors."""
+    raylets = [p for p in procs if _name(p) == "raylet"]
+    gcs = [p for p in procs if _name(p) == "gcs_server"]
+    others = [p for p in procs if p not in raylets and p not in gcs]
+    survivors = []
+    for bucket in (raylets, others, gcs):
+        bucket = _signal_and_wait(bucket, signal.SIGTERM, grace_s / 3)
+        survivors += _signal_and_wait(bucket, signal.SIGKILL, 5.0)
+    return survivors
+
+
+def _stop_group(pgid: int, session: str | None, temp_dir: Path, address: str | None) -> int:
+    """Stop one head's processes; drop its state and address files. Processes left alive."""
+    survivors = _stop_processes(_group_processes(pgid, session))
+    _state_path(temp_dir).unlink(missing_ok=True)
+    addr_file = temp_dir / ADDRESS_FILE
+    try:
+        if address and addr_file.read_text().strip() == address:
+            addr_file.unlink()
+    except OSError:
+        pass
+    return len(survivors)
+
+
+# ----------------------------------------------------------------------------- up
+
+
+def _port_free(port: int, host: str = "") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _refuse_if_running(temp_dir: Path, ports: dict[str, tuple[str, int]]) -> None:
+    state = read_state(temp_dir)
+    if state and _group_processes(state["pgid"], state.get("session")):
+        raise ThreadXError(f"a ThreadX cluster is already running on this machine at "
+                           f"{state['address']} (dashboard {state['dashboard']}); use it or "
+                           "stop it with `threadx cluster down`")  # fmt: skip
+    existing = running_cluster_address(temp_dir)
     if existing:
-        raise ThreadXError(
-            f"a Ray cluster is already running on this machine at {existing}; "
-            "join it (`--address`) or stop it with `threadx cluster down`"
-        )
-    ensure_token()
-    gpus = detect_gpus()
-    res = {**node_resources(gpus), **(resources or {})}
-    cmd = [ray_executable(), "start", "--head", f"--port={port}",
+        raise ThreadXError(f"a Ray cluster (started by `ray start`) is already running on this "
+                           f"machine at {existing}; join it (--address) or stop it")  # fmt: skip
+    for what, (host, port) in ports.items():
+        if not _port_free(port, host):
+            raise ThreadXError(f"port {port} ({what}) is already in use on this machine; "
+                               "pick another one (cluster up --port / --client-port, "
+                               "cluster.dashboard_port)")  # fmt: skip
+
+
+def _check_resources(extra: dict[str, Any]) -> dict[str, float]:
+    if not isinstance(extra, dict):
+        raise ConfigError(f"--resources must be a JSON object of name: amount, got {extra!r}")
+    out = {}
+    for name, amount in extra.items():
+        if name in _RESERVED_RESOURCES:
+            raise ConfigError(f"--resources: '{name}' is set with --num-cpus/--num-gpus "
+                              "(or by Ray), not as a custom resource")  # fmt: skip
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]+", str(name)):
+            raise ConfigError(f"--resources: bad resource name {name!r}")
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+            raise ConfigError(f"--resources: amount of '{name}' must be a number >= 0, "
+                              f"got {amount!r}")  # fmt: skip
+        out[str(name)] = float(amount)
+    return out
+
+
+def _start_head(cmd: list[str], env: dict[str, str]) -> tuple[int, int, str]:
+    """Run ``ray start`` in a new session; (exit code, process group, output tail)."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        try:
+            code = proc.wait(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = -1
+        out.seek(0)
+        return code, proc.pid, _tail(out.read())
+
+
+def _session_name(temp_dir: Path) -> str | None:
+    latest = temp_dir / "session_latest"
+    return latest.resolve().name if latest.exists() else None
+
+
+def _head_command(cfg: ThreadXConfig, port: int, temp_dir: Path, resources: dict[str, float],
+                  num_cpus: int | None, num_gpus: int | None,
+                  client_port: int | None) -> list[str]:  # fmt: skip
+    cmd = [ray_executable(), "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
            f"--dashboard-host={cfg.cluster.dashboard_host}",
            f"--dashboard-port={cfg.cluster.dashboard_port}", "--include-dashboard=true",
-           "--disable-usage-stats", f"--resources={json.dumps(res)}"]  # fmt: skip
+           "--disable-usage-stats", f"--resources={json.dumps(resources)}"]  # fmt: skip
+    if client_port is not None:
+        cmd.append(f"--ray-client-server-port={client_port}")
     if num_cpus is not None:
         cmd.append(f"--num-cpus={num_cpus}")
     if num_gpus is not None:
         cmd.append(f"--num-gpus={num_gpus}")
-    proc = subprocess.run(cmd, env=_auth_env(), capture_output=True, text=True, timeout=180)
-    if proc.returncode != 0:
-        subprocess.run([ray_executable(), "stop", "--force"], capture_output=True, timeout=120)
-        tail = " ".join(proc.stderr.strip().splitlines()[-3:])
-        raise ThreadXError(f"`ray start` failed (exit {proc.returncode}): {tail}")
-    address = running_cluster_address() or f"127.0.0.1:{port}"
-    info = {"address": address, "dashboard": f"http://{cfg.cluster.dashboard_host}:"
-            f"{cfg.cluster.dashboard_port}", "auth": "token", "resources": res,
-            "gpus": [g.name for g in gpus]}  # fmt: skip
-    if start_driver:
-        try:
+    return cmd
+
+
+def cluster_up(cfg: ThreadXConfig, port: int = 6379, num_cpus: int | None = None,
+               num_gpus: int | None = None, extra_resources: dict[str, float] | None = None, *,
+               client_port: int | None = None, temp_dir: str | Path | None = None,
+               start_driver: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Start a Ray head on this machine with token auth (verified) and the dashboard on
+    ``cfg.cluster.dashboard_host``; advertise the local GPUs as ``threadx_gpu_<label>``; create
+    the SweepDriver with ``cfg`` unless ``start_driver`` is False.
+
+    Refuses when a head is already running here or a port is taken. If anything fails after
+    ``ray start`` began, the processes it started (and only those) are stopped again.
+    """
+    tmp = ray_temp_dir(temp_dir)
+    client = 10001 if client_port is None else client_port
+    _refuse_if_running(tmp, {"GCS": ("", port), "Ray client server": ("", client),
+                             "dashboard": (cfg.cluster.dashboard_host,
+                                           cfg.cluster.dashboard_port)})  # fmt: skip
+    extra = _check_resources(extra_resources or {})
+    tmp.mkdir(parents=True, exist_ok=True)
+    ensure_token()
+    gpus = detect_gpus()
+    resources = {**node_resources(gpus), **extra}
+    if num_gpus is None and gpus:
+        num_gpus = len(gpus)
+    cmd = _head_command(cfg, port, tmp, resources, num_cpus, num_gpus, client_port)
+    code, pgid, tail = _start_head(cmd, _ray_env())
+    session = _session_name(tmp)
+    address = running_cluster_address(tmp)
+    if code != 0 or not address:
+        _stop_group(pgid, None, tmp, address)
+        raise ThreadXError(f"`ray start` failed (exit {code}); stopped what it started: {tail}")
+    dashboard = f"http://{cfg.cluster.dashboard_host}:{cfg.cluster.dashboard_port}"
+    state = {"address": address, "port": port, "pgid": pgid, "session": session,
+             "temp_dir": str(tmp), "dashboard": dashboard, "started_at": time.time()}  # fmt: skip
+    _write_state(tmp, state)
+    info = {**state, "auth": "token", "resources": resources,
+            "gpus": [f"{g.index}: {g.name} ({g.label})" for g in gpus]}  # fmt: skip
+    try:
+        if not auth_required(address):
+            raise ThreadXError("Ray started without token authentication (RAY_AUTH_MODE=token "
+                               "was ignored: Ray too old?); stopped it again")  # fmt: skip
+        info["auth_verified"] = True
+        if start_driver:
             info["data_root"] = _start_driver(cfg, address)
-        except Exception:
-            cluster_down()
-            raise
-    log.info("cluster up at %s (dashboard %s)", address, info["dashboard"])
+    except BaseException:
+        _stop_group(pgid, session, tmp, address)
+        raise
+    log.info("cluster up at %s (dashboard %s, token auth verified)", address, dashboard)
     return info
 
 
@@ -132,56 +508,68 @@ def _start_driver(cfg: ThreadXConfig, address: str) -> str:
     import pickle
 
     proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(cfg),
-                          capture_output=True, env=_auth_env(), timeout=180)  # fmt: skip
+                          capture_output=True, env=_ray_env(), timeout=START_TIMEOUT_S)  # fmt: skip
     if proc.returncode != 0:
-        tail = " ".join(proc.stderr.decode(errors="replace").strip().splitlines()[-3:])
+        tail = _tail(proc.stderr.decode(errors="replace"))
         raise ThreadXError(f"cluster started but the sweep driver did not: {tail}")
     return proc.stdout.decode().strip().splitlines()[-1]
 
 
-def cluster_down() -> dict[str, Any]:
-    """Stop the Ray processes of this machine (`ray stop`)."""
-    was = running_cluster_address()
-    proc = subprocess.run([ray_executable(), "stop"], capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
-    return {"stopped": was, "ok": proc.returncode == 0}
+# ----------------------------------------------------------------------------- down, status
 
 
-def cluster_status(address: str | None = None) -> dict[str, Any]:
-    """Nodes, resources, GPUs by label and security settings of a running cluster."""
-    address = address or running_cluster_address()
+def cluster_down(temp_dir: str | Path | None = None, *, all_local: bool = False) -> dict[str, Any]:
+    """Stop the head that :func:`cluster_up` started here (only its processes and workers).
+
+    ``all_local=True`` runs ``ray stop`` instead: every Ray process of this user on this
+    machine, including clusters and tests that are not ours.
+    """
+    tmp = ray_temp_dir(temp_dir)
+    state = read_state(tmp)
+    if all_local:
+        proc = subprocess.run([ray_executable(), "stop"], capture_output=True, text=True,
+                              timeout=120, env=_ray_env())  # fmt: skip
+        _state_path(tmp).unlink(missing_ok=True)
+        return {"stopped": "every Ray process of this user on this machine",
+                "ok": proc.returncode == 0}  # fmt: skip
+    if state is None:
+        other = running_cluster_address(tmp)
+        note = (f"; a Ray cluster not started by threadx runs at {other} (stop it with "
+                "`threadx cluster down --all`, which stops every Ray process of yours)"
+                if other else "")  # fmt: skip
+        return {"stopped": None, "ok": True, "note": "no cluster started by `threadx cluster up` "
+                f"is recorded in {tmp}" + note}  # fmt: skip
+    left = _stop_group(int(state["pgid"]), state.get("session"), tmp, state.get("address"))
+    log.info("cluster at %s stopped (%d processes left)", state.get("address"), left)
+    return {"stopped": state.get("address"), "ok": left == 0, "left": left}
+
+
+def cluster_status(address: str | None = None, temp_dir: str | Path | None = None,
+                   timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any]:  # fmt: skip
+    """Nodes, resources, GPUs by label, token auth (verified) and dashboard of a cluster.
+
+    ``address`` is a GCS ``host:port``; without it, the head started on this machine. An
+    unreachable address fails within seconds (:class:`ClusterUnreachable`).
+    """
+    state = read_state(temp_dir)
+    address = address or (state or {}).get("address") or running_cluster_address(temp_dir)
     if not address:
         raise ThreadXError("no Ray cluster is running on this machine; start one with "
-                           "`threadx cluster up` or pass --address")  # fmt: skip
-    if not reachable(address.removeprefix("ray://")):
-        raise ClusterUnreachable(f"cluster address {address!r} is unreachable")
-    code = ("import json, ray; ray.init(address=" + repr(address) + ", logging_level='ERROR', "
-            "log_to_driver=False);"
-            "print(json.dumps({'nodes': [{'id': n['NodeID'], 'address': "
-            "n.get('NodeManagerAddress'), 'alive': n.get('Alive'), 'resources': "
-            "n.get('Resources', {})} for n in ray.nodes()], 'total': ray.cluster_resources(),"
-            " 'available': ray.available_resources()}))")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, env=_auth_env())  # fmt: skip
-    if proc.returncode != 0:
-        raise ThreadXError(f"could not query cluster {address}: "
-                           f"{' '.join(proc.stderr.strip().splitlines()[-2:])}")  # fmt: skip
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    info["address"] = address
-    info["gpus"] = devices_from_resources(info["total"])
-    info["auth_token_present"] = TOKEN_FILE.expanduser().exists()
-    info["auth_required"] = _auth_required(address)
-    return info
-
-
-def _auth_required(address: str) -> bool:
-    """True when a client without a token is refused (tried in a subprocess, token disabled)."""
-    code = ("import ray; ray.init(address=" + repr(address) + ", logging_level='ERROR', "
-            "log_to_driver=False); print('connected')")  # fmt: skip
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=30, env=env)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return True
-    return "connected" not in proc.stdout
+                           "`threadx cluster up` or pass --address HOST:PORT")  # fmt: skip
+    if address.startswith("ray://"):
+        raise ThreadXError(f"{address!r} is a Ray client address; cluster status needs the GCS "
+                           "address HOST:PORT (port 6379 by default)")  # fmt: skip
+    if not reachable(address):
+        raise ClusterUnreachable(f"cluster address {address!r} is unreachable (no answer "
+                                 "within 3 s)")  # fmt: skip
+    auth = auth_required(address)
+    probe = _describe(address, auth, timeout)
+    url = probe.get("dashboard_url") or ""
+    host = url.rsplit(":", 1)[0].strip("[]") if ":" in url else url
+    return {"address": address, "nodes": probe["nodes"], "total": probe["total"],
+            "available": probe["available"], "gpus": devices_from_resources(probe["total"]),
+            "auth_required": auth, "auth_token_present": has_token(),
+            "dashboard": url or None, "dashboard_host": host or None,
+            "dashboard_loopback": host in ("127.0.0.1", "localhost", "::1"),
+            "ray_version": probe.get("ray_version"),
+            "started_here": bool(state and state.get("address") == address)}  # fmt: skip

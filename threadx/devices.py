@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     gpus = detect_gpus()
     if args.resources:
-        print(json.dumps(node_resources(gpus)))
+        print(json.dumps(node_resources(gpus), separators=(",", ":")))
     else:
         print(json.dumps([{**asdict(g), "label": g.label} for g in gpus], indent=2))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 
@@ -117,3 +119,68 @@ def test_module_prints_resources_json():
     out = subprocess.run([sys.executable, "-m", "threadx.devices", "--resources"],
                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     assert json.loads(out.stdout) == node_resources(detect_gpus())
+
+
+FAKE_NVML = r"""
+#include <stdio.h>
+typedef struct { unsigned long long total, free, used; } mem_t;
+typedef struct { unsigned int gpu, memory; } util_t;
+static const char *names[] = {"NVIDIA GeForce RTX 5090", "", "NVIDIA GeForce RTX 2060",
+                              "NVIDIA GeForce RTX 5090"};
+static long idx(void *h) { return (long)h - 1; }
+int nvmlInit_v2(void) { return 0; }
+int nvmlShutdown(void) { return 0; }
+int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 4; return 0; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) {
+    if (i == 1) return 15;  /* NVML_ERROR_GPU_IS_LOST */
+    *h = (void *)(long)(i + 1); return 0; }
+int nvmlDeviceGetName(void *h, char *buf, unsigned int len) {
+    snprintf(buf, len, "%s", names[idx(h)]); return 0; }
+int nvmlDeviceGetMemoryInfo(void *h, mem_t *m) {
+    m->total = (idx(h) == 2 ? 6ULL : 32ULL) << 30; m->used = 1ULL << 20 << idx(h);
+    m->free = m->total - m->used; return 0; }
+int nvmlDeviceGetUtilizationRates(void *h, util_t *u) {
+    if (idx(h) == 2) return 3;  /* NVML_ERROR_NOT_SUPPORTED */
+    u->gpu = 40 + (unsigned)idx(h); u->memory = 5; return 0; }
+int nvmlDeviceGetCudaComputeCapability(void *h, int *major, int *minor) {
+    *major = idx(h) == 2 ? 7 : 12; *minor = idx(h) == 2 ? 5 : 0; return 0; }
+int nvmlSystemGetDriverVersion(char *buf, unsigned int len) {
+    snprintf(buf, len, "575.51.02"); return 0; }
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_nvml(tmp_path_factory) -> dict:
+    """Environment whose ``libnvidia-ml.so.1`` is a fake: a 5090, a lost GPU, a 2060 without
+    utilisation counters and a second 5090 -- checks the ctypes calls without a GPU."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build the fake NVML")
+    d = tmp_path_factory.mktemp("nvml")
+    (d / "fake.c").write_text(FAKE_NVML)
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(d / "libnvidia-ml.so.1"), str(d / "fake.c")],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    return {**os.environ, "LD_LIBRARY_PATH": str(d)}
+
+
+def _run(env: dict, *args: str) -> str:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          timeout=60, check=True).stdout  # fmt: skip
+
+
+def test_nvml_discovery_per_device_index(fake_nvml):
+    gpus = json.loads(_run(fake_nvml, "-m", "threadx.devices"))
+    assert [(g["index"], g["label"]) for g in gpus] == [(0, "5090"), (2, "2060"), (3, "5090")]
+    first, second = gpus[0], gpus[1]
+    assert first["name"] == "NVIDIA GeForce RTX 5090" and first["driver"] == "575.51.02"
+    assert first["memory_total"] == 32 << 30 and first["memory_used"] == 1 << 20  # 64-bit fields
+    assert first["utilization"] == 40.0 and first["compute_capability"] == [12, 0]
+    assert second["utilization"] is None and second["compute_capability"] == [7, 5]
+    res = json.loads(_run(fake_nvml, "-m", "threadx.devices", "--resources"))
+    assert res == {"threadx_gpu_5090": 1.0, "threadx_gpu_2060": 1.0, "threadx_gpu_5090_3": 1.0}
+    code = ("from threadx.devices import gpu_utilization, gpu_index_for_label as f;"
+            "print([(u.index, u.utilization, u.memory_total >> 30) for u in gpu_utilization()],"
+            " f('2060'), f('5090_3'))")  # fmt: skip
+    assert _run(fake_nvml, "-c", code).strip() == (
+        "[(0, 40.0, 32), (2, None, 6), (3, 43.0, 32)] 2 3"
+    )

@@ -16,6 +16,8 @@ import ray
 @ray.remote(max_restarts=0)
 class BacktestWorker:
     def __init__(self, device: str, backend: str, num_threads: int, cache: Any = None) -> None:
+        # before CUDA starts: CUDA numbers devices fastest-first, NVML (our labels) by PCI bus
+        os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
         import numba
 
         from threadx.kernels import resolve_backend

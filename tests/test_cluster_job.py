@@ -41,10 +41,16 @@ def cluster(tmp_path):
     cfg.parent.mkdir(parents=True)
     cfg.write_text(f"[paths]\ndata_root = '{data}'\nallow_absolute_paths = true\n"
                    f"[cluster]\ndashboard_port = {dash}\n")  # fmt: skip
+    import tempfile
+
+    # a Ray temp dir of its own: nobody's bare ray.init() joins this test cluster by accident
+    ray_tmp = tempfile.mkdtemp(prefix="rtx", dir="/tmp")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "THREADX_CONFIG": str(cfg), "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+           "THREADX_CONFIG": str(cfg), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_TMPDIR": ray_tmp}  # fmt: skip
     gcs = free_port()
-    up = run(str(BIN / "threadx"), "cluster", "up", "--port", str(gcs), "--num-cpus", "2", env=env)
+    up = run(str(BIN / "threadx"), "cluster", "up", "--port", str(gcs), "--num-cpus", "2",
+             "--client-port", str(free_port()), env=env)  # fmt: skip
     assert up.returncode == 0, up.stderr
     try:
         yield env, data, dash, up.stdout

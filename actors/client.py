@@ -50,7 +50,8 @@ class ThreadXClient:
         quiet = {"logging_level": "ERROR", "log_to_driver": False}
         if ray.is_initialized():
             return self
-        address = self.address or running_local_cluster()
+        # inside a Ray job RAY_ADDRESS names the job's cluster; else a head started here
+        address = self.address or os.environ.get("RAY_ADDRESS") or running_local_cluster()
         if address:
             _check_reachable(address)
             try:

@@ -141,9 +141,12 @@ TERMINAL_STATES = ("completed", "cancelled", "failed", "interrupted")
 
 
 def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> Any:
+    import os
+
     from actors.client import ThreadXClient, running_local_cluster
 
-    if need_cluster and not (address or ctx.cfg.cluster.address or running_local_cluster()):
+    joinable = address or ctx.cfg.cluster.address or os.environ.get("RAY_ADDRESS")
+    if need_cluster and not (joinable or running_local_cluster()):
         from threadx.errors import ThreadXError
 
         raise ThreadXError("no running cluster: start one with `threadx cluster up` (or pass "

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gui import forms
+from gui import charts, forms
 from gui import viewmodels as vm
 from threadx.errors import ConfigError
 from threadx.sweep.spec import spec_from_dict
@@ -127,12 +127,12 @@ def test_decimation_keeps_both_ends_and_every_column_extreme():
     y[12_345] += 500.0  # a one-bar spike
     y[77_777] -= 500.0
     n_cols = 800
-    idx = vm.minmax_indices(y, n_cols)
+    idx = charts.minmax_indices(y, n_cols)
     assert idx[0] == 0 and idx[-1] == len(y) - 1
     assert 12_345 in idx and 77_777 in idx
     assert len(idx) <= 3 * n_cols + 1
     assert np.all(np.diff(idx) > 0)
-    cols = vm._column_of(np.arange(len(y), dtype=float), n_cols)
+    cols = charts._column_of(np.arange(len(y), dtype=float), n_cols)
     assert _column_extremes(y, cols) <= set(idx.tolist())
     # the drawn envelope is exact: per column, min and max of the kept points = of all points
     for c in (0, 1, 399, 799):
@@ -145,9 +145,9 @@ def test_decimation_keeps_every_local_extreme_of_a_zigzag():
     n_cols = 100
     y = np.tile([0.0, 1.0, 2.0, 1.0], 250)  # 250 peaks and 250 troughs in 1,000 points
     y[-1] = 5.0
-    idx = vm.minmax_indices(y, n_cols)
+    idx = charts.minmax_indices(y, n_cols)
     peaks = [i for i in range(1, len(y) - 1) if y[i] > y[i - 1] and y[i] > y[i + 1]]
-    cols = vm._column_of(np.arange(len(y), dtype=float), n_cols)
+    cols = charts._column_of(np.arange(len(y), dtype=float), n_cols)
     # every peak that is the highest point of its pixel column is kept, and so are both ends
     for c in range(n_cols):
         in_col = [p for p in peaks if cols[p] == c]
@@ -157,16 +157,16 @@ def test_decimation_keeps_every_local_extreme_of_a_zigzag():
 
 
 def test_decimation_of_short_series_nan_and_time_axis():
-    assert vm.minmax_indices(np.arange(10.0), 100).tolist() == list(range(10))
+    assert charts.minmax_indices(np.arange(10.0), 100).tolist() == list(range(10))
     y = np.r_[np.full(500, np.nan), np.arange(500.0)]
-    idx = vm.minmax_indices(y, 50)
+    idx = charts.minmax_indices(y, 50)
     assert idx[0] == 0 and idx[-1] == 999 and 999 in idx
     x = np.r_[np.arange(500.0), 10_000 + np.arange(500.0)]  # a gap in time
-    xs, ys = vm.decimate_xy(x, np.sin(x), 20)
+    xs, ys = charts.decimate_xy(x, np.sin(x), 20)
     assert xs[0] == 0.0 and xs[-1] == x[-1] and len(xs) == len(ys) < 100
-    assert vm.decimate_xy([], [], 10) == ((), ())
+    assert charts.decimate_xy([], [], 10) == ((), ())
     with pytest.raises(ValueError):
-        vm.minmax_indices(np.arange(5.0), 0)
+        charts.minmax_indices(np.arange(5.0), 0)
 
 
 def test_candles_merge_per_column_keeping_extremes_and_ends():
@@ -177,12 +177,12 @@ def test_candles_merge_per_column_keeping_extremes_and_ends():
     o = np.r_[100.0, c[:-1]]
     h, lo = np.maximum(o, c) + 1, np.minimum(o, c) - 1
     h[333] += 50
-    candles = vm.decimate_ohlc(t, o, h, lo, c, 200)
+    candles = charts.decimate_ohlc(t, o, h, lo, c, 200)
     assert candles.bars_per_candle == 5 and len(candles.time) == 200
     assert candles.open[0] == o[0] and candles.close[-1] == c[-1] and candles.time[0] == 0.0
     assert max(candles.high) == h.max() and min(candles.low) == lo.min()
     assert candles.high[333 // 5] == h[333]
-    same = vm.decimate_ohlc(t[:50], o[:50], h[:50], lo[:50], c[:50], 200)
+    same = charts.decimate_ohlc(t[:50], o[:50], h[:50], lo[:50], c[:50], 200)
     assert same.bars_per_candle == 1 and same.close == tuple(c[:50])
 
 
@@ -252,10 +252,10 @@ def test_pareto_model_orders_the_front():
                           "max_drawdown": [0.1, 0.3, 0.2]})  # fmt: skip
     from threadx.sweep.results import pareto_front
 
-    m = vm.pareto_model(frame, pareto_front(frame))
+    m = charts.pareto_model(frame, pareto_front(frame))
     assert m.front == ((0.1, 0.3), (1.0, 2.0)) and m.front_ids == (0, 1)
     assert len(m.cloud[0]) == 3 and "2 on the Pareto front" in m.note
-    assert vm.pareto_model(None, None).note == vm.NO_DATA
+    assert charts.pareto_model(None, None).note == vm.NO_DATA
 
 
 # ------------------------------------------------------------------------------------ cluster

@@ -1,0 +1,139 @@
+"""Immutable snapshots the background thread posts for the render loop (frozen, tuples only).
+
+Each snapshot carries ready-to-draw view models (:mod:`gui.viewmodels`, :mod:`gui.charts`); the
+render loop only copies them into widgets. ``at`` is the ``time.monotonic()`` of creation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from gui.charts import DrilldownView, ScatterModel
+from gui.viewmodels import HeatmapModel, ProgressView, TableModel
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+@dataclass(frozen=True)
+class Message:
+    """A line for the status bar (``level``: info, warning or error)."""
+
+    level: str
+    text: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Connection:
+    ok: bool
+    text: str
+    embedded: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterSnap:
+    nodes: TableModel
+    gpus: TableModel
+    gpu_note: str
+    workers: TableModel
+    weights_note: str
+    totals_text: str
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class CatalogSnap:
+    """The catalog table and the spans (exchange, symbol, first, last ISO) for the form."""
+
+    table: TableModel
+    spans: tuple[tuple[str, str, str, str], ...]
+    data_root: str
+
+    def frame(self) -> pd.DataFrame:
+        """The spans as the small frame :func:`gui.forms.estimate_form` reads."""
+        return pd.DataFrame(list(self.spans), columns=["exchange", "symbol", "first", "last"])
+
+
+@dataclass(frozen=True)
+class DataResult:
+    """Outcome of a data action (import, resample, gaps): text and an optional close line."""
+
+    kind: str
+    text: str
+    line: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
+    table: TableModel | None = None
+
+
+@dataclass(frozen=True)
+class ProgressSnap:
+    view: ProgressView
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class ResultsSnap:
+    """Everything of the Results view for one run at one moment."""
+
+    run_id: str
+    name: str
+    state: str
+    n_results: int
+    total: int
+    table: TableModel
+    dims: tuple[str, ...]
+    metrics: tuple[str, ...]
+    rank_by: tuple[str, ...]
+    heatmap: HeatmapModel
+    pareto: ScatterModel
+    at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class HeatmapSnap:
+    run_id: str
+    heatmap: HeatmapModel
+
+
+@dataclass(frozen=True)
+class DrilldownSnap:
+    view: DrilldownView
+
+
+@dataclass(frozen=True)
+class RunsSnap:
+    table: TableModel
+
+
+@dataclass(frozen=True)
+class LogSnap:
+    path: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SpecSnap:
+    """The spec of a reopened run, as a spec dict in TOML form (for the sweep form)."""
+
+    run_id: str
+    toml: str
+
+
+Snapshot = (
+    Message
+    | Connection
+    | ClusterSnap
+    | CatalogSnap
+    | DataResult
+    | ProgressSnap
+    | ResultsSnap
+    | HeatmapSnap
+    | DrilldownSnap
+    | RunsSnap
+    | LogSnap
+    | SpecSnap
+)

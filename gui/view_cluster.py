@@ -1,0 +1,57 @@
+"""Cluster view: nodes, GPUs (name, memory, utilisation), worker slots with weights, busy/idle."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import dearpygui.dearpygui as dpg
+
+from gui import snapshots, widgets
+from gui.viewmodels import NO_DATA
+
+if TYPE_CHECKING:
+    from gui.app import ThreadXApp
+
+GREY = (160, 160, 160)
+
+
+def _table(tag: str, height: int) -> None:
+    with dpg.table(tag=tag, height=height, scrollY=True, row_background=True,
+                   borders_innerV=True, policy=dpg.mvTable_SizingStretchProp):  # fmt: skip
+        dpg.add_table_column(label="", user_data="")
+
+
+class ClusterView:
+    """Widget tags start with ``cluster/``."""
+
+    def __init__(self, app: ThreadXApp) -> None:
+        self.app = app
+        self.snap: snapshots.ClusterSnap | None = None
+
+    def build(self) -> None:
+        with dpg.tab(label="Cluster", tag="tab/cluster"):
+            with dpg.group(horizontal=True):
+                dpg.add_text(f"cluster: {NO_DATA}", tag="cluster/totals")
+                dpg.add_button(label="Refresh", callback=self.on_refresh)
+            dpg.add_text("Nodes")
+            _table("cluster/nodes", 130)
+            dpg.add_separator()
+            dpg.add_text("GPUs")
+            dpg.add_text(NO_DATA, tag="cluster/gpu_note", color=GREY)
+            _table("cluster/gpus", 130)
+            dpg.add_separator()
+            dpg.add_text("Worker slots")
+            dpg.add_text(NO_DATA, tag="cluster/weights_note", color=GREY)
+            _table("cluster/workers", -1)
+
+    def on_refresh(self, *_: Any) -> None:
+        self.app.send("refresh", what="cluster")
+
+    def apply(self, snap: snapshots.ClusterSnap) -> None:
+        self.snap = snap
+        dpg.set_value("cluster/totals", snap.totals_text)
+        dpg.set_value("cluster/gpu_note", snap.gpu_note)
+        dpg.set_value("cluster/weights_note", snap.weights_note)
+        widgets.fill_table("cluster/nodes", snap.nodes)
+        widgets.fill_table("cluster/gpus", snap.gpus, empty="no GPU")
+        widgets.fill_table("cluster/workers", snap.workers, empty="no worker slots yet")

@@ -1,0 +1,245 @@
+"""Results view: sortable top-K table (select a row to drill down), heatmap of any metric over any
+two swept dimensions (a line for one), and the Pareto front (max Sharpe, min drawdown)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import dearpygui.dearpygui as dpg
+
+from gui import snapshots, widgets
+from gui.charts import ScatterModel
+from gui.viewmodels import NO_DATA, HeatmapModel, TableModel, sort_table
+
+if TYPE_CHECKING:
+    from gui.app import ThreadXApp
+
+NONE = "(none)"
+BEST_OUTLINE = (255, 255, 255, 255)
+LABEL_CELLS_UP_TO = 64
+
+
+def _finite_runs(row: tuple[float, ...]) -> list[tuple[int, int]]:
+    """``[start, stop)`` index runs of finite values in ``row``."""
+    runs, start = [], None
+    for i, v in enumerate((*row, math.nan)):
+        if math.isfinite(v) and start is None:
+            start = i
+        elif not math.isfinite(v) and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+class ResultsView:
+    """Widget tags start with ``results/``."""
+
+    def __init__(self, app: ThreadXApp) -> None:
+        self.app = app
+        self.snap: snapshots.ResultsSnap | None = None
+        self.table: TableModel | None = None  # as shown (sorted)
+        self.sort: tuple[str, bool] | None = None
+        self.cells: widgets.Cells = []
+        self.heatmap: HeatmapModel | None = None
+        self.line_values: list[float] = []  # the one-dimension line as drawn
+        self._heat_series: list[int | str] = []
+        self._best_theme_id: int | str | None = None
+
+    # -- layout ------------------------------------------------------------------------------
+    def build(self) -> None:
+        with dpg.tab(label="Results", tag="tab/results"):
+            dpg.add_text(f"run: {NO_DATA}", tag="results/title")
+            with dpg.table(tag="results/table", sortable=True, callback=self.on_sort,
+                           height=280, scrollY=True, scrollX=True, freeze_rows=1,
+                           resizable=True, row_background=True, borders_innerV=True,
+                           policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+                dpg.add_table_column(label="", user_data="")
+            with dpg.group(horizontal=True):
+                with dpg.child_window(width=760, height=-1, border=False):
+                    self._build_heatmap()
+                with dpg.child_window(height=-1, border=False):
+                    self._build_pareto()
+
+    def _build_heatmap(self) -> None:
+        with dpg.group(horizontal=True):
+            dpg.add_combo((), label="metric", tag="results/metric", width=140,
+                          callback=self.on_heat_change)  # fmt: skip
+            dpg.add_combo((), label="x", tag="results/x", width=130, callback=self.on_heat_change)
+            dpg.add_combo((), label="y", tag="results/y", width=130, callback=self.on_heat_change)
+        dpg.add_text(NO_DATA, tag="results/heat_note", wrap=740)
+        with dpg.group(horizontal=True):
+            with dpg.plot(tag="results/heat_plot", width=660, height=-1, no_mouse_pos=True):
+                dpg.add_plot_axis(dpg.mvXAxis, tag="results/heat_x", label="x", auto_fit=True)
+                dpg.add_plot_axis(dpg.mvYAxis, tag="results/heat_y", label="y", auto_fit=True)
+            dpg.bind_colormap("results/heat_plot", dpg.mvPlotColormap_Viridis)
+            dpg.add_colormap_scale(tag="results/heat_scale", colormap=dpg.mvPlotColormap_Viridis,
+                                   height=-1, width=70)  # fmt: skip
+
+    def _build_pareto(self) -> None:
+        dpg.add_text("Pareto front: max sharpe, min max_drawdown")
+        dpg.add_text(NO_DATA, tag="results/pareto_note", wrap=520)
+        with dpg.plot(tag="results/pareto_plot", width=-1, height=-1):
+            dpg.add_plot_legend()
+            dpg.add_plot_axis(dpg.mvXAxis, label="max_drawdown", tag="results/pareto_x",
+                              auto_fit=True)  # fmt: skip
+            with dpg.plot_axis(dpg.mvYAxis, label="sharpe", tag="results/pareto_y",
+                               auto_fit=True):  # fmt: skip
+                dpg.add_scatter_series([], [], label="all combinations", tag="results/cloud")
+                dpg.add_line_series([], [], label="Pareto front", tag="results/front")
+                dpg.add_scatter_series([], [], label="front points", tag="results/front_pts")
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def on_sort(self, _sender: Any, sort_specs: Any) -> None:
+        """DearPyGui's sort callback: ``[[column_id, direction], ...]`` (direction > 0: up)."""
+        if not sort_specs or self.table is None:
+            return
+        column_id, direction = sort_specs[0]
+        self.sort_by(dpg.get_item_user_data(column_id), direction > 0)
+
+    def sort_by(self, column: str, ascending: bool) -> None:
+        """Re-order the shown rows by ``column`` (kept across live refreshes)."""
+        self.sort = (column, ascending)
+        if self.snap is not None:
+            self._show_table(self.snap.table)
+
+    def on_select(self, sender: Any, _app_data: Any = None, combo_id: Any = None) -> None:
+        """A row was clicked: drill into that combination."""
+        if sender is not None and dpg.does_item_exist(sender):
+            dpg.set_value(sender, False)
+        self.select(int(combo_id))
+
+    def select(self, combo_id: int) -> None:
+        self.app.send("drilldown", combo_id=combo_id, n_columns=self.app.plot_columns)
+        self.app.drilldown.pending(combo_id)
+        self.app.show_tab("drilldown")
+
+    def on_heat_change(self, *_: Any) -> None:
+        y = dpg.get_value("results/y")
+        self.app.send("heatmap", metric=dpg.get_value("results/metric"),
+                      x=dpg.get_value("results/x") or None,
+                      y=None if y in (NONE, "") else y)  # fmt: skip
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def apply_results(self, snap: snapshots.ResultsSnap) -> None:
+        first = self.snap is None or self.snap.run_id != snap.run_id
+        self.snap = snap
+        if first:
+            self.sort = None
+        dpg.set_value("results/title", f"run {snap.run_id} ({snap.name}): {snap.state}, "
+                                       f"{snap.n_results:,} of {snap.total:,} combinations; "
+                                       f"top {len(snap.table.rows)} by {', '.join(snap.rank_by)}"
+                                       " - click a row to drill down")  # fmt: skip
+        self._show_table(snap.table)
+        dpg.configure_item("results/metric", items=snap.metrics)
+        dpg.configure_item("results/x", items=snap.dims)
+        dpg.configure_item("results/y", items=(NONE, *snap.dims))
+        self.draw_heatmap(snap.heatmap)
+        self.draw_pareto(snap.pareto)
+
+    def apply_heatmap(self, snap: snapshots.HeatmapSnap) -> None:
+        if self.snap is not None and snap.run_id == self.snap.run_id:
+            self.draw_heatmap(snap.heatmap)
+
+    def _show_table(self, model: TableModel) -> None:
+        if self.sort is not None:
+            model = sort_table(model, *self.sort)
+        self.table = model
+        if widgets.table_columns("results/table") != list(model.columns):
+            widgets.set_columns("results/table", model.columns or ("",))
+        self.cells = widgets.set_rows("results/table", model, on_select=self.on_select)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _clear_heatmap(self) -> None:
+        dpg.delete_item("results/heat_y", children_only=True)
+        self._heat_series = []
+        self.line_values = []
+
+    def draw_heatmap(self, hm: HeatmapModel) -> None:
+        """Draw ``hm``: a heat series (rows bottom-up = y ascending), or a line for one dimension.
+        Cells without a finite value stay empty."""
+        self.heatmap = hm
+        self._clear_heatmap()
+        dpg.set_value("results/heat_note", hm.note)
+        if hm.kind == "empty":
+            dpg.set_axis_ticks("results/heat_x", (("", 0.0),))
+            dpg.set_axis_ticks("results/heat_y", (("", 0.0),))
+            return
+        self._select_combos(hm)
+        if hm.kind == "line":
+            self._draw_line(hm)
+        else:
+            self._draw_cells(hm)
+
+    def _select_combos(self, hm: HeatmapModel) -> None:
+        dpg.set_value("results/metric", hm.metric)
+        dpg.set_value("results/x", hm.x_param)
+        dpg.set_value("results/y", hm.y_param or NONE)
+        dpg.configure_item("results/heat_x", label=hm.x_param)
+        dpg.configure_item("results/heat_y", label=hm.y_param or hm.metric)
+
+    def _draw_line(self, hm: HeatmapModel) -> None:
+        xs = [float(i) for i in range(len(hm.x_values))]
+        ys = list(hm.values[0])
+        dpg.set_axis_ticks("results/heat_x", tuple(zip(hm.x_labels, xs, strict=True)))
+        dpg.reset_axis_ticks("results/heat_y")
+        dpg.add_line_series(xs, ys, parent="results/heat_y", label=hm.metric)
+        dpg.add_scatter_series(xs, ys, parent="results/heat_y", label=hm.metric)
+        self.line_values = ys
+
+    def _draw_cells(self, hm: HeatmapModel) -> None:
+        """One heat series per run of finite cells in a row, so a cell without a result stays
+        empty (DearPyGui cannot colour NaN, and no value is made up for it)."""
+        lo, hi = hm.finite_range() or (0.0, 1.0)
+        hi = hi if hi > lo else lo + 1.0
+        fmt = "%.3g" if len(hm.x_values) * len(hm.y_values) <= LABEL_CELLS_UP_TO else ""
+        for j, row in enumerate(hm.values):
+            for a, b in _finite_runs(row):
+                series = dpg.add_heat_series(list(row[a:b]), 1, b - a, parent="results/heat_y",
+                                             scale_min=lo, scale_max=hi, bounds_min=(a, j),
+                                             bounds_max=(b, j + 1), format=fmt)  # fmt: skip
+                self._heat_series.append(series)
+        dpg.configure_item("results/heat_scale", min_scale=lo, max_scale=hi)
+        dpg.set_axis_ticks(
+            "results/heat_x", tuple((lab, i + 0.5) for i, lab in enumerate(hm.x_labels))
+        )
+        dpg.set_axis_ticks(
+            "results/heat_y", tuple((lab, j + 0.5) for j, lab in enumerate(hm.y_labels))
+        )
+        if hm.best is not None:
+            i, j = hm.x_values.index(hm.best[0]), hm.y_values.index(hm.best[1])
+            best = dpg.add_scatter_series([i + 0.5], [j + 0.5], parent="results/heat_y",
+                                          label=f"best {hm.metric}")  # fmt: skip
+            dpg.bind_item_theme(best, self._best_theme())
+
+    def _best_theme(self) -> int | str:
+        if self._best_theme_id is None:
+            with dpg.theme() as theme, dpg.theme_component(dpg.mvScatterSeries):
+                cat = dpg.mvThemeCat_Plots
+                dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, dpg.mvPlotMarker_Square,
+                                    category=cat)  # fmt: skip
+                dpg.add_theme_style(dpg.mvPlotStyleVar_MarkerSize, 7, category=cat)
+                dpg.add_theme_color(dpg.mvPlotCol_MarkerOutline, BEST_OUTLINE, category=cat)
+                dpg.add_theme_color(dpg.mvPlotCol_MarkerFill, (0, 0, 0, 0), category=cat)
+            self._best_theme_id = theme
+        return self._best_theme_id
+
+    def drawn_cells(self) -> dict[tuple[int, int], float]:
+        """Read back from the heat series what is drawn: ``{(x index, y index): value}``."""
+        out: dict[tuple[int, int], float] = {}
+        for series in self._heat_series:
+            cfg = dpg.get_item_configuration(series)
+            a, j = (int(round(v)) for v in cfg["bounds_min"][:2])
+            for k, value in enumerate(dpg.get_value(series)[0]):
+                out[(a + k, j)] = value
+        return out
+
+    def draw_pareto(self, m: ScatterModel) -> None:
+        dpg.set_value("results/pareto_note", m.note)
+        widgets.set_series("results/cloud", *m.cloud)
+        widgets.set_series("results/front", *m.front)
+        widgets.set_series("results/front_pts", *m.front)
+
+    def displayed_rows(self) -> list[list[str]]:
+        """The text of every shown table cell (what the user reads), row by row."""
+        return [[widgets.cell_text(c) for c in row] for row in self.cells]

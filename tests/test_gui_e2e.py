@@ -1,0 +1,475 @@
+"""End to end: the DearPyGui client on a real local Ray cluster (two fake GPUs), under Xvfb.
+
+The test drives the app through its callbacks (the functions the widgets call), renders real
+frames between steps, and checks what the widgets show against the run store read independently
+through the client. Screenshots of every view go to ``$THREADX_GUI_SCREENSHOTS`` (e.g.
+``docs/screenshots``) or the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+dpg = pytest.importorskip("dearpygui.dearpygui")
+ray = pytest.importorskip("ray")
+
+from tests.ray_helpers import REPO, make_cfg  # noqa: E402
+
+pytestmark = [pytest.mark.gui, pytest.mark.ray, pytest.mark.timeout(300)]
+TIMINGS: dict[str, float] = {}
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+
+def _free_display() -> int:
+    for n in range(90, 140):
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return n
+    raise RuntimeError("no free X display number in :90..:139")
+
+
+@pytest.fixture(scope="module")
+def display():
+    """$DISPLAY, or a private Xvfb (wide, so its centred pointer hovers no widget)."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but Xvfb is missing: install xvfb and libgl1-mesa-dri")
+        pytest.skip("no DISPLAY and no Xvfb (apt-get install xvfb libgl1-mesa-dri)")
+    n = _free_display()
+    proc = subprocess.Popen([xvfb, f":{n}", "-screen", "0", "3400x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    t0 = time.monotonic()
+    while not Path(f"/tmp/.X11-unix/X{n}").exists():
+        if proc.poll() is not None or time.monotonic() - t0 > 15:
+            proc.kill()
+            pytest.fail(f"Xvfb :{n} did not start")
+        time.sleep(0.05)
+    os.environ["DISPLAY"] = f":{n}"
+    try:
+        yield f":{n}"
+    finally:
+        os.environ.pop("DISPLAY", None)
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A real local Ray cluster with two fake GPUs (5090, 2060), the sample data, a client."""
+    from actors.client import ThreadXClient
+    from threadx.log import setup_logging
+
+    root = tmp_path_factory.mktemp("gui")
+    cfg = make_cfg(root / "data")
+    paths = cfg.paths.model_copy(update={"logs": str(root / "logs"), "allow_absolute_paths": True})
+    cfg = cfg.model_copy(update={"paths": paths})
+    setup_logging(cfg, console_level=None)
+    t0 = time.monotonic()
+    ray.init(num_cpus=2, num_gpus=2, resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
+             include_dashboard=False, namespace="threadx", logging_level="ERROR")  # fmt: skip
+    client = ThreadXClient(cfg).connect()
+    TIMINGS["ray start"] = time.monotonic() - t0
+    yield client
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    out = os.environ.get("THREADX_GUI_SCREENSHOTS")
+    return Path(out).resolve() if out else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def app(display, cluster):
+    from gui.app import ThreadXApp
+
+    a = ThreadXApp(cluster.cfg, max_fps=20).build().start()
+    yield a
+    a.close()
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+class Step:
+    """Times one step of the scenario into TIMINGS."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> Step:
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        TIMINGS[self.name] = time.monotonic() - self.t0
+
+
+def _snap(app, path: Path) -> None:
+    app.screenshot(path)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+
+def _fill_form(app, name: str, tf: str, grid: dict[str, tuple[str, str]], chunk: int) -> None:
+    """Type into the form widgets and fire their callback, as a user would."""
+    from gui import forms
+    from threadx.strategy.params import StrategyParams
+
+    for key, value in (("name", name), ("symbols", "BTCUSDT"), ("timeframes", tf)):
+        dpg.set_value(f"sweep/{key}", value)
+    dpg.set_value("sweep/chunk_size", chunk)
+    defaults = StrategyParams().model_dump()
+    for p in forms.SweepForm().params:
+        mode, text = grid.get(p.name, ("default", forms.value_text(defaults[p.name])))
+        app.sweep.set_param(p.name, mode, text)
+
+
+def _start(app, name: str):
+    """Press Start; return the run id once the progress panel shows it."""
+    app.sweep.on_start()
+
+    def started() -> bool:
+        pv = app.sweep.progress
+        return pv is not None and pv.run_id.startswith(name) and pv.state in ("queued", "running")
+
+    app.pump(started, 60, f"{name} started")
+    return app.sweep.progress.run_id
+
+
+def _state(app) -> str:
+    return app.sweep.progress.state if app.sweep.progress else ""
+
+
+# ------------------------------------------------------------------------------------ scenario
+
+
+def test_gui_end_to_end(app, cluster, shots, tmp_path):
+    from gui.viewmodels import fmt_value
+    from threadx.sweep.results import rank
+
+    with Step("connect + catalog"):
+        app.pump(lambda: app.connection is not None and app.connection.ok
+                 and app.data.catalog is not None, 90, "connected with catalog")  # fmt: skip
+    assert app.data.catalog.table.column("symbol") == ("BTCUSDT",)
+    with Step("data view"):
+        _data_view(app, cluster, shots, tmp_path)
+    with Step("form + TOML"):
+        run_grid = {"bb_period": ("range", "5:44:1"), "bb_std": ("range", "1.0:3.4:0.1"),
+                    "atr_multiplier": ("list", "1.0, 2.0")}  # fmt: skip
+        _fill_form(app, "gui-e2e", "15m", run_grid, 50)
+        assert app.sweep.estimate.ok and app.sweep.estimate.count == 2000
+        assert dpg.get_value("sweep/estimate").startswith("2,000 combinations x up to 2,016 bars")
+        _toml_round_trip(app, tmp_path)
+    with Step("sweep 1 (2,000 combos)"):
+        run_id = _first_sweep(app, cluster, shots)
+    frame = cluster.call("results", run_id)
+    spec = cluster.call("spec", run_id)
+    assert len(frame) == 2000
+    with Step("results check"):
+        app.pump(lambda: app.results.snap is not None and app.results.snap.run_id == run_id
+                 and app.results.snap.n_results == 2000
+                 and app.results.snap.state == "completed", 60, "final results")  # fmt: skip
+        _check_table(app, frame, spec, fmt_value, rank)
+        _check_heatmap(app, frame, "sharpe", "bb_period", "bb_std", "atr_multiplier")
+        app.show_tab("results")
+        _snap(app, shots / "results.png")
+        _check_sorting_and_other_heatmap(app, frame)
+    with Step("drill-down"):
+        _drilldown(app, cluster, run_id, frame, spec, shots)
+    with Step("runs view"):
+        _runs_view(app, run_id, shots)
+    with Step("sweep 2: pause, resume, cancel"):
+        _second_sweep(app, cluster, shots)
+    with Step("logs view"):
+        _logs_view(app, cluster, shots)
+    # the render loop kept going while sweeps ran, and no frame stalled
+    assert app.clock.active_frames >= 100, app.clock.active_frames
+    assert app.clock.active_max_s < 1.0, app.clock.active_max_s
+    print("\nGUI e2e timings (s):", {k: round(v, 1) for k, v in TIMINGS.items()})
+    print(f"frames while a run was active: {app.clock.active_frames}, "
+          f"max {1e3 * app.clock.active_max_s:.0f} ms; screenshots in {shots}")  # fmt: skip
+
+
+def _data_view(app, cluster, shots: Path, tmp_path: Path) -> None:
+    from threadx.sample import load_sample
+
+    app.show_tab("data")
+    dpg.set_value("data/timeframe", "4h")
+    app.data.on_resample()
+    app.pump(lambda: "resample" in app.data.last, 60, "resample")
+    bars = ray.get(cluster.data_store.resample.remote("BTCUSDT", "4h"))
+    assert app.data.last["resample"].text.startswith(f"BTCUSDT 4h: {len(bars):,} bars")
+    assert app.data.last["resample"].line[1][-1] == bars["close"].iloc[-1]
+    app.data.on_gaps()
+    app.pump(lambda: "gaps" in app.data.last, 60, "gaps")
+    assert app.data.last["gaps"].text.startswith("BTCUSDT:")
+    csv = tmp_path / "btc_1m.csv"
+    load_sample().head(2 * 1440).reset_index().to_csv(csv, index=False)
+    dpg.set_value("data/import_path", str(csv))
+    dpg.set_value("data/import_symbol", "BTCUSDT")
+    dpg.set_value("data/import_exchange", "binance_us")
+    dpg.set_value("data/dry_run", True)
+    app.data.on_import()
+    app.pump(lambda: "import" in app.data.last, 60, "import")
+    imp = app.data.last["import"]
+    assert imp.text.startswith("dry run (nothing changed)"), imp.text
+    assert imp.table.column("status") == ("ok",) and imp.table.column("rows_read") == (2880,)
+    _snap(app, shots / "data.png")
+
+
+def _toml_round_trip(app, tmp_path: Path) -> None:
+    from gui import forms
+    from threadx.sweep.spec import load_spec
+
+    path = tmp_path / "gui_spec.toml"
+    dpg.set_value("sweep/toml_path", str(path))
+    before = app.sweep.read_form()
+    app.sweep.on_save()
+    assert load_spec(path).normalized() == forms.form_to_spec(before).normalized()
+    app.sweep.set_param("bb_period", "list", "20")
+    assert app.sweep.estimate.count == 50
+    app.sweep.on_load()
+    assert app.sweep.read_form().param("bb_period") == forms.ParamField("bb_period", "range",
+                                                                        "5:44:1")  # fmt: skip
+    assert app.sweep.estimate.count == 2000
+
+
+def _first_sweep(app, cluster, shots: Path) -> str:
+    seen: list[tuple[str, int]] = []
+
+    def watch(cond):
+        def check() -> bool:
+            pv = app.sweep.progress
+            if pv is not None and (not seen or seen[-1] != (pv.state, pv.done_text)):
+                seen.append((pv.state, pv.done_text))
+            return cond()
+
+        return check
+
+    app.show_tab("sweep")
+    run_id = _start(app, "gui-e2e")
+    app.pump(watch(lambda: app.sweep.progress.fraction >= 0.2 and _state(app) == "running"), 120,
+             "20 % done")  # fmt: skip
+    _snap(app, shots / "sweep.png")
+    assert dpg.get_value("progress/bar") >= 0.2
+    assert "bar-steps/s" in dpg.get_value("progress/rate") and "--" not in dpg.get_value(
+        "progress/rate")  # fmt: skip
+    assert dpg.get_value("progress/eta").startswith("ETA ")
+    app.show_tab("cluster")
+    app.pump(lambda: app.cluster.snap is not None and len(app.cluster.snap.workers.rows) == 2,
+             60, "two worker slots")  # fmt: skip
+    workers = app.cluster.snap.workers
+    assert sorted(zip(workers.column("device"), workers.column("weight"), strict=True)) == [
+        ("2060", "0.25"), ("5090", "0.75")]  # fmt: skip
+    assert app.cluster.snap.nodes.rows[0][5] == "2060, 5090"
+    _snap(app, shots / "cluster.png")
+    app.show_tab("results")
+    app.pump(lambda: app.results.snap is not None and 0 < app.results.snap.n_results, 60,
+             "live results")  # fmt: skip
+    app.show_tab("sweep")
+    app.pump(watch(lambda: _state(app) == "completed"), 180, "sweep 1 completed")
+    done = [int(t.split(" /")[0].replace(",", "")) for s, t in seen if s == "running"]
+    assert done == sorted(done), done  # progress only moves forward
+    assert len({d for d in done if 0 < d < 2000}) >= 2, seen  # and was seen advancing
+    assert dpg.get_value("progress/done").startswith("2,000 / 2,000 combinations (40/40 tasks)")
+    assert dpg.get_value("progress/eta").startswith("done in ")
+    shares = app.sweep.progress.shares
+    assert {d for d, _, _ in shares} == {"2060", "5090"} and sum(n for _, n, _ in shares) == 2000
+    return run_id
+
+
+def _check_table(app, frame, spec, fmt_value, rank) -> None:
+    """The table shows the top K of the run store, ranked, with the store's numbers."""
+    top_k = spec["rank"]["top_k"]
+    ranked = rank(frame, spec["rank"]["by"]).head(top_k)
+    shown = app.results.displayed_rows()
+    cols = list(app.results.table.columns)
+    assert len(shown) == top_k and {"rank", "combo_id", "sharpe", "bb_std"} <= set(cols)
+    assert [int(r[cols.index("combo_id")]) for r in shown] == list(ranked["combo_id"])
+    for row, (_, want) in zip(shown, ranked.iterrows(), strict=True):
+        for col, text in zip(cols, row, strict=True):
+            assert text == fmt_value(want[col]), (want["combo_id"], col, text)
+
+
+def _check_heatmap(app, frame, metric: str, x: str, y: str, other: str, lower=False) -> None:
+    """Every drawn cell equals the store's value with ``other`` at the best row's value."""
+    best = frame.loc[frame[metric].idxmin() if lower else frame[metric].idxmax()]
+    sel = frame[frame[other] == best[other]]
+    hm = app.results.heatmap
+    assert (hm.metric, hm.x_param, hm.y_param) == (metric, x, y)
+    assert hm.fixed == ((other, best[other]),)
+    assert f"{other}={fmt(best[other])}" in dpg.get_value("results/heat_note")
+    cells = app.results.drawn_cells()
+    assert len(cells) == len(sel) == sel[x].nunique() * sel[y].nunique()
+    for (i, j), value in cells.items():
+        want = sel[(sel[x] == hm.x_values[i]) & (sel[y] == hm.y_values[j])][metric].item()
+        assert value == pytest.approx(want, rel=1e-6, abs=1e-9), (i, j)  # heat series are float32?
+    assert max(cells.values()) == pytest.approx(best[metric], rel=1e-6)
+
+
+def fmt(v) -> str:
+    from gui.viewmodels import fmt_value
+
+    return fmt_value(v)
+
+
+def _check_sorting_and_other_heatmap(app, frame) -> None:
+    app.results.sort_by("max_drawdown", True)
+    app.step()
+    cols = list(app.results.table.columns)
+    dd = [float(r[cols.index("max_drawdown")]) for r in app.results.displayed_rows()]
+    assert dd == sorted(dd) and len(dd) == 20
+    app.results.sort_by("rank", True)
+    dpg.set_value("results/metric", "total_return")
+    dpg.set_value("results/x", "atr_multiplier")
+    dpg.set_value("results/y", "bb_period")
+    app.results.on_heat_change()
+    app.pump(lambda: app.results.heatmap.metric == "total_return", 30, "total_return heatmap")
+    _check_heatmap(app, frame, "total_return", "atr_multiplier", "bb_period", "bb_std")
+    dpg.set_value("results/y", "(none)")  # one dimension: a line with the others at their best
+    app.results.on_heat_change()
+    app.pump(lambda: app.results.heatmap.kind == "line", 30, "line")
+    assert len(app.results.line_values) == 2
+    dpg.set_value("results/metric", "sharpe")
+    dpg.set_value("results/x", "bb_period")
+    dpg.set_value("results/y", "bb_std")
+    app.results.on_heat_change()
+    app.pump(lambda: app.results.heatmap.kind == "heatmap"
+             and app.results.heatmap.metric == "sharpe", 30, "sharpe heatmap")  # fmt: skip
+
+
+def _drilldown(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
+    best = app.results.table.keys[0]
+    app.results.on_select(app.results.cells[0][0], None, best)  # click on the best row
+    app.pump(lambda: app.active_tab() == "drilldown", 5, "drill-down tab shown")
+    app.pump(lambda: app.drilldown.view is not None and app.drilldown.view.combo_id == best, 60,
+             "drill-down")  # fmt: skip
+    v = app.drilldown.view
+    row = frame.set_index("combo_id").loc[best]
+    ref = cluster.call("drilldown", run_id, int(best))
+    assert v.mismatches == () and ref["mismatches"] == []
+    assert v.n_trades == int(row["n_trades"]) == len(ref["trades"]) and v.n_bars == 2016
+    assert len(v.entries_long[0]) + len(v.entries_short[0]) == len(v.exits[0]) == v.n_trades
+    assert len(v.candles.time) <= app.plot_columns < v.n_bars  # decimated for the plot
+    assert max(v.candles.high) == ref["bars"]["high"].max()
+    assert min(v.candles.low) == ref["bars"]["low"].min()
+    assert v.equity[1][-1] == pytest.approx(row["final_equity"], rel=1e-9)
+    assert dpg.get_value("drill/trades_title") == f"trades: {v.n_trades}"
+    assert str(v.combo_id) in dpg.get_value("drill/title")
+    _snap(app, shots / "drilldown.png")
+
+
+def _runs_view(app, run_id: str, shots: Path) -> None:
+    app.show_tab("runs")
+    app.send("refresh", what="runs")
+    app.pump(lambda: app.runs.snap is not None and run_id in app.runs.snap.table.keys, 30, "runs")
+    i = app.runs.snap.table.keys.index(run_id)
+    assert app.runs.snap.table.column("status")[i] == "completed"
+    app.runs.on_pick(None, None, run_id)
+    app.runs.on_load_spec()
+    app.pump(lambda: "form loaded from run" in dpg.get_value("sweep/file_status"), 30, "spec")
+    assert app.sweep.read_form().param("bb_std").text == "1.0:3.4:0.1"
+    app.show_tab("runs")
+    _snap(app, shots / "runs.png")
+
+
+def _second_sweep(app, cluster, shots: Path) -> None:
+    grid = {"bb_period": ("range", "5:44:1"), "bb_std": ("range", "1.0:3.45:0.05"),
+            "atr_multiplier": ("range", "1.0:3.0:0.5")}  # fmt: skip
+    _fill_form(app, "gui-cancel", "15m", grid, 50)
+    assert app.sweep.estimate.count == 10_000
+    app.show_tab("sweep")
+    run_id = _start(app, "gui-cancel")
+    app.pump(lambda: _state(app) == "running" and app.sweep.progress.fraction > 0, 120, "running")
+    app.sweep.on_pause()
+    app.pump(lambda: _state(app) == "paused", 60, "paused")
+    paused_at = app.sweep.progress.fraction
+    assert dpg.get_value("progress/eta").startswith("paused at")
+    app.sweep.on_resume()
+    app.pump(lambda: _state(app) == "running" and app.sweep.progress.fraction > paused_at, 60,
+             "resumed")  # fmt: skip
+    app.sweep.on_cancel()
+    app.pump(lambda: _state(app) == "cancelled", 60, "cancelled")
+    st = cluster.status(run_id)
+    assert st["state"] == "cancelled" and 0 < st["done"] < st["total"] == 10_000
+    stored = cluster.call("results", run_id)
+    assert len(stored) == st["done"]
+    app.pump(lambda: app.results.snap.run_id == run_id and app.results.snap.state == "cancelled",
+             30, "results of the cancelled run")  # fmt: skip
+    assert app.results.snap.n_results == len(stored)
+    assert dpg.get_value("progress/eta").startswith("cancelled at")
+    _snap(app, shots / "sweep_cancelled.png")
+
+
+def _logs_view(app, cluster, shots: Path) -> None:
+    log_file = cluster.cfg.logs_dir / cluster.cfg.logging.file
+    text = log_file.read_text()
+    assert "gui frames:" in text and "(run active)" in text
+    app.show_tab("logs")
+    app.pump(lambda: app.logs.snap is not None and any("gui frames:" in line
+                                                       for line in app.logs.snap.lines), 30,
+             "frame times in the log view")  # fmt: skip
+    _snap(app, shots / "logs.png")
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_gui_verb_runs_and_saves_a_screenshot_per_view(app, cluster, tmp_path):
+    """``threadx gui --address A --exit-after S --screenshot-dir D`` in a separate process,
+    joining the running cluster (the verb as ``threadx/cli.py`` registers it)."""
+    address = ray.get_runtime_context().gcs_address
+    code = (
+        "import argparse, sys\n"
+        "from threadx.cli import Context\n"
+        "from threadx.config import apply_overrides, load_config\n"
+        "from gui.cli import register\n"
+        "p = argparse.ArgumentParser(); register(p.add_subparsers(dest='verb'))\n"
+        "a = p.parse_args(sys.argv[1:])\n"
+        f"cfg = apply_overrides(load_config({str(REPO / 'configs' / 'threadx.toml')!r}),"
+        f" data_root={str(cluster.cfg.data_root)!r})\n"
+        "sys.exit(a.func(Context(cfg), a))\n"
+    )
+    out = tmp_path / "shots"
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code, "gui", "--address", address,
+                           "--exit-after", "4", "--screenshot-dir", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=150)  # fmt: skip
+    TIMINGS["cli subprocess"] = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == sorted(f"{t}.png" for t in ("cluster", "data", "sweep", "results",
+                                                "drilldown", "runs", "logs"))  # fmt: skip
+    assert all((out / n).stat().st_size > 5_000 for n in names)
+
+
+def test_gui_verb_refuses_without_display(monkeypatch):
+    import argparse
+
+    from gui.cli import register
+    from threadx.errors import ThreadXError
+
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers(dest="verb"))
+    args = p.parse_args(["gui", "--exit-after", "2"])
+    assert args.exit_after == 2.0 and args.address is None and args.screenshot_dir is None
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        with pytest.raises(ThreadXError, match="no display"):
+            args.func(None, args)
+    bad = p.parse_args(["gui", "--exit-after", "0"])
+    with pytest.raises(ThreadXError, match="--exit-after must be > 0"):
+        bad.func(None, bad)

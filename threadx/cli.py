@@ -37,8 +37,17 @@ def _add_global(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", help="override logging.level (DEBUG, INFO, WARNING, ...)")
 
 
+# Modules contributing verbs, each with ``register(verbs)``. This is the composition root of the
+# `threadx` command: the desktop client's verb comes from the `gui` package (imported only here,
+# when the parser is built; the library itself never imports gui/ or actors/).
+VERB_MODULES = (
+    "threadx.cli_data", "threadx.cli_run", "threadx.cli_sweep", "threadx.cli_cluster",
+    "threadx.cli_ingest", "gui.cli",
+)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from threadx import cli_cluster, cli_data, cli_ingest, cli_run, cli_sweep
+    from importlib import import_module
 
     parser = argparse.ArgumentParser(
         prog="threadx", description="ThreadX: parameter-sweep backtester for crypto OHLCV."
@@ -50,11 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub.add_parser("show", help="print the effective config as TOML").set_defaults(
         func=cmd_config_show
     )
-    cli_data.register(verbs)
-    cli_run.register(verbs)
-    cli_sweep.register(verbs)
-    cli_cluster.register(verbs)
-    cli_ingest.register(verbs)  # doctor
+    for name in VERB_MODULES:
+        import_module(name).register(verbs)
     return parser
 
 

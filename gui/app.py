@@ -30,29 +30,46 @@ TABS = ("cluster", "data", "sweep", "results", "drilldown", "runs", "logs")
 LEVEL_COLOURS = {"info": (200, 200, 200), "warning": (255, 200, 90), "error": (255, 110, 110)}
 
 
+def _theme() -> int | str:
+    """Global theme: plots keep a margin around their data when they fit it."""
+    with dpg.theme() as theme, dpg.theme_component(dpg.mvAll):
+        dpg.add_theme_style(dpg.mvPlotStyleVar_FitPadding, 0.04, 0.08,
+                            category=dpg.mvThemeCat_Plots)  # fmt: skip
+    return theme
+
+
 class FrameClock:
     """Frame times of the render loop; logs count, mean and max once per ``window_s`` while a
-    run is active, and keeps the totals of the frames rendered during active runs."""
+    run is active, and keeps totals for the frames rendered during active runs: their count,
+    the longest frame, the wall time covered and the longest wall gap between two frames."""
 
     def __init__(self, window_s: float = 1.0) -> None:
         self.window_s = window_s
         self.frames = 0
         self.active_frames = 0
         self.active_max_s = 0.0
+        self.active_wall_s = 0.0
+        self.active_gap_max_s = 0.0
         self.last_s = 0.0
+        self._last_end: float | None = None
         self._win: list[float] = []
         self._win_active = False
         self._win_start = time.monotonic()
 
     def record(self, dt: float, active: bool) -> None:
+        now = time.monotonic()
         self.frames += 1
         self.last_s = dt
         if active:
             self.active_frames += 1
             self.active_max_s = max(self.active_max_s, dt)
+            if self._last_end is not None:
+                gap = now - self._last_end
+                self.active_wall_s += gap
+                self.active_gap_max_s = max(self.active_gap_max_s, gap)
+        self._last_end = now
         self._win.append(dt)
         self._win_active |= active
-        now = time.monotonic()
         if now - self._win_start >= self.window_s:
             if self._win_active:
                 log.info("gui frames: %d in %.1f s, mean %.1f ms, max %.1f ms (run active)",
@@ -121,6 +138,7 @@ class ThreadXApp:
                              self.runs, self.logs):  # fmt: skip
                     view.build()
         dpg.set_primary_window("main", True)
+        dpg.bind_theme(_theme())
         dpg.show_viewport()
         self.built = True
         return self

@@ -135,11 +135,21 @@ class Backend:
         try:
             while not self._stop.is_set():
                 self._handle_commands()
-                self._poll_due()
-                self._collect(0.05)
+                self._cycle()
         finally:
             if self.client is not None and self.client.embedded:
                 self.client.close()
+
+    def _cycle(self) -> None:
+        """Polls and collection; a failure (cluster gone, ...) is reported and retried in 1 s."""
+        try:
+            self._poll_due()
+            self._collect(0.05)
+        except Exception as err:  # noqa: BLE001 - the window must keep going
+            log.exception("gui: background cycle failed")
+            self._say("error", f"cluster: {_one_line(err)} (retrying)")
+            self._pending.clear()
+            self._stop.wait(1.0)
 
     def _connect(self) -> None:
         from actors.client import ThreadXClient

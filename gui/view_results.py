@@ -20,6 +20,12 @@ BEST_OUTLINE = (255, 255, 255, 255)
 LABEL_CELLS_UP_TO = 64
 
 
+def _ticks(labels: tuple[str, ...], offset: float, most: int = 20) -> tuple[tuple[str, float], ...]:
+    """Axis ticks at ``i + offset``; with many values every k-th is labelled (others blank)."""
+    k = max(1, -(-len(labels) // most))
+    return tuple((lab if i % k == 0 else "", i + offset) for i, lab in enumerate(labels))
+
+
 def _finite_runs(row: tuple[float, ...]) -> list[tuple[int, int]]:
     """``[start, stop)`` index runs of finite values in ``row``."""
     runs, start = [], None
@@ -80,7 +86,7 @@ class ResultsView:
         dpg.add_text("Pareto front: max sharpe, min max_drawdown")
         dpg.add_text(NO_DATA, tag="results/pareto_note", wrap=520)
         with dpg.plot(tag="results/pareto_plot", width=-1, height=-1):
-            dpg.add_plot_legend()
+            dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthEast)
             dpg.add_plot_axis(dpg.mvXAxis, label="max_drawdown", tag="results/pareto_x",
                               auto_fit=True)  # fmt: skip
             with dpg.plot_axis(dpg.mvYAxis, label="sharpe", tag="results/pareto_y",
@@ -181,7 +187,7 @@ class ResultsView:
     def _draw_line(self, hm: HeatmapModel) -> None:
         xs = [float(i) for i in range(len(hm.x_values))]
         ys = list(hm.values[0])
-        dpg.set_axis_ticks("results/heat_x", tuple(zip(hm.x_labels, xs, strict=True)))
+        dpg.set_axis_ticks("results/heat_x", _ticks(hm.x_labels, 0.0))
         dpg.reset_axis_ticks("results/heat_y")
         dpg.add_line_series(xs, ys, parent="results/heat_y", label=hm.metric)
         dpg.add_scatter_series(xs, ys, parent="results/heat_y", label=hm.metric)
@@ -200,12 +206,8 @@ class ResultsView:
                                              bounds_max=(b, j + 1), format=fmt)  # fmt: skip
                 self._heat_series.append(series)
         dpg.configure_item("results/heat_scale", min_scale=lo, max_scale=hi)
-        dpg.set_axis_ticks(
-            "results/heat_x", tuple((lab, i + 0.5) for i, lab in enumerate(hm.x_labels))
-        )
-        dpg.set_axis_ticks(
-            "results/heat_y", tuple((lab, j + 0.5) for j, lab in enumerate(hm.y_labels))
-        )
+        dpg.set_axis_ticks("results/heat_x", _ticks(hm.x_labels, 0.5))
+        dpg.set_axis_ticks("results/heat_y", _ticks(hm.y_labels, 0.5))
         if hm.best is not None:
             i, j = hm.x_values.index(hm.best[0]), hm.y_values.index(hm.best[1])
             best = dpg.add_scatter_series([i + 0.5], [j + 0.5], parent="results/heat_y",

@@ -36,10 +36,30 @@ def _free_display() -> int:
     raise RuntimeError("no free X display number in :90..:139")
 
 
+PROBE = """
+import dearpygui.dearpygui as dpg
+dpg.create_context(); dpg.create_viewport(width=200, height=100); dpg.setup_dearpygui()
+dpg.show_viewport(); dpg.render_dearpygui_frame(); dpg.destroy_context(); print("ok")
+"""
+
+
+def _probe_display() -> None:
+    """Open a tiny DearPyGui window in a child process first: a display without OpenGL would
+    crash (not fail) this test process."""
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    if proc.returncode != 0 or "ok" not in proc.stdout:
+        why = f"DearPyGui cannot open a window here (rc {proc.returncode}): {proc.stderr[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(why + " -- install xvfb and libgl1-mesa-dri")
+        pytest.skip(why)
+
+
 @pytest.fixture(scope="module")
 def display():
     """$DISPLAY, or a private Xvfb (wide, so its centred pointer hovers no widget)."""
     if os.environ.get("DISPLAY"):
+        _probe_display()
         yield os.environ["DISPLAY"]
         return
     xvfb = shutil.which("Xvfb")
@@ -58,6 +78,7 @@ def display():
         time.sleep(0.05)
     os.environ["DISPLAY"] = f":{n}"
     try:
+        _probe_display()
         yield f":{n}"
     finally:
         os.environ.pop("DISPLAY", None)
@@ -168,7 +189,7 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
     with Step("form + TOML"):
         run_grid = {"bb_period": ("range", "5:44:1"), "bb_std": ("range", "1.0:3.4:0.1"),
                     "atr_multiplier": ("list", "1.0, 2.0")}  # fmt: skip
-        _fill_form(app, "gui-e2e", "15m", run_grid, 50)
+        _fill_form(app, "gui-e2e", "15m", run_grid, 25)  # 80 tasks: progress in many steps
         assert app.sweep.estimate.ok and app.sweep.estimate.count == 2000
         assert dpg.get_value("sweep/estimate").startswith("2,000 combinations x up to 2,016 bars")
         _toml_round_trip(app, tmp_path)
@@ -194,12 +215,15 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
         _second_sweep(app, cluster, shots)
     with Step("logs view"):
         _logs_view(app, cluster, shots)
-    # the render loop kept going while sweeps ran, and no frame stalled
-    assert app.clock.active_frames >= 100, app.clock.active_frames
-    assert app.clock.active_max_s < 1.0, app.clock.active_max_s
+    # the render loop kept going while sweeps ran (>= 5 frames/s on average, never a gap of a
+    # second between two frames) and no frame took a second
+    c = app.clock
+    assert c.active_frames >= max(30, 5 * c.active_wall_s), (c.active_frames, c.active_wall_s)
+    assert c.active_max_s < 1.0 and c.active_gap_max_s < 1.0, (c.active_max_s, c.active_gap_max_s)
     print("\nGUI e2e timings (s):", {k: round(v, 1) for k, v in TIMINGS.items()})
-    print(f"frames while a run was active: {app.clock.active_frames}, "
-          f"max {1e3 * app.clock.active_max_s:.0f} ms; screenshots in {shots}")  # fmt: skip
+    print(f"while a run was active: {c.active_frames} frames in {c.active_wall_s:.1f} s, "
+          f"longest frame {1e3 * c.active_max_s:.0f} ms, longest gap "
+          f"{1e3 * c.active_gap_max_s:.0f} ms; screenshots in {shots}")  # fmt: skip
 
 
 def _data_view(app, cluster, shots: Path, tmp_path: Path) -> None:
@@ -283,7 +307,7 @@ def _first_sweep(app, cluster, shots: Path) -> str:
     done = [int(t.split(" /")[0].replace(",", "")) for s, t in seen if s == "running"]
     assert done == sorted(done), done  # progress only moves forward
     assert len({d for d in done if 0 < d < 2000}) >= 2, seen  # and was seen advancing
-    assert dpg.get_value("progress/done").startswith("2,000 / 2,000 combinations (40/40 tasks)")
+    assert dpg.get_value("progress/done").startswith("2,000 / 2,000 combinations (80/80 tasks)")
     assert dpg.get_value("progress/eta").startswith("done in ")
     shares = app.sweep.progress.shares
     assert {d for d, _, _ in shares} == {"2060", "5090"} and sum(n for _, n, _ in shares) == 2000
@@ -386,10 +410,15 @@ def _runs_view(app, run_id: str, shots: Path) -> None:
 
 
 def _second_sweep(app, cluster, shots: Path) -> None:
-    grid = {"bb_period": ("range", "5:44:1"), "bb_std": ("range", "1.0:3.45:0.05"),
-            "atr_multiplier": ("range", "1.0:3.0:0.5")}  # fmt: skip
-    _fill_form(app, "gui-cancel", "15m", grid, 50)
-    assert app.sweep.estimate.count == 10_000
+    # 40,000 combinations: long enough to be caught mid-way on a fast machine too
+    grid = {
+        "bb_period": ("range", "5:44:1"),
+        "bb_std": ("range", "1.0:3.45:0.05"),
+        "atr_multiplier": ("range", "1.0:3.0:0.5"),
+        "max_hold_bars": ("list", "24, 48, 72, 96"),
+    }
+    _fill_form(app, "gui-cancel", "15m", grid, 100)
+    assert app.sweep.estimate.count == 40_000
     app.show_tab("sweep")
     run_id = _start(app, "gui-cancel")
     app.pump(lambda: _state(app) == "running" and app.sweep.progress.fraction > 0, 120, "running")
@@ -403,7 +432,7 @@ def _second_sweep(app, cluster, shots: Path) -> None:
     app.sweep.on_cancel()
     app.pump(lambda: _state(app) == "cancelled", 60, "cancelled")
     st = cluster.status(run_id)
-    assert st["state"] == "cancelled" and 0 < st["done"] < st["total"] == 10_000
+    assert st["state"] == "cancelled" and 0 < st["done"] < st["total"] == 40_000
     stored = cluster.call("results", run_id)
     assert len(stored) == st["done"]
     app.pump(lambda: app.results.snap.run_id == run_id and app.results.snap.state == "cancelled",

@@ -360,3 +360,40 @@ def test_form_estimate_counts_and_sizes_from_the_catalog():
     over = forms.estimate_form(form, cat, 1e-6)
     assert not over.ok and "above the budget" in over.error
     assert "catalog not loaded" in forms.estimate_form(form, None, 8.0).error
+
+
+# ------------------------------------------------------------------------------------ drill-down
+
+
+def test_drilldown_view_of_a_reference_simulation(store):
+    """Charts of a real reference run on the bundled sample: decimated, markers per trade."""
+    from threadx.sample import ensure_sample
+    from threadx.strategy.params import StrategyParams
+    from threadx.sweep.dataset import load_dataset
+    from threadx.sweep.drilldown import drilldown
+
+    ensure_sample(store)
+    ds = load_dataset(store, "BTCUSDT", "15m")
+    dd = drilldown(ds, {**StrategyParams().model_dump(), "bb_period": 30, "bb_std": 2.5})
+    v = charts.drilldown_view("run-1", 7, dd, n_columns=500)
+    bars, trades, eq = dd["bars"], dd["trades"], dd["equity"]
+    assert v.n_bars == len(bars) == 2016 and v.n_trades == len(trades) > 0
+    assert v.candles.bars_per_candle == 5 and len(v.candles.time) == 404
+    assert (
+        v.candles.open[0] == bars["open"].iloc[0] and v.candles.close[-1] == bars["close"].iloc[-1]
+    )
+    assert max(v.candles.high) == bars["high"].max() and min(v.candles.low) == bars["low"].min()
+    assert v.candles.time[0] == bars.index[0].timestamp()
+    names = [name for name, _ in v.bands]
+    assert names == ["upper", "middle", "lower"]
+    upper = dict(v.bands)["upper"]
+    assert len(upper[0]) < len(bars) and upper[1][-1] == bars["upper"].iloc[-1]
+    assert np.nanmax(upper[1]) == bars["upper"].max()  # the band's peak survives decimation
+    n_long, n_short = int((trades["side"] == 1).sum()), int((trades["side"] == -1).sum())
+    assert (len(v.entries_long[0]), len(v.entries_short[0])) == (n_long, n_short)
+    assert len(v.exits[0]) == v.n_trades
+    assert v.equity[1][0] == eq["equity"].iloc[0] and v.equity[1][-1] == eq["equity"].iloc[-1]
+    assert max(v.drawdown[1]) == eq["drawdown"].max()
+    assert v.trades.columns[0] == "side" and set(v.trades.column("side")) <= {"long", "short"}
+    assert "bb_period=30" in v.params_text and v.mismatches == ()
+    assert v.title == "BTCUSDT 15m combination 7"

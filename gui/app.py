@@ -130,7 +130,7 @@ class ThreadXApp:
             with dpg.group(horizontal=True):
                 dpg.add_text("connecting...", tag="status/connection")
                 dpg.add_text("|")
-                dpg.add_text("", tag="status/message", color=LEVEL_COLOURS["info"])
+                dpg.add_text("ready", tag="status/message", color=LEVEL_COLOURS["info"])
                 dpg.add_text("|")
                 dpg.add_text("", tag="status/frames")
             with dpg.tab_bar(tag="tabs"):

@@ -85,6 +85,7 @@ class Backend:
         self._tasks_done: dict[str, int] = {}
         self._log_stamp: tuple[float, int] | None = None
         self._seq = 0
+        self._last_say: tuple[str, float] | None = None
 
     # -- render-loop side ------------------------------------------------------------------
     def start(self) -> Backend:
@@ -121,6 +122,12 @@ class Backend:
         self.snapshots.put(snap)
 
     def _say(self, level: str, text: str) -> None:
+        """Post a status-bar message (and log it); the same text again within 5 s is dropped,
+        so a failing poll does not flood the window or the log."""
+        now = time.monotonic()
+        if self._last_say is not None and self._last_say[0] == text and now - self._last_say[1] < 5:
+            return
+        self._last_say = (text, now)
         getattr(log, "error" if level == "error" else "info")("gui: %s", text)
         self._post(snapshots.Message(level, text))
 
@@ -264,9 +271,13 @@ class Backend:
         refs = [self._driver("results", run.run_id), self._driver("top", run.run_id, k),
                 self._driver("pareto", run.run_id)]  # fmt: skip
         asked = (run.done, run.state)  # the results are at least as new as this status
+        t0 = time.monotonic()
 
         def got(frame: pd.DataFrame, top: pd.DataFrame, front: pd.DataFrame) -> None:
             self._on_results(run, asked, frame, top, front)
+            # big runs: refresh less often than the results take to fetch and build
+            took = time.monotonic() - t0
+            self._due["results"] = time.monotonic() + max(self.intervals.results, 3 * took)
 
         self._ask("results", refs, got, f"results of {run.run_id}")
 

@@ -254,8 +254,9 @@ def heatmap_model(
     for d, v in fixed:
         sel = sel[sel[d] == v]
     xs, ys = dims[x], (dims[y] if y else [None])
-    cell = {(plain(r[x]), plain(r[y]) if y else None): float(r[metric])
-            for _, r in sel.iterrows()}  # fmt: skip
+    ys_of = sel[y] if y else [None] * len(sel)
+    cell = {(plain(a), plain(b)): float(v)
+            for a, b, v in zip(sel[x], ys_of, sel[metric], strict=True)}  # fmt: skip
     values = tuple(tuple(cell.get((xv, yv), math.nan) for xv in xs) for yv in ys)
     word = "min" if lower else "max"
     held = ", ".join(f"{d}={fmt_value(v)}" for d, v in fixed) or "none"

@@ -457,25 +457,15 @@ def _logs_view(app, cluster, shots: Path) -> None:
 
 
 def test_gui_verb_runs_and_saves_a_screenshot_per_view(app, cluster, tmp_path):
-    """``threadx gui --address A --exit-after S --screenshot-dir D`` in a separate process,
-    joining the running cluster (the verb as ``threadx/cli.py`` registers it)."""
+    """``threadx gui --address A --exit-after S --screenshot-dir D`` in its own process, joining
+    the running cluster."""
     address = ray.get_runtime_context().gcs_address
-    code = (
-        "import argparse, sys\n"
-        "from threadx.cli import Context\n"
-        "from threadx.config import apply_overrides, load_config\n"
-        "from gui.cli import register\n"
-        "p = argparse.ArgumentParser(); register(p.add_subparsers(dest='verb'))\n"
-        "a = p.parse_args(sys.argv[1:])\n"
-        f"cfg = apply_overrides(load_config({str(REPO / 'configs' / 'threadx.toml')!r}),"
-        f" data_root={str(cluster.cfg.data_root)!r})\n"
-        "sys.exit(a.func(Context(cfg), a))\n"
-    )
     out = tmp_path / "shots"
+    cmd = [sys.executable, "-m", "threadx.cli", "--config", str(REPO / "configs" / "threadx.toml"),
+           "--data-root", str(cluster.cfg.data_root), "gui", "--address", address,
+           "--exit-after", "4", "--screenshot-dir", str(out)]  # fmt: skip
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code, "gui", "--address", address,
-                           "--exit-after", "4", "--screenshot-dir", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=150)  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=150)
     TIMINGS["cli subprocess"] = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(p.name for p in out.glob("*.png"))

@@ -25,9 +25,11 @@ IDLE_RELEASE_S = 30.0
 @ray.remote(num_cpus=0, max_concurrency=16)
 class SweepDriver:
     def __init__(self, cfg: Any) -> None:
+        from threadx.log import setup_logging
         from threadx.sweep.service import SweepService
 
         self.cfg = cfg
+        setup_logging(cfg, console_level=None)  # driver logs reach the same rotating file
         ns = cfg.cluster.namespace
         # the store's files live on this machine: keep the data store (and cache) beside us
         self.data_store = DataStore.options(

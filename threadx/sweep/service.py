@@ -249,6 +249,7 @@ class SweepService:
             run = self.known.get(run_id)
             if run is not None and run.controller is not None and run.error is None:
                 st = run.controller.status()
+                st["weights"] = dict(run.controller.weights)
                 top = run.top
             else:
                 st, top = self._status_from_disk(run_id), None
@@ -271,7 +272,8 @@ class SweepService:
                 "done": int(round(frac * total)), "total": total, "fraction": frac,
                 "elapsed_s": man.get("wall_s"), "bar_steps_per_s": man.get("bar_steps_per_s"),
                 "eta_s": None, "per_device": man.get("device_combos", {}),
-                "shares": man.get("device_shares", {}), "errors": [man["error"]]
+                "shares": man.get("device_shares", {}), "weights": man.get("weights", {}),
+                "errors": [man["error"]]
                 if man.get("error") else [], "retries": man.get("retries", 0)}  # fmt: skip
 
     def list_runs(self) -> list[dict[str, Any]]:

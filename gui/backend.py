@@ -39,6 +39,7 @@ class Intervals:
     cluster: float = 2.0
     runs: float = 5.0
     log: float = 1.0
+    ingest: float = 0.5
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Backend:
         self._tasks_done: dict[str, int] = {}
         self._log_stamp: tuple[float, int] | None = None
         self._seq = 0
+        self._ingesting: str | None = None
         self._last_say: tuple[str, float] | None = None
 
     # -- render-loop side ------------------------------------------------------------------
@@ -231,7 +233,7 @@ class Backend:
     # -- timers ------------------------------------------------------------------------------
     def _poll_due(self) -> None:
         now = time.monotonic()
-        for key in ("status", "results", "cluster", "runs", "log"):
+        for key in ("status", "results", "cluster", "runs", "log", "ingest"):
             if now >= self._due.get(key, float("inf")):
                 self._due[key] = now + getattr(self.intervals, key)
                 getattr(self, f"_poll_{key}")()
@@ -465,6 +467,36 @@ class Backend:
         ref = self._store.import_path.remote(path, symbol or None, exchange or None, "merge",
                                              dry_run)  # fmt: skip
         self._ask(self._unique("import"), [ref], done, f"import {path}")
+
+    def _cmd_ingest(self, symbol: str, base_url: str, start: str | None = None,
+                    end: str | None = None, exchange: str = "binance") -> None:  # fmt: skip
+        """Download the missing 1m bars through the DataStore actor; progress is polled."""
+
+        def done(report: dict[str, Any]) -> None:
+            self._ingesting = None
+            keys = ("missing_before", "pages", "rows_received", "rows_added")
+            facts = ", ".join(f"{k} {report[k]:,}" for k in keys if k in report)
+            facts += f", confirmed gaps {len(report.get('confirmed_gaps') or [])}"
+            self._post(snapshots.DataResult("ingest", f"ingest of {symbol} done: {facts}"))
+            self._cmd_refresh("catalog")
+
+        ref = self._store.ingest.remote(symbol, start or None, end or None, base_url, exchange)
+        if self._ask(f"ingest {symbol}", [ref], done, f"ingest {symbol}"):
+            self._ingesting = symbol
+            self._due["ingest"] = 0.0
+
+    def _poll_ingest(self) -> None:
+        symbol = self._ingesting
+        if symbol is None:
+            self._due["ingest"] = float("inf")
+            return
+
+        def shown(p: dict[str, Any] | None) -> None:
+            if p and not p.get("done") and self._ingesting == symbol:
+                self._post(snapshots.DataResult("ingest", vm.ingest_progress_text(symbol, p)))
+
+        self._ask("ingest progress", [self._store.ingest_progress.remote(symbol)], shown,
+                  f"progress of the {symbol} ingest")  # fmt: skip
 
     def _cmd_resample(self, symbol: str, timeframe: str, exchange: str | None = None,
                       n_columns: int = 1200) -> None:  # fmt: skip

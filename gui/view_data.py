@@ -50,6 +50,18 @@ class DataView:
         dpg.add_file_dialog(show=False, tag="data/dialog", width=700, height=420,
                             directory_selector=True, callback=self._on_dialog)  # fmt: skip
         dpg.add_separator()
+        dpg.add_text("Download missing 1m bars from Binance (incremental)")
+        dpg.add_input_text(label="symbol", tag="data/ingest_symbol", width=200)
+        dpg.add_input_text(
+            label="base URL",
+            tag="data/ingest_url",
+            width=300,
+            default_value="https://api.binance.com",
+        )
+        dpg.add_input_text(label="start (UTC, optional)", tag="data/ingest_start", width=200)
+        dpg.add_input_text(label="end (UTC, optional)", tag="data/ingest_end", width=200)
+        dpg.add_button(label="Ingest", tag="data/ingest", callback=self.on_ingest)
+        dpg.add_separator()
         dpg.add_text("Resample / gaps (click a catalog row to pick its symbol)")
         dpg.add_input_text(label="symbol", tag="data/symbol", width=200)
         dpg.add_input_text(label="exchange", tag="data/exchange", width=200)
@@ -87,6 +99,16 @@ class DataView:
                       exchange=dpg.get_value("data/import_exchange").strip(),
                       dry_run=bool(dpg.get_value("data/dry_run")))  # fmt: skip
         dpg.set_value("data/result", f"importing {path}...")
+
+    def on_ingest(self, *_: Any) -> None:
+        symbol = dpg.get_value("data/ingest_symbol").strip().upper()
+        if not symbol:
+            self.app.message("error", "ingest: give a symbol (e.g. BTCUSDT)")
+            return
+        self.app.send("ingest", symbol=symbol, base_url=dpg.get_value("data/ingest_url").strip(),
+                      start=dpg.get_value("data/ingest_start").strip(),
+                      end=dpg.get_value("data/ingest_end").strip())  # fmt: skip
+        dpg.set_value("data/result", f"ingest of {symbol} started...")
 
     def on_resample(self, *_: Any) -> None:
         symbol, tf = dpg.get_value("data/symbol").strip(), dpg.get_value("data/timeframe").strip()

@@ -461,3 +461,13 @@ def tail_lines(text: str, n: int) -> tuple[str, ...]:
     """The last ``n`` lines of ``text``."""
     lines = text.splitlines()
     return tuple(lines[-n:]) if n > 0 else ()
+
+
+def ingest_progress_text(symbol: str, p: dict[str, Any]) -> str:
+    """``"ingest BTCUSDT: download 12,000 / 30,240 minutes (39.7 %), 12 requests"``."""
+    done, total = int(p.get("done_minutes") or 0), int(p.get("total_minutes") or 0)
+    pct = f" ({done / total:.1%})" if total else ""
+    return (
+        f"ingest {symbol}: {p.get('phase', 'download')} {done:,} / {total:,} minutes{pct}, "
+        f"{int(p.get('requests') or 0)} requests"
+    )

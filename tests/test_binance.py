@@ -36,8 +36,8 @@ from threadx.data.binance import (
     load_confirmed,
     missing_runs,
     subtract_runs,
-    verify,
 )
+from threadx.data.binance_verify import verify
 from threadx.data.importers import read_file
 from threadx.data.store import OHLCVStore
 from threadx.errors import DataError, ThreadXError

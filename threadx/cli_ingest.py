@@ -126,7 +126,7 @@ def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.cli_data import _ts
-    from threadx.data.binance import verify
+    from threadx.data.binance_verify import verify
 
     intervals = tuple(s.strip() for s in args.intervals.split(",") if s.strip())
     rep = verify(ctx.store, args.symbol.upper(), exchange=args.exchange, intervals=intervals,

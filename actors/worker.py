@@ -13,7 +13,7 @@ from typing import Any
 import ray
 
 
-@ray.remote(max_restarts=0)
+@ray.remote(max_restarts=0, concurrency_groups={"info": 1})
 class BacktestWorker:
     def __init__(self, device: str, backend: str, num_threads: int, cache: Any = None) -> None:
         # before CUDA starts: CUDA numbers devices fastest-first, NVML (our labels) by PCI bus
@@ -37,6 +37,7 @@ class BacktestWorker:
             import_cuda().select_device(self.gpu_index)
         self.tasks_done = 0
 
+    @ray.method(concurrency_group="info")  # answers while a task runs (views stay live)
     def info(self) -> dict[str, Any]:
         from threadx.sweep.runner import peak_rss_bytes
 

@@ -28,6 +28,7 @@ from threadx.kernels import (
     N_OUT,
     OUT_NAMES,
     PackedSweep,
+    cpu,
     gpu_unavailable_reason,
     pack,
     resolve_backend,
@@ -215,6 +216,71 @@ def test_synthetic_gap_through_the_stop() -> None:
               for lev in (1.0, 20.0)]  # fmt: skip
     out = _assert_parity(frame, combos, 1)
     assert out[1, OUT_NAMES.index("ruined")] == 1.0
+
+
+def _candles(close: np.ndarray) -> pd.DataFrame:
+    """1m bars opening at their close, with a 0.01 range around it."""
+    close = np.asarray(close, dtype=np.float64)
+    return pd.DataFrame(
+        {"open": close, "high": close + 0.01, "low": close - 0.01, "close": close},
+        index=pd.date_range("2024-01-01", periods=close.size, freq="1min", tz="UTC"),
+    )
+
+
+def _trades(frame: pd.DataFrame, combo: dict) -> pd.DataFrame:
+    return simulate(*_ohlc(frame), frame.index.asi8, StrategyParams(**combo), 1).trades
+
+
+def test_positions_held_longer_than_a_statistics_segment() -> None:
+    """Trends of 300 bars: positions held for hundreds of bars, many return segments each
+    (``cpu.SEGMENT_MAX``), long and short, trailing or not."""
+    rng = np.random.default_rng(5)
+    n = 1500
+    drift = np.where((np.arange(n) // 300) % 2 == 0, -0.0005, 0.0005)
+    frame = _candles(100.0 * np.exp(np.cumsum(drift + rng.normal(0.0, 0.0002, n))))
+    combos = [{"bb_period": 20, "bb_std": 1.0, "atr_multiplier": 400.0, "max_hold_bars": 1000,
+               "spacing_bars": 0, "direction": d, "trailing_stop": trail}
+              for d in ("long", "short") for trail in (True, False)]  # fmt: skip
+    out = _assert_parity(frame, combos, 1)
+    assert out[:, OUT_NAMES.index("avg_bars_held")].min() > 4 * cpu.SEGMENT_MAX
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_ruin_inside_a_position_and_on_its_entry_bar(side: str) -> None:
+    """A close between the stop and the ruin level ruins the account on a bar without an exit
+    (the fee makes the ruin level, stop - f * entry, a little above the stop when
+    risk_per_trade = 1); a fee above 1 / leverage ruins it on the entry bar."""
+    path = np.array([100, 100.2, 100, 100.2, 100, 100.2, 99.5, 99, 98.5, 98, 97.5, 97, 96.5,
+                     96.2, 96.1, 95, 96, 97])  # fmt: skip
+    frame = _candles(path if side == "long" else 200.0 - path)
+    combo = {"bb_period": 3, "bb_std": 1.0, "atr_period": 1, "atr_multiplier": 5.0,
+             "trailing_stop": False, "risk_per_trade": 1.0, "leverage": 50.0, "fee_bps": 20.0,
+             "spacing_bars": 0, "direction": side, "max_hold_bars": 100}  # fmt: skip
+    at_entry = dict(combo, leverage=500.0, atr_multiplier=0.05, fee_bps=25.0)
+    for c, entry_bar, exit_bar in ((combo, 6, 14), (at_entry, 6, 6)):
+        trades = _trades(frame, c)
+        assert list(trades["exit_reason"]) == ["ruin"]
+        assert (trades["entry_bar"].iloc[0], trades["exit_bar"].iloc[0]) == (entry_bar, exit_bar)
+    out = _assert_parity(frame, [combo, at_entry], 1)
+    assert np.all(out[:, OUT_NAMES.index("ruined")] == 1.0)
+
+
+def test_signals_inside_positions_move_the_spacing_clock(timeframes) -> None:
+    """Signals are kept or dropped whether a position is open or not: the kernel, which does not
+    evaluate signals while in a position, replays them after the exit. Same-bar re-entries and
+    spacing longer and shorter than the positions."""
+    frame, minutes = timeframes["1m"]
+    combos = [{"bb_std": k, "spacing_bars": sp, "atr_multiplier": am, "max_hold_bars": mh,
+               "trend_period": trend}
+              for k in (0.5, 1.5) for sp in (0, 1, 3, 12) for am in (0.3, 3.0)
+              for mh in (2, 40) for trend in (0, 30)]  # fmt: skip
+    out = _assert_parity(frame, combos, minutes)
+    assert out[:, OUT_NAMES.index("n_trades")].min() > 0
+    reentries = 0
+    for c in combos[:8]:
+        entries, exits = _trades(frame, c)[["entry_bar", "exit_bar"]].to_numpy().T
+        reentries += int((entries[1:] == exits[:-1]).sum())
+    assert reentries > 0
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,14 +13,40 @@ other modules (the ``C_*``/``O_*`` columns of :mod:`~threadx.kernels.layout`,
 ``SHARPE_STD_FLOOR``) are frozen into the cached machine code: after changing one of them, delete
 ``threadx/kernels/__pycache__/cpu.*.nb[ic]``.
 
+How one pass goes (every decision uses the very floating-point expressions of the reference, so
+that no signal, stop or ruin can flip at an exact tie; only the metric sums may round
+differently, far below the 1e-9 relative tolerance the tests allow):
+
+* **Flat**: nothing can happen before the next *kept* signal. The scan tests
+  ``SCAN_BLOCK`` bars at once without a branch per bar (a bit mask of the crossings; numba
+  vectorises it), then jumps to the lowest set bit. Spacing needs no per-bar state: after a
+  kept signal at ``w`` the scan resumes at ``w + max(spacing, 1)``.
+* **In a position**, a fast path runs over the bars where nothing happens (no stop, no take
+  profit, before the max-hold bar and the last bar): one tight loop for the exit tests and the
+  trailing stop (a short's tests are a long's on negated prices: negation is exact), then one
+  loop for mark to market, ruin and the return statistics. The first bar with an event goes
+  through the general code, which is the STRATEGY.md step list. Signals are not evaluated in a
+  position: after the exit, one scan from the spacing clock both replays the position's signals
+  (they only move the clock) and finds the next kept signal, a same-bar re-entry included.
+* Flat bars have exact zero returns: they are not visited, only counted at the end.
+
 Streaming metrics (bar returns ``r[t] = equity[t] / equity[t-1] - 1``, ``r = 0`` when
 ``equity[t-1] <= 0``):
 
-* ``mean(r)`` from a Neumaier-compensated ``sum(r)``;
-* ``std(r, ddof=1)`` from Welford's ``M2``; runs of exact zero returns (flat bars) are merged in
-  O(1) with Chan's pairwise formula, so flat stretches cost no division;
-* ``sum(min(r, 0)^2)``, the running peak and the maximum drawdown ``1 - equity / peak``;
-* trade counts, sums of positive / negative net pnl (and a compensated sum of all), bars held, fees.
+* ``mean(r)`` from a compensated (TwoSum, i.e. Neumaier's error term) ``sum(r)``;
+* ``std(r, ddof=1)``: returns are summed in segments of at most ``SEGMENT_MAX`` about a pivot
+  (the segment's first return), so a bar costs no division; each segment is merged into the
+  running ``(n, mean, M2)`` with Chan et al.'s pairwise formula, and so are the zero returns at
+  the end. Summing about a pivot that is one of the values bounds the cancellation of
+  ``S2 - S1^2 / n`` by ``n``, whatever the data;
+* ``sum(min(r, 0)^2)``;
+* the maximum drawdown ``max_t 1 - equity[t] / peak[t]`` exactly: within the stretch of one
+  peak the deepest point is the lowest equity (division and subtraction round monotonically),
+  so only each stretch's trough is divided, and only when it can deepen the maximum: a trough
+  ``>= peak * (1 - max_dd) * (1 + DD_MARGIN)`` (computed) cannot, the margin dwarfing the
+  rounding of that threshold;
+* trade counts, sums of positive / negative net pnl (and a compensated sum of all), bars held,
+  fees -- branch-free (the sign of a pnl and the side of a trade are unpredictable).
 """
 
 from __future__ import annotations
@@ -70,6 +96,15 @@ from threadx.kernels.layout import (
 )
 from threadx.metrics import SHARPE_STD_FLOOR
 
+# returns summed about one pivot before a merge into (n, mean, M2) (see the module docstring)
+SEGMENT_MAX = 64
+# relative margin of the drawdown pre-test, far above the three roundings of its threshold
+DD_MARGIN = 1e-12
+# bars tested at once by the signal scan (a 16-bit mask: the bit search below assumes 16)
+SCAN_BLOCK = 16
+
+_u = np.uint64  # unsigned indices: no negative-index wrap-around code in the hot loops
+
 
 def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metrics) by design
     i, op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy
@@ -93,25 +128,33 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     f = P[i, C_FEE_BPS] / 1e4
     s = P[i, C_SLIPPAGE_BPS] / 1e4
     init = P[i, C_INITIAL_CAPITAL]
-    b = int(P[i, C_BB_IDX])
-    a = int(P[i, C_ATR_IDX])
     tr = int(P[i, C_TREND_IDX])
     ready = int(P[i, C_READY_FROM])
+    mid_r = middle[int(P[i, C_BB_IDX])]
+    sd_r = sd[int(P[i, C_BB_IDX])]
+    atr_r = atr[int(P[i, C_ATR_IDX])]
+    trd = cl  # never read when the trend filter is off
+    if tr >= 0:
+        trd = trend[tr]
+    allow_long = direction >= 0
+    allow_short = direction <= 0
+    gap = spacing if spacing > 1 else 1  # after a kept signal at u, none is kept before u + gap
+    last = n - 1
 
-    # simulation state
+    # simulation state (sq = side * qty; sst = side * stop, the stop in the trader's direction)
     cash = init
     side = 0
+    sgn = 0.0
+    sq = 0.0
     qty = 0.0
     entry_fill = 0.0
     entry_bar = 0
-    stop = 0.0
+    sst = 0.0
     fee_entry = 0.0
+    s0 = 0  # first bar of the open position whose return is not in the statistics yet
     ruined = False
-    # signal state
-    prev_below = False
-    prev_above = False
-    have_kept = False
-    last_kept = 0
+    # signal state: the signals of bars before scan_from are processed or cannot be kept
+    scan_from = ready
     # trade statistics
     n_trades = 0
     n_win = 0
@@ -126,183 +169,292 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     eq = init
     eq_prev = init
     peak = init
+    trough = init  # lowest equity since the peak
     max_dd = 0.0
+    dd_factor = 1.0 + DD_MARGIN  # (1 - max_dd) * (1 + DD_MARGIN)
+    dd_below = peak * dd_factor  # only a trough below this can deepen the maximum drawdown
     r_sum = 0.0
     r_comp = 0.0
     down2 = 0.0
     w_n = 0
     w_mean = 0.0
     w_m2 = 0.0
-    zeros = 0
-    last = n - 1
-    t_stop = last
+    seg_n = 0
+    seg_pivot = 0.0
+    seg_s1 = 0.0
+    seg_s2 = 0.0
 
-    for t in range(n):
-        # 1. exits of an open position (it was opened on an earlier bar: entries come after)
+    t = 0
+    done = False
+    nxt = -1  # bar of the next kept signal once a scan found it (n: none left; -1: unknown)
+    nxt_side = 0
+    while True:
+        if seg_n >= SEGMENT_MAX or (done and seg_n > 0):
+            # merge the segment (n, mean and M2 about its pivot) into the totals (Chan et al.)
+            seg_mean = seg_s1 / seg_n
+            seg_m2 = seg_s2 - seg_s1 * seg_mean
+            if seg_m2 < 0.0:
+                seg_m2 = 0.0
+            seg_mean += seg_pivot
+            tot = w_n + seg_n
+            delta = seg_mean - w_mean
+            w_mean += delta * seg_n / tot
+            w_m2 += seg_m2 + delta * delta * w_n * seg_n / tot
+            w_n = tot
+            seg_n = 0
+            seg_s1 = 0.0
+            seg_s2 = 0.0
+        if done:
+            break
+        sig = 0
+        first = -1  # >= 0: scan for the first kept signal at or after bar `first`
+        ruin_bar = False
+        top = side == 0  # flat since an earlier bar: the next event is the next kept signal
         if side != 0:
-            fired = False
-            px = 0.0
-            if side > 0:
-                if lo[t] <= stop:
-                    fired = True
-                    px = min(op[t], stop)
-                elif cl[t] >= middle[b, t] or t - entry_bar >= max_hold:
-                    fired = True
-                    px = cl[t]
-            else:
-                if hi[t] >= stop:
-                    fired = True
-                    px = max(op[t], stop)
-                elif cl[t] <= middle[b, t] or t - entry_bar >= max_hold:
-                    fired = True
-                    px = cl[t]
-            if fired:
-                fill = px * (1.0 - side * s)
-                pnl_gross = side * qty * (fill - entry_fill)
+            # Fast path over the position's bars where nothing happens (no exit, no ruin, before
+            # the max-hold bar and the last bar): trail the stop, mark to market, statistics.
+            # A short's tests are a long's on negated prices (exact: negation does not round).
+            t_end = entry_bar + max_hold - 1
+            if t_end > last - 1:
+                t_end = last - 1
+            t_hi = s0 - 1 + (SEGMENT_MAX - seg_n)  # the returns of s0 .. t_hi fill the segment
+            if t_hi > t_end:
+                t_hi = t_end
+            while t < t_hi:
+                v = _u(t + 1)
+                c = cl[v]
+                ext = lo[v] if side > 0 else hi[v]
+                if (sgn * ext <= sst) | (sgn * c >= sgn * mid_r[v]):
+                    break  # stop or take profit (one branch: which one is unpredictable)
+                if trailing:
+                    sst = max(sst, sgn * c - am * atr_r[v])
+                t += 1
+            # mark to market and statistics of bars s0 .. t (s0 is the entry bar after an entry),
+            # in a loop of their own (fewer live registers); a ruin ends the position there (its
+            # stop no longer matters)
+            t1 = t
+            for u in range(s0, t1 + 1):
+                eq = cash + sq * (cl[_u(u)] - entry_fill)
+                if eq <= 0.0:
+                    t = u
+                    ruin_bar = True
+                    break
+                r = eq / eq_prev - 1.0  # equity[t-1] > 0: a ruined run has stopped
+                if seg_n == 0:
+                    seg_pivot = r
+                dr = r - seg_pivot
+                seg_s1 += dr
+                seg_s2 += dr * dr
+                seg_n += 1
+                tmp = r_sum + r  # TwoSum: branch-free, the same error term as Neumaier's
+                bv = tmp - r_sum
+                r_comp += (r_sum - (tmp - bv)) + (r - bv)
+                r_sum = tmp
+                neg = min(r, 0.0)
+                down2 += neg * neg
+                up = eq > peak
+                if up & (trough < dd_below):
+                    # the drawdown from the old peak ends: 1 - trough/peak is its deepest point
+                    max_dd = max(max_dd, 1.0 - trough / peak)
+                    dd_factor = (1.0 - max_dd) * (1.0 + DD_MARGIN)
+                trough = eq if up else min(trough, eq)
+                peak = max(peak, eq)
+                dd_below = peak * dd_factor
+                eq_prev = eq
+            s0 = t1 + 1
+            if not ruin_bar:
+                if t == t_hi and t_hi < t_end:
+                    continue  # the segment is full: merge it and go on
+                # 1. exits of an open position on bar t (opened on an earlier bar)
+                t += 1
+                v = _u(t)
+                c = cl[v]
+                # branch-free selections: the side and the exit reason are unpredictable
+                lov = lo[v]
+                hiv = hi[v]
+                ext = lov if side > 0 else hiv
+                hit_stop = sgn * ext <= sst
+                # a stop fills at the stop, or at the open if the bar gapped through it
+                px_stop = sgn * min(sgn * op[v], sst)
+                if hit_stop | (sgn * c >= sgn * mid_r[v]) | (t - entry_bar >= max_hold):
+                    px = px_stop if hit_stop else c  # else take profit or max hold, at the close
+                    fill = px * (1.0 - side * s)
+                    pnl_gross = sq * (fill - entry_fill)
+                    fee_exit = f * qty * fill
+                    cash += pnl_gross - fee_exit
+                    pnl = pnl_gross - fee_entry - fee_exit
+                    n_trades += 1
+                    held += t - entry_bar
+                    fees += fee_entry + fee_exit
+                    n_win += pnl > 0.0
+                    n_loss += pnl < 0.0
+                    sum_win += max(pnl, 0.0)
+                    sum_loss += min(pnl, 0.0)
+                    tmp = pnl_sum + pnl  # TwoSum
+                    bv = tmp - pnl_sum
+                    pnl_comp += (pnl_sum - (tmp - bv)) + (pnl - bv)
+                    pnl_sum = tmp
+                    side = 0
+                    sq = 0.0
+                    first = t  # a kept signal on the exit bar re-enters at once
+                elif trailing:
+                    sst = max(sst, sgn * c - am * atr_r[v])
+        elif nxt < 0:
+            first = 0
+
+        # 2. signals (independent of the position): the kept ones from scan_from on; those
+        # before `first` only move the spacing clock, the first one at or after it is `nxt`
+        if first >= 0:
+            nxt = n
+            u = scan_from
+            while u <= last:
+                w = u  # the first crossing (direction filter applied) at or after u
+                if last - u >= SCAN_BLOCK - 1:
+                    base = _u(u)
+                    mask = 0
+                    for j in range(SCAN_BLOCK):
+                        x = base + _u(j)
+                        y = x - _u(1)
+                        c = cl[x]
+                        m = mid_r[x]
+                        dev = k * sd_r[x]
+                        cp = cl[y]
+                        mp = mid_r[y]
+                        devp = k * sd_r[y]
+                        # no NaN at or after ready - 1: `>=` is exactly `not <`
+                        cross = ((c < m - dev) & (cp >= mp - devp) & allow_long) | (
+                            (c > m + dev) & (cp <= mp + devp) & allow_short
+                        )
+                        mask |= np.int64(cross) << j
+                    if mask == 0:
+                        u += SCAN_BLOCK
+                        continue
+                    low = mask & -mask  # lowest set bit: its index, branch-free
+                    w = u + (
+                        8 * ((low & 0xFF00) != 0)
+                        + 4 * ((low & 0xF0F0) != 0)
+                        + 2 * ((low & 0xCCCC) != 0)
+                        + ((low & 0xAAAA) != 0)
+                    )
+                else:
+                    x = _u(u)
+                    y = x - _u(1)
+                    c = cl[x]
+                    m = mid_r[x]
+                    dev = k * sd_r[x]
+                    cp = cl[y]
+                    mp = mid_r[y]
+                    devp = k * sd_r[y]
+                    if not (
+                        ((c < m - dev) & (cp >= mp - devp) & allow_long)
+                        | ((c > m + dev) & (cp <= mp + devp) & allow_short)
+                    ):
+                        u += 1
+                        continue
+                x = _u(w)
+                c = cl[x]
+                bl = c < mid_r[x] - k * sd_r[x]  # a long signal, else a short one
+                if tr >= 0 and not ((c > trd[x]) if bl else (c < trd[x])):
+                    u = w + 1  # removed by the trend filter
+                    continue
+                u = w + gap  # a kept signal at w: the next one at w + gap at the earliest
+                if w >= first:
+                    nxt = w
+                    nxt_side = 1 if bl else -1
+                    break
+            scan_from = u
+        if side == 0:
+            if top:
+                if nxt >= n:
+                    done = True  # no kept signal left: flat, equity = cash, to the end
+                    continue
+                t = nxt
+            if nxt == t:
+                sig = nxt_side
+                nxt = -1
+        # entry when flat
+        if sig != 0 and cash > 0.0:
+            fill = cl[t] * (1.0 + sig * s)
+            d = am * atr_r[t]
+            if d > 0.0 and fill > 0.0:  # a short slipped by >= 100 % cannot be filled
+                side = sig
+                sgn = 1.0 * sig
+                entry_fill = fill
+                qty = min(cash * risk / d, cash * lev / entry_fill)
+                sq = side * qty
+                sst = sgn * (entry_fill - side * d)
+                fee_entry = f * qty * entry_fill
+                cash -= fee_entry
+                entry_bar = t
+                s0 = t  # the fast path's statistics loop takes the entry bar's return
+
+        # 3. mark to market; 4. ruin; end of data
+        eq = cash + sq * (cl[t] - entry_fill)
+        if eq <= 0.0 or t == last:
+            if eq <= 0.0:
+                ruined = True
+            if side != 0:
+                fill = cl[t] * (1.0 - side * s)
+                pnl_gross = sq * (fill - entry_fill)
                 fee_exit = f * qty * fill
                 cash += pnl_gross - fee_exit
                 pnl = pnl_gross - fee_entry - fee_exit
                 n_trades += 1
                 held += t - entry_bar
                 fees += fee_entry + fee_exit
-                if pnl > 0.0:
-                    n_win += 1
-                    sum_win += pnl
-                elif pnl < 0.0:
-                    n_loss += 1
-                    sum_loss += pnl
-                tmp = pnl_sum + pnl  # Neumaier compensated sum
-                if abs(pnl_sum) >= abs(pnl):
-                    pnl_comp += (pnl_sum - tmp) + pnl
-                else:
-                    pnl_comp += (pnl - tmp) + pnl_sum
+                n_win += pnl > 0.0
+                n_loss += pnl < 0.0
+                sum_win += max(pnl, 0.0)
+                sum_loss += min(pnl, 0.0)
+                tmp = pnl_sum + pnl
+                bv = tmp - pnl_sum
+                pnl_comp += (pnl_sum - (tmp - bv)) + (pnl - bv)
                 pnl_sum = tmp
                 side = 0
-            elif trailing:
-                if side > 0:
-                    stop = max(stop, cl[t] - am * atr[a, t])
-                else:
-                    stop = min(stop, cl[t] + am * atr[a, t])
+                sq = 0.0
+                eq = cash
+                if eq <= 0.0:
+                    ruined = True
 
-        # 2. signals (independent of the position) and entry when flat
-        sig = 0
-        if t >= ready - 1:
-            mid = middle[b, t]
-            dev = k * sd[b, t]
-            below = cl[t] < mid - dev
-            above = cl[t] > mid + dev
-            if t >= ready:
-                if below and not prev_below and direction >= 0:
-                    if tr < 0 or cl[t] > trend[tr, t]:
-                        sig = 1
-                elif above and not prev_above and direction <= 0:
-                    if tr < 0 or cl[t] < trend[tr, t]:
-                        sig = -1
-                if sig != 0:
-                    if have_kept and t - last_kept < spacing:
-                        sig = 0
-                    else:
-                        have_kept = True
-                        last_kept = t
-            prev_below = below
-            prev_above = above
-        if sig != 0 and side == 0 and cash > 0.0:
-            fill = cl[t] * (1.0 + sig * s)
-            d = am * atr[a, t]
-            if d > 0.0 and fill > 0.0:  # a short slipped by >= 100 % cannot be filled
-                side = sig
-                entry_fill = fill
-                qty = min(cash * risk / d, cash * lev / entry_fill)
-                stop = entry_fill - side * d
-                fee_entry = f * qty * entry_fill
-                cash -= fee_entry
-                entry_bar = t
-
-        # 3. mark to market; 4. ruin; end of data
         if side != 0:
-            eq = cash + side * qty * (cl[t] - entry_fill)
-        else:
-            eq = cash
-        if eq <= 0.0:
-            ruined = True
-        if side != 0 and (ruined or t == last):
-            fill = cl[t] * (1.0 - side * s)
-            pnl_gross = side * qty * (fill - entry_fill)
-            fee_exit = f * qty * fill
-            cash += pnl_gross - fee_exit
-            pnl = pnl_gross - fee_entry - fee_exit
-            n_trades += 1
-            held += t - entry_bar
-            fees += fee_entry + fee_exit
-            if pnl > 0.0:
-                n_win += 1
-                sum_win += pnl
-            elif pnl < 0.0:
-                n_loss += 1
-                sum_loss += pnl
-            tmp = pnl_sum + pnl
-            if abs(pnl_sum) >= abs(pnl):
-                pnl_comp += (pnl_sum - tmp) + pnl
-            else:
-                pnl_comp += (pnl - tmp) + pnl_sum
-            pnl_sum = tmp
-            side = 0
-            eq = cash
-            if eq <= 0.0:
-                ruined = True
-
-        # streaming return / drawdown statistics of equity[t]; an unchanged equity (flat bars)
-        # is a zero return and leaves peak and drawdown as they are: no division
-        if eq != eq_prev:
-            peak = max(peak, eq)
-            max_dd = max(max_dd, 1.0 - eq / peak)
-            r = 0.0
-            if eq_prev > 0.0:
-                r = eq / eq_prev - 1.0
-            if t == 0:
-                pass
-            elif r == 0.0:
-                zeros += 1
-            else:
-                if zeros > 0:  # merge a run of zero returns (Chan et al.)
-                    if w_n == 0:
-                        w_n = zeros
-                    else:
-                        tot = w_n + zeros
-                        delta = -w_mean
-                        w_mean += delta * zeros / tot
-                        w_m2 += delta * delta * w_n * zeros / tot
-                        w_n = tot
-                    zeros = 0
-                w_n += 1
-                delta = r - w_mean
-                w_mean += delta / w_n
-                w_m2 += delta * (r - w_mean)
-                tmp = r_sum + r  # Neumaier compensated sum
-                if abs(r_sum) >= abs(r):
-                    r_comp += (r_sum - tmp) + r
-                else:
-                    r_comp += (r - tmp) + r_sum
-                r_sum = tmp
-                neg = min(r, 0.0)  # branch-free: the sign of r is unpredictable
-                down2 += neg * neg
-        elif t > 0:
-            zeros += 1
+            continue  # r[t] goes to the fast path's statistics loop (s0 = t)
+        # statistics of r[t] (the same as in the fast path); the bars skipped while flat have
+        # exact zero returns and are counted at the end
+        r = eq / eq_prev - 1.0
+        if seg_n == 0:
+            seg_pivot = r
+        dr = r - seg_pivot
+        seg_s1 += dr
+        seg_s2 += dr * dr
+        seg_n += 1
+        tmp = r_sum + r
+        bv = tmp - r_sum
+        r_comp += (r_sum - (tmp - bv)) + (r - bv)
+        r_sum = tmp
+        neg = min(r, 0.0)
+        down2 += neg * neg
+        up = eq > peak
+        if up & (trough < dd_below):
+            max_dd = max(max_dd, 1.0 - trough / peak)
+            dd_factor = (1.0 - max_dd) * (1.0 + DD_MARGIN)
+        trough = eq if up else min(trough, eq)
+        peak = max(peak, eq)
+        dd_below = peak * dd_factor
         eq_prev = eq
-        if ruined:
-            # nothing trades any more: equity stays at the cash, every later return is 0
-            t_stop = t
-            break
+        done = ruined or t == last
 
-    zeros += last - t_stop
+    # the drawdown in progress; eq >= peak * (1 - max_dd) * (1 + DD_MARGIN) (computed) implies
+    # 1 - eq / peak (computed) <= max_dd, so the troughs above dd_below were rightly skipped
+    if trough < dd_below:
+        max_dd = max(max_dd, 1.0 - trough / peak)
+    # every other return (flat bars, after a ruin) is an exact zero
+    n_ret = n - 1
+    zeros = n_ret - w_n
     if zeros > 0 and w_n > 0:
-        tot = w_n + zeros
-        delta = -w_mean
-        w_m2 += delta * delta * w_n * zeros / tot
+        w_m2 += w_mean * w_mean * w_n * zeros / n_ret
 
     # finalisation (STRATEGY.md metric table and edge cases)
     final = eq
-    n_ret = n - 1
     mean = 0.0
     std = 0.0
     vol = 0.0
@@ -379,5 +531,11 @@ def run_sweep_cpu(
     cagr_exp, sqrt_ppy = finalisation_constants(times_first_ns, times_last_ns, bar_minutes)
     out = np.empty((packed.n_combos, N_OUT), dtype=np.float64)
     if packed.n_combos:
-        _sweep_cpu(*packed.bar_arrays(), out, cagr_exp, sqrt_ppy)
+        # combinations differ in cost (trades, bars in a position): hand them out one at a
+        # time rather than in one equal block per thread (the setting is per calling thread)
+        previous = numba.set_parallel_chunksize(1)
+        try:
+            _sweep_cpu(*packed.bar_arrays(), out, cagr_exp, sqrt_ppy)
+        finally:
+            numba.set_parallel_chunksize(previous)
     return out

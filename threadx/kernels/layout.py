@@ -304,11 +304,22 @@ def compute_indicator(
         raise ValueError(f"indicator {name!r} takes {arity[name]} argument(s), got {args!r}")
     c = _bars(close)
     if name == "bb":
-        bb = indicators.bollinger(c, int(args[0]), 1.0)
-        return np.ascontiguousarray(np.vstack((bb.middle, bb.sd)))
+        out = np.empty((2, c.shape[0]))
+        out[0], out[1] = _bollinger_middle_sd(c, int(args[0]))
+        return out
     if name == "atr":
         return _bars(indicators.atr(_bars(high), _bars(low), c, int(args[0]), method=str(args[1])))
     return _bars(indicators.ema(c, int(args[0])))
+
+
+def _bollinger_middle_sd(close: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """``middle`` and ``sd`` of ``indicators.bollinger(close, period, k)`` (the same function,
+    :func:`~threadx.indicators.rolling_mean_std`, so bit-identical), without forming the bands."""
+    from threadx import indicators
+
+    if period < 2:
+        raise ValueError(f"period must be an integer >= 2, got {period!r}")
+    return indicators.rolling_mean_std(close, period)
 
 
 IndicatorFn = Callable[[str, tuple], np.ndarray]
@@ -323,6 +334,60 @@ def _row(fn: IndicatorFn, name: str, args: tuple, shape: tuple[int, ...]) -> np.
             f"got {arr.dtype} {arr.shape}"
         )
     return arr
+
+
+# bars from which pack() computes the bank rows in parallel threads (numpy releases the GIL)
+_PARALLEL_MIN_BARS = 20_000
+
+
+def _compute_banks(
+    plan: _BankPlan, high: np.ndarray, low: np.ndarray, close: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The banks of :func:`_build_banks` with :func:`compute_indicator`, each row computed
+    straight into its bank (no intermediate copy) and the rows spread over the CPU's threads:
+    the same functions on the same inputs, so bit-identical."""
+    from threadx import indicators
+
+    n = close.shape[0]
+    middle = np.empty((len(plan.bb_periods), n))
+    sd = np.empty((len(plan.bb_periods), n))
+    atr = np.empty((len(plan.atr_keys), n))
+    trend = np.empty((len(plan.trend_periods), n))
+
+    def bb_row(j: int) -> None:
+        middle[j], sd[j] = _bollinger_middle_sd(close, plan.bb_periods[j])
+
+    def atr_row(j: int) -> None:
+        period, method = plan.atr_keys[j]
+        atr[j] = indicators.atr(high, low, close, period, method=method)
+
+    def trend_row(j: int) -> None:
+        trend[j] = indicators.ema(close, plan.trend_periods[j])
+
+    jobs = ([(bb_row, j) for j in range(len(plan.bb_periods))]
+            + [(atr_row, j) for j in range(len(plan.atr_keys))]
+            + [(trend_row, j) for j in range(len(plan.trend_periods))])  # fmt: skip
+    workers = min(len(jobs), _cpu_threads()) if n >= _PARALLEL_MIN_BARS else 1
+    if workers <= 1:
+        for job, j in jobs:
+            job(j)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(job, j) for job, j in jobs]:
+                future.result()
+    return middle, sd, atr, trend
+
+
+def _cpu_threads() -> int:
+    """CPUs this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _build_banks(
@@ -370,11 +435,9 @@ def pack(
     m = len(frame)
     plan = _plan_banks(frame)
     if indicator_fn is None:
-
-        def indicator_fn(name: str, args: tuple) -> np.ndarray:
-            return compute_indicator(name, args, o, h, lo, c)
-
-    middle, sd, atr, trend = _build_banks(plan, n, indicator_fn)
+        middle, sd, atr, trend = _compute_banks(plan, h, lo, c)
+    else:
+        middle, sd, atr, trend = _build_banks(plan, n, indicator_fn)
     bb_idx, atr_idx, trend_idx = plan.bb_idx, plan.atr_idx, plan.trend_idx
 
     bb_lead = np.array([max(_leading_nans(middle[j]), _leading_nans(sd[j]))

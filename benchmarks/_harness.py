@@ -265,3 +265,12 @@ def threadx_sweep(bars: dict[str, Any], spec: Any, backend: str, chunk: int,
     return {"total_s": total_s, "grid_s": grid_s, "pack_s": pack_s, "kernel_s": kernel_s,
             "combos": total, "chunk": chunk, "n_chunks": n_chunks,
             "n_trades_total": n_trades}  # fmt: skip
+
+
+def forward_args(args: Any, names: tuple[str, ...]) -> list[str]:
+    """The parent's options ``names`` as command-line flags for a peer subprocess (plus
+    ``--real`` when set)."""
+    out: list[str] = []
+    for name in names:
+        out += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return [*out, "--real"] if getattr(args, "real", False) else out

@@ -228,10 +228,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def worker_argv(args: argparse.Namespace) -> list[str]:
-    out = ["--bars", str(args.bars), "--combos", str(args.combos), "--threads", str(args.threads),
-           "--seed", str(args.seed), "--vbt-batch", str(args.vbt_batch),
-           "--vbt-engine", args.vbt_engine, "--min-time", str(args.min_time)]  # fmt: skip
-    return [*out, "--real"] if args.real else out
+    names = ("bars", "combos", "threads", "seed", "vbt_batch", "vbt_engine", "min_time")
+    return h.forward_args(args, names)
 
 
 def summarise(name: str, res: dict[str, Any], bars: int) -> dict[str, Any]:

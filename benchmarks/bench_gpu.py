@@ -150,10 +150,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def worker_argv(args: argparse.Namespace) -> list[str]:
-    out = ["--combos", str(args.combos), "--bars", str(args.bars), "--chunk", str(args.chunk),
-           "--threads", str(args.threads), "--seed", str(args.seed),
-           "--min-time", str(args.min_time)]  # fmt: skip
-    return [*out, "--real"] if args.real else out
+    return h.forward_args(args, ("combos", "bars", "chunk", "threads", "seed", "min_time"))
 
 
 def report(out: dict[str, Any]) -> None:

@@ -35,7 +35,6 @@ import itertools
 import json
 import math
 import tomllib
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -233,12 +232,6 @@ class SweepSpec(_Model):
         for name in PARAM_NAMES:
             frame[name] = cols[name] if name in cols else [defaults[name]] * len(idx)
         return _typed(frame)
-
-    def iter_combinations(self) -> Iterator[dict[str, Any]]:
-        for symbol, tf in self.datasets():
-            frame = self.param_frame()
-            for rec in frame.to_dict("records"):
-                yield {"symbol": symbol, "timeframe": tf, **rec}
 
     def estimate_memory_bytes(self, bars_per_dataset: dict[tuple[str, str], int]) -> int:
         """Peak memory estimate: all result rows + for the largest dataset its bars and the

@@ -152,6 +152,23 @@ class RankSpec(_Model):
         return v
 
 
+class ReportSpec(_Model):
+    """Overfitting statistics kept per combination (``[report]``)."""
+
+    blocks: int = Field(
+        16, ge=2, le=64,
+        description="S equal time blocks whose summed bar returns each combination keeps (even; "
+        "CSCV splits them into halves).",
+    )
+
+    @field_validator("blocks")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"blocks must be even (CSCV splits them in halves), got {v}")
+        return v
+
+
 class SweepSpec(_Model):
     """A whole sweep. Build it with :func:`load_spec` or directly; it is immutable in spirit."""
 
@@ -161,6 +178,7 @@ class SweepSpec(_Model):
     grid: dict[str, GridValue] = Field(default_factory=dict, description="Swept parameters.")
     fixed: dict[str, Any] = Field(default_factory=dict, description="Constant parameters.")
     rank: RankSpec = Field(default_factory=RankSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     chunk_size: int = Field(0, ge=0, description="Combinations per chunk; 0 = automatic.")
 
     @model_validator(mode="after")

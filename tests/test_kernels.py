@@ -25,11 +25,15 @@ from hypothesis import strategies as st
 from threadx.data.resample import resample
 from threadx.errors import ConfigError
 from threadx.kernels import (
+    DEFAULT_BLOCKS,
     N_OUT,
     OUT_NAMES,
+    STAT_NAMES,
     PackedSweep,
     cpu,
     gpu_unavailable_reason,
+    out_names,
+    out_width,
     pack,
     resolve_backend,
     run_sweep,
@@ -71,14 +75,17 @@ def _kernel(frame: pd.DataFrame, combos: list[dict], bar_minutes: int, backend: 
 
 
 def _reference(frame: pd.DataFrame, combo: dict, bar_minutes: int) -> np.ndarray:
+    """The reference's metrics, return statistics and block sums, in kernel column order."""
     result = simulate(*_ohlc(frame), frame.index.asi8, StrategyParams(**combo), bar_minutes)
-    return np.array([float(result.metrics[name]) for name in METRIC_NAMES])
+    metrics = [float(result.metrics[name]) for name in METRIC_NAMES]
+    stats = [float(result.stats[name]) for name in STAT_NAMES]
+    return np.array([*metrics, *stats, *result.stats["blocks"]])
 
 
 def _mismatches(got: np.ndarray, want: np.ndarray) -> list[str]:
-    """Names (with values) of the metrics where ``got`` and ``want`` disagree."""
+    """Names (with values) of the columns where ``got`` and ``want`` disagree."""
     bad = []
-    for j, name in enumerate(OUT_NAMES):
+    for j, name in enumerate(out_names(DEFAULT_BLOCKS)):
         g, w = float(got[j]), float(want[j])
         if name in INT_METRICS:
             ok = g == w
@@ -93,7 +100,7 @@ def _mismatches(got: np.ndarray, want: np.ndarray) -> list[str]:
 
 def _assert_parity(frame: pd.DataFrame, combos: list[dict], bar_minutes: int) -> np.ndarray:
     out = _kernel(frame, combos, bar_minutes)
-    assert out.shape == (len(combos), N_OUT)
+    assert out.shape == (len(combos), out_width(DEFAULT_BLOCKS))
     for i, combo in enumerate(combos):
         bad = _mismatches(out[i], _reference(frame, combo, bar_minutes))
         assert not bad, f"combination {combo}:\n  " + "\n  ".join(bad)
@@ -162,7 +169,7 @@ def test_ruin_with_huge_leverage_and_full_risk(timeframes) -> None:
 def test_no_signals(timeframes) -> None:
     frame, minutes = timeframes["1h"]
     out = _assert_parity(frame, [{"bb_std": 50.0}, {"bb_period": 60, "bb_std": 40.0}], minutes)
-    row = dict(zip(OUT_NAMES, out[0], strict=True))
+    row = dict(zip(out_names(DEFAULT_BLOCKS), out[0], strict=True))
     assert row["n_trades"] == 0 and row["final_equity"] == 10_000.0
     for name in ("sharpe", "sortino", "calmar", "max_drawdown", "profit_factor", "exposure"):
         assert row[name] == 0.0
@@ -375,7 +382,7 @@ def test_chunks_and_repeats_give_identical_results(timeframes) -> None:
     assert np.array_equal(whole, again)
     assert np.array_equal(whole, np.vstack(parts))
     assert np.array_equal(run_sweep_cpu(packed.take(slice(0, 0)), ns[0], ns[-1], minutes),
-                          np.empty((0, N_OUT)))  # fmt: skip
+                          np.empty((0, out_width(DEFAULT_BLOCKS))))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,7 +466,8 @@ def test_gpu_kernel_under_the_cuda_simulator_equals_cpu() -> None:
         assert resolve_backend("auto") == "gpu"
         gpu = run_sweep_gpu(packed, ns[0], ns[-1], 1)
         cpu = run_sweep_cpu(packed, ns[0], ns[-1], 1)
-        assert gpu.shape == cpu.shape == (40, 18)
+        assert gpu.shape == cpu.shape == (40, 18 + 2 + 16)
+        assert np.abs(cpu[:, 20:]).sum() > 0 and not np.all(cpu[:, 19] == 3.0)
         assert cpu[:, 8].sum() > 0
         assert np.array_equal(gpu, cpu), np.abs(gpu - cpu).max()
         print("ok")
@@ -493,4 +501,5 @@ def test_packed_sweep_is_plain_arrays(timeframes) -> None:
     empty = pack([], *_ohlc(frame))
     assert empty.n_combos == 0 and empty.middle.shape == (0, len(frame))
     ns = frame.index.asi8
-    assert run_sweep(empty, ns[0], ns[-1], minutes, backend="cpu").shape == (0, N_OUT)
+    got = run_sweep(empty, ns[0], ns[-1], minutes, backend="cpu", blocks=4)
+    assert got.shape == (0, N_OUT + 2 + 4)

@@ -208,3 +208,43 @@ def test_metrics_to_json_maps_infinities_and_nan() -> None:
         "y": 3,
         "z": True,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# return statistics of the overfitting report (skewness, kurtosis, block sums)
+# --------------------------------------------------------------------------------------------
+
+
+def test_return_statistics_equal_scipy_moments_and_direct_block_sums() -> None:
+    from scipy import stats as sps
+
+    from threadx.metrics import block_bounds, return_statistics
+
+    rng = np.random.default_rng(11)
+    r = rng.standard_t(4, 10_007) * 1e-3 + 2e-5
+    r[rng.random(r.size) < 0.6] = 0.0  # flat bars
+    got = return_statistics(r, 16)
+    assert got["skewness"] == pytest.approx(sps.skew(r, bias=True), rel=1e-9)
+    assert got["kurtosis"] == pytest.approx(sps.kurtosis(r, fisher=False, bias=True), rel=1e-9)
+    idx = np.floor(np.arange(r.size) * 16 / r.size).astype(int)  # the block of each return
+    want = np.array([r[idx == b].sum() for b in range(16)])
+    assert np.allclose(got["blocks"], want, rtol=1e-12, atol=1e-15)
+    assert math.fsum(got["blocks"]) == pytest.approx(math.fsum(r), rel=1e-12)
+    bounds = block_bounds(r.size, 16)
+    assert bounds[0] == 0 and bounds[-1] == r.size and np.all(np.diff(bounds) >= 625)
+
+
+def test_return_statistics_edge_cases() -> None:
+    from threadx.metrics import block_bounds, return_statistics
+
+    flat = return_statistics(np.zeros(100), 4)
+    assert (flat["skewness"], flat["kurtosis"]) == (0.0, 3.0)
+    assert np.array_equal(flat["blocks"], np.zeros(4))
+    # fewer returns than blocks: return j sits in block floor(j * S / n), the others are empty
+    few = return_statistics(np.array([0.1, -0.2, 0.3]), 16)
+    assert list(block_bounds(3, 16)[[0, 5, 6, 11, 16]]) == [0, 1, 2, 3, 3]
+    assert few["blocks"][0] == 0.1 and few["blocks"][5] == -0.2 and few["blocks"][10] == 0.3
+    assert np.count_nonzero(few["blocks"]) == 3
+    sym = return_statistics(np.array([-0.01, 0.0, 0.01]), 2)
+    assert sym["skewness"] == pytest.approx(0.0, abs=1e-12)
+    assert sym["kurtosis"] == pytest.approx(1.5)

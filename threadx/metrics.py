@@ -151,6 +151,44 @@ def _return_stats(r: np.ndarray, ppy: float) -> tuple[float, float, float]:
     return vol, sharpe, sortino
 
 
+# --- return statistics for the overfitting report (not STRATEGY.md metrics) ---------------------
+STAT_NAMES: tuple[str, ...] = ("skewness", "kurtosis")
+DEFAULT_BLOCKS = 16
+
+
+def block_bounds(n_returns: int, blocks: int) -> np.ndarray:
+    """Start indices (into the returns) of ``blocks`` equal blocks, plus ``n_returns`` at the end:
+    return ``j`` belongs to block ``floor(j * blocks / n_returns)``; empty blocks when there are
+    fewer returns than blocks."""
+    b = np.arange(blocks + 1, dtype=np.int64)
+    return -((-b * int(n_returns)) // int(blocks))  # ceil(b * n / S)
+
+
+def return_statistics(r: np.ndarray, blocks: int = DEFAULT_BLOCKS) -> dict[str, Any]:
+    """Skewness and kurtosis (Pearson: 3 for a normal) of the bar returns ``r`` (population
+    moments about the mean; 0 and 3 when the population sd is below ``SHARPE_STD_FLOOR``) and the
+    sum of the returns of each of ``blocks`` equal time blocks (:func:`block_bounds`).
+
+    The kernels accumulate the same quantities in one pass: Σr, Σr³, Σr⁴, the central second
+    moment, and the running Σr at block boundaries.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    k = r.size
+    skew, kurt = 0.0, 3.0
+    if k >= 1:
+        m1 = math.fsum(r) / k
+        m2 = math.fsum((r - m1) ** 2) / k
+        if math.sqrt(m2) >= SHARPE_STD_FLOOR:
+            e3 = math.fsum(r**3) / k
+            m3 = e3 - 3.0 * m1 * m2 - m1**3
+            m4 = math.fsum(r**4) / k - 4.0 * m1 * e3 + 6.0 * m1 * m1 * m2 + 3.0 * m1**4
+            skew = m3 / (m2 * math.sqrt(m2))
+            kurt = m4 / (m2 * m2)
+    bounds = block_bounds(k, blocks) if blocks > 0 else np.zeros(1, dtype=np.int64)
+    sums = np.array([math.fsum(r[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    return {"skewness": skew, "kurtosis": kurt, "blocks": sums.astype(np.float64)}
+
+
 def _calmar(cagr: float, max_dd: float) -> float:
     if max_dd > 0:
         return cagr / max_dd

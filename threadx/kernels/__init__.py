@@ -12,17 +12,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from threadx.kernels.layout import N_OUT, N_PARAMS, OUT_NAMES, PackedSweep, pack
+from threadx.kernels.layout import (
+    DEFAULT_BLOCKS,
+    N_OUT,
+    N_PARAMS,
+    N_STATS,
+    OUT_NAMES,
+    STAT_NAMES,
+    PackedSweep,
+    block_columns,
+    out_names,
+    out_width,
+    pack,
+)
 
 BACKENDS = ("auto", "cpu", "gpu")
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_BLOCKS",
     "N_OUT",
     "N_PARAMS",
+    "N_STATS",
     "OUT_NAMES",
+    "STAT_NAMES",
     "PackedSweep",
+    "block_columns",
     "gpu_unavailable_reason",
+    "out_names",
+    "out_width",
     "pack",
     "resolve_backend",
     "run_sweep",
@@ -83,12 +101,15 @@ def run_sweep(
     times_last_ns: int,
     bar_minutes: float,
     backend: str = "auto",
+    blocks: int = DEFAULT_BLOCKS,
 ) -> np.ndarray:
-    """Metrics ``out[n_combos, N_OUT]`` (columns :data:`OUT_NAMES`) on the resolved backend."""
+    """``out[n_combos, out_width(blocks)]`` on the resolved backend: the metrics (columns
+    :data:`OUT_NAMES`), then :data:`STAT_NAMES`, then the ``blocks`` block return sums
+    (:func:`out_names` gives every column's name)."""
     if resolve_backend(backend) == "gpu":
         from threadx.kernels.gpu import run_sweep_gpu
 
-        return run_sweep_gpu(packed, times_first_ns, times_last_ns, bar_minutes)
+        return run_sweep_gpu(packed, times_first_ns, times_last_ns, bar_minutes, blocks)
     from threadx.kernels.cpu import run_sweep_cpu
 
-    return run_sweep_cpu(packed, times_first_ns, times_last_ns, bar_minutes)
+    return run_sweep_cpu(packed, times_first_ns, times_last_ns, bar_minutes, blocks)

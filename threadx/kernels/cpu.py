@@ -46,7 +46,13 @@ Streaming metrics (bar returns ``r[t] = equity[t] / equity[t-1] - 1``, ``r = 0``
   ``>= peak * (1 - max_dd) * (1 + DD_MARGIN)`` (computed) cannot, the margin dwarfing the
   rounding of that threshold;
 * trade counts, sums of positive / negative net pnl (and a compensated sum of all), bars held,
-  fees -- branch-free (the sign of a pnl and the side of a trade are unpredictable).
+  fees -- branch-free (the sign of a pnl and the side of a trade are unpredictable);
+* for the overfitting report (:data:`~threadx.kernels.layout.STAT_NAMES`): ``sum(r^3)``
+  (compensated) and ``sum(r^4)``, giving skewness and kurtosis with the central second moment of
+  the ``std`` above; and the sum of the returns of each of the ``S`` equal blocks of bars, taken
+  as differences of the compensated running ``sum(r)`` at the block boundaries (no per-bar
+  work beyond one comparison; written straight into ``out``, so the CUDA twin needs no local
+  array). ``S`` is the width of ``out`` beyond the metrics and statistics.
 """
 
 from __future__ import annotations
@@ -72,7 +78,9 @@ from threadx.kernels.layout import (
     C_SPACING,
     C_TRAILING,
     C_TREND_IDX,
+    DEFAULT_BLOCKS,
     N_OUT,
+    N_STATS,
     O_ANNUAL_VOLATILITY,
     O_AVG_BARS_HELD,
     O_AVG_LOSS,
@@ -93,6 +101,7 @@ from threadx.kernels.layout import (
     O_WIN_RATE,
     PackedSweep,
     finalisation_constants,
+    out_width,
 )
 from threadx.metrics import SHARPE_STD_FLOOR
 
@@ -109,7 +118,8 @@ _u = np.uint64  # unsigned indices: no negative-index wrap-around code in the ho
 def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metrics) by design
     i, op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy
 ):
-    """Simulate combination ``P[i]`` over all bars and write its metrics into ``out[i]``.
+    """Simulate combination ``P[i]`` over all bars and write its metrics, return statistics and
+    block return sums into ``out[i]`` (columns :func:`threadx.kernels.layout.out_names`).
 
     Plain Python on purpose (compiled for CPU and GPU); see the module docstring. Arrays: bars
     ``op, hi, lo, cl`` (n_bars), banks ``middle, sd, atr, trend`` (rows x n_bars), ``P`` and
@@ -183,6 +193,20 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     seg_pivot = 0.0
     seg_s1 = 0.0
     seg_s2 = 0.0
+    s3 = 0.0  # sum(r^3), compensated (mixed signs), and sum(r^4)
+    s3_comp = 0.0
+    s4 = 0.0
+    # block b holds the returns r[t] with floor((t - 1) * nb / n_ret) == b; it starts at bar
+    # 1 + ceil(b * n_ret / nb). Its sum is the running sum(r) at its end minus at its start.
+    n_ret = n - 1
+    col0 = N_OUT + N_STATS
+    nb = out.shape[1] - col0
+    blk = 0
+    blk_next = n + 1  # first bar of block blk + 1 (never reached without blocks)
+    if nb > 0:
+        blk_next = 1 + (n_ret + nb - 1) // nb
+    bs_hi = 0.0  # running sum(r) (r_sum, r_comp) at the start of block blk
+    bs_lo = 0.0
 
     t = 0
     done = False
@@ -240,6 +264,12 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
                     ruin_bar = True
                     break
                 r = eq / eq_prev - 1.0  # equity[t-1] > 0: a ruined run has stopped
+                while u >= blk_next:  # close the blocks that end before bar u
+                    out[i, col0 + blk] = (r_sum - bs_hi) + (r_comp - bs_lo)
+                    bs_hi = r_sum
+                    bs_lo = r_comp
+                    blk += 1
+                    blk_next = 1 + ((blk + 1) * n_ret + nb - 1) // nb
                 if seg_n == 0:
                     seg_pivot = r
                 dr = r - seg_pivot
@@ -252,6 +282,13 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
                 r_sum = tmp
                 neg = min(r, 0.0)
                 down2 += neg * neg
+                r2 = r * r
+                r3 = r2 * r
+                tmp = s3 + r3
+                bv = tmp - s3
+                s3_comp += (s3 - (tmp - bv)) + (r3 - bv)
+                s3 = tmp
+                s4 += r2 * r2
                 up = eq > peak
                 if up & (trough < dd_below):
                     # the drawdown from the old peak ends: 1 - trough/peak is its deepest point
@@ -421,6 +458,12 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
         # statistics of r[t] (the same as in the fast path); the bars skipped while flat have
         # exact zero returns and are counted at the end
         r = eq / eq_prev - 1.0
+        while t >= blk_next:
+            out[i, col0 + blk] = (r_sum - bs_hi) + (r_comp - bs_lo)
+            bs_hi = r_sum
+            bs_lo = r_comp
+            blk += 1
+            blk_next = 1 + ((blk + 1) * n_ret + nb - 1) // nb
         if seg_n == 0:
             seg_pivot = r
         dr = r - seg_pivot
@@ -433,6 +476,13 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
         r_sum = tmp
         neg = min(r, 0.0)
         down2 += neg * neg
+        r2 = r * r
+        r3 = r2 * r
+        tmp = s3 + r3
+        bv = tmp - s3
+        s3_comp += (s3 - (tmp - bv)) + (r3 - bv)
+        s3 = tmp
+        s4 += r2 * r2
         up = eq > peak
         if up & (trough < dd_below):
             max_dd = max(max_dd, 1.0 - trough / peak)
@@ -447,8 +497,13 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     # 1 - eq / peak (computed) <= max_dd, so the troughs above dd_below were rightly skipped
     if trough < dd_below:
         max_dd = max(max_dd, 1.0 - trough / peak)
+    # the last block holds the rest of sum(r); the blocks after it (none with n_ret >= nb) are 0
+    while blk < nb:
+        out[i, col0 + blk] = (r_sum - bs_hi) + (r_comp - bs_lo)
+        bs_hi = r_sum
+        bs_lo = r_comp
+        blk += 1
     # every other return (flat bars, after a ruin) is an exact zero
-    n_ret = n - 1
     zeros = n_ret - w_n
     if zeros > 0 and w_n > 0:
         w_m2 += w_mean * w_mean * w_n * zeros / n_ret
@@ -485,6 +540,21 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     else:
         calmar = 0.0
     pnl_total = pnl_sum + pnl_comp
+    # skewness and kurtosis: population moments about the mean (STAT_NAMES); 0 and 3 when the
+    # returns are constant (the same floor as the Sharpe ratio's)
+    skew = 0.0
+    kurt = 3.0
+    if n_ret >= 1:
+        m1 = (r_sum + r_comp) / n_ret
+        m2 = w_m2 / n_ret
+        if math.sqrt(m2) >= SHARPE_STD_FLOOR:
+            e3 = (s3 + s3_comp) / n_ret
+            m3 = e3 - 3.0 * m1 * m2 - m1 * m1 * m1
+            m4 = s4 / n_ret - 4.0 * m1 * e3 + 6.0 * m1 * m1 * m2 + 3.0 * m1 * m1 * m1 * m1
+            skew = m3 / (m2 * math.sqrt(m2))
+            kurt = m4 / (m2 * m2)
+    out[i, N_OUT] = skew
+    out[i, N_OUT + 1] = kurt
 
     out[i, O_FINAL_EQUITY] = final
     out[i, O_TOTAL_RETURN] = final / init - 1.0
@@ -521,15 +591,20 @@ def _sweep_cpu(op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_pp
 
 
 def run_sweep_cpu(
-    packed: PackedSweep, times_first_ns: int, times_last_ns: int, bar_minutes: float
+    packed: PackedSweep,
+    times_first_ns: int,
+    times_last_ns: int,
+    bar_minutes: float,
+    blocks: int = DEFAULT_BLOCKS,
 ) -> np.ndarray:
-    """Metrics of every combination of ``packed``: ``out[n_combos, N_OUT]`` (float64).
+    """Metrics, statistics and block sums of every combination of ``packed``:
+    ``out[n_combos, N_OUT + N_STATS + blocks]`` (float64, columns ``out_names(blocks)``).
 
     ``times_first_ns``/``times_last_ns`` are the first and last bar timestamps (cagr span);
     ``bar_minutes`` is the timeframe's bar length (annualisation).
     """
     cagr_exp, sqrt_ppy = finalisation_constants(times_first_ns, times_last_ns, bar_minutes)
-    out = np.empty((packed.n_combos, N_OUT), dtype=np.float64)
+    out = np.empty((packed.n_combos, out_width(blocks)), dtype=np.float64)
     if packed.n_combos:
         # combinations differ in cost (trades, bars in a position): hand them out one at a
         # time rather than in one equal block per thread (the setting is per calling thread)

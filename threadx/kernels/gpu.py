@@ -6,7 +6,7 @@ CPU kernel compiles, compiled here with ``numba.cuda.jit(device=True)``: the twi
 Data flow of :func:`run_sweep_gpu`: the bars and the indicator banks (computed on the host by
 :func:`threadx.kernels.layout.pack` with :mod:`threadx.indicators`; a cupy twin of the indicators
 may later compute them on the device) are uploaded once per call, the parameter matrix once, and
-only ``out[n_combos, N_OUT]`` comes back -- never a per-bar matrix of combinations.
+only ``out[n_combos, out_width(blocks)]`` comes back -- never a per-bar matrix of combinations.
 
 Rounding: NVVM contracts ``a * b + c`` into fused multiply-adds by default (numba-cuda exposes no
 switch for it yet), so GPU metrics agree with the CPU's to rounding (~1e-15 relative), not bit for
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from threadx.kernels.layout import N_OUT, PackedSweep, finalisation_constants
+from threadx.kernels.layout import DEFAULT_BLOCKS, PackedSweep, finalisation_constants, out_width
 
 THREADS_PER_BLOCK = 128
 
@@ -72,13 +72,18 @@ def get_kernel() -> Any:
 
 
 def run_sweep_gpu(
-    packed: PackedSweep, times_first_ns: int, times_last_ns: int, bar_minutes: float
+    packed: PackedSweep,
+    times_first_ns: int,
+    times_last_ns: int,
+    bar_minutes: float,
+    blocks: int = DEFAULT_BLOCKS,
 ) -> np.ndarray:
     """GPU twin of :func:`threadx.kernels.cpu.run_sweep_cpu` (same arguments, same result)."""
     cagr_exp, sqrt_ppy = finalisation_constants(times_first_ns, times_last_ns, bar_minutes)
     m = packed.n_combos
+    width = out_width(blocks)
     if m == 0:
-        return np.empty((0, N_OUT), dtype=np.float64)
+        return np.empty((0, width), dtype=np.float64)
     cuda = import_cuda()
     kernel = get_kernel()
     stream = cuda.stream()
@@ -86,7 +91,7 @@ def run_sweep_gpu(
     if host[7].shape[0] == 0:  # no trend filter in this sweep: a 1-row dummy, never indexed
         host[7] = np.zeros((1, packed.n_bars), dtype=np.float64)
     dev = [cuda.to_device(np.ascontiguousarray(a), stream=stream) for a in host]
-    d_out = cuda.device_array((m, N_OUT), dtype=np.float64, stream=stream)
+    d_out = cuda.device_array((m, width), dtype=np.float64, stream=stream)
     blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
     kernel[blocks, THREADS_PER_BLOCK, stream](*dev, d_out, cagr_exp, sqrt_ppy)
     out = d_out.copy_to_host(stream=stream)

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from threadx.errors import ConfigError
+from threadx.metrics import DEFAULT_BLOCKS, STAT_NAMES
 
 # --- parameter matrix columns -------------------------------------------------------------------
 C_BB_STD = 0
@@ -86,14 +87,12 @@ OUT_NAMES: tuple[str, ...] = (
 ) = range(len(OUT_NAMES))  # fmt: skip
 N_OUT = len(OUT_NAMES)
 
-# --- statistics written after the metrics (overfitting report, issue 8) --------------------------
+# --- statistics after the metrics (overfitting report; STAT_NAMES, DEFAULT_BLOCKS: threadx.metrics)
 # out[:, N_OUT:N_OUT + N_STATS] = skewness and kurtosis (Pearson, 3 for a normal) of the bar returns
 # r[1..n-1] (population moments from the streaming sums of r, r^2, r^3, r^4; 0 and 3 when the
 # variance is 0); out[:, N_OUT + N_STATS + b] = sum of the returns of block b (b < S), block b
 # holding the returns r[t] with floor((t - 1) * S / (n - 1)) == b.
-STAT_NAMES: tuple[str, ...] = ("skewness", "kurtosis")
 N_STATS = len(STAT_NAMES)
-DEFAULT_BLOCKS = 16
 
 
 def block_columns(blocks: int) -> tuple[str, ...]:
@@ -101,9 +100,17 @@ def block_columns(blocks: int) -> tuple[str, ...]:
     return tuple(f"block_{b:02d}" for b in range(blocks))
 
 
+def out_width(blocks: int = DEFAULT_BLOCKS) -> int:
+    """Columns of a kernel's ``out`` with ``blocks`` block sums."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int | np.integer) or blocks < 0:
+        raise ValueError(f"blocks must be an int >= 0, got {blocks!r}")
+    return N_OUT + N_STATS + int(blocks)
+
+
 def out_names(blocks: int = DEFAULT_BLOCKS) -> tuple[str, ...]:
     """All columns of a kernel's ``out``: metrics, statistics, block return sums."""
     return (*OUT_NAMES, *STAT_NAMES, *block_columns(blocks))
+
 
 NS_PER_YEAR = 365.25 * 24 * 3600 * 1e9
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.metrics import bar_returns, compute_metrics
+from threadx.metrics import DEFAULT_BLOCKS, bar_returns, compute_metrics, return_statistics
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.signals import compute_indicators, kept_signals
 
@@ -81,6 +81,8 @@ class BacktestResult:
     ``trades`` has exactly :data:`TRADE_COLUMNS`; ``side`` is +1 (long) / −1 (short), prices are
     the slipped fills, times are UTC timestamps of the bars' open times. ``returns`` has length
     ``n − 1`` (see :func:`threadx.metrics.bar_returns`). ``times`` are int64 ns (UTC).
+    ``stats`` holds the overfitting-report statistics of the returns
+    (:func:`threadx.metrics.return_statistics`: skewness, kurtosis, block sums).
     """
 
     trades: pd.DataFrame
@@ -96,6 +98,7 @@ class BacktestResult:
     trend: np.ndarray | None
     times: np.ndarray
     bar_minutes: float
+    stats: dict[str, Any]
 
 
 @dataclass
@@ -286,11 +289,13 @@ def simulate(
     times: Any,
     params: StrategyParams,
     bar_minutes: float,
+    blocks: int = DEFAULT_BLOCKS,
 ) -> BacktestResult:
     """Run the reference simulation on one series of bars (at least 2, no NaN).
 
     ``times`` are the bars' open times: an int64 ns array, a datetime64 array or a
-    ``DatetimeIndex``. ``bar_minutes`` is the timeframe used for annualisation.
+    ``DatetimeIndex``. ``bar_minutes`` is the timeframe used for annualisation; ``blocks`` the
+    number of equal time blocks of ``stats``.
     """
     if not isinstance(params, StrategyParams):
         raise TypeError(f"params must be a StrategyParams, got {type(params).__name__}")
@@ -317,10 +322,11 @@ def simulate(
         acct.ruined,
         n,
     )
+    returns = bar_returns(equity)
     return BacktestResult(
         trades=trades,
         equity=equity,
-        returns=bar_returns(equity),
+        returns=returns,
         metrics=metrics,
         ruined=acct.ruined,
         signals=signals,
@@ -331,6 +337,7 @@ def simulate(
         trend=ind.trend,
         times=ts,
         bar_minutes=float(bar_minutes),
+        stats=return_statistics(returns, blocks),
     )
 
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from threadx.errors import StoreError
 from threadx.io import atomic_write, atomic_write_json, atomic_write_text, remove_stray_temps
-from threadx.metrics import INT_METRICS, METRIC_NAMES
+from threadx.metrics import INT_METRICS, METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
@@ -150,6 +150,12 @@ def results_frame(meta: dict[str, Any], params: pd.DataFrame, metrics: np.ndarra
             out[name] = col.astype(np.int64)
         else:
             out[name] = col.astype(np.float64)
+    # the overfitting report's statistics and block return sums (kernel columns after the metrics)
+    extra = metrics.shape[1] - len(METRIC_NAMES) - len(STAT_NAMES)
+    if extra >= 0:
+        names = (*STAT_NAMES, *(f"block_{b:02d}" for b in range(extra)))
+        for j, name in enumerate(names, start=len(METRIC_NAMES)):
+            out[name] = metrics[:, j].astype(np.float64)
     return out
 
 

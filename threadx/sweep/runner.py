@@ -29,7 +29,8 @@ from threadx.sweep.results import RunStore, now_iso, pareto_front, rank, results
 from threadx.sweep.spec import SweepSpec, spec_to_toml
 
 log = get_logger(__name__)
-RESULTS_VERSION = 1  # bump when kernel semantics change: old runs then get new ids
+RESULTS_VERSION = 2  # bump when kernel semantics change: old runs then get new ids
+# 2: skewness, kurtosis and block return sums after the metrics
 TARGET_BAR_STEPS_PER_TASK = 2e8
 
 
@@ -149,7 +150,7 @@ def execute_task(
     extra = {"indicator_fn": indicator_fn} if indicator_fn is not None else {}
     packed = pack(params, dataset.open, dataset.high, dataset.low, dataset.close, **extra)
     out = run_sweep(packed, int(dataset.times_ns[0]), int(dataset.times_ns[-1]),
-                    dataset.bar_minutes, backend=resolved)  # fmt: skip
+                    dataset.bar_minutes, backend=resolved, blocks=spec.report.blocks)  # fmt: skip
     meta = {"combo_ids": task.combo_ids(), "task_id": task.task_id, "symbol": dataset.symbol,
             "timeframe": dataset.timeframe, "device": device or resolved}  # fmt: skip
     return results_frame(meta, params, out)

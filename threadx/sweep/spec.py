@@ -46,12 +46,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from threadx.data.resample import normalize_timeframe
 from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.errors import ConfigError, DataError, ThreadXError
-from threadx.metrics import METRIC_NAMES
+from threadx.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
 
 MAX_RANGE_VALUES = 100_000
 # Bytes of one result row: parameters + metrics + ids, as float64/int64.
-RESULT_ROW_BYTES = 8 * (len(PARAM_NAMES) + len(METRIC_NAMES) + 4)
+# (+ the report's statistics and block sums: ReportSpec.blocks more columns)
+RESULT_ROW_BYTES = 8 * (len(PARAM_NAMES) + len(METRIC_NAMES) + len(STAT_NAMES) + 4)
 
 
 class _Model(BaseModel):
@@ -260,7 +261,8 @@ class SweepSpec(_Model):
         n_trend = len(grid.get("trend_period", [0]))
         max_bars = max(bars_per_dataset.values(), default=0)
         banks = 8 * max_bars * (6 + 2 * n_bb + n_atr + n_trend)
-        results = self.count() * RESULT_ROW_BYTES * 2  # frame + one copy while ranking
+        row = RESULT_ROW_BYTES + 8 * self.report.blocks
+        results = self.count() * row * 2  # frame + one copy while ranking
         return int(banks + results + 64 * 2**20)
 
     # -- identity --------------------------------------------------------------------------

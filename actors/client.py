@@ -99,6 +99,10 @@ class ThreadXClient:
     def status(self, run_id: str) -> dict[str, Any]:
         return self.call("status", run_id)
 
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored overfitting report (``report.json``), or None when there is none."""
+        return self.call("report", run_id)
+
     def wait(
         self,
         run_id: str,

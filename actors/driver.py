@@ -136,6 +136,10 @@ class SweepDriver:
     def pareto(self, run_id: str) -> Any:
         return self.service.pareto(run_id)
 
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored overfitting report, or None."""
+        return self.service.report(run_id)
+
     def spec(self, run_id: str) -> dict[str, Any]:
         return self.service.spec(run_id).model_dump(mode="json")
 

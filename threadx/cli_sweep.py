@@ -70,6 +70,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     show.add_argument("--top", type=int)
     show.add_argument("--pareto", action="store_true", help="print the Pareto front instead")
     show.add_argument("--export", type=Path)
+    show.add_argument(
+        "--aggregate",
+        choices=["none", "median", "worst"],
+        help="rank each parameter combination by its median or worst case across the run's "
+        "symbols x timeframes (default: the spec's [rank] aggregate)",
+    )
     show.set_defaults(func=cmd_sweep_show)
 
 
@@ -128,12 +134,19 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def print_ranking(result: SweepResult, top: int | None, pareto: bool = False) -> None:
-    from threadx.sweep.progress import ranking_table
+def print_ranking(result: SweepResult, top: int | None, pareto: bool = False,
+                  aggregate: str | None = None) -> None:  # fmt: skip
+    from threadx.sweep.progress import aggregate_title, ranking_table
 
-    frame = result.pareto() if pareto else result.top(top)
+    how = aggregate or result.spec.rank.aggregate
+    frame = result.pareto() if pareto else result.top(top, aggregate=how)
     title = "Pareto front (sharpe vs max_drawdown)" if pareto else f"top {len(frame)}"
-    print(f"\n{title} of {result.run_id} by {', '.join(result.spec.rank.by)}:")
+    across = "" if pareto else aggregate_title(how, len(result.spec.datasets()))
+    print(f"\n{title} of {result.run_id} by {', '.join(result.spec.rank.by)}"
+          + (f", {across}" if across else "") + ":")  # fmt: skip
+    if across and frame.attrs.get("partial_excluded"):
+        print(f"({frame.attrs['partial_excluded']:,} combination(s) not on every dataset yet "
+              "left out)")  # fmt: skip
     print(ranking_table(frame, result.spec))
 
 
@@ -264,7 +277,8 @@ def cmd_sweep_show(ctx: Context, args: argparse.Namespace) -> int:
     if not path.is_dir():
         path = ctx.cfg.data_root / "runs" / args.run
     result = open_run(path)
-    print_ranking(result, args.top, pareto=args.pareto)
+    print_ranking(result, args.top, pareto=args.pareto, aggregate=args.aggregate)
     if args.export:
-        print(f"exported to {result.export(args.export, 'pareto' if args.pareto else 'all')}")
+        what = "pareto" if args.pareto else "all"
+        print(f"exported to {result.export(args.export, what, aggregate=args.aggregate)}")
     return 0

@@ -33,14 +33,26 @@ def eta_text(elapsed_s: float, fraction_done: float) -> str:
 
 
 def ranking_table(frame: pd.DataFrame, spec: SweepSpec) -> str:
-    """Ranked rows as text: rank, dataset, the swept parameters, the headline metrics."""
+    """Ranked rows as text: rank, dataset, the swept parameters, the headline metrics. An
+    aggregate ranking (:func:`threadx.sweep.results.rank_aggregate`) shows ``n_datasets``, the
+    aggregated ranked metrics and the first one's value on each dataset instead."""
     if frame.empty:
         return "  (no results)"
     swept = list(spec.grid_values())
     ranked = [k.lstrip("+-") for k in spec.rank.by]
     metrics = list(dict.fromkeys([*ranked, *RANK_METRICS]))
-    cols = [c for c in ("rank", "symbol", "timeframe", *swept, *metrics) if c in frame.columns]
+    per_dataset = [c for c in frame.columns if "@" in str(c)]
+    cols = [c for c in ("rank", "symbol", "timeframe", *swept, "n_datasets", *metrics,
+                        *per_dataset) if c in frame.columns]  # fmt: skip
     return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def aggregate_title(how: str, n_datasets: int) -> str:
+    """``"worst case across 2 datasets"``-style words for an aggregate ranking ('' for none)."""
+    if how == "none":
+        return ""
+    word = "median" if how == "median" else "worst case"
+    return f"{word} across {n_datasets} dataset{'s' if n_datasets != 1 else ''}"
 
 
 def progress_line(st: dict) -> str:

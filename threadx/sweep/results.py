@@ -175,6 +175,134 @@ def rank(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
+AGGREGATES = ("median", "worst")
+
+
+def rank_results(frame: pd.DataFrame, by: list[str], aggregate: str = "none",
+                 datasets: list[tuple[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
+    """:func:`rank` for ``aggregate == "none"``, else :func:`rank_aggregate` (what ``[rank]``
+    asks for)."""
+    if aggregate == "none":
+        return rank(frame, by)
+    return rank_aggregate(frame, by, aggregate, datasets=datasets)
+
+
+def rank_aggregate(frame: pd.DataFrame, by: list[str], how: str, *,
+                   datasets: list[tuple[str, str]] | None = None,
+                   partial: str = "exclude") -> pd.DataFrame:  # fmt: skip
+    """Rank parameter combinations by an aggregate of their metrics across datasets.
+
+    Rows are grouped by the strategy parameters (:data:`PARAM_NAMES`) across (symbol, timeframe).
+    Each metric of ``by`` becomes, under its own name, its median (``how="median"``) or its worst
+    case (``how="worst"``: the minimum, or the maximum for ``'-name'``) over the datasets; a NaN on
+    any dataset makes the aggregate NaN (ranked last). Ranking is by those columns in order, ties
+    broken by the parameters in STRATEGY.md order, then ``combo_id`` — deterministic.
+
+    Columns: ``rank, aggregate, combo_id`` (the combination's smallest id, i.e. its row on the
+    first dataset it has), every parameter, ``n_datasets`` (datasets the combination has a row
+    on), the aggregated metrics, then ``<first metric>@<symbol>/<timeframe>`` per dataset.
+
+    ``datasets`` (the spec's (symbol, timeframe) pairs) fixes the column order and makes a dataset
+    with no row at all count as missing; default: the datasets in ``frame``, in order. A
+    combination missing on some dataset (a partial run) is left out (``partial="exclude"``, the
+    number left out is in ``out.attrs["partial_excluded"]``), or kept with ``complete = False``,
+    aggregated over the datasets it has and ranked after every complete one
+    (``partial="flag"``). A combination twice on one dataset is an error.
+    """
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {how!r}")
+    if partial not in ("exclude", "flag"):
+        raise ValueError(f"partial must be 'exclude' or 'flag', got {partial!r}")
+    names = list(dict.fromkeys(k.lstrip("+-") for k in by))
+    labels, gid, did = _aggregate_ids(frame, datasets)
+    n_groups = int(gid.max()) + 1 if len(gid) else 0
+    present = np.zeros((n_groups, len(labels)), dtype=bool)
+    present[gid, did] = True
+    cols: dict[str, Any] = {"rank": 0, "aggregate": how}
+    combo = frame["combo_id"].to_numpy() if "combo_id" in frame.columns else np.arange(len(frame))
+    cols["combo_id"] = pd.Series(combo).groupby(gid).min().to_numpy()
+    first = np.unique(gid, return_index=True)[1]
+    for c in PARAM_NAMES:
+        if c in frame.columns:
+            cols[c] = frame[c].to_numpy()[first]
+    cols["n_datasets"] = present.sum(axis=1)
+    cols["complete"] = cols["n_datasets"] == len(labels)
+    per_dataset: dict[str, np.ndarray] = {}
+    for key in dict.fromkeys(by):
+        name = key.lstrip("+-")
+        if name in cols:
+            continue
+        wide = np.full((n_groups, len(labels)), np.nan)
+        wide[gid, did] = frame[name].to_numpy(dtype=np.float64)
+        cols[name] = _aggregate_rows(wide, present, how, lower=key.startswith("-"))
+        if name == names[0]:
+            per_dataset = {f"{name}@{lab}": wide[:, j] for j, lab in enumerate(labels)}
+    out = pd.DataFrame({**cols, **per_dataset}, index=pd.RangeIndex(n_groups))
+    excluded = int((~out["complete"]).sum())
+    if partial == "exclude":
+        out = out[out["complete"]].drop(columns="complete")
+    out = _sort_aggregate(out, by)
+    out.attrs["partial_excluded"] = excluded if partial == "exclude" else 0
+    return out
+
+
+def _aggregate_ids(frame: pd.DataFrame, datasets: list[tuple[str, str]] | None
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:  # fmt: skip
+    """Dataset labels ``symbol/timeframe``, and per row its combination's group and dataset."""
+    if not {"symbol", "timeframe"} <= set(frame.columns):
+        raise ValueError("rank_aggregate needs the 'symbol' and 'timeframe' columns")
+    row_labels = frame["symbol"].astype(str) + "/" + frame["timeframe"].astype(str)
+    labels = ([f"{s}/{t}" for s, t in datasets] if datasets is not None
+              else [str(v) for v in pd.unique(row_labels)])  # fmt: skip
+    known = row_labels.isin(labels).to_numpy()
+    if not known.all():
+        extra = sorted(set(row_labels[~known]))
+        raise ValueError(f"rows of dataset(s) {extra} not among the datasets {labels}")
+    did = pd.Categorical(row_labels, categories=labels).codes.astype(np.int64)
+    keys = [c for c in PARAM_NAMES if c in frame.columns and frame[c].nunique(dropna=False) > 1]
+    if keys:
+        gid = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64)
+    else:
+        gid = np.zeros(len(frame), dtype=np.int64)
+    pair = gid * max(len(labels), 1) + did
+    if len(np.unique(pair)) != len(pair):
+        dup = pd.Series(pair).duplicated().to_numpy().argmax()
+        raise ValueError(f"combination of row {dup} (combo_id "
+                         f"{frame['combo_id'].iloc[dup] if 'combo_id' in frame else dup}) appears "
+                         f"more than once on dataset {row_labels.iloc[dup]}")  # fmt: skip
+    return labels, gid, did
+
+
+def _aggregate_rows(wide: np.ndarray, present: np.ndarray, how: str, lower: bool) -> np.ndarray:
+    """Median or worst value of each row over its present cells; NaN if one of them is NaN."""
+    import warnings
+
+    out = np.full(len(wide), np.nan)
+    has_nan = (present & np.isnan(wide)).any(axis=1)
+    ok = ~has_nan & present.any(axis=1)
+    if not ok.any():
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if how == "median":
+            out[ok] = np.nanmedian(wide[ok], axis=1)
+        else:
+            out[ok] = np.nanmax(wide[ok], axis=1) if lower else np.nanmin(wide[ok], axis=1)
+    return out
+
+
+def _sort_aggregate(out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    keys, asc = ([], []) if "complete" not in out.columns else (["complete"], [False])
+    for key in dict.fromkeys(by):
+        keys.append(key.lstrip("+-"))
+        asc.append(key.startswith("-"))
+    ties = [c for c in (*PARAM_NAMES, "combo_id") if c in out.columns]
+    out = out.sort_values(keys + ties, ascending=asc + [True] * len(ties), kind="mergesort",
+                          na_position="last", ignore_index=True)  # fmt: skip
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
 def pareto_front(
     frame: pd.DataFrame, maximize: str = "sharpe", minimize: str = "max_drawdown"
 ) -> pd.DataFrame:

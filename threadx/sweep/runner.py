@@ -25,7 +25,7 @@ from threadx.data.store import OHLCVStore
 from threadx.errors import ConfigError, StoreError
 from threadx.log import get_logger
 from threadx.sweep.dataset import Dataset, load_dataset
-from threadx.sweep.results import RunStore, now_iso, pareto_front, rank, results_frame
+from threadx.sweep.results import RunStore, now_iso, pareto_front, rank_results, results_frame
 from threadx.sweep.spec import SweepSpec, spec_to_toml
 
 log = get_logger(__name__)
@@ -176,19 +176,24 @@ class SweepResult:
         """One row per combination: ids, symbol, timeframe, task_id, every parameter and metric."""
         return self.store.load()
 
-    def ranked(self, by: list[str] | None = None) -> pd.DataFrame:
-        return rank(self.to_frame(), by or self.spec.rank.by)
+    def ranked(self, by: list[str] | None = None, aggregate: str | None = None) -> pd.DataFrame:
+        """Ranked rows; ``aggregate`` (default: the spec's ``[rank] aggregate``) ``"median"`` or
+        ``"worst"`` ranks each parameter combination across the datasets instead."""
+        how = aggregate or self.spec.rank.aggregate
+        return rank_results(self.to_frame(), by or self.spec.rank.by, how, self.spec.datasets())
 
-    def top(self, k: int | None = None) -> pd.DataFrame:
-        return self.ranked().head(k or self.spec.rank.top_k)
+    def top(self, k: int | None = None, aggregate: str | None = None) -> pd.DataFrame:
+        return self.ranked(aggregate=aggregate).head(k or self.spec.rank.top_k)
 
     def pareto(self) -> pd.DataFrame:
         return pareto_front(self.to_frame())
 
-    def export(self, path: Path, what: str = "all") -> Path:
+    def export(self, path: Path, what: str = "all", aggregate: str | None = None) -> Path:
         from threadx.sweep.results import export
 
-        frame = {"all": self.ranked, "top": self.top, "pareto": self.pareto}[what]()
+        make = {"all": lambda: self.ranked(aggregate=aggregate),
+                "top": lambda: self.top(aggregate=aggregate), "pareto": self.pareto}  # fmt: skip
+        frame = make[what]()
         return export(frame, path, self.store.spec_path.read_text())
 
 

@@ -22,7 +22,7 @@ from threadx.errors import StoreError, ThreadXError
 from threadx.log import get_logger
 from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
-from threadx.sweep.results import RunStore, now_iso, pareto_front, rank
+from threadx.sweep.results import RunStore, now_iso, pareto_front, rank, rank_results
 from threadx.sweep.runner import SweepPlan, check_memory, peak_rss_bytes, plan_sweep
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict, spec_to_toml
 
@@ -168,6 +168,8 @@ class SweepService:
             return True
 
     def _on_part(self, run: ActiveRun, part: pd.DataFrame) -> None:
+        if run.plan.spec.rank.aggregate != "none":
+            return  # needs every dataset: ranked once the run ends (see _finish)
         k = run.plan.spec.rank.top_k
         frames = [f for f in (run.top, part) if f is not None and len(f)]
         merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -184,6 +186,8 @@ class SweepService:
             peak_rss_bytes=peak_rss_bytes(), worker_peak_rss_bytes=max(worker_peaks, default=0),
         )  # fmt: skip
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
+        if run.plan.spec.rank.aggregate != "none":
+            run.top = self.top(run.store.run_id).drop(columns="rank")
         self.active = None
 
     def _mark(self, run: ActiveRun, status: str) -> None:
@@ -258,6 +262,8 @@ class SweepService:
             if run is not None and run.error:
                 st["state"], st["error"] = "failed", run.error
         st["run_id"] = run_id
+        if top is None and run is not None and run.controller is not None and run.error is None:
+            top = pd.DataFrame()  # aggregate ranking of a live run: known once it ends
         st["top"] = (top if top is not None else self.top(run_id)).to_dict("records")
         return st
 
@@ -292,8 +298,19 @@ class SweepService:
         return load_spec(RunStore(self.runs_dir / run_id).spec_path)
 
     def top(self, run_id: str, k: int | None = None) -> pd.DataFrame:
+        """The run's top K by its ``[rank]`` (across datasets when it asks for an aggregate)."""
         spec = self.spec(run_id)
-        return rank(self.results(run_id), spec.rank.by).head(k or spec.rank.top_k)
+        ranked = rank_results(self.results(run_id), spec.rank.by, spec.rank.aggregate,
+                              spec.datasets())  # fmt: skip
+        return ranked.head(k or spec.rank.top_k)
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored overfitting report (``report.json``), or None when there is none."""
+        try:
+            from threadx.sweep.overfit import load_report
+        except ImportError:  # the overfitting report is not part of this build
+            return None
+        return load_report(RunStore(self.runs_dir / run_id).dir)
 
     def pareto(self, run_id: str) -> pd.DataFrame:
         return pareto_front(self.results(run_id))

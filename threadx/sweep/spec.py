@@ -22,10 +22,16 @@ A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
     [rank]
     by = ["sharpe", "-max_drawdown"]         # '-' = lower is better
     top_k = 20
+    aggregate = "none"                       # none | median | worst (across symbols x timeframes)
 
 The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
 Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0.3``, not
 ``0.30000000000000004``). :meth:`SweepSpec.count` counts combinations without building them.
+
+``[rank] aggregate`` ranks each parameter combination once, by the median or the worst case of
+its ranked metrics across all the sweep's datasets (symbols x timeframes; see
+:func:`threadx.sweep.results.rank_aggregate`); ``"none"`` ranks every (dataset, combination) row
+on its own. With a single dataset an aggregate is allowed and equals that dataset's values.
 """
 
 from __future__ import annotations
@@ -142,6 +148,11 @@ class RankSpec(_Model):
         description="Metrics, best first; '-name' means lower is better.",
     )
     top_k: int = Field(20, ge=1, le=100_000, description="How many ranked rows to keep/show.")
+    aggregate: Literal["none", "median", "worst"] = Field(
+        "none",
+        description="Rank parameter combinations across symbols x timeframes by the median or "
+        "the worst case of each ranked metric; 'none' ranks each dataset's rows on their own.",
+    )
 
     @field_validator("by")
     @classmethod

@@ -110,6 +110,8 @@ class ThreadXApp:
             snapshots.DataResult: self.data.apply_result,
             snapshots.ProgressSnap: self.sweep.apply_progress,
             snapshots.ResultsSnap: self.results.apply_results,
+            snapshots.RankingSnap: self.results.apply_ranking,
+            snapshots.OverfitSnap: self.results.apply_overfit,
             snapshots.HeatmapSnap: self.results.apply_heatmap,
             snapshots.DrilldownSnap: self.drilldown.apply,
             snapshots.RunsSnap: self.runs.apply,

@@ -22,12 +22,15 @@ import pandas as pd
 
 from gui import charts, snapshots
 from gui import viewmodels as vm
+from gui.overfitting import overfit_view
 from threadx.log import get_logger
 from threadx.metrics import METRIC_NAMES
 
 log = get_logger(__name__)
 TERMINAL = ("completed", "cancelled", "failed", "interrupted")
 REQUEST_TIMEOUT_S = 120.0
+#: Asks for a finished run's overfitting report (it may be written just after the run ends).
+REPORT_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Intervals:
     runs: float = 5.0
     log: float = 1.0
     ingest: float = 0.5
+    report: float = 2.0
 
 
 @dataclass
@@ -62,6 +66,8 @@ class _RunCache:
     final_loaded: bool = False
     frame: pd.DataFrame | None = None
     status_final: bool = False
+    report_tries: int = 0
+    report_done: bool = False
 
 
 class Backend:
@@ -83,6 +89,7 @@ class Backend:
         self._due: dict[str, float] = {}
         self._run: _RunCache | None = None
         self._heat: tuple[str, str | None, str | None] = ("sharpe", None, None)
+        self._rank_mode: str | None = None  # None: the run's [rank] aggregate
         self._tasks_done: dict[str, int] = {}
         self._log_stamp: tuple[float, int] | None = None
         self._seq = 0
@@ -233,7 +240,7 @@ class Backend:
     # -- timers ------------------------------------------------------------------------------
     def _poll_due(self) -> None:
         now = time.monotonic()
-        for key in ("status", "results", "cluster", "runs", "log", "ingest"):
+        for key in ("status", "results", "cluster", "runs", "log", "ingest", "report"):
             if now >= self._due.get(key, float("inf")):
                 self._due[key] = now + getattr(self.intervals, key)
                 getattr(self, f"_poll_{key}")()
@@ -269,14 +276,12 @@ class Backend:
         final = run.state in TERMINAL
         if run.results_done == run.done and (run.final_loaded or not final):
             return
-        k = run.spec.rank.top_k
-        refs = [self._driver("results", run.run_id), self._driver("top", run.run_id, k),
-                self._driver("pareto", run.run_id)]  # fmt: skip
+        refs = [self._driver("results", run.run_id), self._driver("pareto", run.run_id)]
         asked = (run.done, run.state)  # the results are at least as new as this status
         t0 = time.monotonic()
 
-        def got(frame: pd.DataFrame, top: pd.DataFrame, front: pd.DataFrame) -> None:
-            self._on_results(run, asked, frame, top, front)
+        def got(frame: pd.DataFrame, front: pd.DataFrame) -> None:
+            self._on_results(run, asked, frame, front)
             # big runs: refresh less often than the results take to fetch and build
             took = time.monotonic() - t0
             self._due["results"] = time.monotonic() + max(self.intervals.results, 3 * took)
@@ -296,7 +301,7 @@ class Backend:
         self._due["results"] = 0.0
 
     def _on_results(self, run: _RunCache, asked: tuple[int, str], frame: pd.DataFrame,
-                    top: pd.DataFrame, front: pd.DataFrame) -> None:  # fmt: skip
+                    front: pd.DataFrame) -> None:  # fmt: skip
         if run is not self._run:
             return
         run.frame, (run.results_done, state) = frame, asked
@@ -305,13 +310,41 @@ class Backend:
         grid = spec.grid_values()
         dims = tuple(vm.heatmap_dimensions(grid, frame))
         metric, x, y = self._heat
+        ranking = self._ranking(run)
         self._post(snapshots.ResultsSnap(
             run_id=run.run_id, name=spec.name, state=state, n_results=len(frame),
-            total=spec.count(),
-            table=vm.table_model(top, vm.result_columns(list(grid), spec.rank.by), key="combo_id"),
+            total=spec.count(), table=ranking.table,
             dims=dims, metrics=METRIC_NAMES, rank_by=tuple(spec.rank.by),
             heatmap=vm.heatmap_model(frame, grid, metric, x, y, spec.rank.by),
-            pareto=charts.pareto_model(frame, front)))  # fmt: skip
+            pareto=charts.pareto_model(frame, front), rank_mode=ranking.mode,
+            rank_note=ranking.note))  # fmt: skip
+        if run.final_loaded and not run.report_done:
+            self._due["report"] = 0.0
+
+    def _ranking(self, run: _RunCache) -> vm.RankingView:
+        """The followed run's top K in the chosen "rank by" mode (default: its spec's)."""
+        spec = run.spec
+        mode = self._rank_mode or spec.rank.aggregate
+        return vm.ranking_view(run.frame, list(spec.grid_values()), spec.rank.by,
+                               spec.rank.top_k, mode, spec.datasets())  # fmt: skip
+
+    def _poll_report(self) -> None:
+        run = self._run
+        if run is None or run.report_done or not run.final_loaded:
+            self._due["report"] = float("inf")
+            return
+        run.report_tries += 1  # counted when asked: a failing request is not retried forever
+        self._ask("report", [self._driver("report", run.run_id)],
+                  lambda rep: self._on_report(run, rep),
+                  f"overfitting report of {run.run_id}")  # fmt: skip
+
+    def _on_report(self, run: _RunCache, report: dict[str, Any] | None) -> None:
+        if run is not self._run:
+            return
+        if report is not None or run.report_tries >= REPORT_TRIES:
+            run.report_done = True
+        if report is not None or run.report_tries == 1:
+            self._post(snapshots.OverfitSnap(overfit_view(report, run.run_id)))
 
     def _poll_cluster(self) -> None:
         import ray
@@ -368,10 +401,11 @@ class Backend:
     # -- commands ----------------------------------------------------------------------------
     def _follow(self, run_id: str) -> None:
         self._run = _RunCache(run_id)
+        self._rank_mode = None
         self._due["status"] = self._due["results"] = 0.0
-        self._pending.pop("status", None)
-        self._pending.pop("results", None)
-        self._pending.pop("spec", None)
+        for key in ("status", "results", "spec", "report"):
+            self._pending.pop(key, None)
+        self._post(snapshots.OverfitSnap(overfit_view(None, run_id)))
 
     def _cmd_submit(self, spec: dict[str, Any]) -> None:
         def started(run_id: str) -> None:
@@ -392,6 +426,7 @@ class Backend:
             self._say("info" if ok else "warning",
                       f"{action} {run.run_id}: {'ok' if ok else 'not possible now'}")  # fmt: skip
             run.status_final = False
+            run.report_done, run.report_tries = False, 0  # a resumed run gets a new report
             self._due["status"] = self._due["runs"] = 0.0
 
         self._ask(self._unique(action), [self._driver(action, run.run_id)], done,
@@ -417,6 +452,15 @@ class Backend:
             self._post(snapshots.SpecSnap(run_id, spec_to_toml(spec_from_dict(d, run_id))))
 
         self._ask(self._unique("spec"), [self._driver("spec", run_id)], got, f"spec of {run_id}")
+
+    def _cmd_rank_mode(self, mode: str) -> None:
+        """Rank the results table per dataset (``"none"``) or across datasets (``"median"``,
+        ``"worst"``)."""
+        self._rank_mode = mode
+        run = self._run
+        if run is None or run.spec is None or run.frame is None:
+            return
+        self._post(snapshots.RankingSnap(run.run_id, self._ranking(run)))
 
     def _cmd_heatmap(self, metric: str, x: str | None, y: str | None) -> None:
         self._heat = (metric, x, y)

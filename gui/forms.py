@@ -59,6 +59,7 @@ class SweepForm:
     backend: str = "auto"
     rank_by: str = "sharpe, -max_drawdown"
     top_k: int = 20
+    aggregate: str = "none"  # [rank] aggregate: none | median | worst across datasets
     chunk_size: int = 0
     params: tuple[ParamField, ...] = dataclasses.field(default_factory=default_params)
 
@@ -138,7 +139,8 @@ def form_to_spec_dict(form: SweepForm) -> dict[str, Any]:
             data[key] = value
     out = {"name": form.name.strip() or "gui", "backend": form.backend, "data": data,
            "grid": grid, "fixed": fixed,
-           "rank": {"by": _split(form.rank_by), "top_k": int(form.top_k)}}  # fmt: skip
+           "rank": {"by": _split(form.rank_by), "top_k": int(form.top_k),
+                    "aggregate": form.aggregate}}  # fmt: skip
     if form.chunk_size:
         out["chunk_size"] = int(form.chunk_size)
     return out
@@ -171,7 +173,8 @@ def spec_to_form(spec: SweepSpec) -> SweepForm:
                      timeframes=", ".join(d.timeframes), exchange=d.exchange or "",
                      start=d.start or "", end=d.end or "", allow_gaps=d.allow_gaps,
                      backend=spec.backend, rank_by=", ".join(spec.rank.by),
-                     top_k=spec.rank.top_k, chunk_size=spec.chunk_size,
+                     top_k=spec.rank.top_k, aggregate=spec.rank.aggregate,
+                     chunk_size=spec.chunk_size,
                      params=tuple(params))  # fmt: skip
 
 

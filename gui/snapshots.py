@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from gui.charts import DrilldownView, ScatterModel
-from gui.viewmodels import HeatmapModel, ProgressView, TableModel
+from gui.overfitting import OverfitView
+from gui.viewmodels import HeatmapModel, ProgressView, RankingView, TableModel
 
 
 def _now() -> float:
@@ -91,6 +92,23 @@ class ResultsSnap:
     heatmap: HeatmapModel
     pareto: ScatterModel
     at: float = field(default_factory=_now)
+    rank_mode: str = "none"  # "rank by": none (per dataset) | median | worst
+    rank_note: str = ""
+
+
+@dataclass(frozen=True)
+class RankingSnap:
+    """The results table again, in another "rank by" mode."""
+
+    run_id: str
+    ranking: RankingView
+
+
+@dataclass(frozen=True)
+class OverfitSnap:
+    """The followed run's overfitting report (or its absence)."""
+
+    view: OverfitView
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,8 @@ Snapshot = (
     | DataResult
     | ProgressSnap
     | ResultsSnap
+    | RankingSnap
+    | OverfitSnap
     | HeatmapSnap
     | DrilldownSnap
     | RunsSnap

@@ -1,8 +1,10 @@
-"""Results view: sortable top-K table (select a row to drill down), heatmap of any metric over any
-two swept dimensions (a line for one), and the Pareto front (max Sharpe, min drawdown)."""
+"""Results view: sortable top-K table (select a row to drill down) ranked per dataset or across
+datasets (median / worst case), heatmap of any metric over any two swept dimensions (a line for
+one), the Pareto front (max Sharpe, min drawdown), and the Overfitting panel."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +12,16 @@ import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.charts import ScatterModel
-from gui.viewmodels import NO_DATA, HeatmapModel, TableModel, sort_table
+from gui.view_overfit import OverfitPanel
+from gui.viewmodels import (
+    NO_DATA,
+    RANK_MODES,
+    HeatmapModel,
+    TableModel,
+    rank_mode_label,
+    rank_mode_of,
+    sort_table,
+)
 
 if TYPE_CHECKING:
     from gui.app import ThreadXApp
@@ -51,21 +62,32 @@ class ResultsView:
         self.line_values: list[float] = []  # the one-dimension line as drawn
         self._heat_series: list[int | str] = []
         self._best_theme_id: int | str | None = None
+        self.overfit = OverfitPanel()
 
     # -- layout ------------------------------------------------------------------------------
     def build(self) -> None:
         with dpg.tab(label="Results", tag="tab/results"):
             dpg.add_text(f"run: {NO_DATA}", tag="results/title")
+            with dpg.group(horizontal=True):
+                dpg.add_text("rank by")
+                dpg.add_combo([label for label, _ in RANK_MODES], tag="results/rank_mode",
+                              width=200, default_value=RANK_MODES[0][0],
+                              callback=self.on_rank_mode)  # fmt: skip
+                dpg.add_text("", tag="results/rank_note")
             with dpg.table(tag="results/table", sortable=True, callback=self.on_sort,
-                           height=280, scrollY=True, scrollX=True, freeze_rows=1,
+                           height=260, scrollY=True, scrollX=True, freeze_rows=1,
                            resizable=True, row_background=True, borders_innerV=True,
                            policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
                 dpg.add_table_column(label="", user_data="")
-            with dpg.group(horizontal=True):
-                with dpg.child_window(width=760, height=-1, border=False):
-                    self._build_heatmap()
-                with dpg.child_window(height=-1, border=False):
-                    self._build_pareto()
+            with dpg.tab_bar(tag="results/panels"):
+                with dpg.tab(label="Heatmap and Pareto front", tag="results/panel/charts"):
+                    with dpg.group(horizontal=True):
+                        with dpg.child_window(width=760, height=-1, border=False):
+                            self._build_heatmap()
+                        with dpg.child_window(height=-1, border=False):
+                            self._build_pareto()
+                with dpg.tab(label="Overfitting", tag="results/panel/overfit"):
+                    self.overfit.build()
 
     def _build_heatmap(self) -> None:
         with dpg.group(horizontal=True):
@@ -120,6 +142,18 @@ class ResultsView:
         self.app.drilldown.pending(combo_id)
         self.app.show_tab("drilldown")
 
+    def on_rank_mode(self, _sender: Any, label: str, *_: Any) -> None:
+        """The "rank by" choice: per dataset, median or worst case across datasets."""
+        self.set_rank_mode(rank_mode_of(label))
+
+    def set_rank_mode(self, mode: str) -> None:
+        dpg.set_value("results/rank_mode", rank_mode_label(mode))
+        self.app.send("rank_mode", mode=mode)
+
+    def show_panel(self, name: str) -> None:
+        """Show the ``"charts"`` or the ``"overfit"`` panel under the table."""
+        dpg.set_value("results/panels", f"results/panel/{name}")
+
     def on_heat_change(self, *_: Any) -> None:
         y = dpg.get_value("results/y")
         self.app.send("heatmap", metric=dpg.get_value("results/metric"),
@@ -133,15 +167,32 @@ class ResultsView:
         if first:
             self.sort = None
         dpg.set_value("results/title", f"run {snap.run_id} ({snap.name}): {snap.state}, "
-                                       f"{snap.n_results:,} of {snap.total:,} combinations; "
-                                       f"top {len(snap.table.rows)} by {', '.join(snap.rank_by)}"
+                                       f"{snap.n_results:,} of {snap.total:,} combinations"
                                        " - click a row to drill down")  # fmt: skip
-        self._show_table(snap.table)
+        self._show_ranking(snap)
         dpg.configure_item("results/metric", items=snap.metrics)
         dpg.configure_item("results/x", items=snap.dims)
         dpg.configure_item("results/y", items=(NONE, *snap.dims))
         self.draw_heatmap(snap.heatmap)
         self.draw_pareto(snap.pareto)
+
+    def apply_ranking(self, snap: snapshots.RankingSnap) -> None:
+        """The table in another "rank by" mode (the rest of the results unchanged)."""
+        if self.snap is None or snap.run_id != self.snap.run_id:
+            return
+        r = snap.ranking
+        self.snap = dataclasses.replace(self.snap, table=r.table, rank_mode=r.mode,
+                                        rank_note=r.note)  # fmt: skip
+        self.sort = None
+        self._show_ranking(self.snap)
+
+    def _show_ranking(self, snap: snapshots.ResultsSnap) -> None:
+        dpg.set_value("results/rank_mode", rank_mode_label(snap.rank_mode))
+        dpg.set_value("results/rank_note", snap.rank_note)
+        self._show_table(snap.table)
+
+    def apply_overfit(self, snap: snapshots.OverfitSnap) -> None:
+        self.overfit.apply(snap)
 
     def apply_heatmap(self, snap: snapshots.HeatmapSnap) -> None:
         if self.snap is not None and snap.run_id == self.snap.run_id:

@@ -64,6 +64,9 @@ class SweepView:
                       default_value=f.backend, callback=self.on_change)  # fmt: skip
         dpg.add_input_int(label="top K", tag="sweep/top_k", default_value=f.top_k, width=300,
                           min_value=1, min_clamped=True, callback=self.on_change)  # fmt: skip
+        dpg.add_combo(("none", "median", "worst"), label="rank across datasets (aggregate)",
+                      tag="sweep/aggregate", width=300, default_value=f.aggregate,
+                      callback=self.on_change)  # fmt: skip
         dpg.add_input_int(
             label="chunk size (0 = auto)",
             tag="sweep/chunk_size",
@@ -137,6 +140,7 @@ class SweepView:
         return forms.SweepForm(**kw, allow_gaps=bool(dpg.get_value("sweep/allow_gaps")),
                                backend=dpg.get_value("sweep/backend"),
                                top_k=int(dpg.get_value("sweep/top_k")),
+                               aggregate=dpg.get_value("sweep/aggregate") or "none",
                                chunk_size=int(dpg.get_value("sweep/chunk_size")),
                                params=params)  # fmt: skip
 
@@ -147,6 +151,7 @@ class SweepView:
         dpg.set_value("sweep/allow_gaps", form.allow_gaps)
         dpg.set_value("sweep/backend", form.backend)
         dpg.set_value("sweep/top_k", form.top_k)
+        dpg.set_value("sweep/aggregate", form.aggregate)
         dpg.set_value("sweep/chunk_size", form.chunk_size)
         for p in form.params:
             dpg.set_value(f"sweep/mode/{p.name}", p.mode)

@@ -147,6 +147,60 @@ def result_columns(swept: Sequence[str], rank_by: Sequence[str]) -> list[str]:
     return ["rank", "combo_id", "symbol", "timeframe", *swept, *metrics]
 
 
+#: The Results view's "rank by" choices: (label, ``[rank] aggregate`` value).
+RANK_MODES = (("per dataset", "none"), ("median across datasets", "median"),
+              ("worst across datasets", "worst"))  # fmt: skip
+
+
+def rank_mode_label(mode: str) -> str:
+    return dict((m, lab) for lab, m in RANK_MODES).get(mode, RANK_MODES[0][0])
+
+
+def rank_mode_of(label: str) -> str:
+    return dict(RANK_MODES).get(label, "none")
+
+
+@dataclass(frozen=True)
+class RankingView:
+    """The ranked top-K table of a run in one "rank by" mode, and a line saying what it is."""
+
+    mode: str
+    table: TableModel
+    note: str
+
+
+def ranking_view(frame: pd.DataFrame | None, swept: Sequence[str], rank_by: Sequence[str],
+                 top_k: int, mode: str = "none",
+                 datasets: Sequence[tuple[str, str]] | None = None) -> RankingView:  # fmt: skip
+    """Top ``top_k`` rows of ``frame`` ranked per (dataset, combination) row (``mode="none"``)
+    or, per parameter combination, by the median / worst case across ``datasets``
+    (:func:`threadx.sweep.results.rank_aggregate`; combinations not on every dataset yet are left
+    out and counted in ``note``)."""
+    from threadx.sweep.results import rank, rank_aggregate
+
+    by = list(rank_by)
+    if frame is None or frame.empty:
+        return RankingView(mode, table_model(None, result_columns(swept, by)), NO_DATA)
+    if mode == "none":
+        ranked = rank(frame, by).head(top_k)
+        return RankingView(mode, table_model(ranked, result_columns(swept, by), key="combo_id"),
+                           f"top {len(ranked)} by {', '.join(by)}, each dataset's rows on "
+                           "their own")  # fmt: skip
+    ds = list(datasets) if datasets is not None else None
+    agg = rank_aggregate(frame, by, mode, datasets=ds)
+    ranked = agg.head(top_k)
+    n_ds = len(ds) if ds is not None else frame.groupby(["symbol", "timeframe"]).ngroups
+    word = "median" if mode == "median" else "worst case"
+    note = (f"top {len(ranked)} of {len(agg):,} combinations by the {word} of "
+            f"{', '.join(by)} across {n_ds} dataset(s)")  # fmt: skip
+    if agg.attrs.get("partial_excluded"):
+        note += f"; {agg.attrs['partial_excluded']:,} not on every dataset yet, left out"
+    ranked_names = list(dict.fromkeys(k.lstrip("+-") for k in by))
+    per = [c for c in agg.columns if "@" in str(c)]
+    cols = ["rank", "combo_id", *swept, "n_datasets", *ranked_names, *per]
+    return RankingView(mode, table_model(ranked, cols, key="combo_id"), note)
+
+
 # ------------------------------------------------------------------------------------ heatmap
 
 

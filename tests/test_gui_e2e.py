@@ -207,6 +207,8 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
         app.show_tab("results")
         _snap(app, shots / "results.png")
         _check_sorting_and_other_heatmap(app, frame)
+    with Step("rank by + overfitting panel"):
+        _rank_modes_and_overfitting(app, cluster, run_id, frame, spec, shots)
     with Step("drill-down"):
         _drilldown(app, cluster, run_id, frame, spec, shots)
     with Step("runs view"):
@@ -372,6 +374,45 @@ def _check_sorting_and_other_heatmap(app, frame) -> None:
     app.results.on_heat_change()
     app.pump(lambda: app.results.heatmap.kind == "heatmap"
              and app.results.heatmap.metric == "sharpe", 30, "sharpe heatmap")  # fmt: skip
+
+
+def _rank_modes_and_overfitting(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
+    """Rank by "worst across datasets" shows the aggregate ranking (one dataset here: the same
+    order, with n_datasets); the Overfitting panel shows what the driver's report(run_id) says."""
+    from gui.overfitting import NO_REPORT, overfit_view
+    from threadx.sweep.results import rank_aggregate
+
+    by, k = spec["rank"]["by"], spec["rank"]["top_k"]
+    app.results.set_rank_mode("worst")
+    app.pump(lambda: app.results.snap.rank_mode == "worst", 30, "rank by worst")
+    cols = list(app.results.table.columns)
+    assert "n_datasets" in cols and "symbol" not in cols
+    want = rank_aggregate(frame, by, "worst").head(k)
+    shown = app.results.displayed_rows()
+    assert [int(r[cols.index("combo_id")]) for r in shown] == list(want["combo_id"])
+    assert "worst case" in dpg.get_value("results/rank_note")
+    app.results.set_rank_mode("none")
+    app.pump(lambda: app.results.snap.rank_mode == "none", 30, "rank per dataset")
+    app.results.show_panel("overfit")
+
+    def answered() -> bool:
+        v = app.results.overfit.view
+        run = app.backend._run
+        return (v is not None and v.run_id == run_id
+                and (v.available or (run is not None and run.report_done)))  # fmt: skip
+
+    app.pump(answered, 60, "overfitting report answered")
+    report = cluster.report(run_id)
+    want_view = overfit_view(report, run_id)
+    assert dpg.get_value("results/overfit/verdict") == want_view.verdict
+    if report is None:
+        assert want_view.verdict == NO_REPORT
+    else:
+        shown = app.results.overfit.shown_text()
+        first = want_view.group(None)
+        assert len(shown["top"]) == len(first.top.rows) and shown["hist"] == list(first.hist)
+    _snap(app, shots / "results_overfitting.png")
+    app.results.show_panel("charts")
 
 
 def _drilldown(app, cluster, run_id: str, frame, spec, shots: Path) -> None:

@@ -1,0 +1,101 @@
+"""The Results view's Overfitting panel (main thread only): the verdict line, PBO per (symbol,
+timeframe) group, the out-of-sample rank histogram of the in-sample best, and the top-K with
+Sharpe, PSR, DSR, skewness and kurtosis. It draws :class:`gui.overfitting.OverfitView` models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dearpygui.dearpygui as dpg
+
+from gui import snapshots, widgets
+from gui.overfitting import GROUP_COLUMNS, NO_REPORT, OverfitGroup, OverfitView
+from gui.viewmodels import TableModel
+
+VERDICT_COLOUR = (255, 200, 90)
+NO_REPORT_COLOUR = (160, 160, 160)
+
+
+class OverfitPanel:
+    """Widget tags start with ``results/overfit/``."""
+
+    def __init__(self) -> None:
+        self.view: OverfitView | None = None
+        self.group: OverfitGroup | None = None
+        self.top_cells: widgets.Cells = []
+
+    def build(self) -> None:
+        dpg.add_text(NO_REPORT, tag="results/overfit/verdict", wrap=1400, color=NO_REPORT_COLOUR)
+        dpg.add_text("", tag="results/overfit/header")
+        with dpg.table(tag="results/overfit/groups", height=84, scrollY=True, scrollX=True,
+                       resizable=True, row_background=True, borders_innerV=True,
+                       policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+            for name in GROUP_COLUMNS:
+                dpg.add_table_column(label=name, user_data=name)
+        with dpg.group(horizontal=True):
+            with dpg.child_window(width=520, height=-1, border=False):
+                dpg.add_combo((), label="group", tag="results/overfit/group", width=200,
+                              callback=self.on_group)  # fmt: skip
+                dpg.add_text("", tag="results/overfit/summary", wrap=500)
+                with dpg.plot(tag="results/overfit/hist_plot", width=-1, height=-1,
+                              no_mouse_pos=True):  # fmt: skip
+                    dpg.add_plot_axis(dpg.mvXAxis, tag="results/overfit/hist_x", auto_fit=True,
+                                      label="OOS relative rank of the in-sample best "
+                                      "(0 = worst, 1 = best)")  # fmt: skip
+                    with dpg.plot_axis(dpg.mvYAxis, tag="results/overfit/hist_y", label="splits",
+                                       auto_fit=True):  # fmt: skip
+                        dpg.add_bar_series([], [], weight=0.8, tag="results/overfit/hist",
+                                           label="CSCV splits")  # fmt: skip
+            with dpg.child_window(height=-1, border=False):
+                dpg.add_text("top K: Sharpe, probabilistic and deflated Sharpe ratio",
+                             tag="results/overfit/top_title")  # fmt: skip
+                with dpg.table(tag="results/overfit/top", height=-1, scrollY=True, scrollX=True,
+                               freeze_rows=1, resizable=True, row_background=True,
+                               borders_innerV=True, policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+                    dpg.add_table_column(label="", user_data="")
+
+    # -- snapshots / callbacks ---------------------------------------------------------------
+    def apply(self, snap: snapshots.OverfitSnap) -> None:
+        view = snap.view
+        self.view = view
+        dpg.set_value("results/overfit/verdict", view.verdict)
+        colour = VERDICT_COLOUR if view.available else NO_REPORT_COLOUR
+        dpg.configure_item("results/overfit/verdict", color=colour)
+        dpg.set_value("results/overfit/header", view.header)
+        widgets.set_rows("results/overfit/groups", view.groups,
+                         empty="" if not view.available else "no groups")  # fmt: skip
+        keys = view.keys
+        dpg.configure_item("results/overfit/group", items=keys)
+        keep = self.group.key if self.group is not None and self.group.key in keys else None
+        self.show_group(keep)
+
+    def on_group(self, _sender: Any, key: str, *_: Any) -> None:
+        self.show_group(key)
+
+    def show_group(self, key: str | None) -> None:
+        """Histogram and top-K of group ``key`` (default: the first)."""
+        grp = self.view.group(key) if self.view is not None else None
+        self.group = grp
+        dpg.set_value("results/overfit/group", grp.key if grp else "")
+        dpg.set_value("results/overfit/summary", grp.summary if grp else "")
+        if grp is None or not grp.hist:
+            widgets.set_series("results/overfit/hist", [], [])
+            dpg.set_axis_ticks("results/overfit/hist_x", (("", 0.0),))
+        else:
+            n = len(grp.hist)
+            xs = [float(i) for i in range(n)]
+            widgets.set_series("results/overfit/hist", xs, [float(v) for v in grp.hist])
+            edges = tuple((f"{i / n:.1f}", i - 0.5) for i in range(n + 1))  # bin edges
+            dpg.set_axis_ticks("results/overfit/hist_x", edges)
+        model = grp.top if grp is not None else TableModel((), (), ())
+        empty = "" if grp is None else "no rows"
+        self.top_cells = widgets.fill_table("results/overfit/top", model, empty=empty)
+
+    def shown_text(self) -> dict[str, Any]:
+        """What the panel shows (for tests): verdict, groups and top-K rows as text."""
+        return {
+            "verdict": dpg.get_value("results/overfit/verdict"),
+            "header": dpg.get_value("results/overfit/header"),
+            "hist": list(dpg.get_value("results/overfit/hist")[1]),
+            "top": [[widgets.cell_text(c) for c in row] for row in self.top_cells],
+        }

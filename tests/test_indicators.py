@@ -147,6 +147,44 @@ def test_rolling_values_never_depend_on_later_bars(btc_year) -> None:
         np.testing.assert_array_equal(s, full_std[:cut])
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 19, 20, 21, 39, 40, 41, 1000, 131_040])
+def test_compiled_rolling_pass_is_bit_identical_to_the_numpy_blocks(size) -> None:
+    """The compiled one-pass pivot blocks give exactly the numpy formulation's values: every
+    period, full and partial last blocks, flat stretches, a NaN spreading over its windows."""
+    from threadx.indicators import _rolling_mean_std_numpy
+
+    rng = np.random.default_rng(size)
+    x = 20_000.0 * np.exp(np.cumsum(rng.normal(0.0, 7e-4, size)))
+    if size >= 1000:
+        x[100:300] = 23456.789
+        x[size // 2] = np.nan
+    for n in (1, 2, 3, 7, 10, 20, 25, 200):
+        mean, std = rolling_mean_std(x, n)
+        ref_mean, ref_std = np.full(size, np.nan), np.full(size, np.nan)
+        if size >= n:
+            _rolling_mean_std_numpy(x, n, ref_mean, ref_std)
+        np.testing.assert_array_equal(mean, ref_mean)
+        np.testing.assert_array_equal(std, ref_std)
+        assert not np.signbit(std[~np.isnan(std)]).any()
+
+
+def test_rolling_mean_std_writes_into_given_rows() -> None:
+    x = np.array([1.0, 3.0, 5.0, 5.0, 5.0, 2.0])
+    bank = np.full((2, 2, x.size), 99.0)
+    mean, std = rolling_mean_std(x, 3, out=(bank[1, 0], bank[0, 1]))
+    assert mean.base is bank and std.base is bank
+    expected_mean, expected_std = rolling_mean_std(x, 3)
+    np.testing.assert_array_equal(bank[1, 0], expected_mean)  # the NaN head is written too
+    np.testing.assert_array_equal(bank[0, 1], expected_std)
+    assert (bank[0, 0] == 99.0).all() and (bank[1, 1] == 99.0).all()
+    tiny = np.full((2, 2), 7.0)
+    rolling_mean_std(x[:2], 3, out=(tiny[0], tiny[1]))
+    assert np.isnan(tiny).all()
+    for bad in [(np.empty(5), np.empty(6)), (np.empty(6, np.float32), np.empty(6)), (None, None)]:
+        with pytest.raises(ValueError, match="out must be"):
+            rolling_mean_std(x, 3, out=bad)  # type: ignore[arg-type]
+
+
 def test_zscore_is_nan_where_sd_is_zero() -> None:
     close = np.array([1.0, 2.0, 3.0, 4.0])
     middle = np.array([np.nan, 1.0, 3.0, 2.0])

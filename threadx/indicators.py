@@ -97,29 +97,11 @@ def _pivot_sums(values: np.ndarray, n: int) -> np.ndarray:
     return left + right
 
 
-def rolling_mean_std(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rolling mean and population standard deviation (ddof = 0) over the last ``n`` values.
-
-    ``mean[t]`` and ``std[t]`` describe ``x[t-n+1 .. t]``; the first ``n − 1`` values are NaN.
-
-    Vectorised, O(len(x)) work and memory, stable on arbitrarily long series: the windows are
-    cut into blocks of ``n`` consecutive windows; the windows of one block all contain the same
-    *pivot* value ``c`` (the last value of the block's first window). Values are shifted,
-    ``y = x − c``, and each window's ``S1 = Σy`` and ``S2 = Σy²`` are summed outwards from the
-    pivot (see :func:`_pivot_sums`). Then ``mean = c + S1/n`` and ``var = S2/n − (S1/n)²``.
-    Because ``c`` lies inside the window, ``(mean − c)² ≤ (n − 1)·var``, which bounds the
-    cancellation in ``var`` by a factor ``n``; a window of identical values gives ``y = 0``
-    exactly, hence ``sd = 0`` and ``mean = value`` exactly. Nothing carries from one block to the
-    next, so results at ``t`` never depend on values after ``t`` (not even through rounding).
-    """
-    x = _as_1d(x, "x")
-    n = _check_period(n, "n", 1)
+def _rolling_mean_std_numpy(x: np.ndarray, n: int, mean: np.ndarray, std: np.ndarray) -> None:
+    """The pivot-block algorithm of :func:`rolling_mean_std` in numpy (reference of the compiled
+    :func:`_rolling_mean_std_py`, which gives bit-identical values; kept for the tests)."""
     size = x.size
-    mean = np.full(size, np.nan)
-    std = np.full(size, np.nan)
     n_windows = size - n + 1
-    if n_windows <= 0:
-        return mean, std
     n_blocks = -(-n_windows // n)
     padded = np.empty(n_blocks * n + n - 1, dtype=np.float64)
     padded[:size] = x
@@ -132,6 +114,100 @@ def rolling_mean_std(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     np.maximum(var, 0.0, out=var)
     mean[n - 1 :] = (pivot + m1).ravel()[:n_windows]
     std[n - 1 :] = np.sqrt(var).ravel()[:n_windows]
+
+
+def _rolling_mean_std_py(x: np.ndarray, n: int, mean: np.ndarray, std: np.ndarray) -> None:
+    """One pass of the pivot-block algorithm (executed through ``numba.njit(cache=True)``):
+    ``mean[t]``, ``std[t]`` for every full window ``t >= n − 1`` (the rest is left untouched).
+
+    Block ``b`` holds windows ``w = b·n .. b·n + n − 1`` (window ``w`` ends at ``t = w + n − 1``),
+    all containing the pivot ``c = x[b·n + n − 1]``. The sums of ``y = x − c`` and ``y²`` are
+    accumulated from the pivot leftwards (``left[j] = Σ y[b·n + j .. b·n + n − 1]``, stored) and
+    rightwards (``right = Σ y[b·n + n .. w + n − 1]``, running), in the very order and with the
+    very operations of :func:`_rolling_mean_std_numpy` (sequential ``cumsum``), so the values are
+    bit-identical to it.
+    """
+    u = np.uint64  # unsigned indices: no negative-index wrap-around code, so loops vectorise
+    n_windows = x.shape[0] - n + 1
+    left1 = np.empty(n)
+    left2 = np.empty(n)
+    un = u(n)
+    fn = float(n)
+    for b0 in range(0, n_windows, n):
+        p = u(b0) + un - u(1)  # the pivot; window b0 + j ends at p + j
+        c = x[p]
+        a1 = 0.0
+        a2 = 0.0
+        for i in range(n):  # j = n − 1 .. 0
+            j = un - u(1) - u(i)
+            y = x[p - u(i)] - c
+            a1 += y
+            a2 += y * y
+            left1[j] = a1
+            left2[j] = a2
+        r1 = 0.0
+        r2 = 0.0
+        m = u(min(n, n_windows - b0))  # windows of this block (the last block may be short)
+        for j in range(u(1), m):
+            y = x[p + j] - c
+            r1 += y
+            r2 += y * y
+            left1[j] += r1  # now the window sums
+            left2[j] += r2
+        for j in range(m):  # no dependency between windows: vectorised divisions and roots
+            m1 = left1[j] / fn
+            var = left2[j] / fn - m1 * m1
+            if var < 0.0:  # NaN stays NaN, like np.maximum
+                var = 0.0
+            mean[p + j] = c + m1
+            std[p + j] = math.sqrt(var)
+
+
+@functools.cache
+def _rolling_mean_std_nb() -> Callable[[np.ndarray, int, np.ndarray, np.ndarray], None]:
+    """The compiled pivot-block pass (numba is imported on first use only; ``nogil``, so bank
+    rows of several periods can be computed in parallel threads)."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_rolling_mean_std_py)
+
+
+def rolling_mean_std(
+    x: np.ndarray, n: int, out: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling mean and population standard deviation (ddof = 0) over the last ``n`` values.
+
+    ``mean[t]`` and ``std[t]`` describe ``x[t-n+1 .. t]``; the first ``n − 1`` values are NaN.
+
+    O(len(x)) work, stable on arbitrarily long series: the windows are cut into blocks of ``n``
+    consecutive windows; the windows of one block all contain the same *pivot* value ``c`` (the
+    last value of the block's first window). Values are shifted, ``y = x − c``, and each window's
+    ``S1 = Σy`` and ``S2 = Σy²`` are summed outwards from the pivot (see :func:`_pivot_sums`):
+    nothing is subtracted, so there is no cancellation and no drift. Then ``mean = c + S1/n`` and
+    ``var = S2/n − (S1/n)²``. Because ``c`` lies inside the window, ``(mean − c)² ≤ (n − 1)·var``,
+    which bounds the cancellation in ``var`` by a factor ``n``; a window of identical values gives
+    ``y = 0`` exactly, hence ``sd = 0`` and ``mean = value`` exactly. Nothing carries from one
+    block to the next, so results at ``t`` never depend on values after ``t`` (not even through
+    rounding). Computed in one compiled pass (:func:`_rolling_mean_std_py`), bit-identical to the
+    numpy formulation :func:`_rolling_mean_std_numpy`.
+
+    ``out = (mean, std)``: write into these float64 arrays of ``len(x)`` (e.g. rows of an
+    indicator bank) instead of new ones, and return them.
+    """
+    x = _as_1d(x, "x")
+    n = _check_period(n, "n", 1)
+    if out is None:
+        mean, std = np.empty(x.size), np.empty(x.size)
+    else:
+        mean, std = out
+        for a in out:
+            if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape == x.shape):
+                raise ValueError(f"out must be two float64 arrays of shape {x.shape}")
+    head = min(n - 1, x.size)
+    mean[:head] = np.nan
+    std[:head] = np.nan
+    if x.size - n + 1 > 0:
+        _rolling_mean_std_nb()(np.ascontiguousarray(x), n, mean, std)
     return mean, std
 
 

@@ -152,6 +152,10 @@ class SweepDriver:
         ds = ray.get(self.data_store.get_dataset.remote(
             row["symbol"], row["timeframe"], spec.data.exchange, spec.data.start, spec.data.end,
             spec.data.allow_gaps))  # fmt: skip
+        if spec.walk_forward is not None and "fold" in row.index:  # a fold's train window
+            from threadx.sweep.walkforward import fold_train_dataset
+
+            ds = fold_train_dataset(spec, ds, int(row["fold"]))
         return drilldown(ds, row)
 
     def workers(self) -> list[dict[str, Any]]:

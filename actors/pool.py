@@ -147,7 +147,10 @@ class RayExecutor:
     """Executor protocol of :mod:`threadx.sweep.controller` over the pool's actors."""
 
     def __init__(self, pool: WorkerPool, plan: SweepPlan, dataset_refs: list[Any]) -> None:
-        self.pool, self.plan, self.refs = pool, plan, dataset_refs
+        # a plan dataset without a ref (a walk-forward fold's train slice) is put here, once
+        refs = [r if r is not None else ray.put(d)
+                for r, d in zip(dataset_refs, plan.datasets, strict=True)]  # fmt: skip
+        self.pool, self.plan, self.refs = pool, plan, refs
         self.spec_json = plan.spec.model_dump_json()
         pool.ensure()
 

@@ -78,6 +78,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     show.set_defaults(func=cmd_sweep_show)
 
+    wf = sub.add_parser("walkforward", help="walk-forward report of a run: folds, chosen "
+                        "parameters, stitched out-of-sample metrics, degradation")  # fmt: skip
+    wf.add_argument("run", help="run id or run folder")
+    wf.set_defaults(func=cmd_sweep_walkforward)
+
 
 def cmd_backtest(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.backtest import format_summary, write_run_folder
@@ -111,6 +116,12 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float) -> list:
     print(f"data: {', '.join(f'{d.key} {d.n_bars:,} bars' for d in datasets)}")
     print(f"estimated peak memory {need / 2**20:,.0f} MiB (budget {budget_gb:g} GiB); "
           f"{bars * spec.combos_per_dataset():,} bar-steps")  # fmt: skip
+    if spec.walk_forward is not None:
+        from threadx.sweep.walkforward import fold_datasets
+
+        wf, folds = spec.walk_forward, fold_datasets(spec, datasets)[0]
+        print(f"walk-forward ({wf.mode}: train {wf.train}, test {wf.test}, step {wf.step}): "
+              f"{len(folds)} fold(s), the grid swept on each train window")  # fmt: skip
     return datasets
 
 
@@ -219,10 +230,22 @@ def _report(result: SweepResult, args: argparse.Namespace) -> None:
     print(f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
           f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s" + (f"; shares {shares}" if shares
                                                                   else ""))  # fmt: skip
-    print_ranking(result, args.top)
+    if result.spec.walk_forward is not None:
+        _print_walk_forward(result.run_dir)
+    else:
+        print_ranking(result, args.top)
     if args.export:
         print(f"exported to {result.export(args.export)}")
     print(f"\nrun folder: {result.run_dir}")
+
+
+def _print_walk_forward(run_dir: Path, ohlcv: Any = None) -> None:
+    from threadx.sweep import walkforward as wf
+
+    report = (
+        wf.load_walk_forward(run_dir) if ohlcv is None else wf.walk_forward_for_run(run_dir, ohlcv)
+    )
+    print("\n" + (wf.format_walk_forward(report) if report else "(no walk-forward report yet)"))
 
 
 def cmd_sweep_submit(ctx: Context, args: argparse.Namespace) -> int:
@@ -277,8 +300,19 @@ def cmd_sweep_show(ctx: Context, args: argparse.Namespace) -> int:
     if not path.is_dir():
         path = ctx.cfg.data_root / "runs" / args.run
     result = open_run(path)
-    print_ranking(result, args.top, pareto=args.pareto, aggregate=args.aggregate)
+    if result.spec.walk_forward is not None and not args.pareto:
+        _print_walk_forward(result.run_dir, ctx.store)
+    else:
+        print_ranking(result, args.top, pareto=args.pareto, aggregate=args.aggregate)
     if args.export:
         what = "pareto" if args.pareto else "all"
         print(f"exported to {result.export(args.export, what, aggregate=args.aggregate)}")
+    return 0
+
+
+def cmd_sweep_walkforward(ctx: Context, args: argparse.Namespace) -> int:
+    path = Path(args.run)
+    if not path.is_dir():
+        path = ctx.cfg.data_root / "runs" / args.run
+    _print_walk_forward(path, ctx.store)
     return 0

@@ -7,6 +7,7 @@ column, so any change of data gives a new run id and new cache keys.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ class Dataset:
     filled_minutes: int
     missing_ratio: float
     gap_action: str
+    fold: int | None = None  # a walk-forward fold's train slice (see window)
 
     @property
     def n_bars(self) -> int:
@@ -46,6 +48,17 @@ class Dataset:
     def fingerprint(self) -> str:
         return frame_fingerprint(
             self.times_ns, self.open, self.high, self.low, self.close, self.volume
+        )
+
+    def window(self, start_ns: int, end_ns: int, fold: int | None = None) -> Dataset:
+        """The bars lying wholly inside ``[start_ns, end_ns)`` (open time >= start and open time
+        + bar length <= end) as a dataset of their own: own arrays, own fingerprint."""
+        bar_ns = self.bar_minutes * 60_000_000_000
+        lo = int(np.searchsorted(self.times_ns, start_ns, side="left"))
+        hi = max(lo, int(np.searchsorted(self.times_ns, end_ns - bar_ns, side="right")))
+        cols = ("times_ns", "open", "high", "low", "close", "volume")
+        return dataclasses.replace(
+            self, fold=fold, **{c: getattr(self, c)[lo:hi].copy() for c in cols}
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -140,6 +140,8 @@ def results_frame(meta: dict[str, Any], params: pd.DataFrame, metrics: np.ndarra
         "timeframe": [meta["timeframe"]] * n,
         "device": [meta.get("device", "cpu")] * n,
     })  # fmt: skip
+    if meta.get("fold") is not None:  # a walk-forward fold's train window
+        out["fold"] = np.full(n, meta["fold"], dtype=np.int64)
     for c in PARAM_NAMES:
         out[c] = params[c].to_numpy()
     for j, name in enumerate(METRIC_NAMES):

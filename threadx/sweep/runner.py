@@ -71,10 +71,14 @@ class SweepPlan:
     chunk_size: int
     tasks: tuple[Task, ...]
     run_id: str
+    # walk-forward: ``datasets`` are the folds' train slices, ``sources`` the loaded datasets
+    # and ``folds`` one threadx.sweep.walkforward.Fold per slice; else both empty
+    sources: tuple[Dataset, ...] = ()
+    folds: tuple[Any, ...] = ()
 
     @property
     def total(self) -> int:
-        return self.spec.count()
+        return self.spec.combos_per_dataset() * len(self.datasets)
 
     @property
     def bar_steps(self) -> int:
@@ -91,12 +95,19 @@ class SweepPlan:
             "results_version": RESULTS_VERSION, "spec_fingerprint": self.spec.fingerprint(),
             "backend": backend, "total_combos": self.total, "chunk_size": self.chunk_size,
             "n_tasks": len(self.tasks), "bar_steps": self.bar_steps,
-            "datasets": [d.describe() for d in self.datasets],
+            "datasets": [d.describe() for d in self.sources or self.datasets],
+            **({"walk_forward": [f.describe() for f in self.folds]} if self.folds else {}),
         }  # fmt: skip
 
 
 def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> SweepPlan:
-    """Cut the sweep into tasks; ``gpu`` (workers run the GPU kernel) selects big tasks."""
+    """Cut the sweep into tasks; ``gpu`` (workers run the GPU kernel) selects big tasks. With
+    ``[walk_forward]`` the tasks cover (dataset x fold x chunk of the grid) on train slices."""
+    sources, folds = tuple(datasets), ()
+    if spec.walk_forward is not None:
+        from threadx.sweep.walkforward import fold_datasets
+
+        folds, datasets = fold_datasets(spec, datasets)
     per = spec.combos_per_dataset()
     n_bars = max(d.n_bars for d in datasets)
     chunk = spec.chunk_size or auto_chunk_size(n_bars, per, gpu)
@@ -106,11 +117,12 @@ def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> S
             tasks.append(Task(tid, di, start, min(start + chunk, per), di * per))
             tid += 1
     ident = {
-        "spec": spec.fingerprint(), "data": [d.fingerprint() for d in datasets],
+        "spec": spec.fingerprint(), "data": [d.fingerprint() for d in sources],
         "chunk_size": chunk, "results_version": RESULTS_VERSION,
     }  # fmt: skip
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
-    return SweepPlan(spec, tuple(datasets), chunk, tuple(tasks), f"{spec.name}-{digest[:12]}")
+    return SweepPlan(spec, tuple(datasets), chunk, tuple(tasks), f"{spec.name}-{digest[:12]}",
+                     sources if folds else (), tuple(folds))  # fmt: skip
 
 
 def load_datasets(spec: SweepSpec, store: OHLCVStore) -> list[Dataset]:
@@ -152,7 +164,8 @@ def execute_task(
     out = run_sweep(packed, int(dataset.times_ns[0]), int(dataset.times_ns[-1]),
                     dataset.bar_minutes, backend=resolved, blocks=spec.report.blocks)  # fmt: skip
     meta = {"combo_ids": task.combo_ids(), "task_id": task.task_id, "symbol": dataset.symbol,
-            "timeframe": dataset.timeframe, "device": device or resolved}  # fmt: skip
+            "timeframe": dataset.timeframe, "device": device or resolved,
+            "fold": dataset.fold}  # fmt: skip
     return results_frame(meta, params, out)
 
 
@@ -254,6 +267,10 @@ def run_local(
     todo = [t for t in plan.tasks if t.task_id not in done]
     log.info("run %s: %d task(s), %d already done", plan.run_id, len(plan.tasks), len(done))
     _execute_all(plan, store, todo, resolved, progress, max_tasks, len(done))
+    if plan.folds and store.read_manifest().get("status") == "completed":
+        from threadx.sweep.walkforward import write_walk_forward
+
+        write_walk_forward(plan, store)
     return open_run(store.dir)
 
 

@@ -90,6 +90,10 @@ class SweepService:
         datasets, handles = self.load_data(spec)
         need = check_memory(spec, datasets, self.budget)
         plan = plan_sweep(spec, datasets, gpu=spec.backend != "cpu" and self.gpu_fn())
+        if plan.folds:  # walk-forward: the executor ships each fold's train slice itself
+            from threadx.sweep.walkforward import align_handles
+
+            handles = align_handles(plan, datasets, handles)
         with self.lock:
             if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
                 return plan.run_id
@@ -186,6 +190,13 @@ class SweepService:
             peak_rss_bytes=peak_rss_bytes(), worker_peak_rss_bytes=max(worker_peaks, default=0),
         )  # fmt: skip
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
+        if st["state"] == "completed" and run.plan.folds:
+            from threadx.sweep.walkforward import write_walk_forward
+
+            try:  # the test windows, with the reference simulation (cheap: one run per fold)
+                write_walk_forward(run.plan, run.store)
+            except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
+                self._fail(run, err)
         if run.plan.spec.rank.aggregate != "none":
             run.top = self.top(run.store.run_id).drop(columns="rank")
         self.active = None

@@ -24,6 +24,12 @@ A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
     top_k = 20
     aggregate = "none"                       # none | median | worst (across symbols x timeframes)
 
+    [walk_forward]                           # optional: walk-forward analysis
+    train = "7d"                             # durations: whole number + m | h | d | w
+    test = "2d"
+    step = "2d"                              # default: test; must be >= test
+    mode = "rolling"                         # rolling | anchored
+
 The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
 Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0.3``, not
 ``0.30000000000000004``). :meth:`SweepSpec.count` counts combinations without building them.
@@ -32,6 +38,10 @@ Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0
 its ranked metrics across all the sweep's datasets (symbols x timeframes; see
 :func:`threadx.sweep.results.rank_aggregate`); ``"none"`` ranks every (dataset, combination) row
 on its own. With a single dataset an aggregate is allowed and equals that dataset's values.
+
+``[walk_forward]`` turns the sweep into a walk-forward analysis (see
+:mod:`threadx.sweep.walkforward`): the grid is swept on each fold's train window, the best
+combination by ``[rank]`` is evaluated on the following test window.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -49,7 +60,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from threadx.data.resample import normalize_timeframe
+from threadx.data.resample import normalize_timeframe, timeframe_minutes
 from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.errors import ConfigError, DataError, ThreadXError
 from threadx.metrics import METRIC_NAMES, STAT_NAMES
@@ -181,6 +192,71 @@ class ReportSpec(_Model):
         return v
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
+
+
+def duration_minutes(text: str) -> int:
+    """Minutes of a duration like ``"7d"``, ``"12h"``, ``"90m"``, ``"1w"`` (m = minutes)."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a duration: use a whole number and a unit m, h, d "
+                         "or w (minutes, hours, days, weeks), e.g. '7d', '12h', '90m'")  # fmt: skip
+    n = int(m.group(1)) * _UNIT_MINUTES[m.group(2)]
+    if n <= 0:
+        raise ValueError(f"{text!r}: a duration must be > 0")
+    return n
+
+
+class WalkForwardSpec(_Model):
+    """Walk-forward analysis (``[walk_forward]``): folds of (train window, test window) in time."""
+
+    train: str = Field(..., description="Train (in-sample) window length, e.g. '7d', '12h'.")
+    test: str = Field(..., description="Test (out-of-sample) window length after each train.")
+    step: str | None = Field(
+        None,
+        description="Shift from one fold to the next (default: test); >= test, so test "
+        "windows never overlap.",
+    )
+    mode: Literal["rolling", "anchored"] = Field(
+        "rolling",
+        description="rolling: the train window slides by step; anchored: it starts "
+        "at the first bar and grows by step.",
+    )
+
+    @field_validator("train", "test", "step")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            duration_minutes(v)
+        return v if v is None else v.strip()
+
+    @model_validator(mode="after")
+    def _check(self) -> WalkForwardSpec:
+        if self.step is None:
+            self.step = self.test
+        if self.step_minutes < self.test_minutes:
+            raise ValueError(f"step {self.step!r} is shorter than test {self.test!r}: test windows "
+                             "would overlap; use step >= test")  # fmt: skip
+        return self
+
+    @property
+    def train_minutes(self) -> int:
+        return duration_minutes(self.train)
+
+    @property
+    def test_minutes(self) -> int:
+        return duration_minutes(self.test)
+
+    @property
+    def step_minutes(self) -> int:
+        return duration_minutes(self.step or self.test)
+
+    def normalized(self) -> dict[str, Any]:
+        return {"mode": self.mode, "train_minutes": self.train_minutes,
+                "test_minutes": self.test_minutes, "step_minutes": self.step_minutes}  # fmt: skip
+
+
 class SweepSpec(_Model):
     """A whole sweep. Build it with :func:`load_spec` or directly; it is immutable in spirit."""
 
@@ -192,6 +268,27 @@ class SweepSpec(_Model):
     rank: RankSpec = Field(default_factory=RankSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
     chunk_size: int = Field(0, ge=0, description="Combinations per chunk; 0 = automatic.")
+    walk_forward: WalkForwardSpec | None = Field(
+        None,
+        description="Walk-forward analysis: sweep each fold's train window, evaluate the "
+        "best combination on its test window.",
+    )
+
+    @model_validator(mode="after")
+    def _check_walk_forward(self) -> SweepSpec:
+        wf = self.walk_forward
+        if wf is None:
+            return self
+        if self.rank.aggregate != "none":
+            raise ValueError("[walk_forward] needs [rank] aggregate = 'none' (each dataset is "
+                             "walked forward on its own)")  # fmt: skip
+        for tf in self.data.timeframes:
+            bars = timeframe_minutes(tf)
+            for name, minutes in (("train", wf.train_minutes), ("test", wf.test_minutes)):
+                if minutes < 2 * bars:
+                    raise ValueError(f"[walk_forward] {name} = {getattr(wf, name)!r} holds fewer "
+                                     f"than 2 bars of timeframe {tf}")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _check_params(self) -> SweepSpec:
@@ -280,6 +377,9 @@ class SweepSpec(_Model):
     def normalized(self) -> dict[str, Any]:
         """Canonical JSON-able form: ranges expanded, defaults filled, keys sorted."""
         d = self.model_dump(mode="json", exclude={"backend"})  # results do not depend on it
+        wf = d.pop("walk_forward", None)  # absent when off: the ids of other runs do not change
+        if wf is not None:
+            d["walk_forward"] = self.walk_forward.normalized()
         d["grid"] = {k: v for k, v in self.grid_values().items()}
         d["fixed"] = {
             k: params_from_mapping(self.fixed).model_dump()[k] for k in sorted(self.fixed)

@@ -394,16 +394,14 @@ def _rank_modes_and_overfitting(app, cluster, run_id: str, frame, spec, shots: P
     app.results.set_rank_mode("none")
     app.pump(lambda: app.results.snap.rank_mode == "none", 30, "rank per dataset")
     app.results.show_panel("overfit")
-
-    def answered() -> bool:
-        v = app.results.overfit.view
-        run = app.backend._run
-        return (v is not None and v.run_id == run_id
-                and (v.available or (run is not None and run.report_done)))  # fmt: skip
-
-    app.pump(answered, 60, "overfitting report answered")
     report = cluster.report(run_id)
     want_view = overfit_view(report, run_id)
+
+    def shown() -> bool:
+        v = app.results.overfit.view
+        return v is not None and v.run_id == run_id and v.verdict == want_view.verdict
+
+    app.pump(shown, 30, "overfitting panel shows the driver's report")
     assert dpg.get_value("results/overfit/verdict") == want_view.verdict
     if report is None:
         assert want_view.verdict == NO_REPORT

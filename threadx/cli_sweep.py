@@ -119,9 +119,12 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float) -> list:
     if spec.walk_forward is not None:
         from threadx.sweep.walkforward import fold_datasets
 
-        wf, folds = spec.walk_forward, fold_datasets(spec, datasets)[0]
+        wf, (folds, slices) = spec.walk_forward, fold_datasets(spec, datasets)
+        per = spec.combos_per_dataset()
         print(f"walk-forward ({wf.mode}: train {wf.train}, test {wf.test}, step {wf.step}): "
-              f"{len(folds)} fold(s), the grid swept on each train window")  # fmt: skip
+              f"{len(folds)} fold(s); the grid swept on each train window: "
+              f"{len(folds) * per:,} combinations, "
+              f"{sum(d.n_bars for d in slices) * per:,} bar-steps")  # fmt: skip
     return datasets
 
 

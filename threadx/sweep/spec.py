@@ -179,7 +179,9 @@ class ReportSpec(_Model):
     """Overfitting statistics kept per combination (``[report]``)."""
 
     blocks: int = Field(
-        16, ge=2, le=64,
+        16,
+        ge=2,
+        le=64,
         description="S equal time blocks whose summed bar returns each combination keeps (even; "
         "CSCV splits them into halves).",
     )

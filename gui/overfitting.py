@@ -4,9 +4,10 @@ It reads the run's stored overfitting report (:func:`threadx.sweep.overfit.load_
 the driver's ``report(run_id)``), a dict of this shape::
 
     {"version": 1, "n_trials": int, "blocks": S, "verdict": str,
-     "groups": [{"symbol", "timeframe", "n_trials", "n_returns", "sr_mean", "sr_var",
-                 "expected_max_sr", "pbo", "pbo_splits", "oos_rank_hist": [10 ints],
-                 "logit_mean", "logit_median", "verdict",
+     "groups": [{"symbol", "timeframe", ("fold"), "n_trials", "n_returns", "sr_mean", "sr_var",
+                 "expected_max_sr", ("expected_max_sr_annual"), "pbo", "pbo_splits",
+                 ("pbo_note"), "oos_rank_hist": [10 ints], "logit_mean", "logit_median",
+                 "verdict", ("verdict_class": overfit | survives | inconclusive | not_enough),
                  "top": [{"combo_id", "rank", <swept params>, "sharpe", "sharpe_per_bar",
                           "skewness", "kurtosis", "psr", "dsr"}]}]}
 
@@ -31,6 +32,10 @@ HIST_LABELS = tuple(f"{i / N_BINS:.1f}-{(i + 1) / N_BINS:.1f}" for i in range(N_
 TOP_STATS = ("sharpe", "psr", "dsr", "skewness", "kurtosis")
 GROUP_COLUMNS = ("symbol", "timeframe", "n_trials", "n_returns", "pbo", "pbo_splits",
                  "expected_max_sr", "best dsr", "verdict")  # fmt: skip
+#: Shown when some group has them: after "timeframe", after "expected_max_sr".
+OPTIONAL_COLUMNS = (("fold", "timeframe"), ("expected_max_sr_annual", "expected_max_sr"))
+#: Verdict classes, worst first (the whole run takes its worst group's class).
+VERDICT_CLASSES = ("overfit", "inconclusive", "not_enough", "survives")
 
 
 def fmt_stat(value: Any, digits: int = 3) -> str:
@@ -77,6 +82,7 @@ class OverfitView:
     header: str
     groups: TableModel
     detail: tuple[OverfitGroup, ...]
+    verdict_class: str | None = None  # one of VERDICT_CLASSES when the report gives them
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -125,34 +131,55 @@ def _best_dsr(top: Sequence[Mapping[str, Any]]) -> float | None:
 
 def _group(g: Mapping[str, Any]) -> tuple[tuple[Any, ...], OverfitGroup]:
     top = [r for r in g.get("top") or [] if isinstance(r, Mapping)]
-    key = f"{g.get('symbol', '?')} {g.get('timeframe', '?')}"
+    fold = f" fold {g['fold']}" if g.get("fold") is not None else ""
+    key = f"{g.get('symbol', '?')} {g.get('timeframe', '?')}{fold}"
+    pbo = fmt_stat(g.get("pbo"), 2)
+    if g.get("pbo") is None and g.get("pbo_note"):
+        pbo += f" ({g['pbo_note']})"
     st = {k: fmt_stat(g.get(k)) for k in ("sr_mean", "sr_var", "expected_max_sr", "logit_mean",
                                           "logit_median")}  # fmt: skip
-    summary = (f"{key}: PBO {fmt_stat(g.get('pbo'), 2)} over {g.get('pbo_splits', 'n/a')} "
+    summary = (f"{key}: PBO {pbo} over {g.get('pbo_splits', 'n/a')} "
                f"splits; {g.get('n_trials', 'n/a')} trials, {g.get('n_returns', 'n/a')} returns; "
                f"Sharpe mean {st['sr_mean']}, variance {st['sr_var']}, expected max "
                f"{st['expected_max_sr']}; logit mean {st['logit_mean']}, median "
                f"{st['logit_median']}")  # fmt: skip
-    row = (g.get("symbol"), g.get("timeframe"), g.get("n_trials"), g.get("n_returns"),
-           _num(g.get("pbo")), g.get("pbo_splits"), _num(g.get("expected_max_sr")),
-           _best_dsr(top), str(g.get("verdict") or ""))  # fmt: skip
+    row = {"symbol": g.get("symbol"), "timeframe": g.get("timeframe"), "fold": g.get("fold"),
+           "n_trials": g.get("n_trials"), "n_returns": g.get("n_returns"),
+           "pbo": _num(g.get("pbo")), "pbo_splits": g.get("pbo_splits"),
+           "expected_max_sr": _num(g.get("expected_max_sr")),
+           "expected_max_sr_annual": _num(g.get("expected_max_sr_annual")),
+           "best dsr": _best_dsr(top), "verdict": str(g.get("verdict") or "")}  # fmt: skip
     return row, OverfitGroup(key, summary, str(g.get("verdict") or ""),
                              _hist(g.get("oos_rank_hist")), _top_table(top))  # fmt: skip
+
+
+def _group_columns(groups: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    cols = list(GROUP_COLUMNS)
+    for name, after in OPTIONAL_COLUMNS:
+        if any(g.get(name) is not None for g in groups):
+            cols.insert(cols.index(after) + 1, name)
+    return tuple(cols)
+
+
+def _worst_class(groups: Sequence[Mapping[str, Any]]) -> str | None:
+    classes = [g.get("verdict_class") for g in groups if g.get("verdict_class") in VERDICT_CLASSES]
+    return min(classes, key=VERDICT_CLASSES.index) if classes else None
 
 
 def overfit_view(report: Mapping[str, Any] | None, run_id: str = "") -> OverfitView:
     """The panel's model of ``report`` (None, or not a dict: :data:`NO_REPORT`)."""
     if not isinstance(report, Mapping):
         return OverfitView(run_id, False, NO_REPORT, "", TableModel(GROUP_COLUMNS, (), ()), ())
+    raw = [g for g in report.get("groups") or [] if isinstance(g, Mapping)]
+    cols = _group_columns(raw)
     rows, detail = [], []
-    for g in report.get("groups") or []:
-        if isinstance(g, Mapping):
-            row, grp = _group(g)
-            rows.append(row)
-            detail.append(grp)
+    for g in raw:
+        row, grp = _group(g)
+        rows.append(tuple(row[c] for c in cols))
+        detail.append(grp)
     verdict = str(report.get("verdict") or (detail[0].verdict if detail else "")) or NO_REPORT
     n = report.get("n_trials")
     trials = f"{n:,}" if isinstance(n, int) else "n/a"
     header = f"{trials} trials, {report.get('blocks', 'n/a')} time blocks, {len(detail)} group(s)"
-    groups = TableModel(GROUP_COLUMNS, tuple(rows), tuple(g.key for g in detail))
-    return OverfitView(run_id, True, verdict, header, groups, tuple(detail))
+    groups = TableModel(cols, tuple(rows), tuple(g.key for g in detail))
+    return OverfitView(run_id, True, verdict, header, groups, tuple(detail), _worst_class(raw))

@@ -14,6 +14,8 @@ from gui.viewmodels import TableModel
 
 VERDICT_COLOUR = (255, 200, 90)
 NO_REPORT_COLOUR = (160, 160, 160)
+CLASS_COLOURS = {"overfit": (255, 110, 110), "inconclusive": VERDICT_COLOUR,
+                 "not_enough": NO_REPORT_COLOUR, "survives": (120, 220, 120)}  # fmt: skip
 
 
 class OverfitPanel:
@@ -59,11 +61,12 @@ class OverfitPanel:
         view = snap.view
         self.view = view
         dpg.set_value("results/overfit/verdict", view.verdict)
-        colour = VERDICT_COLOUR if view.available else NO_REPORT_COLOUR
+        colour = (CLASS_COLOURS.get(view.verdict_class or "", VERDICT_COLOUR) if view.available
+                  else NO_REPORT_COLOUR)  # fmt: skip
         dpg.configure_item("results/overfit/verdict", color=colour)
         dpg.set_value("results/overfit/header", view.header)
-        widgets.set_rows("results/overfit/groups", view.groups,
-                         empty="" if not view.available else "no groups")  # fmt: skip
+        widgets.fill_table("results/overfit/groups", view.groups,
+                           empty="" if not view.available else "no groups")  # fmt: skip
         keys = view.keys
         dpg.configure_item("results/overfit/group", items=keys)
         keep = self.group.key if self.group is not None and self.group.key in keys else None

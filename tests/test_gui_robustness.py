@@ -149,6 +149,24 @@ def test_overfit_view_without_report_says_so():
     assert overfit_view(one).verdict == "overfit: PBO 0.62"
 
 
+def test_overfit_view_folds_classes_and_annual_max():
+    rep = copy.deepcopy(REPORT)
+    for i, g in enumerate(rep["groups"]):
+        g.update({"timeframe": "15m", "fold": i, "expected_max_sr_annual": 30.0 + i,
+                  "verdict_class": ("survives", "not_enough")[i]})  # fmt: skip
+    rep["groups"][1]["pbo_note"] = "one distinct strategy"
+    v = overfit_view(rep)
+    assert v.keys == ("BTCUSDT 15m fold 0", "BTCUSDT 15m fold 1")
+    cols = v.groups.columns
+    assert cols[:3] == ("symbol", "timeframe", "fold") and v.groups.column("fold") == (0, 1)
+    assert cols[cols.index("expected_max_sr") + 1] == "expected_max_sr_annual"
+    assert v.groups.column("expected_max_sr_annual") == (30.0, 31.0)
+    assert v.verdict_class == "not_enough"  # the worst group's class
+    assert "PBO n/a (one distinct strategy)" in v.group("BTCUSDT 15m fold 1").summary
+    assert overfit_view(REPORT).verdict_class is None
+    assert "fold" not in overfit_view(REPORT).groups.columns
+
+
 # ------------------------------------------------------------------------------------ backend
 
 

@@ -277,4 +277,11 @@ def test_service_top_and_status_use_the_aggregate(store):
     assert [r["combo_id"] for r in st["top"]] == list(top["combo_id"])
     expected = rank_aggregate(svc.results(rid), spec.rank.by, "worst").head(5)
     assert list(top["combo_id"]) == list(expected["combo_id"])
-    assert svc.report(rid) is None
+    report = svc.report(rid)  # None without threadx.sweep.overfit, else the run's report
+    try:
+        import threadx.sweep.overfit  # noqa: F401
+    except ImportError:
+        assert report is None
+    else:
+        assert report is not None and [(g["symbol"], g["timeframe"]) for g in report["groups"]] == [
+            ("BTCUSDT", "15m"), ("BTCUSDT", "1h")]  # fmt: skip

@@ -83,6 +83,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     wf.add_argument("run", help="run id or run folder")
     wf.set_defaults(func=cmd_sweep_walkforward)
 
+    rep = sub.add_parser("report", help="overfitting report of a completed run: PSR/DSR of the "
+                         "top-K, PBO by CSCV, verdict")  # fmt: skip
+    rep.add_argument("run", help="run id or run folder")
+    rep.add_argument("--json", action="store_true", help="print the report as JSON")
+    rep.set_defaults(func=cmd_sweep_report)
+
 
 def cmd_backtest(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.backtest import format_summary, write_run_folder
@@ -237,9 +243,18 @@ def _report(result: SweepResult, args: argparse.Namespace) -> None:
         _print_walk_forward(result.run_dir)
     else:
         print_ranking(result, args.top)
+    _print_verdict(result)
     if args.export:
         print(f"exported to {result.export(args.export)}")
     print(f"\nrun folder: {result.run_dir}")
+
+
+def _print_verdict(result: SweepResult) -> None:
+    from threadx.sweep.overfit import load_report
+
+    rep = load_report(result.run_dir)
+    if rep is not None:
+        print(f"\noverfitting: {rep['verdict']}\n(details: threadx sweep report {result.run_id})")
 
 
 def _print_walk_forward(run_dir: Path, ohlcv: Any = None) -> None:
@@ -318,4 +333,27 @@ def cmd_sweep_walkforward(ctx: Context, args: argparse.Namespace) -> int:
     if not path.is_dir():
         path = ctx.cfg.data_root / "runs" / args.run
     _print_walk_forward(path, ctx.store)
+    return 0
+
+
+def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
+    """Print the stored report (computed and stored first when a completed run lacks it)."""
+    import json
+
+    from threadx.errors import StoreError
+    from threadx.sweep.overfit import format_report, load_report
+    from threadx.sweep.results import RunStore
+
+    path = Path(args.run)
+    if not path.is_dir():
+        path = ctx.cfg.data_root / "runs" / args.run
+    status = RunStore(path).read_manifest().get("status")  # clear error if not a run
+    report = load_report(path)
+    if report is None and status == "completed":
+        raise StoreError(f"run {path.name}: the overfitting report could not be computed (see "
+                         "the log)")  # fmt: skip
+    if report is None:
+        raise StoreError(f"run {path.name} is {status}: the overfitting report covers completed "
+                         "runs only (resume it first)")  # fmt: skip
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

@@ -322,8 +322,10 @@ def pareto_front(
     return order.loc[keep].reset_index(drop=True)
 
 
-def export(frame: pd.DataFrame, path: Path, spec_toml: str) -> Path:
-    """Write ``frame`` as CSV or Parquet (by suffix), the spec beside it (``<name>.spec.toml``)."""
+def export(frame: pd.DataFrame, path: Path, spec_toml: str,
+           report: dict[str, Any] | None = None) -> Path:  # fmt: skip
+    """Write ``frame`` as CSV or Parquet (by suffix), the spec beside it (``<name>.spec.toml``)
+    and, when given, the run's overfitting report (``<name>.report.json``)."""
     path = Path(path)
     if path.suffix == ".csv":
         atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
@@ -332,6 +334,8 @@ def export(frame: pd.DataFrame, path: Path, spec_toml: str) -> Path:
     else:
         raise StoreError(f"export {path}: use a .csv or .parquet file name")
     atomic_write_text(path.with_suffix(".spec.toml"), spec_toml)
+    if report is not None:
+        atomic_write_json(path.with_suffix(".report.json"), report)
     return path
 
 

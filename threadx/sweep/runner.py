@@ -207,7 +207,10 @@ class SweepResult:
         make = {"all": lambda: self.ranked(aggregate=aggregate),
                 "top": lambda: self.top(aggregate=aggregate), "pareto": self.pareto}  # fmt: skip
         frame = make[what]()
-        return export(frame, path, self.store.spec_path.read_text())
+        from threadx.sweep.overfit import load_report
+
+        report = load_report(self.run_dir)  # None for an unfinished run
+        return export(frame, path, self.store.spec_path.read_text(), report=report)
 
 
 def peak_rss_bytes() -> int:
@@ -271,6 +274,10 @@ def run_local(
         from threadx.sweep.walkforward import write_walk_forward
 
         write_walk_forward(plan, store)
+    if store.read_manifest().get("status") == "completed":
+        from threadx.sweep.overfit import finish_report
+
+        finish_report(store.dir)  # report.json: PSR/DSR/PBO (logged, never raised)
     return open_run(store.dir)
 
 

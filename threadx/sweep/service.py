@@ -197,6 +197,10 @@ class SweepService:
                 write_walk_forward(run.plan, run.store)
             except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
                 self._fail(run, err)
+        if run.store.read_manifest().get("status") == "completed":
+            from threadx.sweep.overfit import finish_report
+
+            finish_report(run.store.dir)  # report.json once per completion (logged, never raised)
         if run.plan.spec.rank.aggregate != "none":
             run.top = self.top(run.store.run_id).drop(columns="rank")
         self.active = None

@@ -1,0 +1,399 @@
+"""The overfitting report of a sweep: PSR / DSR of the top-K and PBO by CSCV, per dataset.
+
+A sweep of many combinations always finds a good Sharpe ratio by luck; this report says how
+likely that is (formulas in :mod:`threadx.robust`) from one row per combination (the metrics,
+``skewness``, ``kurtosis``, the S block return sums ``block_00..``): memory O(combinations x S).
+
+* Sharpe ratios are **per bar** (``sharpe / sqrt(periods_per_year)``); a dataset has
+  ``n_returns = bars - 1`` returns (``bars`` from the run manifest). **Groups**: one per
+  (symbol, timeframe) of the results (and per walk-forward ``fold`` when rows carry one).
+* **PSR** of a top-K row is against a Sharpe of 0, with the row's own skewness and kurtosis.
+* **DSR** deflates against the expected best Sharpe of ``N`` unskilled trials, ``N`` = the number
+  of combinations of the **whole sweep** (every row a user could have picked), with ``V`` = the
+  sample variance (ddof 1) of the per-bar Sharpe over the **group's** combinations (Sharpe ratios
+  of different datasets have different sampling variances, so they are not pooled). The null's
+  mean Sharpe is 0 (Bailey & López de Prado 2014).
+* **PBO** by CSCV over all the group's combinations on their block returns; exact duplicates (e.g.
+  every combination that never trades) are one strategy, since ties would otherwise count as
+  losses. All ``C(S, S/2)`` splits are used unless ``strategies x splits`` exceeds ``pbo_work``
+  (default :data:`PBO_WORK`), then an evenly spaced subset of at least :data:`PBO_MIN_SPLITS`
+  (``pbo_splits`` says how many). Splits go ``S/2`` at a time, so memory stays O(combos x S).
+* **Verdict** on the top-ranked row (``[rank] by``): *overfit* when DSR < :data:`DSR_BAD` or
+  PBO >= :data:`PBO_BAD`; *survives* when DSR >= :data:`DSR_GOOD` and PBO < :data:`PBO_GOOD`;
+  else *inconclusive*. Degenerate groups (one combination, no trades, identical results, unknown
+  bar count, results without the statistics) get a "not enough ..." line instead of numbers.
+
+Schema (``report.json`` in the run folder, ``<name>.report.json`` beside exports; the GUI reads
+it through :func:`load_report`); non-finite numbers are ``null``::
+
+    {"version": 1, "run_id": str, "n_trials": int, "blocks": S, "rank_by": [str], "top_k": int,
+     "thresholds": {"dsr_good", "pbo_good", "dsr_bad", "pbo_bad"}, "finished": str, "verdict",
+     "groups": [{"symbol", "timeframe", ("fold"), "n_trials", "n_returns", "bar_minutes",
+                 "sr_mean", "sr_var" (per bar), "expected_max_sr" (per bar),
+                 "expected_max_sr_annual", "pbo", "pbo_splits", "pbo_splits_total",
+                 "pbo_strategies", "pbo_note", "oos_rank_hist": [10 ints over (0, 1)],
+                 "logit_mean", "logit_median", "verdict", "verdict_class",
+                 "top": [{"combo_id", "rank", <swept params>, "sharpe" (annualised),
+                          "sharpe_per_bar", "skewness", "kurtosis", "psr", "dsr"}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from threadx.data.resample import timeframe_minutes
+from threadx.errors import StoreError
+from threadx.io import atomic_write_json
+from threadx.kernels.layout import block_columns
+from threadx.log import get_logger
+from threadx.metrics import STAT_NAMES, periods_per_year
+from threadx.robust import dsr, expected_max_sharpe, pbo_cscv, psr
+from threadx.strategy.params import PARAM_NAMES
+from threadx.sweep.results import RunStore, rank
+
+log = get_logger(__name__)
+REPORT_VERSION = 1
+REPORT_FILE = "report.json"
+N_BINS = 10
+DSR_GOOD, PBO_GOOD = 0.95, 0.2
+DSR_BAD, PBO_BAD = 0.5, 0.4
+PBO_WORK = 2e8  # strategies x splits per group before the splits are subsampled
+PBO_MIN_SPLITS = 500
+
+
+def build_report(frame: pd.DataFrame, datasets: list[dict], rank_by: list[str], top_k: int,
+                 blocks: int, *, pbo_work: float = PBO_WORK) -> dict[str, Any]:  # fmt: skip
+    """The report of a sweep's results ``frame`` (schema above). ``datasets``: the manifest's
+    (``symbol``, ``timeframe``, ``bars`` or ``n_bars``, optional ``bar_minutes`` and ``fold``)."""
+    n_trials = len(frame)
+    info = {_key(d): d for d in datasets}
+    swept = [c for c in PARAM_NAMES if c in frame.columns and frame[c].nunique(dropna=False) > 1]
+    ctx = {"n_trials": n_trials, "rank_by": list(rank_by), "top_k": int(top_k),
+           "blocks": int(blocks), "swept": swept, "pbo_work": pbo_work}  # fmt: skip
+    groups = [_group_report(frame, pos, key, info.get(key, {}), ctx)
+              for key, pos in _group_positions(frame, list(info))]  # fmt: skip
+    return _clean({
+        "version": REPORT_VERSION, "n_trials": n_trials, "blocks": int(blocks),
+        "rank_by": list(rank_by), "top_k": int(top_k),
+        "thresholds": {"dsr_good": DSR_GOOD, "pbo_good": PBO_GOOD, "dsr_bad": DSR_BAD,
+                       "pbo_bad": PBO_BAD},
+        "groups": groups, "verdict": overall_verdict(groups),
+    })  # fmt: skip
+
+
+def _key(d: dict) -> tuple:
+    return (str(d.get("symbol")), str(d.get("timeframe")), d["fold"] if "fold" in d else None)
+
+
+def _group_positions(frame: pd.DataFrame, order: list[tuple]) -> list[tuple[tuple, np.ndarray]]:
+    """(key, row positions) per (symbol, timeframe[, fold]); manifest order first."""
+    if frame.empty:
+        return []
+    cols = ["symbol", "timeframe", *(["fold"] if "fold" in frame.columns else [])]
+    found = {}
+    for k, pos in frame.groupby(cols, sort=True).indices.items():
+        key = (str(k[0]), str(k[1]), int(k[2]) if len(k) > 2 else None)
+        found[key] = np.asarray(pos, dtype=np.int64)
+    keys = [k for k in order if k in found] + [k for k in found if k not in order]
+    return [(k, found[k]) for k in keys]
+
+
+def _group_report(frame: pd.DataFrame, pos: np.ndarray, key: tuple, ds: dict,
+                  ctx: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    sym, tf, fold = key
+    bars = ds.get("bars", ds.get("n_bars"))
+    n_returns = int(bars) - 1 if bars is not None else None
+    minutes = ds.get("bar_minutes") or timeframe_minutes(tf)
+    root = math.sqrt(periods_per_year(minutes))
+    sr = frame["sharpe"].to_numpy(dtype=np.float64)[pos] / root
+    sr = sr[np.isfinite(sr)]
+    sr_var = float(np.var(sr, ddof=1)) if len(sr) > 1 else 0.0
+    emax = expected_max_sharpe(sr_var, ctx["n_trials"])
+    g: dict[str, Any] = {"symbol": sym, "timeframe": tf, **({} if fold is None else {"fold": fold})}
+    g.update({
+        "n_trials": len(pos), "n_returns": n_returns, "bar_minutes": minutes,
+        "sr_mean": float(sr.mean()) if len(sr) else None, "sr_var": sr_var,
+        "expected_max_sr": emax, "expected_max_sr_annual": emax * root,
+    })  # fmt: skip
+    g.update(_pbo(frame, pos, block_columns(ctx["blocks"]), ctx["pbo_work"]))
+    g["top"] = _top_rows(frame, pos, ctx, root, n_returns, sr_var)
+    g["verdict_class"], g["verdict"] = group_verdict(g, ctx["n_trials"], ctx["rank_by"])
+    return g
+
+
+def _top_rows(frame: pd.DataFrame, pos: np.ndarray, ctx: dict[str, Any], root: float,
+              n_returns: int | None, sr_var: float) -> list[dict[str, Any]]:  # fmt: skip
+    """The group's top-K by ``rank_by`` with PSR (vs 0) and DSR; ranking reads only the ranked
+    and tie-break columns, not the whole frame."""
+    keys = [k.lstrip("+-") for k in ctx["rank_by"]]
+    need = list(dict.fromkeys(
+        [*keys, *(c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id")
+                  if c in frame.columns)]))  # fmt: skip
+    sub = frame[need].iloc[pos]
+    sub.insert(len(need), "_pos", pos)
+    top = rank(sub, ctx["rank_by"]).head(ctx["top_k"])
+    have_stats = all(c in frame.columns for c in STAT_NAMES)
+    rows = []
+    for p, rk in zip(top["_pos"].to_numpy(), top["rank"].to_numpy(), strict=True):
+        sharpe = float(frame["sharpe"].iat[p])
+        row: dict[str, Any] = {"rank": int(rk), "combo_id": int(frame["combo_id"].iat[p])}
+        row.update({c: frame[c].iat[p] for c in ctx["swept"]})
+        row.update({"sharpe": sharpe, "sharpe_per_bar": sharpe / root})
+        row.update(_psr_dsr(frame, p, sharpe / root, n_returns, sr_var, ctx["n_trials"],
+                            have_stats))  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _psr_dsr(frame: pd.DataFrame, p: int, sr: float, n_returns: int | None, sr_var: float,
+             n_trials: int, have_stats: bool) -> dict[str, Any]:  # fmt: skip
+    out = dict.fromkeys(("skewness", "kurtosis", "psr", "dsr"))
+    if not have_stats:
+        return out
+    out["skewness"] = skew = float(frame["skewness"].iat[p])
+    out["kurtosis"] = kurt = float(frame["kurtosis"].iat[p])
+    if n_returns is not None and math.isfinite(sr):
+        out["psr"] = psr(sr, n_returns, skew, kurt, 0.0)
+        out["dsr"] = dsr(sr, n_returns, skew, kurt, sr_var, n_trials)
+    return out
+
+
+def _pbo(frame: pd.DataFrame, pos: np.ndarray, cols: Sequence[str], work: float
+         ) -> dict[str, Any]:  # fmt: skip
+    """PBO over the group's block returns (one n x S matrix, duplicates merged)."""
+    s = len(cols)
+    out: dict[str, Any] = {"pbo": None, "pbo_splits": 0, "pbo_splits_total": math.comb(s, s // 2),
+                           "pbo_strategies": 0, "pbo_note": "", "oos_rank_hist": [0] * N_BINS,
+                           "logit_mean": None, "logit_median": None}  # fmt: skip
+    if not cols or not all(c in frame.columns for c in cols):
+        out["pbo_note"] = "not enough data: the results carry no block returns (older run)"
+        return out
+    b = np.empty((len(pos), s), dtype=np.float64)
+    for j, c in enumerate(cols):
+        b[:, j] = frame[c].to_numpy(dtype=np.float64)[pos]
+    np.nan_to_num(b, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    b = np.unique(b, axis=0)
+    out["pbo_strategies"] = n = len(b)
+    if n < 2:
+        what = ("no trades" if not np.any(b) else "identical results") if len(pos) > 1 else "one"
+        out["pbo_note"] = f"not enough combinations: {len(pos)} combination(s), {what}"
+        return out
+    total = out["pbo_splits_total"]
+    limit = None if n * total <= work else min(total, max(PBO_MIN_SPLITS, int(work // n)))
+    res = pbo_cscv(b, max_splits=limit, chunk=max(1, s // 2))
+    out.update({"pbo": res.pbo, "pbo_splits": res.n_splits,
+                "oos_rank_hist": res.rank_histogram(N_BINS), "logit_mean": np.mean(res.logits),
+                "logit_median": np.median(res.logits)})  # fmt: skip
+    return out
+
+
+def classify(dsr_value: float | None, pbo_value: float | None) -> str:
+    """``overfit`` | ``survives`` | ``inconclusive`` | ``not_enough`` (thresholds above); a
+    missing PBO (one distinct strategy: nothing was selected) leaves the call to DSR alone."""
+    if dsr_value is None:
+        return "not_enough"
+    if dsr_value < DSR_BAD or (pbo_value is not None and pbo_value >= PBO_BAD):
+        return "overfit"
+    if dsr_value >= DSR_GOOD and (pbo_value is None or pbo_value < PBO_GOOD):
+        return "survives"
+    return "inconclusive"
+
+
+#: class -> (how the best compares with luck, the line's ending, the word in counts)
+_WORDS = {"overfit": ("is not distinguishable from", "likely overfit", "likely overfit"),
+          "survives": ("stands out from", "the edge survives deflation", "surviving deflation"),
+          "inconclusive": ("against", "inconclusive", "inconclusive"),
+          "not_enough": ("", "", "without enough data")}  # fmt: skip
+
+
+def group_verdict(g: dict[str, Any], n_trials: int, rank_by: list[str]) -> tuple[str, str]:
+    """(class, one plain-language line) for one group of the report."""
+    top = g.get("top") or []
+    best = top[0] if top else {}
+    reason = _not_enough(g, best)
+    if reason:
+        return "not_enough", reason
+    d, p = best.get("dsr"), g.get("pbo")
+    cls = classify(d, p)
+    what = "best Sharpe" if rank_by and rank_by[0].lstrip("+") == "sharpe" else "top-ranked Sharpe"
+    pbo_txt = f"PBO {_prob(p)}" if p is not None else f"PBO n/a ({g.get('pbo_note')})"
+    stands, ending, _ = _WORDS[cls]
+    return cls, (f"{what} {best['sharpe']:.2f} (annualised) {stands} the best of {n_trials:,} "
+                 f"random strategies: DSR {_prob(d)}, {pbo_txt} — {ending}")  # fmt: skip
+
+
+def _prob(x: float) -> str:
+    """Two decimals, more near 0 and 1 (0.9977 is not 1.00)."""
+    return f"{x:.2f}" if x == 0 or 0.01 <= x <= 0.99 else f"{x:.2g}" if x < 0.01 else f"{x:.4f}"
+
+
+def _not_enough(g: dict[str, Any], best: dict[str, Any]) -> str:
+    if not best:
+        return "not enough results: no combination to judge"
+    if g.get("n_returns") is None:
+        return "not enough information: the dataset's number of bars is unknown"
+    if (g.get("n_returns") or 0) < 2:
+        return f"not enough data: {g.get('n_returns')} bar return(s)"
+    if best.get("skewness") is None:
+        return "not enough data: the results carry no return statistics (older run; re-run it)"
+    if g.get("sr_var") == 0 and g.get("n_trials", 0) > 1:
+        return (f"not enough variation: all {g['n_trials']:,} combinations have the same Sharpe "
+                f"ratio {best['sharpe']:.2f}; deflation and PBO say nothing")  # fmt: skip
+    if best.get("dsr") is None:
+        return "not enough data: DSR undefined for the top combination"
+    return ""
+
+
+def overall_verdict(groups: list[dict[str, Any]]) -> str:
+    """One line for the whole sweep: the group's line, or a count and the worst group."""
+    if not groups:
+        return "not enough results: the run has no result rows"
+    if len(groups) == 1:
+        return str(groups[0]["verdict"])
+    order = ("overfit", "inconclusive", "not_enough", "survives")
+    counts = {c: sum(g["verdict_class"] == c for g in groups) for c in order}
+    worst = min(groups, key=lambda g: order.index(g["verdict_class"]))
+    words = ", ".join(f"{v} {_WORDS[c][2]}" for c, v in counts.items() if v)
+    return f"{len(groups)} datasets: {words}; worst {_label(worst)}: {worst['verdict']}"
+
+
+def _label(g: dict[str, Any]) -> str:
+    fold = f" fold {g['fold']}" if g.get("fold") is not None else ""
+    return f"{g['symbol']} {g['timeframe']}{fold}"
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-able: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def manifest_datasets(manifest: dict[str, Any]) -> list[dict]:
+    """The manifest's datasets; for a walk-forward run one entry per fold's train window."""
+    ds = list(manifest.get("datasets") or [])
+    folds = manifest.get("walk_forward") or []
+    if not folds:
+        return ds
+    return [{**ds[f["dataset"]], "fold": f["fold"], "bars": f["train_bars"]}
+            for f in folds if 0 <= int(f.get("dataset", -1)) < len(ds)]  # fmt: skip
+
+
+def compute_report(run_dir: Path | str) -> dict[str, Any]:
+    """Build the report of a run folder from its stored results, spec and manifest."""
+    from threadx.sweep.spec import load_spec
+
+    store = RunStore(Path(run_dir))
+    man = store.read_manifest()
+    spec = load_spec(store.spec_path)
+    rep = build_report(store.load(), manifest_datasets(man), spec.rank.by, spec.rank.top_k,
+                       spec.report.blocks)  # fmt: skip
+    return {"run_id": store.run_id, "finished": man.get("finished"), **rep}
+
+
+def write_report(run_dir: Path | str) -> dict[str, Any]:
+    """Compute and store ``report.json`` (atomically) in the run folder."""
+    rep = compute_report(run_dir)
+    atomic_write_json(Path(run_dir) / REPORT_FILE, rep)
+    return rep
+
+
+def finish_report(run_dir: Path | str) -> dict[str, Any] | None:
+    """:func:`write_report` for a run that just completed; a failure is logged, never raised
+    (the report is derived data: :func:`load_report` rebuilds it on demand)."""
+    try:
+        rep = write_report(run_dir)
+    except Exception as err:  # noqa: BLE001 - the run itself succeeded
+        log.warning("overfitting report of %s not written: %r", Path(run_dir).name, err)
+        return None
+    log.info("overfitting report of %s: %s", Path(run_dir).name, rep["verdict"])
+    return rep
+
+
+def load_report(run_dir: Path | str, compute: bool = True) -> dict[str, Any] | None:
+    """The stored report of a completed run; when it is missing or stale (an older run, a
+    re-run) it is computed from the stored results and written (``compute``). None for a run
+    that is not completed (partial results), not a run folder, or whose report failed (logged)."""
+    try:
+        man = RunStore(Path(run_dir)).read_manifest()
+    except StoreError:
+        return None
+    if man.get("status") != "completed":
+        return None
+    try:
+        rep = json.loads((Path(run_dir) / REPORT_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        rep = None
+    fresh = isinstance(rep, dict) and rep.get("version") == REPORT_VERSION
+    if fresh and rep.get("finished") == man.get("finished"):
+        return rep
+    return finish_report(run_dir) if compute else None
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as terminal text: the verdict, then per group its statistics, the OOS-rank
+    histogram of the in-sample best and the top-K table."""
+    th = report.get("thresholds") or {}
+    lines = [f"overfitting report{' of ' + report['run_id'] if report.get('run_id') else ''}: "
+             f"{report.get('n_trials', 0):,} combinations, {report.get('blocks')} time blocks",
+             f"verdict: {report.get('verdict')}",
+             f"(DSR >= {th.get('dsr_good', DSR_GOOD)} and PBO < {th.get('pbo_good', PBO_GOOD)}: "
+             f"the edge survives; DSR < {th.get('dsr_bad', DSR_BAD)} or PBO >= "
+             f"{th.get('pbo_bad', PBO_BAD)}: likely overfit; else inconclusive)"]  # fmt: skip
+    for g in report.get("groups") or []:
+        lines += ["", *_format_group(g, report)]
+    return "\n".join(lines)
+
+
+def _num(v: Any, fmt: str = ".4g") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    n_ret = g.get("n_returns")
+    out = [f"{_label(g)}: {g['n_trials']:,} combinations, "
+           f"{'?' if n_ret is None else format(n_ret, ',')} bar returns each",
+           f"  Sharpe per bar over the combinations: mean {_num(g.get('sr_mean'))}, variance "
+           f"{_num(g.get('sr_var'))}; expected best of {report.get('n_trials', 0):,} random "
+           f"strategies {_num(g.get('expected_max_sr'))} per bar "
+           f"({_num(g.get('expected_max_sr_annual'), '.3g')} annualised)"]  # fmt: skip
+    if g.get("pbo") is None:
+        out.append(f"  PBO n/a: {g.get('pbo_note')}")
+    else:
+        out.append(f"  PBO {g['pbo']:.3f} over {g['pbo_splits']:,} of "
+                   f"{g['pbo_splits_total']:,} splits ({g['pbo_strategies']:,} distinct "
+                   f"strategies); logit mean {g['logit_mean']:.3f}, median "
+                   f"{g['logit_median']:.3f}")  # fmt: skip
+        out += _format_hist(g.get("oos_rank_hist") or [])
+    out.append(f"  verdict: {g.get('verdict')}")
+    top = g.get("top") or []
+    if top:
+        out.append(f"  top {len(top)} by {', '.join(report.get('rank_by') or [])}:")
+        table = pd.DataFrame(top).to_string(index=False, float_format=lambda v: f"{v:.4g}",
+                                            na_rep="n/a")  # fmt: skip
+        out += ["  " + line for line in table.splitlines()]
+    return out
+
+
+def _format_hist(hist: list[int]) -> list[str]:
+    total, peak = max(sum(hist), 1), max(hist, default=0) or 1
+    out = ["  out-of-sample relative rank of the in-sample best (0 = worst, 1 = best):"]
+    for i, c in enumerate(hist):
+        lo, hi = i / len(hist), (i + 1) / len(hist)
+        out.append(f"    {lo:.1f}-{hi:.1f} {'#' * round(30 * c / peak):<30} {c / total:6.1%}")
+    return out

@@ -13,11 +13,10 @@ likely that is (formulas in :mod:`threadx.robust`) from one row per combination 
   sample variance (ddof 1) of the per-bar Sharpe over the **group's** combinations (Sharpe ratios
   of different datasets have different sampling variances, so they are not pooled). The null's
   mean Sharpe is 0 (Bailey & López de Prado 2014).
-* **PBO** by CSCV over all the group's combinations on their block returns; exact duplicates (e.g.
-  every combination that never trades) are one strategy, since ties would otherwise count as
-  losses. All ``C(S, S/2)`` splits are used unless ``strategies x splits`` exceeds ``pbo_work``
-  (default :data:`PBO_WORK`), then an evenly spaced subset of at least :data:`PBO_MIN_SPLITS`
-  (``pbo_splits`` says how many). Splits go ``S/2`` at a time, so memory stays O(combos x S).
+* **PBO** by CSCV over all the group's combinations' block returns, exact duplicates (e.g. all
+  that never trade) merged: ties would count as losses. All ``C(S, S/2)`` splits unless
+  ``strategies x splits > pbo_work`` (:data:`PBO_WORK`): then an evenly spaced subset of at least
+  :data:`PBO_MIN_SPLITS`. Splits go ``S/2`` at a time: memory O(combos x S).
 * **Verdict** on the top-ranked row (``[rank] by``): *overfit* when DSR < :data:`DSR_BAD` or
   PBO >= :data:`PBO_BAD`; *survives* when DSR >= :data:`DSR_GOOD` and PBO < :data:`PBO_GOOD`;
   else *inconclusive*. Degenerate groups (one combination, no trades, identical results, unknown
@@ -143,11 +142,10 @@ def _top_rows(frame: pd.DataFrame, pos: np.ndarray, ctx: dict[str, Any], root: f
     rows = []
     for p, rk in zip(top["_pos"].to_numpy(), top["rank"].to_numpy(), strict=True):
         sharpe = float(frame["sharpe"].iat[p])
+        sr = sharpe / root
         row: dict[str, Any] = {"rank": int(rk), "combo_id": int(frame["combo_id"].iat[p])}
-        row.update({c: frame[c].iat[p] for c in ctx["swept"]})
-        row.update({"sharpe": sharpe, "sharpe_per_bar": sharpe / root})
-        row.update(_psr_dsr(frame, p, sharpe / root, n_returns, sr_var, ctx["n_trials"],
-                            have_stats))  # fmt: skip
+        row.update({c: frame[c].iat[p] for c in ctx["swept"]}, sharpe=sharpe, sharpe_per_bar=sr)
+        row.update(_psr_dsr(frame, p, sr, n_returns, sr_var, ctx["n_trials"], have_stats))
         rows.append(row)
     return rows
 
@@ -384,8 +382,10 @@ def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:
     top = g.get("top") or []
     if top:
         out.append(f"  top {len(top)} by {', '.join(report.get('rank_by') or [])}:")
-        table = pd.DataFrame(top).to_string(index=False, float_format=lambda v: f"{v:.4g}",
-                                            na_rep="n/a")  # fmt: skip
+        cols = ["rank", "combo_id", *(c for c in PARAM_NAMES if c in top[0]), "sharpe",
+                "sharpe_per_bar", "psr", "dsr", "skewness", "kurtosis"]  # fmt: skip
+        table = pd.DataFrame(top, columns=cols).to_string(
+            index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a")  # fmt: skip
         out += ["  " + line for line in table.splitlines()]
     return out
 

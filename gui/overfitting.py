@@ -38,6 +38,17 @@ OPTIONAL_COLUMNS = (("fold", "timeframe"), ("expected_max_sr_annual", "expected_
 VERDICT_CLASSES = ("overfit", "inconclusive", "not_enough", "survives")
 
 
+#: DearPyGui's default font draws ASCII only: typographic punctuation becomes its ASCII twin.
+_ASCII = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2212": "-", "\u2018": "'",
+                        "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...",
+                        "\u00d7": "x", "\u2264": "<=", "\u2265": ">=", "\u00b2": "^2"})  # fmt: skip
+
+
+def ascii_text(text: Any) -> str:
+    """``text`` as the window can draw it (dashes, quotes, ellipsis, x, <=, >= in ASCII)."""
+    return str(text).translate(_ASCII)
+
+
 def fmt_stat(value: Any, digits: int = 3) -> str:
     """A statistic as text: ``n/a`` for missing/NaN, else ``digits`` significant digits."""
     if value is None or isinstance(value, bool):
@@ -148,8 +159,8 @@ def _group(g: Mapping[str, Any]) -> tuple[tuple[Any, ...], OverfitGroup]:
            "pbo": _num(g.get("pbo")), "pbo_splits": g.get("pbo_splits"),
            "expected_max_sr": _num(g.get("expected_max_sr")),
            "expected_max_sr_annual": _num(g.get("expected_max_sr_annual")),
-           "best dsr": _best_dsr(top), "verdict": str(g.get("verdict") or "")}  # fmt: skip
-    return row, OverfitGroup(key, summary, str(g.get("verdict") or ""),
+           "best dsr": _best_dsr(top), "verdict": ascii_text(g.get("verdict") or "")}  # fmt: skip
+    return row, OverfitGroup(key, summary, ascii_text(g.get("verdict") or ""),
                              _hist(g.get("oos_rank_hist")), _top_table(top))  # fmt: skip
 
 
@@ -177,7 +188,8 @@ def overfit_view(report: Mapping[str, Any] | None, run_id: str = "") -> OverfitV
         row, grp = _group(g)
         rows.append(tuple(row[c] for c in cols))
         detail.append(grp)
-    verdict = str(report.get("verdict") or (detail[0].verdict if detail else "")) or NO_REPORT
+    verdict = ascii_text(report.get("verdict") or (detail[0].verdict if detail else ""))
+    verdict = verdict or NO_REPORT
     n = report.get("n_trials")
     trials = f"{n:,}" if isinstance(n, int) else "n/a"
     header = f"{trials} trials, {report.get('blocks', 'n/a')} time blocks, {len(detail)} group(s)"

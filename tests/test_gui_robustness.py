@@ -164,6 +164,11 @@ def test_overfit_view_folds_classes_and_annual_max():
     assert v.verdict_class == "not_enough"  # the worst group's class
     assert "PBO n/a (one distinct strategy)" in v.group("BTCUSDT 15m fold 1").summary
     assert overfit_view(REPORT).verdict_class is None
+    # typographic dashes are drawn as ASCII (the default font has no glyph for them)
+    rep["verdict"] = rep["groups"][0]["verdict"] = "DSR 0.31, PBO 0.62 \u2014 likely overfit"
+    v = overfit_view(rep)
+    assert v.verdict == "DSR 0.31, PBO 0.62 - likely overfit" == v.group(None).verdict
+    assert v.groups.column("verdict")[0] == v.verdict
     assert "fold" not in overfit_view(REPORT).groups.columns
 
 

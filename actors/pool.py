@@ -25,6 +25,9 @@ from threadx.sweep.runner import SweepPlan, Task
 
 log = get_logger(__name__)
 READY_TIMEOUT_S = 60.0  # first start of the pool (imports, numba cache load)
+# when no worker at all is up after READY_TIMEOUT_S (a loaded machine: processes start slowly), the
+# pool waits this much longer for the first one before giving up
+READY_GRACE_S = 120.0
 REPLACE_TIMEOUT_S = 15.0  # a replacement that cannot be placed (node gone) is given up
 
 
@@ -66,9 +69,20 @@ class WorkerPool:
         slots = plan_slots(ray.cluster_resources(), self.cpus_per_worker, self.cpu_workers)
         for slot in slots:
             self._start(slot)
-        self._wait_ready(list(self.workers))
+        wids = list(self.workers)
+        pending = self._wait_ready(wids, drop_pending=False)
+        if len(pending) == len(wids) and pending:
+            log.warning("no worker up after %.0f s; waiting up to %.0f s more", READY_TIMEOUT_S,
+                        READY_GRACE_S)  # fmt: skip
+            self._wait_ready(pending, READY_GRACE_S)
+        else:
+            for wid in pending:
+                self.drop(wid)
         if not self.workers:
-            raise RuntimeError("no worker could be started on this cluster")
+            raise RuntimeError(
+                f"no worker could be started on this cluster within "
+                f"{READY_TIMEOUT_S + READY_GRACE_S:.0f} s ({len(wids)} slot(s) asked for)"
+            )
 
     def _start(self, slot: Slot) -> str:
         wid = f"worker-{slot.device}-{next(self._ids)}"
@@ -87,19 +101,26 @@ class WorkerPool:
         self.workers[wid] = (handle, slot)
         return wid
 
-    def _wait_ready(self, wids: list[str], timeout: float = READY_TIMEOUT_S) -> None:
-        pings = {self.workers[w][0].info.remote(): w for w in wids}
+    def _wait_ready(self, wids: list[str], timeout: float = READY_TIMEOUT_S,
+                    drop_pending: bool = True) -> list[str]:  # fmt: skip
+        """Wait for ``wids`` to answer; drop those that died (and, with ``drop_pending``, those
+        still silent after ``timeout``). Returns the ids still silent."""
+        pings = {self.workers[w][0].info.remote(): w for w in wids if w in self.workers}
         ready, pending = ray.wait(list(pings), num_returns=len(pings), timeout=timeout)
-        for ref in pending:
-            self.drop(pings[ref])
         for ref in ready:
             try:
                 ray.get(ref)
             except RayActorError:
                 self.drop(pings[ref])
+        silent = [pings[ref] for ref in pending]
+        if drop_pending:
+            for wid in silent:
+                self.drop(wid)
+        return silent
 
     def infos(self) -> list[WorkerInfo]:
-        return [WorkerInfo(w, slot.device) for w, (_, slot) in self.workers.items()]
+        # a snapshot: the driver's loop thread may start or release workers meanwhile
+        return [WorkerInfo(w, slot.device) for w, (_, slot) in list(self.workers.items())]
 
     def handle(self, wid: str) -> Any:
         return self.workers[wid][0]
@@ -132,7 +153,7 @@ class WorkerPool:
 
     def describe(self) -> list[dict[str, Any]]:
         out = []
-        for wid, (h, slot) in self.workers.items():
+        for wid, (h, slot) in list(self.workers.items()):  # a snapshot (see infos)
             row = {"worker_id": wid, "device": slot.device, "num_cpus": slot.num_cpus,
                    "num_gpus": slot.num_gpus}  # fmt: skip
             try:

@@ -139,6 +139,11 @@ def test_verdict_thresholds_and_words():
         "strategies: DSR 0.31, PBO 0.62 — likely overfit")  # fmt: skip
     g.update(pbo=0.08, top=[{"sharpe": 2.1, "dsr": 0.97, "skewness": 0.0}])
     assert overfit.group_verdict(g, 300, ["sharpe"])[1].endswith("the edge survives deflation")
+    g.update(pbo=0.01, top=[{"sharpe": -0.4, "dsr": 0.0, "skewness": 0.0}])  # all lose money
+    cls, line = overfit.group_verdict(g, 1000, ["sharpe"])
+    assert cls == "overfit" and line == (
+        "best Sharpe -0.40 (annualised) is not above 0: none of the 1,000 combinations has an "
+        "edge (DSR 0.00, PBO 0.01) — no edge")  # fmt: skip
 
 
 def test_degenerate_cases_say_not_enough():
@@ -258,14 +263,27 @@ def _calibration_run(store, symbol: str, bars: pd.DataFrame) -> dict:
 
 
 @pytest.mark.slow
-def test_calibration_pure_noise_is_flagged(store):
-    """Random walk (sd 5e-4 per minute), seed 1: the in-sample best is luck. Measured: PBO 0.575,
-    best DSR 0.304. Seeds 1-6 gave PBO 0.06-0.74 and DSR 0.18-0.57; every one had DSR < 0.5 or
-    PBO >= 0.4, i.e. the verdict 'likely overfit'."""
-    rep = _calibration_run(store, "NOISE", synthetic_1m(40_000, 1, sigma_rw=5e-4))
-    g = rep["groups"][0]
-    assert g["pbo"] >= 0.4 and g["top"][0]["dsr"] < 0.5
-    assert g["verdict_class"] == "overfit" and rep["verdict"].endswith("likely overfit")
+def test_calibration_pure_noise_is_flagged(tmp_path):
+    """Random walks (sd 5e-4 per minute), seeds 1-12: the in-sample best is luck, and the report
+    says so for every seed. One noise sample's PBO swings widely (the 1,200 combinations are
+    strongly correlated, and a walk's realised drift favours one direction in every block), so
+    the calibration is over the seeds: mean PBO >= 0.4 and median best DSR < 0.5. Measured:
+    PBO 0.058-0.739 (mean 0.474), best DSR 0.140-0.627 (median 0.36); seed 1 alone PBO 0.575,
+    DSR 0.304."""
+    from threadx.data.store import OHLCVStore
+
+    pbos, dsrs = [], []
+    for seed in range(1, 13):
+        store = OHLCVStore(tmp_path / f"data{seed}")
+        rep = _calibration_run(store, "NOISE", synthetic_1m(40_000, seed, sigma_rw=5e-4))
+        g = rep["groups"][0]
+        assert g["verdict_class"] == "overfit", (seed, rep["verdict"])
+        assert rep["verdict"].endswith("likely overfit")
+        pbos.append(g["pbo"])
+        dsrs.append(g["top"][0]["dsr"])
+    print(f"\nnoise seeds 1-12: PBO {np.round(pbos, 3)}, best DSR {np.round(dsrs, 3)}")
+    assert np.mean(pbos) >= 0.4 and np.median(dsrs) < 0.5
+    assert pbos[0] >= 0.4 and dsrs[0] < 0.5  # seed 1 meets both on its own
 
 
 @pytest.mark.slow

@@ -83,7 +83,7 @@ def _direct_cscv(blocks):
 def test_pbo_matches_direct_cscv(seed):
     rng = np.random.default_rng(seed)
     blocks = rng.normal(0, 1, (25, 8)) + rng.normal(0, 0.3, (25, 1))
-    res = pbo_cscv(blocks, chunk=7)
+    res = pbo_cscv(blocks)
     pbo, lam = _direct_cscv(blocks)
     assert res.n_splits == math.comb(8, 4)
     assert res.pbo == pytest.approx(pbo)

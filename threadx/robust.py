@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
+import numba
 import numpy as np
 
 EULER_GAMMA = 0.5772156649015329
@@ -89,7 +90,8 @@ class PBOResult:
 
 
 def block_sharpe(sum_b: np.ndarray, sum_b2: np.ndarray, k: int) -> np.ndarray:
-    """Sharpe (mean/std, ddof=1) of ``k`` block returns from their sum and sum of squares."""
+    """Sharpe (mean/std, ddof=1) of ``k`` block returns from their sum and sum of squares;
+    0 when the std is at most 1e-15 (the same rule as :func:`_cscv_omegas`)."""
     mean = sum_b / k
     var = np.maximum(sum_b2 / k - mean * mean, 0.0) * k / max(k - 1, 1)
     sd = np.sqrt(var)
@@ -98,36 +100,75 @@ def block_sharpe(sum_b: np.ndarray, sum_b2: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def pbo_cscv(blocks: np.ndarray, max_splits: int | None = None, chunk: int = 64) -> PBOResult:
-    """PBO over the columns of ``blocks[n_strategies, S]`` (per-block returns), S even.
+@numba.njit(cache=True, nogil=True)
+def _sharpe_nb(s1: float, s2: float, k: int) -> float:
+    mean = s1 / k
+    var = max(s2 / k - mean * mean, 0.0) * k / max(k - 1, 1)
+    sd = math.sqrt(var)
+    return mean / sd if sd > 1e-15 else 0.0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _cscv_omegas(b: np.ndarray, in_sample: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+    """ω of every split: ``in_sample[j, k]`` is True when block ``k`` is in split ``j``'s
+    in-sample half. One pass over the strategies per split (O(n) memory per thread): in- and
+    out-of-sample sums straight from the blocks, the first in-sample best on ties."""
+    n, s = b.shape
+    m = in_sample.shape[0]
+    half = s // 2
+    out = np.empty(m)
+    for j in numba.prange(m):
+        oos = np.empty(n)
+        best = 0
+        best_is = -np.inf
+        for i in range(n):
+            si = 0.0
+            si2 = 0.0
+            so = 0.0
+            so2 = 0.0
+            for k in range(s):
+                v = b[i, k]
+                if in_sample[j, k]:
+                    si += v
+                    si2 += v * v
+                else:
+                    so += v
+                    so2 += v * v
+            p = _sharpe_nb(si, si2, half)
+            oos[i] = _sharpe_nb(so, so2, s - half)
+            if p > best_is:
+                best_is = p
+                best = i
+        ob = oos[best]
+        below = 0
+        for i in range(n):
+            below += oos[i] < ob
+        out[j] = (below + 1) / (n + 1)
+    return out
+
+
+def pbo_cscv(blocks: np.ndarray, max_splits: int | None = None) -> PBOResult:
+    """PBO over the rows of ``blocks[n_strategies, S]`` (per-block returns), S even.
 
     All ``C(S, S/2)`` splits are used (12,870 for S = 16) unless ``max_splits`` takes an evenly
-    spaced subset. Memory is O(n_strategies × chunk): splits are processed ``chunk`` at a time.
+    spaced subset. A compiled loop, parallel over splits, keeps memory at O(n_strategies) per
+    thread: nothing of size strategies x splits is ever built.
     """
-    b = np.asarray(blocks, dtype=np.float64)
+    b = np.ascontiguousarray(blocks, dtype=np.float64)
+    if b.ndim != 2:
+        raise ValueError(f"blocks must be a 2-D array (strategies x blocks), got {b.shape}")
     n, s = b.shape
     if s < 2 or s % 2:
         raise ValueError(f"CSCV needs an even number of blocks >= 2, got {s}")
     if n < 2:
         raise ValueError("CSCV needs at least 2 strategies")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("block returns must be finite")
     splits = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.int64)
     if max_splits is not None and len(splits) > max_splits:
         splits = splits[np.linspace(0, len(splits) - 1, max_splits).astype(np.int64)]
-    ind = np.zeros((s, len(splits)))
-    ind[splits.T, np.arange(len(splits))] = 1.0
-    b2 = b * b
-    tot, tot2 = b.sum(1), b2.sum(1)
-    half = s // 2
-    omegas = np.empty(len(splits))
-    for lo in range(0, len(splits), chunk):
-        a = ind[:, lo : lo + chunk]
-        is_s, is_s2 = b @ a, b2 @ a
-        is_perf = block_sharpe(is_s, is_s2, half)
-        oos_perf = block_sharpe(tot[:, None] - is_s, tot2[:, None] - is_s2, half)
-        best = np.argmax(is_perf, axis=0)  # first index on ties: deterministic
-        cols = np.arange(a.shape[1])
-        oos_best = oos_perf[best, cols]
-        below = (oos_perf < oos_best[None, :]).sum(0)
-        omegas[lo : lo + chunk] = (below + 1) / (n + 1)
+    in_sample = np.zeros((len(splits), s), dtype=np.bool_)
+    in_sample[np.arange(len(splits))[:, None], splits] = True
+    omegas = _cscv_omegas(b, in_sample)
     logits = np.log(omegas / (1 - omegas))
     return PBOResult(float(np.mean(logits <= 0)), logits, omegas, len(splits), n)

@@ -185,7 +185,7 @@ def _pbo(frame: pd.DataFrame, pos: np.ndarray, cols: Sequence[str], work: float
         return out
     total = out["pbo_splits_total"]
     limit = None if n * total <= work else min(total, max(PBO_MIN_SPLITS, int(work // n)))
-    res = pbo_cscv(b, max_splits=limit, chunk=max(1, s // 2))
+    res = pbo_cscv(b, max_splits=limit)
     out.update({"pbo": res.pbo, "pbo_splits": res.n_splits,
                 "oos_rank_hist": res.rank_histogram(N_BINS), "logit_mean": np.mean(res.logits),
                 "logit_median": np.median(res.logits)})  # fmt: skip
@@ -223,6 +223,10 @@ def group_verdict(g: dict[str, Any], n_trials: int, rank_by: list[str]) -> tuple
     what = "best Sharpe" if rank_by and rank_by[0].lstrip("+") == "sharpe" else "top-ranked Sharpe"
     pbo_txt = f"PBO {_prob(p)}" if p is not None else f"PBO n/a ({g.get('pbo_note')})"
     stands, ending, _ = _WORDS[cls]
+    if not best["sharpe"] > 0:  # nothing beats cash: there is no edge to deflate
+        return "overfit", (f"{what} {best['sharpe']:.2f} (annualised) is not above 0: none of "
+                           f"the {n_trials:,} combinations has an edge (DSR {_prob(d)}, "
+                           f"{pbo_txt}) — no edge")  # fmt: skip
     return cls, (f"{what} {best['sharpe']:.2f} (annualised) {stands} the best of {n_trials:,} "
                  f"random strategies: DSR {_prob(d)}, {pbo_txt} — {ending}")  # fmt: skip
 

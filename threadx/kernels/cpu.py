@@ -17,10 +17,13 @@ How one pass goes (every decision uses the very floating-point expressions of th
 that no signal, stop or ruin can flip at an exact tie; only the metric sums may round
 differently, far below the 1e-9 relative tolerance the tests allow):
 
-* **Flat**: nothing can happen before the next *kept* signal. The scan tests
-  ``SCAN_BLOCK`` bars at once without a branch per bar (a bit mask of the crossings; numba
-  vectorises it), then jumps to the lowest set bit. Spacing needs no per-bar state: after a
-  kept signal at ``w`` the scan resumes at ``w + max(spacing, 1)``.
+* **Flat**: nothing can happen before the next *kept* signal. The band crossings do not depend
+  on the position, so they are computed once per distinct ``(bb_period, bb_std, direction)``
+  before the pass, as bits (:func:`crossing_bank`, the very comparisons the reference makes;
+  shared by every combination differing only in other parameters). The scan reads 64 bars per
+  word and jumps to the lowest set bit; only there are the side and the trend filter looked
+  at. Spacing needs no per-bar state: after a kept signal at ``w`` the scan resumes at
+  ``w + max(spacing, 1)``.
 * **In a position**, a fast path runs over the bars where nothing happens (no stop, no take
   profit, before the max-hold bar and the last bar): one tight loop for the exit tests and the
   trailing stop (a short's tests are a long's on negated prices: negation is exact), then one
@@ -109,14 +112,12 @@ from threadx.metrics import SHARPE_STD_FLOOR
 SEGMENT_MAX = 64
 # relative margin of the drawdown pre-test, far above the three roundings of its threshold
 DD_MARGIN = 1e-12
-# bars tested at once by the signal scan (a 16-bit mask: the bit search below assumes 16)
-SCAN_BLOCK = 16
 
 _u = np.uint64  # unsigned indices: no negative-index wrap-around code in the hot loops
 
 
 def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metrics) by design
-    i, op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy
+    i, op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out, cagr_exp, sqrt_ppy
 ):
     """Simulate combination ``P[i]`` over all bars and write its metrics, return statistics and
     block return sums into ``out[i]`` (columns :func:`threadx.kernels.layout.out_names`).
@@ -132,7 +133,6 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     trailing = P[i, C_TRAILING] != 0.0
     max_hold = int(P[i, C_MAX_HOLD])
     spacing = int(P[i, C_SPACING])
-    direction = int(P[i, C_DIRECTION])
     risk = P[i, C_RISK]
     lev = P[i, C_LEVERAGE]
     f = P[i, C_FEE_BPS] / 1e4
@@ -146,8 +146,7 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
     trd = cl  # never read when the trend filter is off
     if tr >= 0:
         trd = trend[tr]
-    allow_long = direction >= 0
-    allow_short = direction <= 0
+    row = cross_row[i]  # the combination's row in cross_bits
     gap = spacing if spacing > 1 else 1  # after a kept signal at u, none is kept before u + gap
     last = n - 1
 
@@ -345,49 +344,20 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
             nxt = n
             u = scan_from
             while u <= last:
-                w = u  # the first crossing (direction filter applied) at or after u
-                if last - u >= SCAN_BLOCK - 1:
-                    base = _u(u)
-                    mask = 0
-                    for j in range(SCAN_BLOCK):
-                        x = base + _u(j)
-                        y = x - _u(1)
-                        c = cl[x]
-                        m = mid_r[x]
-                        dev = k * sd_r[x]
-                        cp = cl[y]
-                        mp = mid_r[y]
-                        devp = k * sd_r[y]
-                        # no NaN at or after ready - 1: `>=` is exactly `not <`
-                        cross = ((c < m - dev) & (cp >= mp - devp) & allow_long) | (
-                            (c > m + dev) & (cp <= mp + devp) & allow_short
-                        )
-                        mask |= np.int64(cross) << j
-                    if mask == 0:
-                        u += SCAN_BLOCK
-                        continue
-                    low = mask & -mask  # lowest set bit: its index, branch-free
-                    w = u + (
-                        8 * ((low & 0xFF00) != 0)
-                        + 4 * ((low & 0xF0F0) != 0)
-                        + 2 * ((low & 0xCCCC) != 0)
-                        + ((low & 0xAAAA) != 0)
-                    )
-                else:
-                    x = _u(u)
-                    y = x - _u(1)
-                    c = cl[x]
-                    m = mid_r[x]
-                    dev = k * sd_r[x]
-                    cp = cl[y]
-                    mp = mid_r[y]
-                    devp = k * sd_r[y]
-                    if not (
-                        ((c < m - dev) & (cp >= mp - devp) & allow_long)
-                        | ((c > m + dev) & (cp <= mp + devp) & allow_short)
-                    ):
-                        u += 1
-                        continue
+                # the first crossing at or after u: the lowest set bit of the rest of u's word
+                word = cross_bits[row, _u(u) >> _u(6)] >> (_u(u) & _u(63))
+                if word == _u(0):
+                    u = (u | 63) + 1  # the next word
+                    continue
+                low = word & ~(word - _u(1))  # the lowest set bit alone; its index, branch-free
+                w = u + np.int64(
+                    _u(32) * _u((low & _u(0xFFFFFFFF00000000)) != _u(0))
+                    + _u(16) * _u((low & _u(0xFFFF0000FFFF0000)) != _u(0))
+                    + _u(8) * _u((low & _u(0xFF00FF00FF00FF00)) != _u(0))
+                    + _u(4) * _u((low & _u(0xF0F0F0F0F0F0F0F0)) != _u(0))
+                    + _u(2) * _u((low & _u(0xCCCCCCCCCCCCCCCC)) != _u(0))
+                    + _u((low & _u(0xAAAAAAAAAAAAAAAA)) != _u(0))
+                )
                 x = _u(w)
                 c = cl[x]
                 bl = c < mid_r[x] - k * sd_r[x]  # a long signal, else a short one
@@ -585,9 +555,73 @@ _simulate_one_cpu = numba.njit(cache=True, nogil=True)(simulate_one)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _sweep_cpu(op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy):
+def _sweep_cpu(
+    op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out, cagr_exp, sqrt_ppy
+):
     for i in numba.prange(P.shape[0]):
-        _simulate_one_cpu(i, op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy)
+        _simulate_one_cpu(
+            i, op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
+            cagr_exp, sqrt_ppy,
+        )  # fmt: skip
+
+
+# --- the crossing bank: bits of the band crossings, one row per distinct (bb_period, bb_std,
+# direction); bars x distinct Bollinger parameters / 64 words, never bars x combinations
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _crossing_rows(cl, middle, sd, bb_idx, k, direction, bits):
+    """Row ``r`` of ``bits``: bit ``t % 64`` of word ``t // 64`` is set when bar ``t >= 1`` is a
+    crossing of the bands ``middle[bb_idx[r]] +- k[r] * sd[bb_idx[r]]`` on a side that
+    ``direction[r]`` allows -- the very expressions the kernel's scan used to evaluate per bar,
+    so the bits are exactly its crossings (a NaN band compares False: no bit)."""
+    n = cl.shape[0]
+    for r in numba.prange(bits.shape[0]):
+        mid_r = middle[bb_idx[r]]
+        sd_r = sd[bb_idx[r]]
+        kr = k[r]
+        allow_long = direction[r] >= 0
+        allow_short = direction[r] <= 0
+        for wi in range(bits.shape[1]):
+            word = _u(0)
+            for j in range(64):  # straight-line body: vectorised
+                x = _u(wi * 64 + j)
+                if x >= _u(1) and x < _u(n):
+                    y = x - _u(1)
+                    c = cl[x]
+                    m = mid_r[x]
+                    dev = kr * sd_r[x]
+                    cp = cl[y]
+                    mp = mid_r[y]
+                    devp = kr * sd_r[y]
+                    cross = ((c < m - dev) & (cp >= mp - devp) & allow_long) | (
+                        (c > m + dev) & (cp <= mp + devp) & allow_short
+                    )
+                    word |= _u(cross) << _u(j)
+            bits[r, wi] = word
+
+
+def crossing_bank(packed: PackedSweep) -> tuple[np.ndarray, np.ndarray]:
+    """``(cross_bits, cross_row)`` for the kernels: ``cross_bits[r]`` holds the crossings (long
+    below the lower band, short above the upper band, the sides the direction allows) of one
+    distinct ``(bb_period, bb_std, direction)`` as bits (``uint64``, bar ``t`` = bit ``t % 64``
+    of word ``t // 64``); ``cross_row[i]`` is combination ``i``'s row. Readiness, the trend
+    filter and spacing stay in the kernel."""
+    P = packed.params
+    n_words = (packed.n_bars + 63) // 64
+    if P.shape[0] == 0:
+        return np.zeros((0, n_words), dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    stds, std_code = np.unique(P[:, C_BB_STD], return_inverse=True)
+    code = (P[:, C_BB_IDX].astype(np.int64) * len(stds) + std_code.reshape(-1)) * 3 + (
+        P[:, C_DIRECTION].astype(np.int64) + 1
+    )
+    keys, cross_row = np.unique(code, return_inverse=True)
+    direction = keys % 3 - 1
+    bb_idx = keys // 3 // len(stds)
+    k = stds[keys // 3 % len(stds)]
+    bits = np.empty((len(keys), n_words), dtype=np.uint64)
+    _crossing_rows(packed.close, packed.middle, packed.sd, bb_idx, k, direction, bits)
+    return bits, np.ascontiguousarray(cross_row.reshape(-1), dtype=np.int64)
 
 
 def run_sweep_cpu(
@@ -610,7 +644,10 @@ def run_sweep_cpu(
         # time rather than in one equal block per thread (the setting is per calling thread)
         previous = numba.set_parallel_chunksize(1)
         try:
-            _sweep_cpu(*packed.bar_arrays(), out, cagr_exp, sqrt_ppy)
+            op, hi, lo, cl, middle, sd, atr, trend, P = packed.bar_arrays()
+            cross_bits, cross_row = crossing_bank(packed)
+            _sweep_cpu(op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
+                       cagr_exp, sqrt_ppy)  # fmt: skip
         finally:
             numba.set_parallel_chunksize(previous)
     return out

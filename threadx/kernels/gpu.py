@@ -5,8 +5,10 @@ CPU kernel compiles, compiled here with ``numba.cuda.jit(device=True)``: the twi
 
 Data flow of :func:`run_sweep_gpu`: the bars and the indicator banks (computed on the host by
 :func:`threadx.kernels.layout.pack` with :mod:`threadx.indicators`; a cupy twin of the indicators
-may later compute them on the device) are uploaded once per call, the parameter matrix once, and
-only ``out[n_combos, out_width(blocks)]`` comes back -- never a per-bar matrix of combinations.
+may later compute them on the device) are uploaded once per call, with the crossing bank of the
+kernels (:func:`threadx.kernels.cpu.crossing_bank`, built on the host) and the parameter matrix,
+and only ``out[n_combos, out_width(blocks)]`` comes back -- never a per-bar matrix of
+combinations.
 
 Rounding: NVVM contracts ``a * b + c`` into fused multiply-adds by default (numba-cuda exposes no
 switch for it yet), so GPU metrics agree with the CPU's to rounding (~1e-15 relative), not bit for
@@ -54,10 +56,15 @@ def _build_kernel() -> Any:
 
     _body = _cuda.jit(device=True)(simulate_one)
 
-    def sweep_kernel(op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy):
+    def sweep_kernel(
+        op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out, cagr_exp, sqrt_ppy
+    ):
         i = _cuda.grid(1)
         if i < P.shape[0]:
-            _body(i, op, hi, lo, cl, middle, sd, atr, trend, P, out, cagr_exp, sqrt_ppy)
+            _body(
+                i, op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
+                cagr_exp, sqrt_ppy,
+            )  # fmt: skip
 
     return _cuda.jit(sweep_kernel)
 
@@ -87,9 +94,12 @@ def run_sweep_gpu(
     cuda = import_cuda()
     kernel = get_kernel()
     stream = cuda.stream()
+    from threadx.kernels.cpu import crossing_bank  # numba CPU code, no CUDA
+
     host = list(packed.bar_arrays())
     if host[7].shape[0] == 0:  # no trend filter in this sweep: a 1-row dummy, never indexed
         host[7] = np.zeros((1, packed.n_bars), dtype=np.float64)
+    host[8:8] = crossing_bank(packed)  # (cross_bits, cross_row) before P, in kernel argument order
     dev = [cuda.to_device(np.ascontiguousarray(a), stream=stream) for a in host]
     d_out = cuda.device_array((m, width), dtype=np.float64, stream=stream)
     blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK

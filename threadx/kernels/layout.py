@@ -14,6 +14,9 @@ A sweep is handed to a kernel as plain float64 arrays:
 * the parameter matrix ``P[n_combos, N_PARAMS]`` (float64; integers and codes stored as floats),
   whose columns are the ``C_*`` indices below.
 
+From the banks and ``P`` the kernels' runners derive one more array, the band crossings as bits
+per distinct ``(bb_period, bb_std, direction)`` (:func:`threadx.kernels.cpu.crossing_bank`).
+
 The kernels write ``out[n_combos, N_OUT]`` (float64) whose columns are :data:`OUT_NAMES`, the
 metrics of STRATEGY.md in table order (= ``threadx.metrics.METRIC_NAMES``); ``n_trades`` is an
 integral float and ``ruined`` is 0.0 / 1.0.

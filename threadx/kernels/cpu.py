@@ -569,13 +569,30 @@ def _sweep_cpu(
 # direction); bars x distinct Bollinger parameters / 64 words, never bars x combinations
 
 
+@numba.njit(inline="always")
+def _crossing(cl, mid_r, sd_r, k, allow_long, allow_short, x):
+    """Bar ``x >= 1`` crosses out of the bands ``mid_r +- k * sd_r`` (a side ``allow_*`` lets
+    through): the very expressions the kernel's scan used to evaluate per bar per combination."""
+    y = x - _u(1)
+    c = cl[x]
+    m = mid_r[x]
+    dev = k * sd_r[x]
+    cp = cl[y]
+    mp = mid_r[y]
+    devp = k * sd_r[y]
+    # a NaN band compares False: no crossing where a band is undefined at x or x - 1
+    return ((c < m - dev) & (cp >= mp - devp) & allow_long) | (
+        (c > m + dev) & (cp <= mp + devp) & allow_short
+    )
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _crossing_rows(cl, middle, sd, bb_idx, k, direction, bits):
     """Row ``r`` of ``bits``: bit ``t % 64`` of word ``t // 64`` is set when bar ``t >= 1`` is a
-    crossing of the bands ``middle[bb_idx[r]] +- k[r] * sd[bb_idx[r]]`` on a side that
-    ``direction[r]`` allows -- the very expressions the kernel's scan used to evaluate per bar,
-    so the bits are exactly its crossings (a NaN band compares False: no bit)."""
+    crossing (:func:`_crossing`) of the bands ``middle[bb_idx[r]] +- k[r] * sd[bb_idx[r]]`` on a
+    side that ``direction[r]`` allows."""
     n = cl.shape[0]
+    inner = n // 64  # words 1 .. inner - 1 hold bars 64 .. 64 * inner - 1, all in [1, n)
     for r in numba.prange(bits.shape[0]):
         mid_r = middle[bb_idx[r]]
         sd_r = sd[bb_idx[r]]
@@ -584,20 +601,18 @@ def _crossing_rows(cl, middle, sd, bb_idx, k, direction, bits):
         allow_short = direction[r] <= 0
         for wi in range(bits.shape[1]):
             word = _u(0)
-            for j in range(64):  # straight-line body: vectorised
-                x = _u(wi * 64 + j)
-                if x >= _u(1) and x < _u(n):
-                    y = x - _u(1)
-                    c = cl[x]
-                    m = mid_r[x]
-                    dev = kr * sd_r[x]
-                    cp = cl[y]
-                    mp = mid_r[y]
-                    devp = kr * sd_r[y]
-                    cross = ((c < m - dev) & (cp >= mp - devp) & allow_long) | (
-                        (c > m + dev) & (cp <= mp + devp) & allow_short
-                    )
+            base = _u(wi * 64)
+            if wi >= 1 and wi < inner:
+                for j in range(64):  # no bound test: vectorised
+                    x = base + _u(j)
+                    cross = _crossing(cl, mid_r, sd_r, kr, allow_long, allow_short, x)
                     word |= _u(cross) << _u(j)
+            else:
+                for j in range(64):
+                    x = base + _u(j)
+                    if x >= _u(1) and x < _u(n):
+                        cross = _crossing(cl, mid_r, sd_r, kr, allow_long, allow_short, x)
+                        word |= _u(cross) << _u(j)
             bits[r, wi] = word
 
 

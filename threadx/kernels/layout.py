@@ -204,6 +204,13 @@ def normalise_params(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.D
     known ones. Errors are :class:`~threadx.errors.ConfigError` (a ``ValueError``) naming the
     first offending combination, the parameter and the rule.
     """
+    from threadx.strategy.params import PARAM_NAMES
+
+    return pd.DataFrame(_normalised_columns(params), columns=list(PARAM_NAMES))
+
+
+def _normalised_columns(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> dict[str, list]:
+    """The columns of :func:`normalise_params` as lists of validated values (no frame built)."""
     from threadx.strategy.params import PARAM_NAMES, StrategyParams
 
     frame = _as_frame(params)
@@ -214,28 +221,53 @@ def normalise_params(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.D
         )
     defaults = StrategyParams()
     cols: dict[str, list[Any]] = {}
-    n = len(frame)
     for name in PARAM_NAMES:
         default = getattr(defaults, name)
         if name not in frame.columns:
-            cols[name] = [default] * n
-            continue
-        raw = [default if _missing(v) else _plain(v) for v in frame[name].tolist()]
-        cache: dict[tuple[type, Any], Any] = {}
-        out = []
-        for row, v in enumerate(raw):
-            key = (type(v), v)
-            if key not in cache:
-                try:
-                    cache[key] = getattr(StrategyParams(**{name: v}), name)
-                except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                    detail = " ".join(str(exc).split())
-                    raise ConfigError(
-                        f"combination {row}: invalid parameter {name} = {v!r}: {detail}"
-                    ) from None
-            out.append(cache[key])
-        cols[name] = out
-    return pd.DataFrame(cols, columns=list(PARAM_NAMES))
+            cols[name] = [default] * len(frame)
+        else:
+            cols[name] = _validated_column(frame[name], name, default)
+    return cols
+
+
+def _validated_column(column: pd.Series, name: str, default: Any) -> list[Any]:
+    """``column``'s values validated one distinct ``(type, value)`` at a time, missing ones
+    (None, NaN) replaced by ``default``; the error names the first offending row."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        values = column.to_numpy()
+        # one Python type for the whole column: pandas finds the distinct values (first-seen
+        # order, NaN -> code -1) without a Python loop over the rows
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        checked = [
+            _validated(name, v, lambda j=j: int(np.argmax(codes == j)))
+            for j, v in enumerate(uniques.tolist())
+        ]
+        if (codes < 0).any():
+            checked.append(_validated(name, default, lambda: int(np.argmax(codes < 0))))
+        return [checked[c] for c in codes.tolist()]  # code -1 picks the default, appended last
+    cache: dict[tuple[type, Any], Any] = {}
+    out = []
+    for row, v in enumerate(column.tolist()):
+        v = default if _missing(v) else _plain(v)
+        key = (type(v), v)
+        if key not in cache:
+            cache[key] = _validated(name, v, lambda row=row: row)
+        out.append(cache[key])
+    return out
+
+
+def _validated(name: str, value: Any, row: Callable[[], int]) -> Any:
+    """``StrategyParams``' value of parameter ``name`` given ``value``; ``ConfigError`` naming
+    combination ``row()`` when the rule rejects it."""
+    from threadx.strategy.params import StrategyParams
+
+    try:
+        return getattr(StrategyParams(**{name: value}), name)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        detail = " ".join(str(exc).split())
+        raise ConfigError(
+            f"combination {row()}: invalid parameter {name} = {value!r}: {detail}"
+        ) from None
 
 
 def _missing(v: Any) -> bool:
@@ -286,8 +318,8 @@ class _BankPlan:
                 + [("ema", (p,)) for p in self.trend_periods])  # fmt: skip
 
 
-def _plan_banks(frame: pd.DataFrame) -> _BankPlan:
-    """Bank rows of a normalised parameter frame (see :func:`normalise_params`)."""
+def _plan_banks(frame: pd.DataFrame | Mapping[str, list]) -> _BankPlan:
+    """Bank rows of normalised parameters (the frame or the columns of :func:`normalise_params`)."""
     bb_periods, bb_idx = _enum([int(v) for v in frame["bb_period"]])
     atr_keys, atr_idx = _enum(
         [
@@ -311,7 +343,7 @@ def required_indicators(
     > 0 only), each in first-seen order of the combinations -- the order of :func:`pack`'s bank
     rows. Arguments are plain Python ``int``/``str``, so keys hash and pickle the same everywhere.
     """
-    return _plan_banks(normalise_params(params)).requests()
+    return _plan_banks(_normalised_columns(params)).requests()
 
 
 def compute_indicator(
@@ -467,8 +499,8 @@ def pack(
         raise ValueError("open, high, low, close must be 1-D arrays of the same length")
     if n < 2:
         raise ValueError(f"at least 2 bars are needed, got {n}")
-    frame = normalise_params(params)
-    m = len(frame)
+    frame = _normalised_columns(params)
+    m = len(frame["bb_std"])
     plan = _plan_banks(frame)
     if indicator_fn is None:
         middle, sd, atr, trend = _compute_banks(plan, h, lo, c)
@@ -486,17 +518,14 @@ def pack(
     )
 
     P = np.empty((m, N_PARAMS))
-    P[:, C_BB_STD] = frame["bb_std"].to_numpy(dtype=np.float64)
-    P[:, C_ATR_MULTIPLIER] = frame["atr_multiplier"].to_numpy(dtype=np.float64)
-    P[:, C_TRAILING] = frame["trailing_stop"].astype(bool).to_numpy(dtype=np.float64)
-    P[:, C_MAX_HOLD] = frame["max_hold_bars"].to_numpy(dtype=np.float64)
-    P[:, C_SPACING] = frame["spacing_bars"].to_numpy(dtype=np.float64)
+    for col, name in ((C_BB_STD, "bb_std"), (C_ATR_MULTIPLIER, "atr_multiplier"),
+                      (C_MAX_HOLD, "max_hold_bars"), (C_SPACING, "spacing_bars"),
+                      (C_RISK, "risk_per_trade"), (C_LEVERAGE, "leverage"), (C_FEE_BPS, "fee_bps"),
+                      (C_SLIPPAGE_BPS, "slippage_bps"),
+                      (C_INITIAL_CAPITAL, "initial_capital")):  # fmt: skip
+        P[:, col] = np.asarray(frame[name], dtype=np.float64)
+    P[:, C_TRAILING] = [bool(v) for v in frame["trailing_stop"]]
     P[:, C_DIRECTION] = [DIRECTION_CODES[str(d)] for d in frame["direction"]]
-    P[:, C_RISK] = frame["risk_per_trade"].to_numpy(dtype=np.float64)
-    P[:, C_LEVERAGE] = frame["leverage"].to_numpy(dtype=np.float64)
-    P[:, C_FEE_BPS] = frame["fee_bps"].to_numpy(dtype=np.float64)
-    P[:, C_SLIPPAGE_BPS] = frame["slippage_bps"].to_numpy(dtype=np.float64)
-    P[:, C_INITIAL_CAPITAL] = frame["initial_capital"].to_numpy(dtype=np.float64)
     P[:, C_BB_IDX] = bb_idx
     P[:, C_ATR_IDX] = atr_idx
     P[:, C_TREND_IDX] = trend_idx

@@ -103,6 +103,11 @@ class ThreadXClient:
         """The run's stored overfitting report (``report.json``), or None when there is none."""
         return self.call("report", run_id)
 
+    def walk_forward(self, run_id: str) -> dict[str, Any] | None:
+        """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
+        out-of-sample equity as lists (``oos_equity``); None for a non-walk-forward run."""
+        return self.call("walk_forward", run_id)
+
     def wait(
         self,
         run_id: str,

@@ -140,6 +140,10 @@ class SweepDriver:
         """The run's stored overfitting report, or None."""
         return self.service.report(run_id)
 
+    def walk_forward(self, run_id: str) -> dict[str, Any] | None:
+        """The run's walk-forward report with its stitched OOS equity as lists, or None."""
+        return self.service.walk_forward(run_id)
+
     def spec(self, run_id: str) -> dict[str, Any]:
         return self.service.spec(run_id).model_dump(mode="json")
 

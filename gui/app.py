@@ -23,6 +23,7 @@ from gui.view_drilldown import DrilldownViewWidgets
 from gui.view_results import ResultsView
 from gui.view_runs import LogsView, RunsView
 from gui.view_sweep import SweepView
+from gui.walkforward import WalkForwardView
 from threadx.log import get_logger
 
 log = get_logger(__name__)
@@ -112,6 +113,7 @@ class ThreadXApp:
             snapshots.ResultsSnap: self.results.apply_results,
             snapshots.RankingSnap: self.results.apply_ranking,
             snapshots.OverfitSnap: self.results.apply_overfit,
+            WalkForwardView: self.results.apply_walk_forward,  # frozen: posted as it is
             snapshots.HeatmapSnap: self.results.apply_heatmap,
             snapshots.DrilldownSnap: self.drilldown.apply,
             snapshots.RunsSnap: self.runs.apply,

@@ -23,6 +23,7 @@ import pandas as pd
 from gui import charts, snapshots
 from gui import viewmodels as vm
 from gui.overfitting import overfit_view
+from gui.walkforward import missing_note, walk_forward_view
 from threadx.log import get_logger
 from threadx.metrics import METRIC_NAMES
 
@@ -31,6 +32,8 @@ TERMINAL = ("completed", "cancelled", "failed", "interrupted")
 REQUEST_TIMEOUT_S = 120.0
 #: Asks for a finished run's overfitting report (it may be written just after the run ends).
 REPORT_TRIES = 5
+#: Pixel columns the stitched walk-forward equity is decimated to.
+WF_COLUMNS = 1200
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Intervals:
     log: float = 1.0
     ingest: float = 0.5
     report: float = 2.0
+    walk_forward: float = 2.0
 
 
 @dataclass
@@ -68,6 +72,8 @@ class _RunCache:
     status_final: bool = False
     report_tries: int = 0
     report_done: bool = False
+    wf_tries: int = 0
+    wf_done: bool = False
 
 
 class Backend:
@@ -240,7 +246,8 @@ class Backend:
     # -- timers ------------------------------------------------------------------------------
     def _poll_due(self) -> None:
         now = time.monotonic()
-        for key in ("status", "results", "cluster", "runs", "log", "ingest", "report"):
+        for key in ("status", "results", "cluster", "runs", "log", "ingest", "report",
+                    "walk_forward"):  # fmt: skip
             if now >= self._due.get(key, float("inf")):
                 self._due[key] = now + getattr(self.intervals, key)
                 getattr(self, f"_poll_{key}")()
@@ -299,6 +306,9 @@ class Backend:
         y = y if y in dims and y != x else (dims[1] if len(dims) > 1 else None)
         self._heat = (metric if metric in METRIC_NAMES else ranked, x, y)
         self._due["results"] = 0.0
+        if run is self._run:  # the Walk-forward panel says what it waits for
+            note = missing_note(run.spec.walk_forward is not None, run.state)
+            self._post(walk_forward_view(None, run.run_id, note=note))
 
     def _on_results(self, run: _RunCache, asked: tuple[int, str], frame: pd.DataFrame,
                     front: pd.DataFrame) -> None:  # fmt: skip
@@ -320,6 +330,8 @@ class Backend:
             rank_note=ranking.note))  # fmt: skip
         if run.final_loaded and not run.report_done:
             self._due["report"] = 0.0
+        if run.final_loaded and not run.wf_done:
+            self._due["walk_forward"] = 0.0
 
     def _ranking(self, run: _RunCache) -> vm.RankingView:
         """The followed run's top K in the chosen "rank by" mode (default: its spec's)."""
@@ -345,6 +357,23 @@ class Backend:
             run.report_done = True
         if report is not None or run.report_tries == 1:
             self._post(snapshots.OverfitSnap(overfit_view(report, run.run_id)))
+
+    def _poll_walk_forward(self) -> None:
+        run = self._run
+        if run is None or run.wf_done or not run.final_loaded or run.wf_tries >= REPORT_TRIES:
+            self._due["walk_forward"] = float("inf")
+            return
+        run.wf_tries += 1  # a failing request is retried a few times, not forever
+        self._ask("walk_forward", [self._driver("walk_forward", run.run_id)],
+                  lambda data: self._on_walk_forward(run, data),
+                  f"walk-forward report of {run.run_id}")  # fmt: skip
+
+    def _on_walk_forward(self, run: _RunCache, data: dict[str, Any] | None) -> None:
+        if run is not self._run:
+            return
+        run.wf_done = True
+        note = missing_note(run.spec.walk_forward is not None, run.state)
+        self._post(walk_forward_view(data, run.run_id, note=note, n_columns=WF_COLUMNS))
 
     def _poll_cluster(self) -> None:
         import ray
@@ -403,7 +432,7 @@ class Backend:
         self._run = _RunCache(run_id)
         self._rank_mode = None
         self._due["status"] = self._due["results"] = 0.0
-        for key in ("status", "results", "spec", "report"):
+        for key in ("status", "results", "spec", "report", "walk_forward"):
             self._pending.pop(key, None)
         self._post(snapshots.OverfitSnap(overfit_view(None, run_id)))
 
@@ -427,6 +456,7 @@ class Backend:
                       f"{action} {run.run_id}: {'ok' if ok else 'not possible now'}")  # fmt: skip
             run.status_final = False
             run.report_done, run.report_tries = False, 0  # a resumed run gets a new report
+            run.wf_done, run.wf_tries = False, 0
             self._due["status"] = self._due["runs"] = 0.0
 
         self._ask(self._unique(action), [self._driver(action, run.run_id)], done,

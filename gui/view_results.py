@@ -1,6 +1,6 @@
 """Results view: sortable top-K table (select a row to drill down) ranked per dataset or across
 datasets (median / worst case), heatmap of any metric over any two swept dimensions (a line for
-one), the Pareto front (max Sharpe, min drawdown), and the Overfitting panel."""
+one), the Pareto front (max Sharpe, min drawdown), the Overfitting and Walk-forward panels."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import dearpygui.dearpygui as dpg
 from gui import snapshots, widgets
 from gui.charts import ScatterModel
 from gui.view_overfit import OverfitPanel
+from gui.view_walkforward import WalkForwardPanel
 from gui.viewmodels import (
     NO_DATA,
     RANK_MODES,
@@ -22,6 +23,7 @@ from gui.viewmodels import (
     rank_mode_of,
     sort_table,
 )
+from gui.walkforward import WalkForwardView
 
 if TYPE_CHECKING:
     from gui.app import ThreadXApp
@@ -63,6 +65,7 @@ class ResultsView:
         self._heat_series: list[int | str] = []
         self._best_theme_id: int | str | None = None
         self.overfit = OverfitPanel()
+        self.walk_forward = WalkForwardPanel()
 
     # -- layout ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -88,6 +91,8 @@ class ResultsView:
                             self._build_pareto()
                 with dpg.tab(label="Overfitting", tag="results/panel/overfit"):
                     self.overfit.build()
+                with dpg.tab(label="Walk-forward", tag="results/panel/walkforward"):
+                    self.walk_forward.build()
 
     def _build_heatmap(self) -> None:
         with dpg.group(horizontal=True):
@@ -151,7 +156,7 @@ class ResultsView:
         self.app.send("rank_mode", mode=mode)
 
     def show_panel(self, name: str) -> None:
-        """Show the ``"charts"`` or the ``"overfit"`` panel under the table."""
+        """Show the ``"charts"``, ``"overfit"`` or ``"walkforward"`` panel under the table."""
         dpg.set_value("results/panels", f"results/panel/{name}")
 
     def on_heat_change(self, *_: Any) -> None:
@@ -193,6 +198,9 @@ class ResultsView:
 
     def apply_overfit(self, snap: snapshots.OverfitSnap) -> None:
         self.overfit.apply(snap)
+
+    def apply_walk_forward(self, view: WalkForwardView) -> None:
+        self.walk_forward.apply(view)
 
     def apply_heatmap(self, snap: snapshots.HeatmapSnap) -> None:
         if self.snap is not None and snap.run_id == self.snap.run_id:

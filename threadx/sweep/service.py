@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from threadx.errors import StoreError, ThreadXError
@@ -327,8 +328,49 @@ class SweepService:
             return None
         return load_report(RunStore(self.runs_dir / run_id).dir)
 
+    def walk_forward(self, run_id: str, max_points: int = 4000) -> dict[str, Any] | None:
+        """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
+        out-of-sample equity as plain lists (``oos_equity``: ``time`` in s, ``equity``, ``bars``;
+        beyond ``max_points`` its ends and each bucket's min and max), or None for a run
+        without ``[walk_forward]`` or not completed. A completed run that lost its report gets
+        it rebuilt from its parts."""
+        from threadx.sweep import walkforward as wf
+
+        store = RunStore(self.runs_dir / run_id)
+        report = wf.load_walk_forward(store.dir)
+        if report is None:
+            with self.lock:  # not while the driver loop is writing it
+                report = wf.load_walk_forward(store.dir)
+                if report is None and self.spec(run_id).walk_forward is not None \
+                        and store.read_manifest().get("status") == "completed":  # fmt: skip
+                    from threadx.data.store import OHLCVStore
+
+                    report = wf.walk_forward_for_run(store.dir, OHLCVStore(self.runs_dir.parent))
+        if report is None:
+            return None
+        path = store.dir / wf.EQUITY_FILE
+        eq = pd.read_parquet(path) if path.exists() else None
+        for rep in report["datasets"]:
+            if eq is not None:
+                sel = eq[(eq["symbol"] == rep["symbol"]) & (eq["timeframe"] == rep["timeframe"])]
+                rep["oos_equity"] = _curve(sel, max_points)
+        return report
+
     def pareto(self, run_id: str) -> pd.DataFrame:
         return pareto_front(self.results(run_id))
+
+
+def _curve(eq: pd.DataFrame, max_points: int) -> dict[str, Any]:
+    """Times (s since the epoch) and equity of one stitched curve as lists; a long one keeps
+    the first and last point and the min and max of each of ``max_points // 2 - 1`` buckets."""
+    y = eq["equity"].reset_index(drop=True)
+    n = len(y)
+    idx = np.arange(n)
+    if n > max_points:
+        g = y.groupby(idx * (max_points // 2 - 1) // n)
+        idx = np.unique(np.r_[0, n - 1, g.idxmin().to_numpy(), g.idxmax().to_numpy()])
+    t = pd.DatetimeIndex(eq.index).as_unit("ns").asi8[idx] / 1e9
+    return {"time": t.tolist(), "equity": y.to_numpy(np.float64)[idx].tolist(), "bars": n}
 
 
 def list_runs_on_disk(runs_dir: Path) -> list[dict[str, Any]]:

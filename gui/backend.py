@@ -66,6 +66,7 @@ class _RunCache:
     spec: Any = None  # SweepSpec once loaded
     state: str = ""
     done: int = -1
+    total: int = 0  # result rows the run will have (walk-forward: grid x folds), from its status
     results_done: int = -2
     final_loaded: bool = False
     frame: pd.DataFrame | None = None
@@ -265,6 +266,7 @@ class Backend:
         self._post(snapshots.ProgressSnap(vm.progress_view(st)))
         was = run.state
         run.state, run.done = str(st.get("state")), int(st.get("done") or 0)
+        run.total = int(st.get("total") or 0)
         if run.state in TERMINAL:
             run.status_final = True
             if was and was not in TERMINAL:
@@ -323,7 +325,7 @@ class Backend:
         ranking = self._ranking(run)
         self._post(snapshots.ResultsSnap(
             run_id=run.run_id, name=spec.name, state=state, n_results=len(frame),
-            total=spec.count(), table=ranking.table,
+            total=run.total or spec.count(), table=ranking.table,
             dims=dims, metrics=METRIC_NAMES, rank_by=tuple(spec.rank.by),
             heatmap=vm.heatmap_model(frame, grid, metric, x, y, spec.rank.by),
             pareto=charts.pareto_model(frame, front), rank_mode=ranking.mode,

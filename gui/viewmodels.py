@@ -183,7 +183,10 @@ def ranking_view(frame: pd.DataFrame | None, swept: Sequence[str], rank_by: Sequ
         return RankingView(mode, table_model(None, result_columns(swept, by)), NO_DATA)
     if mode == "none":
         ranked = rank(frame, by).head(top_k)
-        return RankingView(mode, table_model(ranked, result_columns(swept, by), key="combo_id"),
+        cols = result_columns(swept, by)
+        if "fold" in ranked.columns:  # walk-forward: each row belongs to one fold's train window
+            cols.insert(cols.index("timeframe") + 1, "fold")
+        return RankingView(mode, table_model(ranked, cols, key="combo_id"),
                            f"top {len(ranked)} by {', '.join(by)}, each dataset's rows on "
                            "their own")  # fmt: skip
     ds = list(datasets) if datasets is not None else None

@@ -363,34 +363,10 @@ def test_run_store_load_export_and_cli(store, tmp_path, capsys):
 
 
 def test_driver_service_writes_the_report_once(store, monkeypatch):
+    from tests.inline_executor import InlineExecutor
     from threadx.sample import ensure_sample
-    from threadx.sweep.controller import WorkerInfo
-    from threadx.sweep.runner import execute_task, load_datasets
+    from threadx.sweep.runner import load_datasets
     from threadx.sweep.service import SweepService
-
-    class OneWorker:
-        def __init__(self, plan):
-            self.plan, self.pending = plan, {}
-
-        def workers(self):
-            return [WorkerInfo("w0", "cpu")]
-
-        def submit(self, _worker_id, task):
-            self.pending[fut := object()] = task
-            return fut
-
-        def wait(self, futures, _timeout):
-            return list(futures)
-
-        def result(self, fut):
-            task = self.pending.pop(fut)
-            return execute_task(self.plan.datasets[task.dataset_index], self.plan.spec, task)
-
-        def replace_worker(self, _worker_id):
-            return None
-
-        def cancel(self, fut):
-            self.pending.pop(fut, None)
 
     writes = []
     real = overfit.write_report
@@ -401,7 +377,9 @@ def test_driver_service_writes_the_report_once(store, monkeypatch):
         got = load_datasets(spec, store)
         return got, list(got)
 
-    svc = SweepService(store.data_root, load, lambda plan, _h: OneWorker(plan), memory_budget_gb=2)
+    svc = SweepService(
+        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
+    )
     rid = svc.submit(_small_spec())
     svc.run_until_idle(0.01)
     assert svc.status(rid)["state"] == "completed" and len(writes) == 1

@@ -226,36 +226,9 @@ def test_run_local_two_timeframes_worst(store, capsys):
 def test_service_top_and_status_use_the_aggregate(store):
     """The driver's logic (no Ray): ``top`` ranks across datasets, the live status has no
     aggregate top until the run ends, ``report`` is None without a stored report."""
-    from threadx.sweep.controller import WorkerInfo
-    from threadx.sweep.runner import execute_task, load_datasets
+    from tests.inline_executor import InlineExecutor
+    from threadx.sweep.runner import load_datasets
     from threadx.sweep.service import SweepService
-
-    class OneWorker:
-        """Runs each task when asked for its result (the real kernel, no Ray)."""
-
-        def __init__(self, plan):
-            self.plan, self.pending = plan, {}
-
-        def workers(self):
-            return [WorkerInfo("w0", "cpu")]
-
-        def submit(self, _worker_id, task):
-            fut = object()
-            self.pending[fut] = task
-            return fut
-
-        def wait(self, futures, _timeout):
-            return list(futures)
-
-        def result(self, fut):
-            task = self.pending.pop(fut)
-            return execute_task(self.plan.datasets[task.dataset_index], self.plan.spec, task)
-
-        def replace_worker(self, _worker_id):
-            return None
-
-        def cancel(self, fut):
-            self.pending.pop(fut, None)
 
     ensure_sample(store)
     spec = _spec(aggregate="worst").model_copy(update={"chunk_size": 3})
@@ -264,7 +237,9 @@ def test_service_top_and_status_use_the_aggregate(store):
         ds = load_datasets(s, store)
         return ds, list(ds)
 
-    svc = SweepService(store.data_root, load, lambda plan, _h: OneWorker(plan), memory_budget_gb=2)
+    svc = SweepService(
+        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
+    )
     rid = svc.submit(spec)
     svc.step(0.01)
     svc.step(0.01)

@@ -1,0 +1,35 @@
+"""An in-process executor for :class:`threadx.sweep.service.SweepService` tests (no Ray): one
+worker that runs each task with the real kernel when its result is asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from threadx.sweep.controller import WorkerInfo
+from threadx.sweep.runner import execute_task
+
+
+class InlineExecutor:
+    def __init__(self, plan: Any) -> None:
+        self.plan, self.pending = plan, {}
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo("w0", "cpu")]
+
+    def submit(self, _worker_id: str, task: Any) -> object:
+        fut = object()
+        self.pending[fut] = task
+        return fut
+
+    def wait(self, futures: list[Any], _timeout: float) -> list[Any]:
+        return list(futures)
+
+    def result(self, fut: object) -> Any:
+        task = self.pending.pop(fut)
+        return execute_task(self.plan.datasets[task.dataset_index], self.plan.spec, task)
+
+    def replace_worker(self, _worker_id: str) -> None:
+        return None
+
+    def cancel(self, fut: object) -> None:
+        self.pending.pop(fut, None)

@@ -256,6 +256,8 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
             # in a loop of their own (fewer live registers); a ruin ends the position there (its
             # stop no longer matters)
             t1 = t
+            if seg_n == 0:  # the pivot is the segment's first return (a ruin at s0 sets its own)
+                seg_pivot = (cash + sq * (cl[_u(s0)] - entry_fill)) / eq_prev - 1.0
             for u in range(s0, t1 + 1):
                 eq = cash + sq * (cl[_u(u)] - entry_fill)
                 if eq <= 0.0:
@@ -269,12 +271,9 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
                     bs_lo = r_comp
                     blk += 1
                     blk_next = 1 + ((blk + 1) * n_ret + nb - 1) // nb
-                if seg_n == 0:
-                    seg_pivot = r
                 dr = r - seg_pivot
                 seg_s1 += dr
                 seg_s2 += dr * dr
-                seg_n += 1
                 tmp = r_sum + r  # TwoSum: branch-free, the same error term as Neumaier's
                 bv = tmp - r_sum
                 r_comp += (r_sum - (tmp - bv)) + (r - bv)
@@ -288,15 +287,18 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
                 s3_comp += (s3 - (tmp - bv)) + (r3 - bv)
                 s3 = tmp
                 s4 += r2 * r2
-                up = eq > peak
-                if up & (trough < dd_below):
+                if eq > peak:
                     # the drawdown from the old peak ends: 1 - trough/peak is its deepest point
-                    max_dd = max(max_dd, 1.0 - trough / peak)
-                    dd_factor = (1.0 - max_dd) * (1.0 + DD_MARGIN)
-                trough = eq if up else min(trough, eq)
-                peak = max(peak, eq)
-                dd_below = peak * dd_factor
+                    if trough < dd_below:
+                        max_dd = max(max_dd, 1.0 - trough / peak)
+                        dd_factor = (1.0 - max_dd) * (1.0 + DD_MARGIN)
+                    peak = eq
+                    trough = eq
+                    dd_below = peak * dd_factor
+                else:
+                    trough = min(trough, eq)
                 eq_prev = eq
+            seg_n += (t if ruin_bar else t1 + 1) - s0
             s0 = t1 + 1
             if not ruin_bar:
                 if t == t_hi and t_hi < t_end:
@@ -453,13 +455,15 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
         s3_comp += (s3 - (tmp - bv)) + (r3 - bv)
         s3 = tmp
         s4 += r2 * r2
-        up = eq > peak
-        if up & (trough < dd_below):
-            max_dd = max(max_dd, 1.0 - trough / peak)
-            dd_factor = (1.0 - max_dd) * (1.0 + DD_MARGIN)
-        trough = eq if up else min(trough, eq)
-        peak = max(peak, eq)
-        dd_below = peak * dd_factor
+        if eq > peak:
+            if trough < dd_below:
+                max_dd = max(max_dd, 1.0 - trough / peak)
+                dd_factor = (1.0 - max_dd) * (1.0 + DD_MARGIN)
+            peak = eq
+            trough = eq
+            dd_below = peak * dd_factor
+        else:
+            trough = min(trough, eq)
         eq_prev = eq
         done = ruined or t == last
 

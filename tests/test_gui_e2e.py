@@ -531,3 +531,68 @@ def test_gui_verb_refuses_without_display(monkeypatch):
     bad = p.parse_args(["gui", "--exit-after", "0"])
     with pytest.raises(ThreadXError, match="--exit-after must be > 0"):
         bad.func(None, bad)
+
+
+def test_walk_forward_panel_end_to_end(app, cluster, shots):
+    """A walk-forward run in the Results > Walk-forward panel (tests/gui_walkforward_checks.py)."""
+    import json
+
+    import pandas as pd
+
+    from gui.walkforward import NOT_WALK_FORWARD
+    from tests import gui_walkforward_checks as wf
+    from threadx.sweep.walkforward import EQUITY_FILE, REPORT_FILE
+
+    app.pump(lambda: app.connection is not None and app.connection.ok, 90, "connected")
+    app.show_tab("results")
+    app.results.show_panel("walkforward")
+    run_id = wf.run_to_completion(app, wf.WF_SPEC)
+    run_dir = cluster.cfg.data_root / "runs" / run_id
+    stored = json.loads((run_dir / REPORT_FILE).read_text())
+    eq = pd.read_parquet(run_dir / EQUITY_FILE)
+    app.pump(wf.panel_shows(app, run_id, True), 60, "walk-forward panel of the run")
+
+    # the request: the stored report as it is, plus the stitched equity as lists
+    sent = cluster.walk_forward(run_id)
+    assert {k: v for k, v in sent.items() if k != "datasets"} == {
+        k: v for k, v in stored.items() if k != "datasets"}  # fmt: skip
+    (got,) = sent["datasets"]
+    assert {k: v for k, v in got.items() if k != "oos_equity"} == stored["datasets"][0]
+    assert got["oos_equity"]["equity"] == eq["equity"].tolist()  # 1,344 bars: sent whole
+    assert got["oos_equity"]["bars"] == len(eq) == stored["datasets"][0]["oos_bars"]
+
+    # the panel
+    rep = stored["datasets"][0]
+    d, s = rep["degradation"], rep["stitched"]
+    shown = app.results.walk_forward.shown_text()
+    assert shown["header"].startswith("walk-forward (rolling: train 7d, test 2d, step 2d), "
+                                      "best by sharpe, -max_drawdown per train window")  # fmt: skip
+    wf.check_fold_table(shown, rep)
+    assert shown["degradation"].startswith(f"mean IS Sharpe {d['mean_is_sharpe']:.3g} -> mean "
+                                           f"OOS Sharpe {d['mean_oos_sharpe']:.3g}")  # fmt: skip
+    we = d["walk_forward_efficiency"]
+    assert f"walk-forward efficiency {we:.3g}" in shown["degradation"]
+    assert shown["degradation"].endswith(f"{d['profitable_folds']}/7 folds profitable out of "
+                                         "sample")  # fmt: skip
+    assert f"equity 10,000.00 -> {s['final_equity']:,.2f} ({s['total_return']:+.2%})" in \
+        shown["stitched"]  # fmt: skip
+    metrics = dict(map(tuple, shown["metrics"]))
+    assert metrics["sharpe"] == f"{s['sharpe']:.3g}" and metrics["n_trades"] == str(s["n_trades"])
+    assert metrics["max_drawdown"] == f"{s['max_drawdown']:.2%}"
+    xs, ys = shown["equity"]
+    assert ys[-1] == pytest.approx(s["final_equity"], rel=1e-12)
+    assert max(ys) == eq["equity"].max() and min(ys) == eq["equity"].min()
+    assert xs[0] == eq.index[0].timestamp() and xs[-1] == eq.index[-1].timestamp()
+    bounds = [pd.Timestamp(f["test_start"]).timestamp() for f in rep["folds"]]
+    assert shown["bounds"] == [*bounds, pd.Timestamp(rep["folds"][-1]["test_end"]).timestamp()]
+    path = shots / "results_walkforward.png"
+    app.screenshot(path)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+
+    # a run without [walk_forward]
+    plain = wf.run_to_completion(app, wf.PLAIN_SPEC)
+    assert cluster.walk_forward(plain) is None
+    app.pump(wf.panel_shows(app, plain, False), 60, "plain run in the walk-forward panel")
+    app.pump(lambda: app.results.walk_forward.shown_text()["header"] == NOT_WALK_FORWARD, 30,
+             "not a walk-forward run")  # fmt: skip
+    assert app.results.walk_forward.shown_text()["folds"] == []

@@ -379,7 +379,7 @@ def simulate_one(  # noqa: C901 -- one fused pass (signals + simulation + metric
                 u = w + gap  # a kept signal at w: the next one at w + gap at the earliest
                 if w >= first:
                     nxt = w
-                    nxt_side = 1 if bl else -1
+                    nxt_side = 2 * np.int64(bl) - 1  # branch-free: the side is unpredictable
                     break
             scan_from = u
         if side == 0:

@@ -57,7 +57,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _demo_sweep(ctx: Context) -> int:
-    from threadx.cli_sweep import _preflight, print_ranking, run_on_cluster
+    from threadx.cli_sweep import _preflight, print_ranking, print_verdict, run_on_cluster
     from threadx.sweep import spec_from_dict
 
     spec = spec_from_dict(DEMO_SPEC, "demo spec")
@@ -71,5 +71,6 @@ def _demo_sweep(ctx: Context) -> int:
         f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s, devices: {shares}"
     )
     print_ranking(result, 10)
+    print_verdict(result)
     print(f"\nrun folder: {result.run_dir}")
     return 0

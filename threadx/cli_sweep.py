@@ -243,13 +243,13 @@ def _report(result: SweepResult, args: argparse.Namespace) -> None:
         _print_walk_forward(result.run_dir)
     else:
         print_ranking(result, args.top)
-    _print_verdict(result)
+    print_verdict(result)
     if args.export:
         print(f"exported to {result.export(args.export)}")
     print(f"\nrun folder: {result.run_dir}")
 
 
-def _print_verdict(result: SweepResult) -> None:
+def print_verdict(result: SweepResult) -> None:
     from threadx.sweep.overfit import load_report
 
     rep = load_report(result.run_dir)

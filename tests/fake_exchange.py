@@ -217,10 +217,10 @@ class FakeExchange:
         times = [r[0] for r in rows]
         i = bisect.bisect_left(times, lo)
         j = bisect.bisect_right(times, hi)
-        page = rows[i:min(j, i + limit)] if "startTime" in q else rows[max(i, j - limit):j]
+        page = rows[i : min(j, i + limit)] if "startTime" in q else rows[max(i, j - limit) : j]
         page = self._drop_once(page, q)
         if self.faults.duplicate_rows and page:
-            before = rows[i - 1:i] if i > 0 else []
+            before = rows[i - 1 : i] if i > 0 else []
             page = before + page[:3] + page[2:]  # previous row + a repeated row
         return [_kline(r, INTERVAL_MIN[interval]) for r in page]
 
@@ -298,7 +298,7 @@ class FakeExchange:
             doc = snapshot[url.path]
             if url.path.endswith("markets"):
                 per, page = int(q.get("per_page", 100)), int(q.get("page", 1))
-                doc = doc[(page - 1) * per:page * per]
+                doc = doc[(page - 1) * per : page * per]
             with self._lock:
                 weight = TICKER_WEIGHT_ALL if url.path.endswith("24hr") else 0
                 used, _ = self._charge(weight)

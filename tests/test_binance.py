@@ -101,7 +101,7 @@ def test_misbehaving_exchange_gives_the_same_data_within_budget(tmp_path, rows, 
         rep = ingest(store, SYM, START, END, exchange=EXCH, client=client)
         hits = ex.klines_hits()
         again = ingest(store, SYM, START, END, exchange=EXCH, client=client)
-    hour = truth.loc[pd.Timestamp(HOUR[0], tz="UTC"):pd.Timestamp(HOUR[1], tz="UTC")].index[:-1]
+    hour = truth.loc[pd.Timestamp(HOUR[0], tz="UTC") : pd.Timestamp(HOUR[1], tz="UTC")].index[:-1]
     assert len(hour) == 60
     assert _same(store.read(SYM, EXCH), truth.drop(hour))
     # each fault cost exactly one retry; Retry-After was honoured on the server's clock
@@ -145,8 +145,10 @@ def test_used_weight_header_keeps_other_clients_usage_in_budget(tmp_path, rows, 
         assert _same(store.read(SYM, EXCH), truth)
     assert results["headers"] == (0, 20)  # 8 foreign + 6 requests of weight 2
     assert results["ignored"][0] > 0  # without reading the header the server refuses requests
-    print(f"\nforeign weight: header-aware over-budget answers {results['headers'][0]}, "
-          f"header-blind {results['ignored'][0]}")
+    print(
+        f"\nforeign weight: header-aware over-budget answers {results['headers'][0]}, "
+        f"header-blind {results['ignored'][0]}"
+    )
 
 
 def test_transient_missing_hour_is_recovered_by_the_recheck(tmp_path, rows, truth):
@@ -411,8 +413,22 @@ def test_cli_ingest_then_verify(tmp_path, rows, truth, capsys):
 
 def test_cli_ingest_from_archives_then_rest(tmp_path, rows, truth, capsys):
     with FakeExchange({SYM: rows}) as ex:
-        argv = ["ingest", SYM, "--start", START, "--end", END, "--exchange", EXCH,
-                "--base-url", ex.base_url, "--archives", "daily", "--archive-url", ex.base_url]
+        argv = [
+            "ingest",
+            SYM,
+            "--start",
+            START,
+            "--end",
+            END,
+            "--exchange",
+            EXCH,
+            "--base-url",
+            ex.base_url,
+            "--archives",
+            "daily",
+            "--archive-url",
+            ex.base_url,
+        ]
         ex.faults.bad_checksum.add("BTCUSDT-1m-2023-03-05.zip")
         assert _cli(argv, tmp_path) == 0
         out = capsys.readouterr().out

@@ -107,8 +107,15 @@ def test_cluster_checks(base_report, case):
 
 
 def test_unreachable_cluster_and_insecure_config_fail(base_report):
-    report = _with(base_report, {"status": "error", "address": "10.9.9.9:6379", "error":
-                                 "unreachable", "dashboard": {"url": None, "listen": []}})
+    report = _with(
+        base_report,
+        {
+            "status": "error",
+            "address": "10.9.9.9:6379",
+            "error": "unreachable",
+            "dashboard": {"url": None, "listen": []},
+        },
+    )
     assert _status(report, "cluster") == "fail"
     report = _with(base_report, dashboard_host="0.0.0.0")
     assert _status(report, "config.dashboard_host") == "fail" and report["problems"] == 1

@@ -115,8 +115,11 @@ def test_resources_return_to_total(client):
     t0 = time.monotonic()
     while time.monotonic() - t0 < 30:
         avail, total = ray.available_resources(), ray.cluster_resources()
-        if all(avail.get(k, 0) == v for k, v in total.items()
-               if k in ("CPU", "GPU", "threadx_gpu_5090", "threadx_gpu_2060")):
+        if all(
+            avail.get(k, 0) == v
+            for k, v in total.items()
+            if k in ("CPU", "GPU", "threadx_gpu_5090", "threadx_gpu_2060")
+        ):
             break
         time.sleep(0.5)
     assert avail.get("CPU") == total["CPU"] and avail.get("GPU") == total["GPU"]

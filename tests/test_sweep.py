@@ -48,8 +48,11 @@ def test_count_is_full_cartesian_product():
     assert not frame.duplicated().any()
     assert frame.iloc[0]["bb_period"] == 10 and frame.iloc[-1]["bb_period"] == 50
     # chunks of the lazy grid agree with the whole
-    assert frame.iloc[17:29].reset_index(drop=True).equals(
-        s.param_frame(17, 29).reset_index(drop=True))
+    assert (
+        frame.iloc[17:29]
+        .reset_index(drop=True)
+        .equals(s.param_frame(17, 29).reset_index(drop=True))
+    )
 
 
 def test_spec_errors_name_key_and_rule(tmp_path):
@@ -114,8 +117,7 @@ def test_resume_skips_finished_tasks_and_matches(sample_store, tmp_path):
     first_parts = {p.name: p.stat().st_mtime_ns for p in (part.run_dir / "results").iterdir()}
     assert len(first_parts) == 2
     seen = []
-    full = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2,
-                     progress=seen.append)
+    full = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2, progress=seen.append)
     assert full.run_id == part.run_id
     assert [p["done_tasks"] for p in seen] == [3]  # only the missing task ran
     for name, mtime in first_parts.items():
@@ -133,15 +135,18 @@ def test_resume_skips_finished_tasks_and_matches(sample_store, tmp_path):
 def test_changed_spec_gives_new_run_id(sample_store):
     root = sample_store.data_root
     a = run_local(base(), data_root=root, backend="cpu", memory_budget_gb=2)
-    b = run_local(base(fixed={"fee_bps": 10.0}), data_root=root, backend="cpu",
-                  memory_budget_gb=2)
+    b = run_local(base(fixed={"fee_bps": 10.0}), data_root=root, backend="cpu", memory_budget_gb=2)
     assert a.run_id != b.run_id
     assert not a.to_frame()["total_fees"].equals(b.to_frame()["total_fees"])
 
 
 def test_memory_budget_refusal_names_numbers(sample_store):
-    spec = base(grid={"bb_period": {"start": 2, "stop": 400, "step": 1},
-                      "bb_std": {"start": 0.5, "stop": 3.0, "step": 0.01}})
+    spec = base(
+        grid={
+            "bb_period": {"start": 2, "stop": 400, "step": 1},
+            "bb_std": {"start": 0.5, "stop": 3.0, "step": 0.01},
+        }
+    )
     with pytest.raises(ConfigError, match=r"combinations need an estimated .* GiB.*budget"):
         run_local(spec, data_root=sample_store.data_root, backend="cpu", memory_budget_gb=0.1)
     assert not (sample_store.data_root / "runs").exists()

@@ -171,11 +171,27 @@ def test_cli_offline_snapshots_and_live_save(tmp_path, markets, tickers, capsys)
     assert saved == json.loads(json.dumps(select_universe(markets, tickers, rules).to_dict()))
     # live inputs from a local server, saved as snapshots, give the same universe offline
     with FakeExchange({}, markets=markets, tickers=tickers) as ex:
-        live = ["universe", "--base-url", ex.base_url, "--coingecko-url", ex.base_url,
-                "--save-snapshots", str(tmp_path / "snap"), "--out", str(tmp_path / "live.json")]
+        live = [
+            "universe",
+            "--base-url",
+            ex.base_url,
+            "--coingecko-url",
+            ex.base_url,
+            "--save-snapshots",
+            str(tmp_path / "snap"),
+            "--out",
+            str(tmp_path / "live.json"),
+        ]
         assert _cli(live, tmp_path) == 0  # default category map: configs/universe_categories.toml
-    again = ["universe", "--markets", str(tmp_path / "snap" / "markets.json"), "--tickers",
-             str(tmp_path / "snap" / "tickers.json"), "--out", str(tmp_path / "offline.json")]
+    again = [
+        "universe",
+        "--markets",
+        str(tmp_path / "snap" / "markets.json"),
+        "--tickers",
+        str(tmp_path / "snap" / "tickers.json"),
+        "--out",
+        str(tmp_path / "offline.json"),
+    ]
     assert _cli(again, tmp_path) == 0
     live_doc = json.loads((tmp_path / "live.json").read_text())
     assert live_doc == json.loads((tmp_path / "offline.json").read_text())

@@ -30,8 +30,11 @@ def register_data_verbs(sub: argparse._SubParsersAction) -> None:
     ing.add_argument("--end", help="stop before this minute (UTC; default: now)")
     ing.add_argument("--base-url", default=BINANCE_URL, help=f"REST API (default {BINANCE_URL})")
     ing.add_argument("--exchange", default="binance", help="store under this exchange name")
-    ing.add_argument("--archives", choices=["monthly", "daily"],
-                     help="first bulk-import the public archives of the range, then fill by REST")
+    ing.add_argument(
+        "--archives",
+        choices=["monthly", "daily"],
+        help="first bulk-import the public archives of the range, then fill by REST",
+    )
     ing.add_argument("--archive-url", default=ARCHIVE_URL, help=f"default {ARCHIVE_URL}")
     ing.add_argument("--recheck-gaps", action="store_true",
                      help="ask again for minutes already confirmed missing")  # fmt: skip
@@ -53,8 +56,11 @@ def register_data_verbs(sub: argparse._SubParsersAction) -> None:
     uni = sub.add_parser("universe", help="rank tokens by market cap and liquidity, per category")
     uni.add_argument("--markets", type=Path, help="CoinGecko /coins/markets JSON (default: live)")
     uni.add_argument("--tickers", type=Path, help="Binance /ticker/24hr JSON (default: live)")
-    uni.add_argument("--categories", type=Path,
-                     help="category map TOML/JSON (default configs/universe_categories.toml)")
+    uni.add_argument(
+        "--categories",
+        type=Path,
+        help="category map TOML/JSON (default configs/universe_categories.toml)",
+    )
     uni.add_argument("--per-category", type=int, help="minimum picks per category")
     uni.add_argument("--top-n", type=int, help="size of the market-cap and volume top lists")
     uni.add_argument("--size", type=int, help="picks by score (quota picks come on top)")

@@ -152,8 +152,13 @@ def benchmark(backend: str, seconds: float, bars: int = 20_000,
     from threadx.devices import measure_throughput
 
     rate = measure_throughput(backend, seconds, n_bars=bars, n_combos=combos)
-    return {"backend": backend, "bars": bars, "combos": combos, "seconds": seconds,
-            "bar_steps_per_s": rate}
+    return {
+        "backend": backend,
+        "bars": bars,
+        "combos": combos,
+        "seconds": seconds,
+        "bar_steps_per_s": rate,
+    }
 
 
 def _listening(port: int) -> list[str]:
@@ -190,8 +195,13 @@ def probe_cluster(address: str | None) -> dict[str, Any]:
             _listening(int(port)) if port.isdigit() else []}}  # fmt: skip
 
 
-def collect(cfg: ThreadXConfig, *, address: str | None = None, bench_seconds: float = 5.0,
-            cluster_probe: Callable[[str | None], dict[str, Any]] | None = None) -> dict[str, Any]:
+def collect(
+    cfg: ThreadXConfig,
+    *,
+    address: str | None = None,
+    bench_seconds: float = 5.0,
+    cluster_probe: Callable[[str | None], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Every fact of the report, then its checks (``problems`` = failed checks)."""
     report: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "generated_at":
                               _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
@@ -282,8 +292,15 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, str]]:
     cuda = report["cuda"]["numba_cuda"]
     if report["gpus"]:
         status = "ok" if cuda["usable"] else "warn"
-        rows.append(("cuda", status, "numba-cuda usable" if cuda["usable"] else
-                     f"{len(report['gpus'])} GPU(s) but numba-cuda unusable: {cuda['reason']}"))
+        rows.append(
+            (
+                "cuda",
+                status,
+                "numba-cuda usable"
+                if cuda["usable"]
+                else f"{len(report['gpus'])} GPU(s) but numba-cuda unusable: {cuda['reason']}",
+            )
+        )
     else:
         rows.append(("cuda", "ok", f"no GPU; CPU kernels only ({cuda['reason']})"))
     rows += _cluster_checks(report)
@@ -302,8 +319,11 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"{report['os']['system']} {report['os']['release']} / Python "
              f"{report['os']['python']} / {cpu['model']} ({cpu['logical']} threads) / "
              f"{mem['total_bytes'] / (1 << 30):.1f} GiB RAM"]  # fmt: skip
-    lines += [f"GPU {g['index']}: {g['name']} {g['memory_total_bytes'] / (1 << 30):.0f} GiB, "
-              f"cc {g['compute_capability']}, driver {g['driver']}" for g in report["gpus"]]
+    lines += [
+        f"GPU {g['index']}: {g['name']} {g['memory_total_bytes'] / (1 << 30):.0f} GiB, "
+        f"cc {g['compute_capability']}, driver {g['driver']}"
+        for g in report["gpus"]
+    ]
     for key in ("cpu", "gpu"):
         if report["benchmark"].get(key):
             lines.append(f"benchmark {key}: {report['benchmark'][key]['bar_steps_per_s']:,.0f} "

@@ -200,8 +200,10 @@ class BinanceClient:
             wait = 60.0
         what = "IP banned (418)" if status == 418 else "rate limited (429)"
         if wait > self.max_retry_after_s or times > self.max_rate_limited:
-            raise ThreadXError(f"GET {url}: {what}, Retry-After {wait:g}s; rule 'wait at most "
-                               f"{self.max_retry_after_s:g}s and {self.max_rate_limited} times'")
+            raise ThreadXError(
+                f"GET {url}: {what}, Retry-After {wait:g}s; rule 'wait at most "
+                f"{self.max_retry_after_s:g}s and {self.max_rate_limited} times'"
+            )
         log.warning("GET %s: %s; waiting Retry-After %gs", url, what, wait)
         self.stats["rate_limit_wait_s"] += wait
         self.budget.block(wait)
@@ -515,9 +517,12 @@ def ingest(store: OHLCVStore, symbol: str, start: pd.Timestamp | str | None = No
         finally:
             run.flush()  # keep every page received, also when interrupted
             delta = client.stats - before
-            report.client = {**dict(sorted(delta.items())), "budget_waits": client.budget.waits
-                             - waits[0], "budget_wait_s": client.budget.waited_s - waits[1],
-                             "retries": sum(v for k, v in delta.items() if k[:6] == "retry_")}
+            report.client = {
+                **dict(sorted(delta.items())),
+                "budget_waits": client.budget.waits - waits[0],
+                "budget_wait_s": client.budget.waited_s - waits[1],
+                "retries": sum(v for k, v in delta.items() if k[:6] == "retry_"),
+            }
         cutoff = int(now_ts.value // 1_000_000_000 - confirm_after_s) // 60
         confirm = [r for r in unserved if recheck and r[1] <= cutoff]
         if confirm:
@@ -603,8 +608,11 @@ def _import_one(store: OHLCVStore, client: BinanceClient, symbol: str, exchange:
     policy: Conflict = "replace" if republished else on_conflict
     rep = store.write(frame, exchange=exchange, symbol=symbol, on_conflict=policy,
                       source=f"archive {name} sha256 {checksum[:12]}")  # fmt: skip
-    seen[name] = {"sha256": checksum, "rows": len(frame),
-                  "imported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    seen[name] = {
+        "sha256": checksum,
+        "rows": len(frame),
+        "imported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
     atomic_write_json(record, seen)
     return {**line, "status": "republished" if republished else "imported", "sha256": checksum,
             "rows": len(frame), "added": rep.added, "replaced": rep.conflicts_resolved,

@@ -54,10 +54,19 @@ def _compare(local: pd.DataFrame, minutes: pd.Series, remote: pd.DataFrame, inte
     a, b = local.loc[common, list(COLUMNS)].to_numpy(), remote.loc[common, list(COLUMNS)].to_numpy()
     for i, j in zip(*np.nonzero(~np.isclose(a, b, rtol=rtol, atol=atol)), strict=True):
         diff = abs(a[i, j] - b[i, j])
-        out.append({**base, "time": str(common[i]), "kind": "mismatch", "field": COLUMNS[j],
-                    "local": float(a[i, j]), "exchange": float(b[i, j]), "abs_diff": float(diff),
-                    "rel_diff": float(diff / abs(b[i, j])) if b[i, j] else None,
-                    "minutes": int(minutes[common[i]])})
+        out.append(
+            {
+                **base,
+                "time": str(common[i]),
+                "kind": "mismatch",
+                "field": COLUMNS[j],
+                "local": float(a[i, j]),
+                "exchange": float(b[i, j]),
+                "abs_diff": float(diff),
+                "rel_diff": float(diff / abs(b[i, j])) if b[i, j] else None,
+                "minutes": int(minutes[common[i]]),
+            }
+        )
     width = timeframe_minutes(interval)
     return sorted(({**d, "complete": d["minutes"] == width} for d in out),
                   key=lambda d: (d["time"], d.get("field", "")))  # fmt: skip

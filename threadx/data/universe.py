@@ -242,8 +242,12 @@ def select_universe(markets: list[dict[str, Any]], tickers: list[dict[str, Any]]
                       "categories": sorted(t.categories),
                       "chosen_by": "score" if t.symbol in scored else "category quota",
                       "reasons": reasons})  # fmt: skip
-    rules_out = {**asdict(rules), "quotes": list(rules.quotes),
-                 "stablecoins": list(rules.stablecoins), "exclude": list(rules.exclude)}
+    rules_out = {
+        **asdict(rules),
+        "quotes": list(rules.quotes),
+        "stablecoins": list(rules.stablecoins),
+        "exclude": list(rules.exclude),
+    }
     return Universe(picks, excluded, shortfalls, rules_out)
 
 

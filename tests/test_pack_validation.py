@@ -66,3 +66,33 @@ def test_pack_builds_the_parameter_matrix_from_the_validated_columns() -> None:
     assert P[:, L.C_DIRECTION].tolist() == [-1.0, 0.0]
     assert P[:, L.C_FEE_BPS].tolist() == [0.0, 7.0]
     assert P[:, L.C_MAX_HOLD].tolist() == [72.0, 72.0] and P[:, L.C_SPACING].tolist() == [6.0, 6.0]
+
+
+def test_string_columns_and_mixed_object_columns() -> None:
+    # all str: validated per distinct value; None among them: value by value, None -> default
+    out = L.normalise_params(pd.DataFrame({"direction": ["long", "short", "long"],
+                                           "atr_method": ["sma", None, "wilder"]}))  # fmt: skip
+    assert out["direction"].tolist() == ["long", "short", "long"]
+    assert out["atr_method"].tolist() == ["sma", "ema", "wilder"]
+    mixed = L.normalise_params(
+        pd.DataFrame({"bb_period": pd.Series([20, 20.0, np.int64(20)], dtype=object)})
+    )
+    assert mixed["bb_period"].tolist() == [20, 20, 20]
+
+
+def test_bank_rows_follow_the_first_seen_order_of_the_combinations() -> None:
+    combos = [{"atr_period": 21, "atr_method": "sma", "trend_period": 50, "bb_period": 30},
+              {"atr_period": 7, "trend_period": 0, "bb_period": 10},
+              {"atr_period": 21, "atr_method": "ema", "trend_period": 20, "bb_period": 30},
+              {"atr_period": 7, "atr_method": "sma", "trend_period": 50}]  # fmt: skip
+    assert L.required_indicators(combos) == [
+        ("bb", (30,)), ("bb", (10,)), ("bb", (20,)),
+        ("atr", (21, "sma")), ("atr", (7, "ema")), ("atr", (21, "ema")), ("atr", (7, "sma")),
+        ("ema", (50,)), ("ema", (20,)),
+    ]  # fmt: skip
+    rng = np.random.default_rng(2)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, 200)))
+    P = pack(combos, close, close * 1.001, close * 0.999, close).params
+    assert P[:, L.C_BB_IDX].tolist() == [0, 1, 0, 2]
+    assert P[:, L.C_ATR_IDX].tolist() == [0, 1, 2, 3]
+    assert P[:, L.C_TREND_IDX].tolist() == [0, -1, 1, 0]

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -206,11 +206,28 @@ def normalise_params(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.D
     """
     from threadx.strategy.params import PARAM_NAMES
 
-    return pd.DataFrame(_normalised_columns(params), columns=list(PARAM_NAMES))
+    cols = _normalised_columns(params)
+    return pd.DataFrame(
+        {name: cols[name].tolist() for name in PARAM_NAMES}, columns=list(PARAM_NAMES)
+    )
 
 
-def _normalised_columns(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> dict[str, list]:
-    """The columns of :func:`normalise_params` as lists of validated values (no frame built)."""
+class _Column(NamedTuple):
+    """A validated parameter column: its distinct validated values and each row's index into them
+    (row ``r`` holds ``values[codes[r]]``), so that pack works on arrays, not rows."""
+
+    values: list[Any]
+    codes: np.ndarray  # int64
+
+    def tolist(self) -> list[Any]:
+        return [self.values[c] for c in self.codes.tolist()]
+
+    def array(self, dtype: Any) -> np.ndarray:
+        return np.asarray(self.values, dtype=dtype)[self.codes]
+
+
+def _normalised_columns(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> dict[str, _Column]:
+    """The columns of :func:`normalise_params`, coded (:class:`_Column`; no frame built)."""
     from threadx.strategy.params import PARAM_NAMES, StrategyParams
 
     frame = _as_frame(params)
@@ -220,40 +237,50 @@ def _normalised_columns(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> d
             f"unknown parameter(s) {unknown}; known parameters are: {', '.join(PARAM_NAMES)}"
         )
     defaults = StrategyParams()
-    cols: dict[str, list[Any]] = {}
+    cols: dict[str, _Column] = {}
     for name in PARAM_NAMES:
         default = getattr(defaults, name)
         if name not in frame.columns:
-            cols[name] = [default] * len(frame)
+            cols[name] = _Column([default], np.zeros(len(frame), dtype=np.int64))
         else:
             cols[name] = _validated_column(frame[name], name, default)
     return cols
 
 
-def _validated_column(column: pd.Series, name: str, default: Any) -> list[Any]:
+def _validated_column(column: pd.Series, name: str, default: Any) -> _Column:
     """``column``'s values validated one distinct ``(type, value)`` at a time, missing ones
     (None, NaN) replaced by ``default``; the error names the first offending row."""
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
-        values = column.to_numpy()
-        # one Python type for the whole column: pandas finds the distinct values (first-seen
-        # order, NaN -> code -1) without a Python loop over the rows
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if _one_python_type(column):
+        # pandas finds the distinct values (first-seen order, NaN -> code -1) without a Python
+        # loop over the rows; one Python type per column, so value equality is (type, value)'s
+        codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
         checked = [
             _validated(name, v, lambda j=j: int(np.argmax(codes == j)))
             for j, v in enumerate(uniques.tolist())
         ]
         if (codes < 0).any():
             checked.append(_validated(name, default, lambda: int(np.argmax(codes < 0))))
-        return [checked[c] for c in codes.tolist()]  # code -1 picks the default, appended last
-    cache: dict[tuple[type, Any], Any] = {}
-    out = []
+            codes = np.where(codes < 0, len(checked) - 1, codes)  # the default, appended last
+        return _Column(checked, codes.astype(np.int64))
+    index: dict[tuple[type, Any], int] = {}
+    checked = []
+    codes = np.empty(len(column), dtype=np.int64)
     for row, v in enumerate(column.tolist()):
         v = default if _missing(v) else _plain(v)
         key = (type(v), v)
-        if key not in cache:
-            cache[key] = _validated(name, v, lambda row=row: row)
-        out.append(cache[key])
-    return out
+        if key not in index:
+            index[key] = len(checked)
+            checked.append(_validated(name, v, lambda row=row: row))
+        codes[row] = index[key]
+    return _Column(checked, codes)
+
+
+def _one_python_type(column: pd.Series) -> bool:
+    """Whether every value of ``column`` becomes the same Python type (numeric or bool numpy
+    dtype, NaN being the only missing value; or object values that are all ``str``)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return True
+    return column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "string"
 
 
 def _validated(name: str, value: Any, row: Callable[[], int]) -> Any:
@@ -283,13 +310,10 @@ def _leading_nans(row: np.ndarray) -> int:
     return lead
 
 
-def _enum(values: Any) -> tuple[list[Any], np.ndarray]:
-    """Distinct values in first-seen order and the row index of each value."""
-    distinct: dict[Any, int] = {}
-    idx = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        idx[i] = distinct.setdefault(v, len(distinct))
-    return list(distinct), idx
+def _enum(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """Distinct values in first-seen order (Python scalars) and the row index of each value."""
+    codes, uniques = pd.factorize(values)
+    return uniques.tolist(), codes.astype(np.int64)
 
 
 def _bars(x: Any) -> np.ndarray:
@@ -318,19 +342,18 @@ class _BankPlan:
                 + [("ema", (p,)) for p in self.trend_periods])  # fmt: skip
 
 
-def _plan_banks(frame: pd.DataFrame | Mapping[str, list]) -> _BankPlan:
-    """Bank rows of normalised parameters (the frame or the columns of :func:`normalise_params`)."""
-    bb_periods, bb_idx = _enum([int(v) for v in frame["bb_period"]])
-    atr_keys, atr_idx = _enum(
-        [
-            (int(p), str(meth))
-            for p, meth in zip(frame["atr_period"], frame["atr_method"], strict=True)
-        ]
-    )
-    trend_vals = [int(v) for v in frame["trend_period"]]
-    trend_periods, _ = _enum([v for v in trend_vals if v > 0])
-    trend_of = {p: j for j, p in enumerate(trend_periods)}
-    trend_idx = np.array([trend_of[v] if v > 0 else -1 for v in trend_vals], dtype=np.int64)
+def _plan_banks(cols: Mapping[str, _Column]) -> _BankPlan:
+    """Bank rows of normalised parameters (the columns of :func:`_normalised_columns`)."""
+    bb_periods, bb_idx = _enum(cols["bb_period"].array(np.int64))
+    periods = cols["atr_period"].array(np.int64)
+    methods, method_code = _enum(np.asarray(cols["atr_method"].tolist(), dtype=object))
+    pairs, atr_idx = _enum(periods * max(len(methods), 1) + method_code)  # first-seen (p, m)
+    atr_keys = [(p // len(methods), str(methods[p % len(methods)])) for p in pairs]
+    trend_vals = cols["trend_period"].array(np.int64)
+    trend_periods, _ = _enum(trend_vals[trend_vals > 0])
+    trend_idx = np.full(len(trend_vals), -1, dtype=np.int64)
+    on = trend_vals > 0
+    trend_idx[on] = _enum(trend_vals[on])[1]
     return _BankPlan(bb_periods, bb_idx, atr_keys, atr_idx, trend_periods, trend_idx)
 
 
@@ -499,9 +522,9 @@ def pack(
         raise ValueError("open, high, low, close must be 1-D arrays of the same length")
     if n < 2:
         raise ValueError(f"at least 2 bars are needed, got {n}")
-    frame = _normalised_columns(params)
-    m = len(frame["bb_std"])
-    plan = _plan_banks(frame)
+    cols = _normalised_columns(params)
+    m = len(cols["bb_std"].codes)
+    plan = _plan_banks(cols)
     if indicator_fn is None:
         middle, sd, atr, trend = _compute_banks(plan, h, lo, c)
     else:
@@ -523,9 +546,12 @@ def pack(
                       (C_RISK, "risk_per_trade"), (C_LEVERAGE, "leverage"), (C_FEE_BPS, "fee_bps"),
                       (C_SLIPPAGE_BPS, "slippage_bps"),
                       (C_INITIAL_CAPITAL, "initial_capital")):  # fmt: skip
-        P[:, col] = np.asarray(frame[name], dtype=np.float64)
-    P[:, C_TRAILING] = [bool(v) for v in frame["trailing_stop"]]
-    P[:, C_DIRECTION] = [DIRECTION_CODES[str(d)] for d in frame["direction"]]
+        P[:, col] = cols[name].array(np.float64)
+    P[:, C_TRAILING] = cols["trailing_stop"].array(bool)
+    direction = cols["direction"]
+    P[:, C_DIRECTION] = np.asarray([DIRECTION_CODES[str(d)] for d in direction.values])[
+        direction.codes
+    ]
     P[:, C_BB_IDX] = bb_idx
     P[:, C_ATR_IDX] = atr_idx
     P[:, C_TREND_IDX] = trend_idx

@@ -363,14 +363,18 @@ class SweepSpec(_Model):
         return _typed(frame)
 
     def estimate_memory_bytes(self, bars_per_dataset: dict[tuple[str, str], int]) -> int:
-        """Peak memory estimate: all result rows + for the largest dataset its bars and the
-        indicator banks (one row per distinct indicator parameter), plus one chunk's matrices."""
+        """Peak memory estimate: all result rows + for the largest dataset its bars, the
+        indicator banks (one row per distinct indicator parameter) and the band-crossing bits
+        (one row per distinct Bollinger setting and direction), plus one chunk's matrices."""
         grid = self.grid_values()
         n_bb = len(grid.get("bb_period", [0]))
         n_atr = len(grid.get("atr_period", [0])) * len(grid.get("atr_method", [0]))
         n_trend = len(grid.get("trend_period", [0]))
         max_bars = max(bars_per_dataset.values(), default=0)
         banks = 8 * max_bars * (6 + 2 * n_bb + n_atr + n_trend)
+        # band-crossing bits: one row of bars / 8 bytes per distinct (bb_period, bb_std, direction)
+        n_cross = n_bb * len(grid.get("bb_std", [0])) * len(grid.get("direction", [0]))
+        banks += n_cross * (max_bars // 8 + 8)
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
         results = self.count() * row * 2  # frame + one copy while ranking
         return int(banks + results + 64 * 2**20)

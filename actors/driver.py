@@ -157,7 +157,7 @@ class SweepDriver:
             row["symbol"], row["timeframe"], spec.data.exchange, spec.data.start, spec.data.end,
             spec.data.allow_gaps))  # fmt: skip
         if spec.walk_forward is not None and "fold" in row.index:  # a fold's train window
-            from threadx.sweep.walkforward import fold_train_dataset
+            from threadx.sweep.folds import fold_train_dataset
 
             ds = fold_train_dataset(spec, ds, int(row["fold"]))
         return drilldown(ds, row)

@@ -21,7 +21,7 @@ from actors.worker import BacktestWorker
 from threadx.devices import RESOURCE_PREFIX, devices_from_resources
 from threadx.log import get_logger
 from threadx.sweep.controller import WorkerInfo, WorkerLost
-from threadx.sweep.runner import SweepPlan, Task
+from threadx.sweep.plan import SweepPlan, Task
 
 log = get_logger(__name__)
 READY_TIMEOUT_S = 60.0  # first start of the pool (imports, numba cache load)

@@ -12,6 +12,8 @@ from typing import Any
 
 import ray
 
+PREPARED_KEEP = 4  # prepared datasets kept per worker (a run's datasets and folds)
+
 
 @ray.remote(max_restarts=0, concurrency_groups={"info": 1})
 class BacktestWorker:
@@ -36,10 +38,11 @@ class BacktestWorker:
                 raise RuntimeError(f"no GPU labelled {device!r} on this node")
             import_cuda().select_device(self.gpu_index)
         self.tasks_done = 0
+        self.prepared: dict[tuple[str, str], Any] = {}  # (dataset ref, spec) -> prepared grid
 
     @ray.method(concurrency_group="info")  # answers while a task runs (views stay live)
     def info(self) -> dict[str, Any]:
-        from threadx.sweep.runner import peak_rss_bytes
+        from threadx.sweep.run import peak_rss_bytes
 
         return {"device": self.device, "backend": self.backend, "threads": self.num_threads,
                 "gpu_index": self.gpu_index,
@@ -53,27 +56,40 @@ class BacktestWorker:
         return measure_throughput(self.backend, seconds)
 
     def run_task(self, dataset_box: list, spec_json: str, task: tuple) -> Any:
-        """``dataset_box`` is ``[dataset_ref]`` so the ref can be handed on to the cache."""
-        from threadx.sweep.runner import Task, execute_task
-        from threadx.sweep.spec import SweepSpec
+        """``dataset_box`` is ``[dataset_ref]`` so the ref can be handed on to the cache. The
+        dataset's grid is prepared once per (dataset, spec) and kept for the run's next tasks
+        (:func:`threadx.sweep.execute.prepare_dataset`); the result is an Arrow table."""
+        from threadx.sweep.execute import run_task
+        from threadx.sweep.plan import Task
 
-        spec = SweepSpec.model_validate_json(spec_json)
-        ref = dataset_box[0]
-        dataset = ray.get(ref)
-        fn = None
-        if self.cache is not None:
-            fn = self._cached_indicators(ref, spec, Task(*task))
-        part = execute_task(dataset, spec, Task(*task), self.backend, device=self.device,
-                            indicator_fn=fn)  # fmt: skip
+        prep = self._prepared(dataset_box[0], spec_json)
+        part = run_task(prep, Task(*task), self.backend, device=self.device)
         self.tasks_done += 1
         return part
 
-    def _cached_indicators(self, ref: Any, spec: Any, task: Any) -> Any:
-        from threadx.kernels.layout import required_indicators
+    def _prepared(self, ref: Any, spec_json: str) -> Any:
+        from threadx.sweep.execute import prepare_dataset
+        from threadx.sweep.spec import SweepSpec
 
-        wanted = required_indicators(spec.param_frame(task.start, task.stop))
+        key = (ref.hex(), spec_json)
+        prep = self.prepared.get(key)
+        if prep is None:
+            spec = SweepSpec.model_validate_json(spec_json)
+            dataset = ray.get(ref)
+            fn = self._cached_indicators(ref, spec) if self.cache is not None else None
+            prep = prepare_dataset(spec, dataset, fn)
+            if len(self.prepared) >= PREPARED_KEEP:  # oldest first: a finished run's datasets
+                self.prepared.pop(next(iter(self.prepared)))
+            self.prepared[key] = prep
+        return prep
+
+    def _cached_indicators(self, ref: Any, spec: Any) -> Any:
+        """The dataset's indicator arrays (every distinct request of the grid) in one call to the
+        IndicatorCache actor: computed once per cluster, shared by every worker."""
         from threadx.cache import INDICATOR_CODE_VERSION
+        from threadx.sweep.execute import grid_indicator_requests
 
+        wanted = grid_indicator_requests(spec)
         # a cache started by older code refuses: its arrays may follow other formulas
         arrays = ray.get(self.cache.get_many.remote([ref], wanted, INDICATOR_CODE_VERSION))
         return lambda name, args: arrays[(name, args)]

@@ -18,7 +18,7 @@ sweep)::
 
 (20,160 combinations per bb_period; the default 302,400 = 15 bb_periods). Each backend runs the
 sweep's own path chunk by chunk -- ``spec.param_frame`` -> ``pack`` (validation + indicator banks
-on the host) -> ``run_sweep`` -- with the sweep's chunking (``threadx.sweep.runner.
+on the host) -> ``run_sweep`` -- with the sweep's chunking (``threadx.sweep.plan.
 auto_chunk_size``: up to 262,144 combinations per GPU launch; about 2e8 bar-steps per CPU task)
 unless ``--chunk`` fixes one size for both; pack, upload and kernel times are all counted. Only a
 chunk's metrics rows are kept, so host memory grows with combinations x metrics and with bars x
@@ -69,7 +69,7 @@ def grid(combos: int) -> dict[str, list[Any]]:
 def chunk_for(args: argparse.Namespace, backend: str) -> int:
     if args.chunk:
         return args.chunk
-    from threadx.sweep.runner import auto_chunk_size
+    from threadx.sweep.plan import auto_chunk_size
 
     return auto_chunk_size(args.bars, args.combos, gpu=backend == "gpu")
 

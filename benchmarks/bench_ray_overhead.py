@@ -41,7 +41,7 @@ def run_direct(spec, datasets, cpus: int) -> float:
 
     from threadx.kernels import pack
     from threadx.kernels.cpu import run_sweep_cpu
-    from threadx.sweep.runner import plan_sweep
+    from threadx.sweep.plan import plan_sweep
 
     numba.set_num_threads(cpus)
     plan = plan_sweep(spec, datasets)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     from threadx.data.store import OHLCVStore
     from threadx.sample import ensure_sample
     from threadx.sweep import spec_from_dict
-    from threadx.sweep.runner import load_datasets
+    from threadx.sweep.plan import load_datasets
 
     root = Path(tempfile.mkdtemp(prefix="threadx-bench-"))
     store = OHLCVStore(root)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from threadx.sweep.controller import WorkerInfo
-from threadx.sweep.runner import execute_task
+from threadx.sweep.execute import execute_task
 
 
 class InlineExecutor:

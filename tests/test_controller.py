@@ -8,8 +8,10 @@ import pytest
 from threadx.sample import ensure_sample
 from threadx.sweep import spec_from_dict
 from threadx.sweep.controller import SweepController, WorkerInfo, WorkerLost, assign_weighted
+from threadx.sweep.execute import execute_task
+from threadx.sweep.plan import Task, load_datasets, plan_sweep
 from threadx.sweep.results import RunStore
-from threadx.sweep.runner import Task, execute_task, load_datasets, plan_sweep, run_local
+from threadx.sweep.run import run_local
 from threadx.sweep.spec import spec_to_toml
 
 

@@ -129,7 +129,8 @@ def test_sweep_like_pattern_reaches_a_high_hit_rate(cache) -> None:
 def test_a_worker_using_the_cache_returns_the_same_results(cache) -> None:
     from actors.worker import BacktestWorker
     from threadx.sweep import spec_from_dict
-    from threadx.sweep.runner import Task, execute_task
+    from threadx.sweep.execute import execute_task
+    from threadx.sweep.plan import Task
 
     spec = spec_from_dict({"name": "c", "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]},
                            "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.0],

@@ -365,7 +365,7 @@ def test_run_store_load_export_and_cli(store, tmp_path, capsys):
 def test_driver_service_writes_the_report_once(store, monkeypatch):
     from tests.inline_executor import InlineExecutor
     from threadx.sample import ensure_sample
-    from threadx.sweep.runner import load_datasets
+    from threadx.sweep.plan import load_datasets
     from threadx.sweep.service import SweepService
 
     writes = []

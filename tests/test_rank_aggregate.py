@@ -227,7 +227,7 @@ def test_service_top_and_status_use_the_aggregate(store):
     """The driver's logic (no Ray): ``top`` ranks across datasets, the live status has no
     aggregate top until the run ends, ``report`` is None without a stored report."""
     from tests.inline_executor import InlineExecutor
-    from threadx.sweep.runner import load_datasets
+    from threadx.sweep.plan import load_datasets
     from threadx.sweep.service import SweepService
 
     ensure_sample(store)

@@ -17,8 +17,9 @@ from threadx.sample import ensure_sample
 from threadx.strategy.params import PARAM_NAMES
 from threadx.strategy.reference import simulate
 from threadx.sweep import run_local, spec_from_dict
+from threadx.sweep.folds import fold_windows
+from threadx.sweep.plan import load_datasets, plan_sweep
 from threadx.sweep.results import RunStore, rank
-from threadx.sweep.runner import load_datasets, plan_sweep
 from threadx.sweep.spec import WalkForwardSpec
 from threadx.sweep.walkforward import (
     EQUITY_FILE,
@@ -26,7 +27,6 @@ from threadx.sweep.walkforward import (
     TRADES_FILE,
     chosen_params,
     evaluate_fold,
-    fold_windows,
     format_walk_forward,
     load_walk_forward,
 )
@@ -307,7 +307,7 @@ class ShippingExecutor:
         return list(futures)
 
     def result(self, fut):
-        from threadx.sweep.runner import execute_task
+        from threadx.sweep.execute import execute_task
 
         task = self.pending.pop(fut)
         h = self.handles[task.dataset_index]

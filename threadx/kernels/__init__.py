@@ -38,6 +38,7 @@ __all__ = [
     "STAT_NAMES",
     "PackedSweep",
     "block_columns",
+    "crossing_bank",
     "gpu_unavailable_reason",
     "out_names",
     "out_width",
@@ -95,6 +96,14 @@ def resolve_backend(name: str = "auto") -> str:
     return "cpu" if reason is not None else "gpu"
 
 
+def crossing_bank(packed: PackedSweep) -> tuple[np.ndarray, np.ndarray]:
+    """``(cross_bits, cross_row)`` of ``packed``'s combinations (host side, compiled CPU code;
+    :func:`threadx.kernels.cpu.crossing_bank`), for :func:`run_sweep`'s ``cross``."""
+    from threadx.kernels.cpu import crossing_bank as bank
+
+    return bank(packed)
+
+
 def run_sweep(
     packed: PackedSweep,
     times_first_ns: int,
@@ -102,14 +111,16 @@ def run_sweep(
     bar_minutes: float,
     backend: str = "auto",
     blocks: int = DEFAULT_BLOCKS,
+    cross: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """``out[n_combos, out_width(blocks)]`` on the resolved backend: the metrics (columns
     :data:`OUT_NAMES`), then :data:`STAT_NAMES`, then the ``blocks`` block return sums
-    (:func:`out_names` gives every column's name)."""
+    (:func:`out_names` gives every column's name). ``cross``: the combinations' crossing bank
+    (:func:`threadx.kernels.cpu.crossing_bank`) when the caller built it already."""
     if resolve_backend(backend) == "gpu":
         from threadx.kernels.gpu import run_sweep_gpu
 
-        return run_sweep_gpu(packed, times_first_ns, times_last_ns, bar_minutes, blocks)
+        return run_sweep_gpu(packed, times_first_ns, times_last_ns, bar_minutes, blocks, cross)
     from threadx.kernels.cpu import run_sweep_cpu
 
-    return run_sweep_cpu(packed, times_first_ns, times_last_ns, bar_minutes, blocks)
+    return run_sweep_cpu(packed, times_first_ns, times_last_ns, bar_minutes, blocks, cross)

@@ -659,12 +659,15 @@ def run_sweep_cpu(
     times_last_ns: int,
     bar_minutes: float,
     blocks: int = DEFAULT_BLOCKS,
+    cross: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Metrics, statistics and block sums of every combination of ``packed``:
     ``out[n_combos, N_OUT + N_STATS + blocks]`` (float64, columns ``out_names(blocks)``).
 
     ``times_first_ns``/``times_last_ns`` are the first and last bar timestamps (cagr span);
-    ``bar_minutes`` is the timeframe's bar length (annualisation).
+    ``bar_minutes`` is the timeframe's bar length (annualisation). ``cross`` is the
+    :func:`crossing_bank` of these combinations when the caller has it already (a sweep builds
+    it once for a dataset's whole grid and hands each chunk its rows).
     """
     cagr_exp, sqrt_ppy = finalisation_constants(times_first_ns, times_last_ns, bar_minutes)
     out = np.empty((packed.n_combos, out_width(blocks)), dtype=np.float64)
@@ -674,7 +677,7 @@ def run_sweep_cpu(
         previous = numba.set_parallel_chunksize(1)
         try:
             op, hi, lo, cl, middle, sd, atr, trend, P = packed.bar_arrays()
-            cross_bits, cross_row = crossing_bank(packed)
+            cross_bits, cross_row = crossing_bank(packed) if cross is None else cross
             _sweep_cpu(op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
                        cagr_exp, sqrt_ppy)  # fmt: skip
         finally:

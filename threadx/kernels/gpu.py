@@ -84,6 +84,7 @@ def run_sweep_gpu(
     times_last_ns: int,
     bar_minutes: float,
     blocks: int = DEFAULT_BLOCKS,
+    cross: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """GPU twin of :func:`threadx.kernels.cpu.run_sweep_cpu` (same arguments, same result)."""
     cagr_exp, sqrt_ppy = finalisation_constants(times_first_ns, times_last_ns, bar_minutes)
@@ -99,7 +100,8 @@ def run_sweep_gpu(
     host = list(packed.bar_arrays())
     if host[7].shape[0] == 0:  # no trend filter in this sweep: a 1-row dummy, never indexed
         host[7] = np.zeros((1, packed.n_bars), dtype=np.float64)
-    host[8:8] = crossing_bank(packed)  # (cross_bits, cross_row) before P, in kernel argument order
+    # (cross_bits, cross_row) before P, in kernel argument order
+    host[8:8] = crossing_bank(packed) if cross is None else cross
     dev = [cuda.to_device(np.ascontiguousarray(a), stream=stream) for a in host]
     d_out = cuda.device_array((m, width), dtype=np.float64, stream=stream)
     blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK

@@ -206,13 +206,13 @@ def normalise_params(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.D
     """
     from threadx.strategy.params import PARAM_NAMES
 
-    cols = _normalised_columns(params)
+    cols = normalised_columns(params)
     return pd.DataFrame(
         {name: cols[name].tolist() for name in PARAM_NAMES}, columns=list(PARAM_NAMES)
     )
 
 
-class _Column(NamedTuple):
+class ParamColumn(NamedTuple):
     """A validated parameter column: its distinct validated values and each row's index into them
     (row ``r`` holds ``values[codes[r]]``), so that pack works on arrays, not rows."""
 
@@ -226,8 +226,10 @@ class _Column(NamedTuple):
         return np.asarray(self.values, dtype=dtype)[self.codes]
 
 
-def _normalised_columns(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> dict[str, _Column]:
-    """The columns of :func:`normalise_params`, coded (:class:`_Column`; no frame built)."""
+def normalised_columns(
+    params: Iterable[Mapping[str, Any]] | pd.DataFrame,
+) -> dict[str, ParamColumn]:
+    """The columns of :func:`normalise_params`, coded (:class:`ParamColumn`; no frame built)."""
     from threadx.strategy.params import PARAM_NAMES, StrategyParams
 
     frame = _as_frame(params)
@@ -237,17 +239,17 @@ def _normalised_columns(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> d
             f"unknown parameter(s) {unknown}; known parameters are: {', '.join(PARAM_NAMES)}"
         )
     defaults = StrategyParams()
-    cols: dict[str, _Column] = {}
+    cols: dict[str, ParamColumn] = {}
     for name in PARAM_NAMES:
         default = getattr(defaults, name)
         if name not in frame.columns:
-            cols[name] = _Column([default], np.zeros(len(frame), dtype=np.int64))
+            cols[name] = ParamColumn([default], np.zeros(len(frame), dtype=np.int64))
         else:
             cols[name] = _validated_column(frame[name], name, default)
     return cols
 
 
-def _validated_column(column: pd.Series, name: str, default: Any) -> _Column:
+def _validated_column(column: pd.Series, name: str, default: Any) -> ParamColumn:
     """``column``'s values validated one distinct ``(type, value)`` at a time, missing ones
     (None, NaN) replaced by ``default``; the error names the first offending row."""
     if _one_python_type(column):
@@ -255,13 +257,13 @@ def _validated_column(column: pd.Series, name: str, default: Any) -> _Column:
         # loop over the rows; one Python type per column, so value equality is (type, value)'s
         codes, uniques = pd.factorize(column.to_numpy(), use_na_sentinel=True)
         checked = [
-            _validated(name, v, lambda j=j: int(np.argmax(codes == j)))
+            validated_value(name, v, lambda j=j: int(np.argmax(codes == j)))
             for j, v in enumerate(uniques.tolist())
         ]
         if (codes < 0).any():
-            checked.append(_validated(name, default, lambda: int(np.argmax(codes < 0))))
+            checked.append(validated_value(name, default, lambda: int(np.argmax(codes < 0))))
             codes = np.where(codes < 0, len(checked) - 1, codes)  # the default, appended last
-        return _Column(checked, codes.astype(np.int64))
+        return ParamColumn(checked, codes.astype(np.int64))
     index: dict[tuple[type, Any], int] = {}
     checked = []
     codes = np.empty(len(column), dtype=np.int64)
@@ -270,9 +272,9 @@ def _validated_column(column: pd.Series, name: str, default: Any) -> _Column:
         key = (type(v), v)
         if key not in index:
             index[key] = len(checked)
-            checked.append(_validated(name, v, lambda row=row: row))
+            checked.append(validated_value(name, v, lambda row=row: row))
         codes[row] = index[key]
-    return _Column(checked, codes)
+    return ParamColumn(checked, codes)
 
 
 def _one_python_type(column: pd.Series) -> bool:
@@ -283,7 +285,7 @@ def _one_python_type(column: pd.Series) -> bool:
     return column.dtype == object and pd.api.types.infer_dtype(column, skipna=False) == "string"
 
 
-def _validated(name: str, value: Any, row: Callable[[], int]) -> Any:
+def validated_value(name: str, value: Any, row: Callable[[], int]) -> Any:
     """``StrategyParams``' value of parameter ``name`` given ``value``; ``ConfigError`` naming
     combination ``row()`` when the rule rejects it."""
     from threadx.strategy.params import StrategyParams
@@ -342,8 +344,8 @@ class _BankPlan:
                 + [("ema", (p,)) for p in self.trend_periods])  # fmt: skip
 
 
-def _plan_banks(cols: Mapping[str, _Column]) -> _BankPlan:
-    """Bank rows of normalised parameters (the columns of :func:`_normalised_columns`)."""
+def _plan_banks(cols: Mapping[str, ParamColumn]) -> _BankPlan:
+    """Bank rows of normalised parameters (the columns of :func:`normalised_columns`)."""
     bb_periods, bb_idx = _enum(cols["bb_period"].array(np.int64))
     periods = cols["atr_period"].array(np.int64)
     methods, method_code = _enum(np.asarray(cols["atr_method"].tolist(), dtype=object))
@@ -357,6 +359,11 @@ def _plan_banks(cols: Mapping[str, _Column]) -> _BankPlan:
     return _BankPlan(bb_periods, bb_idx, atr_keys, atr_idx, trend_periods, trend_idx)
 
 
+def bank_requests(cols: Mapping[str, ParamColumn]) -> list[IndicatorKey]:
+    """:func:`required_indicators` of already validated, coded columns."""
+    return _plan_banks(cols).requests()
+
+
 def required_indicators(
     params: Iterable[Mapping[str, Any]] | pd.DataFrame,
 ) -> list[IndicatorKey]:
@@ -366,7 +373,7 @@ def required_indicators(
     > 0 only), each in first-seen order of the combinations -- the order of :func:`pack`'s bank
     rows. Arguments are plain Python ``int``/``str``, so keys hash and pickle the same everywhere.
     """
-    return _plan_banks(_normalised_columns(params)).requests()
+    return _plan_banks(normalised_columns(params)).requests()
 
 
 def compute_indicator(
@@ -516,13 +523,27 @@ def pack(
     of computed: it must return what :func:`compute_indicator` returns for that request (float64,
     same shape; checked), so the packed sweep is bit-identical.
     """
+    return pack_columns(normalised_columns(params), open, high, low, close,
+                        indicator_fn=indicator_fn)  # fmt: skip
+
+
+def pack_columns(
+    cols: Mapping[str, ParamColumn],
+    open: Any,
+    high: Any,
+    low: Any,
+    close: Any,
+    *,
+    indicator_fn: IndicatorFn | None = None,
+) -> PackedSweep:
+    """:func:`pack` of already validated, coded parameter columns (one :class:`ParamColumn` per name
+    of ``PARAM_NAMES``; e.g. a sweep's whole grid, coded arithmetically without a frame)."""
     o, h, lo, c = _bars(open), _bars(high), _bars(low), _bars(close)
     n = c.shape[0]
     if not (o.shape == h.shape == lo.shape == c.shape) or c.ndim != 1:
         raise ValueError("open, high, low, close must be 1-D arrays of the same length")
     if n < 2:
         raise ValueError(f"at least 2 bars are needed, got {n}")
-    cols = _normalised_columns(params)
     m = len(cols["bb_std"].codes)
     plan = _plan_banks(cols)
     if indicator_fn is None:

@@ -26,11 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import pandas as pd
-
 from threadx.log import get_logger
+from threadx.sweep.execute import device_counts
+from threadx.sweep.plan import SweepPlan, Task
 from threadx.sweep.results import RunStore
-from threadx.sweep.runner import SweepPlan, Task
 
 log = get_logger(__name__)
 
@@ -52,7 +51,7 @@ class Executor(Protocol):
 
     def wait(self, futures: list[Any], timeout: float) -> list[Any]: ...
 
-    def result(self, future: Any) -> pd.DataFrame: ...
+    def result(self, future: Any) -> Any: ...  # the task's results part (Arrow table or frame)
 
     def replace_worker(self, worker_id: str) -> WorkerInfo | None: ...
 
@@ -112,7 +111,7 @@ class SweepController:
         weights: dict[str, float] | None = None,
         schedule: str = "weighted",
         inflight: int = 2,
-        on_part: Callable[[pd.DataFrame], None] | None = None,
+        on_part: Callable[[Task, Any], None] | None = None,
     ) -> None:
         if schedule not in ("weighted", "adaptive"):
             raise ValueError(f"schedule {schedule!r}: must be 'weighted' or 'adaptive'")
@@ -229,10 +228,10 @@ class SweepController:
         p.done_tasks += 1
         p.done_combos += task.size
         p.bar_steps += self.plan.task_bar_steps(task)
-        for dev, n in part["device"].value_counts().items():
-            p.per_device[str(dev)] = p.per_device.get(str(dev), 0) + int(n)
+        for dev, n in device_counts(part).items():
+            p.per_device[dev] = p.per_device.get(dev, 0) + n
         if self.on_part is not None:
-            self.on_part(part)
+            self.on_part(task, part)
         if self.pause_after is not None and p.done_tasks >= self.pause_after:
             self.pause_after = None
             self.paused = True

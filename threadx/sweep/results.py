@@ -24,10 +24,12 @@ import pyarrow.parquet as pq
 
 from threadx.errors import StoreError
 from threadx.io import atomic_write, atomic_write_json, atomic_write_text, remove_stray_temps
-from threadx.metrics import INT_METRICS, METRIC_NAMES, STAT_NAMES
+from threadx.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
+# columns with few distinct values in a part: dictionary-encoded in Parquet
+_FEW_VALUED = frozenset(("task_id", "symbol", "timeframe", "device", "fold", *PARAM_NAMES))
 
 
 def now_iso() -> str:
@@ -85,16 +87,22 @@ class RunStore:
     def part_path(self, task_id: int) -> Path:
         return self.results_dir / f"part-{int(task_id):06d}.parquet"
 
-    def write_part(self, task_id: int, frame: pd.DataFrame) -> Path:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+    def write_part(self, task_id: int, part: pa.Table | pd.DataFrame) -> Path:
+        """Write one task's part atomically (an Arrow table; a frame is converted). Dictionary
+        encoding only for the few-valued columns (ids, parameters): tried on every float
+        metric it costs more than the rest of the write and saves nothing."""
+        table = part if isinstance(part, pa.Table) else pa.Table.from_pandas(
+            part, preserve_index=False)  # fmt: skip
+        dictionary = [c for c in table.column_names if c in _FEW_VALUED]
 
         def _validate(tmp: Path) -> None:
-            if pq.read_metadata(tmp).num_rows != len(frame):
+            if pq.read_metadata(tmp).num_rows != table.num_rows:
                 raise StoreError(f"part {task_id}: row count mismatch after write")
 
         return atomic_write(
             self.part_path(task_id),
-            lambda tmp: pq.write_table(table, tmp, compression="zstd"),
+            lambda tmp: pq.write_table(table, tmp, compression="snappy",
+                                       use_dictionary=dictionary),  # fmt: skip
             _validate,
         )
 
@@ -117,76 +125,73 @@ class RunStore:
                 p.unlink()
 
     def load(self, tasks: Iterable[int] | None = None) -> pd.DataFrame:
-        """All result rows (one per combination), sorted by combo_id."""
+        """All result rows (one per combination), sorted by combo_id: the parts read as one
+        Arrow table (threads over the files) and converted to pandas once."""
         ids = sorted(self.done_tasks() if tasks is None else tasks)
-        parts = [pq.read_table(self.part_path(t)).to_pandas() for t in ids]
-        if not parts:
+        if not ids:
             return empty_results()
-        frame = pd.concat(parts, ignore_index=True)
-        return frame.sort_values("combo_id", kind="mergesort", ignore_index=True)
+        tables = [pq.read_table(self.part_path(t)) for t in ids]
+        frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+        combo = frame["combo_id"].to_numpy()
+        if len(combo) > 1 and not (combo[1:] > combo[:-1]).all():
+            frame = frame.sort_values("combo_id", kind="mergesort", ignore_index=True)
+        return frame
 
 
 def empty_results() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in (*ID_COLUMNS, *PARAM_NAMES, *METRIC_NAMES)})
 
 
-def results_frame(meta: dict[str, Any], params: pd.DataFrame, metrics: np.ndarray) -> pd.DataFrame:
-    """Assemble a part: ids, every parameter, every metric (typed: ints/bools where integral)."""
-    n = len(params)
-    out = pd.DataFrame({
-        "combo_id": np.asarray(meta["combo_ids"], dtype=np.int64),
-        "task_id": np.full(n, meta["task_id"], dtype=np.int64),
-        "symbol": [meta["symbol"]] * n,
-        "timeframe": [meta["timeframe"]] * n,
-        "device": [meta.get("device", "cpu")] * n,
-    })  # fmt: skip
-    if meta.get("fold") is not None:  # a walk-forward fold's train window
-        out["fold"] = np.full(n, meta["fold"], dtype=np.int64)
-    for c in PARAM_NAMES:
-        out[c] = params[c].to_numpy()
-    for j, name in enumerate(METRIC_NAMES):
-        col = metrics[:, j]
-        if name == "ruined":
-            out[name] = col.astype(bool)
-        elif name in INT_METRICS:
-            out[name] = col.astype(np.int64)
-        else:
-            out[name] = col.astype(np.float64)
-    # the overfitting report's statistics and block return sums (kernel columns after the metrics)
-    extra = metrics.shape[1] - len(METRIC_NAMES) - len(STAT_NAMES)
-    if extra >= 0:
-        names = (*STAT_NAMES, *(f"block_{b:02d}" for b in range(extra)))
-        for j, name in enumerate(names, start=len(METRIC_NAMES)):
-            out[name] = metrics[:, j].astype(np.float64)
-    return out
-
-
 # -- ranking ----------------------------------------------------------------------------------
-def rank(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+def rank(frame: pd.DataFrame, by: list[str], limit: int | None = None) -> pd.DataFrame:
     """Sort best first by several metrics ('-name' = lower is better); ties are broken by symbol,
-    timeframe, then the parameters in STRATEGY.md order, then combo_id — deterministic."""
+    timeframe, then the parameters in STRATEGY.md order, then combo_id — deterministic.
+
+    ``limit`` keeps the best ``limit`` rows only, without sorting the rest: the candidates are
+    the rows whose first metric is at least as good as the ``limit``-th best value (ties and NaN
+    included as the full sort would order them), and only they are sorted."""
     keys, asc = [], []
     for key in by:
         name = key.lstrip("+-")
         keys.append(name)
         asc.append(key.startswith("-"))
+    if limit is not None and len(frame) > 4 * max(limit, 1):
+        frame = frame.iloc[_top_candidates(frame[keys[0]].to_numpy(), limit, asc[0])]
     ties = [c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id") if c in frame.columns]
     out = frame.sort_values(keys + ties, ascending=asc + [True] * len(ties), kind="mergesort",
                             na_position="last", ignore_index=True)  # fmt: skip
+    if limit is not None:
+        out = out.head(limit)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def _top_candidates(values: np.ndarray, limit: int, ascending: bool) -> np.ndarray:
+    """Positions (in order) of the rows that can be among the best ``limit`` by ``values``: all
+    rows at least as good as the ``limit``-th best (NaN sorts last: when fewer than ``limit``
+    values are defined, every NaN row is a candidate too)."""
+    v = np.asarray(values, dtype=np.float64)
+    key = v if ascending else -v
+    defined = ~np.isnan(key)
+    n_def = int(defined.sum())
+    if n_def <= limit:
+        return np.arange(len(v))  # NaN rows are needed to fill the top
+    kth = np.partition(key[defined], limit - 1)[limit - 1]
+    return np.flatnonzero(defined & (key <= kth))
 
 
 AGGREGATES = ("median", "worst")
 
 
 def rank_results(frame: pd.DataFrame, by: list[str], aggregate: str = "none",
-                 datasets: list[tuple[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
+                 datasets: list[tuple[str, str]] | None = None,
+                 limit: int | None = None) -> pd.DataFrame:  # fmt: skip
     """:func:`rank` for ``aggregate == "none"``, else :func:`rank_aggregate` (what ``[rank]``
-    asks for)."""
+    asks for); ``limit``: the best rows only."""
     if aggregate == "none":
-        return rank(frame, by)
-    return rank_aggregate(frame, by, aggregate, datasets=datasets)
+        return rank(frame, by, limit)
+    out = rank_aggregate(frame, by, aggregate, datasets=datasets)
+    return out if limit is None else out.head(limit)
 
 
 def rank_aggregate(frame: pd.DataFrame, by: list[str], how: str, *,

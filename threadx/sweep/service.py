@@ -23,9 +23,11 @@ from threadx.errors import StoreError, ThreadXError
 from threadx.log import get_logger
 from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
+from threadx.sweep.execute import as_frame
+from threadx.sweep.plan import SweepPlan, check_memory, plan_sweep
 from threadx.sweep.results import RunStore, now_iso, pareto_front, rank, rank_results
-from threadx.sweep.runner import SweepPlan, check_memory, peak_rss_bytes, plan_sweep
-from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict, spec_to_toml
+from threadx.sweep.run import finish_run, open_store, peak_rss_bytes
+from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
 
 log = get_logger(__name__)
 UNFINISHED = ("created", "queued", "running", "paused")
@@ -92,21 +94,14 @@ class SweepService:
         need = check_memory(spec, datasets, self.budget)
         plan = plan_sweep(spec, datasets, gpu=spec.backend != "cpu" and self.gpu_fn())
         if plan.folds:  # walk-forward: the executor ships each fold's train slice itself
-            from threadx.sweep.walkforward import align_handles
+            from threadx.sweep.folds import align_handles
 
             handles = align_handles(plan, datasets, handles)
         with self.lock:
             if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
                 return plan.run_id
-            store = RunStore(self.runs_dir / plan.run_id)
-            if (
-                store.exists()
-                and store.read_manifest().get("spec_fingerprint") != spec.fingerprint()
-            ):
-                raise StoreError(f"run {plan.run_id}: stored spec differs; refusing to mix results")
-            store.create(spec_to_toml(spec),
-                         {**plan.manifest(spec.backend), "status": "queued",
-                          "estimated_bytes": need})  # fmt: skip
+            store = open_store(plan, self.runs_dir, spec.backend, status="queued",
+                               estimated_bytes=need)  # fmt: skip
             run = ActiveRun(plan, store, handles, pause_after=pause_after)
             self.known[plan.run_id] = run
             self.queue.append(run)
@@ -139,7 +134,7 @@ class SweepService:
                     weights=weights,
                     schedule=self.schedule,
                     inflight=self.inflight,
-                    on_part=lambda part, r=run: self._on_part(r, part),
+                    on_part=lambda _task, part, r=run: self._on_part(r, part),
                 )
             except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
                 self._fail(run, err)
@@ -172,13 +167,14 @@ class SweepService:
                 self._mark(run, "paused")
             return True
 
-    def _on_part(self, run: ActiveRun, part: pd.DataFrame) -> None:
+    def _on_part(self, run: ActiveRun, part: Any) -> None:
         if run.plan.spec.rank.aggregate != "none":
             return  # needs every dataset: ranked once the run ends (see _finish)
         k = run.plan.spec.rank.top_k
-        frames = [f for f in (run.top, part) if f is not None and len(f)]
+        best = rank(as_frame(part), run.plan.spec.rank.by, limit=k)
+        frames = [f for f in (run.top, best.drop(columns="rank")) if f is not None and len(f)]
         merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        run.top = rank(merged, run.plan.spec.rank.by).drop(columns="rank").head(k)
+        run.top = rank(merged, run.plan.spec.rank.by, limit=k).drop(columns="rank")
 
     def _finish(self, run: ActiveRun) -> None:
         st = run.controller.status()
@@ -191,17 +187,10 @@ class SweepService:
             peak_rss_bytes=peak_rss_bytes(), worker_peak_rss_bytes=max(worker_peaks, default=0),
         )  # fmt: skip
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
-        if st["state"] == "completed" and run.plan.folds:
-            from threadx.sweep.walkforward import write_walk_forward
-
-            try:  # the test windows, with the reference simulation (cheap: one run per fold)
-                write_walk_forward(run.plan, run.store)
-            except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
-                self._fail(run, err)
-        if run.store.read_manifest().get("status") == "completed":
-            from threadx.sweep.overfit import finish_report
-
-            finish_report(run.store.dir)  # report.json once per completion (logged, never raised)
+        try:  # walk-forward test windows, then report.json (the report is logged, never raised)
+            finish_run(run.plan, run.store)
+        except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
+            self._fail(run, err)
         if run.plan.spec.rank.aggregate != "none":
             run.top = self.top(run.store.run_id).drop(columns="rank")
         self.active = None

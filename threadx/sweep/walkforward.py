@@ -11,10 +11,10 @@ A bar belongs to a window when it lies wholly inside it (open time >= start, ope
 length <= end), so a train bar never reaches into its test window. ``step >= test`` (checked by
 the spec): test windows never overlap.
 
-Planning (:func:`threadx.sweep.runner.plan_sweep`) turns every fold's train window into a dataset
+Planning (:func:`threadx.sweep.plan.plan_sweep`) turns every fold's train window into a dataset
 of its own (:meth:`Dataset.window`, own fingerprint, tagged with its fold), so the train sweeps
 are ordinary tasks of (dataset x fold x chunk of the grid) that run through the same machinery:
-:func:`~threadx.sweep.runner.run_local`, or the SweepDriver's controller and BacktestWorkers
+:func:`~threadx.sweep.run.run_local`, or the SweepDriver's controller and BacktestWorkers
 (a fold slice is put into the object store once and passed by reference like any dataset).
 Results parts carry a ``fold`` column.
 
@@ -44,115 +44,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from threadx.errors import ConfigError, DataError, StoreError
+from threadx.errors import ConfigError, StoreError
 from threadx.io import atomic_write, atomic_write_json
 from threadx.metrics import METRIC_NAMES, MINUTES_PER_YEAR, compute_metrics, drawdown
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_mapping
 from threadx.strategy.reference import TRADE_COLUMNS, simulate
 from threadx.sweep.dataset import Dataset
+from threadx.sweep.folds import Fold, iso_utc
 from threadx.sweep.results import RunStore, rank
 
 if TYPE_CHECKING:
     from threadx.data.store import OHLCVStore
-    from threadx.sweep.runner import SweepPlan
-    from threadx.sweep.spec import SweepSpec, WalkForwardSpec
+    from threadx.sweep.plan import SweepPlan
+    from threadx.sweep.spec import SweepSpec
 
 REPORT_FILE = "walk_forward.json"
 EQUITY_FILE = "oos_equity.parquet"
 TRADES_FILE = "oos_trades.csv"
-NS_PER_MINUTE = 60_000_000_000
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One fold of one dataset: train ``[train_start, train_end)``, test ``[train_end,
-    test_end)`` (int64 ns, UTC) and the bars each holds."""
-
-    dataset: int  # index into the spec's datasets (plan.sources)
-    fold: int
-    train_start: int
-    train_end: int
-    test_end: int
-    train_bars: int
-    test_bars: int
-
-    @property
-    def test_start(self) -> int:
-        return self.train_end
-
-    def describe(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "fold": self.fold,
-                "train_start": _iso(self.train_start), "train_end": _iso(self.train_end),
-                "test_start": _iso(self.test_start), "test_end": _iso(self.test_end),
-                "train_bars": self.train_bars, "test_bars": self.test_bars}  # fmt: skip
-
-
-def _iso(ns: int) -> str:
-    return pd.Timestamp(int(ns), tz="UTC").isoformat()
-
-
-def fold_windows(first_ns: int, end_ns: int, wf: WalkForwardSpec) -> list[tuple[int, int, int]]:
-    """``(train_start, train_end, test_end)`` of every fold whose test window ends by
-    ``end_ns`` (see the module docstring)."""
-    train, test, step = (m * NS_PER_MINUTE for m in (wf.train_minutes, wf.test_minutes,
-                                                     wf.step_minutes))  # fmt: skip
-    out = []
-    i = 0
-    while first_ns + train + i * step + test <= end_ns:
-        train_end = first_ns + train + i * step
-        start = first_ns if wf.mode == "anchored" else train_end - train
-        out.append((start, train_end, train_end + test))
-        i += 1
-    return out
-
-
-def data_end_ns(ds: Dataset) -> int:
-    """End of the data: the last bar's open time + the bar length."""
-    return int(ds.times_ns[-1]) + ds.bar_minutes * NS_PER_MINUTE
-
-
-def _too_short(ds: Dataset, wf: WalkForwardSpec) -> str:
-    span = (data_end_ns(ds) - int(ds.times_ns[0])) / (1440 * NS_PER_MINUTE)
-    need = (wf.train_minutes + wf.test_minutes) / 1440
-    return (f"{ds.key}: the data spans {span:.2f} days ({_iso(int(ds.times_ns[0]))} .. "
-            f"{_iso(data_end_ns(ds))}); walk-forward needs at least train {wf.train} + test "
-            f"{wf.test} = {need:.2f} days for one fold")  # fmt: skip
-
-
-def fold_datasets(spec: SweepSpec, datasets: list[Dataset]) -> tuple[tuple[Fold, ...], list]:
-    """The folds of every dataset and their train slices (one dataset per fold, in the same
-    order: dataset-major, then fold). Clear errors for data too short for one fold and for a
-    window with fewer than 2 bars (a gap in the data)."""
-    wf = spec.walk_forward
-    if wf is None:
-        raise ConfigError(f"sweep '{spec.name}' has no [walk_forward] table")
-    folds, slices = [], []
-    for di, ds in enumerate(datasets):
-        windows = fold_windows(int(ds.times_ns[0]), data_end_ns(ds), wf)
-        if not windows:
-            raise DataError(_too_short(ds, wf))
-        for k, (start, train_end, test_end) in enumerate(windows):
-            train = ds.window(start, train_end, fold=k)
-            n_test = ds.window(train_end, test_end).n_bars
-            if min(train.n_bars, n_test) < 2:
-                raise DataError(f"{ds.key} fold {k}: {train.n_bars} train and {n_test} test "
-                                f"bar(s) in {_iso(start)} .. {_iso(test_end)}; at least 2 each "
-                                "are needed (a gap in the data?)")  # fmt: skip
-            folds.append(Fold(di, k, start, train_end, test_end, train.n_bars, n_test))
-            slices.append(train)
-    return tuple(folds), slices
-
-
-def align_handles(plan: SweepPlan, datasets: list[Dataset], handles: list[Any]) -> list[Any]:
-    """Executor handles per plan dataset: the loader's handle where the plan dataset is a loaded
-    one, ``None`` for a derived fold slice (the executor ships it itself)."""
-    by_id = {id(d): h for d, h in zip(datasets, handles, strict=True)}
-    return [by_id.get(id(d)) for d in plan.datasets]
-
-
-def fold_train_dataset(spec: SweepSpec, ds: Dataset, fold: int) -> Dataset:
-    """Fold ``fold``'s train slice of the loaded dataset ``ds`` (drill-down of a train row)."""
-    return fold_datasets(spec, [ds])[1][fold]
 
 
 # -- out-of-sample evaluation -----------------------------------------------------------------
@@ -209,7 +117,7 @@ def _fold_record(spec: SweepSpec, ds: Dataset, f: Fold, best: pd.Series, oos: OO
         "params": {k: _plain(best[k]) for k in spec.grid_values()},
         "in_sample": is_m, "out_of_sample": dict(oos.metrics),
         "start_equity": float(capital), "end_equity": float(oos.equity[-1]),
-        "oos_first_bar": _iso(int(oos.times[0])), "oos_last_bar": _iso(int(oos.times[-1])),
+        "oos_first_bar": iso_utc(int(oos.times[0])), "oos_last_bar": iso_utc(int(oos.times[-1])),
         "is_annual_return": is_ann, "oos_annual_return": oos_ann,
         "sharpe_ratio": _ratio(oos.metrics["sharpe"], is_m["sharpe"]),
         "efficiency": _ratio(oos_ann, is_ann),
@@ -263,7 +171,7 @@ def _walk_dataset(spec: SweepSpec, ds: Dataset, folds: list[Fold], rows: pd.Data
     head = {"symbol": ds.symbol, "timeframe": ds.timeframe}
     report = {
         **head, "exchange": ds.exchange, "fingerprint": ds.fingerprint(),
-        "initial_capital": start, "oos_start": _iso(int(t[0])), "oos_end": _iso(int(t[-1])),
+        "initial_capital": start, "oos_start": iso_utc(int(t[0])), "oos_end": iso_utc(int(t[-1])),
         "oos_bars": len(e), "folds": records, "stitched": stitched,
         "degradation": degradation(records, stitched, len(e), ds.bar_minutes),
     }  # fmt: skip
@@ -315,7 +223,7 @@ def load_walk_forward(run_dir: Path) -> dict[str, Any] | None:
 def walk_forward_for_run(run_dir: Path, ohlcv: OHLCVStore) -> dict[str, Any]:
     """The run's walk-forward report; computed here (from its parts and the data) when a
     completed run lacks it, e.g. after a driver died between the last part and the report."""
-    from threadx.sweep.runner import load_datasets, plan_sweep
+    from threadx.sweep.plan import load_datasets, plan_sweep
     from threadx.sweep.spec import load_spec
 
     run = RunStore(run_dir)

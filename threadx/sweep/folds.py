@@ -8,6 +8,7 @@ out-of-sample evaluation and the report live there too (analysis), this module i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,6 @@ from threadx.errors import ConfigError, DataError
 from threadx.sweep.dataset import Dataset
 
 if TYPE_CHECKING:
-    from threadx.sweep.plan import SweepPlan
     from threadx.sweep.spec import SweepSpec, WalkForwardSpec
 
 NS_PER_MINUTE = 60_000_000_000
@@ -114,11 +114,13 @@ def fold_datasets(spec: SweepSpec, datasets: list[Dataset]) -> tuple[tuple[Fold,
     return tuple(folds), slices
 
 
-def align_handles(plan: SweepPlan, datasets: list[Dataset], handles: list[Any]) -> list[Any]:
-    """Executor handles per plan dataset: the loader's handle where the plan dataset is a loaded
-    one, ``None`` for a derived fold slice (the executor ships it itself)."""
+def align_handles(
+    plan_datasets: Sequence[Dataset], datasets: list[Dataset], handles: list[Any]
+) -> list[Any]:
+    """Executor handles per plan dataset (``SweepPlan.datasets``): the loader's handle where the
+    plan dataset is a loaded one, ``None`` for a derived fold slice (the executor ships it)."""
     by_id = {id(d): h for d, h in zip(datasets, handles, strict=True)}
-    return [by_id.get(id(d)) for d in plan.datasets]
+    return [by_id.get(id(d)) for d in plan_datasets]
 
 
 def fold_train_dataset(spec: SweepSpec, ds: Dataset, fold: int) -> Dataset:

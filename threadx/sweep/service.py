@@ -96,7 +96,7 @@ class SweepService:
         if plan.folds:  # walk-forward: the executor ships each fold's train slice itself
             from threadx.sweep.folds import align_handles
 
-            handles = align_handles(plan, datasets, handles)
+            handles = align_handles(plan.datasets, datasets, handles)
         with self.lock:
             if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
                 return plan.run_id

@@ -111,19 +111,22 @@ def cmd_backtest(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _preflight(spec: SweepSpec, store: Any, budget_gb: float) -> list:
-    from threadx.sweep.runner import check_memory, load_datasets
+def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | None = None) -> list:
+    """Print the sweep's size, data and memory estimate (refusing a spec above the budget);
+    ``datasets``: the spec's datasets when already loaded from ``store``."""
+    from threadx.sweep.plan import check_memory, load_datasets
 
     print(f"sweep '{spec.name}': {spec.count():,} combinations "
           f"({len(spec.datasets())} dataset(s) x {spec.combos_per_dataset():,})")  # fmt: skip
-    datasets = load_datasets(spec, store)
+    if datasets is None:
+        datasets = load_datasets(spec, store)
     need = check_memory(spec, datasets, budget_gb)
     bars = sum(d.n_bars for d in datasets)
     print(f"data: {', '.join(f'{d.key} {d.n_bars:,} bars' for d in datasets)}")
     print(f"estimated peak memory {need / 2**20:,.0f} MiB (budget {budget_gb:g} GiB); "
           f"{bars * spec.combos_per_dataset():,} bar-steps")  # fmt: skip
     if spec.walk_forward is not None:
-        from threadx.sweep.walkforward import fold_datasets
+        from threadx.sweep.folds import fold_datasets
 
         wf, (folds, slices) = spec.walk_forward, fold_datasets(spec, datasets)
         per = spec.combos_per_dataset()
@@ -213,32 +216,160 @@ def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None,
         client.close()
 
 
-def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.sweep import load_spec, run_local
+def _load_spec(path: Path, backend: str | None) -> SweepSpec:
+    """The validated spec (``--backend`` applied); any problem with it is one ConfigError line."""
+    from threadx.errors import ConfigError, ThreadXError
+    from threadx.sweep.spec import load_spec
 
-    spec = load_spec(args.spec)
-    if args.backend:
-        spec = spec.model_copy(update={"backend": args.backend})
+    try:
+        spec = load_spec(path)
+    except ThreadXError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as err:  # never a traceback for a bad spec
+        raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
+    if backend:
+        spec = spec.model_copy(update={"backend": backend})
+    return spec
+
+
+def candidate_run_ids(spec: SweepSpec, datasets: list) -> list[str]:
+    """The run ids this spec gets on these datasets, computed as a run computes them: with the
+    CPU chunking and, when the spec may run on a CUDA backend, the GPU one (bigger chunks give
+    another id)."""
+    from threadx.sweep.plan import plan_sweep
+
+    ids = [plan_sweep(spec, datasets, gpu=False).run_id]
+    if spec.backend != "cpu":
+        gpu_id = plan_sweep(spec, datasets, gpu=True).run_id
+        if gpu_id not in ids:
+            ids.append(gpu_id)
+    return ids
+
+
+def completed_run(spec: SweepSpec, datasets: list, data_root: Path) -> SweepResult | None:
+    """The completed run of this spec on these datasets under ``data_root``, or None. Needs
+    neither Ray nor the kernels: the run ids and each candidate's ``manifest.json``."""
+    import json
+
+    for rid in candidate_run_ids(spec, datasets):
+        run_dir = Path(data_root) / "runs" / rid
+        try:
+            manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("status") == "completed":
+            from threadx.sweep import open_run
+
+            return open_run(run_dir)
+    return None
+
+
+def complete_line(result: SweepResult) -> str:
+    """``run X already complete (finished <timestamp>, <wall> s); showing stored results``."""
+    m = result.manifest
+    when = [f"finished {m['finished']}"] if m.get("finished") else []
+    wall = m.get("wall_s")
+    if isinstance(wall, int | float):
+        when.append(f"{wall:,.1f} s")
+    return (f"run {result.run_id} already complete" + (f" ({', '.join(when)})" if when else "")
+            + "; showing stored results")  # fmt: skip
+
+
+def warm_kernels(backend: str = "cpu") -> Any:
+    """Load the sweep kernels from numba's cache, or compile them on a cold cache (saying so),
+    before a sweep, so that its throughput counts its own work only. Returns the WarmupReport."""
+    from threadx.errors import ConfigError
+    from threadx.kernels.warmup import kernel_cache_state, warm_up
+
+    state = kernel_cache_state(backend)
+    announce = state in ("cold", "stale")
+    if announce:
+        why = ("first run on this machine" if state == "cold"
+               else "the kernels changed since they were cached")  # fmt: skip
+        print(f"compiling kernels ({why}) ...", end=" ", flush=True)
+    try:
+        rep = warm_up(backend, predicted=state)
+    except RuntimeError as err:  # resolve_backend: 'gpu' requested but CUDA is not usable
+        if announce:
+            print("failed")
+        raise ConfigError(" ".join(str(err).split())) from None
+    if announce:
+        print(f"done in {rep.seconds:.1f} s"
+              + (" (cached for next time)" if rep.cold else " (loaded from cache)"))  # fmt: skip
+    elif rep.cold:
+        print(f"compiled kernels in {rep.seconds:.1f} s (cached for next time)")
+    elif rep.uncached and rep.seconds >= 1.0:
+        names = ", ".join(n.rsplit(".", 1)[-1] for n in rep.uncached)
+        print(f"compiled {names} in {rep.seconds:.1f} s (not cached: every process compiles it)")
+    return rep
+
+
+def _explicit_address(ctx: Context, address: str | None) -> str | None:
+    """The cluster address a run would join (``--address``, ``cluster.address``, RAY_ADDRESS)."""
+    import os
+
+    return address or ctx.cfg.cluster.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
+    """Run a spec. A run that is already complete on disk is shown without starting anything
+    (no Ray import, no kernels); otherwise the kernels are loaded (compiled on a cold cache)
+    before the sweep, so its bar-steps/s excludes compilation."""
+    from threadx.errors import ThreadXError
+    from threadx.sweep.plan import load_datasets
+
+    spec = _load_spec(args.spec, args.backend)
+    budget = ctx.cfg.sweep.memory_budget_gb
     if not args.local:
         if args.fresh:
             print("note: --fresh applies to --local runs; cluster runs always resume")
+        joins = _explicit_address(ctx, args.address)
+        try:
+            done = completed_run(spec, load_datasets(spec, ctx.store), ctx.cfg.data_root)
+        except ThreadXError:
+            from threadx.cluster import running_cluster_address
+
+            if joins is None and running_cluster_address() is None:
+                raise  # an embedded cluster would read the same data root: fail now
+            done = None  # the data may live on the cluster's data root only: ask the cluster
+        if done is not None:
+            _report(done, args, headline=complete_line(done))
+            return 0
+        if joins is None:
+            # an embedded cluster, or one started on this machine: its workers load the kernels
+            # from the numba cache this process fills (a remote cluster's workers have their own)
+            from threadx.kernels.warmup import kernel_cache_state
+
+            if kernel_cache_state() != "warm":
+                warm_kernels("cpu")
         result = run_on_cluster(ctx, spec, args.address, preflight=True)
         _report(result, args)
         return 0
-    _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
+    from threadx.sweep import run_local
+
+    datasets = load_datasets(spec, ctx.store)
+    if not args.fresh:
+        done = completed_run(spec, datasets, ctx.cfg.data_root)
+        if done is not None:
+            _report(done, args, headline=complete_line(done))
+            return 0
+    _preflight(spec, ctx.store, budget, datasets)
+    warm_kernels(spec.backend)
     result = run_local(spec, data_root=ctx.cfg.data_root, backend=spec.backend,
-                       resume=not args.fresh, memory_budget_gb=ctx.cfg.sweep.memory_budget_gb,
+                       resume=not args.fresh, memory_budget_gb=budget,
                        progress=ProgressPrinter())  # fmt: skip
     _report(result, args)
     return 0
 
 
-def _report(result: SweepResult, args: argparse.Namespace) -> None:
+def _report(result: SweepResult, args: argparse.Namespace, headline: str | None = None) -> None:
     m = result.manifest
-    shares = ", ".join(f"{d} {v:.1%}" for d, v in (m.get("device_shares") or {}).items())
-    print(f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
-          f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s" + (f"; shares {shares}" if shares
-                                                                  else ""))  # fmt: skip
+    if headline is None:
+        shares = ", ".join(f"{d} {v:.1%}" for d, v in (m.get("device_shares") or {}).items())
+        headline = (f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
+                    f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s"
+                    + (f"; shares {shares}" if shares else ""))  # fmt: skip
+    print(headline)
     if result.spec.walk_forward is not None:
         _print_walk_forward(result.run_dir)
     else:

@@ -3,6 +3,9 @@
 ``StrategyParams`` is a frozen pydantic model. Input rules (STRATEGY.md "Precise points"):
 
 * integer parameters accept integers and integral floats (``20.0``); not booleans, not ``20.5``;
+  every integer parameter is a number of bars (a period, a holding time, a spacing) and is at most
+  :data:`MAX_BARS` (10,000,000 bars: 19 years of 1-minute bars; it keeps every bar index and
+  ``entry + max_hold_bars`` far inside int64 and exact in the kernels' float64 parameter matrix);
 * float parameters accept finite real numbers (not booleans, not strings, not NaN/inf);
 * booleans accept ``true``/``false`` and the strings ``"true"``/``"false"`` (any case);
 * unknown names are an error that lists the known parameter names;
@@ -31,7 +34,19 @@ from pydantic import (
 
 from threadx.errors import ConfigError
 
-__all__ = ["PARAM_NAMES", "StrategyParams", "params_from_mapping", "parse_param_assignments"]
+__all__ = [
+    "MAX_BARS",
+    "PARAM_NAMES",
+    "StrategyParams",
+    "params_from_mapping",
+    "parse_param_assignments",
+]
+
+#: Upper bound of every integer (bars) parameter: bb_period, atr_period, max_hold_bars,
+#: spacing_bars, trend_period. 10,000,000 bars = 19 years of 1-minute bars, more than any data set;
+#: far below 2**53, so the value is exact in the kernels' float64 parameter matrix and bar
+#: arithmetic (``entry + max_hold_bars``) cannot overflow int64.
+MAX_BARS = 10_000_000
 
 
 def _name(info: ValidationInfo) -> str:
@@ -39,14 +54,20 @@ def _name(info: ValidationInfo) -> str:
 
 
 def _strict_int(value: Any, info: ValidationInfo) -> int:
-    """An integer or an integral float (20.0); the message names the parameter."""
+    """An integer or an integral float (20.0) of at most :data:`MAX_BARS`; the message names the
+    parameter and the rule."""
     if isinstance(value, bool):
         raise ValueError(f"{_name(info)} must be an integer, got the boolean {value!r}")
     if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
-    raise ValueError(f"{_name(info)} must be an integer (20 or 20.0), got {value!r}")
+        number = int(value)
+    elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        number = int(value)
+    else:
+        raise ValueError(f"{_name(info)} must be an integer (20 or 20.0), got {value!r}")
+    if number > MAX_BARS:
+        raise ValueError(f"{_name(info)} must be at most {MAX_BARS:,} bars (the upper bound of "
+                         "every integer parameter)")  # fmt: skip
+    return number
 
 
 def _strict_float(value: Any, info: ValidationInfo) -> float:
@@ -77,11 +98,13 @@ class StrategyParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
-    bb_period: StrictInt = Field(20, ge=2, description="Bollinger window (bars), int >= 2.")
+    bb_period: StrictInt = Field(
+        20, ge=2, description="Bollinger window (bars), int >= 2, <= MAX_BARS."
+    )
     bb_std: StrictFloat = Field(
         2.0, gt=0, description="Band multiplier k; also the entry threshold. > 0."
     )
-    atr_period: StrictInt = Field(14, ge=1, description="ATR window (bars), int >= 1.")
+    atr_period: StrictInt = Field(14, ge=1, description="ATR window (bars), int >= 1, <= MAX_BARS.")
     atr_method: Literal["ema", "sma", "wilder"] = Field(
         "ema", description="ATR smoothing: ema (default), sma or wilder (TA-Lib's ATR)."
     )
@@ -92,13 +115,17 @@ class StrategyParams(BaseModel):
         True, description="Trail the stop at bar closes (only in the trader's favour)."
     )
     max_hold_bars: StrictInt = Field(
-        72, ge=1, description="Forced exit after this many bars in a position, int >= 1."
+        72,
+        ge=1,
+        description="Forced exit after this many bars in a position, 1 <= int <= MAX_BARS.",
     )
     spacing_bars: StrictInt = Field(
-        6, ge=0, description="Minimum bars between two kept signals (either side), int >= 0."
+        6,
+        ge=0,
+        description="Minimum bars between two kept signals (either side), 0 <= int <= MAX_BARS.",
     )
     trend_period: StrictInt = Field(
-        0, ge=0, description="EMA trend filter period; 0 = off, otherwise int >= 2."
+        0, ge=0, description="EMA trend filter period; 0 = off, otherwise 2 <= int <= MAX_BARS."
     )
     direction: Literal["both", "long", "short"] = Field(
         "both", description="Allowed sides: both, long or short."

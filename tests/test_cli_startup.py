@@ -1,0 +1,177 @@
+"""`threadx sweep run` start-up: a completed run is shown from disk (no Ray, no sweep), a bad
+spec is one line on stderr, and the kernel warm-up tells a compilation from a cache load.
+
+Every test works in tmp_path (data root, logs, numba cache of the subprocesses); no wall-clock
+assertions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from threadx.cli import main
+
+SPEC = """\
+name = "startup"
+backend = "cpu"
+[data]
+symbols = ["GBMT"]
+timeframes = ["15m"]
+[grid]
+bb_period = [10, 20]
+bb_std = [2.0, 2.5]
+"""
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """A data root with 3,000 synthetic 1-minute bars of GBMT; the working directory is tmp_path,
+    so no project config applies and the logs land beside the data."""
+    from threadx.data.store import OHLCVStore
+    from threadx.data.synth import gbm_ohlcv
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    data = tmp_path / "data"
+    OHLCVStore(data).write(gbm_ohlcv(3_000, seed=5), exchange="synth", symbol="GBMT")
+    return data
+
+
+def write_spec(tmp_path, text=SPEC, name="spec.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_cli(capsys, root, *args):
+    rc = main(["--data-root", str(root), *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_local_run_then_already_complete_without_rerun(capsys, tmp_path, root):
+    spec = write_spec(tmp_path)
+    rc, out, err = run_cli(capsys, root, "sweep", "run", str(spec), "--local")
+    assert rc == 0, err
+    assert "completed, 4 combinations" in out and "already complete" not in out
+    run_id = next(line.split()[1].rstrip(":") for line in out.splitlines()
+                  if line.startswith("run ") and "completed" in line)  # fmt: skip
+    manifest = root / "runs" / run_id / "manifest.json"
+    before = manifest.read_bytes()
+
+    rc, out, err = run_cli(capsys, root, "sweep", "run", str(spec), "--local")
+    assert rc == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith(f"run {run_id} already complete (finished ")
+    assert first.endswith(" s); showing stored results")
+    assert "top 4 of" in out and "overfitting:" in out
+    assert manifest.read_bytes() == before  # nothing re-entered the run
+
+    rc, out, err = run_cli(capsys, root, "sweep", "run", str(spec), "--local", "--fresh")
+    assert rc == 0, err
+    assert "already complete" not in out and "completed, 4 combinations" in out
+
+
+def test_already_complete_without_local_imports_no_ray(tmp_path, root):
+    from threadx.sweep import load_spec, run_local
+
+    spec = write_spec(tmp_path)
+    res = run_local(load_spec(spec), data_root=root, backend="cpu")
+    assert res.manifest["status"] == "completed"
+    code = textwrap.dedent(f"""
+        import sys
+        from threadx.cli import main
+        rc = main(["--data-root", {str(root)!r}, "sweep", "run", {str(spec)!r}])
+        print("RAY_IMPORTED", "ray" in sys.modules, "RC", rc)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert f"run {res.run_id} already complete (finished " in out
+    assert "showing stored results" in out and "overfitting:" in out
+    assert "RAY_IMPORTED False RC 0" in out
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("bb_period = [1e30]", "bb_period"),
+        ("max_hold_bars = [1e30]", "max_hold_bars"),
+        ("bb_period = { start = 1e30, stop = 1e30, step = 1 }", "bb_period"),
+        ("spacing_bars = [9223372036854775807]", "spacing_bars"),
+    ],
+)
+@pytest.mark.parametrize("local", [True, False])
+def test_huge_integer_parameter_is_one_line_error(capsys, tmp_path, root, line, name, local):
+    spec = write_spec(tmp_path, SPEC.replace("bb_period = [10, 20]\n", "") + line + "\n")
+    rc, out, err = run_cli(capsys, root, "sweep", "run", str(spec), *(["--local"] * local))
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"threadx: error: {spec}: ")
+    assert name in lines[0] and "at most 10,000,000 bars" in lines[0]
+    assert "Traceback" not in err and not (root / "runs").exists()
+
+
+def test_max_bars_rule_names_the_parameter():
+    from threadx.errors import ConfigError
+    from threadx.strategy.params import MAX_BARS, params_from_mapping
+
+    assert params_from_mapping({"max_hold_bars": MAX_BARS}).max_hold_bars == MAX_BARS
+    for name in ("bb_period", "atr_period", "max_hold_bars", "spacing_bars", "trend_period"):
+        with pytest.raises(ConfigError, match=f"{name}: {name} must be at most 10,000,000"):
+            params_from_mapping({name: MAX_BARS + 1})
+
+
+@pytest.mark.parametrize("line", ["bb_std = [1e308]", "atr_multiplier = [1e308]"])
+def test_huge_floats_run_without_traceback(capsys, tmp_path, root, line):
+    spec = write_spec(tmp_path, SPEC.replace("bb_std = [2.0, 2.5]\n", line + "\n"))
+    rc, out, err = run_cli(capsys, root, "sweep", "run", str(spec), "--local")
+    assert rc == 0, err
+    assert "Traceback" not in err and "completed, 2 combinations" in out
+
+
+def test_warm_up_in_process_is_warm_the_second_time():
+    from threadx.kernels.warmup import kernel_cache_state, warm_up
+
+    first = warm_up("cpu")
+    assert first.backend == "cpu" and first.seconds >= 0 and first.events
+    assert first.predicted in ("warm", "cold", "stale", "unknown")
+    assert first.cold == bool(first.compiled)
+    second = warm_up("cpu")  # the dispatchers hold the machine code now
+    assert not second.cold and second.compiled == () and second.state == "loaded from cache"
+    assert "loaded from cache" in second.message()
+    assert kernel_cache_state() == "warm"  # the first call compiled into the cache if needed
+
+
+def test_warm_up_cold_then_warm_cache(tmp_path):
+    """A fresh numba cache (NUMBA_CACHE_DIR in tmp_path): the first process compiles the kernels
+    and says so, the next one loads them from the cache (no compilation)."""
+    code = textwrap.dedent("""
+        import json
+        from threadx.kernels.warmup import warm_up
+        rep = warm_up("cpu")
+        print(json.dumps({"cold": rep.cold, "compiled": rep.compiled, "predicted": rep.predicted,
+                          "dirs": rep.cache_dirs, "message": rep.message()}))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    reports = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    cold, warm = reports
+    assert cold["predicted"] == "cold" and cold["cold"]
+    assert any(name.endswith("_sweep_cpu") for name in cold["compiled"]), cold
+    assert "compiled" in cold["message"] and "cached for next time" in cold["message"]
+    assert all(d.startswith(str(tmp_path)) for d in cold["dirs"]), cold["dirs"]
+    assert warm["predicted"] == "warm" and not warm["cold"] and warm["compiled"] == []
+    assert "loaded from cache" in warm["message"]

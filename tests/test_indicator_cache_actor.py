@@ -138,15 +138,20 @@ def test_a_worker_using_the_cache_returns_the_same_results(cache) -> None:
     ds = make_dataset(2000)
     ref = ray.put(ds)
     task = Task(0, 0, 0, spec.combos_per_dataset(), 0)
-    want = execute_task(ds, spec, task, "cpu", device="cpu")
-    worker = BacktestWorker.remote("cpu", "cpu", 1, cache)
+    want = execute_task(ds, spec, task, "cpu", device="cpu").to_pandas()
+    # two workers, two tasks each: each worker prepares the dataset once (one request for all
+    # the grid's indicators), the second worker's request is all hits
+    workers = [BacktestWorker.remote("cpu", "cpu", 1, cache) for _ in range(2)]
     try:
-        for _ in range(2):
-            got = ray.get(worker.run_task.remote([ref], spec.model_dump_json(),
-                                                 dataclasses.astuple(task)))  # fmt: skip
-            pd.testing.assert_frame_equal(got, want)
+        for worker in workers:
+            for _ in range(2):
+                got = ray.get(worker.run_task.remote([ref], spec.model_dump_json(),
+                                                     dataclasses.astuple(task)))  # fmt: skip
+                pd.testing.assert_frame_equal(got.to_pandas(), want)
+            assert ray.get(worker.info.remote())["tasks_done"] == 2
     finally:
-        ray.kill(worker)
+        for worker in workers:
+            ray.kill(worker)
     st = ray.get(cache.stats.remote())
     n = len(required_indicators(spec.param_frame()))
     assert (st["misses"], st["hits"], st["fingerprints_computed"]) == (n, n, 1)

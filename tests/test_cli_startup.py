@@ -143,35 +143,65 @@ def test_warm_up_in_process_is_warm_the_second_time():
 
     first = warm_up("cpu")
     assert first.backend == "cpu" and first.seconds >= 0 and first.events
-    assert first.predicted in ("warm", "cold", "stale", "unknown")
-    assert first.cold == bool(first.compiled)
+    assert first.predicted in ("warm", "cold", "stale", "partial", "unknown")
+    assert first.cold == bool(first.compiled) and first.variants == ("local",)
     second = warm_up("cpu")  # the dispatchers hold the machine code now
     assert not second.cold and second.compiled == () and second.state == "loaded from cache"
     assert "loaded from cache" in second.message()
-    assert kernel_cache_state() == "warm"  # the first call compiled into the cache if needed
+    assert kernel_cache_state(("local",)) == "warm"  # the first call filled the cache if needed
+    with pytest.raises(ValueError, match="variants"):
+        warm_up("cpu", variants=("gpu-ish",))
 
 
-def test_warm_up_cold_then_warm_cache(tmp_path):
-    """A fresh numba cache (NUMBA_CACHE_DIR in tmp_path): the first process compiles the kernels
-    and says so, the next one loads them from the cache (no compilation)."""
-    code = textwrap.dedent("""
+def _python(tmp_path, env, code):
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.slow  # two compilations of the kernels (about 10-20 s each on 2 busy cores)
+def test_cold_cache_compiles_once_per_variant_and_says_so(tmp_path, root):
+    """A fresh numba cache (NUMBA_CACHE_DIR in tmp_path): the first `sweep run --local` compiles
+    the kernels and says so before the sweep; the in-process (writable bars) and Ray (read-only
+    bars) variants are cached separately; nothing compiles once both are cached."""
+    spec = write_spec(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")
+    cli = f"""
+        import sys
+        from threadx.cli import main
+        sys.exit(main(["--data-root", {str(root)!r}, "sweep", "run", {str(spec)!r}, "--local",
+                       "--fresh"]))
+    """
+    out = _python(tmp_path, env, cli)
+    lines = out.splitlines()
+    compiling = [i for i, line in enumerate(lines) if "compiling kernels" in line]
+    assert len(compiling) == 1, out
+    line = lines[compiling[0]]
+    assert "(first run on this machine) ... done in " in line, line
+    assert line.endswith(" s (cached for next time)"), line
+    assert compiling[0] < next(i for i, ln in enumerate(lines) if "completed, 4 combinations" in ln)
+
+    report = """
         import json
-        from threadx.kernels.warmup import warm_up
-        rep = warm_up("cpu")
-        print(json.dumps({"cold": rep.cold, "compiled": rep.compiled, "predicted": rep.predicted,
-                          "dirs": rep.cache_dirs, "message": rep.message()}))
-    """)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
-    reports = []
-    for _ in range(2):
-        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        reports.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    cold, warm = reports
-    assert cold["predicted"] == "cold" and cold["cold"]
-    assert any(name.endswith("_sweep_cpu") for name in cold["compiled"]), cold
-    assert "compiled" in cold["message"] and "cached for next time" in cold["message"]
-    assert all(d.startswith(str(tmp_path)) for d in cold["dirs"]), cold["dirs"]
-    assert warm["predicted"] == "warm" and not warm["cold"] and warm["compiled"] == []
-    assert "loaded from cache" in warm["message"]
+        from threadx.kernels.warmup import kernel_cache_state, warm_up
+        before = {v: kernel_cache_state((v,)) for v in ("local", "ray")}
+        rep = warm_up("cpu", variants=("ray",))
+        print(json.dumps({"before": before, "cold": rep.cold, "compiled": rep.compiled,
+                          "predicted": rep.predicted, "dirs": rep.cache_dirs,
+                          "message": rep.message(), "after": kernel_cache_state(("local", "ray"))}))
+    """
+    ray = json.loads(_python(tmp_path, env, report).strip().splitlines()[-1])
+    assert ray["before"] == {"local": "warm", "ray": "partial"}, ray
+    assert ray["predicted"] == "partial" and ray["cold"], ray
+    assert any(name.endswith("_sweep_cpu") for name in ray["compiled"]), ray
+    assert "compiled" in ray["message"] and "cached for next time" in ray["message"]
+    assert ray["dirs"] and all(d.startswith(str(tmp_path)) for d in ray["dirs"]), ray["dirs"]
+    assert ray["after"] == "warm"
+
+    again = json.loads(_python(tmp_path, env, report).strip().splitlines()[-1])
+    assert again["before"] == {"local": "warm", "ray": "warm"} and not again["cold"], again
+    assert again["compiled"] == [] and "loaded from cache" in again["message"]
+    out = _python(tmp_path, env, cli)
+    assert "compiling kernels" not in out and "completed, 4 combinations" in out

@@ -193,10 +193,13 @@ def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> An
 def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None,
                    preflight: bool = False) -> SweepResult:  # fmt: skip
     """Submit through the SweepDriver (embedded cluster when none runs), show progress, wait.
-    The driver's data root is the one that counts (a Ray job's own config may point elsewhere)."""
+    The driver's data root is the one that counts (a Ray job's own config may point elsewhere).
+    Without a cluster address the kernels' Ray variant is compiled here first when it is not in
+    numba's cache, so the workers load it and their throughput excludes compilation."""
     from threadx.data.store import OHLCVStore
     from threadx.sweep import open_run
 
+    warm_for_local_cluster(ctx, address)
     client = _client(ctx, address)
     try:
         data_root = Path(client.call("data_root"))
@@ -270,38 +273,53 @@ def complete_line(result: SweepResult) -> str:
     when = [f"finished {m['finished']}"] if m.get("finished") else []
     wall = m.get("wall_s")
     if isinstance(wall, int | float):
-        when.append(f"{wall:,.1f} s")
+        when.append(f"{wall:,.2f} s")
     return (f"run {result.run_id} already complete" + (f" ({', '.join(when)})" if when else "")
             + "; showing stored results")  # fmt: skip
 
 
-def warm_kernels(backend: str = "cpu") -> Any:
-    """Load the sweep kernels from numba's cache, or compile them on a cold cache (saying so),
-    before a sweep, so that its throughput counts its own work only. Returns the WarmupReport."""
+def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = None) -> Any:
+    """Load the sweep kernels from numba's cache, or compile them (saying so when it starts),
+    before a sweep, so that its throughput counts its own work only. ``variant``: ``"local"``
+    for an in-process sweep, ``"ray"`` for Ray workers on this machine (read-only bars, cached
+    separately). Messages go to ``stream`` (default stdout). Returns the WarmupReport."""
     from threadx.errors import ConfigError
     from threadx.kernels.warmup import kernel_cache_state, warm_up
 
-    state = kernel_cache_state(backend)
-    announce = state in ("cold", "stale")
-    if announce:
-        why = ("first run on this machine" if state == "cold"
-               else "the kernels changed since they were cached")  # fmt: skip
-        print(f"compiling kernels ({why}) ...", end=" ", flush=True)
+    state = kernel_cache_state((variant,))
+    why = {"cold": "first run on this machine",
+           "stale": "the kernels changed since they were cached"}.get(
+        state, "first run of this kind on this machine")  # fmt: skip
+    announced = []
+
+    def announce(name: str, cached: bool) -> None:
+        text = why if cached else f"{name.rsplit('.', 1)[-1]} is compiled by every process"
+        print(f"compiling kernels ({text}) ...", end=" ", flush=True, file=stream)
+        announced.append(cached)
+
     try:
-        rep = warm_up(backend, predicted=state)
+        rep = warm_up(backend, predicted=state, variants=(variant,), on_compile=announce)
     except RuntimeError as err:  # resolve_backend: 'gpu' requested but CUDA is not usable
-        if announce:
-            print("failed")
+        if announced:
+            print("failed", file=stream)
         raise ConfigError(" ".join(str(err).split())) from None
-    if announce:
-        print(f"done in {rep.seconds:.1f} s"
-              + (" (cached for next time)" if rep.cold else " (loaded from cache)"))  # fmt: skip
-    elif rep.cold:
-        print(f"compiled kernels in {rep.seconds:.1f} s (cached for next time)")
-    elif rep.uncached and rep.seconds >= 1.0:
-        names = ", ".join(n.rsplit(".", 1)[-1] for n in rep.uncached)
-        print(f"compiled {names} in {rep.seconds:.1f} s (not cached: every process compiles it)")
+    if announced:
+        print(f"done in {rep.seconds:.1f} s" + (" (cached for next time)" if rep.compiled
+                                                 else ""), file=stream)  # fmt: skip
     return rep
+
+
+def warm_for_local_cluster(ctx: Context, address: str | None, stream: Any = None) -> None:
+    """Without a cluster address (an embedded cluster, or one started on this machine) compile
+    the kernels' Ray variant here when numba's cache lacks it: the workers then load it from the
+    cache this checkout shares, and their throughput excludes compilation. A remote cluster's
+    workers have caches of their own: nothing to do here."""
+    if _explicit_address(ctx, address) is not None:
+        return
+    from threadx.kernels.warmup import kernel_cache_state
+
+    if kernel_cache_state(("ray",)) != "warm":
+        warm_kernels("cpu", variant="ray", stream=stream)
 
 
 def _explicit_address(ctx: Context, address: str | None) -> str | None:
@@ -335,13 +353,6 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
         if done is not None:
             _report(done, args, headline=complete_line(done))
             return 0
-        if joins is None:
-            # an embedded cluster, or one started on this machine: its workers load the kernels
-            # from the numba cache this process fills (a remote cluster's workers have their own)
-            from threadx.kernels.warmup import kernel_cache_state
-
-            if kernel_cache_state() != "warm":
-                warm_kernels("cpu")
         result = run_on_cluster(ctx, spec, args.address, preflight=True)
         _report(result, args)
         return 0
@@ -398,11 +409,10 @@ def _print_walk_forward(run_dir: Path, ohlcv: Any = None) -> None:
 
 
 def cmd_sweep_submit(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.sweep import load_spec
-
-    spec = load_spec(args.spec)
+    spec = _load_spec(args.spec, None)
     client = _client(ctx, args.address, need_cluster=True)
     try:
+        warm_for_local_cluster(ctx, args.address, stream=sys.stderr)  # stdout: the run id only
         print(client.submit(spec.model_dump(mode="json")))
     finally:
         client.close()

@@ -6,11 +6,16 @@ cache) compiles them, which takes seconds; every later process loads the machine
 cache (for this editable install: ``threadx/kernels/__pycache__`` and ``threadx/__pycache__``,
 shared by every process using the checkout, Ray workers included) in well under a second.
 
+Numba caches one entry per argument *types*, and read-only arrays are a type of their own: Ray
+workers get their bars from the object store read-only, in-process sweeps (``run_local``) get
+writable ones, so the two need separate entries (the ``"ray"`` and ``"local"`` variants here).
+
 :func:`warm_up` runs :func:`threadx.kernels.pack` + :func:`threadx.kernels.run_sweep` on one
-combination of ~200 synthetic bars, so a sweep started afterwards measures only its own work, and
-tells what happened: :attr:`WarmupReport.compiled` lists the cached functions that had to be
-compiled (empty when everything came from the cache). :func:`kernel_cache_state` predicts it
-beforehand without running anything, so a caller can say "compiling kernels" before it starts.
+combination of ~200 synthetic bars per variant, so a sweep started afterwards measures only its
+own work, and tells what happened: :attr:`WarmupReport.compiled` lists the cached functions that
+had to be compiled (empty when everything came from the cache), observed through numba's
+``numba:compile`` events. :func:`kernel_cache_state` predicts it beforehand from the cache index
+without compiling anything.
 
 Numba's cache settings stay those of the kernel modules; nothing here changes them.
 """
@@ -19,18 +24,24 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLD_SECONDS", "WarmupReport", "kernel_cache_state", "warm_up"]
+__all__ = ["COLD_SECONDS", "VARIANTS", "WarmupReport", "kernel_cache_state", "warm_up"]
 
 #: Above this many seconds a warm-up counts as a compilation when numba's compile events cannot
 #: be observed (a cache load of every kernel takes well under one second).
 COLD_SECONDS = 5.0
 WARMUP_BARS = 200
-# modules whose module-level cached dispatchers :func:`kernel_cache_state` inspects
+#: ``"local"``: writable bars (in-process sweeps); ``"ray"``: read-only bars, as the Ray workers
+#: get them from the object store.
+VARIANTS = ("local", "ray")
+# modules whose module-level cached dispatchers kernel_cache_state inspects
 _KERNEL_MODULES = ("threadx.kernels.cpu",)
+
+OnCompile = Callable[[str, bool], None]
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ class WarmupReport:
 
     ``compiled``: the cached (``cache=True``) functions numba had to compile, qualified names;
     empty when all of them were loaded from the cache. ``uncached``: ThreadX functions without a
-    cache of their own that were compiled (helpers inlined into a kernel compiled with it).
+    cache of their own that were compiled (numba-cuda kernels, compiled by every process).
     ``predicted``: :func:`kernel_cache_state` before the run. ``events``: whether numba's compile
     events were observed (else ``cold`` falls back to the timing, above :data:`COLD_SECONDS`).
     """
@@ -49,14 +60,14 @@ class WarmupReport:
     compiled: tuple[str, ...] = ()
     uncached: tuple[str, ...] = ()
     predicted: str = "unknown"
+    variants: tuple[str, ...] = ("local",)
     cache_dirs: tuple[str, ...] = ()
     events: bool = True
     n_bars: int = WARMUP_BARS
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cold(self) -> bool:
-        """True when the kernels were compiled (not loaded from numba's cache)."""
+        """True when kernels were compiled into the cache (not loaded from it)."""
         if self.events:
             return bool(self.compiled)
         return self.seconds > COLD_SECONDS
@@ -101,14 +112,30 @@ def _name(dispatcher: Any) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def kernel_cache_state(backend: str = "cpu") -> str:
-    """Predict, without compiling anything, whether the CPU sweep kernels are in numba's cache:
-    ``"warm"`` (every cached kernel has an up-to-date index), ``"cold"`` (no index yet: the first
-    run on this machine), ``"stale"`` (an index exists but for another source or numba version:
-    the kernels changed since they were cached) or ``"unknown"`` (numba's cache internals could
-    not be read). Imports numba and the kernels, compiles nothing. Only the CPU kernels are
-    inspected, whatever ``backend`` (the GPU kernels' cache is numba-cuda's business)."""
-    del backend
+def _has_variant(dispatcher: Any, index: dict, variant: str) -> bool:
+    """The fresh ``index`` holds an entry of this machine and bytecode whose first array argument
+    is writable (``"local"``) or read-only (``"ray"``)."""
+    from numba.core.types import Array
+
+    here = dispatcher._cache._index_key((), dispatcher.targetctx.codegen())[1:]
+    writable = variant != "ray"
+    for key in index:
+        if tuple(key[1:]) != here:
+            continue
+        arrays = [t for t in key[0] if isinstance(t, Array)]
+        if arrays and arrays[0].mutable == writable:
+            return True
+    return False
+
+
+def kernel_cache_state(variants: Sequence[str] = ("local",)) -> str:
+    """Predict, without compiling anything, whether the CPU sweep kernels of ``variants`` are in
+    numba's cache: ``"warm"`` (an entry for this machine and these kernels' code for every
+    variant), ``"cold"`` (no cache index yet: the first run on this machine), ``"stale"`` (an
+    index for another source or numba version: the kernels changed since they were cached),
+    ``"partial"`` (an up-to-date index without an entry for one of ``variants``, e.g. only Ray
+    workers ran so far) or ``"unknown"`` (numba's cache internals could not be read). Imports numba
+    and the kernels. Only the CPU kernels are inspected (GPU kernels are not cached)."""
     try:
         dispatchers = _cached_dispatchers()
         if not dispatchers:
@@ -118,15 +145,20 @@ def kernel_cache_state(backend: str = "cpu") -> str:
             cache_file = d._cache._cache_file  # numba internals: guarded by the except below
             if not Path(cache_file._index_path).is_file():
                 states.add("cold")
-            elif not cache_file._load_index():
+                continue
+            index = cache_file._load_index()
+            if not index:
                 states.add("stale")
-            else:
+            elif all(_has_variant(d, index, v) for v in variants):
                 states.add("warm")
+            else:
+                states.add("partial")
     except Exception:  # a numba without these internals: say so rather than guess
         return "unknown"
-    if states == {"warm"}:
-        return "warm"
-    return "cold" if "cold" in states else "stale"
+    for state in ("cold", "stale", "partial"):
+        if state in states:
+            return state
+    return "warm"
 
 
 def _synthetic_bars(n: int, seed: int = 7) -> tuple[Any, Any, Any, Any]:
@@ -143,61 +175,99 @@ def _synthetic_bars(n: int, seed: int = 7) -> tuple[Any, Any, Any, Any]:
     return open_, high, low, close
 
 
+class _CompileListener:
+    """Records the ThreadX functions numba compiles; calls ``on_compile(name, cached)`` at the
+    start of the first one."""
+
+    def __init__(self, on_compile: OnCompile | None) -> None:
+        self.on_compile = on_compile
+        self.compiled: dict[str, None] = {}
+        self.uncached: dict[str, None] = {}
+        self.dirs: dict[str, None] = {}
+        self.announced = False
+
+    def listener(self) -> Any:
+        from numba.core.event import Listener
+
+        outer = self
+
+        class _L(Listener):
+            def on_start(self, event: Any) -> None:
+                outer.started(event)
+
+            def on_end(self, event: Any) -> None:
+                pass
+
+        return _L()
+
+    def started(self, event: Any) -> None:
+        disp = (event.data or {}).get("dispatcher")
+        if disp is None:
+            return
+        name = _name(disp)
+        if not name.startswith("threadx."):
+            return  # numba's own helpers, compiled along with a kernel
+        cached = _is_cached(disp)
+        if cached:
+            self.compiled[name] = None
+            with contextlib.suppress(Exception):
+                self.dirs[str(disp._cache.cache_path)] = None
+        else:
+            self.uncached[name] = None
+        if not self.announced and self.on_compile is not None:
+            self.announced = True
+            self.on_compile(name, cached)
+
+
 def warm_up(
-    backend: str = "cpu", n_bars: int = WARMUP_BARS, predicted: str | None = None
+    backend: str = "cpu",
+    n_bars: int = WARMUP_BARS,
+    predicted: str | None = None,
+    *,
+    variants: Sequence[str] = ("local",),
+    on_compile: OnCompile | None = None,
 ) -> WarmupReport:
     """Load (or compile, on a cold cache) the sweep kernels of ``backend`` by running
     :func:`threadx.kernels.pack` + :func:`threadx.kernels.run_sweep` on one default combination
-    of ``n_bars`` synthetic bars; returns what happened and how long it took. ``predicted``: the
-    caller's :func:`kernel_cache_state` (computed here when None)."""
+    of ``n_bars`` synthetic bars for each of ``variants`` (:data:`VARIANTS`); returns what
+    happened and how long it took. ``predicted``: the caller's :func:`kernel_cache_state`
+    (computed here when None). ``on_compile(name, cached)`` is called when numba starts compiling
+    the first ThreadX function (e.g. to say "compiling kernels ..." before the wait)."""
     from threadx.kernels import pack, resolve_backend, run_sweep
     from threadx.strategy.params import StrategyParams
 
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(f"variants must be some of {VARIANTS}, got {list(variants)}")
     resolved = resolve_backend(backend)
     if predicted is None:
-        predicted = kernel_cache_state(resolved)
+        predicted = kernel_cache_state(variants)
     params = [StrategyParams().model_dump()]
-    o, h, lo, c = _synthetic_bars(n_bars)
+    bars = _synthetic_bars(n_bars)
     minute = 60 * 10**9
     t0_ns = 1_672_531_200 * 10**9  # 2023-01-01 UTC
-    compiled: dict[str, None] = {}
-    uncached: dict[str, None] = {}
-    dirs: dict[str, None] = {}
+    rec = _CompileListener(on_compile)
     with contextlib.suppress(Exception):
-        dirs.update((str(d._cache.cache_path), None) for d in _cached_dispatchers())
+        rec.dirs.update((str(d._cache.cache_path), None) for d in _cached_dispatchers())
     events = True
-    t0 = time.perf_counter()
     try:
         from numba.core import event as numba_event
 
-        recorder_cm = numba_event.install_recorder("numba:compile")
+        listening = numba_event.install_listener("numba:compile", rec.listener())
     except Exception:  # pragma: no cover - a numba without the event API
-        recorder_cm, events = None, False
-    if recorder_cm is None:  # pragma: no cover
-        run_sweep(pack(params, o, h, lo, c), t0_ns, t0_ns + (n_bars - 1) * minute, 1.0,
-                  backend=resolved)  # fmt: skip
-        buffer: list = []
-    else:
-        with recorder_cm as rec:
+        listening, events = contextlib.nullcontext(), False
+    t0 = time.perf_counter()
+    with listening:
+        for variant in variants:
+            o, h, lo, c = (x.copy() for x in bars)
+            if variant == "ray":
+                for x in (o, h, lo, c):
+                    x.flags.writeable = False
             run_sweep(pack(params, o, h, lo, c), t0_ns, t0_ns + (n_bars - 1) * minute, 1.0,
                       backend=resolved)  # fmt: skip
-        buffer = rec.buffer
     seconds = time.perf_counter() - t0
-    for _, ev in buffer:
-        if not ev.is_start:
-            continue
-        disp = (ev.data or {}).get("dispatcher")
-        if disp is None:
-            continue
-        name = _name(disp)
-        if not name.startswith("threadx."):
-            continue  # numba's own helpers compiled along with a kernel
-        if _is_cached(disp):
-            compiled[name] = None
-            dirs[str(disp._cache.cache_path)] = None
-        else:
-            uncached[name] = None
     return WarmupReport(
-        backend=resolved, seconds=seconds, compiled=tuple(compiled), uncached=tuple(uncached),
-        predicted=predicted, cache_dirs=tuple(dirs), events=events, n_bars=n_bars,
+        backend=resolved, seconds=seconds, compiled=tuple(rec.compiled),
+        uncached=tuple(rec.uncached), predicted=predicted, variants=tuple(variants),
+        cache_dirs=tuple(rec.dirs), events=events, n_bars=n_bars,
     )  # fmt: skip

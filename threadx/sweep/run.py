@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,15 +129,17 @@ def open_store(
 
 # -- 2. executing tasks in this process ---------------------------------------------------------
 class InProcessExecutor:
-    """The controller's executor in this process: one worker (the device ``backend``); a task
-    runs when its result is asked for, on its dataset prepared once per run
-    (:func:`~threadx.sweep.execute.prepare_dataset`)."""
+    """The controller's executor in this process: one worker (the device ``backend``) whose
+    tasks run one after the other on a background thread, on their dataset prepared once per
+    run (:func:`~threadx.sweep.execute.prepare_dataset`). The kernel releases the GIL, so while
+    it runs task k + 1 the controller records task k (Arrow -> Parquet, fsync): with two tasks
+    in flight the host-side work of a part overlaps the next part's kernel."""
 
     def __init__(self, plan: SweepPlan, backend: str = "cpu") -> None:
         self.plan, self.backend = plan, backend
         self.prepared: dict[int, PreparedDataset] = {}
-        self.pending: dict[object, Task] = {}
         self.prepare_s = 0.0  # time spent preparing datasets (indicators, bits, P)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-kernel")
 
     def dataset(self, index: int) -> PreparedDataset:
         prep = self.prepared.get(index)
@@ -149,26 +152,31 @@ class InProcessExecutor:
             self.prepare_s += time.perf_counter() - t0
         return prep
 
+    def _run(self, task: Task) -> pa.Table:
+        return run_task(self.dataset(task.dataset_index), task, self.backend, self.backend)
+
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo("local", self.backend)]
 
-    def submit(self, _worker_id: str, task: Task) -> object:
-        fut = object()
-        self.pending[fut] = task
-        return fut
+    def submit(self, _worker_id: str, task: Task) -> Future:
+        return self.pool.submit(self._run, task)
 
-    def wait(self, futures: list[Any], _timeout: float) -> list[Any]:
-        return futures[:1]
+    def wait(self, futures: list[Any], timeout: float) -> list[Any]:
+        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return [f for f in futures if f in done]  # in submission order
 
-    def result(self, fut: object) -> pa.Table:
-        task = self.pending.pop(fut)
-        return run_task(self.dataset(task.dataset_index), task, self.backend, self.backend)
+    def result(self, fut: Future) -> pa.Table:
+        return fut.result()
 
     def replace_worker(self, _worker_id: str) -> WorkerInfo | None:
         return None
 
-    def cancel(self, fut: object) -> None:
-        self.pending.pop(fut, None)
+    def cancel(self, fut: Future) -> None:
+        fut.cancel()
+
+    def close(self) -> None:
+        """Wait for the task still running (if any) and stop the thread."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- 3. finishing -------------------------------------------------------------------------------
@@ -216,13 +224,28 @@ def run_local(
     plan = plan_sweep(spec, datasets, gpu=resolved == "gpu")
     store = open_store(plan, root / "runs", resolved, fresh=not resume, estimated_bytes=need)
     executor = InProcessExecutor(plan, resolved)
+    try:
+        return _run_in_process(plan, store, executor, progress, max_tasks)
+    finally:
+        executor.close()
+
+
+def _run_in_process(
+    plan: SweepPlan,
+    store: RunStore,
+    executor: InProcessExecutor,
+    progress: ProgressFn | None,
+    max_tasks: int | None,
+) -> SweepResult:
     parts: dict[int, pa.Table] = {}
     ctl = SweepController(
         plan,
         store,
         executor,
         schedule="adaptive",
-        inflight=1,
+        # two in flight: a part is written while the next one's kernel runs; one when the run
+        # must stop after exactly max_tasks tasks
+        inflight=2 if max_tasks is None else 1,
         on_part=lambda task, part: parts.__setitem__(task.task_id, part),
     )
     already = ctl.progress.done_tasks
@@ -248,7 +271,7 @@ def run_local(
         wall_s=wall,
         bar_steps_per_s=steps / wall if wall > 0 else None,
         prepare_s=executor.prepare_s,
-        device_shares={resolved: 1.0},
+        device_shares={executor.backend: 1.0},
         peak_rss_bytes=peak_rss_bytes(),
     )
     frame = None

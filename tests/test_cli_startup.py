@@ -205,3 +205,25 @@ def test_cold_cache_compiles_once_per_variant_and_says_so(tmp_path, root):
     assert again["compiled"] == [] and "loaded from cache" in again["message"]
     out = _python(tmp_path, env, cli)
     assert "compiling kernels" not in out and "completed, 4 combinations" in out
+
+
+def test_demo_shows_a_completed_demo_run_without_ray(tmp_path, monkeypatch):
+    from threadx.cli_run import DEMO_SPEC
+    from threadx.data.store import OHLCVStore
+    from threadx.sample import ensure_sample
+    from threadx.sweep import run_local, spec_from_dict
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "data"
+    ensure_sample(OHLCVStore(root))
+    res = run_local(spec_from_dict(DEMO_SPEC, "demo spec"), data_root=root, backend="cpu")
+    code = f"""
+        import sys
+        from threadx.cli import main
+        rc = main(["--data-root", {str(root)!r}, "demo"])
+        print("RAY_IMPORTED", "ray" in sys.modules, "RC", rc)
+    """
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = _python(tmp_path, env, code)
+    assert f"run {res.run_id} already complete (finished " in out
+    assert "top 10 of" in out and "RAY_IMPORTED False RC 0" in out

@@ -57,19 +57,34 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _demo_sweep(ctx: Context) -> int:
-    from threadx.cli_sweep import _preflight, print_ranking, print_verdict, run_on_cluster
+    """The demo sweep through the Ray actor system; a demo run already complete in the store is
+    shown from disk (no cluster started)."""
+    from threadx.cli_sweep import (
+        _preflight,
+        complete_line,
+        completed_run,
+        print_ranking,
+        print_verdict,
+        run_on_cluster,
+    )
     from threadx.sweep import spec_from_dict
+    from threadx.sweep.plan import load_datasets
 
     spec = spec_from_dict(DEMO_SPEC, "demo spec")
     print(f"\n-- demo sweep on {SAMPLE_SYMBOL_TF} through the Ray actor system")
-    _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb)
-    result = run_on_cluster(ctx, spec, None)
-    m = result.manifest
-    shares = ", ".join(f"{d} {v:.0%}" for d, v in (m.get("device_shares") or {}).items())
-    print(
-        f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
-        f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s, devices: {shares}"
-    )
+    datasets = load_datasets(spec, ctx.store)
+    result = completed_run(spec, datasets, ctx.cfg.data_root)
+    if result is not None:
+        print(complete_line(result))
+    else:
+        _preflight(spec, ctx.store, ctx.cfg.sweep.memory_budget_gb, datasets)
+        result = run_on_cluster(ctx, spec, None)
+        m = result.manifest
+        shares = ", ".join(f"{d} {v:.0%}" for d, v in (m.get("device_shares") or {}).items())
+        print(
+            f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
+            f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s, devices: {shares}"
+        )
     print_ranking(result, 10)
     print_verdict(result)
     print(f"\nrun folder: {result.run_dir}")

@@ -70,6 +70,15 @@ MAX_RANGE_VALUES = 100_000
 # Bytes of one result row: parameters + metrics + ids, as float64/int64.
 # (+ the report's statistics and block sums: ReportSpec.blocks more columns)
 RESULT_ROW_BYTES = 8 * (len(PARAM_NAMES) + len(METRIC_NAMES) + len(STAT_NAMES) + 4)
+# Memory model of estimate_memory_bytes (calibrated with benchmarks/bench_pipeline.py):
+# resident size of a process that has imported the pipeline and loaded the compiled kernels
+PROCESS_BASE_BYTES = 360 * 2**20
+LOAD_COPIES = 3  # copies of the 1-minute rows alive while a dataset is read and resampled
+RESULT_COPIES = 2  # result rows: the run's parts and the frame they become
+# per combination, the overfitting report's working set: its block-return matrix (blocks
+# float64) and a few per-strategy columns
+REPORT_ROW_COLUMNS = 8
+PACKED_ROW_COLUMNS = 16  # float64 per combination in the prepared grid: P (15) + crossing row
 
 
 class _Model(BaseModel):
@@ -363,21 +372,41 @@ class SweepSpec(_Model):
         return _typed(frame)
 
     def estimate_memory_bytes(self, bars_per_dataset: dict[tuple[str, str], int]) -> int:
-        """Peak memory estimate: all result rows + for the largest dataset its bars, the
-        indicator banks (one row per distinct indicator parameter) and the band-crossing bits
-        (one row per distinct Bollinger setting and direction), plus one chunk's matrices."""
+        """Peak resident memory of a local run of this sweep (``run_local``; the driver's
+        process holds the same results), as the sum of what the pipeline holds at its peak:
+
+        * :data:`PROCESS_BASE_BYTES`: the interpreter, numpy/pandas/pyarrow/numba and the loaded
+          kernels (measured);
+        * the bars: every dataset's bars, and the 1-minute rows its largest dataset is
+          resampled from, held :data:`LOAD_COPIES` times while loading;
+        * the largest dataset's prepared grid (``threadx.sweep.execute``): indicator banks (one
+          row per distinct indicator parameter), crossing bits (bars / 8 bytes per distinct
+          ``(bb_period, bb_std, direction)``), the parameter matrix, the grid codes;
+        * the result rows, :data:`RESULT_COPIES` times (the parts of the run and the frame they
+          become), and the report's working set (the block returns of every combination).
+
+        It grows with combinations and with bars x distinct indicator parameters, never with
+        bars x combinations. ``benchmarks/bench_pipeline.py`` compares it with measured peaks.
+        """
         grid = self.grid_values()
         n_bb = len(grid.get("bb_period", [0]))
         n_atr = len(grid.get("atr_period", [0])) * len(grid.get("atr_method", [0]))
         n_trend = len(grid.get("trend_period", [0]))
-        max_bars = max(bars_per_dataset.values(), default=0)
-        banks = 8 * max_bars * (6 + 2 * n_bb + n_atr + n_trend)
-        # band-crossing bits: one row of bars / 8 bytes per distinct (bb_period, bb_std, direction)
         n_cross = n_bb * len(grid.get("bb_std", [0])) * len(grid.get("direction", [0]))
-        banks += n_cross * (max_bars // 8 + 8)
+        max_bars, max_minutes, all_bars = 0, 0, 0
+        for (_, tf), n in bars_per_dataset.items():
+            max_bars = max(max_bars, n)
+            max_minutes = max(max_minutes, n * timeframe_minutes(tf))
+            all_bars += n
+        bars = 8 * 6 * (all_bars + LOAD_COPIES * max_minutes)
+        banks = 8 * max_bars * (2 * n_bb + n_atr + n_trend) + n_cross * (max_bars // 8 + 8)
+        per = self.combos_per_dataset()
+        grid_bytes = 8 * per * (PACKED_ROW_COLUMNS + len(grid))
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
-        results = self.count() * row * 2  # frame + one copy while ranking
-        return int(banks + results + 64 * 2**20)
+        results = self.count() * (
+            row * RESULT_COPIES + 8 * (self.report.blocks + REPORT_ROW_COLUMNS)
+        )
+        return int(PROCESS_BASE_BYTES + bars + banks + grid_bytes + results)
 
     # -- identity --------------------------------------------------------------------------
     def normalized(self) -> dict[str, Any]:

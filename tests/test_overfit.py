@@ -109,21 +109,45 @@ def test_pbo_equals_brute_force_cscv():
     g = rep["groups"][0]
     pbo, logits, omegas = _brute_force_cscv(frame[BLOCKS[:8]].to_numpy())
     assert g["pbo_splits"] == g["pbo_splits_total"] == 70 and g["pbo_strategies"] == 20
+    assert g["pbo_se"] == 0.0 and g["pbo_stop"] == "all"
     assert abs(g["pbo"] - pbo) <= 1e-12
     assert abs(g["logit_mean"] - logits.mean()) <= 1e-12
     assert abs(g["logit_median"] - np.median(logits)) <= 1e-12
     assert g["oos_rank_hist"] == [int(c) for c in np.histogram(omegas, 10, (0, 1))[0]]
 
 
-def test_duplicates_are_one_strategy_and_splits_subsample_when_large():
+def test_duplicates_are_one_strategy_and_splits_are_drawn_when_large():
     frame = synthetic_frame(20, 8, seed=3)
     twice = pd.concat([frame, frame.assign(combo_id=frame["combo_id"] + 20)], ignore_index=True)
     one = build_report(frame, [ds()], ["sharpe"], 3, 8)["groups"][0]
     two = build_report(twice, [ds()], ["sharpe"], 3, 8)["groups"][0]
     assert two["pbo_strategies"] == 20 and two["pbo"] == one["pbo"]
-    big = synthetic_frame(40, 16, seed=4)
-    g = build_report(big, [ds()], ["sharpe"], 3, 16, pbo_work=40 * 800)["groups"][0]
-    assert g["pbo_splits"] == 800 and g["pbo_splits_total"] == 12870
+    assert one["pbo_se"] == 0.0 and one["pbo_stop"] == "all"  # every split: exact
+
+    big = synthetic_frame(400, 16, seed=4)
+    exact = build_report(big, [ds()], ["sharpe"], 3, 16)["groups"][0]
+    assert exact["pbo_splits"] == 12870 and exact["pbo_se"] == 0.0  # 400 x 12,870 is cheap
+    rep = build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=0)
+    g = rep["groups"][0]
+    assert g["pbo_splits_total"] == 12870 and 200 <= g["pbo_splits"] < 12870
+    assert g["pbo_splits"] % 2 == 0 and g["pbo_se_target"] == overfit.PBO_SE_TARGET
+    assert g["pbo_stop"] in ("se", "clear") and 0 < g["pbo_se"]
+    if g["pbo_stop"] == "se":
+        assert g["pbo_se"] <= overfit.PBO_SE_TARGET
+    else:  # the 95% interval is clear of both thresholds
+        assert all(abs(g["pbo"] - t) > 1.96 * g["pbo_se"] for t in (0.2, 0.4))
+    assert abs(g["pbo"] - exact["pbo"]) <= 3 * g["pbo_se"]
+    assert sum(g["oos_rank_hist"]) == g["pbo_splits"]
+    assert build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=0)["groups"][0] == g
+    assert f"± {g['pbo_se']:.3f} (standard error) over {g['pbo_splits']:,} of 12,870" in (
+        format_report(rep))  # fmt: skip
+    loose = build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=0, pbo_se_target=0.05)
+    g = loose["groups"][0]  # a loose target is met by the minimum number of splits
+    assert g["pbo_stop"] == "se" and g["pbo_splits"] == overfit.PBO_MIN_SPLITS
+    assert g["pbo_se"] <= 0.05 and g["pbo_se_target"] == 0.05
+    assert "until the standard error of PBO reached the target 0.05" in format_report(loose)
+    assert "over all 12,870 splits, exact (400 distinct strategies)" in format_report(
+        build_report(big, [ds()], ["sharpe"], 3, 16))  # fmt: skip
 
 
 def test_verdict_thresholds_and_words():
@@ -184,22 +208,28 @@ def test_degenerate_cases_say_not_enough():
 @pytest.mark.slow
 def test_memory_is_combos_times_blocks_not_splits():
     """100,000 combinations x S = 16: the report's allocation peak stays below 10 x the block
-    matrix (combos x S x 8 bytes) and does not grow with the number of CSCV splits."""
+    matrix (combos x S x 8 bytes), and PBO's does not grow with the number of CSCV splits."""
+    from threadx.robust import pbo_cscv
+
     n, s = 100_000, 16
     frame = synthetic_frame(n, s, seed=5)
-    peaks, reps = [], []
-    for work in (n * 500, n * 1500):
+    tracemalloc.start()
+    rep = build_report(frame, [ds()], ["sharpe", "-max_drawdown"], 20, s)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    b = frame[BLOCKS[:s]].to_numpy()
+    peaks, splits = [], []
+    for m in (500, 1500):
         tracemalloc.start()
-        reps.append(build_report(frame, [ds()], ["sharpe", "-max_drawdown"], 20, s,
-                                 pbo_work=work))  # fmt: skip
+        splits.append(pbo_cscv(b, max_splits=m).n_splits)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert [r["groups"][0]["pbo_splits"] for r in reps] == [500, 1500]
-    print(
-        f"\n100,000 x 16: peak {peaks[0] / 2**20:.1f} MiB at 500 splits, "
-        f"{peaks[1] / 2**20:.1f} MiB at 1,500 splits; PBO {reps[1]['groups'][0]['pbo']:.3f}"
-    )
-    assert max(peaks) < 10 * n * s * 8
+    g = rep["groups"][0]
+    print(f"\n100,000 x 16: report peak {peak / 2**20:.1f} MiB (PBO {g['pbo']:.3f} ± "
+          f"{g['pbo_se']:.3f} over {g['pbo_splits']} splits); PBO alone {peaks[0] / 2**20:.1f} "
+          f"MiB at 500 splits, {peaks[1] / 2**20:.1f} MiB at 1,500")  # fmt: skip
+    assert splits == [500, 1500]
+    assert peak < 10 * n * s * 8
     assert peaks[1] < 1.1 * peaks[0]
 
 
@@ -349,6 +379,10 @@ def test_run_store_load_export_and_cli(store, tmp_path, capsys):
     res.export(tmp_path / "top.csv", "top")
     assert json.loads((tmp_path / "top.report.json").read_text()) == stored
 
+    frame = RunStore(res.run_dir).load()  # a caller holding the results passes them
+    assert overfit.finish_report(res.run_dir, frame=frame) == stored
+    assert json.loads(path.read_text()) == stored
+
     path.unlink()  # an older run without a report: computed on demand, then stored
     assert load_report(res.run_dir) == stored and json.loads(path.read_text()) == stored
     RunStore(res.run_dir).update_manifest(finished="2030-01-01T00:00:00+00:00")  # stale report
@@ -370,7 +404,8 @@ def test_driver_service_writes_the_report_once(store, monkeypatch):
 
     writes = []
     real = overfit.write_report
-    monkeypatch.setattr(overfit, "write_report", lambda d: writes.append(d) or real(d))
+    monkeypatch.setattr(overfit, "write_report",
+                        lambda d, **kw: writes.append(d) or real(d, **kw))  # fmt: skip
     ensure_sample(store)
 
     def load(spec):

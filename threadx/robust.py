@@ -18,18 +18,20 @@ All Sharpe ratios here are *per bar* (not annualised), as the formulas require; 
   into two halves, the in-sample best combination's out-of-sample relative rank ``ω`` gives the
   logit ``λ = ln(ω / (1 − ω))``; PBO is the share of splits with ``λ <= 0``. Performance on a set
   of blocks is the Sharpe ratio of those blocks' returns (each block's return is the sum of its bar
-  returns), computed for all combinations at once from per-block sums.
+  returns), computed for all combinations at once from per-block sums. Either every split is used
+  (exact) or splits are drawn at random until a stated standard error (:func:`pbo_cscv`,
+  :func:`pbo_se`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numba
 import numpy as np
+import pandas as pd
 
 EULER_GAMMA = 0.5772156649015329
 _N = NormalDist()
@@ -82,6 +84,12 @@ class PBOResult:
     oos_rank: np.ndarray  # relative out-of-sample rank ω of the in-sample best, per split
     n_splits: int
     n_strategies: int
+    #: standard error of ``pbo`` as an estimate of the all-splits CSCV value (0 when exact)
+    se: float = 0.0
+    n_splits_total: int = 0  # C(S, S/2)
+    #: why the draw stopped: "all" (every split: exact), "se" (the target standard error),
+    #: "clear" (the interval is clear of the thresholds) or "max" (``max_splits``)
+    stop: str = "all"
 
     def rank_histogram(self, bins: int = 10) -> list[int]:
         """Counts of ω in ``bins`` equal bins of (0, 1): the distribution of OOS ranks."""
@@ -91,7 +99,7 @@ class PBOResult:
 
 def block_sharpe(sum_b: np.ndarray, sum_b2: np.ndarray, k: int) -> np.ndarray:
     """Sharpe (mean/std, ddof=1) of ``k`` block returns from their sum and sum of squares;
-    0 when the std is at most 1e-15 (the same rule as :func:`_cscv_omegas`)."""
+    0 when the std is at most 1e-15 (the same rule as the CSCV kernels)."""
     mean = sum_b / k
     var = np.maximum(sum_b2 / k - mean * mean, 0.0) * k / max(k - 1, 1)
     sd = np.sqrt(var)
@@ -100,61 +108,499 @@ def block_sharpe(sum_b: np.ndarray, sum_b2: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+# -- CSCV kernels -------------------------------------------------------------------------------
+# A split is a half of the S blocks (its in-sample half "A") and its complement ("B"): one pass
+# over the strategies scores both halves, so every pass gives two splits (A in sample, B out of
+# sample, and the reverse). A half's Sharpe ratio orders the same as the score
+#     x = a·|a| / (h·q − a²)    (a, q: sum and sum of squares of the half's h block returns)
+# = Sharpe·|Sharpe|·h/(h − 1), 0 where the std is <= 1e-15, as in block_sharpe: no square root.
+# Half sums come from per-tile tables of the subset sums of each group of 4 blocks (4 lookups per
+# half instead of 8 additions), so a half's sums depend on its own blocks only, always added in
+# the same order: strategies equal on a half tie exactly on it, wherever it is computed. The
+# passes compare the numerator with threshold x denominator instead of dividing (the threshold
+# moved by _MARGIN, far above the rounding error) and divide only for the strategies close to it.
+_MARGIN = 1e-9
+_TILE_DOUBLES = 1 << 14  # doubles per table (2 per tile): 256 strategies up to S = 16, in L2
+_PERM_LIMIT = 1 << 20  # complementary pairs up to which the draw order is a full permutation
+_EXACT_LIMIT = 1 << 26  # splits at most for "every split" (S = 28: 40 million)
+_ELITE = 32  # strategies whose exact scores seed the screen of every split (best whole-period)
+
+
+@numba.njit(inline="always")
+def _nd(a: float, q: float, half: int, tiny: float) -> tuple[float, float]:
+    d = half * q - a * a
+    if d > tiny:
+        return a * abs(a), d
+    return 0.0, 1.0
+
+
 @numba.njit(cache=True, nogil=True)
-def _sharpe_nb(s1: float, s2: float, k: int) -> float:
-    mean = s1 / k
-    var = max(s2 / k - mean * mean, 0.0) * k / max(k - 1, 1)
-    sd = math.sqrt(var)
-    return mean / sd if sd > 1e-15 else 0.0
+def _tables(bt, lo, w, gstart, gsize, toff, ts, tq):  # pragma: no cover - numba
+    """Subset sums (and sums of squares) of every block group for strategies lo..lo+w."""
+    for g in range(len(gstart)):
+        base = toff[g]
+        for i in range(w):
+            ts[base, i] = 0.0
+            tq[base, i] = 0.0
+        for msk in range(1, 1 << gsize[g]):
+            hb = 0
+            while (msk >> (hb + 1)) != 0:
+                hb += 1
+            prev = base + (msk ^ (1 << hb))
+            k = gstart[g] + hb
+            r = base + msk
+            for i in range(w):
+                v = bt[k, lo + i]
+                ts[r, i] = ts[prev, i] + v
+                tq[r, i] = tq[prev, i] + v * v
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _cscv_omegas(b: np.ndarray, in_sample: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
-    """ω of every split: ``in_sample[j, k]`` is True when block ``k`` is in split ``j``'s
-    in-sample half. One pass over the strategies per split (O(n) memory per thread): in- and
-    out-of-sample sums straight from the blocks, the first in-sample best on ties."""
-    n, s = b.shape
-    m = in_sample.shape[0]
-    half = s // 2
-    out = np.empty(m)
-    for j in numba.prange(m):
-        oos = np.empty(n)
-        best = 0
-        best_is = -np.inf
-        for i in range(n):
-            si = 0.0
-            si2 = 0.0
-            so = 0.0
-            so2 = 0.0
-            for k in range(s):
-                v = b[i, k]
-                if in_sample[j, k]:
-                    si += v
-                    si2 += v * v
-                else:
-                    so += v
-                    so2 += v * v
-            p = _sharpe_nb(si, si2, half)
-            oos[i] = _sharpe_nb(so, so2, s - half)
-            if p > best_is:
-                best_is = p
-                best = i
-        ob = oos[best]
-        below = 0
-        for i in range(n):
-            below += oos[i] < ob
-        out[j] = (below + 1) / (n + 1)
+@numba.njit(cache=True, nogil=True)
+def _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb):  # pragma: no cover - numba
+    r = ia[j, 0]
+    r2 = ib[j, 0]
+    for i in range(w):
+        sa[i] = ts[r, i]
+        qa[i] = tq[r, i]
+        sb[i] = ts[r2, i]
+        qb[i] = tq[r2, i]
+    for g in range(1, ia.shape[1]):
+        r = ia[j, g]
+        r2 = ib[j, g]
+        for i in range(w):
+            sa[i] += ts[r, i]
+            qa[i] += tq[r, i]
+            sb[i] += ts[r2, i]
+            qb[i] += tq[r2, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _scores(sub, gstart, gsize, toff, nsub, ia, ib):  # pragma: no cover - numba
+    """Exact scores ``[m, E, 2]`` of the columns of ``sub[S, E]`` on half A and half B of every
+    pair: the same arithmetic as the passes, bit for bit."""
+    s_blocks, e = sub.shape
+    m = ia.shape[0]
+    half = s_blocks // 2
+    tiny = 1e-30 * half * (half - 1)
+    ts = np.empty((nsub, e))
+    tq = np.empty((nsub, e))
+    sa, qa, sb, qb = np.empty(e), np.empty(e), np.empty(e), np.empty(e)
+    _tables(sub, 0, e, gstart, gsize, toff, ts, tq)
+    out = np.empty((m, e, 2))
+    for j in range(m):
+        _half_sums(ts, tq, ia, ib, j, e, sa, qa, sb, qb)
+        for i in range(e):
+            x, d = _nd(sa[i], qa[i], half, tiny)
+            out[j, i, 0] = x / d
+            y, f = _nd(sb[i], qb[i], half, tiny)
+            out[j, i, 1] = y / f
     return out
 
 
-def pbo_cscv(blocks: np.ndarray, max_splits: int | None = None) -> PBOResult:
+@numba.njit(cache=True, nogil=True)
+def _best_scores(bt, best, gstart, gsize, toff, nsub, ia, ib):  # pragma: no cover - numba
+    """``[3, m, 2]``: score, numerator and denominator of ``best[j, 0]`` on half B and of
+    ``best[j, 1]`` on half A of pair ``j`` (the out-of-sample score of each in-sample best), as
+    the passes compute them."""
+    s_blocks = bt.shape[0]
+    m = ia.shape[0]
+    half = s_blocks // 2
+    tiny = 1e-30 * half * (half - 1)
+    ts = np.empty((nsub, 1))
+    tq = np.empty((nsub, 1))
+    sa, qa, sb, qb = np.empty(1), np.empty(1), np.empty(1), np.empty(1)
+    out = np.empty((3, m, 2))
+    for j in range(m):
+        _tables(bt, best[j, 0], 1, gstart, gsize, toff, ts, tq)
+        _half_sums(ts, tq, ia, ib, j, 1, sa, qa, sb, qb)
+        y, f = _nd(sb[0], qb[0], half, tiny)
+        out[0, j, 0], out[1, j, 0], out[2, j, 0] = y / f, y, f
+        _tables(bt, best[j, 1], 1, gstart, gsize, toff, ts, tq)
+        _half_sums(ts, tq, ia, ib, j, 1, sa, qa, sb, qb)
+        x, d = _nd(sa[0], qa[0], half, tiny)
+        out[0, j, 1], out[1, j, 1], out[2, j, 1] = x / d, x, d
+    return out
+
+
+@numba.njit(inline="always")
+def _sum4(t, r0, r1, r2, r3, i):
+    return ((t[r0, i] + t[r1, i]) + t[r2, i]) + t[r3, i]  # the order of _half_sums
+
+
+@numba.njit(inline="always")
+def _maybe_best(x, d, low, eq, bx, bd):
+    """The screen of the in-sample best: ``x / d`` may exceed (``eq``: or equal) the score that
+    ``low`` is the lowered form of, and is not the numerator and denominator ``bx`` / ``bd`` of
+    the best so far (equal halves tie exactly: the earlier one stays)."""
+    p = low * d
+    return ((x > p) | (eq & (x == p))) & ((x != bx) | (d != bd))
+
+
+@numba.njit(cache=True, nogil=True)
+def _screen_best(ts, tq, ia, ib, j, w, la, ea, ax, ad, lb, eb, bx, bd, half, tiny):  # noqa: E501  # pragma: no cover
+    """The range ``[first, last]`` of the tile's strategies that pass :func:`_maybe_best` on
+    half A, then on half B (empty: first > last): 4 block groups, no intermediate arrays."""
+    a0, a1, a2, a3 = ia[j, 0], ia[j, 1], ia[j, 2], ia[j, 3]
+    b0, b1, b2, b3 = ib[j, 0], ib[j, 1], ib[j, 2], ib[j, 3]
+    fa, ga, fb, gb = w, -1, w, -1
+    for i in range(w):
+        x, d = _nd(_sum4(ts, a0, a1, a2, a3, i), _sum4(tq, a0, a1, a2, a3, i), half, tiny)
+        ka = _maybe_best(x, d, la, ea, ax, ad)
+        fa = min(fa, i if ka else w)
+        ga = max(ga, i if ka else -1)
+        y, f = _nd(_sum4(ts, b0, b1, b2, b3, i), _sum4(tq, b0, b1, b2, b3, i), half, tiny)
+        kb = _maybe_best(y, f, lb, eb, bx, bd)
+        fb = min(fb, i if kb else w)
+        gb = max(gb, i if kb else -1)
+    return fa, ga, fb, gb
+
+
+@numba.njit(inline="always")
+def _undecided(x, d, lo, hi, rx, rd):
+    """``x / d`` may round either side of the score between ``lo`` and ``hi``, and is not the
+    reference's own numerator and denominator ``rx`` / ``rd`` (an exact tie: not below)."""
+    return (x >= lo * d) & (x < hi * d) & ((x != rx) | (d != rd))
+
+
+@numba.njit(cache=True, nogil=True)
+def _screen_below(ts, tq, ia, ib, j, w, oa, ya, fa, ob, xb, db, half, tiny):  # pragma: no cover
+    """How many of the tile's strategies are surely below ``oa`` on half B and the range of the
+    undecided ones (:func:`_undecided`), then the same on half A for ``ob``."""
+    a0, a1, a2, a3 = ia[j, 0], ia[j, 1], ia[j, 2], ia[j, 3]
+    b0, b1, b2, b3 = ib[j, 0], ib[j, 1], ib[j, 2], ib[j, 3]
+    lo_a, hi_a, lo_b, hi_b = _low(oa), _high(oa), _low(ob), _high(ob)
+    ca, cb = 0, 0
+    f0, g0, f1, g1 = w, -1, w, -1
+    for i in range(w):
+        y, f = _nd(_sum4(ts, b0, b1, b2, b3, i), _sum4(tq, b0, b1, b2, b3, i), half, tiny)
+        ca += y < lo_a * f
+        ka = _undecided(y, f, lo_a, hi_a, ya, fa)
+        f0 = min(f0, i if ka else w)
+        g0 = max(g0, i if ka else -1)
+        x, d = _nd(_sum4(ts, a0, a1, a2, a3, i), _sum4(tq, a0, a1, a2, a3, i), half, tiny)
+        cb += x < lo_b * d
+        kb = _undecided(x, d, lo_b, hi_b, xb, db)
+        f1 = min(f1, i if kb else w)
+        g1 = max(g1, i if kb else -1)
+    return ca, f0, g0, cb, f1, g1
+
+
+@numba.njit(inline="always")
+def _low(v: float) -> float:
+    return v - abs(v) * _MARGIN
+
+
+@numba.njit(inline="always")
+def _high(v: float) -> float:
+    return v + abs(v) * _MARGIN
+
+
+@numba.njit(cache=True, nogil=True)
+def _pick(s, q, i0, i1, lo, low, eq, half, tiny, best):  # pragma: no cover - numba
+    """Exact scores of the tile's strategies ``i0..i1`` that pass :func:`_maybe_best`; the first
+    strictly best of them replaces ``best`` (score, numerator, denominator, index)."""
+    for i in range(i0, i1 + 1):
+        x, d = _nd(s[i], q[i], half, tiny)
+        if _maybe_best(x, d, low, eq, best[1], best[2]):
+            v = x / d
+            if v > best[0]:
+                best[0], best[1], best[2], best[3] = v, x, d, lo + i
+
+
+@numba.njit(cache=True, nogil=True)
+def _below(s, q, i0, i1, o, rx, rd, half, tiny):  # pragma: no cover - numba
+    """Exact count of the tile's strategies ``i0..i1`` scoring below ``o`` among the undecided
+    ones."""
+    c = 0
+    lo, hi = _low(o), _high(o)
+    for i in range(i0, i1 + 1):
+        x, d = _nd(s[i], q[i], half, tiny)
+        c += _undecided(x, d, lo, hi, rx, rd) & ((x / d) < o)
+    return c
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _cscv_best(bt, gstart, gsize, toff, nsub, ia, ib, seed, n_chunks):  # pragma: no cover
+    """Per chunk of strategies and pair ``j``: the best score on half A (``[:, j, 0]``) and on
+    half B (``[:, j, 1]``) as (score, numerator, denominator, first index) in ``[..., 0:4]``.
+    ``seed[j]`` is a lower bound of the best score: only strategies that may reach
+    ``max(seed, best so far)`` are divided out."""
+    s_blocks, n = bt.shape
+    m, groups = ia.shape
+    half = s_blocks // 2
+    tiny = 1e-30 * half * (half - 1)
+    res = np.empty((n_chunks, m, 2, 4))
+    res[..., 0] = -np.inf
+    res[..., 1:3] = np.nan
+    res[..., 3] = -1
+    tile = min(max(32, _TILE_DOUBLES // nsub), n)
+    n_tiles = (n + tile - 1) // tile
+    per = (n_tiles + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        ts = np.empty((nsub, tile))
+        tq = np.empty((nsub, tile))
+        sa, qa, sb, qb = np.empty(tile), np.empty(tile), np.empty(tile), np.empty(tile)
+        for t in range(c * per, min((c + 1) * per, n_tiles)):
+            lo = t * tile
+            w = min(n, lo + tile) - lo
+            _tables(bt, lo, w, gstart, gsize, toff, ts, tq)
+            for j in range(m):
+                ra, rb = res[c, j, 0], res[c, j, 1]
+                # until the chunk has a best, a strategy equal to the seed may be it; then only
+                # a strictly better one replaces it (x > low * d covers every score > best)
+                ea, eb = ra[0] < seed[j, 0], rb[0] < seed[j, 1]
+                la, lb = _low(max(seed[j, 0], ra[0])), _low(max(seed[j, 1], rb[0]))
+                if groups == 4:
+                    fa, ga, fb, gb = _screen_best(ts, tq, ia, ib, j, w, la, ea, ra[1], ra[2], lb,
+                                                  eb, rb[1], rb[2], half, tiny)  # fmt: skip
+                    if ga >= 0 or gb >= 0:
+                        _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb)
+                else:
+                    _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb)
+                    fa, ga, fb, gb = 0, w - 1, 0, w - 1
+                if ga >= 0:
+                    _pick(sa, qa, fa, ga, lo, la, ea, half, tiny, ra)
+                if gb >= 0:
+                    _pick(sb, qb, fb, gb, lo, lb, eb, half, tiny, rb)
+    return res
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _cscv_below(bt, gstart, gsize, toff, nsub, ia, ib, ref, n_chunks):  # pragma: no cover
+    """Per chunk and pair ``j``: how many strategies score below ``ref[0, j, 0]`` on half B
+    (``[..., 0]``) and below ``ref[0, j, 1]`` on half A (``[..., 1]``); exact (divides only where
+    the screen cannot tell). ``ref[1:3]``: those scores' numerators and denominators."""
+    s_blocks, n = bt.shape
+    m, groups = ia.shape
+    half = s_blocks // 2
+    tiny = 1e-30 * half * (half - 1)
+    cnt = np.zeros((n_chunks, m, 2), np.int64)
+    tile = min(max(32, _TILE_DOUBLES // nsub), n)
+    n_tiles = (n + tile - 1) // tile
+    per = (n_tiles + n_chunks - 1) // n_chunks
+    for c in numba.prange(n_chunks):
+        ts = np.empty((nsub, tile))
+        tq = np.empty((nsub, tile))
+        sa, qa, sb, qb = np.empty(tile), np.empty(tile), np.empty(tile), np.empty(tile)
+        for t in range(c * per, min((c + 1) * per, n_tiles)):
+            lo = t * tile
+            w = min(n, lo + tile) - lo
+            _tables(bt, lo, w, gstart, gsize, toff, ts, tq)
+            for j in range(m):
+                oa, ya, fa = ref[0, j, 0], ref[1, j, 0], ref[2, j, 0]
+                ob, xb, db = ref[0, j, 1], ref[1, j, 1], ref[2, j, 1]
+                if groups == 4:
+                    c0, f0, g0, c1, f1, g1 = _screen_below(ts, tq, ia, ib, j, w, oa, ya, fa, ob,
+                                                           xb, db, half, tiny)  # fmt: skip
+                    if g0 >= 0 or g1 >= 0:
+                        _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb)
+                else:
+                    _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb)
+                    c0 = c1 = 0
+                    for i in range(w):
+                        y, f = _nd(sb[i], qb[i], half, tiny)
+                        c0 += y < _low(oa) * f
+                        x, d = _nd(sa[i], qa[i], half, tiny)
+                        c1 += x < _low(ob) * d
+                    f0, g0, f1, g1 = 0, w - 1, 0, w - 1
+                if g0 >= 0:
+                    c0 += _below(sb, qb, f0, g0, oa, ya, fa, half, tiny)
+                if g1 >= 0:
+                    c1 += _below(sa, qa, f1, g1, ob, xb, db, half, tiny)
+                cnt[c, j, 0] += c0
+                cnt[c, j, 1] += c1
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def _unrank(ranks, s, binom):  # pragma: no cover - numba
+    """Bit masks of the halves of ``s`` blocks that contain block 0, by lexicographic rank
+    (the first half of ``itertools.combinations(range(s), s // 2)``)."""
+    out = np.empty(len(ranks), np.uint64)
+    for t in range(len(ranks)):
+        r = ranks[t]
+        mask = np.uint64(1)
+        k = s // 2 - 1
+        x = 1
+        while k > 0:
+            c = binom[s - 1 - x, k - 1]
+            if r < c:
+                mask |= np.uint64(1) << np.uint64(x)
+                k -= 1
+            else:
+                r -= c
+            x += 1
+        out[t] = mask
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_hash(bt, u):  # pragma: no cover - numba
+    """A 64-bit hash per column of ``bt[S, n]`` from the bit patterns ``u`` (``bt`` viewed as
+    uint64; -0.0 hashed as 0.0)."""
+    s, n = bt.shape
+    h = np.full(n, np.uint64(0x9E3779B97F4A7C15))
+    for k in range(s):
+        for i in range(n):
+            v = np.uint64(0) if bt[k, i] == 0.0 else u[k, i]
+            x = (h[i] ^ v) * np.uint64(0xBF58476D1CE4E5B9)
+            h[i] = x ^ (x >> np.uint64(31))
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_of_codes(bt, codes, n_codes):  # pragma: no cover - numba
+    """First position of every code, and whether all positions of a code hold equal columns."""
+    s, n = bt.shape
+    first = np.full(n_codes, -1, np.int64)
+    for i in range(n):
+        if first[codes[i]] < 0:
+            first[codes[i]] = i
+    for i in range(n):
+        f = first[codes[i]]
+        if f != i:
+            for k in range(s):
+                if bt[k, i] != bt[k, f]:
+                    return first, False
+    return first, True
+
+
+def distinct_columns(bt: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of every distinct column of ``bt[S, n]`` (no NaN;
+    -0.0 equals 0.0), in order: the rows ``np.unique(bt.T, axis=0)`` keeps, without its sort.
+    A hash per column, then a check that equal hashes hold equal columns (an exact fallback on a
+    collision)."""
+    bt = np.ascontiguousarray(bt, dtype=np.float64)
+    if bt.shape[1] == 0:
+        return np.zeros(0, np.int64)
+    codes, uniq = pd.factorize(_row_hash(bt, bt.view(np.uint64)))
+    first, ok = _first_of_codes(bt, codes.astype(np.int64, copy=False), len(uniq))
+    if ok:
+        return first
+    return np.sort(np.unique(bt.T, axis=0, return_index=True)[1]).astype(np.int64)
+
+
+class _Layout:
+    """The block groups of S blocks (4 groups up to S = 16, else groups of 4 blocks and one of
+    2 when S % 4 == 2) and the table rows of a half's subset in each group."""
+
+    def __init__(self, s: int) -> None:
+        self.s = s
+        if s <= 16:  # always 4 groups (some of 0 or 1 block): the passes' fast path
+            sizes = [s // 4 + (g < s % 4) for g in range(4)]
+        else:
+            sizes = [4] * (s // 4) + ([s % 4] if s % 4 else [])
+        self.gsize = np.array(sizes, dtype=np.int64)
+        self.gstart = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        width = 1 << self.gsize
+        self.toff = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
+        self.nsub = int(width.sum())
+        self.binom = np.array([[math.comb(a, b) for b in range(s + 1)] for a in range(s + 1)],
+                              dtype=np.int64)  # fmt: skip
+
+    def rows(self, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Table rows ``[m, groups]`` of half A (lexicographic rank ``ranks``) and of half B."""
+        masks = _unrank(np.asarray(ranks, dtype=np.int64), self.s, self.binom)
+        full = (np.uint64(1) << self.gsize.astype(np.uint64)) - np.uint64(1)
+        nib = (masks[:, None] >> self.gstart.astype(np.uint64)[None, :]) & full[None, :]
+        nib = nib.astype(np.int64)
+        return self.toff + nib, self.toff + (full.astype(np.int64) ^ nib)
+
+
+def _omegas(bt: np.ndarray, lay: _Layout, ranks: np.ndarray, elite: np.ndarray) -> np.ndarray:
+    """ω ``[m, 2]`` of the pairs ``ranks``: ``[:, 0]`` with half A in sample, ``[:, 1]`` with
+    half B in sample (the first in-sample best on ties)."""
+    n = bt.shape[1]
+    ia, ib = lay.rows(ranks)
+    args = (lay.gstart, lay.gsize, lay.toff, lay.nsub, ia, ib)
+    chunks = max(1, min(2 * numba.get_num_threads(), n // 256))
+    seed = _scores(np.ascontiguousarray(bt[:, elite]), *args).max(axis=1)
+    res = _cscv_best(bt, *args, seed, chunks)
+    val, idx = res[..., 0], res[..., 3].astype(np.int64)
+    first = np.argmax(val == val.max(axis=0), axis=0)  # the first chunk holding the best
+    best = np.take_along_axis(idx, first[None], axis=0)[0]  # [m, 2]
+    ref = _best_scores(bt, np.ascontiguousarray(best), *args)
+    below = _cscv_below(bt, *args, ref, chunks).sum(axis=0)
+    return (below + 1) / (n + 1)
+
+
+class _Draws:
+    """Ranks of complementary pairs of splits drawn at random without replacement (seeded)."""
+
+    def __init__(self, total: int, seed: int) -> None:
+        self.total, self.rng, self.pos = total, np.random.default_rng(seed), 0
+        self.perm = self.rng.permutation(total) if total <= _PERM_LIMIT else None
+        self.seen: set[int] = set()
+
+    def take(self, k: int) -> np.ndarray:
+        if self.perm is not None:
+            out = self.perm[self.pos : self.pos + k]
+            self.pos += len(out)
+            return out
+        got: list[int] = []
+        while len(got) < k:
+            for r in self.rng.integers(0, self.total, size=2 * (k - len(got)) + 8).tolist():
+                if r not in self.seen and len(got) < k:
+                    self.seen.add(r)
+                    got.append(r)
+        return np.array(got, dtype=np.int64)
+
+
+def pbo_se(below_half: np.ndarray, pairs_total: int) -> float:
+    """Standard error of the PBO estimate from ``below_half`` (λ <= 0 per split, complementary
+    pairs next to each other) as an estimate of the all-splits value: the splits come in random
+    pairs drawn without replacement, so SE = √(v / m · (1 − m / M)) over the m pair means (M
+    pairs in all), v their sample variance, at least p̃(1 − p̃)/2 (two independent splits) with
+    p̃ = (k + 2)/(2m + 4) (k splits below half): never 0 before every pair is used."""
+    x = np.asarray(below_half, dtype=np.float64)
+    m = len(x) // 2
+    if m >= pairs_total or m == 0:
+        return 0.0 if m >= pairs_total else math.nan
+    y = (x[0 : 2 * m : 2] + x[1 : 2 * m : 2]) / 2
+    pt = (x.sum() + 2) / (len(x) + 4)
+    v = max(float(np.var(y, ddof=1)) if m > 1 else 0.0, pt * (1 - pt) / 2)
+    return math.sqrt(v / m * (1 - m / pairs_total))
+
+
+def _next_batch(x: np.ndarray, used: int, cap: int, total: int, se_target: float | None) -> int:
+    """Pairs to draw next: towards the projected need of the SE target, at most doubling."""
+    step = used
+    if se_target is not None:
+        pt = (x.sum() + 2) / (len(x) + 4)
+        y = (x[0::2] + x[1::2]) / 2
+        v = max(float(np.var(y, ddof=1)) if len(y) > 1 else 0.0, pt * (1 - pt) / 2)
+        need = v / (se_target**2 + v / total)
+        step = min(max(math.ceil(1.05 * need) - used, 16), used)
+    return max(1, min(step, cap - used))
+
+
+def pbo_cscv(
+    blocks: np.ndarray,
+    max_splits: int | None = None,
+    *,
+    se_target: float | None = None,
+    min_splits: int = 200,
+    clear_of: tuple[float, ...] = (),
+    z: float = 1.96,
+    seed: int = 0,
+) -> PBOResult:
     """PBO over the rows of ``blocks[n_strategies, S]`` (per-block returns), S even.
 
-    All ``C(S, S/2)`` splits are used (12,870 for S = 16) unless ``max_splits`` takes an evenly
-    spaced subset. A compiled loop, parallel over splits, keeps memory at O(n_strategies) per
-    thread: nothing of size strategies x splits is ever built.
+    By default every one of the ``C(S, S/2)`` splits is used (12,870 for S = 16), in
+    lexicographic order of the in-sample half: the exact CSCV value (``se`` 0). Otherwise splits
+    are drawn at random (``seed``), as complementary pairs (one pass scores a half and its
+    complement: two splits), without replacement, in batches, until
+
+    * ``max_splits`` (rounded down to an even number, at least 2) are used, or all of them;
+    * the standard error (:func:`pbo_se`) is at most ``se_target``, after ``min_splits``;
+    * the interval ``pbo ± z·se`` lies clear of every threshold of ``clear_of`` (for the report:
+      the verdict's 0.2 and 0.4, so more splits could not move PBO across one), after
+      ``min_splits``.
+
+    Compiled passes parallel over strategies: memory O(S x n_strategies) for the blocks and
+    O(tile) per thread, nothing of size strategies x splits.
     """
-    b = np.ascontiguousarray(blocks, dtype=np.float64)
+    b = np.asarray(blocks, dtype=np.float64)
     if b.ndim != 2:
         raise ValueError(f"blocks must be a 2-D array (strategies x blocks), got {b.shape}")
     n, s = b.shape
@@ -164,11 +610,57 @@ def pbo_cscv(blocks: np.ndarray, max_splits: int | None = None) -> PBOResult:
         raise ValueError("CSCV needs at least 2 strategies")
     if not np.all(np.isfinite(b)):
         raise ValueError("block returns must be finite")
-    splits = np.array(list(itertools.combinations(range(s), s // 2)), dtype=np.int64)
-    if max_splits is not None and len(splits) > max_splits:
-        splits = splits[np.linspace(0, len(splits) - 1, max_splits).astype(np.int64)]
-    in_sample = np.zeros((len(splits), s), dtype=np.bool_)
-    in_sample[np.arange(len(splits))[:, None], splits] = True
-    omegas = _cscv_omegas(b, in_sample)
-    logits = np.log(omegas / (1 - omegas))
-    return PBOResult(float(np.mean(logits <= 0)), logits, omegas, len(splits), n)
+    bt = np.ascontiguousarray(b.T)
+    total = math.comb(s, s // 2)
+    pairs = total // 2
+    cap = pairs if max_splits is None else max(1, min(int(max_splits), total) // 2)
+    lay = _Layout(s)
+    a, q = bt.sum(axis=0), np.einsum("ij,ij->j", bt, bt)
+    d = s * q - a * a
+    ok = d > 1e-30 * s * (s - 1)
+    whole = np.where(ok, a * np.abs(a) / np.where(ok, d, 1.0), 0.0)  # the whole period's score
+    elite = np.sort(np.argpartition(-whole, min(_ELITE, n) - 1)[: min(_ELITE, n)])
+    if cap == pairs and se_target is None and not clear_of:
+        if total > _EXACT_LIMIT:
+            raise ValueError(f"{total:,} splits are too many to use all of them: pass "
+                             "max_splits or se_target")  # fmt: skip
+        return _exact(bt, lay, elite, total)
+    draws = _Draws(pairs, seed)
+    min_pairs = min(cap, max(1, -(-int(min_splits) // 2)))
+    chunks: list[np.ndarray] = []
+    used, step, stop = 0, (min_pairs if se_target is not None or clear_of else cap), "max"
+    while True:
+        ranks = draws.take(step)
+        chunks.append(_omegas(bt, lay, ranks, elite))
+        used += len(ranks)
+        om = np.concatenate(chunks).ravel()  # pairs side by side: A, B, A, B, ...
+        x = (om <= 0.5).astype(np.float64)
+        se = pbo_se(x, pairs)
+        p = float(x.mean())
+        if used >= cap:
+            stop = "all" if used == pairs else "max"
+            break
+        if 2 * used >= min_splits:
+            if se_target is not None and se <= se_target:
+                stop = "se"
+                break
+            if clear_of and all(p + z * se < t or p - z * se >= t for t in clear_of):
+                stop = "clear"
+                break
+        step = _next_batch(x, used, cap, pairs, se_target)
+    logits = np.log(om / (1 - om))
+    return PBOResult(float(np.mean(logits <= 0)), logits, om, len(om), n, se, total, stop)
+
+
+def _exact(bt: np.ndarray, lay: _Layout, elite: np.ndarray, total: int) -> PBOResult:
+    """Every split, ω in lexicographic order of the in-sample half (pair ``r``'s half B is the
+    complement of split ``r``: split ``total - 1 - r``)."""
+    pairs = total // 2
+    om = np.empty(total)
+    for lo in range(0, pairs, 4096):
+        r = np.arange(lo, min(pairs, lo + 4096))
+        w = _omegas(bt, lay, r, elite)
+        om[r] = w[:, 0]
+        om[total - 1 - r] = w[:, 1]
+    logits = np.log(om / (1 - om))
+    return PBOResult(float(np.mean(logits <= 0)), logits, om, total, bt.shape[1], 0.0, total, "all")

@@ -14,9 +14,13 @@ likely that is (formulas in :mod:`threadx.robust`) from one row per combination 
   of different datasets have different sampling variances, so they are not pooled). The null's
   mean Sharpe is 0 (Bailey & López de Prado 2014).
 * **PBO** by CSCV over all the group's combinations' block returns, exact duplicates (e.g. all
-  that never trade) merged: ties would count as losses. All ``C(S, S/2)`` splits unless
-  ``strategies x splits > pbo_work`` (:data:`PBO_WORK`): then an evenly spaced subset of at least
-  :data:`PBO_MIN_SPLITS`. Splits go ``S/2`` at a time: memory O(combos x S).
+  that never trade) merged: ties would count as losses. All ``C(S, S/2)`` splits (exact, standard
+  error 0) while ``strategies x splits <= pbo_exact_work`` (:data:`PBO_EXACT_WORK`); beyond, splits
+  are drawn at random (seeded: the same report every time) in complementary pairs until the
+  standard error of PBO (:func:`threadx.robust.pbo_se`) is at most :data:`PBO_SE_TARGET`, or, after
+  at least :data:`PBO_MIN_SPLITS`, its 95% interval lies clear of both verdict thresholds
+  (:data:`PBO_GOOD`, :data:`PBO_BAD`): more splits could not change the verdict. ``pbo_work``
+  caps strategies x splits (``pbo_stop`` says which rule stopped). Memory O(combos x S).
 * **Verdict** on the top-ranked row (``[rank] by``): *overfit* when DSR < :data:`DSR_BAD` or
   PBO >= :data:`PBO_BAD`; *survives* when DSR >= :data:`DSR_GOOD` and PBO < :data:`PBO_GOOD`;
   else *inconclusive*. Degenerate groups (one combination, no trades, identical results, unknown
@@ -29,7 +33,8 @@ it through :func:`load_report`); non-finite numbers are ``null``::
      "thresholds": {"dsr_good", "pbo_good", "dsr_bad", "pbo_bad"}, "finished": str, "verdict",
      "groups": [{"symbol", "timeframe", ("fold"), "n_trials", "n_returns", "bar_minutes",
                  "sr_mean", "sr_var" (per bar), "expected_max_sr" (per bar),
-                 "expected_max_sr_annual", "pbo", "pbo_splits", "pbo_splits_total",
+                 "expected_max_sr_annual", "pbo", "pbo_se" (0: exact), "pbo_se_target",
+                 "pbo_splits", "pbo_splits_total", "pbo_stop" ("all" | "se" | "clear" | "max"),
                  "pbo_strategies", "pbo_note", "oos_rank_hist": [10 ints over (0, 1)],
                  "logit_mean", "logit_median", "verdict", "verdict_class",
                  "top": [{"combo_id", "rank", <swept params>, "sharpe" (annualised),
@@ -53,7 +58,7 @@ from threadx.io import atomic_write_json
 from threadx.kernels.layout import block_columns
 from threadx.log import get_logger
 from threadx.metrics import STAT_NAMES, periods_per_year
-from threadx.robust import dsr, expected_max_sharpe, pbo_cscv, psr
+from threadx.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
 from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep.results import RunStore, rank
 
@@ -63,19 +68,25 @@ REPORT_FILE = "report.json"
 N_BINS = 10
 DSR_GOOD, PBO_GOOD = 0.95, 0.2
 DSR_BAD, PBO_BAD = 0.5, 0.4
-PBO_WORK = 2e8  # strategies x splits per group before the splits are subsampled
-PBO_MIN_SPLITS = 500
+PBO_EXACT_WORK = 3e7  # strategies x splits up to which every split is used (exact PBO)
+PBO_WORK = 2e8  # strategies x splits at most per group (a cap on the splits drawn)
+PBO_SE_TARGET = 0.02  # standard error of PBO at which the random draw of splits stops
+PBO_MIN_SPLITS = 200  # splits drawn at least before a stop
+PBO_SEED = 0
 
 
 def build_report(frame: pd.DataFrame, datasets: list[dict], rank_by: list[str], top_k: int,
-                 blocks: int, *, pbo_work: float = PBO_WORK) -> dict[str, Any]:  # fmt: skip
+                 blocks: int, *, pbo_work: float = PBO_WORK,
+                 pbo_exact_work: float = PBO_EXACT_WORK,
+                 pbo_se_target: float = PBO_SE_TARGET) -> dict[str, Any]:  # fmt: skip
     """The report of a sweep's results ``frame`` (schema above). ``datasets``: the manifest's
     (``symbol``, ``timeframe``, ``bars`` or ``n_bars``, optional ``bar_minutes`` and ``fold``)."""
     n_trials = len(frame)
     info = {_key(d): d for d in datasets}
-    swept = [c for c in PARAM_NAMES if c in frame.columns and frame[c].nunique(dropna=False) > 1]
+    swept = [c for c in PARAM_NAMES if c in frame.columns and _varies(frame[c])]
+    pbo = {"work": pbo_work, "exact_work": pbo_exact_work, "se_target": pbo_se_target}
     ctx = {"n_trials": n_trials, "rank_by": list(rank_by), "top_k": int(top_k),
-           "blocks": int(blocks), "swept": swept, "pbo_work": pbo_work}  # fmt: skip
+           "blocks": int(blocks), "swept": swept, "pbo": pbo}  # fmt: skip
     groups = [_group_report(frame, pos, key, info.get(key, {}), ctx)
               for key, pos in _group_positions(frame, list(info))]  # fmt: skip
     return _clean({
@@ -87,19 +98,58 @@ def build_report(frame: pd.DataFrame, datasets: list[dict], rank_by: list[str], 
     })  # fmt: skip
 
 
+def _varies(col: pd.Series) -> bool:
+    """More than one distinct value (NaN counts as one), without hashing numeric columns."""
+    if len(col) < 2:
+        return False
+    if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "biuf":
+        na = col.isna()  # strings, objects, extension types: NaN / NA counts as one value
+        if na.any():
+            return not na.all()
+        return bool((col != col.iloc[0]).any())
+    a = col.to_numpy()
+    if a.dtype.kind in "biu" or a[0] == a[0]:
+        return bool((a != a[0]).any())  # a NaN differs from the (defined) first value
+    return not np.isnan(a).all()
+
+
 def _key(d: dict) -> tuple:
     return (str(d.get("symbol")), str(d.get("timeframe")), d["fold"] if "fold" in d else None)
 
 
 def _group_positions(frame: pd.DataFrame, order: list[tuple]) -> list[tuple[tuple, np.ndarray]]:
-    """(key, row positions) per (symbol, timeframe[, fold]); manifest order first."""
+    """(key, row positions) per (symbol, timeframe[, fold]); manifest order first, then sorted
+    (as ``groupby``, rows with a missing key left out, but by codes: no per-group frames)."""
     if frame.empty:
         return []
     cols = ["symbol", "timeframe", *(["fold"] if "fold" in frame.columns else [])]
+    codes = np.zeros(len(frame), dtype=np.int64)
+    ok = np.ones(len(frame), dtype=bool)
+    parts: list[tuple[np.ndarray | None, Any]] = []
+    for c in cols:
+        if not _varies(frame[c]):  # one value (the usual case): nothing to factorize
+            first = frame[c].iloc[0]
+            if pd.isna(first):
+                return []
+            parts.append((None, first))
+            continue
+        k, u = pd.factorize(frame[c], sort=True)
+        parts.append((k, u))
+        ok &= k >= 0
+        codes = pd.factorize(codes * len(u) + k, sort=True)[0]  # lexicographic, < n each step
+    rows = np.arange(len(frame)) if ok.all() else np.flatnonzero(ok)
+    sub = codes[rows]
+    groups = [rows]
+    if len(sub) and sub.max() > 0:
+        srt = np.argsort(sub, kind="stable")
+        groups = np.split(rows[srt], np.flatnonzero(np.diff(sub[srt])) + 1)
     found = {}
-    for k, pos in frame.groupby(cols, sort=True).indices.items():
-        key = (str(k[0]), str(k[1]), int(k[2]) if len(k) > 2 else None)
-        found[key] = np.asarray(pos, dtype=np.int64)
+    for grp in groups:
+        if not len(grp):
+            continue
+        vals = [u if k is None else u[k[grp[0]]] for k, u in parts]
+        key = (str(vals[0]), str(vals[1]), int(vals[2]) if len(vals) > 2 else None)
+        found[key] = grp.astype(np.int64, copy=False)
     keys = [k for k in order if k in found] + [k for k in found if k not in order]
     return [(k, found[k]) for k in keys]
 
@@ -121,7 +171,7 @@ def _group_report(frame: pd.DataFrame, pos: np.ndarray, key: tuple, ds: dict,
         "sr_mean": float(sr.mean()) if len(sr) else None, "sr_var": sr_var,
         "expected_max_sr": emax, "expected_max_sr_annual": emax * root,
     })  # fmt: skip
-    g.update(_pbo(frame, pos, block_columns(ctx["blocks"]), ctx["pbo_work"]))
+    g.update(_pbo(frame, pos, block_columns(ctx["blocks"]), **ctx["pbo"]))
     g["top"] = _top_rows(frame, pos, ctx, root, n_returns, sr_var)
     g["verdict_class"], g["verdict"] = group_verdict(g, ctx["n_trials"], ctx["rank_by"])
     return g
@@ -129,65 +179,97 @@ def _group_report(frame: pd.DataFrame, pos: np.ndarray, key: tuple, ds: dict,
 
 def _top_rows(frame: pd.DataFrame, pos: np.ndarray, ctx: dict[str, Any], root: float,
               n_returns: int | None, sr_var: float) -> list[dict[str, Any]]:  # fmt: skip
-    """The group's top-K by ``rank_by`` with PSR (vs 0) and DSR; ranking reads only the ranked
-    and tie-break columns, not the whole frame."""
+    """The group's top-K by ``rank_by`` with PSR (vs 0) and DSR; ranking sorts only the rows
+    that can be in the top-K (:func:`_top_candidates`) and reads only the ranked and tie-break
+    columns, not the whole frame."""
     keys = [k.lstrip("+-") for k in ctx["rank_by"]]
     need = list(dict.fromkeys(
         [*keys, *(c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id")
                   if c in frame.columns)]))  # fmt: skip
-    sub = frame[need].iloc[pos]
-    sub.insert(len(need), "_pos", pos)
+    cand = _top_candidates(frame, pos, ctx["rank_by"][0], ctx["top_k"])
+    sub = frame.iloc[cand][need]  # the candidate rows first: a few rows, not whole columns
+    sub.insert(len(need), "_pos", cand)
     top = rank(sub, ctx["rank_by"]).head(ctx["top_k"])
     have_stats = all(c in frame.columns for c in STAT_NAMES)
+    best = frame.iloc[top["_pos"].to_numpy()]
+    cols = ["sharpe", "combo_id", *ctx["swept"], *(STAT_NAMES if have_stats else ())]
+    val = {c: best[c].to_numpy() for c in dict.fromkeys(cols)}
     rows = []
-    for p, rk in zip(top["_pos"].to_numpy(), top["rank"].to_numpy(), strict=True):
-        sharpe = float(frame["sharpe"].iat[p])
+    for i, rk in enumerate(top["rank"].to_numpy()):
+        sharpe = float(val["sharpe"][i])
         sr = sharpe / root
-        row: dict[str, Any] = {"rank": int(rk), "combo_id": int(frame["combo_id"].iat[p])}
-        row.update({c: frame[c].iat[p] for c in ctx["swept"]}, sharpe=sharpe, sharpe_per_bar=sr)
-        row.update(_psr_dsr(frame, p, sr, n_returns, sr_var, ctx["n_trials"], have_stats))
+        row: dict[str, Any] = {"rank": int(rk), "combo_id": int(val["combo_id"][i])}
+        row.update({c: val[c][i] for c in ctx["swept"]}, sharpe=sharpe, sharpe_per_bar=sr)
+        row.update(_psr_dsr(val, i, sr, n_returns, sr_var, ctx["n_trials"], have_stats))
         rows.append(row)
     return rows
 
 
-def _psr_dsr(frame: pd.DataFrame, p: int, sr: float, n_returns: int | None, sr_var: float,
-             n_trials: int, have_stats: bool) -> dict[str, Any]:  # fmt: skip
+def _top_candidates(frame: pd.DataFrame, pos: np.ndarray, key: str, k: int) -> np.ndarray:
+    """The positions (of ``pos``, in order) that can be among the best ``k`` by the first
+    ranking key: every row at least as good as the ``k``-th best value (ties included); all of
+    ``pos`` when fewer than ``k`` values are defined (NaN ranks last) or the key is not numeric."""
+    col = frame[key.lstrip("+-")]
+    if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "biuf" or len(pos) <= k:
+        return pos
+    v = col.to_numpy(dtype=np.float64)
+    v = v if len(pos) == len(v) else v[pos]
+    defined = ~np.isnan(v)
+    vd = v[defined]
+    if len(vd) <= k:
+        return pos
+    if key.startswith("-"):
+        return pos[defined & (v <= np.partition(vd, k - 1)[k - 1])]
+    return pos[defined & (v >= np.partition(vd, len(vd) - k)[len(vd) - k])]
+
+
+def _psr_dsr(val: dict[str, np.ndarray], i: int, sr: float, n_returns: int | None,
+             sr_var: float, n_trials: int, have_stats: bool) -> dict[str, Any]:  # fmt: skip
     out = dict.fromkeys(("skewness", "kurtosis", "psr", "dsr"))
     if not have_stats:
         return out
-    out["skewness"] = skew = float(frame["skewness"].iat[p])
-    out["kurtosis"] = kurt = float(frame["kurtosis"].iat[p])
+    out["skewness"] = skew = float(val["skewness"][i])
+    out["kurtosis"] = kurt = float(val["kurtosis"][i])
     if n_returns is not None and math.isfinite(sr):
         out["psr"] = psr(sr, n_returns, skew, kurt, 0.0)
         out["dsr"] = dsr(sr, n_returns, skew, kurt, sr_var, n_trials)
     return out
 
 
-def _pbo(frame: pd.DataFrame, pos: np.ndarray, cols: Sequence[str], work: float
-         ) -> dict[str, Any]:  # fmt: skip
-    """PBO over the group's block returns (one n x S matrix, duplicates merged)."""
+def _pbo(frame: pd.DataFrame, pos: np.ndarray, cols: Sequence[str], *, work: float,
+         exact_work: float, se_target: float) -> dict[str, Any]:  # fmt: skip
+    """PBO over the group's block returns (one S x n matrix, duplicates merged)."""
     s = len(cols)
-    out: dict[str, Any] = {"pbo": None, "pbo_splits": 0, "pbo_splits_total": math.comb(s, s // 2),
+    total = math.comb(s, s // 2)
+    out: dict[str, Any] = {"pbo": None, "pbo_se": None, "pbo_se_target": se_target,
+                           "pbo_splits": 0, "pbo_splits_total": total, "pbo_stop": "",
                            "pbo_strategies": 0, "pbo_note": "", "oos_rank_hist": [0] * N_BINS,
                            "logit_mean": None, "logit_median": None}  # fmt: skip
     if not cols or not all(c in frame.columns for c in cols):
         out["pbo_note"] = "not enough data: the results carry no block returns (older run)"
         return out
-    b = np.empty((len(pos), s), dtype=np.float64)
-    for j, c in enumerate(cols):
-        b[:, j] = frame[c].to_numpy(dtype=np.float64)[pos]
-    np.nan_to_num(b, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    b = np.unique(b, axis=0)
-    out["pbo_strategies"] = n = len(b)
+    # blocks x rows, C order: usually a view of the frame's float block (read only), no copy
+    bt = np.ascontiguousarray(frame[list(cols)].to_numpy(dtype=np.float64).T)
+    if len(pos) != len(frame):  # positions are sorted and distinct: else all rows, in order
+        bt = np.take(bt, pos, axis=1)
+    if not np.isfinite(bt).all():
+        bt = np.where(np.isfinite(bt), bt, 0.0)
+    keep = distinct_columns(bt)
+    out["pbo_strategies"] = n = len(keep)
     if n < 2:
-        what = ("no trades" if not np.any(b) else "identical results") if len(pos) > 1 else "one"
+        what = ("no trades" if not np.any(bt) else "identical results") if len(pos) > 1 else "one"
         out["pbo_note"] = f"not enough combinations: {len(pos)} combination(s), {what}"
         return out
-    total = out["pbo_splits_total"]
-    limit = None if n * total <= work else min(total, max(PBO_MIN_SPLITS, int(work // n)))
-    res = pbo_cscv(b, max_splits=limit)
-    out.update({"pbo": res.pbo, "pbo_splits": res.n_splits,
-                "oos_rank_hist": res.rank_histogram(N_BINS), "logit_mean": np.mean(res.logits),
+    b = np.take(bt, keep, axis=1).T  # strategies x blocks, a view of a blocks-major array
+    if n * total <= exact_work:
+        res = pbo_cscv(b)
+    else:
+        cap = min(total, max(PBO_MIN_SPLITS, int(work // n)))
+        res = pbo_cscv(b, max_splits=cap, se_target=se_target, min_splits=PBO_MIN_SPLITS,
+                       clear_of=(PBO_GOOD, PBO_BAD), seed=PBO_SEED)  # fmt: skip
+    out.update({"pbo": res.pbo, "pbo_se": res.se, "pbo_splits": res.n_splits,
+                "pbo_stop": res.stop, "oos_rank_hist": res.rank_histogram(N_BINS),
+                "logit_mean": np.mean(res.logits),
                 "logit_median": np.median(res.logits)})  # fmt: skip
     return out
 
@@ -296,30 +378,35 @@ def manifest_datasets(manifest: dict[str, Any]) -> list[dict]:
             for f in folds if 0 <= int(f.get("dataset", -1)) < len(ds)]  # fmt: skip
 
 
-def compute_report(run_dir: Path | str) -> dict[str, Any]:
-    """Build the report of a run folder from its stored results, spec and manifest."""
+def compute_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Build the report of a run folder from its stored results, spec and manifest; ``frame``:
+    the run's results already in memory (all of them, as :meth:`RunStore.load` returns them),
+    used instead of reading the parts again."""
     from threadx.sweep.spec import load_spec
 
     store = RunStore(Path(run_dir))
     man = store.read_manifest()
     spec = load_spec(store.spec_path)
-    rep = build_report(store.load(), manifest_datasets(man), spec.rank.by, spec.rank.top_k,
-                       spec.report.blocks)  # fmt: skip
+    rep = build_report(store.load() if frame is None else frame, manifest_datasets(man),
+                       spec.rank.by, spec.rank.top_k, spec.report.blocks)  # fmt: skip
     return {"run_id": store.run_id, "finished": man.get("finished"), **rep}
 
 
-def write_report(run_dir: Path | str) -> dict[str, Any]:
-    """Compute and store ``report.json`` (atomically) in the run folder."""
-    rep = compute_report(run_dir)
+def write_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Compute and store ``report.json`` (atomically) in the run folder (``frame``: see
+    :func:`compute_report`)."""
+    rep = compute_report(run_dir, frame=frame)
     atomic_write_json(Path(run_dir) / REPORT_FILE, rep)
     return rep
 
 
-def finish_report(run_dir: Path | str) -> dict[str, Any] | None:
-    """:func:`write_report` for a run that just completed; a failure is logged, never raised
-    (the report is derived data: :func:`load_report` rebuilds it on demand)."""
+def finish_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None
+                  ) -> dict[str, Any] | None:  # fmt: skip
+    """:func:`write_report` for a run that just completed (``frame``: its results when the caller
+    holds them, see :func:`compute_report`); a failure is logged, never raised (the report is
+    derived data: :func:`load_report` rebuilds it on demand)."""
     try:
-        rep = write_report(run_dir)
+        rep = write_report(run_dir) if frame is None else write_report(run_dir, frame=frame)
     except Exception as err:  # noqa: BLE001 - the run itself succeeded
         log.warning("overfitting report of %s not written: %r", Path(run_dir).name, err)
         return None
@@ -377,10 +464,11 @@ def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:
     if g.get("pbo") is None:
         out.append(f"  PBO n/a: {g.get('pbo_note')}")
     else:
-        out.append(f"  PBO {g['pbo']:.3f} over {g['pbo_splits']:,} of "
-                   f"{g['pbo_splits_total']:,} splits ({g['pbo_strategies']:,} distinct "
+        prec, how = _pbo_precision(g, report.get("thresholds") or {})
+        out.append(f"  PBO {g['pbo']:.3f}{prec} ({g['pbo_strategies']:,} distinct "
                    f"strategies); logit mean {g['logit_mean']:.3f}, median "
                    f"{g['logit_median']:.3f}")  # fmt: skip
+        out += how
         out += _format_hist(g.get("oos_rank_hist") or [])
     out.append(f"  verdict: {g.get('verdict')}")
     top = g.get("top") or []
@@ -392,6 +480,28 @@ def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:
             index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a")  # fmt: skip
         out += ["  " + line for line in table.splitlines()]
     return out
+
+
+_STOPS = {"se": "until the standard error of PBO reached the target {target:g}",
+          "clear": "until the 95% interval of PBO cleared the verdict thresholds {good:g} and "
+                   "{bad:g} (standard error target {target:g})",
+          "max": "up to the cap on strategies x splits (standard error target {target:g})",
+          "all": "until every split was used"}  # fmt: skip
+
+
+def _pbo_precision(g: dict[str, Any], th: dict[str, Any]) -> tuple[str, list[str]]:
+    """How precise PBO is: exact over every split, or its standard error, and the line that
+    says how the splits were drawn."""
+    done, total = g.get("pbo_splits") or 0, g.get("pbo_splits_total") or 0
+    if g.get("pbo_se") is None:  # a report of an older version
+        return f" over {done:,} of {total:,} splits", []
+    if done == total:
+        return f" over all {total:,} splits, exact", []
+    why = _STOPS.get(g.get("pbo_stop") or "", "").format(
+        target=g.get("pbo_se_target") or 0, good=th.get("pbo_good", PBO_GOOD),
+        bad=th.get("pbo_bad", PBO_BAD))  # fmt: skip
+    return (f" ± {g['pbo_se']:.3f} (standard error) over {done:,} of {total:,} splits",
+            [f"  splits drawn at random in complementary pairs {why}".rstrip()])  # fmt: skip
 
 
 def _format_hist(hist: list[int]) -> list[str]:

@@ -368,7 +368,7 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     warm_kernels(spec.backend)
     result = run_local(spec, data_root=ctx.cfg.data_root, backend=spec.backend,
                        resume=not args.fresh, memory_budget_gb=budget,
-                       progress=ProgressPrinter())  # fmt: skip
+                       progress=ProgressPrinter(), datasets=datasets)  # fmt: skip
     _report(result, args)
     return 0
 

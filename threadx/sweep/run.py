@@ -27,6 +27,7 @@ from threadx.data.store import OHLCVStore
 from threadx.errors import StoreError
 from threadx.log import get_logger
 from threadx.sweep.controller import SweepController, WorkerInfo
+from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import PreparedDataset, prepare_dataset, run_task
 from threadx.sweep.plan import SweepPlan, Task, check_memory, load_datasets, plan_sweep
 from threadx.sweep.results import RunStore, now_iso, pareto_front, rank_results
@@ -193,7 +194,7 @@ def finish_run(plan: SweepPlan, store: RunStore, frame: pd.DataFrame | None = No
     if store.read_manifest().get("status") == "completed":
         from threadx.sweep.overfit import finish_report
 
-        finish_report(store.dir)
+        finish_report(store.dir, frame=frame)
 
 
 # -- the local run ------------------------------------------------------------------------------
@@ -206,8 +207,10 @@ def run_local(
     memory_budget_gb: float | None = None,
     progress: ProgressFn | None = None,
     max_tasks: int | None = None,
+    datasets: list[Dataset] | None = None,
 ) -> SweepResult:
     """Run a sweep in this process (no Ray). ``resume=False`` recomputes every task.
+    ``datasets``: the spec's datasets when the caller loaded them already (``load_datasets``).
 
     ``max_tasks`` stops after that many new tasks (the run stays resumable, ``interrupted``) --
     used to test interruption. Results land in ``{data_root}/runs/{run_id}``.
@@ -219,7 +222,8 @@ def run_local(
     root = Path(data_root) if data_root is not None else cfg.data_root
     budget = memory_budget_gb if memory_budget_gb is not None else cfg.sweep.memory_budget_gb
     resolved = resolve_backend(spec.backend if backend == "auto" else backend)
-    datasets = load_datasets(spec, OHLCVStore(root))
+    if datasets is None:
+        datasets = load_datasets(spec, OHLCVStore(root))
     need = check_memory(spec, datasets, budget)
     plan = plan_sweep(spec, datasets, gpu=resolved == "gpu")
     store = open_store(plan, root / "runs", resolved, fresh=not resume, estimated_bytes=need)

@@ -120,3 +120,62 @@ def test_bench_gpu_gpu_path_on_cuda_simulator(tmp_path):
         assert out["peers"][name]["n_chunks"] == 2
     assert out["peers"]["gpu"]["n_trades_total"] == out["peers"]["cpu"]["n_trades_total"]
     assert out["ratio_gpu_over_cpu"] > 0
+
+
+# --- bench_pipeline.py (issue 12): the keys of its JSON, at --quick sizes ------------------------
+PIPELINE_SHAPE_KEYS = {"bars", "combos", "bar_steps", "e2e_s", "kernel_s", "ratio_kernel_over_e2e",
+                       "host_us_per_combo", "backtests_per_min", "e2e_bar_steps_per_s",
+                       "all_e2e_s", "all_kernel_s"}  # fmt: skip
+PIPELINE_MEMORY_KEYS = {"bars", "combos", "estimate_mib", "sweep_peak_rss_mib",
+                        "peak_over_estimate", "rss_before_mib", "growth_mib"}  # fmt: skip
+
+
+def _check_pipeline(out: dict, path: Path, shapes: list[str]) -> dict:
+    data = json.loads(path.read_text())
+    assert data["benchmark"] == "bench_pipeline" and data["quick"] is True
+    assert sorted(data["shapes"]) == shapes
+    for sid in shapes:
+        assert PIPELINE_SHAPE_KEYS <= set(data["shapes"][sid])
+        assert data["shapes"][sid]["bar_steps"] == (
+            data["shapes"][sid]["bars"] * data["shapes"][sid]["combos"]
+        )
+        assert PIPELINE_MEMORY_KEYS <= set(data["memory"][sid])
+    assert {"warm_s", "all_warm_s"} <= set(data["startup"])
+    assert {"id", "value", "target", "verdict"} <= set(data["checks"][0])
+    assert {c["verdict"] for c in data["checks"]} <= {"PASS", "FAIL", "n/a"}
+    assert out["shapes"].keys() == data["shapes"].keys()
+    return data
+
+
+def test_bench_pipeline_quick(tmp_path):
+    """Parts A, C (warm), D, E and F at tiny sizes; no Ray, no vectorbt, no cold start."""
+    bench = _load("bench_pipeline")
+    path = tmp_path / "pipeline.json"
+    out = bench.main(["--quick", "--repeat", "1", "--startup-repeat", "1", "--skip-ray",
+                      "--skip-vectorbt", "--skip-cold", "--json", str(path)])  # fmt: skip
+    data = _check_pipeline(out, path, ["1", "2", "3"])
+    assert data["ray"] is None and data["vectorbt"] is None
+    assert "cold_s" not in data["startup"] and "resubmit_s" not in data["startup"]
+    assert {"q1h", "q15m", "growth"} <= set(data["memory"])
+    assert data["memory"]["q15m"]["bars"] > data["memory"]["q1h"]["bars"]
+    assert data["memory"]["q1h"]["combos"] * 4 == data["memory"]["1"]["combos"]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_bench_pipeline_quick_ray_vectorbt_cold(tmp_path):
+    """Parts B (embedded Ray cluster), C (cold start, re-submit) and G (vectorbt) at tiny sizes."""
+    pytest.importorskip("vectorbt", reason="vectorbt (the 'bench' extra) is not installed")
+    bench = _load("bench_pipeline")
+    path = tmp_path / "pipeline.json"
+    out = bench.main(["--quick", "--shapes", "1,2", "--repeat", "1", "--startup-repeat", "1",
+                      "--vbt-combos", "1", "--json", str(path)])  # fmt: skip
+    data = _check_pipeline(out, path, ["1", "2"])
+    assert {"ray_s", "kernel_s", "ratio_kernel_over_ray", "fixed_s", "fixed_total_s"} <= set(
+        data["ray"]
+    )
+    assert {"start_s", "driver_s", "workers_s", "teardown_s"} <= set(data["ray"]["fixed_s"])
+    assert {"cold_s", "resubmit_s"} <= set(data["startup"])
+    vbt = data["vectorbt"]
+    assert {"ratio_threadx_over_vectorbt", "vectorbt_bar_steps_per_s", "subset"} <= set(vbt)
+    assert vbt["subset"] is True and vbt["vectorbt_combos"] < data["shapes"]["2"]["combos"]

@@ -34,7 +34,8 @@ B. **through the embedded Ray cluster** (shape 1): submit -> ``completed`` as ``
 C. **start-up** (subprocesses, wall from start to exit): ``threadx sweep run ONE.toml --local
    --fresh`` on a one-combination spec, warm (best of 3, <= 2 s) and cold (``NUMBA_CACHE_DIR`` =
    an empty folder: the kernels compile); the completed run re-submitted without ``--local``
-   (embedded cluster started and stopped; best of 3, <= 3 s).
+   (best of 3, <= 3 s; before 715cff4 that started and stopped an embedded cluster, since then
+   ``sweep run`` shows a completed run from disk first).
 D. **host time per combination** = (e2e - kernel) / combinations, shapes 1 and 3 (<= 5 us).
 E. **memory**: each shape's e2e sweep alone in a fresh subprocess, warmed by the one-combination
    spec first (kernels loaded), whose peak RSS is then reset to the current RSS (Linux
@@ -758,7 +759,7 @@ def checks(out: dict[str, Any]) -> list[dict[str, Any]]:
     if st:
         rows.append(("C_warm_local_s", "C warm one-combination --local, s", st["warm_s"]))
         if "resubmit_s" in st:
-            rows.append(("C_resubmit_cluster_s", "C completed run re-submitted (cluster), s",
+            rows.append(("C_resubmit_cluster_s", "C completed run re-submitted, no --local, s",
                          st["resubmit_s"]))  # fmt: skip
     for sid in ("1", "3"):
         if sid in sh:
@@ -813,8 +814,8 @@ def report(out: dict[str, Any]) -> None:
         cold = f"{st['cold_s']:.2f} s" if "cold_s" in st else "skipped"
         resub = f"{st['resubmit_s']:.2f} s" if "resubmit_s" in st else "skipped"
         print(f"\nC  start-up (process start to exit): warm --local {st['warm_s']:.2f} s, cold "
-              f"(empty NUMBA_CACHE_DIR) {cold}, completed run re-submitted to an embedded "
-              f"cluster {resub}")  # fmt: skip
+              f"(empty NUMBA_CACHE_DIR) {cold}, completed run re-submitted without --local "
+              f"{resub}")  # fmt: skip
     mem = out.get("memory")
     if mem:
         print("\nE  peak RSS of a fresh process running the e2e sweep vs the pre-flight estimate")

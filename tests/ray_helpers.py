@@ -31,12 +31,14 @@ def wait_state(client, run_id: str, states: tuple[str, ...], timeout: float = 12
         time.sleep(0.2)
 
 
-def spec_4000(timeframe: str = "1h", chunk: int = 100, name: str = "r") -> dict:
-    """4,000 combinations: 40 bb_period x 50 bb_std x 2 atr_multiplier."""
+def spec_4000(
+    timeframe: str = "1h", chunk: int = 100, name: str = "r", multipliers: int = 2
+) -> dict:
+    """4,000 combinations: 40 bb_period x 50 bb_std x 2 atr_multiplier (2,000 per multiplier)."""
     return {"name": name, "data": {"symbols": ["BTCUSDT"], "timeframes": [timeframe]},
             "grid": {"bb_period": {"start": 5, "stop": 44, "step": 1},
                      "bb_std": {"start": 1.0, "stop": 3.45, "step": 0.05},
-                     "atr_multiplier": [1.0, 2.0]},
+                     "atr_multiplier": [float(1 + i) for i in range(multipliers)]},
             "chunk_size": chunk}  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from tests.fake_exchange import FakeExchange, load_rows  # noqa: E402
+from tests.fake_exchange import FakeExchange, Faults, load_rows  # noqa: E402
 from tests.ray_helpers import make_cfg  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
@@ -31,7 +31,9 @@ def test_backend_ingest_reports_progress_and_fills_the_store(tmp_path):
     cfg = make_cfg(tmp_path / "data")
     ray.init(num_cpus=2, include_dashboard=False, namespace="threadx", logging_level="ERROR")
     try:
-        with FakeExchange({"BTCUSDT": rows}) as ex:
+        # the second page request is held open until a progress line has been shown, so the
+        # ingest cannot finish between two progress polls
+        with FakeExchange({"BTCUSDT": rows}, faults=Faults(hold_at=2)) as ex:
             backend = Backend(cfg, intervals=Intervals(ingest=0.05)).start()
             backend.send("ingest", symbol="BTCUSDT", base_url=ex.base_url,
                          start="2023-03-01", end="2023-03-04")  # fmt: skip
@@ -39,6 +41,8 @@ def test_backend_ingest_reports_progress_and_fills_the_store(tmp_path):
             t0 = time.monotonic()
             while not any("done" in t for t in texts) and time.monotonic() - t0 < 180:
                 texts += [s.text for s in backend.drain() if isinstance(s, DataResult)]
+                if ex.held.is_set() and any(t.startswith("ingest BTCUSDT: ") for t in texts):
+                    ex.release.set()
                 time.sleep(0.05)
             backend.stop()
         assert any(t.startswith("ingest BTCUSDT: ") for t in texts), texts  # live progress

@@ -59,7 +59,9 @@ def test_resubmitting_a_finished_run_does_no_work(client):
 
 
 def test_pause_resume_cancel(client):
-    spec = spec_4000("15m", chunk=50, name="ctl")
+    # 1,000 tasks: resume and cancel land while most of them are still to run (with 80 tasks,
+    # a fast kernel could finish the run between the two calls)
+    spec = spec_4000("15m", chunk=20, name="ctl", multipliers=10)
     rid = client.submit(spec, 4)
     st = wait_state(client, rid, ("paused",))
     assert 4 <= st["done_tasks"] < st["total_tasks"]
@@ -72,7 +74,7 @@ def test_pause_resume_cancel(client):
     st = client.wait(rid, timeout=240)
     assert st["state"] == "completed"
     frame = client.call("results", rid)
-    assert sorted(frame["combo_id"]) == list(range(4000))
+    assert sorted(frame["combo_id"]) == list(range(20_000))
 
 
 def test_killed_worker_mid_sweep(client):

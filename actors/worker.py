@@ -20,9 +20,10 @@ class BacktestWorker:
     def __init__(self, device: str, backend: str, num_threads: int, cache: Any = None) -> None:
         # before CUDA starts: CUDA numbers devices fastest-first, NVML (our labels) by PCI bus
         os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-        import numba
+        from threadx.kernels import prefer_sleeping_threads, resolve_backend
 
-        from threadx.kernels import resolve_backend
+        prefer_sleeping_threads()  # before numba starts its thread pool (set_num_threads below)
+        import numba
 
         # "auto" on a GPU slot: the GPU kernel when CUDA works here, else the CPU kernel
         self.device, self.backend, self.cache = device, resolve_backend(backend), cache

@@ -237,7 +237,8 @@ def threadx_sweep(bars: dict[str, Any], spec: Any, backend: str, chunk: int,
     banks) -> ``run_sweep`` on ``backend``. Times are summed per stage; only the metrics rows of
     a chunk are kept (summed into ``n_trades_total``), so memory never grows with
     bars x combinations."""
-    from threadx.kernels import OUT_NAMES, pack, run_sweep
+    from threadx.kernels import OUT_NAMES, run_sweep
+    from threadx.strategy.pack import pack
 
     total = spec.combos_per_dataset() if limit is None else min(limit, spec.combos_per_dataset())
     o, h, lo, c = bars["open"], bars["high"], bars["low"], bars["close"]

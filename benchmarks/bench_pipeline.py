@@ -210,7 +210,8 @@ def kernel_only(spec: Any, ds: Any, params: Any) -> tuple[float, Any]:
     ``param_frame``) and the bars ``ds`` are built before, untimed. Returns (seconds, output).
 
     The one place to switch when the library gains a dedicated "prepare indicators" function."""
-    from threadx.kernels import pack, run_sweep
+    from threadx.kernels import run_sweep
+    from threadx.strategy.pack import pack
 
     t0 = time.perf_counter()
     packed = pack(params, ds.open, ds.high, ds.low, ds.close)

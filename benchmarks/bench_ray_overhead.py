@@ -39,8 +39,8 @@ def grid(combos: int) -> dict:
 def run_direct(spec, datasets, cpus: int) -> float:
     import numba
 
-    from threadx.kernels import pack
     from threadx.kernels.cpu import run_sweep_cpu
+    from threadx.strategy.pack import pack
     from threadx.sweep.plan import plan_sweep
 
     numba.set_num_threads(cpus)

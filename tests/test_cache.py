@@ -23,7 +23,7 @@ from threadx.cache import (
     cached_indicators,
     indicator_cache_key,
 )
-from threadx.kernels.layout import compute_indicator, pack, required_indicators
+from threadx.strategy.pack import compute_indicator, pack, required_indicators
 from threadx.sweep.dataset import Dataset
 
 ITEM = 80  # bytes of one np.zeros(10)

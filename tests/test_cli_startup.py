@@ -139,7 +139,7 @@ def test_huge_floats_run_without_traceback(capsys, tmp_path, root, line):
 
 
 def test_warm_up_in_process_is_warm_the_second_time():
-    from threadx.kernels.warmup import kernel_cache_state, warm_up
+    from threadx.warmup import kernel_cache_state, warm_up
 
     first = warm_up("cpu")
     assert first.backend == "cpu" and first.seconds >= 0 and first.events
@@ -185,7 +185,7 @@ def test_cold_cache_compiles_once_per_variant_and_says_so(tmp_path, root):
 
     report = """
         import json
-        from threadx.kernels.warmup import kernel_cache_state, warm_up
+        from threadx.warmup import kernel_cache_state, warm_up
         before = {v: kernel_cache_state((v,)) for v in ("local", "ray")}
         rep = warm_up("cpu", variants=("ray",))
         print(json.dumps({"before": before, "cold": rep.cold, "compiled": rep.compiled,

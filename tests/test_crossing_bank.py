@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from threadx.kernels import layout as L
-from threadx.kernels import pack
 from threadx.kernels.cpu import crossing_bank
+from threadx.strategy.pack import pack
 
 
 def _bars(n: int, seed: int = 11) -> tuple[np.ndarray, ...]:

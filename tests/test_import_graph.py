@@ -99,6 +99,35 @@ def test_kernels_import_nothing_of_the_sweep_layer():
             assert not {d for d in deps if d.startswith("threadx.sweep")}, (mod, deps)
 
 
+def test_kernels_are_arrays_in_arrays_out():
+    """The kernels package reads its layout, the metric constants and the error types, nothing
+    else of ThreadX: parameter validation, bank planning and indicators live one layer up
+    (``threadx.strategy.pack``), and the layer above may import the kernels, not the reverse."""
+    files = sorted((REPO / "threadx").rglob("*.py"))
+    known = {module_name(p) for p in files}
+    allowed = {"threadx.metrics", "threadx.errors"}
+    for path in sorted((REPO / "threadx/kernels").rglob("*.py")):
+        deps = imported_modules(path, known)
+        outside = {d for d in deps if not d.startswith("threadx.kernels")} - allowed
+        assert not outside, (module_name(path), sorted(outside))
+
+
+def test_importing_the_kernels_changes_no_process_state():
+    """No process-global side effect at import: the environment is the same before and after."""
+    import subprocess
+    import sys
+
+    code = ("import os; before = dict(os.environ); "
+            "import threadx.kernels, threadx.kernels.cpu, threadx.kernels.layout, "
+            "threadx.strategy.pack; "
+            "changed = sorted(k for k in set(before) | set(os.environ) "
+            "if before.get(k) != os.environ.get(k)); print(changed)")  # fmt: skip
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=REPO, check=True, timeout=120).stdout.strip()  # fmt: skip
+    assert out == "[]", out
+
+
 def test_the_checker_sees_function_local_cycles(tmp_path):
     """The checker itself: a cycle that closes only through a function-local import is found."""
     pkg = tmp_path / "pkg"

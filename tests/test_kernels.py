@@ -34,13 +34,13 @@ from threadx.kernels import (
     gpu_unavailable_reason,
     out_names,
     out_width,
-    pack,
     resolve_backend,
     run_sweep,
 )
 from threadx.kernels import layout as L
 from threadx.kernels.cpu import run_sweep_cpu
 from threadx.metrics import INT_METRICS, METRIC_NAMES
+from threadx.strategy.pack import pack
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import simulate
 
@@ -448,7 +448,8 @@ def test_gpu_kernel_under_the_cuda_simulator_equals_cpu() -> None:
     proc = _run_python(
         """
         import numpy as np
-        from threadx.kernels import pack, resolve_backend
+        from threadx.kernels import resolve_backend
+        from threadx.strategy.pack import pack
         from threadx.kernels.cpu import run_sweep_cpu
         from threadx.kernels.gpu import run_sweep_gpu
         from threadx.sample import load_sample

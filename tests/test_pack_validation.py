@@ -9,7 +9,8 @@ import pytest
 
 from threadx.errors import ConfigError
 from threadx.kernels import layout as L
-from threadx.kernels import pack
+from threadx.strategy import pack as SP
+from threadx.strategy.pack import pack
 
 
 def test_numeric_columns_take_defaults_for_nan_and_keep_python_types() -> None:
@@ -22,7 +23,7 @@ def test_numeric_columns_take_defaults_for_nan_and_keep_python_types() -> None:
         },
         index=[9, 3, 5, 1],
     )
-    out = L.normalise_params(frame)
+    out = SP.normalise_params(frame)
     assert out["bb_period"].tolist() == [10, 20, 20, 10]  # the default bb_period is 20
     assert out["bb_std"].tolist() == [1.5, 2.0, 2.0, 1.5]
     assert out["trailing_stop"].tolist() == [True, False, True, True]
@@ -31,7 +32,7 @@ def test_numeric_columns_take_defaults_for_nan_and_keep_python_types() -> None:
     assert [type(v) for v in out["trailing_stop"]] == [bool] * 4
     # the same as from dicts, value by value
     dicts = [{k: v for k, v in row.items() if not pd.isna(v)} for row in frame.to_dict("records")]
-    assert L.normalise_params(dicts).equals(out)
+    assert SP.normalise_params(dicts).equals(out)
 
 
 @pytest.mark.parametrize(
@@ -46,13 +47,13 @@ def test_numeric_columns_take_defaults_for_nan_and_keep_python_types() -> None:
 )
 def test_the_error_names_the_first_offending_combination(column, values, row) -> None:
     with pytest.raises(ConfigError, match=rf"combination {row}: invalid parameter {column} = "):
-        L.normalise_params(pd.DataFrame({column: values}))
+        SP.normalise_params(pd.DataFrame({column: values}))
 
 
 def test_extension_dtypes_are_validated_value_by_value() -> None:
     # pd.NA is not a missing value for the parameters (only None and NaN are): it is rejected
     with pytest.raises(ConfigError, match="combination 1: invalid parameter leverage"):
-        L.normalise_params(pd.DataFrame({"leverage": pd.array([2.0, None], dtype="Float64")}))
+        SP.normalise_params(pd.DataFrame({"leverage": pd.array([2.0, None], dtype="Float64")}))
 
 
 def test_pack_builds_the_parameter_matrix_from_the_validated_columns() -> None:
@@ -70,11 +71,11 @@ def test_pack_builds_the_parameter_matrix_from_the_validated_columns() -> None:
 
 def test_string_columns_and_mixed_object_columns() -> None:
     # all str: validated per distinct value; None among them: value by value, None -> default
-    out = L.normalise_params(pd.DataFrame({"direction": ["long", "short", "long"],
+    out = SP.normalise_params(pd.DataFrame({"direction": ["long", "short", "long"],
                                            "atr_method": ["sma", None, "wilder"]}))  # fmt: skip
     assert out["direction"].tolist() == ["long", "short", "long"]
     assert out["atr_method"].tolist() == ["sma", "ema", "wilder"]
-    mixed = L.normalise_params(
+    mixed = SP.normalise_params(
         pd.DataFrame({"bb_period": pd.Series([20, 20.0, np.int64(20)], dtype=object)})
     )
     assert mixed["bb_period"].tolist() == [20, 20, 20]
@@ -85,7 +86,7 @@ def test_bank_rows_follow_the_first_seen_order_of_the_combinations() -> None:
               {"atr_period": 7, "trend_period": 0, "bb_period": 10},
               {"atr_period": 21, "atr_method": "ema", "trend_period": 20, "bb_period": 30},
               {"atr_period": 7, "atr_method": "sma", "trend_period": 50}]  # fmt: skip
-    assert L.required_indicators(combos) == [
+    assert SP.required_indicators(combos) == [
         ("bb", (30,)), ("bb", (10,)), ("bb", (20,)),
         ("atr", (21, "sma")), ("atr", (7, "ema")), ("atr", (21, "ema")), ("atr", (7, "sma")),
         ("ema", (50,)), ("ema", (20,)),

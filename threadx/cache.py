@@ -14,7 +14,7 @@ an entry.
 * :class:`FingerprintMemo` -- remembers data fingerprints (a SHA-256 over every bar) per object,
   so a large dataset is hashed once, not on every request.
 * :func:`cached_indicators` -- the indicator arrays of a list of requests, from the cache or
-  computed with :func:`threadx.kernels.layout.compute_indicator`.
+  computed with :func:`threadx.strategy.pack.compute_indicator`.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ class FingerprintMemo:
 
 
 def _compute(load: Callable[[], Any], name: str, args: tuple) -> np.ndarray:
-    from threadx.kernels.layout import compute_indicator
+    from threadx.strategy.pack import compute_indicator
 
     ds = load()
     return compute_indicator(name, args, ds.open, ds.high, ds.low, ds.close)
@@ -308,11 +308,11 @@ def cached_indicators(
     token: Hashable | None = None,
 ) -> dict[tuple[str, tuple], np.ndarray]:
     """The arrays of indicator ``requests`` (``(name, args)`` as from
-    :func:`threadx.kernels.layout.required_indicators`) on one dataset, keyed ``(name, args)``.
+    :func:`threadx.strategy.pack.required_indicators`) on one dataset, keyed ``(name, args)``.
 
     ``load()`` returns the dataset; it is called at most once, and not at all when the
     fingerprint is known for ``token`` and every request is a hit. Misses are computed with
-    :func:`~threadx.kernels.layout.compute_indicator` and stored.
+    :func:`~threadx.strategy.pack.compute_indicator` and stored.
     """
     load = functools.cache(load)
     fp = memo.known(token) if token is not None else None

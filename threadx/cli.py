@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from threadx.cluster import use_token_if_present
 
     use_token_if_present()  # before anything imports Ray
+    from threadx.kernels import prefer_sleeping_threads
+
+    prefer_sleeping_threads()  # before numba starts its thread pool
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -284,7 +284,7 @@ def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = Non
     for an in-process sweep, ``"ray"`` for Ray workers on this machine (read-only bars, cached
     separately). Messages go to ``stream`` (default stdout). Returns the WarmupReport."""
     from threadx.errors import ConfigError
-    from threadx.kernels.warmup import kernel_cache_state, warm_up
+    from threadx.warmup import kernel_cache_state, warm_up
 
     state = kernel_cache_state((variant,))
     why = {"cold": "first run on this machine",
@@ -316,7 +316,7 @@ def warm_for_local_cluster(ctx: Context, address: str | None, stream: Any = None
     workers have caches of their own: nothing to do here."""
     if _explicit_address(ctx, address) is not None:
         return
-    from threadx.kernels.warmup import kernel_cache_state
+    from threadx.warmup import kernel_cache_state
 
     if kernel_cache_state(("ray",)) != "warm":
         warm_kernels("cpu", variant="ray", stream=stream)

@@ -287,7 +287,8 @@ def measure_throughput(backend: str = "cpu", seconds: float = 1.0, n_bars: int =
     A bar-step is one bar of one combination; timed runs repeat until ``seconds`` have passed.
     """
     from threadx.data.synth import gbm_ohlcv
-    from threadx.kernels import pack, run_sweep
+    from threadx.kernels import run_sweep
+    from threadx.strategy.pack import pack
 
     f = gbm_ohlcv(n_bars, seed=7)
     grid = [{"bb_period": 10 + i % 30, "bb_std": 1.0 + (i // 30) * 0.25} for i in range(n_combos)]

@@ -61,19 +61,9 @@ Streaming metrics (bar returns ``r[t] = equity[t] / equity[t-1] - 1``, ``r = 0``
 from __future__ import annotations
 
 import math
-import os
 
-# Idle OpenMP workers of numba's thread pool sleep instead of spinning (GNU OpenMP spins about
-# 300,000 rounds after every parallel region by default). On a machine shared with other work,
-# a spinning worker takes the core that the host's own sequential work needs between two parallel
-# regions (parameter validation and indicator banks of the next chunk, the next chunk's launch):
-# measured here with the other core busy, a whole sweep pass went from 0.11 to 0.08-0.10 s. An
-# explicit OMP_WAIT_POLICY wins; libgomp reads it when numba loads its pool, at the first parallel
-# launch, so this must run before (it does, at import of the kernels).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402 -- after the OpenMP setting
-import numpy as np  # noqa: E402
+import numba
+import numpy as np
 
 from threadx.kernels.layout import (
     C_ATR_IDX,

@@ -24,16 +24,16 @@ import numpy as np
 import pyarrow as pa
 
 from threadx.kernels import crossing_bank, out_names, resolve_backend, run_sweep
-from threadx.kernels.layout import (
+from threadx.kernels.layout import PackedSweep
+from threadx.metrics import INT_METRICS
+from threadx.strategy.pack import (
     IndicatorFn,
     IndicatorKey,
-    PackedSweep,
     ParamColumn,
     bank_requests,
     pack_columns,
     validated_value,
 )
-from threadx.metrics import INT_METRICS
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_mapping
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.plan import Task
@@ -44,8 +44,8 @@ def grid_columns(
     spec: SweepSpec, start: int = 0, stop: int | None = None
 ) -> dict[str, ParamColumn]:
     """Rows ``start:stop`` of one dataset's grid as coded columns, one per parameter of
-    ``PARAM_NAMES``: each distinct value validated once (as :func:`~threadx.kernels.pack` does,
-    so ``20.0`` becomes ``20``), row ``r``'s code computed from ``r`` (row-major order of
+    ``PARAM_NAMES``: each distinct value validated once (as :func:`~threadx.strategy.pack.pack`
+    does, so ``20.0`` becomes ``20``), row ``r``'s code computed from ``r`` (row-major order of
     :meth:`SweepSpec.grid_values`, the order of :meth:`SweepSpec.param_frame`)."""
     grid = spec.grid_values()
     total = spec.combos_per_dataset()

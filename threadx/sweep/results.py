@@ -101,8 +101,9 @@ class RunStore:
 
         return atomic_write(
             self.part_path(task_id),
-            lambda tmp: pq.write_table(table, tmp, compression="snappy",
-                                       use_dictionary=dictionary),  # fmt: skip
+            lambda tmp: pq.write_table(
+                table, tmp, compression="snappy", use_dictionary=dictionary
+            ),  # fmt: skip
             _validate,
         )
 

@@ -216,8 +216,9 @@ def run_local(
     used to test interruption. Results land in ``{data_root}/runs/{run_id}``.
     """
     from threadx.config import load_config
-    from threadx.kernels import resolve_backend
+    from threadx.kernels import prefer_sleeping_threads, resolve_backend
 
+    prefer_sleeping_threads()
     cfg = load_config() if data_root is None or memory_budget_gb is None else None
     root = Path(data_root) if data_root is not None else cfg.data_root
     budget = memory_budget_gb if memory_budget_gb is not None else cfg.sweep.memory_budget_gb

@@ -63,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from threadx.data.resample import normalize_timeframe, timeframe_minutes
 from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.errors import ConfigError, DataError, ThreadXError
+from threadx.kernels.layout import prepared_bytes
 from threadx.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
 
@@ -78,7 +79,6 @@ RESULT_COPIES = 2  # result rows: the run's parts and the frame they become
 # per combination, the overfitting report's working set: its block-return matrix (blocks
 # float64) and a few per-strategy columns
 REPORT_ROW_COLUMNS = 8
-PACKED_ROW_COLUMNS = 16  # float64 per combination in the prepared grid: P (15) + crossing row
 
 
 class _Model(BaseModel):
@@ -379,9 +379,9 @@ class SweepSpec(_Model):
           kernels (measured);
         * the bars: every dataset's bars, and the 1-minute rows its largest dataset is
           resampled from, held :data:`LOAD_COPIES` times while loading;
-        * the largest dataset's prepared grid (``threadx.sweep.execute``): indicator banks (one
-          row per distinct indicator parameter), crossing bits (bars / 8 bytes per distinct
-          ``(bb_period, bb_std, direction)``), the parameter matrix, the grid codes;
+        * the largest dataset's prepared grid (``threadx.sweep.execute``), as the kernels' layout
+          weighs it (:func:`threadx.kernels.layout.prepared_bytes`: indicator banks, one row per
+          distinct indicator parameter; crossing bits; the parameter matrix; the grid codes);
         * the result rows, :data:`RESULT_COPIES` times (the parts of the run and the frame they
           become), and the report's working set (the block returns of every combination).
 
@@ -399,14 +399,13 @@ class SweepSpec(_Model):
             max_minutes = max(max_minutes, n * timeframe_minutes(tf))
             all_bars += n
         bars = 8 * 6 * (all_bars + LOAD_COPIES * max_minutes)
-        banks = 8 * max_bars * (2 * n_bb + n_atr + n_trend) + n_cross * (max_bars // 8 + 8)
-        per = self.combos_per_dataset()
-        grid_bytes = 8 * per * (PACKED_ROW_COLUMNS + len(grid))
+        prepared = prepared_bytes(max_bars, 2 * n_bb + n_atr + n_trend, n_cross,
+                                  self.combos_per_dataset(), len(grid))  # fmt: skip
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
         results = self.count() * (
             row * RESULT_COPIES + 8 * (self.report.blocks + REPORT_ROW_COLUMNS)
         )
-        return int(PROCESS_BASE_BYTES + bars + banks + grid_bytes + results)
+        return int(PROCESS_BASE_BYTES + bars + prepared + results)
 
     # -- identity --------------------------------------------------------------------------
     def normalized(self) -> dict[str, Any]:

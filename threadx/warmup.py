@@ -10,7 +10,7 @@ Numba caches one entry per argument *types*, and read-only arrays are a type of 
 workers get their bars from the object store read-only, in-process sweeps (``run_local``) get
 writable ones, so the two need separate entries (the ``"ray"`` and ``"local"`` variants here).
 
-:func:`warm_up` runs :func:`threadx.kernels.pack` + :func:`threadx.kernels.run_sweep` on one
+:func:`warm_up` runs :func:`threadx.strategy.pack.pack` + :func:`threadx.kernels.run_sweep` on one
 combination of ~200 synthetic bars per variant, so a sweep started afterwards measures only its
 own work, and tells what happened: :attr:`WarmupReport.compiled` lists the cached functions that
 had to be compiled (empty when everything came from the cache), observed through numba's
@@ -228,12 +228,13 @@ def warm_up(
     on_compile: OnCompile | None = None,
 ) -> WarmupReport:
     """Load (or compile, on a cold cache) the sweep kernels of ``backend`` by running
-    :func:`threadx.kernels.pack` + :func:`threadx.kernels.run_sweep` on one default combination
-    of ``n_bars`` synthetic bars for each of ``variants`` (:data:`VARIANTS`); returns what
-    happened and how long it took. ``predicted``: the caller's :func:`kernel_cache_state`
+    :func:`threadx.strategy.pack.pack` + :func:`threadx.kernels.run_sweep` on one default
+    combination of ``n_bars`` synthetic bars for each of ``variants`` (:data:`VARIANTS`); returns
+    what happened and how long it took. ``predicted``: the caller's :func:`kernel_cache_state`
     (computed here when None). ``on_compile(name, cached)`` is called when numba starts compiling
     the first ThreadX function (e.g. to say "compiling kernels ..." before the wait)."""
-    from threadx.kernels import pack, resolve_backend, run_sweep
+    from threadx.kernels import resolve_backend, run_sweep
+    from threadx.strategy.pack import pack
     from threadx.strategy.params import StrategyParams
 
     unknown = [v for v in variants if v not in VARIANTS]

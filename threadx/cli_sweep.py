@@ -278,13 +278,21 @@ def complete_line(result: SweepResult) -> str:
             + "; showing stored results")  # fmt: skip
 
 
+# (backend, variant) whose kernels this process has loaded already (numba keeps them loaded)
+_WARM_HERE: set[tuple[str, str]] = set()
+
+
 def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = None) -> Any:
     """Load the sweep kernels from numba's cache, or compile them (saying so when it starts),
     before a sweep, so that its throughput counts its own work only. ``variant``: ``"local"``
     for an in-process sweep, ``"ray"`` for Ray workers on this machine (read-only bars, cached
-    separately). Messages go to ``stream`` (default stdout). Returns the WarmupReport."""
+    separately). Messages go to ``stream`` (default stdout). Returns the WarmupReport, or None
+    when this process loaded these kernels before (nothing left to load)."""
     from threadx.errors import ConfigError
     from threadx.warmup import kernel_cache_state, warm_up
+
+    if (backend, variant) in _WARM_HERE:
+        return None
 
     state = kernel_cache_state((variant,))
     why = {"cold": "first run on this machine",
@@ -306,6 +314,8 @@ def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = Non
     if announced:
         print(f"done in {rep.seconds:.1f} s" + (" (cached for next time)" if rep.compiled
                                                  else ""), file=stream)  # fmt: skip
+    if variant == "local":  # a Ray variant is loaded by the workers, not by this process
+        _WARM_HERE.add((backend, variant))
     return rep
 
 

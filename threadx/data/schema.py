@@ -86,12 +86,15 @@ def _check_values(frame: pd.DataFrame, source: str) -> None:
             _fail(source, rule, idx, bad)
 
 
-def validate_ohlcv(frame: pd.DataFrame, source: str = "frame") -> pd.DataFrame:
-    """Check ``frame`` against the schema; return it unchanged or raise :class:`DataError`."""
+def validate_ohlcv(frame: pd.DataFrame, source: str = "frame", values: bool = True) -> pd.DataFrame:
+    """Check ``frame`` against the schema; return it unchanged or raise :class:`DataError`.
+    ``values=False`` checks the columns, dtypes and index only: for rows whose values were
+    checked already (a concatenation of validated frames)."""
     _check_structure(frame, source)
     if len(frame):
         _check_index(frame.index, source)
-        _check_values(frame, source)
+        if values:
+            _check_values(frame, source)
     return frame
 
 

@@ -46,9 +46,16 @@ class Dataset:
         return f"{self.exchange}/{self.symbol}/{self.timeframe}"
 
     def fingerprint(self) -> str:
-        return frame_fingerprint(
-            self.times_ns, self.open, self.high, self.low, self.close, self.volume
-        )
+        """Hash of the bars (index and every column); computed once per Dataset object (the
+        arrays are never modified; :meth:`window` and ``dataclasses.replace`` make new objects,
+        which hash their own arrays)."""
+        fp = self.__dict__.get("_fingerprint")
+        if fp is None:
+            fp = frame_fingerprint(
+                self.times_ns, self.open, self.high, self.low, self.close, self.volume
+            )
+            object.__setattr__(self, "_fingerprint", fp)
+        return fp
 
     def window(self, start_ns: int, end_ns: int, fold: int | None = None) -> Dataset:
         """The bars lying wholly inside ``[start_ns, end_ns)`` (open time >= start and open time
@@ -85,7 +92,7 @@ def frame_fingerprint(*arrays: np.ndarray) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(str(a.dtype).encode() + str(a.shape).encode())
-        h.update(a.tobytes())
+        h.update(memoryview(a).cast("B"))  # no copy
     return h.hexdigest()
 
 
@@ -101,12 +108,18 @@ def dataset_from_frame(
         raise DataError(f"{exchange}/{symbol} {timeframe}: {len(bars)} bar(s); at least 2 needed")
     return Dataset(
         symbol=symbol, exchange=exchange, timeframe=timeframe,
-        bar_minutes=timeframe_minutes(timeframe), times_ns=bars.index.asi8.copy(),
-        open=bars["open"].to_numpy().copy(), high=bars["high"].to_numpy().copy(),
-        low=bars["low"].to_numpy().copy(), close=bars["close"].to_numpy().copy(),
-        volume=bars["volume"].to_numpy().copy(), filled_minutes=int(pol.filled.sum()),
+        # resample made these arrays (a copy even at 1m): no further copy
+        bar_minutes=timeframe_minutes(timeframe), times_ns=_own(bars.index.asi8),
+        open=_own(bars["open"].to_numpy()), high=_own(bars["high"].to_numpy()),
+        low=_own(bars["low"].to_numpy()), close=_own(bars["close"].to_numpy()),
+        volume=_own(bars["volume"].to_numpy()), filled_minutes=int(pol.filled.sum()),
         missing_ratio=pol.report.missing_ratio, gap_action=pol.action,
     )  # fmt: skip
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous array (copied only when it is not)."""
+    return np.ascontiguousarray(a)
 
 
 def load_dataset(

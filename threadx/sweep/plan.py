@@ -28,8 +28,10 @@ from threadx.sweep.spec import SweepSpec
 RESULTS_VERSION = 2  # bump when kernel semantics change: old runs then get new ids
 # 2: skewness, kurtosis and block return sums after the metrics
 TARGET_BAR_STEPS_PER_TASK = 2e8
-# a task is at least this much kernel work (or the whole grid): fewer, larger parts
-MIN_BAR_STEPS_PER_TASK = 2e7
+# a task is at least this much kernel work (about 0.25 s on two cores), or the whole grid: every
+# task costs a part file (write + fsync) and a kernel launch, so a small grid on many bars is a
+# few tasks, not hundreds of tiny ones
+MIN_BAR_STEPS_PER_TASK = 1e8
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,19 @@ def auto_chunk_size(n_bars: int, per_dataset: int, gpu: bool = False) -> int:
     """Combinations per task. CPU: about TARGET_BAR_STEPS_PER_TASK of work, at least 16 tasks
     per dataset when the grid allows it (every worker of a small cluster gets several), but never
     less than MIN_BAR_STEPS_PER_TASK of work (no run of hundreds of tiny parts). GPU: large
-    launches (up to GPU_TASK_COMBOS threads), since occupancy needs >100k threads."""
+    launches (up to GPU_TASK_COMBOS threads), since occupancy needs >100k threads. The size is
+    then evened out over the tasks it gives (1,134 by at most 1,000 -> two tasks of 567, not
+    1,000 + 134), so that no task is a small remainder."""
     if gpu:
-        return max(1, min(per_dataset, GPU_TASK_COMBOS))
-    bars = max(n_bars, 1)
-    by_work = int(TARGET_BAR_STEPS_PER_TASK // bars)
-    by_count = math.ceil(per_dataset / 16)
-    floor = int(MIN_BAR_STEPS_PER_TASK // bars)
-    return max(1, min(per_dataset, max(min(by_work, by_count, 65_536), floor, 16)))
+        size = max(1, min(per_dataset, GPU_TASK_COMBOS))
+    else:
+        bars = max(n_bars, 1)
+        by_work = int(TARGET_BAR_STEPS_PER_TASK // bars)
+        by_count = math.ceil(per_dataset / 16)
+        floor = int(MIN_BAR_STEPS_PER_TASK // bars)
+        size = max(1, min(per_dataset, max(min(by_work, by_count, 65_536), floor, 16)))
+    tasks = math.ceil(max(per_dataset, 1) / size)
+    return max(1, math.ceil(per_dataset / tasks))
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,9 @@ def run_local(
         datasets = load_datasets(spec, OHLCVStore(root))
     need = check_memory(spec, datasets, budget)
     plan = plan_sweep(spec, datasets, gpu=resolved == "gpu")
-    store = open_store(plan, root / "runs", resolved, fresh=not resume, estimated_bytes=need)
+    # the run is running from the moment its folder is opened (one manifest write, not two)
+    store = open_store(plan, root / "runs", resolved, fresh=not resume, estimated_bytes=need,
+                       status="running", started=now_iso())  # fmt: skip
     executor = InProcessExecutor(plan, resolved)
     try:
         return _run_in_process(plan, store, executor, progress, max_tasks)
@@ -258,7 +260,6 @@ def _run_in_process(
     if max_tasks is not None:
         ctl.pause_after = already + max_tasks
     t0 = time.perf_counter()
-    store.update_manifest(status="running", started=now_iso())
     more, seen = True, ctl.progress.done_tasks
     while more:
         more = ctl.step()

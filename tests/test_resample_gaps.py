@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from threadx.data.gaps import apply_gap_policy, fill_gaps, find_gaps
-from threadx.data.resample import TIMEFRAMES, resample, timeframe_minutes
+from threadx.data.resample import TIMEFRAMES, bucket_fsum, resample, timeframe_minutes
 from threadx.data.synth import gbm_ohlcv
 from threadx.errors import DataError
 
@@ -132,3 +132,32 @@ def test_fill_gaps_property(drop):
     assert (filled["volume"][mask] == 0).all()
     rep = find_gaps(g.index)
     assert rep.missing == int((~keep).sum()) == sum(n for _, n in rep.runs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300),
+        min_size=1,
+        max_size=60,
+    ),
+    st.lists(st.integers(1, 59), max_size=6),
+)
+def test_bucket_fsum_is_math_fsum_bit_for_bit(values, cuts):
+    """The compiled bucket sum used for resampled volumes returns math.fsum's double exactly
+    (CPython's algorithm, its half-even correction included), on any finite values."""
+    x = np.array(values)
+    inner = sorted({c for c in cuts if c < len(x)})
+    starts = np.array([0, *inner], dtype=np.int64)
+    ends = np.array([*inner, len(x)], dtype=np.int64)
+    got = bucket_fsum(x, starts, ends)
+    want = np.array([math.fsum(x[a:b]) for a, b in zip(starts, ends, strict=True)])
+    assert got.tobytes() == want.tobytes()
+
+
+def test_bucket_fsum_exact_cancellation_and_ties():
+    x = np.array([1e16, 1.0, -1e16, 1e100, 1.0, -1e100, 0.1, 0.2, 0.3, 2.0**53, 1.0, 1.0])
+    starts, ends = np.array([0, 3, 6, 9]), np.array([3, 6, 9, 12])
+    want = [math.fsum(x[a:b]) for a, b in zip(starts, ends, strict=True)]
+    assert bucket_fsum(x, starts, ends).tolist() == want == [1.0, 1.0, math.fsum([0.1, 0.2, 0.3]),
+                                                            2.0**53 + 2.0]  # fmt: skip

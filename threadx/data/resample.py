@@ -10,7 +10,8 @@ and flagged.
 
 from __future__ import annotations
 
-import math
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,69 @@ def bucket_starts_min(minutes: np.ndarray, width: int) -> np.ndarray:
     return (minutes - origin) // width * width + origin
 
 
+def _bucket_fsum_py(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> None:
+    """``out[k] = math.fsum(x[starts[k]:ends[k]])`` for finite ``x``: CPython's algorithm
+    (Shewchuk's non-overlapping partials, then the round-half-even correction of the last
+    partials), so the very same correctly rounded double. Compiled by :func:`bucket_fsum`."""
+    partials = np.empty(64)  # non-overlapping partials of finite doubles: at most ~40
+    for k in range(starts.shape[0]):
+        n = 0
+        for j in range(starts[k], ends[k]):
+            v = x[j]
+            i = 0
+            for m in range(n):
+                y = partials[m]
+                if abs(v) < abs(y):
+                    v, y = y, v
+                hi = v + y
+                lo = y - (hi - v)
+                if lo != 0.0:
+                    partials[i] = lo
+                    i += 1
+                v = hi
+            partials[i] = v
+            n = i + 1
+        hi = 0.0
+        if n > 0:
+            n -= 1
+            hi = partials[n]
+            lo = 0.0
+            while n > 0:
+                v = hi
+                n -= 1
+                y = partials[n]
+                hi = v + y
+                yr = hi - v
+                lo = y - yr
+                if lo != 0.0:
+                    break
+            if n > 0 and ((lo < 0.0 and partials[n - 1] < 0.0) or
+                          (lo > 0.0 and partials[n - 1] > 0.0)):  # fmt: skip
+                y = lo * 2.0
+                v = hi + y
+                yr = v - hi
+                if y == yr:
+                    hi = v
+        out[k] = hi
+
+
+@functools.cache
+def _bucket_fsum_nb() -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]:
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_bucket_fsum_py)
+
+
+def bucket_fsum(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Correctly rounded sum of each bucket ``x[starts[k]:ends[k]]`` of finite values, equal to
+    ``math.fsum`` of it (compiled; about 30x faster than ``math.fsum`` per bucket in Python)."""
+    out = np.empty(len(starts))
+    _bucket_fsum_nb()(np.ascontiguousarray(x, dtype=np.float64),
+                      np.ascontiguousarray(starts, dtype=np.int64),
+                      np.ascontiguousarray(ends, dtype=np.int64), out)  # fmt: skip
+    return out
+
+
 def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
     """Aggregate a 1-minute schema frame to ``timeframe``."""
     width = timeframe_minutes(timeframe)
@@ -91,10 +155,8 @@ def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
         "high": np.maximum.reduceat(h, starts),
         "low": np.minimum.reduceat(lo, starts),
         "close": c[ends - 1],
-        # correctly rounded sums (math.fsum), independent of summation order
-        "volume": np.fromiter(
-            (math.fsum(v[a:b]) for a, b in zip(starts, ends, strict=True)), np.float64, len(starts)
-        ),
+        # correctly rounded sums (math.fsum's result), independent of summation order
+        "volume": bucket_fsum(v, starts, ends),
     }
     idx = pd.DatetimeIndex(
         pd.to_datetime(buckets[starts] * _NS_PER_MIN, unit="ns", utc=True), name=INDEX_NAME

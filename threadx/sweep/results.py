@@ -90,7 +90,8 @@ class RunStore:
     def write_part(self, task_id: int, part: pa.Table | pd.DataFrame) -> Path:
         """Write one task's part atomically (an Arrow table; a frame is converted). Dictionary
         encoding only for the few-valued columns (ids, parameters): tried on every float
-        metric it costs more than the rest of the write and saves nothing."""
+        metric it costs more than the rest of the write and saves nothing. No column
+        statistics (min/max per column: nothing reads them; 17 % of the write)."""
         table = part if isinstance(part, pa.Table) else pa.Table.from_pandas(
             part, preserve_index=False)  # fmt: skip
         dictionary = [c for c in table.column_names if c in _FEW_VALUED]
@@ -102,7 +103,11 @@ class RunStore:
         return atomic_write(
             self.part_path(task_id),
             lambda tmp: pq.write_table(
-                table, tmp, compression="snappy", use_dictionary=dictionary
+                table,
+                tmp,
+                compression="snappy",
+                use_dictionary=dictionary,
+                write_statistics=False,
             ),  # fmt: skip
             _validate,
         )

@@ -43,9 +43,12 @@ def atomic_write(
     validate: Callable[[Path], None] | None = None,
     *,
     durable: bool = True,
+    sync_folder: bool = True,
 ) -> Path:
     """Write ``path`` atomically: ``write(tmp)`` fills a temp file, ``validate(tmp)`` checks it.
-    ``durable``: fsync the file and its folder (see the module docstring)."""
+    ``durable``: fsync the file and its folder (see the module docstring). ``sync_folder=False``
+    leaves the folder's fsync to the caller (:func:`fsync_folder` once after many files): a power
+    loss may then lose the new name, never leave a torn file under it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
@@ -62,9 +65,14 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    if durable:
+    if durable and sync_folder:
         _fsync_dir(path.parent)
     return path
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names created in ``folder`` durable (after writes with ``sync_folder=False``)."""
+    _fsync_dir(Path(folder))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:

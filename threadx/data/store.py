@@ -368,6 +368,26 @@ class OHLCVStore:
     def _have_text(self) -> str:
         return ", ".join(f"{e}/{s}" for e, s in self.symbols()) or "nothing"
 
+    def month_paths(
+        self,
+        symbol: str,
+        exchange: str,
+        start: pd.Timestamp | str | None = None,
+        end: pd.Timestamp | str | None = None,
+    ) -> list[Path]:
+        """The month files holding ``symbol``'s 1m bars in [start, end), in time order."""
+        start_ts, end_ts = _utc(start), _utc(end)
+        paths = []
+        for path in sorted(self.symbol_dir(exchange, symbol).glob("*.parquet")):
+            month_start = pd.Timestamp(path.stem + "-01", tz="UTC")
+            month_end = month_start + pd.offsets.MonthBegin(1)
+            if (end_ts is not None and month_start >= end_ts) or (
+                start_ts is not None and month_end <= start_ts
+            ):
+                continue
+            paths.append(path)
+        return paths
+
     def read(
         self,
         symbol: str,
@@ -377,18 +397,9 @@ class OHLCVStore:
     ) -> pd.DataFrame:
         """1m bars of ``symbol`` in [start, end) (UTC), concatenated from the month files."""
         exchange = self.resolve_exchange(symbol, exchange)
-        folder = self.symbol_dir(exchange, symbol)
         start_ts = _utc(start)
         end_ts = _utc(end)
-        paths = []
-        for path in sorted(folder.glob("*.parquet")):
-            month_start = pd.Timestamp(path.stem + "-01", tz="UTC")
-            month_end = month_start + pd.offsets.MonthBegin(1)
-            if (end_ts is not None and month_start >= end_ts) or (
-                start_ts is not None and month_end <= start_ts
-            ):
-                continue
-            paths.append(path)
+        paths = self.month_paths(symbol, exchange, start, end)
         # month files are read and checked in parallel (Parquet decoding releases the GIL),
         # then converted to one frame at once (a year of 1m bars: 86 -> ~50 ms)
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(paths)))) as pool:

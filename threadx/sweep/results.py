@@ -23,7 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from threadx.errors import StoreError
-from threadx.io import atomic_write, atomic_write_json, atomic_write_text, remove_stray_temps
+from threadx.io import (
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    fsync_folder,
+    remove_stray_temps,
+)
 from threadx.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
 
@@ -74,6 +80,8 @@ class RunStore:
             raise StoreError(f"{self.manifest_path}: corrupt manifest ({err})") from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
+        if manifest.get("status") == "completed" and self.results_dir.exists():
+            fsync_folder(self.results_dir)  # the parts' names, before the run says completed
         manifest = {**manifest, "updated": now_iso()}
         atomic_write_json(self.manifest_path, _jsonable(manifest))
 
@@ -110,6 +118,10 @@ class RunStore:
                 write_statistics=False,
             ),  # fmt: skip
             _validate,
+            # each part's bytes are fsynced before its rename; the folder is fsynced once,
+            # before the manifest says "completed". A power loss in between can lose a part's
+            # name (the task runs again on resume), never leave a torn part.
+            sync_folder=False,
         )
 
     def done_tasks(self) -> set[int]:

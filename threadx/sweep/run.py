@@ -136,11 +136,16 @@ class InProcessExecutor:
     it runs task k + 1 the controller records task k (Arrow -> Parquet, fsync): with two tasks
     in flight the host-side work of a part overlaps the next part's kernel."""
 
-    def __init__(self, plan: SweepPlan, backend: str = "cpu") -> None:
+    def __init__(self, plan: SweepPlan, backend: str = "cpu", *, prepare_first: bool = False
+                 ) -> None:  # fmt: skip
         self.plan, self.backend = plan, backend
         self.prepared: dict[int, PreparedDataset] = {}
         self.prepare_s = 0.0  # time spent preparing datasets (indicators, bits, P)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-kernel")
+        if prepare_first and plan.tasks:
+            # the first dataset's grid is prepared on the kernel thread while the caller opens
+            # the run folder (file writes and fsyncs): the first task then finds it ready
+            self.pool.submit(self.dataset, plan.tasks[0].dataset_index)
 
     def dataset(self, index: int) -> PreparedDataset:
         prep = self.prepared.get(index)
@@ -227,11 +232,11 @@ def run_local(
         datasets = load_datasets(spec, OHLCVStore(root))
     need = check_memory(spec, datasets, budget)
     plan = plan_sweep(spec, datasets, gpu=resolved == "gpu")
-    # the run is running from the moment its folder is opened (one manifest write, not two)
-    store = open_store(plan, root / "runs", resolved, fresh=not resume, estimated_bytes=need,
-                       status="running", started=now_iso())  # fmt: skip
-    executor = InProcessExecutor(plan, resolved)
+    executor = InProcessExecutor(plan, resolved, prepare_first=True)
     try:
+        # the run is running from the moment its folder is opened (one manifest write, not two)
+        store = open_store(plan, root / "runs", resolved, fresh=not resume,
+                           estimated_bytes=need, status="running", started=now_iso())  # fmt: skip
         return _run_in_process(plan, store, executor, progress, max_tasks)
     finally:
         executor.close()

@@ -71,7 +71,16 @@ def test_spec_errors_name_key_and_rule(tmp_path):
     p.write_text("name = 'x'\n[data]\nsymbols = ['BTCUSDT']\n[grid]\nbb_std = [0.0]\n")
     with pytest.raises(ConfigError) as e:
         load_spec(p)
-    assert str(p) in str(e.value) and "bb_std" in str(e.value)
+    assert str(p) in str(e.value) and "key 'grid.bb_std'" in str(e.value)
+    keyed = {  # rules of the spec as a whole name the key they are about, not '<root>'
+        "grid.bb_period": {"grid": {"bb_period": [1e30]}},
+        "grid.bb_perod": {"grid": {"bb_perod": [10]}},
+        "fixed.bb_std": {"grid": {"bb_std": [1.0]}, "fixed": {"bb_std": 2.0}},
+        "fixed": {"fixed": {"leverage": -1.0}},
+    }
+    for key, over in keyed.items():
+        with pytest.raises(ConfigError, match=re.escape(f"key '{key}': ")):
+            base(**over)
 
 
 def test_shipped_sweep_specs_load():

@@ -194,8 +194,8 @@ def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None,
                    preflight: bool = False) -> SweepResult:  # fmt: skip
     """Submit through the SweepDriver (embedded cluster when none runs), show progress, wait.
     The driver's data root is the one that counts (a Ray job's own config may point elsewhere).
-    Without a cluster address the kernels' Ray variant is compiled here first when it is not in
-    numba's cache, so the workers load it and their throughput excludes compilation."""
+    Without a cluster address the kernels are compiled here first when they are not in numba's
+    cache, so the workers load them and their throughput excludes compilation."""
     from threadx.data.store import OHLCVStore
     from threadx.sweep import open_run
 
@@ -278,23 +278,22 @@ def complete_line(result: SweepResult) -> str:
             + "; showing stored results")  # fmt: skip
 
 
-# (backend, variant) whose kernels this process has loaded already (numba keeps them loaded)
-_WARM_HERE: set[tuple[str, str]] = set()
+# backends whose kernels this process has loaded already (numba keeps them loaded)
+_WARM_HERE: set[str] = set()
 
 
-def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = None) -> Any:
+def warm_kernels(backend: str = "cpu", stream: Any = None) -> Any:
     """Load the sweep kernels from numba's cache, or compile them (saying so when it starts),
-    before a sweep, so that its throughput counts its own work only. ``variant``: ``"local"``
-    for an in-process sweep, ``"ray"`` for Ray workers on this machine (read-only bars, cached
-    separately). Messages go to ``stream`` (default stdout). Returns the WarmupReport, or None
-    when this process loaded these kernels before (nothing left to load)."""
+    before a sweep, so that its throughput counts its own work only (in-process sweeps and the
+    Ray workers of this machine share the cache entries). Messages go to ``stream`` (default
+    stdout). Returns the WarmupReport, or None when this process loaded them before."""
     from threadx.errors import ConfigError
     from threadx.warmup import kernel_cache_state, warm_up
 
-    if (backend, variant) in _WARM_HERE:
+    if backend in _WARM_HERE:
         return None
 
-    state = kernel_cache_state((variant,))
+    state = kernel_cache_state()
     why = {"cold": "first run on this machine",
            "stale": "the kernels changed since they were cached"}.get(
         state, "first run of this kind on this machine")  # fmt: skip
@@ -306,7 +305,7 @@ def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = Non
         announced.append(cached)
 
     try:
-        rep = warm_up(backend, predicted=state, variants=(variant,), on_compile=announce)
+        rep = warm_up(backend, predicted=state, on_compile=announce)
     except RuntimeError as err:  # resolve_backend: 'gpu' requested but CUDA is not usable
         if announced:
             print("failed", file=stream)
@@ -314,22 +313,21 @@ def warm_kernels(backend: str = "cpu", variant: str = "local", stream: Any = Non
     if announced:
         print(f"done in {rep.seconds:.1f} s" + (" (cached for next time)" if rep.compiled
                                                  else ""), file=stream)  # fmt: skip
-    if variant == "local":  # a Ray variant is loaded by the workers, not by this process
-        _WARM_HERE.add((backend, variant))
+    _WARM_HERE.add(backend)
     return rep
 
 
 def warm_for_local_cluster(ctx: Context, address: str | None, stream: Any = None) -> None:
     """Without a cluster address (an embedded cluster, or one started on this machine) compile
-    the kernels' Ray variant here when numba's cache lacks it: the workers then load it from the
-    cache this checkout shares, and their throughput excludes compilation. A remote cluster's
-    workers have caches of their own: nothing to do here."""
+    the kernels here when numba's cache lacks them: the workers then load them from the cache
+    this checkout shares, and their throughput excludes compilation. A remote cluster's workers
+    have caches of their own: nothing to do here."""
     if _explicit_address(ctx, address) is not None:
         return
     from threadx.warmup import kernel_cache_state
 
-    if kernel_cache_state(("ray",)) != "warm":
-        warm_kernels("cpu", variant="ray", stream=stream)
+    if kernel_cache_state() != "warm":
+        warm_kernels("cpu", stream=stream)
 
 
 def _explicit_address(ctx: Context, address: str | None) -> str | None:

@@ -6,12 +6,13 @@ cache) compiles them, which takes seconds; every later process loads the machine
 cache (for this editable install: ``threadx/kernels/__pycache__`` and ``threadx/__pycache__``,
 shared by every process using the checkout, Ray workers included) in well under a second.
 
-Numba caches one entry per argument *types*, and read-only arrays are a type of their own: Ray
-workers get their bars from the object store read-only, in-process sweeps (``run_local``) get
-writable ones, so the two need separate entries (the ``"ray"`` and ``"local"`` variants here).
+Numba caches one entry per argument *types*, and read-only arrays are a type of their own. Ray
+workers get their bars from the object store read-only, so :func:`threadx.strategy.pack.pack`
+hands the kernels writable copies whatever it gets: in-process sweeps and every Ray worker of the
+machine use ONE cache entry per kernel, compiled once.
 
 :func:`warm_up` runs :func:`threadx.strategy.pack.pack` + :func:`threadx.kernels.run_sweep` on one
-combination of ~200 synthetic bars per variant, so a sweep started afterwards measures only its
+combination of ~200 synthetic bars, so a sweep started afterwards measures only its
 own work, and tells what happened: :attr:`WarmupReport.compiled` lists the cached functions that
 had to be compiled (empty when everything came from the cache), observed through numba's
 ``numba:compile`` events. :func:`kernel_cache_state` predicts it beforehand from the cache index
@@ -24,20 +25,17 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLD_SECONDS", "VARIANTS", "WarmupReport", "kernel_cache_state", "warm_up"]
+__all__ = ["COLD_SECONDS", "WarmupReport", "kernel_cache_state", "warm_up"]
 
 #: Above this many seconds a warm-up counts as a compilation when numba's compile events cannot
 #: be observed (a cache load of every kernel takes well under one second).
 COLD_SECONDS = 5.0
 WARMUP_BARS = 200
-#: ``"local"``: writable bars (in-process sweeps); ``"ray"``: read-only bars, as the Ray workers
-#: get them from the object store.
-VARIANTS = ("local", "ray")
 # modules whose module-level cached dispatchers kernel_cache_state inspects
 _KERNEL_MODULES = ("threadx.kernels.cpu",)
 
@@ -60,7 +58,6 @@ class WarmupReport:
     compiled: tuple[str, ...] = ()
     uncached: tuple[str, ...] = ()
     predicted: str = "unknown"
-    variants: tuple[str, ...] = ("local",)
     cache_dirs: tuple[str, ...] = ()
     events: bool = True
     n_bars: int = WARMUP_BARS
@@ -112,30 +109,20 @@ def _name(dispatcher: Any) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def _has_variant(dispatcher: Any, index: dict, variant: str) -> bool:
-    """The fresh ``index`` holds an entry of this machine and bytecode whose first array argument
-    is writable (``"local"``) or read-only (``"ray"``)."""
-    from numba.core.types import Array
-
+def _has_entry(dispatcher: Any, index: dict) -> bool:
+    """The fresh ``index`` holds an entry compiled on this machine (CPU and numba as here)."""
     here = dispatcher._cache._index_key((), dispatcher.targetctx.codegen())[1:]
-    writable = variant != "ray"
-    for key in index:
-        if tuple(key[1:]) != here:
-            continue
-        arrays = [t for t in key[0] if isinstance(t, Array)]
-        if arrays and arrays[0].mutable == writable:
-            return True
-    return False
+    return any(tuple(key[1:]) == here for key in index)
 
 
-def kernel_cache_state(variants: Sequence[str] = ("local",)) -> str:
-    """Predict, without compiling anything, whether the CPU sweep kernels of ``variants`` are in
-    numba's cache: ``"warm"`` (an entry for this machine and these kernels' code for every
-    variant), ``"cold"`` (no cache index yet: the first run on this machine), ``"stale"`` (an
-    index for another source or numba version: the kernels changed since they were cached),
-    ``"partial"`` (an up-to-date index without an entry for one of ``variants``, e.g. only Ray
-    workers ran so far) or ``"unknown"`` (numba's cache internals could not be read). Imports numba
-    and the kernels. Only the CPU kernels are inspected (GPU kernels are not cached)."""
+def kernel_cache_state() -> str:
+    """Predict, without compiling anything, whether the CPU sweep kernels are in numba's cache:
+    ``"warm"`` (an entry for this machine and these kernels' code), ``"cold"`` (no cache index
+    yet: the first run on this machine), ``"stale"`` (an index for another source or numba
+    version: the kernels changed since they were cached), ``"partial"`` (an up-to-date index
+    without an entry of this machine, e.g. a cache shared with another kind of CPU) or
+    ``"unknown"`` (numba's cache internals could not be read). Imports numba and the kernels.
+    Only the CPU kernels are inspected (GPU kernels are not cached)."""
     try:
         dispatchers = _cached_dispatchers()
         if not dispatchers:
@@ -149,7 +136,7 @@ def kernel_cache_state(variants: Sequence[str] = ("local",)) -> str:
             index = cache_file._load_index()
             if not index:
                 states.add("stale")
-            elif all(_has_variant(d, index, v) for v in variants):
+            elif _has_entry(d, index):
                 states.add("warm")
             else:
                 states.add("partial")
@@ -224,25 +211,21 @@ def warm_up(
     n_bars: int = WARMUP_BARS,
     predicted: str | None = None,
     *,
-    variants: Sequence[str] = ("local",),
     on_compile: OnCompile | None = None,
 ) -> WarmupReport:
     """Load (or compile, on a cold cache) the sweep kernels of ``backend`` by running
     :func:`threadx.strategy.pack.pack` + :func:`threadx.kernels.run_sweep` on one default
-    combination of ``n_bars`` synthetic bars for each of ``variants`` (:data:`VARIANTS`); returns
-    what happened and how long it took. ``predicted``: the caller's :func:`kernel_cache_state`
-    (computed here when None). ``on_compile(name, cached)`` is called when numba starts compiling
-    the first ThreadX function (e.g. to say "compiling kernels ..." before the wait)."""
+    combination of ``n_bars`` synthetic bars; returns what happened and how long it took.
+    ``predicted``: the caller's :func:`kernel_cache_state` (computed here when None).
+    ``on_compile(name, cached)`` is called when numba starts compiling the first ThreadX function
+    (e.g. to say "compiling kernels ..." before the wait)."""
     from threadx.kernels import resolve_backend, run_sweep
     from threadx.strategy.pack import pack
     from threadx.strategy.params import StrategyParams
 
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        raise ValueError(f"variants must be some of {VARIANTS}, got {list(variants)}")
     resolved = resolve_backend(backend)
     if predicted is None:
-        predicted = kernel_cache_state(variants)
+        predicted = kernel_cache_state()
     params = [StrategyParams().model_dump()]
     bars = _synthetic_bars(n_bars)
     minute = 60 * 10**9
@@ -259,16 +242,11 @@ def warm_up(
         listening, events = contextlib.nullcontext(), False
     t0 = time.perf_counter()
     with listening:
-        for variant in variants:
-            o, h, lo, c = (x.copy() for x in bars)
-            if variant == "ray":
-                for x in (o, h, lo, c):
-                    x.flags.writeable = False
-            run_sweep(pack(params, o, h, lo, c), t0_ns, t0_ns + (n_bars - 1) * minute, 1.0,
-                      backend=resolved)  # fmt: skip
+        run_sweep(pack(params, *bars), t0_ns, t0_ns + (n_bars - 1) * minute, 1.0,
+                  backend=resolved)  # fmt: skip
     seconds = time.perf_counter() - t0
     return WarmupReport(
         backend=resolved, seconds=seconds, compiled=tuple(rec.compiled),
-        uncached=tuple(rec.uncached), predicted=predicted, variants=tuple(variants),
+        uncached=tuple(rec.uncached), predicted=predicted,
         cache_dirs=tuple(rec.dirs), events=events, n_bars=n_bars,
     )  # fmt: skip

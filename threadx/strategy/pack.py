@@ -184,7 +184,11 @@ def _enum(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
 
 
 def _bars(x: Any) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    """``x`` as a writable C-contiguous float64 array: copied when it is read-only (bars from
+    Ray's object store), so that the kernels see ONE argument type from every caller and numba
+    caches one entry per kernel for in-process sweeps and Ray workers alike."""
+    a = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    return a if a.flags.writeable else a.copy()
 
 
 # one indicator request: ("bb", (period,)), ("atr", (period, method)) or ("ema", (period,))

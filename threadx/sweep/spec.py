@@ -306,28 +306,30 @@ class SweepSpec(_Model):
         for section, keys in (("grid", self.grid), ("fixed", self.fixed)):
             unknown = [k for k in keys if k not in PARAM_NAMES]
             if unknown:
-                raise ValueError(
+                raise KeyedError(
+                    f"{section}.{unknown[0]}",
                     f"[{section}] unknown parameter(s) {unknown}; known parameters "
-                    f"are: {', '.join(PARAM_NAMES)}"
+                    f"are: {', '.join(PARAM_NAMES)}",
                 )
         both = sorted(set(self.grid) & set(self.fixed))
         if both:
-            raise ValueError(f"parameter(s) {both} are in both [grid] and [fixed]")
+            raise KeyedError(f"fixed.{both[0]}",
+                             f"parameter(s) {both} are in both [grid] and [fixed]")  # fmt: skip
+        try:  # [fixed] first: its errors are its own, not those of each grid value
+            params_from_mapping(self.fixed)
+        except ConfigError as err:
+            raise KeyedError("fixed", f"[fixed] {err}") from None
         for name, raw in self.grid.items():
             vals = raw.values() if isinstance(raw, RangeSpec) else raw
             if not vals:
-                raise ValueError(f"[grid] {name}: empty list")
+                raise KeyedError(f"grid.{name}", f"[grid] {name}: empty list")
             if len(set(map(repr, vals))) != len(vals):
-                raise ValueError(f"[grid] {name}: repeated values {vals}")
+                raise KeyedError(f"grid.{name}", f"[grid] {name}: repeated values {vals}")
             for v in vals:  # every value obeys its rule
                 try:
                     params_from_mapping({**self.fixed, name: v})
                 except ConfigError as err:
-                    raise ValueError(f"[grid] {name} = {v!r}: {err}") from None
-        try:
-            params_from_mapping(self.fixed)
-        except ConfigError as err:
-            raise ValueError(f"[fixed] {err}") from None
+                    raise KeyedError(f"grid.{name}", f"[grid] {name} = {v!r}: {err}") from None
         return self
 
     # -- the grid --------------------------------------------------------------------------
@@ -440,10 +442,22 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+class KeyedError(ValueError):
+    """A rule broken by a spec as a whole (a model validator), naming the key it is about: a
+    model validator's error has no location of its own."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _format_errors(err: ValidationError, source: str) -> str:
     parts = []
     for e in err.errors(include_url=False):
-        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        cause = (e.get("ctx") or {}).get("error")
+        keyed = cause.key if isinstance(cause, KeyedError) else None
+        loc = ".".join(str(x) for x in e["loc"])
+        key = ".".join(k for k in (loc, keyed) if k) or "<root>"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"

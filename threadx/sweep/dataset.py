@@ -142,13 +142,15 @@ _ARRAYS = ("times_ns", "open", "high", "low", "close", "volume")
 
 def _bars_code_version() -> str:
     """12 hex digits over the source of the modules that turn month files into bars."""
+    import importlib
+
     from threadx import __version__
 
-    data = Path(__file__).resolve().parents[1] / "data"
     h = hashlib.sha256(__version__.encode())
-    for name in ("store.py", "schema.py", "gaps.py", "resample.py"):
-        h.update(b"\0" + (data / name).read_bytes())
-    h.update(Path(__file__).read_bytes())
+    # the modules as imported (a Ray job's working_dir copy may lack files its imports never use)
+    for name in ("data.store", "data.schema", "data.gaps", "data.resample", "sweep.dataset"):
+        source = importlib.import_module(f"threadx.{name}").__file__
+        h.update(b"\0" + Path(source or name).read_bytes())
     return h.hexdigest()[:12]
 
 

@@ -8,6 +8,7 @@ local one (dashboard off, bound to 127.0.0.1). Named actors live in the ``thread
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -115,17 +116,23 @@ class ThreadXClient:
         poll_s: float = 0.5,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Poll until the run reaches a terminal state; returns the final status."""
+        """Wait until the run reaches a terminal state; returns the final status. The driver
+        answers as soon as the run moves (``wait_status``), so the end is seen when it happens;
+        ``on_status`` is called at most every ``poll_s`` seconds, and with the final status."""
         t0 = time.monotonic()
+        st: dict[str, Any] | None = None
+        shown = -math.inf
         while True:
-            st = self.status(run_id)
-            if on_status is not None:
+            st = self.call("wait_status", run_id, _moved_from(st), poll_s)
+            now = time.monotonic()
+            final = st["state"] in TERMINAL
+            if on_status is not None and (final or now - shown >= poll_s):
                 on_status(st)
-            if st["state"] in TERMINAL:
+                shown = now
+            if final:
                 return st
-            if timeout is not None and time.monotonic() - t0 > timeout:
+            if timeout is not None and now - t0 > timeout:
                 raise ThreadXError(f"run {run_id}: still {st['state']} after {timeout:.0f} s")
-            time.sleep(poll_s)
 
     def cluster_info(self) -> dict[str, Any]:
         """Nodes, resources (total and available) and workers, for views and `cluster status`."""
@@ -141,3 +148,8 @@ class ThreadXClient:
         with contextlib.suppress(Exception):
             info["workers"] = self.call("workers", timeout=10)
         return info
+
+
+def _moved_from(st: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What ``wait_status`` compares against (the whole status need not travel back)."""
+    return None if st is None else {"state": st["state"], "done_tasks": st.get("done_tasks")}

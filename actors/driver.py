@@ -88,7 +88,7 @@ class SweepDriver:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            busy = self.service.step(0.2)
+            busy = self.service.step(0.05)
             if busy:
                 self._idle_since = None
                 continue
@@ -111,6 +111,12 @@ class SweepDriver:
 
     def status(self, run_id: str) -> dict[str, Any]:
         return self.service.status(run_id)
+
+    def wait_status(
+        self, run_id: str, since: dict[str, Any] | None = None, timeout: float = 0.5
+    ) -> dict[str, Any]:
+        """The run's status once it differs from ``since`` (or after ``timeout`` s)."""
+        return self.service.wait_status(run_id, since, timeout)
 
     def pause(self, run_id: str) -> bool:
         return self.service.pause(run_id)

@@ -260,3 +260,41 @@ def test_service_top_and_status_use_the_aggregate(store):
     else:
         assert report is not None and [(g["symbol"], g["timeframe"]) for g in report["groups"]] == [
             ("BTCUSDT", "15m"), ("BTCUSDT", "1h")]  # fmt: skip
+
+
+def test_service_wait_status_returns_when_the_run_moves(store):
+    """``wait_status`` (what the client's wait calls): at once without ``since``; otherwise it
+    blocks until a step changes the run (woken by the step, not by its timeout), or times out."""
+    import threading
+    import time
+
+    from tests.inline_executor import InlineExecutor
+    from threadx.sweep.plan import load_datasets
+    from threadx.sweep.service import SweepService
+
+    ensure_sample(store)
+    spec = _spec(aggregate="none").model_copy(update={"chunk_size": 3})
+
+    def load(s):
+        ds = load_datasets(s, store)
+        return ds, list(ds)
+
+    svc = SweepService(
+        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
+    )
+    rid = svc.submit(spec)
+    first = svc.wait_status(rid, None, timeout=30)  # nothing to compare with: now
+    t0 = time.monotonic()
+    same = svc.wait_status(rid, first, timeout=0.3)  # nobody steps: the timeout
+    assert time.monotonic() - t0 >= 0.29 and same["done_tasks"] == first["done_tasks"]
+    stepper = threading.Timer(0.2, lambda: svc.run_until_idle(0.01))
+    stepper.start()
+    t0 = time.monotonic()
+    moved = svc.wait_status(rid, same, timeout=30)  # woken by the first step that moves it
+    stepper.join()
+    assert time.monotonic() - t0 < 10
+    assert (moved["state"], moved["done_tasks"]) != (same["state"], same["done_tasks"])
+    end = svc.wait_status(rid, {"state": "running", "done_tasks": -1}, timeout=30)
+    while end["state"] != "completed":
+        end = svc.wait_status(rid, end, timeout=30)
+    assert end["done_tasks"] == end["total_tasks"]

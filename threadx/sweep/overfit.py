@@ -381,36 +381,48 @@ def manifest_datasets(manifest: dict[str, Any]) -> list[dict]:
             for f in folds if 0 <= int(f.get("dataset", -1)) < len(ds)]  # fmt: skip
 
 
-def compute_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+def compute_report(
+    run_dir: Path | str,
+    *,
+    frame: pd.DataFrame | None = None,
+    manifest: dict[str, Any] | None = None,
+    spec: Any = None,
+) -> dict[str, Any]:
     """Build the report of a run folder from its stored results, spec and manifest; ``frame``:
     the run's results already in memory (all of them, as :meth:`RunStore.load` returns them),
-    used instead of reading the parts again."""
+    used instead of reading the parts again; ``manifest`` / ``spec`` likewise (the manifest as
+    it is, or is being, written: its datasets and ``finished``)."""
     from threadx.sweep.spec import load_spec
 
     store = RunStore(Path(run_dir))
-    man = store.read_manifest()
-    spec = load_spec(store.spec_path)
+    man = store.read_manifest() if manifest is None else manifest
+    spec = load_spec(store.spec_path) if spec is None else spec
     rep = build_report(store.load() if frame is None else frame, manifest_datasets(man),
                        spec.rank.by, spec.rank.top_k, spec.report.blocks)  # fmt: skip
     return {"run_id": store.run_id, "finished": man.get("finished"), **rep}
 
 
-def write_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Compute and store ``report.json`` (atomically) in the run folder (``frame``: see
-    :func:`compute_report`)."""
-    rep = compute_report(run_dir, frame=frame)
+def write_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None,
+                 manifest: dict[str, Any] | None = None, spec: Any = None,
+                 before_write: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Compute and store ``report.json`` (atomically) in the run folder (``frame``,
+    ``manifest``, ``spec``: see :func:`compute_report`; ``before_write()`` is called between
+    computing and writing, e.g. to wait for the manifest that says the run completed)."""
+    rep = compute_report(run_dir, frame=frame, manifest=manifest, spec=spec)
+    if before_write is not None:
+        before_write()
     # derived data, rebuilt by load_report when missing or unreadable: no fsync needed
     atomic_write_json(Path(run_dir) / REPORT_FILE, rep, durable=False)
     return rep
 
 
-def finish_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None
-                  ) -> dict[str, Any] | None:  # fmt: skip
-    """:func:`write_report` for a run that just completed (``frame``: its results when the caller
-    holds them, see :func:`compute_report`); a failure is logged, never raised (the report is
-    derived data: :func:`load_report` rebuilds it on demand)."""
+def finish_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None,
+                  **known: Any) -> dict[str, Any] | None:  # fmt: skip
+    """:func:`write_report` for a run that just completed (``frame`` and ``known``: what the
+    caller holds already, see :func:`write_report`); a failure is logged, never raised (the
+    report is derived data: :func:`load_report` rebuilds it on demand)."""
     try:
-        rep = write_report(run_dir) if frame is None else write_report(run_dir, frame=frame)
+        rep = write_report(run_dir, frame=frame, **known)
     except Exception as err:  # noqa: BLE001 - the run itself succeeded
         log.warning("overfitting report of %s not written: %r", Path(run_dir).name, err)
         return None

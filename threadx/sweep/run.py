@@ -276,20 +276,32 @@ def _run_in_process(
             return open_run(store.dir)
     wall = time.perf_counter() - t0
     steps = ctl.progress.bar_steps
-    store.update_manifest(
-        status="completed",
-        finished=now_iso(),
-        wall_s=wall,
-        bar_steps_per_s=steps / wall if wall > 0 else None,
-        prepare_s=executor.prepare_s,
-        device_shares={executor.backend: 1.0},
-        peak_rss_bytes=peak_rss_bytes(),
-    )
-    frame = None
-    if len(parts) == len(plan.tasks):  # every part computed here: no need to read them back
+    manifest = {
+        **store.read_manifest(),
+        "status": "completed",
+        "finished": now_iso(),
+        "wall_s": wall,
+        "bar_steps_per_s": steps / wall if wall > 0 else None,
+        "prepare_s": executor.prepare_s,
+        "device_shares": {executor.backend: 1.0},
+        "peak_rss_bytes": peak_rss_bytes(),
+    }
+    if len(parts) != len(plan.tasks) or plan.folds:  # resumed, or walk-forward: from disk
+        store.write_manifest(manifest)
+        finish_run(plan, store)
+        return open_run(store.dir)
+    # every part was computed here: the results and the manifest are in memory, so the report
+    # is computed while the manifest that says "completed" is made durable (fsyncs), and
+    # written after it
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-finish") as io:
+        written = io.submit(store.write_manifest, manifest)
         frame = pa.concat_tables([parts[t.task_id] for t in plan.tasks]).to_pandas()
         parts.clear()
-    finish_run(plan, store, frame)
-    result = open_run(store.dir)
+        from threadx.sweep.overfit import finish_report
+
+        finish_report(store.dir, frame=frame, manifest=manifest, spec=plan.spec,
+                      before_write=written.result)  # fmt: skip
+        written.result()  # a failed manifest write is the run's error, never only the report's
+    result = SweepResult(store.dir, plan.spec, store.read_manifest())
     result._frame = frame
     return result

@@ -31,6 +31,7 @@ from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
 
 log = get_logger(__name__)
 UNFINISHED = ("created", "queued", "running", "paused")
+TERMINAL_STATES = ("completed", "cancelled", "failed", "interrupted")
 
 DataLoader = Callable[[SweepSpec], tuple[list[Dataset], list[Any]]]
 ExecutorFactory = Callable[[SweepPlan, list[Any]], Executor]
@@ -46,6 +47,9 @@ class ActiveRun:
     error: str | None = None
     pause_after: int | None = None
     started: float = field(default_factory=time.monotonic)
+    # parts computed in this session, by task id: the report is built from them in memory when
+    # they are the whole run (a resumed run reads the earlier parts back instead)
+    parts: dict[int, Any] = field(default_factory=dict)
 
 
 class SweepService:
@@ -63,6 +67,8 @@ class SweepService:
         self.worker_info = worker_info or (lambda: [])
         self.schedule, self.inflight, self.budget = schedule, inflight, memory_budget_gb
         self.lock = threading.RLock()
+        # notified after every step that changed a run (a part, a state): wait_status wakes on it
+        self.changed = threading.Condition()
         self.queue: deque[ActiveRun] = deque()
         self.active: ActiveRun | None = None
         self.known: dict[str, ActiveRun] = {}
@@ -134,7 +140,7 @@ class SweepService:
                     weights=weights,
                     schedule=self.schedule,
                     inflight=self.inflight,
-                    on_part=lambda _task, part, r=run: self._on_part(r, part),
+                    on_part=lambda task, part, r=run: self._on_part(r, task, part),
                 )
             except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
                 self._fail(run, err)
@@ -149,25 +155,49 @@ class SweepService:
                                       workers=workers)  # fmt: skip
             self.active = run
 
-    def step(self, timeout: float = 0.2) -> bool:
-        """Advance the active run; returns True while any run is active or queued."""
-        with self.lock:
-            self._activate()
-            run = self.active
-            if run is None:
-                return False
-            try:
-                more = run.controller.step(timeout)
-            except Exception as err:  # noqa: BLE001 - a failed run must not stop the service
-                self._fail(run, err)
-                return bool(self.queue)
-            if not more and run.controller.state() != "paused":
-                self._finish(run)
-            elif run.controller.state() == "paused" and not run.controller.running:
-                self._mark(run, "paused")
-            return True
+    def step(self, timeout: float = 0.05) -> bool:
+        """Advance the active run; returns True while any run is active or queued. ``timeout``:
+        how long to wait for a task (the lock is held meanwhile, so queries wait that long at
+        most); waiters of :meth:`wait_status` are woken afterwards."""
+        try:
+            with self.lock:
+                self._activate()
+                run = self.active
+                if run is None:
+                    return False
+                try:
+                    more = run.controller.step(timeout)
+                except Exception as err:  # noqa: BLE001 - a failed run must not stop the service
+                    self._fail(run, err)
+                    return bool(self.queue)
+                if not more and run.controller.state() != "paused":
+                    self._finish(run)
+                elif run.controller.state() == "paused" and not run.controller.running:
+                    self._mark(run, "paused")
+                return True
+        finally:
+            with self.changed:
+                self.changed.notify_all()
 
-    def _on_part(self, run: ActiveRun, part: Any) -> None:
+    def wait_status(
+        self, run_id: str, since: dict[str, Any] | None = None, timeout: float = 0.5
+    ) -> dict[str, Any]:
+        """:meth:`status` as soon as it differs from ``since`` (state or tasks done), the run
+        ends, or ``timeout`` seconds have passed: a client sees a finished run at once instead
+        of at its next poll."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            st = self.status(run_id)
+            moved = since is None or (st["state"], st.get("done_tasks")) != (
+                since.get("state"), since.get("done_tasks"))  # fmt: skip
+            left = deadline - time.monotonic()
+            if moved or st["state"] in TERMINAL_STATES or left <= 0:
+                return st
+            with self.changed:
+                self.changed.wait(left)
+
+    def _on_part(self, run: ActiveRun, task: Any, part: Any) -> None:
+        run.parts[task.task_id] = part
         if run.plan.spec.rank.aggregate != "none":
             return  # needs every dataset: ranked once the run ends (see _finish)
         k = run.plan.spec.rank.top_k
@@ -187,8 +217,14 @@ class SweepService:
             peak_rss_bytes=peak_rss_bytes(), worker_peak_rss_bytes=max(worker_peaks, default=0),
         )  # fmt: skip
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
+        frame = None
+        if st["state"] == "completed" and len(run.parts) == len(run.plan.tasks):
+            import pyarrow as pa  # every part computed in this session: no read-back
+
+            frame = pa.concat_tables([run.parts[t.task_id] for t in run.plan.tasks]).to_pandas()
+        run.parts.clear()
         try:  # walk-forward test windows, then report.json (the report is logged, never raised)
-            finish_run(run.plan, run.store)
+            finish_run(run.plan, run.store, frame)
         except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
             self._fail(run, err)
         if run.plan.spec.rank.aggregate != "none":

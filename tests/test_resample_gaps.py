@@ -161,3 +161,10 @@ def test_bucket_fsum_exact_cancellation_and_ties():
     want = [math.fsum(x[a:b]) for a, b in zip(starts, ends, strict=True)]
     assert bucket_fsum(x, starts, ends).tolist() == want == [1.0, 1.0, math.fsum([0.1, 0.2, 0.3]),
                                                             2.0**53 + 2.0]  # fmt: skip
+
+
+def test_bucket_fsum_signed_zeros():
+    for values in ([-0.0], [0.0, -0.0], [-0.0, -0.0], [1.0, -1.0], [-1.0, 1.0, -0.0]):
+        x = np.array(values)
+        got = bucket_fsum(x, np.array([0]), np.array([len(x)]))
+        assert got.tobytes() == np.array([math.fsum(values)]).tobytes(), values

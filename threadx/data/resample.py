@@ -89,8 +89,10 @@ def _bucket_fsum_py(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np
                     partials[i] = lo
                     i += 1
                 v = hi
-            partials[i] = v
-            n = i + 1
+            n = i
+            if v != 0.0:  # as CPython: a zero (or -0.0) sum is no partial
+                partials[n] = v
+                n += 1
         hi = 0.0
         if n > 0:
             n -= 1

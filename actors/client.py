@@ -58,9 +58,10 @@ class ThreadXClient:
             try:
                 ray.init(address=address, namespace=ns, **quiet)
             except ConnectionError as err:
-                raise ClusterUnreachable(f"could not join the Ray cluster at {address}: {err} "
-                                         "(token auth: is ~/.ray/auth_token the cluster's?)"
-                                         ) from None  # fmt: skip
+                raise ClusterUnreachable(
+                    f"could not join the Ray cluster at {address}: {err} "
+                    "(token auth: is ~/.ray/auth_token the cluster's?)"
+                ) from None
         else:
             self.embedded = True
             ray.init(namespace=ns, include_dashboard=False, num_cpus=os.cpu_count(), **quiet)
@@ -136,9 +137,15 @@ class ThreadXClient:
 
     def cluster_info(self) -> dict[str, Any]:
         """Nodes, resources (total and available) and workers, for views and `cluster status`."""
-        nodes = [{"node_id": n["NodeID"], "address": n.get("NodeManagerAddress"),
-                  "alive": n.get("Alive"), "resources": n.get("Resources", {})}
-                 for n in ray.nodes()]  # fmt: skip
+        nodes = [
+            {
+                "node_id": n["NodeID"],
+                "address": n.get("NodeManagerAddress"),
+                "alive": n.get("Alive"),
+                "resources": n.get("Resources", {}),
+            }
+            for n in ray.nodes()
+        ]
         info = {
             "nodes": nodes,
             "total": ray.cluster_resources(),

@@ -54,8 +54,15 @@ class DataStore:
                 self._datasets.move_to_end(key)
                 return self._datasets[key]
         with self._lock(symbol):
-            ds = load_dataset(self.store, symbol, timeframe, exchange=exchange, start=start,
-                              end=end, allow_gaps=allow_gaps)  # fmt: skip
+            ds = load_dataset(
+                self.store,
+                symbol,
+                timeframe,
+                exchange=exchange,
+                start=start,
+                end=end,
+                allow_gaps=allow_gaps,
+            )
         with self._guard:
             self._datasets[key] = ds
             while len(self._datasets) > 16:
@@ -83,8 +90,14 @@ class DataStore:
         from threadx.data.migrate import import_path
 
         with self._lock(symbol or "*import*"):
-            report = import_path(self.store, Path(path), symbol=symbol, exchange=exchange,
-                                 on_conflict=on_conflict, dry_run=dry_run)  # fmt: skip
+            report = import_path(
+                self.store,
+                Path(path),
+                symbol=symbol,
+                exchange=exchange,
+                on_conflict=on_conflict,
+                dry_run=dry_run,
+            )
         return report.to_dict()
 
     def resample(self, symbol: str, timeframe: str, exchange: str | None = None) -> Any:
@@ -94,13 +107,22 @@ class DataStore:
 
     def gaps(self, symbol: str, exchange: str | None = None) -> dict[str, Any]:
         rep = self.store.gaps(symbol, exchange)
-        return {"summary": rep.summary(), "missing": rep.missing, "expected": rep.expected,
-                "missing_ratio": rep.missing_ratio,
-                "runs": [(str(t), n) for t, n in rep.runs[:1000]]}  # fmt: skip
+        return {
+            "summary": rep.summary(),
+            "missing": rep.missing,
+            "expected": rep.expected,
+            "missing_ratio": rep.missing_ratio,
+            "runs": [(str(t), n) for t, n in rep.runs[:1000]],
+        }
 
-    def ingest(self, symbol: str, start: str | None = None, end: str | None = None,
-               base_url: str = "https://api.binance.com",
-               exchange: str = "binance") -> dict[str, Any]:  # fmt: skip
+    def ingest(
+        self,
+        symbol: str,
+        start: str | None = None,
+        end: str | None = None,
+        base_url: str = "https://api.binance.com",
+        exchange: str = "binance",
+    ) -> dict[str, Any]:
         """Download the missing 1m bars of ``symbol`` (serialised per symbol); poll
         :meth:`ingest_progress` meanwhile."""
         from threadx.data.binance import ingest
@@ -110,8 +132,15 @@ class DataStore:
                 self._progress[symbol] = {**p, "done": False}
 
         with self._lock(symbol):
-            report = ingest(self.store, symbol, start, end, base_url=base_url,
-                            exchange=exchange, progress=progress)  # fmt: skip
+            report = ingest(
+                self.store,
+                symbol,
+                start,
+                end,
+                base_url=base_url,
+                exchange=exchange,
+                progress=progress,
+            )
         with self._guard:
             self._progress[symbol] = {**self._progress.get(symbol, {}), "done": True}
         return report.to_dict()

@@ -40,13 +40,23 @@ class SweepDriver:
             scheduling_strategy=on_this_node(),
         ).remote(str(cfg.data_root))
         self.cache = _indicator_cache(ns)
-        self.pool = WorkerPool(cfg.devices.cpus_per_worker, cfg.devices.cpu_workers,
-                               backend="auto", cache=self.cache, namespace=ns)  # fmt: skip
+        self.pool = WorkerPool(
+            cfg.devices.cpus_per_worker,
+            cfg.devices.cpu_workers,
+            backend="auto",
+            cache=self.cache,
+            namespace=ns,
+        )
         self.service = SweepService(
-            cfg.data_root, self._load_data, self._make_executor, weights=self._weights,
-            schedule=cfg.devices.schedule, memory_budget_gb=cfg.sweep.memory_budget_gb,
-            gpu=self._has_cuda_workers, worker_info=self.pool.describe,
-        )  # fmt: skip
+            cfg.data_root,
+            self._load_data,
+            self._make_executor,
+            weights=self._weights,
+            schedule=cfg.devices.schedule,
+            memory_budget_gb=cfg.sweep.memory_budget_gb,
+            gpu=self._has_cuda_workers,
+            worker_info=self.pool.describe,
+        )
         self._stop = threading.Event()
         self._idle_since: float | None = None
         self._thread = threading.Thread(target=self._loop, name="sweep-driver", daemon=True)
@@ -55,9 +65,10 @@ class SweepDriver:
     # -- service plumbing ------------------------------------------------------------------
     def _load_data(self, spec: Any) -> tuple[list[Any], list[Any]]:
         d = spec.data
-        refs = [self.data_store.get_dataset.remote(sym, tf, d.exchange, d.start, d.end,
-                                                   d.allow_gaps)
-                for sym, tf in spec.datasets()]  # fmt: skip
+        refs = [
+            self.data_store.get_dataset.remote(sym, tf, d.exchange, d.start, d.end, d.allow_gaps)
+            for sym, tf in spec.datasets()
+        ]
         return ray.get(refs), refs
 
     def _make_executor(self, plan: Any, refs: list[Any]) -> RayExecutor:
@@ -82,8 +93,7 @@ class SweepDriver:
 
     def _calibrate(self, label: str) -> float:
         """One second of kernel work on one worker of ``label``, measured there."""
-        handle = next(self.pool.handle(w.worker_id) for w in self.pool.infos()
-                      if w.device == label)  # fmt: skip
+        handle = next(self.pool.handle(w.worker_id) for w in self.pool.infos() if w.device == label)
         return ray.get(handle.calibrate.remote(1.0))
 
     def _loop(self) -> None:
@@ -159,9 +169,16 @@ class SweepDriver:
 
         spec = self.service.spec(run_id)
         row = self.service.results(run_id).set_index("combo_id").loc[int(combo_id)]
-        ds = ray.get(self.data_store.get_dataset.remote(
-            row["symbol"], row["timeframe"], spec.data.exchange, spec.data.start, spec.data.end,
-            spec.data.allow_gaps))  # fmt: skip
+        ds = ray.get(
+            self.data_store.get_dataset.remote(
+                row["symbol"],
+                row["timeframe"],
+                spec.data.exchange,
+                spec.data.start,
+                spec.data.end,
+                spec.data.allow_gaps,
+            )
+        )
         if spec.walk_forward is not None and "fold" in row.index:  # a fold's train window
             from threadx.sweep.folds import fold_train_dataset
 
@@ -190,9 +207,13 @@ class SweepDriver:
 def _indicator_cache(namespace: str) -> Any:
     from actors.indicator_cache import IndicatorCache
 
-    return IndicatorCache.options(name="indicator_cache", namespace=namespace,
-                                  lifetime="detached", get_if_exists=True,
-                                  scheduling_strategy=on_this_node()).remote()  # fmt: skip
+    return IndicatorCache.options(
+        name="indicator_cache",
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        scheduling_strategy=on_this_node(),
+    ).remote()
 
 
 def on_this_node() -> Any:
@@ -204,6 +225,10 @@ def on_this_node() -> Any:
 
 def get_or_create_driver(cfg: Any) -> Any:
     """The cluster's driver (created with ``cfg`` if none exists yet)."""
-    return SweepDriver.options(name=NAME, namespace=cfg.cluster.namespace, lifetime="detached",
-                               get_if_exists=True,
-                               scheduling_strategy=on_this_node()).remote(cfg)  # fmt: skip
+    return SweepDriver.options(
+        name=NAME,
+        namespace=cfg.cluster.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        scheduling_strategy=on_this_node(),
+    ).remote(cfg)

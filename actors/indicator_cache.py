@@ -35,8 +35,10 @@ class IndicatorCache:
         from threadx.cache import INDICATOR_CODE_VERSION, cached_indicators
 
         if code_version is not None and code_version != INDICATOR_CODE_VERSION:
-            raise RuntimeError(f"IndicatorCache runs indicator code {INDICATOR_CODE_VERSION}, "
-                               f"the caller {code_version}; restart the cache actor")  # fmt: skip
+            raise RuntimeError(
+                f"IndicatorCache runs indicator code {INDICATOR_CODE_VERSION}, "
+                f"the caller {code_version}; restart the cache actor"
+            )
         if len(datasets) != 1:
             raise ValueError(f"get_many takes one dataset, boxed as [ref]; got {len(datasets)}")
         item = datasets[0]
@@ -50,8 +52,11 @@ class IndicatorCache:
         """The cache's counters plus ``fingerprints_computed`` and ``code_version``."""
         from threadx.cache import INDICATOR_CODE_VERSION
 
-        return {**self.cache.stats(), "fingerprints_computed": self.memo.computed,
-                "code_version": INDICATOR_CODE_VERSION}  # fmt: skip
+        return {
+            **self.cache.stats(),
+            "fingerprints_computed": self.memo.computed,
+            "code_version": INDICATOR_CODE_VERSION,
+        }
 
     def clear(self) -> int:
         """Drop every cached array and remembered fingerprint; returns the arrays dropped."""

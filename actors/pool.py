@@ -46,9 +46,11 @@ def plan_slots(
     gpus = devices_from_resources(resources)
     if gpus:
         share = 1.0 / workers_per_gpu
-        return [Slot(label, cpus_per_worker, share, ((RESOURCE_PREFIX + label, share),))
-                for label, count in sorted(gpus.items())
-                for _ in range(count * workers_per_gpu)]  # fmt: skip
+        return [
+            Slot(label, cpus_per_worker, share, ((RESOURCE_PREFIX + label, share),))
+            for label, count in sorted(gpus.items())
+            for _ in range(count * workers_per_gpu)
+        ]
     n = cpu_workers or max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
     return [Slot("cpu", cpus_per_worker) for _ in range(n)]
 
@@ -56,8 +58,14 @@ def plan_slots(
 class WorkerPool:
     """Live worker actors by id; created lazily, replaced on loss, released when idle."""
 
-    def __init__(self, cpus_per_worker: int, cpu_workers: int, backend: str, cache: Any = None,
-                 namespace: str = "threadx") -> None:  # fmt: skip
+    def __init__(
+        self,
+        cpus_per_worker: int,
+        cpu_workers: int,
+        backend: str,
+        cache: Any = None,
+        namespace: str = "threadx",
+    ) -> None:
         self.cpus_per_worker, self.cpu_workers = cpus_per_worker, cpu_workers
         self.backend, self.cache, self.namespace = backend, cache, namespace
         self.workers: dict[str, tuple[Any, Slot]] = {}
@@ -72,8 +80,11 @@ class WorkerPool:
         wids = list(self.workers)
         pending = self._wait_ready(wids, drop_pending=False)
         if len(pending) == len(wids) and pending:
-            log.warning("no worker up after %.0f s; waiting up to %.0f s more", READY_TIMEOUT_S,
-                        READY_GRACE_S)  # fmt: skip
+            log.warning(
+                "no worker up after %.0f s; waiting up to %.0f s more",
+                READY_TIMEOUT_S,
+                READY_GRACE_S,
+            )
             self._wait_ready(pending, READY_GRACE_S)
         else:
             for wid in pending:
@@ -86,9 +97,12 @@ class WorkerPool:
 
     def _start(self, slot: Slot) -> str:
         wid = f"worker-{slot.device}-{next(self._ids)}"
-        opts: dict[str, Any] = {"num_cpus": slot.num_cpus, "name": wid,
-                                "namespace": self.namespace,
-                                "scheduling_strategy": "SPREAD"}  # fmt: skip
+        opts: dict[str, Any] = {
+            "num_cpus": slot.num_cpus,
+            "name": wid,
+            "namespace": self.namespace,
+            "scheduling_strategy": "SPREAD",
+        }
         if slot.num_gpus:
             opts["num_gpus"] = slot.num_gpus
             opts["resources"] = dict(slot.resources)
@@ -101,8 +115,9 @@ class WorkerPool:
         self.workers[wid] = (handle, slot)
         return wid
 
-    def _wait_ready(self, wids: list[str], timeout: float = READY_TIMEOUT_S,
-                    drop_pending: bool = True) -> list[str]:  # fmt: skip
+    def _wait_ready(
+        self, wids: list[str], timeout: float = READY_TIMEOUT_S, drop_pending: bool = True
+    ) -> list[str]:
         """Wait for ``wids`` to answer; drop those that died (and, with ``drop_pending``, those
         still silent after ``timeout``). Returns the ids still silent."""
         pings = {self.workers[w][0].info.remote(): w for w in wids if w in self.workers}
@@ -154,8 +169,12 @@ class WorkerPool:
     def describe(self) -> list[dict[str, Any]]:
         out = []
         for wid, (h, slot) in list(self.workers.items()):  # a snapshot (see infos)
-            row = {"worker_id": wid, "device": slot.device, "num_cpus": slot.num_cpus,
-                   "num_gpus": slot.num_gpus}  # fmt: skip
+            row = {
+                "worker_id": wid,
+                "device": slot.device,
+                "num_cpus": slot.num_cpus,
+                "num_gpus": slot.num_gpus,
+            }
             try:
                 row.update(ray.get(h.info.remote(), timeout=5))
             except (RayActorError, GetTimeoutError) as err:
@@ -169,8 +188,10 @@ class RayExecutor:
 
     def __init__(self, pool: WorkerPool, plan: SweepPlan, dataset_refs: list[Any]) -> None:
         # a plan dataset without a ref (a walk-forward fold's train slice) is put here, once
-        refs = [r if r is not None else ray.put(d)
-                for r, d in zip(dataset_refs, plan.datasets, strict=True)]  # fmt: skip
+        refs = [
+            r if r is not None else ray.put(d)
+            for r, d in zip(dataset_refs, plan.datasets, strict=True)
+        ]
         self.pool, self.plan, self.refs = pool, plan, refs
         self.spec_json = plan.spec.model_dump_json()
         pool.ensure()

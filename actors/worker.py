@@ -45,10 +45,16 @@ class BacktestWorker:
     def info(self) -> dict[str, Any]:
         from threadx.sweep.run import peak_rss_bytes
 
-        return {"device": self.device, "backend": self.backend, "threads": self.num_threads,
-                "gpu_index": self.gpu_index,
-                "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-                "tasks_done": self.tasks_done, "peak_rss_bytes": peak_rss_bytes()}  # fmt: skip
+        return {
+            "device": self.device,
+            "backend": self.backend,
+            "threads": self.num_threads,
+            "gpu_index": self.gpu_index,
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+            "tasks_done": self.tasks_done,
+            "peak_rss_bytes": peak_rss_bytes(),
+        }
 
     def calibrate(self, seconds: float = 1.0) -> float:
         """This worker's kernel throughput in bar-steps/s (device weights by calibration)."""

@@ -65,8 +65,10 @@ def make_bars(n_bars: int, real: bool = False, seed: int = 7) -> dict[str, Any]:
         cols = {c: np.concatenate(v)[:n_bars] for c, v in parts.items()}
         t0 = int(f.index.asi8[0])
         times = t0 + NS_PER_MINUTE * np.arange(n_bars, dtype=np.int64)
-        what = (f"real BTCUSDT 1m sample ({len(f):,} bars) tiled x{reps}, each copy rescaled to "
-                "open at the previous close")  # fmt: skip
+        what = (
+            f"real BTCUSDT 1m sample ({len(f):,} bars) tiled x{reps}, each copy rescaled to "
+            "open at the previous close"
+        )
     return {**cols, "times_ns": times, "n_bars": n_bars, "data": what}
 
 
@@ -100,8 +102,10 @@ def repeat_for(run: Callable[[], dict[str, Any]], min_time: float) -> dict[str, 
     return out
 
 
-def serve(make_peer: Callable[[], tuple[Callable[[], Any], Callable[[], dict[str, Any]]]],
-          min_time: float = 0.0) -> None:  # fmt: skip
+def serve(
+    make_peer: Callable[[], tuple[Callable[[], Any], Callable[[], dict[str, Any]]]],
+    min_time: float = 0.0,
+) -> None:
     """Child main loop. ``make_peer()`` returns ``(warm, run)``: ``warm()`` is called once,
     untimed (JIT compilation, caches); each ``run`` command on stdin then answers
     ``repeat_for(run, min_time)``."""
@@ -110,8 +114,9 @@ def serve(make_peer: Callable[[], tuple[Callable[[], Any], Callable[[], dict[str
         rss_before = peak_rss_mib()
         t0 = time.perf_counter()
         warm()
-        emit({"ready": True, "warm_s": time.perf_counter() - t0,
-              "rss_before_warmup_mib": rss_before})  # fmt: skip
+        emit(
+            {"ready": True, "warm_s": time.perf_counter() - t0, "rss_before_warmup_mib": rss_before}
+        )
         for line in sys.stdin:
             cmd = line.strip()
             if cmd == "run":
@@ -128,8 +133,14 @@ def serve(make_peer: Callable[[], tuple[Callable[[], Any], Callable[[], dict[str
 class PeerProcess:
     """A peer running in a child process (``python script --worker NAME ...``)."""
 
-    def __init__(self, name: str, script: Path, argv: list[str], threads: int | None,
-                 python: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        script: Path,
+        argv: list[str],
+        threads: int | None,
+        python: str | None = None,
+    ) -> None:
         self.name = name
         env = dict(os.environ)
         if threads:
@@ -138,8 +149,12 @@ class PeerProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env["PYTHONPATH"]) if p)
         self.proc = subprocess.Popen(
             [python or sys.executable, str(script), "--worker", name, *argv],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(REPO),
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(REPO),
+        )
         self.ready = self._read()
 
     def _read(self) -> dict[str, Any]:
@@ -149,13 +164,16 @@ class PeerProcess:
                 msg = json.loads(line[len(PREFIX) :])
                 if "error" in msg:
                     self.proc.wait()
-                    raise RuntimeError(f"peer {self.name} failed: {msg['error']}\n"
-                                       f"{msg.get('traceback', '')}")  # fmt: skip
+                    raise RuntimeError(
+                        f"peer {self.name} failed: {msg['error']}\n{msg.get('traceback', '')}"
+                    )
                 return msg
             sys.stderr.write(f"[{self.name}] {line}")
         rc = self.proc.wait()
-        raise RuntimeError(f"peer {self.name} exited (rc={rc}) without answering; killed for "
-                           "memory? try smaller --bars/--combos")  # fmt: skip
+        raise RuntimeError(
+            f"peer {self.name} exited (rc={rc}) without answering; killed for "
+            "memory? try smaller --bars/--combos"
+        )
 
     def run(self) -> dict[str, Any]:
         assert self.proc.stdin is not None
@@ -178,8 +196,9 @@ class PeerProcess:
             self.proc.wait()
 
 
-def interleave(peers: dict[str, tuple[Path, list[str], str | None]], repeat: int,
-               threads: int | None) -> dict[str, dict[str, Any]]:  # fmt: skip
+def interleave(
+    peers: dict[str, tuple[Path, list[str], str | None]], repeat: int, threads: int | None
+) -> dict[str, dict[str, Any]]:
     """Start every peer (each warms up), alternate ``repeat`` timed runs, collect peak RSS.
 
     ``peers`` maps a name to ``(script, argv, python)``; ``python`` None = this interpreter.
@@ -199,8 +218,12 @@ def interleave(peers: dict[str, tuple[Path, list[str], str | None]], repeat: int
         out = {}
         for name, proc in procs.items():
             best = min(runs[name], key=lambda r: r["total_s"])
-            out[name] = {"ready": proc.ready, "runs": runs[name], "best": best,
-                         "peak_rss_mib": proc.close()["peak_rss_mib"]}  # fmt: skip
+            out[name] = {
+                "ready": proc.ready,
+                "runs": runs[name],
+                "best": best,
+                "peak_rss_mib": proc.close()["peak_rss_mib"],
+            }
         return out
     finally:
         for proc in procs.values():
@@ -210,10 +233,14 @@ def interleave(peers: dict[str, tuple[Path, list[str], str | None]], repeat: int
 def machine() -> dict[str, Any]:
     import numba
 
-    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "host_cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__}  # fmt: skip
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "host_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+    }
 
 
 def fmt_rate(x: float) -> str:
@@ -226,12 +253,14 @@ def grid_spec(name: str, grid: dict[str, list[Any]]):  # noqa: ANN201 -- SweepSp
     the benchmarks hand the bars to the kernels directly)."""
     from threadx.sweep import spec_from_dict
 
-    return spec_from_dict({"name": name, "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]},
-                           "grid": grid})  # fmt: skip
+    return spec_from_dict(
+        {"name": name, "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]}, "grid": grid}
+    )
 
 
-def threadx_sweep(bars: dict[str, Any], spec: Any, backend: str, chunk: int,
-                  limit: int | None = None) -> dict[str, Any]:  # fmt: skip
+def threadx_sweep(
+    bars: dict[str, Any], spec: Any, backend: str, chunk: int, limit: int | None = None
+) -> dict[str, Any]:
     """Run the first ``limit`` (default all) combinations of ``spec`` on ``bars`` in chunks of
     ``chunk`` combinations: per chunk ``spec.param_frame`` -> ``pack`` (validation + indicator
     banks) -> ``run_sweep`` on ``backend``. Times are summed per stage; only the metrics rows of
@@ -263,9 +292,16 @@ def threadx_sweep(bars: dict[str, Any], spec: Any, backend: str, chunk: int,
         n_chunks += 1
         del frame, packed, out
     total_s = time.perf_counter() - t_start
-    return {"total_s": total_s, "grid_s": grid_s, "pack_s": pack_s, "kernel_s": kernel_s,
-            "combos": total, "chunk": chunk, "n_chunks": n_chunks,
-            "n_trades_total": n_trades}  # fmt: skip
+    return {
+        "total_s": total_s,
+        "grid_s": grid_s,
+        "pack_s": pack_s,
+        "kernel_s": kernel_s,
+        "combos": total,
+        "chunk": chunk,
+        "n_chunks": n_chunks,
+        "n_trades_total": n_trades,
+    }
 
 
 def forward_args(args: Any, names: tuple[str, ...]) -> list[str]:

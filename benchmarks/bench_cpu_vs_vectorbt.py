@@ -85,9 +85,11 @@ def grid(combos: int) -> dict[str, list[Any]]:
     n_std = min(len(STD_VALUES), combos)
     n_mult = max(1, min(len(MULT_VALUES), combos // n_std))
     n_bb = -(-combos // (n_std * n_mult))
-    return {"bb_period": [10 + 5 * i for i in range(n_bb)],
-            "bb_std": list(STD_VALUES[:n_std]),
-            "atr_multiplier": list(MULT_VALUES[:n_mult])}  # fmt: skip
+    return {
+        "bb_period": [10 + 5 * i for i in range(n_bb)],
+        "bb_std": list(STD_VALUES[:n_std]),
+        "atr_multiplier": list(MULT_VALUES[:n_mult]),
+    }
 
 
 # --- peers (run inside the worker subprocesses) ---------------------------------------------------
@@ -118,8 +120,9 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
     g = grid(args.combos)
     d = StrategyParams()
     idx = pd.DatetimeIndex(bars["times_ns"].view("datetime64[ns]"), name="time")  # tz-naive
-    close, open_, high, low = (pd.Series(bars[c], index=idx, name=c)
-                               for c in ("close", "open", "high", "low"))  # fmt: skip
+    close, open_, high, low = (
+        pd.Series(bars[c], index=idx, name=c) for c in ("close", "open", "high", "low")
+    )
     windows = [int(p) for p in g["bb_period"]]
     alphas = [float(k) for k in g["bb_std"]]
     mults = np.asarray(g["atr_multiplier"], dtype=np.float64)
@@ -131,23 +134,48 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
     def one_batch(wins: list[int], frac: np.ndarray) -> tuple[dict[str, float], int, int]:
         t0 = time.perf_counter()
         bb = vbt.BBANDS.run(close, window=wins, alpha=alphas, param_product=True)
-        sig = [bb.close_crossed_below(bb.lower), bb.close_above(bb.middle),
-               bb.close_crossed_above(bb.upper), bb.close_below(bb.middle)]  # fmt: skip
+        sig = [
+            bb.close_crossed_below(bb.lower),
+            bb.close_above(bb.middle),
+            bb.close_crossed_above(bb.upper),
+            bb.close_below(bb.middle),
+        ]
         le, lx, se, sx = (s.vbt.tile(len(mults), keys=keys) for s in sig)
         stop = np.repeat(frac[:, None] * mults[None, :], sig[0].shape[1], axis=1)
         size = np.minimum(d.risk_per_trade / stop, d.leverage)
         t1 = time.perf_counter()
         pf = vbt.Portfolio.from_signals(
-            close, le, lx, se, sx, open=open_, high=high, low=low, sl_stop=stop, sl_trail=True,
-            size=size, size_type="percent", fees=d.fee_bps / 1e4, slippage=d.slippage_bps / 1e4,
-            init_cash=d.initial_capital, upon_opposite_entry="ignore", freq="1min",
+            close,
+            le,
+            lx,
+            se,
+            sx,
+            open=open_,
+            high=high,
+            low=low,
+            sl_stop=stop,
+            sl_trail=True,
+            size=size,
+            size_type="percent",
+            fees=d.fee_bps / 1e4,
+            slippage=d.slippage_bps / 1e4,
+            init_cash=d.initial_capital,
+            upon_opposite_entry="ignore",
+            freq="1min",
             engine=args.vbt_engine,
-        )  # fmt: skip
+        )
         t2 = time.perf_counter()
         trades = pf.trades
-        metrics = [pf.total_return(), pf.annualized_volatility(), pf.sharpe_ratio(),
-                   pf.sortino_ratio(), pf.max_drawdown(), trades.count(), trades.win_rate(),
-                   trades.profit_factor()]  # fmt: skip
+        metrics = [
+            pf.total_return(),
+            pf.annualized_volatility(),
+            pf.sharpe_ratio(),
+            pf.sortino_ratio(),
+            pf.max_drawdown(),
+            trades.count(),
+            trades.win_rate(),
+            trades.profit_factor(),
+        ]
         t3 = time.perf_counter()
         stages = {"signals_s": t1 - t0, "simulate_s": t2 - t1, "metrics_s": t3 - t2}
         return stages, int(metrics[5].sum()), int(le.shape[1])
@@ -156,8 +184,7 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
         t_start = time.perf_counter()
         atr = vbt.ATR.run(high, low, close, window=d.atr_period, ewm=True).atr
         frac = (atr / close).to_numpy()
-        stages = {"signals_s": time.perf_counter() - t_start, "simulate_s": 0.0,
-                  "metrics_s": 0.0}  # fmt: skip
+        stages = {"signals_s": time.perf_counter() - t_start, "simulate_s": 0.0, "metrics_s": 0.0}
         n_trades = cols = 0
         for wins in batches:
             st, nt, nc = one_batch(wins, frac)
@@ -165,10 +192,17 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
                 stages[k] += v
             n_trades += nt
             cols += nc
-        return {"total_s": time.perf_counter() - t_start, **stages, "combos": cols,
-                "batches": len(batches), "n_trades_total": n_trades,
-                "engine": args.vbt_engine, "vectorbt": vbt.__version__,
-                "pandas": pd.__version__, "python": sys.executable}  # fmt: skip
+        return {
+            "total_s": time.perf_counter() - t_start,
+            **stages,
+            "combos": cols,
+            "batches": len(batches),
+            "n_trades_total": n_trades,
+            "engine": args.vbt_engine,
+            "vectorbt": vbt.__version__,
+            "pandas": pd.__version__,
+            "python": sys.executable,
+        }
 
     return run, run
 
@@ -235,31 +269,43 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
 def summarise(name: str, res: dict[str, Any], bars: int) -> dict[str, Any]:
     best = res["best"]
     steps = bars * best["combos"]
-    return {**{k: v for k, v in best.items() if k != "total_s"},
-            "wall_s": best["total_s"], "bar_steps": steps,
-            "bar_steps_per_s": steps / best["total_s"], "peak_rss_mib": res["peak_rss_mib"],
-            "rss_before_warmup_mib": res["ready"]["rss_before_warmup_mib"],
-            "warmup_s": res["ready"]["warm_s"],
-            "all_wall_s": [r["total_s"] for r in res["runs"]]}  # fmt: skip
+    return {
+        **{k: v for k, v in best.items() if k != "total_s"},
+        "wall_s": best["total_s"],
+        "bar_steps": steps,
+        "bar_steps_per_s": steps / best["total_s"],
+        "peak_rss_mib": res["peak_rss_mib"],
+        "rss_before_warmup_mib": res["ready"]["rss_before_warmup_mib"],
+        "warmup_s": res["ready"]["warm_s"],
+        "all_wall_s": [r["total_s"] for r in res["runs"]],
+    }
 
 
 def report(out: dict[str, Any]) -> None:
     print(f"data: {out['data']}")
-    print(f"bars {out['bars']:,} x combinations {out['combinations']:,} = "
-          f"{out['bar_steps']:,} bar-steps; ThreadX numba threads {out['threads']} "
-          f"({out['machine']['host_cpus']} CPUs); best of {out['repeat']}")  # fmt: skip
+    print(
+        f"bars {out['bars']:,} x combinations {out['combinations']:,} = "
+        f"{out['bar_steps']:,} bar-steps; ThreadX numba threads {out['threads']} "
+        f"({out['machine']['host_cpus']} CPUs); best of {out['repeat']}"
+    )
     print(f"{'peer':<12}{'wall s':>10}{'bar-steps/s':>14}{'peak RSS MiB':>14}  stages (s)")
     for name, p in out["peers"].items():
-        stages = " ".join(f"{k[:-2]} {p[k]:.3f}" for k in
-                          ("grid_s", "pack_s", "kernel_s", "signals_s", "simulate_s", "metrics_s")
-                          if k in p)  # fmt: skip
-        print(f"{name:<12}{p['wall_s']:>10.3f}{h.fmt_rate(p['bar_steps_per_s']):>14}"
-              f"{p['peak_rss_mib']:>14.0f}  {stages}")  # fmt: skip
+        stages = " ".join(
+            f"{k[:-2]} {p[k]:.3f}"
+            for k in ("grid_s", "pack_s", "kernel_s", "signals_s", "simulate_s", "metrics_s")
+            if k in p
+        )
+        print(
+            f"{name:<12}{p['wall_s']:>10.3f}{h.fmt_rate(p['bar_steps_per_s']):>14}"
+            f"{p['peak_rss_mib']:>14.0f}  {stages}"
+        )
     if "ratio_threadx_over_vectorbt" in out:
         r = out["ratio_threadx_over_vectorbt"]
         verdict = "meets" if r >= TARGET_RATIO else "below"
-        print(f"ratio ThreadX/vectorbt bar-steps/s: {r:.1f}x ({verdict} the {TARGET_RATIO:.0f}x "
-              "target)")  # fmt: skip
+        print(
+            f"ratio ThreadX/vectorbt bar-steps/s: {r:.1f}x ({verdict} the {TARGET_RATIO:.0f}x "
+            "target)"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -282,20 +328,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     script = Path(__file__).resolve()
     names = ["threadx"] if args.skip_vectorbt else ["threadx", "vectorbt"]
     python = {"vectorbt": args.vbt_python}
-    res = h.interleave({n: (script, worker_argv(args), python.get(n)) for n in names},
-                       args.repeat, args.threads)  # fmt: skip
+    res = h.interleave(
+        {n: (script, worker_argv(args), python.get(n)) for n in names}, args.repeat, args.threads
+    )
     peers = {n: summarise(n, res[n], args.bars) for n in names}
     combos = peers["threadx"]["combos"]
     out: dict[str, Any] = {
-        "benchmark": "bench_cpu_vs_vectorbt", "data": peers["threadx"].pop("data"),
-        "bars": args.bars, "combinations": combos, "bar_steps": args.bars * combos,
-        "grid": grid(args.combos), "threads": args.threads, "repeat": args.repeat,
-        "machine": h.machine(), "peers": peers,
-    }  # fmt: skip
+        "benchmark": "bench_cpu_vs_vectorbt",
+        "data": peers["threadx"].pop("data"),
+        "bars": args.bars,
+        "combinations": combos,
+        "bar_steps": args.bars * combos,
+        "grid": grid(args.combos),
+        "threads": args.threads,
+        "repeat": args.repeat,
+        "machine": h.machine(),
+        "peers": peers,
+    }
     if "vectorbt" in peers:
         assert peers["vectorbt"]["combos"] == combos, "peers ran different grids"
-        out["ratio_threadx_over_vectorbt"] = (peers["threadx"]["bar_steps_per_s"]
-                                              / peers["vectorbt"]["bar_steps_per_s"])  # fmt: skip
+        out["ratio_threadx_over_vectorbt"] = (
+            peers["threadx"]["bar_steps_per_s"] / peers["vectorbt"]["bar_steps_per_s"]
+        )
         out["target_ratio"] = TARGET_RATIO
     report(out)
     if args.json:

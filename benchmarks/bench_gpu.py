@@ -155,14 +155,20 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
 
 def report(out: dict[str, Any]) -> None:
     print(f"data: {out['data']}")
-    print(f"bars {out['bars']:,} x combinations {out['combinations']:,} = {out['bar_steps']:,} "
-          f"bar-steps; best of {out['repeat']}")  # fmt: skip
-    print(f"{'backend':<8}{'wall s':>10}{'bar-steps/s':>14}{'peak RSS MiB':>14}{'chunks':>8}"
-          "  stages (s)  device")  # fmt: skip
+    print(
+        f"bars {out['bars']:,} x combinations {out['combinations']:,} = {out['bar_steps']:,} "
+        f"bar-steps; best of {out['repeat']}"
+    )
+    print(
+        f"{'backend':<8}{'wall s':>10}{'bar-steps/s':>14}{'peak RSS MiB':>14}{'chunks':>8}"
+        "  stages (s)  device"
+    )
     for name, p in out["peers"].items():
-        print(f"{name:<8}{p['wall_s']:>10.2f}{h.fmt_rate(p['bar_steps_per_s']):>14}"
-              f"{p['peak_rss_mib']:>14.0f}{p['n_chunks']:>8}  grid {p['grid_s']:.2f} "
-              f"pack {p['pack_s']:.2f} kernel {p['kernel_s']:.2f}  {p['device']}")  # fmt: skip
+        print(
+            f"{name:<8}{p['wall_s']:>10.2f}{h.fmt_rate(p['bar_steps_per_s']):>14}"
+            f"{p['peak_rss_mib']:>14.0f}{p['n_chunks']:>8}  grid {p['grid_s']:.2f} "
+            f"pack {p['pack_s']:.2f} kernel {p['kernel_s']:.2f}  {p['device']}"
+        )
     if "ratio_gpu_over_cpu" in out:
         print(f"ratio GPU/CPU bar-steps/s: {out['ratio_gpu_over_cpu']:.1f}x")
 
@@ -182,28 +188,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         try:
             resolve_backend("gpu")
         except RuntimeError as exc:
-            raise SystemExit(f"bench_gpu: {exc}\n(use --backend cpu to time the CPU kernel "
-                             "alone)") from None  # fmt: skip
+            raise SystemExit(
+                f"bench_gpu: {exc}\n(use --backend cpu to time the CPU kernel alone)"
+            ) from None
     script = Path(__file__).resolve()
-    res = h.interleave({n: (script, [*worker_argv(args)], None) for n in names}, args.repeat,
-                       args.threads)  # fmt: skip
+    res = h.interleave(
+        {n: (script, [*worker_argv(args)], None) for n in names}, args.repeat, args.threads
+    )
     peers: dict[str, Any] = {}
     for n in names:
         best = res[n]["best"]
         steps = args.bars * best["combos"]
-        peers[n] = {**{k: v for k, v in best.items() if k not in ("total_s", "data")},
-                    "wall_s": best["total_s"], "bar_steps": steps,
-                    "bar_steps_per_s": steps / best["total_s"],
-                    "peak_rss_mib": res[n]["peak_rss_mib"],
-                    "rss_before_warmup_mib": res[n]["ready"]["rss_before_warmup_mib"],
-                    "warmup_s": res[n]["ready"]["warm_s"],
-                    "all_wall_s": [r["total_s"] for r in res[n]["runs"]]}  # fmt: skip
+        peers[n] = {
+            **{k: v for k, v in best.items() if k not in ("total_s", "data")},
+            "wall_s": best["total_s"],
+            "bar_steps": steps,
+            "bar_steps_per_s": steps / best["total_s"],
+            "peak_rss_mib": res[n]["peak_rss_mib"],
+            "rss_before_warmup_mib": res[n]["ready"]["rss_before_warmup_mib"],
+            "warmup_s": res[n]["ready"]["warm_s"],
+            "all_wall_s": [r["total_s"] for r in res[n]["runs"]],
+        }
     combos = peers[names[0]]["combos"]
     out: dict[str, Any] = {
-        "benchmark": "bench_gpu", "data": res[names[0]]["best"]["data"], "bars": args.bars,
-        "combinations": combos, "bar_steps": args.bars * combos, "grid": grid(args.combos),
-        "repeat": args.repeat, "machine": h.machine(), "peers": peers,
-    }  # fmt: skip
+        "benchmark": "bench_gpu",
+        "data": res[names[0]]["best"]["data"],
+        "bars": args.bars,
+        "combinations": combos,
+        "bar_steps": args.bars * combos,
+        "grid": grid(args.combos),
+        "repeat": args.repeat,
+        "machine": h.machine(),
+        "peers": peers,
+    }
     if len(names) == 2:
         out["ratio_gpu_over_cpu"] = (
             peers["gpu"]["bar_steps_per_s"] / peers["cpu"]["bar_steps_per_s"]

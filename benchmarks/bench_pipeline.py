@@ -101,8 +101,11 @@ def verdict(name: str, value: float | None) -> str:
     op, target = TARGETS[name.split(":")[0]]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    ok = {">=": lambda: value >= target, "<=": lambda: value <= target,
-          "within": lambda: target[0] <= value <= target[1]}[op]()  # fmt: skip
+    ok = {
+        ">=": lambda: value >= target,
+        "<=": lambda: value <= target,
+        "within": lambda: target[0] <= value <= target[1],
+    }[op]()
     return "PASS" if ok else "FAIL"
 
 
@@ -118,47 +121,100 @@ def shapes(quick: bool) -> dict[str, dict[str, Any]]:
     """Per shape: stored series (symbol, 1m bars, seed; None = the bundled sample), timeframe
     and grid (TOML-ready: ranges as {start, stop, step})."""
     if quick:
-        g1 = {"bb_period": [10, 20], "bb_std": [2.0], "atr_period": [7, 14, 21, 28],
-              "atr_multiplier": [2.0], "max_hold_bars": [24], "direction": ["both"]}  # fmt: skip
+        g1 = {
+            "bb_period": [10, 20],
+            "bb_std": [2.0],
+            "atr_period": [7, 14, 21, 28],
+            "atr_multiplier": [2.0],
+            "max_hold_bars": [24],
+            "direction": ["both"],
+        }
         return {
             "1": {"symbol": "GBMA", "bars_1m": 20_000, "seed": 11, "timeframe": "1h", "grid": g1},
-            "2": {"symbol": "GBMB", "bars_1m": 3_000, "seed": 12, "timeframe": "1m",
-                  "grid": {"bb_period": [10, 20], "bb_std": [2.0], "atr_period": [7, 14],
-                           "atr_multiplier": [2.0], "direction": DIRECTIONS}},
-            "3": {"symbol": "BTCUSDT", "bars_1m": None, "seed": None, "timeframe": "15m",
-                  "grid": {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.0],
-                           "atr_multiplier": [1.0, 2.0], "direction": ["both", "long"]}},
-        }  # fmt: skip
+            "2": {
+                "symbol": "GBMB",
+                "bars_1m": 3_000,
+                "seed": 12,
+                "timeframe": "1m",
+                "grid": {
+                    "bb_period": [10, 20],
+                    "bb_std": [2.0],
+                    "atr_period": [7, 14],
+                    "atr_multiplier": [2.0],
+                    "direction": DIRECTIONS,
+                },
+            },
+            "3": {
+                "symbol": "BTCUSDT",
+                "bars_1m": None,
+                "seed": None,
+                "timeframe": "15m",
+                "grid": {
+                    "bb_period": [10, 20, 30],
+                    "bb_std": [1.5, 2.0],
+                    "atr_multiplier": [1.0, 2.0],
+                    "direction": ["both", "long"],
+                },
+            },
+        }
     return {
-        "1": {"symbol": "GBMA", "bars_1m": 525_960, "seed": 11, "timeframe": "1h",
-              "grid": {"bb_period": {"start": 10, "stop": 100, "step": 2},
-                       "bb_std": {"start": 1.0, "stop": 3.5, "step": 0.1},
-                       "atr_period": [7, 14, 21, 28],
-                       "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0],
-                       "max_hold_bars": [24, 72, 168], "direction": DIRECTIONS},
-              "combos": 215_280},
-        "2": {"symbol": "GBMB", "bars_1m": 100_000, "seed": 12, "timeframe": "1m",
-              "grid": {"bb_period": [10, 20, 30, 40, 50, 60, 80], "bb_std": [1.5, 2.0, 2.5],
-                       "atr_period": [7, 14, 21],
-                       "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
-                       "direction": DIRECTIONS},
-              "combos": 1_134},
-        "3": {"symbol": "BTCUSDT", "bars_1m": None, "seed": None, "timeframe": "15m",
-              "grid": {"bb_period": {"start": 10, "stop": 108, "step": 2},
-                       "bb_std": {"start": 1.0, "stop": 3.25, "step": 0.25},
-                       "atr_period": [7, 14, 21, 28],
-                       "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
-                       "max_hold_bars": [24, 72, 168], "spacing_bars": [0, 6, 12],
-                       "direction": DIRECTIONS},
-              "combos": 324_000},
-    }  # fmt: skip
+        "1": {
+            "symbol": "GBMA",
+            "bars_1m": 525_960,
+            "seed": 11,
+            "timeframe": "1h",
+            "grid": {
+                "bb_period": {"start": 10, "stop": 100, "step": 2},
+                "bb_std": {"start": 1.0, "stop": 3.5, "step": 0.1},
+                "atr_period": [7, 14, 21, 28],
+                "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0],
+                "max_hold_bars": [24, 72, 168],
+                "direction": DIRECTIONS,
+            },
+            "combos": 215_280,
+        },
+        "2": {
+            "symbol": "GBMB",
+            "bars_1m": 100_000,
+            "seed": 12,
+            "timeframe": "1m",
+            "grid": {
+                "bb_period": [10, 20, 30, 40, 50, 60, 80],
+                "bb_std": [1.5, 2.0, 2.5],
+                "atr_period": [7, 14, 21],
+                "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
+                "direction": DIRECTIONS,
+            },
+            "combos": 1_134,
+        },
+        "3": {
+            "symbol": "BTCUSDT",
+            "bars_1m": None,
+            "seed": None,
+            "timeframe": "15m",
+            "grid": {
+                "bb_period": {"start": 10, "stop": 108, "step": 2},
+                "bb_std": {"start": 1.0, "stop": 3.25, "step": 0.25},
+                "atr_period": [7, 14, 21, 28],
+                "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
+                "max_hold_bars": [24, 72, 168],
+                "spacing_bars": [0, 6, 12],
+                "direction": DIRECTIONS,
+            },
+            "combos": 324_000,
+        },
+    }
 
 
 def write_spec(path: Path, name: str, symbol: str, timeframe: str, grid: dict[str, Any]) -> Path:
     import tomli_w
 
-    doc = {"name": name, "backend": "cpu",
-           "data": {"symbols": [symbol], "timeframes": [timeframe]}, "grid": grid}  # fmt: skip
+    doc = {
+        "name": name,
+        "backend": "cpu",
+        "data": {"symbols": [symbol], "timeframes": [timeframe]},
+        "grid": grid,
+    }
     path.write_text(tomli_w.dumps(doc))
     return path
 
@@ -175,31 +231,36 @@ def setup_root(root: Path, quick: bool) -> dict[str, Any]:
     sh = shapes(quick)
     for s in sh.values():
         if s["bars_1m"] is not None:
-            store.write(gbm_ohlcv(s["bars_1m"], seed=s["seed"]), exchange="synth",
-                        symbol=s["symbol"])  # fmt: skip
+            store.write(
+                gbm_ohlcv(s["bars_1m"], seed=s["seed"]), exchange="synth", symbol=s["symbol"]
+            )
     specs = root / "specs"
     specs.mkdir(exist_ok=True)
     paths: dict[str, Any] = {"data_root": str(root / "data"), "shapes": {}}
     for sid, s in sh.items():
-        p = write_spec(specs / f"shape{sid}.toml", f"pipe-s{sid}", s["symbol"], s["timeframe"],
-                       s["grid"])  # fmt: skip
+        p = write_spec(
+            specs / f"shape{sid}.toml", f"pipe-s{sid}", s["symbol"], s["timeframe"], s["grid"]
+        )
         n = load_spec(p).combos_per_dataset()
         if "combos" in s and n != s["combos"]:
-            raise SystemExit(f"bench_pipeline: shape {sid} has {n:,} combinations, "
-                             f"expected {s['combos']:,}")  # fmt: skip
+            raise SystemExit(
+                f"bench_pipeline: shape {sid} has {n:,} combinations, expected {s['combos']:,}"
+            )
         paths["shapes"][sid] = str(p)
     quarter = dict(sh["1"]["grid"], atr_period=[7])  # 1/4 of shape 1's combinations
     paths["q1h"] = str(write_spec(specs / "q1h.toml", "pipe-q1h", "GBMA", "1h", quarter))
     paths["q15m"] = str(write_spec(specs / "q15m.toml", "pipe-q15m", "GBMA", "15m", quarter))
-    paths["one"] = str(write_spec(specs / "one.toml", "pipe-one", "BTCUSDT", "15m",
-                                  {"bb_period": [20]}))  # fmt: skip
+    paths["one"] = str(
+        write_spec(specs / "one.toml", "pipe-one", "BTCUSDT", "15m", {"bb_period": [20]})
+    )
     ray_warm = {
         "bb_period": {"start": 10, "stop": 24, "step": 2},
         "bb_std": [1.5, 2.0, 2.5, 3.0],
         "direction": ["both", "long"],
     }  # 64 combinations: >= 16 tasks, every worker
-    paths["ray_warm"] = str(write_spec(specs / "ray_warm.toml", "pipe-raywarm", "GBMA", "1h",
-                                       ray_warm))  # fmt: skip
+    paths["ray_warm"] = str(
+        write_spec(specs / "ray_warm.toml", "pipe-raywarm", "GBMA", "1h", ray_warm)
+    )
     return paths
 
 
@@ -215,8 +276,14 @@ def kernel_only(spec: Any, ds: Any, params: Any) -> tuple[float, Any]:
 
     t0 = time.perf_counter()
     packed = pack(params, ds.open, ds.high, ds.low, ds.close)
-    out = run_sweep(packed, int(ds.times_ns[0]), int(ds.times_ns[-1]), ds.bar_minutes,
-                    backend="cpu", blocks=spec.report.blocks)  # fmt: skip
+    out = run_sweep(
+        packed,
+        int(ds.times_ns[0]),
+        int(ds.times_ns[-1]),
+        ds.bar_minutes,
+        backend="cpu",
+        blocks=spec.report.blocks,
+    )
     return time.perf_counter() - t0, out
 
 
@@ -236,23 +303,33 @@ def cli_quiet(argv: list[str]) -> tuple[float, str]:
 
 def e2e(data_root: str, spec_path: str) -> dict[str, Any]:
     """What ``threadx sweep run SPEC --local --fresh`` does, in-process: the timed call."""
-    wall, text = cli_quiet(["--data-root", data_root, "sweep", "run", spec_path, "--local",
-                            "--fresh"])  # fmt: skip
+    wall, text = cli_quiet(
+        ["--data-root", data_root, "sweep", "run", spec_path, "--local", "--fresh"]
+    )
     return {"e2e_s": wall, **run_manifest(text)}
 
 
 def run_manifest(cli_stdout: str) -> dict[str, Any]:
     """The run folder printed by the CLI and what its manifest says about the task loop."""
-    folder = next((ln.split(":", 1)[1].strip() for ln in cli_stdout.splitlines()
-                   if ln.startswith("run folder:")), None)  # fmt: skip
+    folder = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in cli_stdout.splitlines()
+            if ln.startswith("run folder:")
+        ),
+        None,
+    )
     if folder is None:
         return {}
     try:
         man = json.loads((Path(folder) / "manifest.json").read_text())
     except (OSError, ValueError):
         return {"run_folder": folder}
-    return {"run_folder": folder, "manifest_wall_s": man.get("wall_s"),
-            "manifest_status": man.get("status")}  # fmt: skip
+    return {
+        "run_folder": folder,
+        "manifest_wall_s": man.get("wall_s"),
+        "manifest_status": man.get("status"),
+    }
 
 
 def sweep_fn(name: str) -> Callable[..., Any]:
@@ -297,8 +374,11 @@ def reset_peak() -> bool:
 
 
 # --- workers (subprocesses) -----------------------------------------------------------------------
-def serve(ready: Callable[[], dict[str, Any]], handlers: dict[str, Callable[[], dict[str, Any]]],
-          on_quit: Callable[[], dict[str, Any]] | None = None) -> None:  # fmt: skip
+def serve(
+    ready: Callable[[], dict[str, Any]],
+    handlers: dict[str, Callable[[], dict[str, Any]]],
+    on_quit: Callable[[], dict[str, Any]] | None = None,
+) -> None:
     """Worker main loop: ``ready()`` once (warm-up), then one answer per command line on stdin."""
     try:
         h.emit({"ready": True, **ready()})
@@ -329,8 +409,13 @@ def worker_pipeline(args: argparse.Namespace) -> None:
         state.update(spec=spec, ds=ds, params=params, col=OUT_NAMES.index("n_trades"))
         warm_e2e = e2e(args.data_root, args.spec)["e2e_s"]
         warm_kernel, _ = kernel_only(spec, ds, params)
-        return {"bars": ds.n_bars, "combos": spec.combos_per_dataset(), "param_frame_s": grid_s,
-                "warm_e2e_s": warm_e2e, "warm_kernel_s": warm_kernel}  # fmt: skip
+        return {
+            "bars": ds.n_bars,
+            "combos": spec.combos_per_dataset(),
+            "param_frame_s": grid_s,
+            "warm_e2e_s": warm_e2e,
+            "warm_kernel_s": warm_kernel,
+        }
 
     def kernel() -> dict[str, Any]:
         secs, out = kernel_only(state["spec"], state["ds"], state["params"])
@@ -365,10 +450,16 @@ def worker_ray(args: argparse.Namespace) -> None:
         first = submit_wait(client, dict(warm, name="pipe-raywarm-a"))
         again = submit_wait(client, dict(warm, name="pipe-raywarm-b"))
         state["client"] = client
-        return {"bars": ds.n_bars, "combos": spec.combos_per_dataset(), "embedded": client.embedded,
-                "start_s": t1 - t0, "driver_s": t2 - t1, "first_small_sweep_s": first["ray_s"],
-                "warm_small_sweep_s": again["ray_s"],
-                "workers_s": first["ray_s"] - again["ray_s"]}  # fmt: skip
+        return {
+            "bars": ds.n_bars,
+            "combos": spec.combos_per_dataset(),
+            "embedded": client.embedded,
+            "start_s": t1 - t0,
+            "driver_s": t2 - t1,
+            "first_small_sweep_s": first["ray_s"],
+            "warm_small_sweep_s": again["ray_s"],
+            "workers_s": first["ray_s"] - again["ray_s"],
+        }
 
     def through_ray() -> dict[str, Any]:
         state["i"] += 1
@@ -417,8 +508,9 @@ def worker_rss(args: argparse.Namespace) -> None:
     def ready() -> dict[str, Any]:
         # kernels loaded (numba cache) by a one-combination sweep; then the peak is reset to the
         # current RSS so that VmHWM is the sweep's own peak (ru_maxrss keeps the process's)
-        cli_quiet(["--data-root", args.data_root, "sweep", "run", args.warm_spec, "--local",
-                   "--fresh"])  # fmt: skip
+        cli_quiet(
+            ["--data-root", args.data_root, "sweep", "run", args.warm_spec, "--local", "--fresh"]
+        )
         before_peak = h.peak_rss_mib()
         reset = reset_peak()
         before_now = proc_status_mib("VmRSS")
@@ -426,12 +518,20 @@ def worker_rss(args: argparse.Namespace) -> None:
         sweep_peak = proc_status_mib("VmHWM") if reset else h.peak_rss_mib()
         spec, ds = load_bars(args.data_root, args.spec)
         est = sweep_fn("check_memory")(spec, [ds], budget_gb=1e9) / 2**20
-        return {"bars": ds.n_bars, "combos": spec.combos_per_dataset(), "e2e_s": wall,
-                "rss_before_mib": before_now, "peak_before_mib": before_peak,
-                "peak_reset": reset, "sweep_peak_rss_mib": sweep_peak,
-                "process_peak_rss_mib": h.peak_rss_mib(), "growth_mib": sweep_peak - before_now,
-                "estimate_mib": est, "peak_over_estimate": sweep_peak / est,
-                "growth_over_estimate": (sweep_peak - before_now) / est}  # fmt: skip
+        return {
+            "bars": ds.n_bars,
+            "combos": spec.combos_per_dataset(),
+            "e2e_s": wall,
+            "rss_before_mib": before_now,
+            "peak_before_mib": before_peak,
+            "peak_reset": reset,
+            "sweep_peak_rss_mib": sweep_peak,
+            "process_peak_rss_mib": h.peak_rss_mib(),
+            "growth_mib": sweep_peak - before_now,
+            "estimate_mib": est,
+            "peak_over_estimate": sweep_peak / est,
+            "growth_over_estimate": (sweep_peak - before_now) / est,
+        }
 
     serve(ready, {})
 
@@ -473,14 +573,18 @@ def worker_vectorbt(args: argparse.Namespace) -> None:
     freq = f"{ds.bar_minutes}min"
 
     def series(n: int) -> tuple[pd.Series, ...]:
-        return tuple(pd.Series(getattr(ds, c)[:n], index=idx[:n], name=c)
-                     for c in ("close", "open", "high", "low"))  # fmt: skip
+        return tuple(
+            pd.Series(getattr(ds, c)[:n], index=idx[:n], name=c)
+            for c in ("close", "open", "high", "low")
+        )
 
     def sweep(n: int, wins: list[int]) -> dict[str, Any]:
         close, open_, high, low = series(n)
         t_start = time.perf_counter()
-        fracs = [(vbt.ATR.run(high, low, close, window=p, ewm=True).atr / close).to_numpy()
-                 for p in atr_periods]  # fmt: skip
+        fracs = [
+            (vbt.ATR.run(high, low, close, window=p, ewm=True).atr / close).to_numpy()
+            for p in atr_periods
+        ]
         pair_stop = np.stack([f * m for f in fracs for m in mults], axis=1)  # (bars, p x m)
         keys = pd.RangeIndex(pair_stop.shape[1], name="atr_pair")
         stop = np.repeat(pair_stop, len(alphas), axis=1)  # tile order: pair-major, bb_std inner
@@ -498,22 +602,44 @@ def worker_vectorbt(args: argparse.Namespace) -> None:
             for direction in directions:
                 t1 = time.perf_counter()
                 if direction == "both":
-                    sig = {"entries": le, "exits": lx, "short_entries": se, "short_exits": sx,
-                           "upon_opposite_entry": "ignore"}  # fmt: skip
+                    sig = {
+                        "entries": le,
+                        "exits": lx,
+                        "short_entries": se,
+                        "short_exits": sx,
+                        "upon_opposite_entry": "ignore",
+                    }
                 elif direction == "long":
                     sig = {"entries": le, "exits": lx, "direction": "longonly"}
                 else:
                     sig = {"entries": se, "exits": sx, "direction": "shortonly"}
                 pf = vbt.Portfolio.from_signals(
-                    close, open=open_, high=high, low=low, sl_stop=stop, sl_trail=True,
-                    size=size, size_type="percent", fees=d.fee_bps / 1e4,
-                    slippage=d.slippage_bps / 1e4, init_cash=d.initial_capital, freq=freq, **sig,
-                )  # fmt: skip
+                    close,
+                    open=open_,
+                    high=high,
+                    low=low,
+                    sl_stop=stop,
+                    sl_trail=True,
+                    size=size,
+                    size_type="percent",
+                    fees=d.fee_bps / 1e4,
+                    slippage=d.slippage_bps / 1e4,
+                    init_cash=d.initial_capital,
+                    freq=freq,
+                    **sig,
+                )
                 t2 = time.perf_counter()
                 trades = pf.trades
-                metrics = [pf.total_return(), pf.annualized_volatility(), pf.sharpe_ratio(),
-                           pf.sortino_ratio(), pf.max_drawdown(), trades.count(),
-                           trades.win_rate(), trades.profit_factor()]  # fmt: skip
+                metrics = [
+                    pf.total_return(),
+                    pf.annualized_volatility(),
+                    pf.sharpe_ratio(),
+                    pf.sortino_ratio(),
+                    pf.max_drawdown(),
+                    trades.count(),
+                    trades.win_rate(),
+                    trades.profit_factor(),
+                ]
                 t3 = time.perf_counter()
                 stages["simulate_s"] += t2 - t1
                 stages["metrics_s"] += t3 - t2
@@ -527,22 +653,36 @@ def worker_vectorbt(args: argparse.Namespace) -> None:
                 del pf, trades, metrics
                 gc.collect()
                 gc_s += time.perf_counter() - t4
-        return {"total_s": time.perf_counter() - t_start - gc_s, **stages, "gc_s": gc_s,
-                "combos": cols, "bars": n, "from_signals_calls": calls,
-                "n_trades_total": n_trades}  # fmt: skip
+        return {
+            "total_s": time.perf_counter() - t_start - gc_s,
+            **stages,
+            "gc_s": gc_s,
+            "combos": cols,
+            "bars": n,
+            "from_signals_calls": calls,
+            "n_trades_total": n_trades,
+        }
 
     def ready() -> dict[str, Any]:
         t0 = time.perf_counter()
         sweep(min(ds.n_bars, 3_000), windows[:1])  # numba JIT of vectorbt's functions
-        return {"warm_s": time.perf_counter() - t0, "bb_periods": windows,
-                "grid_combos": spec.combos_per_dataset(), "vectorbt": vbt.__version__,
-                "pandas": pd.__version__}  # fmt: skip
+        return {
+            "warm_s": time.perf_counter() - t0,
+            "bb_periods": windows,
+            "grid_combos": spec.combos_per_dataset(),
+            "vectorbt": vbt.__version__,
+            "pandas": pd.__version__,
+        }
 
     serve(ready, {"vbt": lambda: sweep(ds.n_bars, windows)})
 
 
-WORKERS = {"pipeline": worker_pipeline, "ray": worker_ray, "rss": worker_rss,
-           "vectorbt": worker_vectorbt}  # fmt: skip
+WORKERS = {
+    "pipeline": worker_pipeline,
+    "ray": worker_ray,
+    "rss": worker_rss,
+    "vectorbt": worker_vectorbt,
+}
 
 
 # --- parent ---------------------------------------------------------------------------------------
@@ -563,8 +703,9 @@ def best(runs: list[dict[str, Any]], key: str) -> float:
     return min(r[key] for r in runs)
 
 
-def part_a(paths: dict[str, Any], sid: str, repeat: int, vbt_argv: list[str] | None
-           ) -> tuple[dict[str, Any], dict[str, Any] | None]:  # fmt: skip
+def part_a(
+    paths: dict[str, Any], sid: str, repeat: int, vbt_argv: list[str] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Shape ``sid``: e2e and kernel alternated (and the vectorbt peer, when given)."""
     root, spec = paths["data_root"], paths["shapes"][sid]
     print(f"[A] shape {sid}: warming up ...", file=sys.stderr, flush=True)
@@ -585,40 +726,52 @@ def part_a(paths: dict[str, Any], sid: str, repeat: int, vbt_argv: list[str] | N
         e2e_s, kern_s = best(runs["e2e"], "e2e_s"), best(runs["kernel"], "kernel_s")
         tx_rss = peers["tx"].close()["peak_rss_mib"]
         a = {
-            "bars": bars, "combos": combos, "bar_steps": bars * combos, "e2e_s": e2e_s,
-            "kernel_s": kern_s, "ratio_kernel_over_e2e": kern_s / e2e_s,
+            "bars": bars,
+            "combos": combos,
+            "bar_steps": bars * combos,
+            "e2e_s": e2e_s,
+            "kernel_s": kern_s,
+            "ratio_kernel_over_e2e": kern_s / e2e_s,
             "e2e_bar_steps_per_s": bars * combos / e2e_s,
             "kernel_bar_steps_per_s": bars * combos / kern_s,
-            "host_s": e2e_s - kern_s, "host_us_per_combo": (e2e_s - kern_s) / combos * 1e6,
+            "host_s": e2e_s - kern_s,
+            "host_us_per_combo": (e2e_s - kern_s) / combos * 1e6,
             "backtests_per_min": combos / e2e_s * 60,
-            "param_frame_s": ready["param_frame_s"], "warm_e2e_s": ready["warm_e2e_s"],
+            "param_frame_s": ready["param_frame_s"],
+            "warm_e2e_s": ready["warm_e2e_s"],
             "warm_kernel_s": ready["warm_kernel_s"],
-            "manifest_wall_s": min((r["manifest_wall_s"] for r in runs["e2e"]
-                                    if r.get("manifest_wall_s")), default=None),
+            "manifest_wall_s": min(
+                (r["manifest_wall_s"] for r in runs["e2e"] if r.get("manifest_wall_s")),
+                default=None,
+            ),
             "n_trades_total": runs["kernel"][-1]["n_trades_total"],
             "all_e2e_s": [r["e2e_s"] for r in runs["e2e"]],
             "all_kernel_s": [r["kernel_s"] for r in runs["kernel"]],
             "worker_peak_rss_mib": tx_rss,
-        }  # fmt: skip
+        }
         g = None
         if "vbt" in peers:
             v = min(runs["vbt"], key=lambda r: r["total_s"])
             vr = peers["vbt"].ready
             v_steps = v["bars"] * v["combos"]
-            g = {"threadx_e2e_bar_steps_per_s": a["e2e_bar_steps_per_s"],
-                 "vectorbt_s": v["total_s"], "vectorbt_bars": v["bars"],
-                 "vectorbt_combos": v["combos"], "vectorbt_bb_periods": vr["bb_periods"],
-                 "subset": v["combos"] < combos,
-                 "vectorbt_bar_steps_per_s": v_steps / v["total_s"],
-                 "ratio_threadx_over_vectorbt": a["e2e_bar_steps_per_s"]
-                 / (v_steps / v["total_s"]),
-                 "vectorbt_stages_s": {k: v[k] for k in ("signals_s", "simulate_s", "metrics_s")},
-                 "vectorbt_gc_s_not_counted": v["gc_s"],
-                 "vectorbt_n_trades_total": v["n_trades_total"],
-                 "vectorbt_from_signals_calls": v["from_signals_calls"],
-                 "all_vectorbt_s": [r["total_s"] for r in runs["vbt"]],
-                 "vectorbt_version": vr["vectorbt"], "pandas_version": vr["pandas"],
-                 "vectorbt_peak_rss_mib": peers["vbt"].close()["peak_rss_mib"]}  # fmt: skip
+            g = {
+                "threadx_e2e_bar_steps_per_s": a["e2e_bar_steps_per_s"],
+                "vectorbt_s": v["total_s"],
+                "vectorbt_bars": v["bars"],
+                "vectorbt_combos": v["combos"],
+                "vectorbt_bb_periods": vr["bb_periods"],
+                "subset": v["combos"] < combos,
+                "vectorbt_bar_steps_per_s": v_steps / v["total_s"],
+                "ratio_threadx_over_vectorbt": a["e2e_bar_steps_per_s"] / (v_steps / v["total_s"]),
+                "vectorbt_stages_s": {k: v[k] for k in ("signals_s", "simulate_s", "metrics_s")},
+                "vectorbt_gc_s_not_counted": v["gc_s"],
+                "vectorbt_n_trades_total": v["n_trades_total"],
+                "vectorbt_from_signals_calls": v["from_signals_calls"],
+                "all_vectorbt_s": [r["total_s"] for r in runs["vbt"]],
+                "vectorbt_version": vr["vectorbt"],
+                "pandas_version": vr["pandas"],
+                "vectorbt_peak_rss_mib": peers["vbt"].close()["peak_rss_mib"],
+            }
         return a, g
     finally:
         for p in peers.values():
@@ -627,8 +780,17 @@ def part_a(paths: dict[str, Any], sid: str, repeat: int, vbt_argv: list[str] | N
 
 def part_b(paths: dict[str, Any], repeat: int) -> dict[str, Any]:
     print("[B] embedded Ray cluster: starting ...", file=sys.stderr, flush=True)
-    w = Worker("ray", ["--data-root", paths["data_root"], "--spec", paths["shapes"]["1"],
-                       "--warm-spec", paths["ray_warm"]])  # fmt: skip
+    w = Worker(
+        "ray",
+        [
+            "--data-root",
+            paths["data_root"],
+            "--spec",
+            paths["shapes"]["1"],
+            "--warm-spec",
+            paths["ray_warm"],
+        ],
+    )
     try:
         ray_runs, kern_runs = [], []
         for i in range(repeat):
@@ -643,20 +805,27 @@ def part_b(paths: dict[str, Any], repeat: int) -> dict[str, Any]:
     fixed = {k: ready[k] for k in ("start_s", "driver_s", "workers_s")}
     fixed["teardown_s"] = end["teardown_s"]
     steps = ready["bars"] * ready["combos"]
-    return {"bars": ready["bars"], "combos": ready["combos"], "embedded": ready["embedded"],
-            "ray_s": ray_s, "kernel_s": kern_s, "ratio_kernel_over_ray": kern_s / ray_s,
-            "ray_bar_steps_per_s": steps / ray_s,
-            "report_s": min(r["report_s"] for r in ray_runs),
-            "ratio_kernel_over_ray_and_report": kern_s / (ray_s + min(r["report_s"]
-                                                                      for r in ray_runs)),
-            "driver_manifest_wall_s": min((r["manifest_wall_s"] for r in ray_runs
-                                           if r.get("manifest_wall_s")), default=None),
-            "fixed_s": fixed, "fixed_total_s": sum(fixed.values()),
-            "first_small_sweep_s": ready["first_small_sweep_s"],
-            "warm_small_sweep_s": ready["warm_small_sweep_s"],
-            "all_ray_s": [r["ray_s"] for r in ray_runs],
-            "all_kernel_s": [r["kernel_s"] for r in kern_runs],
-            "client_peak_rss_mib": end["peak_rss_mib"]}  # fmt: skip
+    return {
+        "bars": ready["bars"],
+        "combos": ready["combos"],
+        "embedded": ready["embedded"],
+        "ray_s": ray_s,
+        "kernel_s": kern_s,
+        "ratio_kernel_over_ray": kern_s / ray_s,
+        "ray_bar_steps_per_s": steps / ray_s,
+        "report_s": min(r["report_s"] for r in ray_runs),
+        "ratio_kernel_over_ray_and_report": kern_s / (ray_s + min(r["report_s"] for r in ray_runs)),
+        "driver_manifest_wall_s": min(
+            (r["manifest_wall_s"] for r in ray_runs if r.get("manifest_wall_s")), default=None
+        ),
+        "fixed_s": fixed,
+        "fixed_total_s": sum(fixed.values()),
+        "first_small_sweep_s": ready["first_small_sweep_s"],
+        "warm_small_sweep_s": ready["warm_small_sweep_s"],
+        "all_ray_s": [r["ray_s"] for r in ray_runs],
+        "all_kernel_s": [r["kernel_s"] for r in kern_runs],
+        "client_peak_rss_mib": end["peak_rss_mib"],
+    }
 
 
 def threadx_cmd() -> list[str]:
@@ -673,12 +842,14 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def timed_cli(argv: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run([*threadx_cmd(), *argv], capture_output=True, text=True, env=env,
-                          cwd=str(REPO))  # fmt: skip
+    proc = subprocess.run(
+        [*threadx_cmd(), *argv], capture_output=True, text=True, env=env, cwd=str(REPO)
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"threadx {' '.join(argv)} exited {proc.returncode}: "
-                           f"{proc.stderr[-2000:]}")  # fmt: skip
+        raise RuntimeError(
+            f"threadx {' '.join(argv)} exited {proc.returncode}: {proc.stderr[-2000:]}"
+        )
     return wall
 
 
@@ -688,8 +859,11 @@ def part_c(paths: dict[str, Any], n: int, cold: bool, resubmit: bool) -> dict[st
     env = child_env()
     timed_cli(local, env)  # untimed: refreshes numba's on-disk cache if the kernels changed
     warm = [timed_cli(local, env) for _ in range(n)]
-    out: dict[str, Any] = {"command": " ".join(["threadx", *local]), "warm_s": min(warm),
-                           "all_warm_s": warm}  # fmt: skip
+    out: dict[str, Any] = {
+        "command": " ".join(["threadx", *local]),
+        "warm_s": min(warm),
+        "all_warm_s": warm,
+    }
     if cold:
         empty = tempfile.mkdtemp(prefix="threadx-bench-numba-")
         try:
@@ -714,8 +888,9 @@ def part_e(paths: dict[str, Any], sids: list[str], growth: bool) -> dict[str, An
         todo += [("q1h", paths["q1h"]), ("q15m", paths["q15m"])]
     for key, spec in todo:
         print(f"[E] peak RSS: {key}", file=sys.stderr, flush=True)
-        w = Worker("rss", ["--data-root", paths["data_root"], "--spec", spec,
-                           "--warm-spec", paths["one"]])  # fmt: skip
+        w = Worker(
+            "rss", ["--data-root", paths["data_root"], "--spec", spec, "--warm-spec", paths["one"]]
+        )
         try:
             out[key] = w.ready
             w.close()
@@ -736,8 +911,9 @@ def part_e(paths: dict[str, Any], sids: list[str], growth: bool) -> dict[str, An
 def git_state() -> dict[str, Any]:
     def git(*a: str) -> str:
         try:
-            return subprocess.run(["git", *a], capture_output=True, text=True, cwd=str(REPO),
-                                  timeout=10).stdout.strip()  # fmt: skip
+            return subprocess.run(
+                ["git", *a], capture_output=True, text=True, cwd=str(REPO), timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -751,102 +927,167 @@ def checks(out: dict[str, Any]) -> list[dict[str, Any]]:
     sh = out["shapes"]
     for sid in ("1", "2"):
         if sid in sh:
-            rows.append((f"A{sid}_kernel_over_e2e", f"A shape {sid} kernel / e2e",
-                         sh[sid]["ratio_kernel_over_e2e"]))  # fmt: skip
+            rows.append(
+                (
+                    f"A{sid}_kernel_over_e2e",
+                    f"A shape {sid} kernel / e2e",
+                    sh[sid]["ratio_kernel_over_e2e"],
+                )
+            )
     if out.get("ray"):
-        rows.append(("B_kernel_over_ray", "B shape 1 kernel / Ray submit->completed",
-                     out["ray"]["ratio_kernel_over_ray"]))  # fmt: skip
+        rows.append(
+            (
+                "B_kernel_over_ray",
+                "B shape 1 kernel / Ray submit->completed",
+                out["ray"]["ratio_kernel_over_ray"],
+            )
+        )
     st = out.get("startup") or {}
     if st:
         rows.append(("C_warm_local_s", "C warm one-combination --local, s", st["warm_s"]))
         if "resubmit_s" in st:
-            rows.append(("C_resubmit_cluster_s", "C completed run re-submitted, no --local, s",
-                         st["resubmit_s"]))  # fmt: skip
+            rows.append(
+                (
+                    "C_resubmit_cluster_s",
+                    "C completed run re-submitted, no --local, s",
+                    st["resubmit_s"],
+                )
+            )
     for sid in ("1", "3"):
         if sid in sh:
-            rows.append((f"D{sid}_host_us_per_combo", f"D shape {sid} host us / combination",
-                         sh[sid]["host_us_per_combo"]))  # fmt: skip
+            rows.append(
+                (
+                    f"D{sid}_host_us_per_combo",
+                    f"D shape {sid} host us / combination",
+                    sh[sid]["host_us_per_combo"],
+                )
+            )
     for key, mem in (out.get("memory") or {}).items():
         if key in sh:
-            rows.append((f"E_peak_over_estimate:{key}", f"E shape {key} peak RSS / estimate",
-                         mem["peak_over_estimate"]))  # fmt: skip
+            rows.append(
+                (
+                    f"E_peak_over_estimate:{key}",
+                    f"E shape {key} peak RSS / estimate",
+                    mem["peak_over_estimate"],
+                )
+            )
     if "1" in sh:
-        rows.append(("F_backtests_per_min", "F shape 1 backtests / min e2e",
-                     sh["1"]["backtests_per_min"]))  # fmt: skip
+        rows.append(
+            ("F_backtests_per_min", "F shape 1 backtests / min e2e", sh["1"]["backtests_per_min"])
+        )
     if out.get("vectorbt"):
-        rows.append(("G_threadx_over_vectorbt", "G shape 2 ThreadX e2e / vectorbt bar-steps/s",
-                     out["vectorbt"]["ratio_threadx_over_vectorbt"]))  # fmt: skip
-    return [{"id": key, "what": what, "value": val, "target": target_text(key),
-             "verdict": verdict(key, val)} for key, what, val in rows]  # fmt: skip
+        rows.append(
+            (
+                "G_threadx_over_vectorbt",
+                "G shape 2 ThreadX e2e / vectorbt bar-steps/s",
+                out["vectorbt"]["ratio_threadx_over_vectorbt"],
+            )
+        )
+    return [
+        {
+            "id": key,
+            "what": what,
+            "value": val,
+            "target": target_text(key),
+            "verdict": verdict(key, val),
+        }
+        for key, what, val in rows
+    ]
 
 
 def report(out: dict[str, Any]) -> None:
     m = out["machine"]
-    print(f"bench_pipeline {'(quick) ' if out['quick'] else ''}commit {out['git']['commit']}"
-          + (f" [{out['label']}]" if out.get("label") else "")
-          + (f" + {len(out['git']['dirty_library_files'])} uncommitted library file(s)"
-             if out["git"]["dirty_library_files"] else "")
-          + f"; {m['date']}, {m['host_cpus']} CPUs, Python {m['python']}, numba {m['numba']}; "
-          f"best of {out['repeat']}; load average (1 min) {out['load_avg']['start'][0]:.1f} at "
-          f"start, {out['load_avg']['end'][0]:.1f} at end")  # fmt: skip
+    print(
+        f"bench_pipeline {'(quick) ' if out['quick'] else ''}commit {out['git']['commit']}"
+        + (f" [{out['label']}]" if out.get("label") else "")
+        + (
+            f" + {len(out['git']['dirty_library_files'])} uncommitted library file(s)"
+            if out["git"]["dirty_library_files"]
+            else ""
+        )
+        + f"; {m['date']}, {m['host_cpus']} CPUs, Python {m['python']}, numba {m['numba']}; "
+        f"best of {out['repeat']}; load average (1 min) {out['load_avg']['start'][0]:.1f} at "
+        f"start, {out['load_avg']['end'][0]:.1f} at end"
+    )
     print(
         "\nA/D/F  end to end (threadx sweep run SPEC --local --fresh, in-process) vs "
         "kernel_only (pack + run_sweep, whole grid)"
     )
-    print(f"{'shape':<6}{'bars':>8}{'combos':>10}{'e2e s':>9}{'kernel s':>10}{'kern/e2e':>10}"
-          f"{'host us/c':>11}{'e2e bar-steps/s':>17}{'backtests/min':>15}")  # fmt: skip
+    print(
+        f"{'shape':<6}{'bars':>8}{'combos':>10}{'e2e s':>9}{'kernel s':>10}{'kern/e2e':>10}"
+        f"{'host us/c':>11}{'e2e bar-steps/s':>17}{'backtests/min':>15}"
+    )
     for sid, a in out["shapes"].items():
-        print(f"{sid:<6}{a['bars']:>8,}{a['combos']:>10,}{a['e2e_s']:>9.3f}{a['kernel_s']:>10.3f}"
-              f"{a['ratio_kernel_over_e2e']:>10.3f}{a['host_us_per_combo']:>11.2f}"
-              f"{a['e2e_bar_steps_per_s']:>17.3e}{a['backtests_per_min']:>15,.0f}")  # fmt: skip
+        print(
+            f"{sid:<6}{a['bars']:>8,}{a['combos']:>10,}{a['e2e_s']:>9.3f}{a['kernel_s']:>10.3f}"
+            f"{a['ratio_kernel_over_e2e']:>10.3f}{a['host_us_per_combo']:>11.2f}"
+            f"{a['e2e_bar_steps_per_s']:>17.3e}{a['backtests_per_min']:>15,.0f}"
+        )
     r = out.get("ray")
     if r:
         f = r["fixed_s"]
-        print(f"\nB  Ray ({'embedded' if r['embedded'] else 'JOINED an existing'} cluster), shape "
-              f"1: submit->completed {r['ray_s']:.3f} s (CLI poll interval included), kernel "
-              f"{r['kernel_s']:.3f} s, ratio {r['ratio_kernel_over_ray']:.3f}; + ranking/report "
-              f"printed {r['report_s']:.3f} s")  # fmt: skip
-        print(f"   fixed cost: start {f['start_s']:.2f} s, driver {f['driver_s']:.2f} s, workers "
-              f"{f['workers_s']:.2f} s (first small sweep {r['first_small_sweep_s']:.2f} s - warm "
-              f"{r['warm_small_sweep_s']:.2f} s), teardown {f['teardown_s']:.2f} s = "
-              f"{r['fixed_total_s']:.2f} s")  # fmt: skip
+        print(
+            f"\nB  Ray ({'embedded' if r['embedded'] else 'JOINED an existing'} cluster), shape "
+            f"1: submit->completed {r['ray_s']:.3f} s (CLI poll interval included), kernel "
+            f"{r['kernel_s']:.3f} s, ratio {r['ratio_kernel_over_ray']:.3f}; + ranking/report "
+            f"printed {r['report_s']:.3f} s"
+        )
+        print(
+            f"   fixed cost: start {f['start_s']:.2f} s, driver {f['driver_s']:.2f} s, workers "
+            f"{f['workers_s']:.2f} s (first small sweep {r['first_small_sweep_s']:.2f} s - warm "
+            f"{r['warm_small_sweep_s']:.2f} s), teardown {f['teardown_s']:.2f} s = "
+            f"{r['fixed_total_s']:.2f} s"
+        )
     st = out.get("startup")
     if st:
         cold = f"{st['cold_s']:.2f} s" if "cold_s" in st else "skipped"
         resub = f"{st['resubmit_s']:.2f} s" if "resubmit_s" in st else "skipped"
-        print(f"\nC  start-up (process start to exit): warm --local {st['warm_s']:.2f} s, cold "
-              f"(empty NUMBA_CACHE_DIR) {cold}, completed run re-submitted without --local "
-              f"{resub}")  # fmt: skip
+        print(
+            f"\nC  start-up (process start to exit): warm --local {st['warm_s']:.2f} s, cold "
+            f"(empty NUMBA_CACHE_DIR) {cold}, completed run re-submitted without --local "
+            f"{resub}"
+        )
     mem = out.get("memory")
     if mem:
         print("\nE  peak RSS of a fresh process running the e2e sweep vs the pre-flight estimate")
-        print(f"{'run':<6}{'bars':>8}{'combos':>10}{'estimate MiB':>14}{'peak MiB':>10}"
-              f"{'peak/est':>10}{'RSS before':>12}{'growth MiB':>12}"
-              f"{'warm-up peak':>14}")  # fmt: skip
+        print(
+            f"{'run':<6}{'bars':>8}{'combos':>10}{'estimate MiB':>14}{'peak MiB':>10}"
+            f"{'peak/est':>10}{'RSS before':>12}{'growth MiB':>12}"
+            f"{'warm-up peak':>14}"
+        )
         for key, e in mem.items():
             if key == "growth":
                 continue
-            print(f"{key:<6}{e['bars']:>8,}{e['combos']:>10,}{e['estimate_mib']:>14,.0f}"
-                  f"{e['sweep_peak_rss_mib']:>10,.0f}{e['peak_over_estimate']:>10.2f}"
-                  f"{e['rss_before_mib']:>12,.0f}{e['growth_mib']:>12,.0f}"
-                  f"{e['peak_before_mib']:>14,.0f}")  # fmt: skip
+            print(
+                f"{key:<6}{e['bars']:>8,}{e['combos']:>10,}{e['estimate_mib']:>14,.0f}"
+                f"{e['sweep_peak_rss_mib']:>10,.0f}{e['peak_over_estimate']:>10.2f}"
+                f"{e['rss_before_mib']:>12,.0f}{e['growth_mib']:>12,.0f}"
+                f"{e['peak_before_mib']:>14,.0f}"
+            )
         gr = mem.get("growth")
         if gr:
-            print(f"   growth: x{gr['combos_ratio_full_over_quarter']:.0f} combinations -> "
-                  f"x{gr['growth_ratio_full_over_quarter']:.2f} RSS growth; "
-                  f"x{gr['bars_ratio_15m_over_1h']:.1f} bars (15m vs 1h, same combinations) -> "
-                  f"x{gr['growth_ratio_15m_over_1h']:.2f}")  # fmt: skip
+            print(
+                f"   growth: x{gr['combos_ratio_full_over_quarter']:.0f} combinations -> "
+                f"x{gr['growth_ratio_full_over_quarter']:.2f} RSS growth; "
+                f"x{gr['bars_ratio_15m_over_1h']:.1f} bars (15m vs 1h, same combinations) -> "
+                f"x{gr['growth_ratio_15m_over_1h']:.2f}"
+            )
     g = out.get("vectorbt")
     if g:
         n2 = out["shapes"]["2"]["combos"]
-        sub = (f" (vectorbt on a subset: {g['vectorbt_combos']:,} of {n2:,} combinations, "
-               f"bb_period {g['vectorbt_bb_periods']}; bar-steps/s compared)"
-               if g["subset"] else "")  # fmt: skip
-        print(f"\nG  shape 2 vs vectorbt {g['vectorbt_version']}: ThreadX e2e "
-              f"{g['threadx_e2e_bar_steps_per_s']:.3e} bar-steps/s, vectorbt "
-              f"{g['vectorbt_bar_steps_per_s']:.3e} ({g['vectorbt_s']:.2f} s, peak RSS "
-              f"{g['vectorbt_peak_rss_mib']:,.0f} MiB), ratio "
-              f"{g['ratio_threadx_over_vectorbt']:.1f}x{sub}")  # fmt: skip
+        sub = (
+            f" (vectorbt on a subset: {g['vectorbt_combos']:,} of {n2:,} combinations, "
+            f"bb_period {g['vectorbt_bb_periods']}; bar-steps/s compared)"
+            if g["subset"]
+            else ""
+        )
+        print(
+            f"\nG  shape 2 vs vectorbt {g['vectorbt_version']}: ThreadX e2e "
+            f"{g['threadx_e2e_bar_steps_per_s']:.3e} bar-steps/s, vectorbt "
+            f"{g['vectorbt_bar_steps_per_s']:.3e} ({g['vectorbt_s']:.2f} s, peak RSS "
+            f"{g['vectorbt_peak_rss_mib']:,.0f} MiB), ratio "
+            f"{g['ratio_threadx_over_vectorbt']:.1f}x{sub}"
+        )
     print(f"\n{'target':<52}{'measured':>14}  {'target':<12}verdict")
     for c in out["checks"]:
         v = c["value"]
@@ -862,9 +1103,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-ray", action="store_true", help="skip part B (and C's re-submit)")
     ap.add_argument("--skip-vectorbt", action="store_true", help="skip part G")
     ap.add_argument("--skip-cold", action="store_true", help="skip C's cold (compiling) start")
-    ap.add_argument("--vbt-combos", type=int, default=0,
-                    help="vectorbt runs whole bb_periods covering at least this many of shape "
-                    "2's combinations (0 = all; bar-steps/s are compared)")  # fmt: skip
+    ap.add_argument(
+        "--vbt-combos",
+        type=int,
+        default=0,
+        help="vectorbt runs whole bb_periods covering at least this many of shape "
+        "2's combinations (0 = all; bar-steps/s are compared)",
+    )
     ap.add_argument("--startup-repeat", type=int, default=3, help="best of N for part C")
     ap.add_argument("--root", help="data root to reuse (default: a new temporary folder)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
@@ -892,8 +1137,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         try:
             import vectorbt  # noqa: F401
         except ImportError as exc:
-            raise SystemExit(f"vectorbt is not importable ({exc}); `.venv/bin/pip install "
-                             "vectorbt` or pass --skip-vectorbt") from None  # fmt: skip
+            raise SystemExit(
+                f"vectorbt is not importable ({exc}); `.venv/bin/pip install "
+                "vectorbt` or pass --skip-vectorbt"
+            ) from None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     tmp = None if args.root else tempfile.mkdtemp(prefix="threadx-bench-pipeline-")
     root = Path(args.root or tmp)
@@ -901,13 +1148,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         load_start = os.getloadavg()  # the machine may be shared: say how busy it was
         t0 = time.perf_counter()
         paths = setup_root(root, args.quick)
-        print(f"data and specs written to {root} in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)  # fmt: skip
-        out: dict[str, Any] = {"benchmark": "bench_pipeline", "label": args.label,
-                               "quick": args.quick, "repeat": args.repeat,
-                               "machine": h.machine(), "git": git_state(),
-                               "specs": paths, "shapes": {}, "ray": None, "startup": None,
-                               "memory": None, "vectorbt": None}  # fmt: skip
+        print(
+            f"data and specs written to {root} in {time.perf_counter() - t0:.1f} s", file=sys.stderr
+        )
+        out: dict[str, Any] = {
+            "benchmark": "bench_pipeline",
+            "label": args.label,
+            "quick": args.quick,
+            "repeat": args.repeat,
+            "machine": h.machine(),
+            "git": git_state(),
+            "specs": paths,
+            "shapes": {},
+            "ray": None,
+            "startup": None,
+            "memory": None,
+            "vectorbt": None,
+        }
         vbt_argv = ["--vbt-combos", str(args.vbt_combos)]
         for sid in sids:
             a, g = part_a(paths, sid, args.repeat, vbt_argv if vbt and sid == "2" else None)

@@ -30,10 +30,15 @@ def grid(combos: int) -> dict:
     n_std = 50
     n_mult = 4
     n_bb = max(1, combos // (n_std * n_mult))
-    return {"name": "bench-ray", "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]},
-            "grid": {"bb_period": {"start": 10, "stop": 10 + n_bb - 1, "step": 1},
-                     "bb_std": {"start": 1.0, "stop": 1.0 + 0.05 * (n_std - 1), "step": 0.05},
-                     "atr_multiplier": [1.0, 1.5, 2.0, 3.0]}}  # fmt: skip
+    return {
+        "name": "bench-ray",
+        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]},
+        "grid": {
+            "bb_period": {"start": 10, "stop": 10 + n_bb - 1, "step": 1},
+            "bb_std": {"start": 1.0, "stop": 1.0 + 0.05 * (n_std - 1), "step": 0.05},
+            "atr_multiplier": [1.0, 1.5, 2.0, 3.0],
+        },
+    }
 
 
 def run_direct(spec, datasets, cpus: int) -> float:
@@ -88,8 +93,13 @@ def main(argv: list[str] | None = None) -> dict:
     spec = spec_from_dict(spec_d)
     datasets = load_datasets(spec, store)
     bars = datasets[0].n_bars
-    ray.init(num_cpus=args.cpus, include_dashboard=False, namespace="threadx",
-             logging_level="ERROR", log_to_driver=False)  # fmt: skip
+    ray.init(
+        num_cpus=args.cpus,
+        include_dashboard=False,
+        namespace="threadx",
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
     client = ThreadXClient(cfg).connect()
     warm = grid(400)
     warm["name"] = "warm"
@@ -102,12 +112,19 @@ def main(argv: list[str] | None = None) -> dict:
         through_ray.append(run_ray(client, d))
     ray.shutdown()
     steps = bars * spec.count()
-    out = {"bars": bars, "combinations": spec.count(), "bar_steps": steps, "cpus": args.cpus,
-           "direct_s": min(direct), "ray_s": min(through_ray),
-           "direct_bar_steps_per_s": steps / min(direct),
-           "ray_bar_steps_per_s": steps / min(through_ray),
-           "ratio_ray_over_direct": min(direct) / min(through_ray),
-           "all_direct_s": direct, "all_ray_s": through_ray}  # fmt: skip
+    out = {
+        "bars": bars,
+        "combinations": spec.count(),
+        "bar_steps": steps,
+        "cpus": args.cpus,
+        "direct_s": min(direct),
+        "ray_s": min(through_ray),
+        "direct_bar_steps_per_s": steps / min(direct),
+        "ray_bar_steps_per_s": steps / min(through_ray),
+        "ratio_ray_over_direct": min(direct) / min(through_ray),
+        "all_direct_s": direct,
+        "all_ray_s": through_ray,
+    }
     print(f"bars {bars:,} x combinations {spec.count():,} = {steps:,} bar-steps, {args.cpus} CPUs")
     print(f"direct kernel : {out['direct_s']:.2f} s  {out['direct_bar_steps_per_s']:.3e} /s")
     print(f"through Ray   : {out['ray_s']:.2f} s  {out['ray_bar_steps_per_s']:.3e} /s")

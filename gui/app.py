@@ -34,8 +34,9 @@ LEVEL_COLOURS = {"info": (200, 200, 200), "warning": (255, 200, 90), "error": (2
 def _theme() -> int | str:
     """Global theme: plots keep a margin around their data when they fit it."""
     with dpg.theme() as theme, dpg.theme_component(dpg.mvAll):
-        dpg.add_theme_style(dpg.mvPlotStyleVar_FitPadding, 0.04, 0.08,
-                            category=dpg.mvThemeCat_Plots)  # fmt: skip
+        dpg.add_theme_style(
+            dpg.mvPlotStyleVar_FitPadding, 0.04, 0.08, category=dpg.mvThemeCat_Plots
+        )
     return theme
 
 
@@ -73,9 +74,13 @@ class FrameClock:
         self._win_active |= active
         if now - self._win_start >= self.window_s:
             if self._win_active:
-                log.info("gui frames: %d in %.1f s, mean %.1f ms, max %.1f ms (run active)",
-                         len(self._win), now - self._win_start,
-                         1e3 * sum(self._win) / len(self._win), 1e3 * max(self._win))  # fmt: skip
+                log.info(
+                    "gui frames: %d in %.1f s, mean %.1f ms, max %.1f ms (run active)",
+                    len(self._win),
+                    now - self._win_start,
+                    1e3 * sum(self._win) / len(self._win),
+                    1e3 * max(self._win),
+                )
             self._win, self._win_active, self._win_start = [], False, now
 
     def text(self) -> str:
@@ -86,8 +91,16 @@ class ThreadXApp:
     """The desktop client. Build with :meth:`build`, then :meth:`run` (or :meth:`step` per frame
     from a test)."""
 
-    def __init__(self, cfg: Any, address: str | None = None, *, backend: Backend | None = None,
-                 width: int = 1480, height: int = 920, max_fps: float = 60.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: Any,
+        address: str | None = None,
+        *,
+        backend: Backend | None = None,
+        width: int = 1480,
+        height: int = 920,
+        max_fps: float = 60.0,
+    ) -> None:
         self.cfg = cfg
         self.max_fps = max_fps
         self.backend = backend or Backend(cfg, address)
@@ -127,8 +140,9 @@ class ThreadXApp:
         """Create the DearPyGui context, the viewport and every view."""
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
-        dpg.create_viewport(title="ThreadX", width=self.width, height=self.height, x_pos=0,
-                            y_pos=0, vsync=False)  # fmt: skip
+        dpg.create_viewport(
+            title="ThreadX", width=self.width, height=self.height, x_pos=0, y_pos=0, vsync=False
+        )
         dpg.setup_dearpygui()
         with dpg.window(tag="main"):
             with dpg.group(horizontal=True):
@@ -138,8 +152,15 @@ class ThreadXApp:
                 dpg.add_text("|")
                 dpg.add_text("", tag="status/frames")
             with dpg.tab_bar(tag="tabs"):
-                for view in (self.cluster, self.data, self.sweep, self.results, self.drilldown,
-                             self.runs, self.logs):  # fmt: skip
+                for view in (
+                    self.cluster,
+                    self.data,
+                    self.sweep,
+                    self.results,
+                    self.drilldown,
+                    self.runs,
+                    self.logs,
+                ):
                     view.build()
         dpg.set_primary_window("main", True)
         dpg.bind_theme(_theme())
@@ -226,8 +247,7 @@ class ThreadXApp:
         while not until():
             if time.monotonic() - t0 > timeout:
                 raise TimeoutError(f"{what}: not reached after {timeout:.0f} s")
-            if not self.backend.alive and self.connection is not None \
-                    and not self.connection.ok:  # fmt: skip
+            if not self.backend.alive and self.connection is not None and not self.connection.ok:
                 raise RuntimeError(f"{what}: backend stopped ({self.connection.text})")
             self.step()
         return time.monotonic() - t0

@@ -22,6 +22,7 @@ import pandas as pd
 
 from gui import charts, snapshots
 from gui import viewmodels as vm
+from gui.data_controller import DataController, Requests
 from gui.overfitting import overfit_view
 from gui.walkforward import missing_note, walk_forward_view
 from threadx.log import get_logger
@@ -80,8 +81,9 @@ class _RunCache:
 class Backend:
     """Background worker of the GUI; see the module docstring."""
 
-    def __init__(self, cfg: Any, address: str | None = None, *,
-                 intervals: Intervals | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, cfg: Any, address: str | None = None, *, intervals: Intervals | None = None
+    ) -> None:
         self.cfg = cfg
         self.address = address
         self.intervals = intervals or Intervals()
@@ -100,7 +102,11 @@ class Backend:
         self._tasks_done: dict[str, int] = {}
         self._log_stamp: tuple[float, int] | None = None
         self._seq = 0
-        self._ingesting: str | None = None
+        self.data = DataController(
+            Requests(
+                self._ask, self._unique, self._post, lambda: self._store, self._driver, self._due
+            )
+        )
         self._last_say: tuple[str, float] | None = None
 
     # -- render-loop side ------------------------------------------------------------------
@@ -181,8 +187,11 @@ class Backend:
         self.client = ThreadXClient(self.cfg, self.address).connect()
         self.client.driver  # noqa: B018 - creates the driver (and data store) if needed
         self._store = self.client.data_store
-        where = "embedded local cluster" if self.client.embedded else (
-            self.client.address or "local cluster")  # fmt: skip
+        where = (
+            "embedded local cluster"
+            if self.client.embedded
+            else (self.client.address or "local cluster")
+        )
         self._post(snapshots.Connection(True, f"connected: {where}", self.client.embedded))
         self._cmd_refresh("catalog")
         for key in ("cluster", "runs", "log"):
@@ -247,8 +256,16 @@ class Backend:
     # -- timers ------------------------------------------------------------------------------
     def _poll_due(self) -> None:
         now = time.monotonic()
-        for key in ("status", "results", "cluster", "runs", "log", "ingest", "report",
-                    "walk_forward"):  # fmt: skip
+        for key in (
+            "status",
+            "results",
+            "cluster",
+            "runs",
+            "log",
+            "ingest",
+            "report",
+            "walk_forward",
+        ):
             if now >= self._due.get(key, float("inf")):
                 self._due[key] = now + getattr(self.intervals, key)
                 getattr(self, f"_poll_{key}")()
@@ -257,8 +274,12 @@ class Backend:
         run = self._run
         if run is None or run.status_final:
             return
-        self._ask("status", [self._driver("status", run.run_id)],
-                  lambda st: self._on_status(run, st), f"status of {run.run_id}")  # fmt: skip
+        self._ask(
+            "status",
+            [self._driver("status", run.run_id)],
+            lambda st: self._on_status(run, st),
+            f"status of {run.run_id}",
+        )
 
     def _on_status(self, run: _RunCache, st: dict[str, Any]) -> None:
         if run is not self._run:
@@ -279,8 +300,12 @@ class Backend:
         if run is None:
             return
         if run.spec is None:
-            self._ask("spec", [self._driver("spec", run.run_id)],
-                      lambda d: self._on_spec(run, d), f"spec of {run.run_id}")  # fmt: skip
+            self._ask(
+                "spec",
+                [self._driver("spec", run.run_id)],
+                lambda d: self._on_spec(run, d),
+                f"spec of {run.run_id}",
+            )
             return
         final = run.state in TERMINAL
         if run.results_done == run.done and (run.final_loaded or not final):
@@ -312,8 +337,9 @@ class Backend:
             note = missing_note(run.spec.walk_forward is not None, run.state)
             self._post(walk_forward_view(None, run.run_id, note=note))
 
-    def _on_results(self, run: _RunCache, asked: tuple[int, str], frame: pd.DataFrame,
-                    front: pd.DataFrame) -> None:  # fmt: skip
+    def _on_results(
+        self, run: _RunCache, asked: tuple[int, str], frame: pd.DataFrame, front: pd.DataFrame
+    ) -> None:
         if run is not self._run:
             return
         run.frame, (run.results_done, state) = frame, asked
@@ -323,13 +349,23 @@ class Backend:
         dims = tuple(vm.heatmap_dimensions(grid, frame))
         metric, x, y = self._heat
         ranking = self._ranking(run)
-        self._post(snapshots.ResultsSnap(
-            run_id=run.run_id, name=spec.name, state=state, n_results=len(frame),
-            total=run.total or spec.count(), table=ranking.table,
-            dims=dims, metrics=METRIC_NAMES, rank_by=tuple(spec.rank.by),
-            heatmap=vm.heatmap_model(frame, grid, metric, x, y, spec.rank.by),
-            pareto=charts.pareto_model(frame, front), rank_mode=ranking.mode,
-            rank_note=ranking.note))  # fmt: skip
+        self._post(
+            snapshots.ResultsSnap(
+                run_id=run.run_id,
+                name=spec.name,
+                state=state,
+                n_results=len(frame),
+                total=run.total or spec.count(),
+                table=ranking.table,
+                dims=dims,
+                metrics=METRIC_NAMES,
+                rank_by=tuple(spec.rank.by),
+                heatmap=vm.heatmap_model(frame, grid, metric, x, y, spec.rank.by),
+                pareto=charts.pareto_model(frame, front),
+                rank_mode=ranking.mode,
+                rank_note=ranking.note,
+            )
+        )
         if run.final_loaded and not run.report_done:
             self._due["report"] = 0.0
         if run.final_loaded and not run.wf_done:
@@ -339,8 +375,14 @@ class Backend:
         """The followed run's top K in the chosen "rank by" mode (default: its spec's)."""
         spec = run.spec
         mode = self._rank_mode or spec.rank.aggregate
-        return vm.ranking_view(run.frame, list(spec.grid_values()), spec.rank.by,
-                               spec.rank.top_k, mode, spec.datasets())  # fmt: skip
+        return vm.ranking_view(
+            run.frame,
+            list(spec.grid_values()),
+            spec.rank.by,
+            spec.rank.top_k,
+            mode,
+            spec.datasets(),
+        )
 
     def _poll_report(self) -> None:
         run = self._run
@@ -348,9 +390,12 @@ class Backend:
             self._due["report"] = float("inf")
             return
         run.report_tries += 1  # counted when asked: a failing request is not retried forever
-        self._ask("report", [self._driver("report", run.run_id)],
-                  lambda rep: self._on_report(run, rep),
-                  f"overfitting report of {run.run_id}")  # fmt: skip
+        self._ask(
+            "report",
+            [self._driver("report", run.run_id)],
+            lambda rep: self._on_report(run, rep),
+            f"overfitting report of {run.run_id}",
+        )
 
     def _on_report(self, run: _RunCache, report: dict[str, Any] | None) -> None:
         if run is not self._run:
@@ -366,9 +411,12 @@ class Backend:
             self._due["walk_forward"] = float("inf")
             return
         run.wf_tries += 1  # a failing request is retried a few times, not forever
-        self._ask("walk_forward", [self._driver("walk_forward", run.run_id)],
-                  lambda data: self._on_walk_forward(run, data),
-                  f"walk-forward report of {run.run_id}")  # fmt: skip
+        self._ask(
+            "walk_forward",
+            [self._driver("walk_forward", run.run_id)],
+            lambda data: self._on_walk_forward(run, data),
+            f"walk-forward report of {run.run_id}",
+        )
 
     def _on_walk_forward(self, run: _RunCache, data: dict[str, Any] | None) -> None:
         if run is not self._run:
@@ -380,27 +428,41 @@ class Backend:
     def _poll_cluster(self) -> None:
         import ray
 
-        nodes = [{"node_id": n["NodeID"], "address": n.get("NodeManagerAddress"),
-                  "alive": n.get("Alive"), "resources": n.get("Resources", {})}
-                 for n in ray.nodes()]  # fmt: skip
+        nodes = [
+            {
+                "node_id": n["NodeID"],
+                "address": n.get("NodeManagerAddress"),
+                "alive": n.get("Alive"),
+                "resources": n.get("Resources", {}),
+            }
+            for n in ray.nodes()
+        ]
         info = {"nodes": nodes, "total": ray.cluster_resources()}
-        self._ask("workers", [self._driver("workers")],
-                  lambda w: self._on_cluster(info, w), "cluster workers")  # fmt: skip
+        self._ask(
+            "workers",
+            [self._driver("workers")],
+            lambda w: self._on_cluster(info, w),
+            "cluster workers",
+        )
 
     def _on_cluster(self, info: dict[str, Any], workers: list[dict[str, Any]]) -> None:
         labels = sorted({str(w.get("device")) for w in workers})
         weights, weights_note = vm.device_weights(labels, self.cfg.devices.weights)
         rows = vm.worker_rows(workers, self._tasks_done, weights)
-        self._tasks_done = {str(w.get("worker_id")): int(w.get("tasks_done") or 0)
-                            for w in workers}  # fmt: skip
+        self._tasks_done = {str(w.get("worker_id")): int(w.get("tasks_done") or 0) for w in workers}
         gpus, note = _local_gpus()
         total = info["total"]
-        totals = (f"{len(info['nodes'])} node(s), {total.get('CPU', 0):g} CPUs, "
-                  f"{total.get('GPU', 0):g} GPUs, {len(workers)} worker slot(s)")  # fmt: skip
+        totals = (
+            f"{len(info['nodes'])} node(s), {total.get('CPU', 0):g} CPUs, "
+            f"{total.get('GPU', 0):g} GPUs, {len(workers)} worker slot(s)"
+        )
         if not workers:
             weights_note = "no worker slots yet: they start with the first sweep"
-        self._post(snapshots.ClusterSnap(vm.node_rows(info), vm.gpu_rows(gpus), note, rows,
-                                         weights_note, totals))  # fmt: skip
+        self._post(
+            snapshots.ClusterSnap(
+                vm.node_rows(info), vm.gpu_rows(gpus), note, rows, weights_note, totals
+            )
+        )
 
     def _poll_runs(self) -> None:
         self._ask("runs", [self._driver("list_runs")], self._on_runs, "list of runs")
@@ -408,10 +470,18 @@ class Backend:
     def _on_runs(self, runs: list[dict[str, Any]]) -> None:
         frame = pd.DataFrame(runs)
         if not frame.empty and "bar_steps_per_s" in frame.columns:
-            frame["bar_steps_per_s"] = [vm.fmt_rate(v) if v is not None and v == v else ""
-                                        for v in frame["bar_steps_per_s"]]  # fmt: skip
-        cols = ["run_id", "name", "status", "total_combos", "created", "finished",
-                "bar_steps_per_s"]  # fmt: skip
+            frame["bar_steps_per_s"] = [
+                vm.fmt_rate(v) if v is not None and v == v else "" for v in frame["bar_steps_per_s"]
+            ]
+        cols = [
+            "run_id",
+            "name",
+            "status",
+            "total_combos",
+            "created",
+            "finished",
+            "bar_steps_per_s",
+        ]
         self._post(snapshots.RunsSnap(vm.table_model(frame, cols, key="run_id")))
 
     def _poll_log(self) -> None:
@@ -444,8 +514,9 @@ class Backend:
             self._due["runs"] = 0.0
             self._say("info", f"submitted run {run_id}")
 
-        self._ask(self._unique("submit"), [self._driver("submit", spec, None)], started,
-                  "start sweep")  # fmt: skip
+        self._ask(
+            self._unique("submit"), [self._driver("submit", spec, None)], started, "start sweep"
+        )
 
     def _control(self, action: str) -> None:
         run = self._run
@@ -454,15 +525,18 @@ class Backend:
             return
 
         def done(ok: bool) -> None:
-            self._say("info" if ok else "warning",
-                      f"{action} {run.run_id}: {'ok' if ok else 'not possible now'}")  # fmt: skip
+            self._say(
+                "info" if ok else "warning",
+                f"{action} {run.run_id}: {'ok' if ok else 'not possible now'}",
+            )
             run.status_final = False
             run.report_done, run.report_tries = False, 0  # a resumed run gets a new report
             run.wf_done, run.wf_tries = False, 0
             self._due["status"] = self._due["runs"] = 0.0
 
-        self._ask(self._unique(action), [self._driver(action, run.run_id)], done,
-                  f"{action} {run.run_id}")  # fmt: skip
+        self._ask(
+            self._unique(action), [self._driver(action, run.run_id)], done, f"{action} {run.run_id}"
+        )
 
     def _cmd_pause(self) -> None:
         self._control("pause")
@@ -513,97 +587,34 @@ class Backend:
             view = charts.drilldown_view(run.run_id, int(combo_id), dd, n_columns)
             self._post(snapshots.DrilldownSnap(view))
 
-        self._ask(self._unique("drilldown"), [self._driver("drilldown", run.run_id, int(combo_id))],
-                  got, f"drill-down of combination {combo_id}")  # fmt: skip
+        self._ask(
+            self._unique("drilldown"),
+            [self._driver("drilldown", run.run_id, int(combo_id))],
+            got,
+            f"drill-down of combination {combo_id}",
+        )
 
     def _cmd_refresh(self, what: str) -> None:
         if what == "catalog":
-            self._ask("catalog", [self._store.catalog.remote(), self._driver("data_root")],
-                      self._on_catalog, "data catalog")  # fmt: skip
+            self.data.refresh_catalog()
         else:
             self._due[what] = 0.0
 
-    def _on_catalog(self, frame: pd.DataFrame, data_root: str) -> None:
-        spans = tuple((str(r.exchange), str(r.symbol), pd.Timestamp(r.first).isoformat(),
-                       pd.Timestamp(r.last).isoformat()) for r in frame.itertuples())  # fmt: skip
-        self._post(snapshots.CatalogSnap(vm.catalog_rows(frame), spans, data_root))
+    # the Data tab's commands and the ingest progress timer: gui.data_controller
+    def _cmd_import(self, **kwargs: Any) -> None:
+        self.data.import_path(**kwargs)
 
-    def _cmd_import(self, path: str, symbol: str | None = None, exchange: str | None = None,
-                    dry_run: bool = False) -> None:  # fmt: skip
-        def done(report: dict[str, Any]) -> None:
-            totals = ", ".join(f"{k} {v}" for k, v in (report.get("totals") or {}).items())
-            mode = "dry run (nothing changed)" if report.get("dry_run") else "import"
-            files = pd.DataFrame(report.get("files") or [])
-            cols = ["file", "status", "exchange", "symbol", "timeframe", "rows_read", "added",
-                    "unchanged", "conflicts_resolved", "reason", "error"]  # fmt: skip
-            self._post(snapshots.DataResult("import", f"{mode} of {path}: {totals}",
-                                            table=vm.table_model(files, cols)))  # fmt: skip
-            self._cmd_refresh("catalog")
-
-        ref = self._store.import_path.remote(path, symbol or None, exchange or None, "merge",
-                                             dry_run)  # fmt: skip
-        self._ask(self._unique("import"), [ref], done, f"import {path}")
-
-    def _cmd_ingest(self, symbol: str, base_url: str, start: str | None = None,
-                    end: str | None = None, exchange: str = "binance") -> None:  # fmt: skip
-        """Download the missing 1m bars through the DataStore actor; progress is polled."""
-
-        def done(report: dict[str, Any]) -> None:
-            self._ingesting = None
-            keys = ("missing_before", "pages", "rows_received", "rows_added")
-            facts = ", ".join(f"{k} {report[k]:,}" for k in keys if k in report)
-            facts += f", confirmed gaps {len(report.get('confirmed_gaps') or [])}"
-            self._post(snapshots.DataResult("ingest", f"ingest of {symbol} done: {facts}"))
-            self._cmd_refresh("catalog")
-
-        ref = self._store.ingest.remote(symbol, start or None, end or None, base_url, exchange)
-        if self._ask(f"ingest {symbol}", [ref], done, f"ingest {symbol}"):
-            self._ingesting = symbol
-            self._due["ingest"] = 0.0
+    def _cmd_ingest(self, **kwargs: Any) -> None:
+        self.data.ingest(**kwargs)
 
     def _poll_ingest(self) -> None:
-        symbol = self._ingesting
-        if symbol is None:
-            self._due["ingest"] = float("inf")
-            return
+        self.data.poll_ingest()
 
-        def shown(p: dict[str, Any] | None) -> None:
-            if p and not p.get("done") and self._ingesting == symbol:
-                self._post(snapshots.DataResult("ingest", vm.ingest_progress_text(symbol, p)))
+    def _cmd_resample(self, **kwargs: Any) -> None:
+        self.data.resample(**kwargs)
 
-        self._ask("ingest progress", [self._store.ingest_progress.remote(symbol)], shown,
-                  f"progress of the {symbol} ingest")  # fmt: skip
-
-    def _cmd_resample(self, symbol: str, timeframe: str, exchange: str | None = None,
-                      n_columns: int = 1200) -> None:  # fmt: skip
-        def done(frame: pd.DataFrame) -> None:
-            self._post(_resample_result(symbol, timeframe, frame, n_columns))
-
-        ref = self._store.resample.remote(symbol, timeframe, exchange or None)
-        self._ask(self._unique("resample"), [ref], done, f"resample {symbol} {timeframe}")
-
-    def _cmd_gaps(self, symbol: str, exchange: str | None = None) -> None:
-        def done(rep: dict[str, Any]) -> None:
-            runs = pd.DataFrame(rep.get("runs") or [], columns=["start", "missing minutes"])
-            self._post(snapshots.DataResult(
-                "gaps", f"{symbol}: {rep.get('summary')}",
-                table=vm.table_model(runs, ["start", "missing minutes"])))  # fmt: skip
-
-        ref = self._store.gaps.remote(symbol, exchange or None)
-        self._ask(self._unique("gaps"), [ref], done, f"gaps of {symbol}")
-
-
-def _resample_result(symbol: str, timeframe: str, frame: pd.DataFrame, n_columns: int
-                     ) -> snapshots.DataResult:  # fmt: skip
-    if frame.empty:
-        return snapshots.DataResult("resample", f"{symbol} {timeframe}: {vm.NO_DATA}")
-    t = pd.DatetimeIndex(frame.index).as_unit("ns").asi8 / 1e9
-    line = charts.decimate_xy(t, frame["close"].to_numpy(), n_columns)
-    text = (f"{symbol} {timeframe}: {len(frame):,} bars from {vm.fmt_value(frame.index[0])} "
-            f"to {vm.fmt_value(frame.index[-1])} UTC")  # fmt: skip
-    tail = frame.tail(12).reset_index()
-    cols = [tail.columns[0], "open", "high", "low", "close", "volume"]
-    return snapshots.DataResult("resample", text, line, vm.table_model(tail, cols))
+    def _cmd_gaps(self, **kwargs: Any) -> None:
+        self.data.gaps(**kwargs)
 
 
 def _local_gpus() -> tuple[list[Any], str]:

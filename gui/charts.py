@@ -33,9 +33,13 @@ class ScatterModel:
     note: str
 
 
-def pareto_model(results: pd.DataFrame | None, front: pd.DataFrame | None,
-                 x_metric: str = "max_drawdown", y_metric: str = "sharpe",
-                 max_points: int = 50_000) -> ScatterModel:  # fmt: skip
+def pareto_model(
+    results: pd.DataFrame | None,
+    front: pd.DataFrame | None,
+    x_metric: str = "max_drawdown",
+    y_metric: str = "sharpe",
+    max_points: int = 50_000,
+) -> ScatterModel:
     """All results as a cloud (every ``k``-th row beyond ``max_points``, stated in the note) and
     the Pareto front (max ``y_metric``, min ``x_metric``) ordered along x."""
     if results is None or results.empty:
@@ -44,13 +48,24 @@ def pareto_model(results: pd.DataFrame | None, front: pd.DataFrame | None,
     cloud = results.iloc[::step]
     note = f"{len(results):,} combinations" + (f" (1 of {step} shown)" if step > 1 else "")
     if front is None or front.empty:
-        return ScatterModel(x_metric, y_metric, _xy(cloud, x_metric, y_metric), ((), ()), (),
-                            note + "; Pareto front: " + NO_DATA)  # fmt: skip
+        return ScatterModel(
+            x_metric,
+            y_metric,
+            _xy(cloud, x_metric, y_metric),
+            ((), ()),
+            (),
+            note + "; Pareto front: " + NO_DATA,
+        )
     f = front.sort_values(x_metric, kind="mergesort")
     note += f"; {len(f)} on the Pareto front (max {y_metric}, min {x_metric})"
-    return ScatterModel(x_metric, y_metric, _xy(cloud, x_metric, y_metric),
-                        _xy(f, x_metric, y_metric),
-                        tuple(int(v) for v in f["combo_id"]), note)  # fmt: skip
+    return ScatterModel(
+        x_metric,
+        y_metric,
+        _xy(cloud, x_metric, y_metric),
+        _xy(f, x_metric, y_metric),
+        tuple(int(v) for v in f["combo_id"]),
+        note,
+    )
 
 
 def _xy(frame: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -97,8 +112,9 @@ def minmax_indices(y: np.ndarray, n_columns: int, x: np.ndarray | None = None) -
     return np.unique(np.concatenate([np.asarray(k, dtype=np.int64) for k in keep]))
 
 
-def decimate_xy(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
-                n_columns: int) -> tuple[tuple[float, ...], tuple[float, ...]]:  # fmt: skip
+def decimate_xy(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, n_columns: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``(x, y)`` reduced by :func:`minmax_indices` (x ascending), as tuples of floats."""
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(xa) == 0:
@@ -119,8 +135,9 @@ class Candles:
     bars_per_candle: int
 
 
-def decimate_ohlc(t: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-                  n_columns: int) -> Candles:  # fmt: skip
+def decimate_ohlc(
+    t: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, n_columns: int
+) -> Candles:
     """Candles merged per pixel column: first open, max high, min low, last close, first time.
 
     The min/max per column of candlesticks: every high and low extreme of its column survives,
@@ -130,8 +147,9 @@ def decimate_ohlc(t: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c
     if n == 0:
         return Candles((), (), (), (), (), 1)
     if n <= n_columns:
-        return Candles(*(tuple(np.asarray(a, dtype=np.float64).tolist())
-                         for a in (t, o, h, lo, c)), 1)  # fmt: skip
+        return Candles(
+            *(tuple(np.asarray(a, dtype=np.float64).tolist()) for a in (t, o, h, lo, c)), 1
+        )
     per = math.ceil(n / n_columns)
     starts = np.arange(0, n, per)
     ends = np.r_[starts[1:], n] - 1
@@ -148,8 +166,19 @@ def decimate_ohlc(t: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c
 # ------------------------------------------------------------------------------------ drill-down
 
 XY = tuple[tuple[float, ...], tuple[float, ...]]
-TRADE_TABLE_COLUMNS = ("side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
-                       "stop_at_entry", "pnl", "return", "fees", "exit_reason")  # fmt: skip
+TRADE_TABLE_COLUMNS = (
+    "side",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "qty",
+    "stop_at_entry",
+    "pnl",
+    "return",
+    "fees",
+    "exit_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -199,8 +228,9 @@ def _text(mapping: Mapping[str, Any], names: Sequence[str] | None = None) -> str
     return ", ".join(f"{k}={fmt_value(mapping[k])}" for k in keys if k in mapping)
 
 
-def drilldown_view(run_id: str, combo_id: int, dd: Mapping[str, Any], n_columns: int = 1200
-                   ) -> DrilldownView:  # fmt: skip
+def drilldown_view(
+    run_id: str, combo_id: int, dd: Mapping[str, Any], n_columns: int = 1200
+) -> DrilldownView:
     """The charts of ``SweepDriver.drilldown``'s answer, decimated to ``n_columns`` columns."""
     bars: pd.DataFrame = dd["bars"]
     trades: pd.DataFrame = dd["trades"]
@@ -214,12 +244,16 @@ def drilldown_view(run_id: str, combo_id: int, dd: Mapping[str, Any], n_columns:
         bars["close"].to_numpy(),
         n_columns,
     )
-    bands = tuple((name, decimate_xy(t, bars[name].to_numpy(), n_columns))
-                  for name in ("upper", "middle", "lower") if name in bars.columns)  # fmt: skip
+    bands = tuple(
+        (name, decimate_xy(t, bars[name].to_numpy(), n_columns))
+        for name in ("upper", "middle", "lower")
+        if name in bars.columns
+    )
     te = _seconds(equity.index)
     side = trades["side"] if "side" in trades.columns else pd.Series(dtype=float)
-    mism = tuple(f"{name}: sweep {a!r} vs reference {b!r}" for name, a, b in
-                 dd.get("mismatches") or ())  # fmt: skip
+    mism = tuple(
+        f"{name}: sweep {a!r} vs reference {b!r}" for name, a, b in dd.get("mismatches") or ()
+    )
     title = f"{dd.get('symbol', '')} {dd.get('timeframe', '')} combination {combo_id}".strip()
     return DrilldownView(
         run_id=run_id,
@@ -237,7 +271,7 @@ def drilldown_view(run_id: str, combo_id: int, dd: Mapping[str, Any], n_columns:
                 "profit_factor",
                 "final_equity",
             ),
-        ),  # fmt: skip
+        ),
         candles=candles,
         bands=bands,
         entries_long=_markers(trades, "entry_time", "entry_price", side == 1),

@@ -24,12 +24,23 @@ def register(verbs: Any) -> None:
         description="Open the desktop client: cluster, data, sweep form and progress, results "
         "(table, heatmap, Pareto front), drill-down, runs and logs.",
     )
-    p.add_argument("--address", help="Ray cluster to join (default: cluster.address, a running "
-                   "local cluster, else an embedded one)")  # fmt: skip
-    p.add_argument("--screenshot-dir", type=Path, metavar="DIR",
-                   help="before exiting, save one PNG per view in DIR")  # fmt: skip
-    p.add_argument("--exit-after", type=float, metavar="S",
-                   help="close the window after S seconds (smoke tests, screenshots)")  # fmt: skip
+    p.add_argument(
+        "--address",
+        help="Ray cluster to join (default: cluster.address, a running "
+        "local cluster, else an embedded one)",
+    )
+    p.add_argument(
+        "--screenshot-dir",
+        type=Path,
+        metavar="DIR",
+        help="before exiting, save one PNG per view in DIR",
+    )
+    p.add_argument(
+        "--exit-after",
+        type=float,
+        metavar="S",
+        help="close the window after S seconds (smoke tests, screenshots)",
+    )
     p.set_defaults(func=cmd_gui)
 
 

@@ -66,14 +66,20 @@ class SweepForm:
     def param(self, name: str) -> ParamField:
         return next(p for p in self.params if p.name == name)
 
-    def with_param(self, name: str, mode: str | None = None, text: str | None = None
-                   ) -> SweepForm:  # fmt: skip
+    def with_param(self, name: str, mode: str | None = None, text: str | None = None) -> SweepForm:
         """A copy with parameter ``name``'s mode and/or text changed."""
         if name not in PARAM_NAMES:
             raise ConfigError(f"unknown parameter {name!r}")
-        new = tuple(dataclasses.replace(p, mode=mode if mode is not None else p.mode,
-                                        text=text if text is not None else p.text)
-                    if p.name == name else p for p in self.params)  # fmt: skip
+        new = tuple(
+            dataclasses.replace(
+                p,
+                mode=mode if mode is not None else p.mode,
+                text=text if text is not None else p.text,
+            )
+            if p.name == name
+            else p
+            for p in self.params
+        )
         return dataclasses.replace(self, params=new)
 
 
@@ -130,17 +136,23 @@ def _param_sections(params: tuple[ParamField, ...]) -> tuple[dict[str, Any], dic
 def form_to_spec_dict(form: SweepForm) -> dict[str, Any]:
     """The spec dict of the form (as in a sweep TOML); raises ConfigError naming the field."""
     grid, fixed = _param_sections(form.params)
-    data: dict[str, Any] = {"symbols": [s.upper() for s in _split(form.symbols)],
-                            "timeframes": _split(form.timeframes),
-                            "allow_gaps": bool(form.allow_gaps)}  # fmt: skip
+    data: dict[str, Any] = {
+        "symbols": [s.upper() for s in _split(form.symbols)],
+        "timeframes": _split(form.timeframes),
+        "allow_gaps": bool(form.allow_gaps),
+    }
     for key in ("exchange", "start", "end"):
         value = getattr(form, key).strip()
         if value:
             data[key] = value
-    out = {"name": form.name.strip() or "gui", "backend": form.backend, "data": data,
-           "grid": grid, "fixed": fixed,
-           "rank": {"by": _split(form.rank_by), "top_k": int(form.top_k),
-                    "aggregate": form.aggregate}}  # fmt: skip
+    out = {
+        "name": form.name.strip() or "gui",
+        "backend": form.backend,
+        "data": data,
+        "grid": grid,
+        "fixed": fixed,
+        "rank": {"by": _split(form.rank_by), "top_k": int(form.top_k), "aggregate": form.aggregate},
+    }
     if form.chunk_size:
         out["chunk_size"] = int(form.chunk_size)
     return out
@@ -169,13 +181,21 @@ def spec_to_form(spec: SweepSpec) -> SweepForm:
         else:
             params.append(ParamField(name, "default", value_text(defaults[name])))
     d = spec.data
-    return SweepForm(name=spec.name, symbols=", ".join(d.symbols),
-                     timeframes=", ".join(d.timeframes), exchange=d.exchange or "",
-                     start=d.start or "", end=d.end or "", allow_gaps=d.allow_gaps,
-                     backend=spec.backend, rank_by=", ".join(spec.rank.by),
-                     top_k=spec.rank.top_k, aggregate=spec.rank.aggregate,
-                     chunk_size=spec.chunk_size,
-                     params=tuple(params))  # fmt: skip
+    return SweepForm(
+        name=spec.name,
+        symbols=", ".join(d.symbols),
+        timeframes=", ".join(d.timeframes),
+        exchange=d.exchange or "",
+        start=d.start or "",
+        end=d.end or "",
+        allow_gaps=d.allow_gaps,
+        backend=spec.backend,
+        rank_by=", ".join(spec.rank.by),
+        top_k=spec.rank.top_k,
+        aggregate=spec.rank.aggregate,
+        chunk_size=spec.chunk_size,
+        params=tuple(params),
+    )
 
 
 # ------------------------------------------------------------------------------------ estimate
@@ -216,8 +236,7 @@ def bars_per_dataset(spec: SweepSpec, catalog: pd.DataFrame | None) -> dict[tupl
     return out
 
 
-def estimate_form(form: SweepForm, catalog: pd.DataFrame | None, budget_gb: float
-                  ) -> FormEstimate:  # fmt: skip
+def estimate_form(form: SweepForm, catalog: pd.DataFrame | None, budget_gb: float) -> FormEstimate:
     """Count and memory estimate shown before launch (``SweepSpec.count`` and
     ``SweepSpec.estimate_memory_bytes`` over the catalog's bar counts)."""
     try:
@@ -226,8 +245,13 @@ def estimate_form(form: SweepForm, catalog: pd.DataFrame | None, budget_gb: floa
         return FormEstimate(False, 0, 0, "invalid form", str(err))
     count = spec.count()
     if catalog is None:
-        return FormEstimate(False, count, 0, f"{count:,} combinations; memory: {NO_DATA} "
-                            "(catalog not loaded)", "catalog not loaded yet")  # fmt: skip
+        return FormEstimate(
+            False,
+            count,
+            0,
+            f"{count:,} combinations; memory: {NO_DATA} (catalog not loaded)",
+            "catalog not loaded yet",
+        )
     try:
         bars = bars_per_dataset(spec, catalog)
     except (ConfigError, ThreadXError) as err:

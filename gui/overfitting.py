@@ -30,8 +30,17 @@ N_BINS = 10
 #: Labels of the out-of-sample relative-rank bins of the in-sample best (0 = worst, 1 = best).
 HIST_LABELS = tuple(f"{i / N_BINS:.1f}-{(i + 1) / N_BINS:.1f}" for i in range(N_BINS))
 TOP_STATS = ("sharpe", "psr", "dsr", "skewness", "kurtosis")
-GROUP_COLUMNS = ("symbol", "timeframe", "n_trials", "n_returns", "pbo", "pbo_splits",
-                 "expected_max_sr", "best dsr", "verdict")  # fmt: skip
+GROUP_COLUMNS = (
+    "symbol",
+    "timeframe",
+    "n_trials",
+    "n_returns",
+    "pbo",
+    "pbo_splits",
+    "expected_max_sr",
+    "best dsr",
+    "verdict",
+)
 #: Shown when some group has them: after "timeframe", after "expected_max_sr".
 OPTIONAL_COLUMNS = (("fold", "timeframe"), ("expected_max_sr_annual", "expected_max_sr"))
 #: Verdict classes, worst first (the whole run takes its worst group's class).
@@ -39,9 +48,22 @@ VERDICT_CLASSES = ("overfit", "inconclusive", "not_enough", "survives")
 
 
 #: DearPyGui's default font draws ASCII only: typographic punctuation becomes its ASCII twin.
-_ASCII = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2212": "-", "\u2018": "'",
-                        "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...",
-                        "\u00d7": "x", "\u2264": "<=", "\u2265": ">=", "\u00b2": "^2"})  # fmt: skip
+_ASCII = str.maketrans(
+    {
+        "\u2014": "-",
+        "\u2013": "-",
+        "\u2212": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2026": "...",
+        "\u00d7": "x",
+        "\u2264": "<=",
+        "\u2265": ">=",
+        "\u00b2": "^2",
+    }
+)
 
 
 def ascii_text(text: Any) -> str:
@@ -79,8 +101,11 @@ class OverfitGroup:
     @property
     def hist_labels(self) -> tuple[str, ...]:
         n = len(self.hist)
-        return HIST_LABELS if n == N_BINS else tuple(f"{i / n:.2f}-{(i + 1) / n:.2f}"
-                                                     for i in range(n))  # fmt: skip
+        return (
+            HIST_LABELS
+            if n == N_BINS
+            else tuple(f"{i / n:.2f}-{(i + 1) / n:.2f}" for i in range(n))
+        )
 
 
 @dataclass(frozen=True)
@@ -128,8 +153,7 @@ def _top_table(rows: Sequence[Mapping[str, Any]]) -> TableModel:
     """combo_id, rank, the swept parameters (STRATEGY.md order), then the statistics."""
     params = [p for p in PARAM_NAMES if any(p in r for r in rows)]
     cols = ("rank", "combo_id", *params, *TOP_STATS)
-    body = tuple(tuple(_num(r.get(c)) if c in TOP_STATS else r.get(c) for c in cols)
-                 for r in rows)  # fmt: skip
+    body = tuple(tuple(_num(r.get(c)) if c in TOP_STATS else r.get(c) for c in cols) for r in rows)
     keys = tuple(r.get("combo_id", i) for i, r in enumerate(rows))
     return TableModel(cols, body, keys)
 
@@ -147,21 +171,37 @@ def _group(g: Mapping[str, Any]) -> tuple[tuple[Any, ...], OverfitGroup]:
     pbo = fmt_stat(g.get("pbo"), 2)
     if g.get("pbo") is None and g.get("pbo_note"):
         pbo += f" ({g['pbo_note']})"
-    st = {k: fmt_stat(g.get(k)) for k in ("sr_mean", "sr_var", "expected_max_sr", "logit_mean",
-                                          "logit_median")}  # fmt: skip
-    summary = (f"{key}: PBO {pbo} over {g.get('pbo_splits', 'n/a')} "
-               f"splits; {g.get('n_trials', 'n/a')} trials, {g.get('n_returns', 'n/a')} returns; "
-               f"Sharpe mean {st['sr_mean']}, variance {st['sr_var']}, expected max "
-               f"{st['expected_max_sr']}; logit mean {st['logit_mean']}, median "
-               f"{st['logit_median']}")  # fmt: skip
-    row = {"symbol": g.get("symbol"), "timeframe": g.get("timeframe"), "fold": g.get("fold"),
-           "n_trials": g.get("n_trials"), "n_returns": g.get("n_returns"),
-           "pbo": _num(g.get("pbo")), "pbo_splits": g.get("pbo_splits"),
-           "expected_max_sr": _num(g.get("expected_max_sr")),
-           "expected_max_sr_annual": _num(g.get("expected_max_sr_annual")),
-           "best dsr": _best_dsr(top), "verdict": ascii_text(g.get("verdict") or "")}  # fmt: skip
-    return row, OverfitGroup(key, summary, ascii_text(g.get("verdict") or ""),
-                             _hist(g.get("oos_rank_hist")), _top_table(top))  # fmt: skip
+    st = {
+        k: fmt_stat(g.get(k))
+        for k in ("sr_mean", "sr_var", "expected_max_sr", "logit_mean", "logit_median")
+    }
+    summary = (
+        f"{key}: PBO {pbo} over {g.get('pbo_splits', 'n/a')} "
+        f"splits; {g.get('n_trials', 'n/a')} trials, {g.get('n_returns', 'n/a')} returns; "
+        f"Sharpe mean {st['sr_mean']}, variance {st['sr_var']}, expected max "
+        f"{st['expected_max_sr']}; logit mean {st['logit_mean']}, median "
+        f"{st['logit_median']}"
+    )
+    row = {
+        "symbol": g.get("symbol"),
+        "timeframe": g.get("timeframe"),
+        "fold": g.get("fold"),
+        "n_trials": g.get("n_trials"),
+        "n_returns": g.get("n_returns"),
+        "pbo": _num(g.get("pbo")),
+        "pbo_splits": g.get("pbo_splits"),
+        "expected_max_sr": _num(g.get("expected_max_sr")),
+        "expected_max_sr_annual": _num(g.get("expected_max_sr_annual")),
+        "best dsr": _best_dsr(top),
+        "verdict": ascii_text(g.get("verdict") or ""),
+    }
+    return row, OverfitGroup(
+        key,
+        summary,
+        ascii_text(g.get("verdict") or ""),
+        _hist(g.get("oos_rank_hist")),
+        _top_table(top),
+    )
 
 
 def _group_columns(groups: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

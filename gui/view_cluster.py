@@ -16,8 +16,14 @@ GREY = (160, 160, 160)
 
 
 def _table(tag: str, height: int) -> None:
-    with dpg.table(tag=tag, height=height, scrollY=True, row_background=True,
-                   borders_innerV=True, policy=dpg.mvTable_SizingStretchProp):  # fmt: skip
+    with dpg.table(
+        tag=tag,
+        height=height,
+        scrollY=True,
+        row_background=True,
+        borders_innerV=True,
+        policy=dpg.mvTable_SizingStretchProp,
+    ):
         dpg.add_table_column(label="", user_data="")
 
 

@@ -28,8 +28,14 @@ class DataView:
             with dpg.group(horizontal=True):
                 dpg.add_text(f"catalog: {NO_DATA}", tag="data/root")
                 dpg.add_button(label="Refresh", callback=self.on_refresh)
-            with dpg.table(tag="data/catalog", height=150, scrollY=True, row_background=True,
-                           borders_innerV=True, policy=dpg.mvTable_SizingStretchProp):  # fmt: skip
+            with dpg.table(
+                tag="data/catalog",
+                height=150,
+                scrollY=True,
+                row_background=True,
+                borders_innerV=True,
+                policy=dpg.mvTable_SizingStretchProp,
+            ):
                 dpg.add_table_column(label="", user_data="")
             dpg.add_separator()
             with dpg.group(horizontal=True):
@@ -47,8 +53,14 @@ class DataView:
         dpg.add_input_text(label="exchange (optional)", tag="data/import_exchange", width=200)
         dpg.add_checkbox(label="dry run (report only, change nothing)", tag="data/dry_run")
         dpg.add_button(label="Import", tag="data/import", callback=self.on_import)
-        dpg.add_file_dialog(show=False, tag="data/dialog", width=700, height=420,
-                            directory_selector=True, callback=self._on_dialog)  # fmt: skip
+        dpg.add_file_dialog(
+            show=False,
+            tag="data/dialog",
+            width=700,
+            height=420,
+            directory_selector=True,
+            callback=self._on_dialog,
+        )
         dpg.add_separator()
         dpg.add_text("Download missing 1m bars from Binance (incremental)")
         dpg.add_input_text(label="symbol", tag="data/ingest_symbol", width=200)
@@ -76,8 +88,13 @@ class DataView:
             dpg.add_plot_axis(dpg.mvXAxis, tag="data/plot_x", scale=dpg.mvPlotScale_Time)
             with dpg.plot_axis(dpg.mvYAxis, tag="data/plot_y", label="close"):
                 dpg.add_line_series([], [], tag="data/close", label="close")
-        with dpg.table(tag="data/table", height=-1, scrollY=True, row_background=True,
-                       policy=dpg.mvTable_SizingStretchProp):  # fmt: skip
+        with dpg.table(
+            tag="data/table",
+            height=-1,
+            scrollY=True,
+            row_background=True,
+            policy=dpg.mvTable_SizingStretchProp,
+        ):
             dpg.add_table_column(label="", user_data="")
 
     # -- callbacks ---------------------------------------------------------------------------
@@ -95,9 +112,13 @@ class DataView:
         if not path:
             self.app.message("error", "import: give a file or folder")
             return
-        self.app.send("import", path=path, symbol=dpg.get_value("data/import_symbol").strip(),
-                      exchange=dpg.get_value("data/import_exchange").strip(),
-                      dry_run=bool(dpg.get_value("data/dry_run")))  # fmt: skip
+        self.app.send(
+            "import",
+            path=path,
+            symbol=dpg.get_value("data/import_symbol").strip(),
+            exchange=dpg.get_value("data/import_exchange").strip(),
+            dry_run=bool(dpg.get_value("data/dry_run")),
+        )
         dpg.set_value("data/result", f"importing {path}...")
 
     def on_ingest(self, *_: Any) -> None:
@@ -105,9 +126,13 @@ class DataView:
         if not symbol:
             self.app.message("error", "ingest: give a symbol (e.g. BTCUSDT)")
             return
-        self.app.send("ingest", symbol=symbol, base_url=dpg.get_value("data/ingest_url").strip(),
-                      start=dpg.get_value("data/ingest_start").strip(),
-                      end=dpg.get_value("data/ingest_end").strip())  # fmt: skip
+        self.app.send(
+            "ingest",
+            symbol=symbol,
+            base_url=dpg.get_value("data/ingest_url").strip(),
+            start=dpg.get_value("data/ingest_start").strip(),
+            end=dpg.get_value("data/ingest_end").strip(),
+        )
         dpg.set_value("data/result", f"ingest of {symbol} started...")
 
     def on_resample(self, *_: Any) -> None:
@@ -115,9 +140,13 @@ class DataView:
         if not symbol or not tf:
             self.app.message("error", "resample: give a symbol and a timeframe")
             return
-        self.app.send("resample", symbol=symbol, timeframe=tf,
-                      exchange=dpg.get_value("data/exchange").strip(),
-                      n_columns=self.app.plot_columns)  # fmt: skip
+        self.app.send(
+            "resample",
+            symbol=symbol,
+            timeframe=tf,
+            exchange=dpg.get_value("data/exchange").strip(),
+            n_columns=self.app.plot_columns,
+        )
         dpg.set_value("data/result", f"resampling {symbol} to {tf}...")
 
     def on_gaps(self, *_: Any) -> None:
@@ -134,8 +163,12 @@ class DataView:
     def apply_catalog(self, snap: snapshots.CatalogSnap) -> None:
         self.catalog = snap
         dpg.set_value("data/root", f"catalog of {snap.data_root}: {len(snap.table.rows)} series")
-        widgets.fill_table("data/catalog", snap.table, on_select=self.on_pick,
-                           empty="no data: import a file or folder below")  # fmt: skip
+        widgets.fill_table(
+            "data/catalog",
+            snap.table,
+            on_select=self.on_pick,
+            empty="no data: import a file or folder below",
+        )
         if snap.spans and not dpg.get_value("data/symbol"):
             dpg.set_value("data/exchange", snap.spans[0][0])
             dpg.set_value("data/symbol", snap.spans[0][1])

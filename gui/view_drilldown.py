@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 MAX_TRADE_ROWS = 500
 BAND_COLOURS = {"upper": (90, 160, 255), "middle": (230, 200, 90), "lower": (90, 160, 255)}
-MARKERS = (("entries_long", "long entry", dpg.mvPlotMarker_Up, (60, 230, 120)),
-           ("entries_short", "short entry", dpg.mvPlotMarker_Down, (240, 80, 90)),
-           ("exits", "exit", dpg.mvPlotMarker_Circle, (235, 235, 235)))  # fmt: skip
+MARKERS = (
+    ("entries_long", "long entry", dpg.mvPlotMarker_Up, (60, 230, 120)),
+    ("entries_short", "short entry", dpg.mvPlotMarker_Down, (240, 80, 90)),
+    ("exits", "exit", dpg.mvPlotMarker_Circle, (235, 235, 235)),
+)
 
 
 def _series_theme(colour: tuple[int, int, int], marker: int | None = None) -> int | str:
@@ -28,8 +30,7 @@ def _series_theme(colour: tuple[int, int, int], marker: int | None = None) -> in
             dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, marker, category=dpg.mvThemeCat_Plots)
             dpg.add_theme_style(dpg.mvPlotStyleVar_MarkerSize, 5, category=dpg.mvThemeCat_Plots)
             dpg.add_theme_color(dpg.mvPlotCol_MarkerFill, colour, category=dpg.mvThemeCat_Plots)
-            dpg.add_theme_color(dpg.mvPlotCol_MarkerOutline, colour,
-                                category=dpg.mvThemeCat_Plots)  # fmt: skip
+            dpg.add_theme_color(dpg.mvPlotCol_MarkerOutline, colour, category=dpg.mvThemeCat_Plots)
     return theme
 
 
@@ -52,20 +53,41 @@ class DrilldownViewWidgets:
                     self._build_charts()
                 with dpg.child_window(width=-1, height=-1, border=False):
                     dpg.add_text(f"trades: {NO_DATA}", tag="drill/trades_title")
-                    with dpg.table(tag="drill/trades", scrollY=True, scrollX=True, height=-1,
-                                   freeze_rows=1, row_background=True,
-                                   policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+                    with dpg.table(
+                        tag="drill/trades",
+                        scrollY=True,
+                        scrollX=True,
+                        height=-1,
+                        freeze_rows=1,
+                        row_background=True,
+                        policy=dpg.mvTable_SizingFixedFit,
+                    ):
                         dpg.add_table_column(label="", user_data="")
 
     def _build_charts(self) -> None:
-        with dpg.subplots(3, 1, tag="drill/subplots", width=-1, height=-1, link_all_x=True,
-                          row_ratios=(3.0, 1.4, 1.0)):  # fmt: skip
+        with dpg.subplots(
+            3,
+            1,
+            tag="drill/subplots",
+            width=-1,
+            height=-1,
+            link_all_x=True,
+            row_ratios=(3.0, 1.4, 1.0),
+        ):
             with dpg.plot(tag="drill/price_plot", label="price, Bollinger bands and trades"):
                 dpg.add_plot_legend()
                 dpg.add_plot_axis(dpg.mvXAxis, tag="drill/price_x", scale=dpg.mvPlotScale_Time)
                 with dpg.plot_axis(dpg.mvYAxis, tag="drill/price_y", label="price"):
-                    dpg.add_candle_series([], [], [], [], [], tag="drill/candles", label="bars",
-                                          time_unit=dpg.mvTimeUnit_Min)  # fmt: skip
+                    dpg.add_candle_series(
+                        [],
+                        [],
+                        [],
+                        [],
+                        [],
+                        tag="drill/candles",
+                        label="bars",
+                        time_unit=dpg.mvTimeUnit_Min,
+                    )
                     for band, colour in BAND_COLOURS.items():
                         dpg.add_line_series([], [], tag=f"drill/band_{band}", label=band)
                         dpg.bind_item_theme(f"drill/band_{band}", _series_theme(colour))
@@ -78,8 +100,7 @@ class DrilldownViewWidgets:
                     dpg.add_line_series([], [], tag="drill/equity", label="equity")
             with dpg.plot(tag="drill/dd_plot", label="drawdown (fraction of the running peak)"):
                 dpg.add_plot_axis(dpg.mvXAxis, tag="drill/dd_x", scale=dpg.mvPlotScale_Time)
-                with dpg.plot_axis(dpg.mvYAxis, tag="drill/dd_y", label="drawdown",
-                                   invert=True):  # fmt: skip
+                with dpg.plot_axis(dpg.mvYAxis, tag="drill/dd_y", label="drawdown", invert=True):
                     dpg.add_shade_series([], [], tag="drill/drawdown", label="drawdown")
 
     def pending(self, combo_id: int) -> None:
@@ -92,16 +113,20 @@ class DrilldownViewWidgets:
         self.waiting_for = None
         c = v.candles
         per = f", {c.bars_per_candle} bars per candle" if c.bars_per_candle > 1 else ""
-        dpg.set_value("drill/title", f"{v.title} of run {v.run_id}: {v.n_bars:,} bars{per}, "
-                                     f"{v.n_trades:,} trades (reference simulation)")  # fmt: skip
+        dpg.set_value(
+            "drill/title",
+            f"{v.title} of run {v.run_id}: {v.n_bars:,} bars{per}, "
+            f"{v.n_trades:,} trades (reference simulation)",
+        )
         dpg.set_value("drill/params", "parameters: " + v.params_text)
         dpg.set_value("drill/metrics", "metrics: " + v.metrics_text)
         dpg.set_value(
             "drill/mismatches",
             "\n".join(("sweep and reference differ:", *v.mismatches)) if v.mismatches else "",
         )
-        dpg.set_value("drill/candles", [list(c.time), list(c.open), list(c.close), list(c.low),
-                                        list(c.high)])  # fmt: skip
+        dpg.set_value(
+            "drill/candles", [list(c.time), list(c.open), list(c.close), list(c.low), list(c.high)]
+        )
         for band, xy in v.bands:
             widgets.set_series(f"drill/band_{band}", *xy)
         for key, *_ in MARKERS:
@@ -111,6 +136,8 @@ class DrilldownViewWidgets:
         dpg.set_value("drill/drawdown", [list(dd_x), list(dd_y), [0.0] * len(dd_x)])
         widgets.fit("drill/price_x", "drill/price_y", "drill/equity_y", "drill/dd_y")
         shown = min(v.n_trades, MAX_TRADE_ROWS)
-        dpg.set_value("drill/trades_title", f"trades: {v.n_trades:,}" + (
-            f" (first {shown} shown)" if shown < v.n_trades else ""))  # fmt: skip
+        dpg.set_value(
+            "drill/trades_title",
+            f"trades: {v.n_trades:,}" + (f" (first {shown} shown)" if shown < v.n_trades else ""),
+        )
         widgets.fill_table("drill/trades", v.trades, limit=MAX_TRADE_ROWS, empty="no trades")

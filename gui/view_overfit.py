@@ -14,8 +14,12 @@ from gui.viewmodels import TableModel
 
 VERDICT_COLOUR = (255, 200, 90)
 NO_REPORT_COLOUR = (160, 160, 160)
-CLASS_COLOURS = {"overfit": (255, 110, 110), "inconclusive": VERDICT_COLOUR,
-                 "not_enough": NO_REPORT_COLOUR, "survives": (120, 220, 120)}  # fmt: skip
+CLASS_COLOURS = {
+    "overfit": (255, 110, 110),
+    "inconclusive": VERDICT_COLOUR,
+    "not_enough": NO_REPORT_COLOUR,
+    "survives": (120, 220, 120),
+}
 
 
 class OverfitPanel:
@@ -29,31 +33,59 @@ class OverfitPanel:
     def build(self) -> None:
         dpg.add_text(NO_REPORT, tag="results/overfit/verdict", wrap=1400, color=NO_REPORT_COLOUR)
         dpg.add_text("", tag="results/overfit/header")
-        with dpg.table(tag="results/overfit/groups", height=84, scrollY=True, scrollX=True,
-                       resizable=True, row_background=True, borders_innerV=True,
-                       policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+        with dpg.table(
+            tag="results/overfit/groups",
+            height=84,
+            scrollY=True,
+            scrollX=True,
+            resizable=True,
+            row_background=True,
+            borders_innerV=True,
+            policy=dpg.mvTable_SizingFixedFit,
+        ):
             for name in GROUP_COLUMNS:
                 dpg.add_table_column(label=name, user_data=name)
         with dpg.group(horizontal=True):
             with dpg.child_window(width=520, height=-1, border=False):
-                dpg.add_combo((), label="group", tag="results/overfit/group", width=200,
-                              callback=self.on_group)  # fmt: skip
+                dpg.add_combo(
+                    (),
+                    label="group",
+                    tag="results/overfit/group",
+                    width=200,
+                    callback=self.on_group,
+                )
                 dpg.add_text("", tag="results/overfit/summary", wrap=500)
-                with dpg.plot(tag="results/overfit/hist_plot", width=-1, height=-1,
-                              no_mouse_pos=True):  # fmt: skip
-                    dpg.add_plot_axis(dpg.mvXAxis, tag="results/overfit/hist_x", auto_fit=True,
-                                      label="OOS relative rank of the in-sample best "
-                                      "(0 = worst, 1 = best)")  # fmt: skip
-                    with dpg.plot_axis(dpg.mvYAxis, tag="results/overfit/hist_y", label="splits",
-                                       auto_fit=True):  # fmt: skip
-                        dpg.add_bar_series([], [], weight=0.8, tag="results/overfit/hist",
-                                           label="CSCV splits")  # fmt: skip
+                with dpg.plot(
+                    tag="results/overfit/hist_plot", width=-1, height=-1, no_mouse_pos=True
+                ):
+                    dpg.add_plot_axis(
+                        dpg.mvXAxis,
+                        tag="results/overfit/hist_x",
+                        auto_fit=True,
+                        label="OOS relative rank of the in-sample best (0 = worst, 1 = best)",
+                    )
+                    with dpg.plot_axis(
+                        dpg.mvYAxis, tag="results/overfit/hist_y", label="splits", auto_fit=True
+                    ):
+                        dpg.add_bar_series(
+                            [], [], weight=0.8, tag="results/overfit/hist", label="CSCV splits"
+                        )
             with dpg.child_window(height=-1, border=False):
-                dpg.add_text("top K: Sharpe, probabilistic and deflated Sharpe ratio",
-                             tag="results/overfit/top_title")  # fmt: skip
-                with dpg.table(tag="results/overfit/top", height=-1, scrollY=True, scrollX=True,
-                               freeze_rows=1, resizable=True, row_background=True,
-                               borders_innerV=True, policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+                dpg.add_text(
+                    "top K: Sharpe, probabilistic and deflated Sharpe ratio",
+                    tag="results/overfit/top_title",
+                )
+                with dpg.table(
+                    tag="results/overfit/top",
+                    height=-1,
+                    scrollY=True,
+                    scrollX=True,
+                    freeze_rows=1,
+                    resizable=True,
+                    row_background=True,
+                    borders_innerV=True,
+                    policy=dpg.mvTable_SizingFixedFit,
+                ):
                     dpg.add_table_column(label="", user_data="")
 
     # -- snapshots / callbacks ---------------------------------------------------------------
@@ -61,12 +93,16 @@ class OverfitPanel:
         view = snap.view
         self.view = view
         dpg.set_value("results/overfit/verdict", view.verdict)
-        colour = (CLASS_COLOURS.get(view.verdict_class or "", VERDICT_COLOUR) if view.available
-                  else NO_REPORT_COLOUR)  # fmt: skip
+        colour = (
+            CLASS_COLOURS.get(view.verdict_class or "", VERDICT_COLOUR)
+            if view.available
+            else NO_REPORT_COLOUR
+        )
         dpg.configure_item("results/overfit/verdict", color=colour)
         dpg.set_value("results/overfit/header", view.header)
-        widgets.fill_table("results/overfit/groups", view.groups,
-                           empty="" if not view.available else "no groups")  # fmt: skip
+        widgets.fill_table(
+            "results/overfit/groups", view.groups, empty="" if not view.available else "no groups"
+        )
         keys = view.keys
         dpg.configure_item("results/overfit/group", items=keys)
         keep = self.group.key if self.group is not None and self.group.key in keys else None

@@ -73,14 +73,27 @@ class ResultsView:
             dpg.add_text(f"run: {NO_DATA}", tag="results/title")
             with dpg.group(horizontal=True):
                 dpg.add_text("rank by")
-                dpg.add_combo([label for label, _ in RANK_MODES], tag="results/rank_mode",
-                              width=200, default_value=RANK_MODES[0][0],
-                              callback=self.on_rank_mode)  # fmt: skip
+                dpg.add_combo(
+                    [label for label, _ in RANK_MODES],
+                    tag="results/rank_mode",
+                    width=200,
+                    default_value=RANK_MODES[0][0],
+                    callback=self.on_rank_mode,
+                )
                 dpg.add_text("", tag="results/rank_note")
-            with dpg.table(tag="results/table", sortable=True, callback=self.on_sort,
-                           height=260, scrollY=True, scrollX=True, freeze_rows=1,
-                           resizable=True, row_background=True, borders_innerV=True,
-                           policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+            with dpg.table(
+                tag="results/table",
+                sortable=True,
+                callback=self.on_sort,
+                height=260,
+                scrollY=True,
+                scrollX=True,
+                freeze_rows=1,
+                resizable=True,
+                row_background=True,
+                borders_innerV=True,
+                policy=dpg.mvTable_SizingFixedFit,
+            ):
                 dpg.add_table_column(label="", user_data="")
             with dpg.tab_bar(tag="results/panels"):
                 with dpg.tab(label="Heatmap and Pareto front", tag="results/panel/charts"):
@@ -96,8 +109,9 @@ class ResultsView:
 
     def _build_heatmap(self) -> None:
         with dpg.group(horizontal=True):
-            dpg.add_combo((), label="metric", tag="results/metric", width=140,
-                          callback=self.on_heat_change)  # fmt: skip
+            dpg.add_combo(
+                (), label="metric", tag="results/metric", width=140, callback=self.on_heat_change
+            )
             dpg.add_combo((), label="x", tag="results/x", width=130, callback=self.on_heat_change)
             dpg.add_combo((), label="y", tag="results/y", width=130, callback=self.on_heat_change)
         dpg.add_text(NO_DATA, tag="results/heat_note", wrap=740)
@@ -106,18 +120,19 @@ class ResultsView:
                 dpg.add_plot_axis(dpg.mvXAxis, tag="results/heat_x", label="x", auto_fit=True)
                 dpg.add_plot_axis(dpg.mvYAxis, tag="results/heat_y", label="y", auto_fit=True)
             dpg.bind_colormap("results/heat_plot", dpg.mvPlotColormap_Viridis)
-            dpg.add_colormap_scale(tag="results/heat_scale", colormap=dpg.mvPlotColormap_Viridis,
-                                   height=-1, width=70)  # fmt: skip
+            dpg.add_colormap_scale(
+                tag="results/heat_scale", colormap=dpg.mvPlotColormap_Viridis, height=-1, width=70
+            )
 
     def _build_pareto(self) -> None:
         dpg.add_text("Pareto front: max sharpe, min max_drawdown")
         dpg.add_text(NO_DATA, tag="results/pareto_note", wrap=520)
         with dpg.plot(tag="results/pareto_plot", width=-1, height=-1):
             dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthEast)
-            dpg.add_plot_axis(dpg.mvXAxis, label="max_drawdown", tag="results/pareto_x",
-                              auto_fit=True)  # fmt: skip
-            with dpg.plot_axis(dpg.mvYAxis, label="sharpe", tag="results/pareto_y",
-                               auto_fit=True):  # fmt: skip
+            dpg.add_plot_axis(
+                dpg.mvXAxis, label="max_drawdown", tag="results/pareto_x", auto_fit=True
+            )
+            with dpg.plot_axis(dpg.mvYAxis, label="sharpe", tag="results/pareto_y", auto_fit=True):
                 dpg.add_scatter_series([], [], label="all combinations", tag="results/cloud")
                 dpg.add_line_series([], [], label="Pareto front", tag="results/front")
                 dpg.add_scatter_series([], [], label="front points", tag="results/front_pts")
@@ -161,9 +176,12 @@ class ResultsView:
 
     def on_heat_change(self, *_: Any) -> None:
         y = dpg.get_value("results/y")
-        self.app.send("heatmap", metric=dpg.get_value("results/metric"),
-                      x=dpg.get_value("results/x") or None,
-                      y=None if y in (NONE, "") else y)  # fmt: skip
+        self.app.send(
+            "heatmap",
+            metric=dpg.get_value("results/metric"),
+            x=dpg.get_value("results/x") or None,
+            y=None if y in (NONE, "") else y,
+        )
 
     # -- snapshots ---------------------------------------------------------------------------
     def apply_results(self, snap: snapshots.ResultsSnap) -> None:
@@ -171,9 +189,12 @@ class ResultsView:
         self.snap = snap
         if first:
             self.sort = None
-        dpg.set_value("results/title", f"run {snap.run_id} ({snap.name}): {snap.state}, "
-                                       f"{snap.n_results:,} of {snap.total:,} combinations"
-                                       " - click a row to drill down")  # fmt: skip
+        dpg.set_value(
+            "results/title",
+            f"run {snap.run_id} ({snap.name}): {snap.state}, "
+            f"{snap.n_results:,} of {snap.total:,} combinations"
+            " - click a row to drill down",
+        )
         self._show_ranking(snap)
         dpg.configure_item("results/metric", items=snap.metrics)
         dpg.configure_item("results/x", items=snap.dims)
@@ -186,8 +207,9 @@ class ResultsView:
         if self.snap is None or snap.run_id != self.snap.run_id:
             return
         r = snap.ranking
-        self.snap = dataclasses.replace(self.snap, table=r.table, rank_mode=r.mode,
-                                        rank_note=r.note)  # fmt: skip
+        self.snap = dataclasses.replace(
+            self.snap, table=r.table, rank_mode=r.mode, rank_note=r.note
+        )
         self.sort = None
         self._show_ranking(self.snap)
 
@@ -260,25 +282,35 @@ class ResultsView:
         fmt = "%.3g" if len(hm.x_values) * len(hm.y_values) <= LABEL_CELLS_UP_TO else ""
         for j, row in enumerate(hm.values):
             for a, b in _finite_runs(row):
-                series = dpg.add_heat_series(list(row[a:b]), 1, b - a, parent="results/heat_y",
-                                             scale_min=lo, scale_max=hi, bounds_min=(a, j),
-                                             bounds_max=(b, j + 1), format=fmt)  # fmt: skip
+                series = dpg.add_heat_series(
+                    list(row[a:b]),
+                    1,
+                    b - a,
+                    parent="results/heat_y",
+                    scale_min=lo,
+                    scale_max=hi,
+                    bounds_min=(a, j),
+                    bounds_max=(b, j + 1),
+                    format=fmt,
+                )
                 self._heat_series.append(series)
         dpg.configure_item("results/heat_scale", min_scale=lo, max_scale=hi)
         dpg.set_axis_ticks("results/heat_x", _ticks(hm.x_labels, 0.5))
         dpg.set_axis_ticks("results/heat_y", _ticks(hm.y_labels, 0.5))
         if hm.best is not None:
             i, j = hm.x_values.index(hm.best[0]), hm.y_values.index(hm.best[1])
-            best = dpg.add_scatter_series([i + 0.5], [j + 0.5], parent="results/heat_y",
-                                          label=f"best {hm.metric}")  # fmt: skip
+            best = dpg.add_scatter_series(
+                [i + 0.5], [j + 0.5], parent="results/heat_y", label=f"best {hm.metric}"
+            )
             dpg.bind_item_theme(best, self._best_theme())
 
     def _best_theme(self) -> int | str:
         if self._best_theme_id is None:
             with dpg.theme() as theme, dpg.theme_component(dpg.mvScatterSeries):
                 cat = dpg.mvThemeCat_Plots
-                dpg.add_theme_style(dpg.mvPlotStyleVar_Marker, dpg.mvPlotMarker_Square,
-                                    category=cat)  # fmt: skip
+                dpg.add_theme_style(
+                    dpg.mvPlotStyleVar_Marker, dpg.mvPlotMarker_Square, category=cat
+                )
                 dpg.add_theme_style(dpg.mvPlotStyleVar_MarkerSize, 7, category=cat)
                 dpg.add_theme_color(dpg.mvPlotCol_MarkerOutline, BEST_OUTLINE, category=cat)
                 dpg.add_theme_color(dpg.mvPlotCol_MarkerFill, (0, 0, 0, 0), category=cat)

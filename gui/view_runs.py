@@ -28,13 +28,20 @@ class RunsView:
                 dpg.add_text("selected: none (click a run)", tag="runs/selected")
                 dpg.add_button(label="Open results", tag="runs/open", callback=self.on_open)
                 dpg.add_button(label="Resume", tag="runs/resume", callback=self.on_resume)
-                dpg.add_button(label="Load spec into form", tag="runs/load_spec",
-                               callback=self.on_load_spec)  # fmt: skip
+                dpg.add_button(
+                    label="Load spec into form", tag="runs/load_spec", callback=self.on_load_spec
+                )
                 dpg.add_button(
                     label="Refresh", callback=lambda: self.app.send("refresh", what="runs")
                 )
-            with dpg.table(tag="runs/table", height=-1, scrollY=True, row_background=True,
-                           borders_innerV=True, policy=dpg.mvTable_SizingStretchProp):  # fmt: skip
+            with dpg.table(
+                tag="runs/table",
+                height=-1,
+                scrollY=True,
+                row_background=True,
+                borders_innerV=True,
+                policy=dpg.mvTable_SizingStretchProp,
+            ):
                 dpg.add_table_column(label="", user_data="")
 
     def on_pick(self, sender: Any, _app_data: Any, run_id: str) -> None:
@@ -70,8 +77,12 @@ class RunsView:
 
     def apply(self, snap: snapshots.RunsSnap) -> None:
         self.snap = snap
-        widgets.fill_table("runs/table", snap.table, on_select=self.on_pick,
-                           empty="no runs yet: start one in the Sweep tab")  # fmt: skip
+        widgets.fill_table(
+            "runs/table",
+            snap.table,
+            on_select=self.on_pick,
+            empty="no runs yet: start one in the Sweep tab",
+        )
 
 
 class LogsView:

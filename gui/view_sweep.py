@@ -46,10 +46,15 @@ class SweepView:
     def _build_fields(self) -> None:
         f = forms.SweepForm()
         dpg.add_text("Data and ranking")
-        labels = {"name": "run name", "symbols": "symbols (comma separated)",
-                  "timeframes": "timeframes (e.g. 15m, 1h)", "exchange": "exchange (optional)",
-                  "start": "start (UTC, optional)", "end": "end (UTC, exclusive, optional)",
-                  "rank_by": "rank by ('-' = lower is better)"}  # fmt: skip
+        labels = {
+            "name": "run name",
+            "symbols": "symbols (comma separated)",
+            "timeframes": "timeframes (e.g. 15m, 1h)",
+            "exchange": "exchange (optional)",
+            "start": "start (UTC, optional)",
+            "end": "end (UTC, exclusive, optional)",
+            "rank_by": "rank by ('-' = lower is better)",
+        }
         for key in _TEXT_FIELDS:
             dpg.add_input_text(
                 label=labels[key],
@@ -58,15 +63,36 @@ class SweepView:
                 default_value=str(getattr(f, key)),
                 callback=self.on_change,
             )
-        dpg.add_checkbox(label="allow gaps (> 5 % missing minutes)", tag="sweep/allow_gaps",
-                         callback=self.on_change)  # fmt: skip
-        dpg.add_combo(("auto", "cpu", "gpu"), label="backend", tag="sweep/backend", width=300,
-                      default_value=f.backend, callback=self.on_change)  # fmt: skip
-        dpg.add_input_int(label="top K", tag="sweep/top_k", default_value=f.top_k, width=300,
-                          min_value=1, min_clamped=True, callback=self.on_change)  # fmt: skip
-        dpg.add_combo(("none", "median", "worst"), label="rank across datasets (aggregate)",
-                      tag="sweep/aggregate", width=300, default_value=f.aggregate,
-                      callback=self.on_change)  # fmt: skip
+        dpg.add_checkbox(
+            label="allow gaps (> 5 % missing minutes)",
+            tag="sweep/allow_gaps",
+            callback=self.on_change,
+        )
+        dpg.add_combo(
+            ("auto", "cpu", "gpu"),
+            label="backend",
+            tag="sweep/backend",
+            width=300,
+            default_value=f.backend,
+            callback=self.on_change,
+        )
+        dpg.add_input_int(
+            label="top K",
+            tag="sweep/top_k",
+            default_value=f.top_k,
+            width=300,
+            min_value=1,
+            min_clamped=True,
+            callback=self.on_change,
+        )
+        dpg.add_combo(
+            ("none", "median", "worst"),
+            label="rank across datasets (aggregate)",
+            tag="sweep/aggregate",
+            width=300,
+            default_value=f.aggregate,
+            callback=self.on_change,
+        )
         dpg.add_input_int(
             label="chunk size (0 = auto)",
             tag="sweep/chunk_size",
@@ -80,8 +106,13 @@ class SweepView:
     def _build_params(self) -> None:
         dpg.add_separator()
         dpg.add_text("Strategy parameters (hover a name for its rule)")
-        with dpg.table(tag="sweep/params", header_row=True, row_background=True,
-                       borders_innerH=True, policy=dpg.mvTable_SizingStretchProp):  # fmt: skip
+        with dpg.table(
+            tag="sweep/params",
+            header_row=True,
+            row_background=True,
+            borders_innerH=True,
+            policy=dpg.mvTable_SizingStretchProp,
+        ):
             for name, w in (("parameter", 0.9), ("mode", 0.6), ("values", 1.2), ("", 0.6)):
                 dpg.add_table_column(label=name, init_width_or_weight=w)
             for p in forms.SweepForm().params:
@@ -89,10 +120,19 @@ class SweepView:
                     dpg.add_text(p.name, tag=f"sweep/label/{p.name}")
                     with dpg.tooltip(f"sweep/label/{p.name}"):
                         dpg.add_text(StrategyParams.model_fields[p.name].description or "")
-                    dpg.add_combo(forms.MODES, tag=f"sweep/mode/{p.name}", default_value=p.mode,
-                                  width=-1, callback=self.on_change)  # fmt: skip
-                    dpg.add_input_text(tag=f"sweep/text/{p.name}", default_value=p.text,
-                                       width=-1, callback=self.on_change)  # fmt: skip
+                    dpg.add_combo(
+                        forms.MODES,
+                        tag=f"sweep/mode/{p.name}",
+                        default_value=p.mode,
+                        width=-1,
+                        callback=self.on_change,
+                    )
+                    dpg.add_input_text(
+                        tag=f"sweep/text/{p.name}",
+                        default_value=p.text,
+                        width=-1,
+                        callback=self.on_change,
+                    )
                     dpg.add_text(_HINTS[p.mode], tag=f"sweep/hint/{p.name}", color=GREY)
 
     def _build_actions(self) -> None:
@@ -104,8 +144,9 @@ class SweepView:
             dpg.add_button(label="Browse...", callback=lambda: dpg.show_item("sweep/dialog"))
             dpg.add_button(label="Load TOML", tag="sweep/action/load", callback=self.on_load)
             dpg.add_button(label="Save TOML", tag="sweep/action/save", callback=self.on_save)
-        with dpg.file_dialog(show=False, tag="sweep/dialog", width=700, height=420,
-                             callback=self._on_dialog):  # fmt: skip
+        with dpg.file_dialog(
+            show=False, tag="sweep/dialog", width=700, height=420, callback=self._on_dialog
+        ):
             dpg.add_file_extension(".toml")
             dpg.add_file_extension(".*")
         with dpg.group(horizontal=True):
@@ -134,15 +175,21 @@ class SweepView:
     def read_form(self) -> forms.SweepForm:
         """The form as typed in the widgets."""
         kw: dict[str, Any] = {k: dpg.get_value(f"sweep/{k}") for k in _TEXT_FIELDS}
-        params = tuple(forms.ParamField(p.name, dpg.get_value(f"sweep/mode/{p.name}"),
-                                        dpg.get_value(f"sweep/text/{p.name}"))
-                       for p in forms.SweepForm().params)  # fmt: skip
-        return forms.SweepForm(**kw, allow_gaps=bool(dpg.get_value("sweep/allow_gaps")),
-                               backend=dpg.get_value("sweep/backend"),
-                               top_k=int(dpg.get_value("sweep/top_k")),
-                               aggregate=dpg.get_value("sweep/aggregate") or "none",
-                               chunk_size=int(dpg.get_value("sweep/chunk_size")),
-                               params=params)  # fmt: skip
+        params = tuple(
+            forms.ParamField(
+                p.name, dpg.get_value(f"sweep/mode/{p.name}"), dpg.get_value(f"sweep/text/{p.name}")
+            )
+            for p in forms.SweepForm().params
+        )
+        return forms.SweepForm(
+            **kw,
+            allow_gaps=bool(dpg.get_value("sweep/allow_gaps")),
+            backend=dpg.get_value("sweep/backend"),
+            top_k=int(dpg.get_value("sweep/top_k")),
+            aggregate=dpg.get_value("sweep/aggregate") or "none",
+            chunk_size=int(dpg.get_value("sweep/chunk_size")),
+            params=params,
+        )
 
     def write_form(self, form: forms.SweepForm) -> None:
         """Show ``form`` in the widgets (e.g. a loaded TOML)."""
@@ -168,10 +215,12 @@ class SweepView:
     def on_change(self, *_: Any) -> None:
         """Re-validate the form and update the count / memory estimate (pure, main thread)."""
         for p in forms.SweepForm().params:
-            dpg.set_value(f"sweep/hint/{p.name}", _HINTS.get(dpg.get_value(f"sweep/mode/{p.name}"),
-                                                             ""))  # fmt: skip
-        self.estimate = forms.estimate_form(self.read_form(), self.catalog,
-                                            self.app.cfg.sweep.memory_budget_gb)  # fmt: skip
+            dpg.set_value(
+                f"sweep/hint/{p.name}", _HINTS.get(dpg.get_value(f"sweep/mode/{p.name}"), "")
+            )
+        self.estimate = forms.estimate_form(
+            self.read_form(), self.catalog, self.app.cfg.sweep.memory_budget_gb
+        )
         dpg.set_value("sweep/estimate", self.estimate.text)
         dpg.configure_item("sweep/estimate", color=GREEN if self.estimate.ok else GREY)
         dpg.set_value("sweep/error", self.estimate.error)
@@ -258,6 +307,7 @@ class SweepView:
                 dpg.add_text(f"{device:>6}  {combos:>9,}")
                 dpg.add_progress_bar(default_value=share, overlay=f"{share:.1%}", width=-1)
         errors = "\n".join(pv.errors) if pv.errors else "none"
-        dpg.set_value("progress/errors", errors + (f"\n{pv.retries} retried task(s)"
-                                                   if pv.retries else ""))  # fmt: skip
+        dpg.set_value(
+            "progress/errors", errors + (f"\n{pv.retries} retried task(s)" if pv.retries else "")
+        )
         dpg.configure_item("progress/errors", color=RED if pv.errors else GREY)

@@ -13,8 +13,12 @@ from gui.viewmodels import TableModel
 from gui.walkforward import METRIC_COLUMNS, WAITING, WalkForwardDataset, WalkForwardView
 
 NOTE_COLOUR = (160, 160, 160)
-CLASS_COLOURS = {"holds": (120, 220, 120), "weak": (255, 200, 90), "fails": (255, 110, 110),
-                 "unknown": NOTE_COLOUR}  # fmt: skip
+CLASS_COLOURS = {
+    "holds": (120, 220, 120),
+    "weak": (255, 200, 90),
+    "fails": (255, 110, 110),
+    "unknown": NOTE_COLOUR,
+}
 BOUNDARY_COLOUR = (150, 150, 150, 160)
 EMPTY = TableModel((), (), ())
 
@@ -35,38 +39,56 @@ class WalkForwardPanel:
         with dpg.group(horizontal=True):
             dpg.add_combo((), tag="results/wf/dataset", width=200, callback=self.on_dataset)
             dpg.add_text("", tag="results/wf/degradation", wrap=1200)
-        with dpg.table(tag="results/wf/folds", height=184, scrollY=True, scrollX=True,
-                       freeze_rows=1, resizable=True, row_background=True,
-                       borders_innerV=True, policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+        with dpg.table(
+            tag="results/wf/folds",
+            height=184,
+            scrollY=True,
+            scrollX=True,
+            freeze_rows=1,
+            resizable=True,
+            row_background=True,
+            borders_innerV=True,
+            policy=dpg.mvTable_SizingFixedFit,
+        ):
             dpg.add_table_column(label="", user_data="")
         with dpg.group(horizontal=True):
             with dpg.child_window(width=-340, height=-1, border=False):
                 title = "stitched out-of-sample equity (UTC)"
                 with dpg.plot(tag="results/wf/plot", width=-1, height=-1, label=title):
-                    dpg.add_plot_legend(location=dpg.mvPlot_Location_North, outside=True,
-                                        horizontal=True)  # fmt: skip
-                    dpg.add_plot_axis(dpg.mvXAxis, tag="results/wf/x", scale=dpg.mvPlotScale_Time,
-                                      auto_fit=True)  # fmt: skip
-                    with dpg.plot_axis(dpg.mvYAxis, tag="results/wf/y", label="equity",
-                                       auto_fit=True):  # fmt: skip
+                    dpg.add_plot_legend(
+                        location=dpg.mvPlot_Location_North, outside=True, horizontal=True
+                    )
+                    dpg.add_plot_axis(
+                        dpg.mvXAxis, tag="results/wf/x", scale=dpg.mvPlotScale_Time, auto_fit=True
+                    )
+                    with dpg.plot_axis(
+                        dpg.mvYAxis, tag="results/wf/y", label="equity", auto_fit=True
+                    ):
                         dpg.add_line_series([], [], tag="results/wf/equity", label="OOS equity")
                         dpg.add_inf_line_series([], tag="results/wf/bounds", label="fold boundary")
-                        dpg.add_inf_line_series([], tag="results/wf/capital", horizontal=True,
-                                                label="initial capital")  # fmt: skip
+                        dpg.add_inf_line_series(
+                            [], tag="results/wf/capital", horizontal=True, label="initial capital"
+                        )
                 dpg.bind_item_theme("results/wf/bounds", self._bounds_theme())
             with dpg.child_window(width=-1, height=-1, border=False):
                 dpg.add_text("", tag="results/wf/stitched", wrap=330)
-                with dpg.table(tag="results/wf/metrics", height=-1, scrollY=True,
-                               row_background=True, borders_innerV=True,
-                               policy=dpg.mvTable_SizingFixedFit):  # fmt: skip
+                with dpg.table(
+                    tag="results/wf/metrics",
+                    height=-1,
+                    scrollY=True,
+                    row_background=True,
+                    borders_innerV=True,
+                    policy=dpg.mvTable_SizingFixedFit,
+                ):
                     for name in METRIC_COLUMNS:
                         dpg.add_table_column(label=name, user_data=name)
 
     def _bounds_theme(self) -> int | str:
         if self._boundary_theme is None:
             with dpg.theme() as theme, dpg.theme_component(dpg.mvInfLineSeries):
-                dpg.add_theme_color(dpg.mvPlotCol_Line, BOUNDARY_COLOUR,
-                                    category=dpg.mvThemeCat_Plots)  # fmt: skip
+                dpg.add_theme_color(
+                    dpg.mvPlotCol_Line, BOUNDARY_COLOUR, category=dpg.mvThemeCat_Plots
+                )
             self._boundary_theme = theme
         return self._boundary_theme
 
@@ -74,8 +96,9 @@ class WalkForwardPanel:
     def apply(self, view: WalkForwardView) -> None:
         self.view = view
         dpg.set_value("results/wf/header", view.message)
-        dpg.configure_item("results/wf/header", color=(200, 200, 200) if view.available
-                           else NOTE_COLOUR)  # fmt: skip
+        dpg.configure_item(
+            "results/wf/header", color=(200, 200, 200) if view.available else NOTE_COLOUR
+        )
         keys = view.keys
         dpg.configure_item("results/wf/dataset", items=keys, show=bool(keys))
         keep = self.dataset.key if self.dataset is not None and self.dataset.key in keys else None
@@ -94,8 +117,9 @@ class WalkForwardPanel:
         dpg.configure_item("results/wf/degradation", color=colour)
         dpg.set_value("results/wf/stitched", ds.stitched if ds else "")
         empty = "" if ds is None else "no folds"
-        self.fold_cells = widgets.fill_table("results/wf/folds", ds.folds if ds else EMPTY,
-                                             empty=empty)  # fmt: skip
+        self.fold_cells = widgets.fill_table(
+            "results/wf/folds", ds.folds if ds else EMPTY, empty=empty
+        )
         metrics = ds.metrics if ds else TableModel(METRIC_COLUMNS, (), ())
         self.metric_cells = widgets.set_rows("results/wf/metrics", metrics, empty="")
         self._draw(ds)
@@ -113,9 +137,15 @@ class WalkForwardPanel:
             return
         top = max(ys)
         for x, label in ds.fold_marks:
-            self._marks.append(dpg.add_plot_annotation(label=label, default_value=(x, top),
-                                                       offset=(0, -12), parent="results/wf/plot",
-                                                       color=(60, 60, 60, 200)))  # fmt: skip
+            self._marks.append(
+                dpg.add_plot_annotation(
+                    label=label,
+                    default_value=(x, top),
+                    offset=(0, -12),
+                    parent="results/wf/plot",
+                    color=(60, 60, 60, 200),
+                )
+            )
         widgets.fit("results/wf/x", "results/wf/y")
 
     def shown_text(self) -> dict[str, Any]:

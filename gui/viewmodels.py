@@ -22,8 +22,14 @@ NO_DATA = "no data"
 #: Metrics where a smaller value is better (used when the run's ranking does not say).
 LOWER_IS_BETTER = frozenset({"max_drawdown", "annual_volatility", "total_fees", "ruined"})
 #: Headline metrics shown in the results table after the ranked ones.
-HEADLINE_METRICS = ("sharpe", "total_return", "max_drawdown", "n_trades", "win_rate",
-                    "profit_factor")  # fmt: skip
+HEADLINE_METRICS = (
+    "sharpe",
+    "total_return",
+    "max_drawdown",
+    "n_trades",
+    "win_rate",
+    "profit_factor",
+)
 
 
 # ------------------------------------------------------------------------------------ values
@@ -103,15 +109,19 @@ class TableModel:
 EMPTY_TABLE = TableModel((), (), ())
 
 
-def table_model(frame: pd.DataFrame | None, columns: Sequence[str], key: str | None = None
-                ) -> TableModel:  # fmt: skip
+def table_model(
+    frame: pd.DataFrame | None, columns: Sequence[str], key: str | None = None
+) -> TableModel:
     """The ``columns`` of ``frame`` present in it, in order; ``key`` column names the rows."""
     if frame is None or frame.empty:
         return TableModel(tuple(columns), (), ())
     cols = tuple(c for c in columns if c in frame.columns)
     rows = tuple(tuple(plain(v) for v in rec) for rec in frame[list(cols)].itertuples(index=False))
-    keys = (tuple(plain(v) for v in frame[key]) if key and key in frame.columns
-            else tuple(range(len(rows))))  # fmt: skip
+    keys = (
+        tuple(plain(v) for v in frame[key])
+        if key and key in frame.columns
+        else tuple(range(len(rows)))
+    )
     return TableModel(cols, rows, keys)
 
 
@@ -136,8 +146,9 @@ def sort_table(model: TableModel, column: str, ascending: bool = True) -> TableM
     # reverse=True keeps equal keys in their original order (Python's sort is stable both ways)
     present.sort(key=lambda j: _sort_key(model.rows[j][i]), reverse=not ascending)
     order = present + missing
-    return TableModel(model.columns, tuple(model.rows[j] for j in order),
-                      tuple(model.keys[j] for j in order))  # fmt: skip
+    return TableModel(
+        model.columns, tuple(model.rows[j] for j in order), tuple(model.keys[j] for j in order)
+    )
 
 
 def result_columns(swept: Sequence[str], rank_by: Sequence[str]) -> list[str]:
@@ -148,8 +159,11 @@ def result_columns(swept: Sequence[str], rank_by: Sequence[str]) -> list[str]:
 
 
 #: The Results view's "rank by" choices: (label, ``[rank] aggregate`` value).
-RANK_MODES = (("per dataset", "none"), ("median across datasets", "median"),
-              ("worst across datasets", "worst"))  # fmt: skip
+RANK_MODES = (
+    ("per dataset", "none"),
+    ("median across datasets", "median"),
+    ("worst across datasets", "worst"),
+)
 
 
 def rank_mode_label(mode: str) -> str:
@@ -169,9 +183,14 @@ class RankingView:
     note: str
 
 
-def ranking_view(frame: pd.DataFrame | None, swept: Sequence[str], rank_by: Sequence[str],
-                 top_k: int, mode: str = "none",
-                 datasets: Sequence[tuple[str, str]] | None = None) -> RankingView:  # fmt: skip
+def ranking_view(
+    frame: pd.DataFrame | None,
+    swept: Sequence[str],
+    rank_by: Sequence[str],
+    top_k: int,
+    mode: str = "none",
+    datasets: Sequence[tuple[str, str]] | None = None,
+) -> RankingView:
     """Top ``top_k`` rows of ``frame`` ranked per (dataset, combination) row (``mode="none"``)
     or, per parameter combination, by the median / worst case across ``datasets``
     (:func:`threadx.sweep.results.rank_aggregate`; combinations not on every dataset yet are left
@@ -186,16 +205,20 @@ def ranking_view(frame: pd.DataFrame | None, swept: Sequence[str], rank_by: Sequ
         cols = result_columns(swept, by)
         if "fold" in ranked.columns:  # walk-forward: each row belongs to one fold's train window
             cols.insert(cols.index("timeframe") + 1, "fold")
-        return RankingView(mode, table_model(ranked, cols, key="combo_id"),
-                           f"top {len(ranked)} by {', '.join(by)}, each dataset's rows on "
-                           "their own")  # fmt: skip
+        return RankingView(
+            mode,
+            table_model(ranked, cols, key="combo_id"),
+            f"top {len(ranked)} by {', '.join(by)}, each dataset's rows on their own",
+        )
     ds = list(datasets) if datasets is not None else None
     agg = rank_aggregate(frame, by, mode, datasets=ds)
     ranked = agg.head(top_k)
     n_ds = len(ds) if ds is not None else frame.groupby(["symbol", "timeframe"]).ngroups
     word = "median" if mode == "median" else "worst case"
-    note = (f"top {len(ranked)} of {len(agg):,} combinations by the {word} of "
-            f"{', '.join(by)} across {n_ds} dataset(s)")  # fmt: skip
+    note = (
+        f"top {len(ranked)} of {len(agg):,} combinations by the {word} of "
+        f"{', '.join(by)} across {n_ds} dataset(s)"
+    )
     if agg.attrs.get("partial_excluded"):
         note += f"; {agg.attrs['partial_excluded']:,} not on every dataset yet, left out"
     ranked_names = list(dict.fromkeys(k.lstrip("+-") for k in by))
@@ -253,8 +276,9 @@ def lower_is_better(metric: str, rank_by: Sequence[str] = ()) -> bool:
     return metric in LOWER_IS_BETTER
 
 
-def heatmap_dimensions(grid: Mapping[str, Sequence[Any]], frame: pd.DataFrame | None
-                       ) -> dict[str, list[Any]]:  # fmt: skip
+def heatmap_dimensions(
+    grid: Mapping[str, Sequence[Any]], frame: pd.DataFrame | None
+) -> dict[str, list[Any]]:
     """Swept dimensions with their values in grid order; several symbols or timeframes count as
     dimensions too."""
     dims: dict[str, list[Any]] = {}
@@ -312,16 +336,30 @@ def heatmap_model(
         sel = sel[sel[d] == v]
     xs, ys = dims[x], (dims[y] if y else [None])
     ys_of = sel[y] if y else [None] * len(sel)
-    cell = {(plain(a), plain(b)): float(v)
-            for a, b, v in zip(sel[x], ys_of, sel[metric], strict=True)}  # fmt: skip
+    cell = {
+        (plain(a), plain(b)): float(v) for a, b, v in zip(sel[x], ys_of, sel[metric], strict=True)
+    }
     values = tuple(tuple(cell.get((xv, yv), math.nan) for xv in xs) for yv in ys)
     word = "min" if lower else "max"
     held = ", ".join(f"{d}={fmt_value(v)}" for d, v in fixed) or "none"
-    note = (f"{metric} ({word} is best) over {x}" + (f" x {y}" if y else "")
-            + f"; others at the best {metric}: {held}")  # fmt: skip
+    note = (
+        f"{metric} ({word} is best) over {x}"
+        + (f" x {y}" if y else "")
+        + f"; others at the best {metric}: {held}"
+    )
     best_cell = (plain(best[x]), plain(best[y]) if y else None, float(best[metric]))
-    return HeatmapModel("heatmap" if y else "line", metric, x, y, tuple(xs),
-                        tuple(ys) if y else (), values, fixed, best_cell, note)  # fmt: skip
+    return HeatmapModel(
+        "heatmap" if y else "line",
+        metric,
+        x,
+        y,
+        tuple(xs),
+        tuple(ys) if y else (),
+        values,
+        fixed,
+        best_cell,
+        note,
+    )
 
 
 # ------------------------------------------------------------------------------------ progress
@@ -346,8 +384,9 @@ class ProgressView:
         return self.state in ("queued", "running", "paused")
 
 
-def run_eta_text(state: str, elapsed_s: float | None, fraction: float,
-                 eta_s: float | None = None) -> str:  # fmt: skip
+def run_eta_text(
+    state: str, elapsed_s: float | None, fraction: float, eta_s: float | None = None
+) -> str:
     """ETA text for a run in ``state`` (reuses :func:`threadx.sweep.progress.eta_text`)."""
     elapsed = elapsed_s if elapsed_s is not None and math.isfinite(elapsed_s) else 0.0
     if state == "queued":
@@ -371,8 +410,9 @@ def progress_view(status: Mapping[str, Any]) -> ProgressView:
     tasks = f" ({status.get('done_tasks', 0)}/{status.get('total_tasks', 0)} tasks)"
     per_device = status.get("per_device") or {}
     shares = status.get("shares") or {}
-    rows = tuple((str(d), int(per_device.get(d, 0)), float(shares.get(d, 0.0)))
-                 for d in sorted(per_device))  # fmt: skip
+    rows = tuple(
+        (str(d), int(per_device.get(d, 0)), float(shares.get(d, 0.0))) for d in sorted(per_device)
+    )
     return ProgressView(
         run_id=str(status.get("run_id") or ""),
         state=state,
@@ -401,24 +441,42 @@ def node_rows(info: Mapping[str, Any]) -> TableModel:
         devices = sorted(
             k.removeprefix("threadx_gpu_") for k in res if k.startswith("threadx_gpu_")
         )
-        rows.append((_short(n.get("node_id")), n.get("address") or "", bool(n.get("alive")),
-                     res.get("CPU", 0.0), res.get("GPU", 0.0), ", ".join(devices) or "none",
-                     fmt_bytes(res.get("memory"))))  # fmt: skip
+        rows.append(
+            (
+                _short(n.get("node_id")),
+                n.get("address") or "",
+                bool(n.get("alive")),
+                res.get("CPU", 0.0),
+                res.get("GPU", 0.0),
+                ", ".join(devices) or "none",
+                fmt_bytes(res.get("memory")),
+            )
+        )
     cols = ("node", "address", "alive", "CPUs", "GPUs", "GPU devices", "memory")
     return TableModel(cols, tuple(rows), tuple(range(len(rows))))
 
 
 def gpu_rows(gpus: Sequence[Any]) -> TableModel:
     """Rows of ``threadx.devices.GpuInfo`` objects: index, name, memory used/total, utilisation."""
-    rows = tuple((g.index, g.name, f"{fmt_bytes(g.memory_used)} / {fmt_bytes(g.memory_total)}",
-                  "n/a" if g.utilization is None else f"{g.utilization:.0f} %")
-                 for g in gpus)  # fmt: skip
-    return TableModel(("index", "name", "memory used / total", "utilisation"), rows,
-                      tuple(range(len(rows))))  # fmt: skip
+    rows = tuple(
+        (
+            g.index,
+            g.name,
+            f"{fmt_bytes(g.memory_used)} / {fmt_bytes(g.memory_total)}",
+            "n/a" if g.utilization is None else f"{g.utilization:.0f} %",
+        )
+        for g in gpus
+    )
+    return TableModel(
+        ("index", "name", "memory used / total", "utilisation"), rows, tuple(range(len(rows)))
+    )
 
 
-def worker_rows(workers: Sequence[Mapping[str, Any]], previous: Mapping[str, int],
-                weights: Mapping[str, float | None]) -> TableModel:  # fmt: skip
+def worker_rows(
+    workers: Sequence[Mapping[str, Any]],
+    previous: Mapping[str, int],
+    weights: Mapping[str, float | None],
+) -> TableModel:
     """Worker slots: id, device, CPUs, GPU share, threads, node, tasks done, device weight, and
     busy/idle (busy = finished a task since the previous poll)."""
     rows = []
@@ -440,8 +498,17 @@ def worker_rows(workers: Sequence[Mapping[str, Any]], previous: Mapping[str, int
                 "error: " + w["error"] if w.get("error") else ("busy" if busy else "idle"),
             )
         )
-    cols = ("worker", "device", "CPUs", "GPU share", "threads", "node", "tasks done", "weight",
-            "state")  # fmt: skip
+    cols = (
+        "worker",
+        "device",
+        "CPUs",
+        "GPU share",
+        "threads",
+        "node",
+        "tasks done",
+        "weight",
+        "state",
+    )
     return TableModel(cols, tuple(rows), tuple(r[0] for r in rows))
 
 
@@ -449,8 +516,9 @@ class _NeedsCalibration(Exception):
     pass
 
 
-def device_weights(labels: Sequence[str], configured: Mapping[str, float]
-                   ) -> tuple[dict[str, float | None], str]:  # fmt: skip
+def device_weights(
+    labels: Sequence[str], configured: Mapping[str, float]
+) -> tuple[dict[str, float | None], str]:
     """Weights the driver will use for ``labels`` (``threadx.devices.resolve_weights``), or None
     per device when they come from a calibration at run start (not knowable beforehand)."""
     from threadx.devices import resolve_weights
@@ -499,8 +567,17 @@ def catalog_rows(frame: pd.DataFrame | None) -> TableModel:
                 int(r.files),
             )
         )
-    cols = ("exchange", "symbol", "first", "last", "span", "rows", "missing min", "missing",
-            "files")  # fmt: skip
+    cols = (
+        "exchange",
+        "symbol",
+        "first",
+        "last",
+        "span",
+        "rows",
+        "missing min",
+        "missing",
+        "files",
+    )
     return TableModel(cols, tuple(rows), tuple(f"{r[0]}/{r[1]}" for r in rows))
 
 

@@ -30,8 +30,7 @@ from threadx.metrics import METRIC_NAMES
 NOT_WALK_FORWARD = "not a walk-forward run"
 WAITING = "walk-forward report: shown when the run's final results are in"
 EFFICIENCY_HOLDS = 0.5
-PCT_METRICS = ("total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate",
-               "exposure")  # fmt: skip
+PCT_METRICS = ("total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure")
 MONEY_METRICS = ("final_equity", "expectancy", "avg_win", "avg_loss", "total_fees")
 METRIC_COLUMNS = ("metric", "value")
 
@@ -88,8 +87,10 @@ def missing_note(is_walk_forward: bool | None, state: str = "") -> str:
     if state == "completed":
         return "no walk-forward report stored for this completed run"
     if state in ("cancelled", "failed", "interrupted"):
-        return (f"no walk-forward report: the run is {state}; it is written when the run "
-                "completes (resume it)")  # fmt: skip
+        return (
+            f"no walk-forward report: the run is {state}; it is written when the run "
+            "completes (resume it)"
+        )
     return f"walk-forward run ({state or 'starting'}): the report is shown once it completes"
 
 
@@ -123,10 +124,12 @@ def fmt_metric(name: str, value: Any) -> str:
 
 def header_text(report: Mapping[str, Any]) -> str:
     by = ", ".join(report.get("rank_by") or ()) or "n/a"
-    return (f"walk-forward ({report.get('mode', 'n/a')}: train {report.get('train', 'n/a')}, "
-            f"test {report.get('test', 'n/a')}, step {report.get('step', 'n/a')}), best by {by} "
-            "per train window; times UTC; each fold's out-of-sample equity starts at the "
-            "previous fold's final equity")  # fmt: skip
+    return (
+        f"walk-forward ({report.get('mode', 'n/a')}: train {report.get('train', 'n/a')}, "
+        f"test {report.get('test', 'n/a')}, step {report.get('step', 'n/a')}), best by {by} "
+        "per train window; times UTC; each fold's out-of-sample equity starts at the "
+        "previous fold's final equity"
+    )
 
 
 def degradation_class(efficiency: Any) -> str:
@@ -140,32 +143,40 @@ def degradation_class(efficiency: Any) -> str:
 def degradation_text(d: Mapping[str, Any]) -> str:
     """Mean IS Sharpe -> mean OOS Sharpe, walk-forward efficiency, folds profitable."""
     n = d.get("n_folds")
-    return (f"mean IS Sharpe {fmt_stat(d.get('mean_is_sharpe'))} -> mean OOS Sharpe "
-            f"{fmt_stat(d.get('mean_oos_sharpe'))} (OOS/IS {fmt_stat(d.get('sharpe_ratio'))}); "
-            f"stitched OOS Sharpe {fmt_stat(d.get('stitched_oos_sharpe'))}; walk-forward "
-            f"efficiency {fmt_stat(d.get('walk_forward_efficiency'))} (OOS/IS annualised return "
-            f"{_pct(d.get('mean_oos_annual_return'), True, 1)} / "
-            f"{_pct(d.get('mean_is_annual_return'), True, 1)}); "
-            f"{d.get('profitable_folds', 'n/a')}/{n if n is not None else 'n/a'} folds "
-            "profitable out of sample")  # fmt: skip
+    return (
+        f"mean IS Sharpe {fmt_stat(d.get('mean_is_sharpe'))} -> mean OOS Sharpe "
+        f"{fmt_stat(d.get('mean_oos_sharpe'))} (OOS/IS {fmt_stat(d.get('sharpe_ratio'))}); "
+        f"stitched OOS Sharpe {fmt_stat(d.get('stitched_oos_sharpe'))}; walk-forward "
+        f"efficiency {fmt_stat(d.get('walk_forward_efficiency'))} (OOS/IS annualised return "
+        f"{_pct(d.get('mean_oos_annual_return'), True, 1)} / "
+        f"{_pct(d.get('mean_is_annual_return'), True, 1)}); "
+        f"{d.get('profitable_folds', 'n/a')}/{n if n is not None else 'n/a'} folds "
+        "profitable out of sample"
+    )
 
 
 def stitched_text(rep: Mapping[str, Any]) -> str:
     """Span, bars and equity of the stitched out-of-sample curve (three short lines)."""
     s = rep.get("stitched") or {}
     bars = rep.get("oos_bars")
-    span = (f"{pd.Timestamp(rep['oos_start']):%Y-%m-%d %H:%M} .. "
-            f"{pd.Timestamp(rep['oos_end']):%Y-%m-%d %H:%M}"
-            if rep.get("oos_start") and rep.get("oos_end") else "n/a")  # fmt: skip
-    return (f"stitched out-of-sample: {f'{bars:,}' if isinstance(bars, int) else 'n/a'} bars\n"
-            f"{span}\nequity {_money(rep.get('initial_capital'))} -> "
-            f"{_money(s.get('final_equity'))} ({_pct(s.get('total_return'), True)})")  # fmt: skip
+    span = (
+        f"{pd.Timestamp(rep['oos_start']):%Y-%m-%d %H:%M} .. "
+        f"{pd.Timestamp(rep['oos_end']):%Y-%m-%d %H:%M}"
+        if rep.get("oos_start") and rep.get("oos_end")
+        else "n/a"
+    )
+    return (
+        f"stitched out-of-sample: {f'{bars:,}' if isinstance(bars, int) else 'n/a'} bars\n"
+        f"{span}\nequity {_money(rep.get('initial_capital'))} -> "
+        f"{_money(s.get('final_equity'))} ({_pct(s.get('total_return'), True)})"
+    )
 
 
 def metrics_table(stitched: Mapping[str, Any]) -> TableModel:
     """The stitched metrics, one row each, in :data:`threadx.metrics.METRIC_NAMES` order."""
-    rows = tuple((name, fmt_metric(name, stitched[name])) for name in METRIC_NAMES
-                 if name in stitched)  # fmt: skip
+    rows = tuple(
+        (name, fmt_metric(name, stitched[name])) for name in METRIC_NAMES if name in stitched
+    )
     return TableModel(METRIC_COLUMNS, rows, tuple(r[0] for r in rows))
 
 
@@ -181,8 +192,11 @@ def fold_rows(rep: Mapping[str, Any]) -> TableModel:
 def fold_bounds(folds: Sequence[Mapping[str, Any]]) -> tuple[tuple[float, ...], Marks]:
     """Fold boundaries (each test start and the last test end, s) and a label per fold at
     the middle of its test window."""
-    spans = [(_seconds(f["test_start"]), _seconds(f["test_end"]), f.get("fold", i))
-             for i, f in enumerate(folds) if f.get("test_start") and f.get("test_end")]  # fmt: skip
+    spans = [
+        (_seconds(f["test_start"]), _seconds(f["test_end"]), f.get("fold", i))
+        for i, f in enumerate(folds)
+        if f.get("test_start") and f.get("test_end")
+    ]
     bounds = tuple(a for a, _, _ in spans) + ((spans[-1][1],) if spans else ())
     marks = tuple(((a + b) / 2, f"fold {k}") for a, b, k in spans)
     return bounds, marks
@@ -206,18 +220,31 @@ def dataset_view(rep: Mapping[str, Any], n_columns: int = 1200) -> WalkForwardDa
         key=f"{rep.get('symbol', '?')} {rep.get('timeframe', '?')}",
         degradation=ascii_text(degradation_text(d)),
         degradation_class=degradation_class(d.get("walk_forward_efficiency")),
-        stitched=stitched_text(rep), metrics=metrics_table(rep.get("stitched") or {}),
-        folds=fold_rows({**rep, "folds": folds}), equity=equity, bars=bars, boundaries=bounds,
-        fold_marks=marks, capital=float(capital) if isinstance(capital, int | float) else None,
-    )  # fmt: skip
+        stitched=stitched_text(rep),
+        metrics=metrics_table(rep.get("stitched") or {}),
+        folds=fold_rows({**rep, "folds": folds}),
+        equity=equity,
+        bars=bars,
+        boundaries=bounds,
+        fold_marks=marks,
+        capital=float(capital) if isinstance(capital, int | float) else None,
+    )
 
 
-def walk_forward_view(data: Mapping[str, Any] | None, run_id: str = "", *, note: str | None = None,
-                      n_columns: int = 1200) -> WalkForwardView:  # fmt: skip
+def walk_forward_view(
+    data: Mapping[str, Any] | None,
+    run_id: str = "",
+    *,
+    note: str | None = None,
+    n_columns: int = 1200,
+) -> WalkForwardView:
     """The panel's model of the driver's answer ``data``; None (or not a dict) gives a view
     that says ``note`` (default :data:`NOT_WALK_FORWARD`)."""
     if not isinstance(data, Mapping):
         return WalkForwardView(run_id, False, note or NOT_WALK_FORWARD)
-    detail = tuple(dataset_view(rep, n_columns) for rep in data.get("datasets") or []
-                   if isinstance(rep, Mapping))  # fmt: skip
+    detail = tuple(
+        dataset_view(rep, n_columns)
+        for rep in data.get("datasets") or []
+        if isinstance(rep, Mapping)
+    )
     return WalkForwardView(run_id, True, ascii_text(header_text(data)), detail)

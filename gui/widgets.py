@@ -24,8 +24,14 @@ def table_columns(table: int | str) -> list[str]:
     return [dpg.get_item_user_data(c) for c in dpg.get_item_children(table, 0) or []]
 
 
-def set_rows(table: int | str, model: TableModel, *, on_select: Callable[..., None] | None = None,
-             limit: int | None = None, empty: str = NO_DATA) -> Cells:  # fmt: skip
+def set_rows(
+    table: int | str,
+    model: TableModel,
+    *,
+    on_select: Callable[..., None] | None = None,
+    limit: int | None = None,
+    empty: str = NO_DATA,
+) -> Cells:
     """Rows of ``model`` into ``table`` (columns as they are). With ``on_select`` the first cell
     is a selectable spanning the row whose ``user_data`` is the row key. Returns the cell ids."""
     dpg.delete_item(table, children_only=True, slot=1)
@@ -41,8 +47,11 @@ def set_rows(table: int | str, model: TableModel, *, on_select: Callable[..., No
             ids: list[int | str] = []
             for i, value in enumerate(row):
                 if i == 0 and on_select is not None:
-                    ids.append(dpg.add_selectable(label=value, span_columns=True, user_data=key,
-                                                  callback=on_select))  # fmt: skip
+                    ids.append(
+                        dpg.add_selectable(
+                            label=value, span_columns=True, user_data=key, callback=on_select
+                        )
+                    )
                 else:
                     ids.append(dpg.add_text(value))
             cells.append(ids)

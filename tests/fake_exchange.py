@@ -39,8 +39,21 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 
 MS_PER_MIN = 60_000
-INTERVAL_MIN = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
-                "6h": 360, "8h": 480, "12h": 720, "1d": 1440, "1w": 10080}  # fmt: skip
+INTERVAL_MIN = {
+    "1m": 1,
+    "3m": 3,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "4h": 240,
+    "6h": 360,
+    "8h": 480,
+    "12h": 720,
+    "1d": 1440,
+    "1w": 10080,
+}
 KLINES_WEIGHT = 2
 TICKER_WEIGHT_ALL = 80
 WEEK_ORIGIN_MS = 4 * 1440 * MS_PER_MIN  # Monday 1970-01-05
@@ -77,16 +90,30 @@ def load_rows(csv_path: Path) -> list[list[Any]]:
     with Path(csv_path).open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader)
-        return [[int(pd.Timestamp(r[0]).value // 1_000_000)] + [_pad8(x) for x in r[1:6]]
-                for r in reader]  # fmt: skip
+        return [
+            [int(pd.Timestamp(r[0]).value // 1_000_000)] + [_pad8(x) for x in r[1:6]]
+            for r in reader
+        ]
 
 
 def _kline(row: list[Any], minutes: int) -> list[Any]:
     """A full 12-field Binance kline from ``[open_ms, o, h, l, c, v]``."""
     t, o, h, lo, c, v = row
     quote = f"{Decimal(v) * Decimal(c):.8f}"
-    return [t, o, h, lo, c, v, t + minutes * MS_PER_MIN - 1, quote, 1, "0.00000000",
-            "0.00000000", "0"]  # fmt: skip
+    return [
+        t,
+        o,
+        h,
+        lo,
+        c,
+        v,
+        t + minutes * MS_PER_MIN - 1,
+        quote,
+        1,
+        "0.00000000",
+        "0.00000000",
+        "0",
+    ]
 
 
 def aggregate(rows: list[list[Any]], minutes: int) -> list[list[Any]]:
@@ -139,9 +166,15 @@ class Hit:
 class FakeExchange:
     """``with FakeExchange({'BTCUSDT': rows}) as ex: ... ex.base_url``."""
 
-    def __init__(self, data: dict[str, list[list[Any]]], *, faults: Faults | None = None,
-                 clock: Callable[[], float] = time.monotonic, tickers: Any = None,
-                 markets: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: dict[str, list[list[Any]]],
+        *,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tickers: Any = None,
+        markets: Any = None,
+    ) -> None:
         self.data = {s: sorted(r, key=lambda x: x[0]) for s, r in data.items()}
         self.faults = faults or Faults()
         self.clock, self.tickers, self.markets = clock, tickers, markets
@@ -191,8 +224,10 @@ class FakeExchange:
     # -- data -----------------------------------------------------------------------------------
     def _rows(self, symbol: str, interval: str) -> list[list[Any]]:
         rows = self.data[symbol]
-        gone = [(pd.Timestamp(a).value // 10**6, pd.Timestamp(b).value // 10**6)
-                for a, b in self.faults.missing]  # fmt: skip
+        gone = [
+            (pd.Timestamp(a).value // 10**6, pd.Timestamp(b).value // 10**6)
+            for a, b in self.faults.missing
+        ]
         if gone:
             rows = [r for r in rows if not any(a <= r[0] < b for a, b in gone)]
         if interval == "1m":
@@ -247,8 +282,10 @@ class FakeExchange:
         scale = 1000 if self.faults.archive_unit == "us" else 1
         text = io.StringIO()
         if self.faults.archive_header:
-            text.write("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-                       "taker_buy_volume,taker_buy_quote_volume,ignore\n")  # fmt: skip
+            text.write(
+                "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+                "taker_buy_volume,taker_buy_quote_volume,ignore\n"
+            )
         for r in rows:
             k = _kline(r, 1)
             k[0], k[6] = k[0] * scale, k[6] * scale
@@ -275,9 +312,14 @@ class FakeExchange:
 
         return Handler
 
-    def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes,
-              headers: dict[str, str] | None = None,
-              length: int | None = None) -> None:  # fmt: skip
+    def _send(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> None:
         h.send_response(status)
         for k, v in (headers or {}).items():
             h.send_header(k, v)
@@ -312,8 +354,14 @@ class FakeExchange:
             n = self.klines_requests
             used, over = self._charge(KLINES_WEIGHT)
             fault = "over-budget" if over else self.faults.by_request.get(n)
-            status = {"429": 429, "418": 418, "over-budget": 429, "500": 500, "502": 502,
-                      "503": 503}.get(fault or "", 200)  # fmt: skip
+            status = {
+                "429": 429,
+                "418": 418,
+                "over-budget": 429,
+                "500": 500,
+                "502": 502,
+                "503": 503,
+            }.get(fault or "", 200)
             if q.get("symbol") not in self.data:
                 status, fault = 400, "bad-symbol"
             elif q.get("interval") not in INTERVAL_MIN:

@@ -35,11 +35,16 @@ def spec_4000(
     timeframe: str = "1h", chunk: int = 100, name: str = "r", multipliers: int = 2
 ) -> dict:
     """4,000 combinations: 40 bb_period x 50 bb_std x 2 atr_multiplier (2,000 per multiplier)."""
-    return {"name": name, "data": {"symbols": ["BTCUSDT"], "timeframes": [timeframe]},
-            "grid": {"bb_period": {"start": 5, "stop": 44, "step": 1},
-                     "bb_std": {"start": 1.0, "stop": 3.45, "step": 0.05},
-                     "atr_multiplier": [float(1 + i) for i in range(multipliers)]},
-            "chunk_size": chunk}  # fmt: skip
+    return {
+        "name": name,
+        "data": {"symbols": ["BTCUSDT"], "timeframes": [timeframe]},
+        "grid": {
+            "bb_period": {"start": 5, "stop": 44, "step": 1},
+            "bb_std": {"start": 1.0, "stop": 3.45, "step": 0.05},
+            "atr_multiplier": [float(1 + i) for i in range(multipliers)],
+        },
+        "chunk_size": chunk,
+    }
 
 
 def local_results(cfg, spec: dict):

@@ -27,8 +27,9 @@ def test_library_imports_no_ray_or_gui():
         "bad = [m for m in ('ray', 'dearpygui', 'cupy', 'numba.cuda') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
     assert out.stdout.strip() == "", f"threadx imports {out.stdout.strip()} at import time"
 
 

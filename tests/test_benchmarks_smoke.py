@@ -46,8 +46,21 @@ def _check_common(out: dict, bars: int, combos: int) -> None:
 def test_cpu_vs_vectorbt_threadx_side(tmp_path):
     bench = _load("bench_cpu_vs_vectorbt")
     path = tmp_path / "out.json"
-    out = bench.main(["--bars", "3000", "--combos", "12", "--repeat", "2", "--min-time", "0",
-                      "--skip-vectorbt", "--json", str(path)])  # fmt: skip
+    out = bench.main(
+        [
+            "--bars",
+            "3000",
+            "--combos",
+            "12",
+            "--repeat",
+            "2",
+            "--min-time",
+            "0",
+            "--skip-vectorbt",
+            "--json",
+            str(path),
+        ]
+    )
     _check_common(out, 3000, 12)
     tx = out["peers"]["threadx"]
     _check_peer(tx, 3000)
@@ -58,11 +71,15 @@ def test_cpu_vs_vectorbt_threadx_side(tmp_path):
 
 
 def test_cpu_vs_vectorbt_both_peers():
-    pytest.importorskip("vectorbt", reason="vectorbt (the 'bench' extra) is not installed: "
-                        "`.venv/bin/pip install vectorbt` to run the vectorbt peer")  # fmt: skip
+    pytest.importorskip(
+        "vectorbt",
+        reason="vectorbt (the 'bench' extra) is not installed: "
+        "`.venv/bin/pip install vectorbt` to run the vectorbt peer",
+    )
     bench = _load("bench_cpu_vs_vectorbt")
-    out = bench.main(["--bars", "2500", "--combos", "8", "--repeat", "1", "--min-time", "0",
-                      "--vbt-batch", "4"])  # fmt: skip
+    out = bench.main(
+        ["--bars", "2500", "--combos", "8", "--repeat", "1", "--min-time", "0", "--vbt-batch", "4"]
+    )
     _check_common(out, 2500, out["combinations"])
     assert out["combinations"] >= 8
     for p in out["peers"].values():
@@ -108,10 +125,23 @@ def test_bench_gpu_gpu_path_on_cuda_simulator(tmp_path):
     path = tmp_path / "gpu.json"
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "bench_gpu.py"), "--combos", "12", "--bars", "120",
-         "--chunk", "8", "--json", str(path)],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(BENCH / "bench_gpu.py"),
+            "--combos",
+            "12",
+            "--bars",
+            "120",
+            "--chunk",
+            "8",
+            "--json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(path.read_text())
     _check_common(out, 120, 12)
@@ -123,11 +153,28 @@ def test_bench_gpu_gpu_path_on_cuda_simulator(tmp_path):
 
 
 # --- bench_pipeline.py (issue 12): the keys of its JSON, at --quick sizes ------------------------
-PIPELINE_SHAPE_KEYS = {"bars", "combos", "bar_steps", "e2e_s", "kernel_s", "ratio_kernel_over_e2e",
-                       "host_us_per_combo", "backtests_per_min", "e2e_bar_steps_per_s",
-                       "all_e2e_s", "all_kernel_s"}  # fmt: skip
-PIPELINE_MEMORY_KEYS = {"bars", "combos", "estimate_mib", "sweep_peak_rss_mib",
-                        "peak_over_estimate", "rss_before_mib", "growth_mib"}  # fmt: skip
+PIPELINE_SHAPE_KEYS = {
+    "bars",
+    "combos",
+    "bar_steps",
+    "e2e_s",
+    "kernel_s",
+    "ratio_kernel_over_e2e",
+    "host_us_per_combo",
+    "backtests_per_min",
+    "e2e_bar_steps_per_s",
+    "all_e2e_s",
+    "all_kernel_s",
+}
+PIPELINE_MEMORY_KEYS = {
+    "bars",
+    "combos",
+    "estimate_mib",
+    "sweep_peak_rss_mib",
+    "peak_over_estimate",
+    "rss_before_mib",
+    "growth_mib",
+}
 
 
 def _check_pipeline(out: dict, path: Path, shapes: list[str]) -> dict:
@@ -151,8 +198,20 @@ def test_bench_pipeline_quick(tmp_path):
     """Parts A, C (warm), D, E and F at tiny sizes; no Ray, no vectorbt, no cold start."""
     bench = _load("bench_pipeline")
     path = tmp_path / "pipeline.json"
-    out = bench.main(["--quick", "--repeat", "1", "--startup-repeat", "1", "--skip-ray",
-                      "--skip-vectorbt", "--skip-cold", "--json", str(path)])  # fmt: skip
+    out = bench.main(
+        [
+            "--quick",
+            "--repeat",
+            "1",
+            "--startup-repeat",
+            "1",
+            "--skip-ray",
+            "--skip-vectorbt",
+            "--skip-cold",
+            "--json",
+            str(path),
+        ]
+    )
     data = _check_pipeline(out, path, ["1", "2", "3"])
     assert data["ray"] is None and data["vectorbt"] is None
     assert "cold_s" not in data["startup"] and "resubmit_s" not in data["startup"]
@@ -168,8 +227,21 @@ def test_bench_pipeline_quick_ray_vectorbt_cold(tmp_path):
     pytest.importorskip("vectorbt", reason="vectorbt (the 'bench' extra) is not installed")
     bench = _load("bench_pipeline")
     path = tmp_path / "pipeline.json"
-    out = bench.main(["--quick", "--shapes", "1,2", "--repeat", "1", "--startup-repeat", "1",
-                      "--vbt-combos", "1", "--json", str(path)])  # fmt: skip
+    out = bench.main(
+        [
+            "--quick",
+            "--shapes",
+            "1,2",
+            "--repeat",
+            "1",
+            "--startup-repeat",
+            "1",
+            "--vbt-combos",
+            "1",
+            "--json",
+            str(path),
+        ]
+    )
     data = _check_pipeline(out, path, ["1", "2"])
     assert {"ray_s", "kernel_s", "ratio_kernel_over_ray", "fixed_s", "fixed_total_s"} <= set(
         data["ray"]

@@ -29,14 +29,13 @@ from fake_exchange import (
 )
 
 from threadx.data.binance import (
-    BinanceClient,
-    WeightBudget,
     import_archives,
     ingest,
     load_confirmed,
     missing_runs,
     subtract_runs,
 )
+from threadx.data.binance_http import BinanceClient, WeightBudget
 from threadx.data.binance_verify import verify
 from threadx.data.importers import read_file
 from threadx.data.store import OHLCVStore
@@ -62,8 +61,9 @@ def truth() -> pd.DataFrame:
 
 def _client(ex: FakeExchange, clock: FakeClock, limit: int = 1200, **kw) -> BinanceClient:
     budget = WeightBudget(limit, 60.0, clock=clock, sleep=clock.sleep)
-    return BinanceClient(ex.base_url, budget=budget, timeout_s=kw.pop("timeout_s", 2.0),
-                         backoff_s=0.01, seed=7, **kw)  # fmt: skip
+    return BinanceClient(
+        ex.base_url, budget=budget, timeout_s=kw.pop("timeout_s", 2.0), backoff_s=0.01, seed=7, **kw
+    )
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -91,9 +91,23 @@ def test_download_reproduces_shared_file_exactly(tmp_path, rows, truth):
 
 
 def test_misbehaving_exchange_gives_the_same_data_within_budget(tmp_path, rows, truth):
-    faults = Faults(by_request={3: "429", 5: "500", 7: "timeout", 9: "truncated", 11: "503",
-                                13: "418", 15: "incomplete", 17: "short", 19: "502"},
-                    retry_after=7, slow_s=2.0, duplicate_rows=True, missing=[HOUR])  # fmt: skip
+    faults = Faults(
+        by_request={
+            3: "429",
+            5: "500",
+            7: "timeout",
+            9: "truncated",
+            11: "503",
+            13: "418",
+            15: "incomplete",
+            17: "short",
+            19: "502",
+        },
+        retry_after=7,
+        slow_s=2.0,
+        duplicate_rows=True,
+        missing=[HOUR],
+    )
     clock = FakeClock()
     store = OHLCVStore(tmp_path)
     with FakeExchange({SYM: rows}, faults=faults, clock=clock) as ex:
@@ -116,16 +130,19 @@ def test_misbehaving_exchange_gives_the_same_data_within_budget(tmp_path, rows, 
     # the missing hour: asked twice (download + recheck), then recorded, never asked again
     assert rep.confirmed_gaps == [["2023-03-10 05:00:00+00:00", "2023-03-10 06:00:00+00:00", 60]]
     assert [(r["start"], r["minutes"]) for r in load_confirmed(store, EXCH, SYM)] == [
-        ("2023-03-10 05:00:00+00:00", 60)]  # fmt: skip
+        ("2023-03-10 05:00:00+00:00", 60)
+    ]
     assert store.gaps(SYM, EXCH).runs == [(pd.Timestamp(HOUR[0], tz="UTC"), 60)]
     assert again.client.get("requests", 0) == 0 and again.skipped_confirmed == 60
     # the budget: 20 weight per 60 s, never exceeded on the server's clock, and it did bind
     assert sliding_max_weight(hits, 60.0) <= 20 and ex.max_window_weight() <= 20
     assert rep.client["budget_waits"] > 0
     assert not [h for h in hits if h.fault == "over-budget"]
-    print(f"\nfaults run: {len(hits)} requests ({c['retries']} retries, {c['rate_limited']} "
-          f"rate-limited), max weight in any 60 s: {sliding_max_weight(hits, 60.0)} of 20, "
-          f"simulated time {clock():.0f}s")  # fmt: skip
+    print(
+        f"\nfaults run: {len(hits)} requests ({c['retries']} retries, {c['rate_limited']} "
+        f"rate-limited), max weight in any 60 s: {sliding_max_weight(hits, 60.0)} of 20, "
+        f"simulated time {clock():.0f}s"
+    )
 
 
 def test_used_weight_header_keeps_other_clients_usage_in_budget(tmp_path, rows, truth):
@@ -202,8 +219,16 @@ def test_interrupted_ingest_resumes_without_loss(tmp_path, rows, truth):
     with FakeExchange({SYM: rows}, clock=clock) as ex:
         client = _client(ex, clock)
         with pytest.raises(KeyboardInterrupt):
-            ingest(store, SYM, START, END, exchange=EXCH, client=client, flush_rows=5000,
-                   progress=stop_after_12_pages)  # fmt: skip
+            ingest(
+                store,
+                SYM,
+                START,
+                END,
+                exchange=EXCH,
+                client=client,
+                flush_rows=5000,
+                progress=stop_after_12_pages,
+            )
         kept = store.read(SYM, EXCH)
         assert len(kept) == 12_000 and _same(kept, truth.iloc[:12_000])  # nothing received lost
         rep = ingest(store, SYM, START, END, exchange=EXCH, client=client)
@@ -215,13 +240,18 @@ def test_interrupted_ingest_resumes_without_loss(tmp_path, rows, truth):
 def test_killed_ingest_process_resumes_without_loss(tmp_path, rows, truth):
     """SIGKILL an ingest in another process while a request is in flight; run it again."""
     store = OHLCVStore(tmp_path)
-    code = ("import sys; from pathlib import Path; from threadx.data.binance import ingest;"
-            "from threadx.data.store import OHLCVStore;"
-            f"ingest(OHLCVStore(Path(sys.argv[1])), {SYM!r}, {START!r}, {END!r},"
-            f" exchange={EXCH!r}, base_url=sys.argv[2], flush_rows=3000)")  # fmt: skip
+    code = (
+        "import sys; from pathlib import Path; from threadx.data.binance import ingest;"
+        "from threadx.data.store import OHLCVStore;"
+        f"ingest(OHLCVStore(Path(sys.argv[1])), {SYM!r}, {START!r}, {END!r},"
+        f" exchange={EXCH!r}, base_url=sys.argv[2], flush_rows=3000)"
+    )
     with FakeExchange({SYM: rows}, faults=Faults(hold_at=15)) as ex:
-        child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), ex.base_url],
-                                 cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), ex.base_url],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         try:
             assert ex.held.wait(60), "the child never reached request 15"
         finally:
@@ -239,8 +269,9 @@ def test_killed_ingest_process_resumes_without_loss(tmp_path, rows, truth):
 def test_client_errors_are_clear(tmp_path, rows):
     clock = FakeClock()
     store = OHLCVStore(tmp_path)
-    with FakeExchange({SYM: rows}, faults=Faults(by_request={1: "418"}, retry_after=86_400),
-                      clock=clock) as ex:  # fmt: skip
+    with FakeExchange(
+        {SYM: rows}, faults=Faults(by_request={1: "418"}, retry_after=86_400), clock=clock
+    ) as ex:
         with pytest.raises(ThreadXError, match=r"IP banned \(418\), Retry-After 86400s"):
             ingest(store, SYM, START, END, exchange=EXCH, client=_client(ex, clock))
         with pytest.raises(DataError, match="HTTP 400.*Invalid symbol"):
@@ -248,8 +279,7 @@ def test_client_errors_are_clear(tmp_path, rows):
     always = Faults(by_request={i: "500" for i in range(1, 10)})
     with FakeExchange({SYM: rows}, faults=always, clock=clock) as ex:
         with pytest.raises(ThreadXError, match="gave up after 3 retries"):
-            ingest(store, SYM, START, END, exchange=EXCH,
-                   client=_client(ex, clock, max_retries=3))  # fmt: skip
+            ingest(store, SYM, START, END, exchange=EXCH, client=_client(ex, clock, max_retries=3))
         assert len(ex.klines_hits()) == 4
     assert store.symbols() == []
 
@@ -267,18 +297,27 @@ def test_range_arithmetic():
 def test_archive_import_good_checksum(tmp_path, rows, truth, header, unit):
     store = OHLCVStore(tmp_path)
     with FakeExchange({SYM: rows}, faults=Faults(archive_header=header, archive_unit=unit)) as ex:
-        lines = import_archives(store, SYM, "2023-03-01", "2023-04-01", base_url=ex.base_url,
-                                exchange=EXCH)  # fmt: skip
+        lines = import_archives(
+            store, SYM, "2023-03-01", "2023-04-01", base_url=ex.base_url, exchange=EXCH
+        )
     assert [(x["archive"], x["status"], x["rows"]) for x in lines] == [
-        ("BTCUSDT-1m-2023-03.zip", "imported", 30_240)]  # fmt: skip
+        ("BTCUSDT-1m-2023-03.zip", "imported", 30_240)
+    ]
     assert _same(store.read(SYM, EXCH), truth)
 
 
 def test_archive_daily_and_unpublished(tmp_path, rows, truth):
     store = OHLCVStore(tmp_path)
     with FakeExchange({SYM: rows}) as ex:
-        lines = import_archives(store, SYM, "2023-03-21", "2023-03-23", period="daily",
-                                base_url=ex.base_url, exchange=EXCH)  # fmt: skip
+        lines = import_archives(
+            store,
+            SYM,
+            "2023-03-21",
+            "2023-03-23",
+            period="daily",
+            base_url=ex.base_url,
+            exchange=EXCH,
+        )
     assert [x["status"] for x in lines] == ["imported", "skipped"]
     assert lines[1]["reason"] == "not published (404)"
     assert _same(store.read(SYM, EXCH), truth.loc["2023-03-21":])
@@ -288,8 +327,9 @@ def test_archive_bad_checksum_writes_nothing(tmp_path, rows):
     store = OHLCVStore(tmp_path)
     faults = Faults(bad_checksum={"BTCUSDT-1m-2023-03.zip"})
     with FakeExchange({SYM: rows}, faults=faults) as ex:
-        lines = import_archives(store, SYM, "2023-03-01", "2023-04-01", base_url=ex.base_url,
-                                exchange=EXCH)  # fmt: skip
+        lines = import_archives(
+            store, SYM, "2023-03-01", "2023-04-01", base_url=ex.base_url, exchange=EXCH
+        )
     assert lines[0]["status"] == "error" and "checksum mismatch" in lines[0]["error"]
     assert store.symbols() == [] and not list(store.root.rglob("*.parquet"))
     assert not list(store.root.rglob("*.zip")) and not list(store.root.rglob("archives.json"))
@@ -309,8 +349,9 @@ def test_republished_archive_replaces_month_only_after_verification(tmp_path, ro
         ex.archive_edits[name] = _bump
 
         def run() -> dict:
-            return import_archives(store, SYM, "2023-03-01", "2023-04-01", base_url=ex.base_url,
-                                   exchange=EXCH)[0]  # fmt: skip
+            return import_archives(
+                store, SYM, "2023-03-01", "2023-04-01", base_url=ex.base_url, exchange=EXCH
+            )[0]
 
         assert run()["status"] == "imported"
         stored = store.read(SYM, EXCH)
@@ -373,9 +414,11 @@ def test_verify_flags_a_corrupted_local_minute_at_every_interval(tmp_path, rows,
     with FakeExchange({SYM: rows}, clock=clock) as ex:
         rep = verify(store, SYM, exchange=EXCH, client=_client(ex, clock))
     got = sorted((a["interval"], a["time"], a["field"]) for a in rep.anomalies)
-    assert got == [("1d", "2023-03-15 00:00:00+00:00", "volume"),
-                   ("1h", "2023-03-15 09:00:00+00:00", "volume"),
-                   ("4h", "2023-03-15 08:00:00+00:00", "volume")]  # fmt: skip
+    assert got == [
+        ("1d", "2023-03-15 00:00:00+00:00", "volume"),
+        ("1h", "2023-03-15 09:00:00+00:00", "volume"),
+        ("4h", "2023-03-15 08:00:00+00:00", "volume"),
+    ]
     assert json.loads(json.dumps(rep.to_dict()))["ok"] is False
 
 
@@ -390,16 +433,36 @@ def test_cli_ingest_then_verify(tmp_path, rows, truth, capsys):
     faults = Faults(missing=[HOUR])
     with FakeExchange({SYM: rows}, faults=faults) as ex:
         url = ex.base_url
-        argv = ["ingest", "btcusdt", "--start", START, "--end", "2023-03-11", "--exchange", EXCH,
-                "--base-url", url, "--json", str(tmp_path / "ingest.json")]  # fmt: skip
+        argv = [
+            "ingest",
+            "btcusdt",
+            "--start",
+            START,
+            "--end",
+            "2023-03-11",
+            "--exchange",
+            EXCH,
+            "--base-url",
+            url,
+            "--json",
+            str(tmp_path / "ingest.json"),
+        ]
         assert _cli(argv, tmp_path / "data") == 0
         out = capsys.readouterr().out
         assert "14,340 new row(s) in 16 request(s)" in out  # 15 pages + the recheck
         assert "confirmed missing at the exchange: 2023-03-10 05:00:00+00:00" in out
         report = json.loads((tmp_path / "ingest.json").read_text())["ingest"]
         assert report["rows_added"] == 14_340 and report["confirmed_gaps"][0][2] == 60
-        verify_argv = ["verify", "BTCUSDT", "--exchange", EXCH, "--base-url", url,
-                       "--intervals", "1h,1d"]  # fmt: skip
+        verify_argv = [
+            "verify",
+            "BTCUSDT",
+            "--exchange",
+            EXCH,
+            "--base-url",
+            url,
+            "--intervals",
+            "1h,1d",
+        ]
         assert _cli(verify_argv, tmp_path / "data") == 0
         assert "bars compared 1h: 239, 1d: 10" in capsys.readouterr().out
         ex.faults.corrupt = ("1d", "2023-03-02")
@@ -407,8 +470,10 @@ def test_cli_ingest_then_verify(tmp_path, rows, truth, capsys):
         assert _cli(verify_argv, tmp_path / "data") == 1
         assert "ANOMALY 1d 2023-03-02 00:00:00+00:00 mismatch close" in capsys.readouterr().out
     store = OHLCVStore(tmp_path / "data")
-    assert _same(store.read(SYM, EXCH), truth.loc[: "2023-03-10 23:59"].drop(
-        truth.loc["2023-03-10 05:00":"2023-03-10 05:59"].index))  # fmt: skip
+    assert _same(
+        store.read(SYM, EXCH),
+        truth.loc[:"2023-03-10 23:59"].drop(truth.loc["2023-03-10 05:00":"2023-03-10 05:59"].index),
+    )
 
 
 def test_cli_ingest_from_archives_then_rest(tmp_path, rows, truth, capsys):

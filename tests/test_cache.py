@@ -54,8 +54,21 @@ def random_bars(n: int = 3000, seed: int = 7) -> Dataset:
     spread = np.abs(rng.normal(0.0, 0.003, n)) * close
     high, low = np.maximum(open_, close) + spread, np.minimum(open_, close) - spread
     times = np.arange(n, dtype=np.int64) * 3_600_000_000_000
-    return Dataset("BTCUSDT", "binance", "1h", 60, times, open_, high, low, close,
-                   rng.uniform(1, 10, n), 0, 0.0, "none")  # fmt: skip
+    return Dataset(
+        "BTCUSDT",
+        "binance",
+        "1h",
+        60,
+        times,
+        open_,
+        high,
+        low,
+        close,
+        rng.uniform(1, 10, n),
+        0,
+        0.0,
+        "none",
+    )
 
 
 def sweep_grid() -> pd.DataFrame:
@@ -119,7 +132,12 @@ def test_ttl_expiry_with_a_fake_clock() -> None:
     assert c.get("a") is None and "a" not in c
     st = c.stats()
     assert (st["hits"], st["misses"], st["expirations"], st["entries"], st["bytes"]) == (
-        1, 1, 1, 0, 0)  # fmt: skip
+        1,
+        1,
+        1,
+        0,
+        0,
+    )
     c.put("b", arr(2))
     clock.now = 100.0
     c.put("b", arr(3))  # a new put restarts the clock
@@ -164,8 +182,7 @@ def test_stats_and_hit_rate() -> None:
     assert len(calls) == 1
     assert (st["hits"], st["misses"]) == (3, 2)
     assert st["hit_rate"] == pytest.approx(3 / 5)
-    assert set(st) >= {"hits", "misses", "evictions", "expirations", "entries", "bytes",
-                       "hit_rate"}  # fmt: skip
+    assert set(st) >= {"hits", "misses", "evictions", "expirations", "entries", "bytes", "hit_rate"}
     c.reset_stats()
     assert c.stats()["hits"] == 0 and c.stats()["entries"] == 1
     assert c.clear() == 1 and c.stats()["bytes"] == 0
@@ -196,9 +213,15 @@ def test_compute_errors_store_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"max_bytes": -1}, {"max_bytes": 1.5}, {"max_bytes": True},
-               {"max_bytes": 10, "ttl_s": 0}, {"max_bytes": 10, "ttl_s": math.nan}],
-)  # fmt: skip
+    "kwargs",
+    [
+        {"max_bytes": -1},
+        {"max_bytes": 1.5},
+        {"max_bytes": True},
+        {"max_bytes": 10, "ttl_s": 0},
+        {"max_bytes": 10, "ttl_s": math.nan},
+    ],
+)
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         LRUTTLCache(**kwargs)
@@ -342,13 +365,16 @@ def test_required_indicators_are_distinct_ordered_and_match_pack_banks() -> None
     ds, grid = random_bars(600), sweep_grid()
     reqs = required_indicators(grid)
     assert len(reqs) == len(set(reqs))
-    assert reqs == ([("bb", (p,)) for p in (20, 10, 35)]
-                    + [("atr", (p, m)) for p in (14, 7) for m in ("ema", "sma", "wilder")]
-                    + [("ema", (50,)), ("ema", (9,))])  # fmt: skip
+    assert reqs == (
+        [("bb", (p,)) for p in (20, 10, 35)]
+        + [("atr", (p, m)) for p in (14, 7) for m in ("ema", "sma", "wilder")]
+        + [("ema", (50,)), ("ema", (9,))]
+    )
     assert all(type(a) in (int, str) for _, args in reqs for a in args)
     assert required_indicators(grid.to_dict("records")) == reqs
     assert required_indicators(grid.sample(frac=1.0, random_state=1)) != [] and sorted(
-        required_indicators(grid.sample(frac=1.0, random_state=1))) == sorted(reqs)  # fmt: skip
+        required_indicators(grid.sample(frac=1.0, random_state=1))
+    ) == sorted(reqs)
     packed = pack(grid, ds.open, ds.high, ds.low, ds.close)
     assert [("bb", (p,)) for p in packed.bb_periods] == [r for r in reqs if r[0] == "bb"]
     assert [("atr", k) for k in packed.atr_keys] == [r for r in reqs if r[0] == "atr"]

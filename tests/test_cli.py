@@ -20,8 +20,9 @@ def tx(capsys, root, *args):
 
 
 def snapshot(root):
-    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and
-            "logs" not in p.parts}  # fmt: skip
+    return {
+        p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and "logs" not in p.parts
+    }
 
 
 def test_import_kraken_reports_missing_minutes(capsys, tmp_path, shared_data):
@@ -74,19 +75,43 @@ def _write(tmp_path, name, text):
 GOOD = "open_time,open,high,low,close,volume\n2023-03-01 00:00:00+00:00,10,11,9,10.5,1\n"
 
 
-@pytest.mark.parametrize("name,text,rule", [
-    ("BTCUSDT_1m.csv", "open_time,open,high,low,volume\n2023-03-01 00:00:00+00:00,1,2,1,1\n",
-     "close"),
-    ("BTCUSDT_1m.csv", GOOD + "2023-03-01 00:01:00+00:00,10,9,11,10,1\n", "high"),
-    ("BTCUSDT_1m.csv", GOOD + "2023-03-01 00:00:00+00:00,10,11,9,10.6,1\n", "different values"),
-    ("BTCUSDT_1m.csv", GOOD + "2023-03-01 00:01:00+00:00,10,11,9,abc,1\n", "not numeric"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,text,rule",
+    [
+        (
+            "BTCUSDT_1m.csv",
+            "open_time,open,high,low,volume\n2023-03-01 00:00:00+00:00,1,2,1,1\n",
+            "close",
+        ),
+        ("BTCUSDT_1m.csv", GOOD + "2023-03-01 00:01:00+00:00,10,9,11,10,1\n", "high"),
+        ("BTCUSDT_1m.csv", GOOD + "2023-03-01 00:00:00+00:00,10,11,9,10.6,1\n", "different values"),
+        ("BTCUSDT_1m.csv", GOOD + "2023-03-01 00:01:00+00:00,10,11,9,abc,1\n", "not numeric"),
+    ],
+)
 def test_bad_files_change_nothing(capsys, tmp_path, name, text, rule):
-    tx(capsys, tmp_path, "data", "import", str(_write(tmp_path, "BTCUSDT_1m_ok.csv", GOOD)),
-       "--symbol", "BTCUSDT", "--exchange", "binance")  # fmt: skip
+    tx(
+        capsys,
+        tmp_path,
+        "data",
+        "import",
+        str(_write(tmp_path, "BTCUSDT_1m_ok.csv", GOOD)),
+        "--symbol",
+        "BTCUSDT",
+        "--exchange",
+        "binance",
+    )
     before = snapshot(tmp_path / "ohlcv")
-    rc, _, err = tx(capsys, tmp_path, "data", "import", str(_write(tmp_path, name, text)),
-                    "--symbol", "BTCUSDT", "--exchange", "binance")  # fmt: skip
+    rc, _, err = tx(
+        capsys,
+        tmp_path,
+        "data",
+        "import",
+        str(_write(tmp_path, name, text)),
+        "--symbol",
+        "BTCUSDT",
+        "--exchange",
+        "binance",
+    )
     assert rc == 2 and rule in err and name in err
     assert len(err.strip().splitlines()) == 1
     assert snapshot(tmp_path / "ohlcv") == before
@@ -100,8 +125,9 @@ def test_corrupted_parquet_and_bad_checksum(capsys, tmp_path):
     assert rc == 2 and "binance_BTCUSDT_1m.parquet" in err
     z = tmp_path / "in" / "BTCUSDT-1m-2023-03.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("BTCUSDT-1m-2023-03.csv", "1677628800000,1,2,0.5,1.5,3,1677628859999,4,5,"
-                    "6,7,0\n")  # fmt: skip
+        zf.writestr(
+            "BTCUSDT-1m-2023-03.csv", "1677628800000,1,2,0.5,1.5,3,1677628859999,4,5,6,7,0\n"
+        )
     (tmp_path / "in" / "BTCUSDT-1m-2023-03.zip.CHECKSUM").write_text("0" * 64 + "  x.zip\n")
     rc, _, err = tx(capsys, tmp_path, "data", "import", str(z))
     assert rc == 2 and "checksum" in err.lower()
@@ -114,8 +140,9 @@ def test_corrupted_parquet_and_bad_checksum(capsys, tmp_path):
 
 def test_symbol_with_separator_and_config_errors(capsys, tmp_path):
     p = _write(tmp_path, "x.csv", GOOD)
-    rc, _, err = tx(capsys, tmp_path, "data", "import", str(p), "--symbol", "../BTC",
-                    "--exchange", "binance")  # fmt: skip
+    rc, _, err = tx(
+        capsys, tmp_path, "data", "import", str(p), "--symbol", "../BTC", "--exchange", "binance"
+    )
     assert rc == 2 and "symbol" in err
     cfg = tmp_path / "configs" / "threadx.toml"
     cfg.parent.mkdir()
@@ -138,9 +165,23 @@ def test_backtest_writes_run_folder(capsys, tmp_path):
 
     ensure_sample(OHLCVStore(tmp_path))
     out_dir = tmp_path / "bt"
-    rc, out, err = tx(capsys, tmp_path, "backtest", "--symbol", "BTCUSDT", "--timeframe", "15m",
-                      "--param", "bb_period=20", "--param", "bb_std=2",
-                      "--param", "trailing_stop=true", "--out", str(out_dir))  # fmt: skip
+    rc, out, err = tx(
+        capsys,
+        tmp_path,
+        "backtest",
+        "--symbol",
+        "BTCUSDT",
+        "--timeframe",
+        "15m",
+        "--param",
+        "bb_period=20",
+        "--param",
+        "bb_std=2",
+        "--param",
+        "trailing_stop=true",
+        "--out",
+        str(out_dir),
+    )
     assert rc == 0, err
     metrics = json.loads((out_dir / "metrics.json").read_text())
     trades = pd.read_csv(out_dir / "trades.csv")

@@ -59,8 +59,11 @@ def test_local_run_then_already_complete_without_rerun(capsys, tmp_path, root):
     rc, out, err = run_cli(capsys, root, "sweep", "run", str(spec), "--local")
     assert rc == 0, err
     assert "completed, 4 combinations" in out and "already complete" not in out
-    run_id = next(line.split()[1].rstrip(":") for line in out.splitlines()
-                  if line.startswith("run ") and "completed" in line)  # fmt: skip
+    run_id = next(
+        line.split()[1].rstrip(":")
+        for line in out.splitlines()
+        if line.startswith("run ") and "completed" in line
+    )
     manifest = root / "runs" / run_id / "manifest.json"
     before = manifest.read_bytes()
 
@@ -90,8 +93,14 @@ def test_already_complete_without_local_imports_no_ray(tmp_path, root):
         print("RAY_IMPORTED", "ray" in sys.modules, "RC", rc)
     """)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"run {res.run_id} already complete (finished " in out
@@ -152,8 +161,14 @@ def test_warm_up_in_process_is_warm_the_second_time():
 
 
 def _python(tmp_path, env, code):
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

@@ -73,8 +73,10 @@ def cli_env(isolated, tmp_path):
     dash = free_port()
     cfg = tmp_path / "configs" / "threadx.toml"
     cfg.parent.mkdir()
-    cfg.write_text(f"[paths]\ndata_root = '{tmp_path / 'data'}'\nallow_absolute_paths = true\n"
-                   f"[cluster]\ndashboard_port = {dash}\n")  # fmt: skip
+    cfg.write_text(
+        f"[paths]\ndata_root = '{tmp_path / 'data'}'\nallow_absolute_paths = true\n"
+        f"[cluster]\ndashboard_port = {dash}\n"
+    )
     env = {
         **os.environ,
         "THREADX_CONFIG": str(cfg),
@@ -84,8 +86,14 @@ def cli_env(isolated, tmp_path):
 
 
 def threadx(*args: str, env: dict, timeout: float = 100) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "threadx.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout, cwd=REPO)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "threadx.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 @pytest.mark.ray
@@ -93,8 +101,17 @@ def threadx(*args: str, env: dict, timeout: float = 100) -> subprocess.Completed
 def test_up_status_refused_second_up_unreachable_down(cli_env):
     env, home, ray_tmp, dash = cli_env
     gcs, client = free_port(), free_port()
-    up = threadx("cluster", "up", "--port", str(gcs), "--client-port", str(client),
-                 "--num-cpus", "1", env=env)  # fmt: skip
+    up = threadx(
+        "cluster",
+        "up",
+        "--port",
+        str(gcs),
+        "--client-port",
+        str(client),
+        "--num-cpus",
+        "1",
+        env=env,
+    )
     try:
         assert up.returncode == 0, up.stderr
         assert f"dashboard http://127.0.0.1:{dash}" in up.stdout and "auth token on" in up.stdout
@@ -142,8 +159,9 @@ def test_up_status_refused_second_up_unreachable_down(cli_env):
 
 def _cfg(dash: int):
     cfg = load_config(None)
-    return apply_overrides(cfg).model_copy(update={
-        "cluster": cfg.cluster.model_copy(update={"dashboard_port": dash})})  # fmt: skip
+    return apply_overrides(cfg).model_copy(
+        update={"cluster": cfg.cluster.model_copy(update={"dashboard_port": dash})}
+    )
 
 
 @pytest.mark.ray
@@ -152,8 +170,13 @@ def test_head_without_verified_token_auth_is_stopped_again(isolated, monkeypatch
     _, ray_tmp = isolated
     monkeypatch.setattr(cluster, "auth_required", lambda address: False)  # as if Ray ignored it
     with pytest.raises(ThreadXError, match="without token authentication"):
-        cluster.cluster_up(_cfg(free_port()), port=free_port(), num_cpus=1,
-                           client_port=free_port(), start_driver=False)  # fmt: skip
+        cluster.cluster_up(
+            _cfg(free_port()),
+            port=free_port(),
+            num_cpus=1,
+            client_port=free_port(),
+            start_driver=False,
+        )
     assert processes_mentioning(str(ray_tmp)) == []  # nothing left half-started
     assert cluster.read_state() is None and cluster.running_cluster_address() is None
 
@@ -168,21 +191,29 @@ def test_busy_port_and_bad_resources_are_refused_before_anything_starts(isolated
             cluster.cluster_up(_cfg(free_port()), port=port, client_port=free_port())
         with pytest.raises(ThreadXError, match=f"port {port} \\(dashboard\\)"):
             cluster.cluster_up(_cfg(port), port=free_port(), client_port=free_port())
-    for bad, message in (({"CPU": 2}, "--num-cpus"), ({"ssd": -1}, ">= 0"),
-                         ({"a b": 1}, "bad resource name"), ([1], "JSON object")):  # fmt: skip
+    for bad, message in (
+        ({"CPU": 2}, "--num-cpus"),
+        ({"ssd": -1}, ">= 0"),
+        ({"a b": 1}, "bad resource name"),
+        ([1], "JSON object"),
+    ):
         with pytest.raises(ConfigError, match=message):
-            cluster.cluster_up(_cfg(free_port()), port=free_port(), client_port=free_port(),
-                               extra_resources=bad)  # fmt: skip
+            cluster.cluster_up(
+                _cfg(free_port()), port=free_port(), client_port=free_port(), extra_resources=bad
+            )
     assert not ray_tmp.exists() or not any(ray_tmp.iterdir())
 
 
 def test_stop_group_stops_only_its_process_group_and_descendants(tmp_path):
     tag = f"session_test_{os.getpid()}"
-    code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
-            "'import os, time; os.setsid(); time.sleep(60)']); time.sleep(60)")  # fmt: skip
+    code = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+        "'import os, time; os.setsid(); time.sleep(60)']); time.sleep(60)"
+    )
     ours = subprocess.Popen([sys.executable, "-c", code, tag], start_new_session=True)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", tag],
-                             start_new_session=True)  # fmt: skip
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", tag], start_new_session=True
+    )
     try:
         import psutil
 

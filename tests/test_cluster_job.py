@@ -25,8 +25,9 @@ def free_port() -> int:
 
 
 def run(*args: str, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=timeout,
-                          cwd=REPO)  # fmt: skip
+    return subprocess.run(
+        list(args), capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO
+    )
 
 
 @pytest.fixture
@@ -39,18 +40,34 @@ def cluster(tmp_path):
     dash = free_port()
     cfg = tmp_path / "proj" / "configs" / "threadx.toml"
     cfg.parent.mkdir(parents=True)
-    cfg.write_text(f"[paths]\ndata_root = '{data}'\nallow_absolute_paths = true\n"
-                   f"[cluster]\ndashboard_port = {dash}\n")  # fmt: skip
+    cfg.write_text(
+        f"[paths]\ndata_root = '{data}'\nallow_absolute_paths = true\n"
+        f"[cluster]\ndashboard_port = {dash}\n"
+    )
     import tempfile
 
     # a Ray temp dir of its own: nobody's bare ray.init() joins this test cluster by accident
     ray_tmp = tempfile.mkdtemp(prefix="rtx", dir="/tmp")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "THREADX_CONFIG": str(cfg), "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_TMPDIR": ray_tmp}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "THREADX_CONFIG": str(cfg),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_TMPDIR": ray_tmp,
+    }
     gcs = free_port()
-    up = run(str(BIN / "threadx"), "cluster", "up", "--port", str(gcs), "--num-cpus", "2",
-             "--client-port", str(free_port()), env=env)  # fmt: skip
+    up = run(
+        str(BIN / "threadx"),
+        "cluster",
+        "up",
+        "--port",
+        str(gcs),
+        "--num-cpus",
+        "2",
+        "--client-port",
+        str(free_port()),
+        env=env,
+    )
     assert up.returncode == 0, up.stderr
     try:
         yield env, data, dash, up.stdout
@@ -71,10 +88,22 @@ def test_cluster_status_second_up_and_job_submit(cluster):
     assert again.returncode == 2 and "already running" in again.stderr
     assert again.stderr.count("\n") == 1  # one line
     for _ in range(30):  # the node's job agent registers a few seconds after `ray start`
-        job = run(str(BIN / "ray"), "job", "submit", "--address", f"http://127.0.0.1:{dash}",
-                  "--working-dir", ".", "--", "threadx", "sweep", "run",
-                  "configs/sweeps/demo.toml", env={**env, "RAY_AUTH_MODE": "token"},
-                  timeout=500)  # fmt: skip
+        job = run(
+            str(BIN / "ray"),
+            "job",
+            "submit",
+            "--address",
+            f"http://127.0.0.1:{dash}",
+            "--working-dir",
+            ".",
+            "--",
+            "threadx",
+            "sweep",
+            "run",
+            "configs/sweeps/demo.toml",
+            env={**env, "RAY_AUTH_MODE": "token"},
+            timeout=500,
+        )
         if "No available agent" not in job.stderr:
             break
         time.sleep(2)
@@ -89,17 +118,20 @@ def test_cluster_status_second_up_and_job_submit(cluster):
 
 def test_unreachable_address_is_clear(tmp_path):
     env = {**os.environ, "THREADX_DATA_ROOT": str(tmp_path)}
-    st = run(str(BIN / "threadx"), "cluster", "status", "--address", "127.0.0.1:1", env=env,
-             timeout=60)  # fmt: skip
+    st = run(
+        str(BIN / "threadx"), "cluster", "status", "--address", "127.0.0.1:1", env=env, timeout=60
+    )
     assert st.returncode == 2 and "unreachable" in st.stderr
 
 
 def test_sweep_submit_status_cancel_resume_via_cli(cluster, tmp_path):
     env, data, _, _ = cluster
     spec = tmp_path / "small.toml"
-    spec.write_text("name = 'cli'\n[data]\nsymbols = ['BTCUSDT']\ntimeframes = ['1h']\n"
-                    "[grid]\nbb_period = { start = 5, stop = 60, step = 1 }\n"
-                    "bb_std = [1.5, 2.0, 2.5]\n")  # fmt: skip
+    spec.write_text(
+        "name = 'cli'\n[data]\nsymbols = ['BTCUSDT']\ntimeframes = ['1h']\n"
+        "[grid]\nbb_period = { start = 5, stop = 60, step = 1 }\n"
+        "bb_std = [1.5, 2.0, 2.5]\n"
+    )
     sub = run(str(BIN / "threadx"), "sweep", "submit", str(spec), env=env)
     assert sub.returncode == 0, sub.stderr
     rid = sub.stdout.strip().splitlines()[-1]

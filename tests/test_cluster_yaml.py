@@ -34,8 +34,9 @@ def test_ray_launcher_accepts_it(cfg):
 
 def test_secure_defaults_and_install(cfg):
     assert cfg["provider"]["head_ip"] and cfg["provider"]["worker_ips"]
-    head, worker = (" ".join(cfg[k]) for k in ("head_start_ray_commands",
-                                                "worker_start_ray_commands"))  # fmt: skip
+    head, worker = (
+        " ".join(cfg[k]) for k in ("head_start_ray_commands", "worker_start_ray_commands")
+    )
     assert "--dashboard-host=127.0.0.1" in head and "--dashboard-host" not in worker
     for cmds in (cfg["head_start_ray_commands"], cfg["worker_start_ray_commands"]):
         for cmd in (c for c in cmds if " start " in c):
@@ -59,9 +60,15 @@ def test_worker_start_command_expands_to_valid_arguments(cfg, tmp_path):
     cmd = cmd.replace("~/threadx/.venv/bin/ray", "printf '%s\\n'").replace(
         "~/threadx/.venv/bin/python", shlex.quote(sys.executable)
     )
-    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60,
-                         cwd=REPO, env={"RAY_HEAD_IP": "10.0.0.10", "PATH": "/usr/bin:/bin",
-                                        "HOME": str(tmp_path)}, check=True)  # fmt: skip
+    out = subprocess.run(
+        ["bash", "-c", cmd],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={"RAY_HEAD_IP": "10.0.0.10", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        check=True,
+    )
     args = out.stdout.splitlines()  # one argument per line
     assert args[:2] == ["start", "--address=10.0.0.10:6379"]
     resources = next(a for a in args if a.startswith("--resources="))

@@ -81,13 +81,18 @@ class FakeExecutor:
 @pytest.fixture
 def plan_and_store(store):
     ensure_sample(store)
-    spec = spec_from_dict({
-        "name": "c", "data": {"symbols": ["BTCUSDT"], "timeframes": ["4h"]},
-        "grid": {"bb_period": {"start": 5, "stop": 24, "step": 1},
-                 "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
-                 "atr_multiplier": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]},
-        "chunk_size": 100,
-    })  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": "c",
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["4h"]},
+            "grid": {
+                "bb_period": {"start": 5, "stop": 24, "step": 1},
+                "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
+                "atr_multiplier": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+            },
+            "chunk_size": 100,
+        }
+    )
     plan = plan_sweep(spec, load_datasets(spec, store))
     run = RunStore(store.data_root / "runs" / plan.run_id)
     run.create(spec_to_toml(spec), plan.manifest("cpu"))

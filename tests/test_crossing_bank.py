@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from threadx.kernels import layout as L
-from threadx.kernels.cpu import crossing_bank
+from threadx.kernels.crossing import crossing_bank
 from threadx.strategy.pack import pack
 
 
@@ -55,8 +55,13 @@ def test_crossing_bits_are_the_band_crossings(n: int) -> None:
     P = packed.params
     for i, c in enumerate(combos):
         j = int(P[i, L.C_BB_IDX])
-        want = _expected(packed.close, packed.middle[j], packed.sd[j], c["bb_std"],
-                         L.DIRECTION_CODES[c["direction"]])  # fmt: skip
+        want = _expected(
+            packed.close,
+            packed.middle[j],
+            packed.sd[j],
+            c["bb_std"],
+            L.DIRECTION_CODES[c["direction"]],
+        )
         np.testing.assert_array_equal(_unpack(bits[rows[i]], n), want)
     # combinations differing only in atr_multiplier share their row; nothing else does
     assert (rows[0::2] == rows[1::2]).all() and len(set(rows[0::2].tolist())) == len(combos) // 2

@@ -27,15 +27,26 @@ from threadx.devices import (
 from threadx.errors import ConfigError, ThreadXError
 
 
-@pytest.mark.parametrize("name,label", [
-    ("NVIDIA GeForce RTX 5090", "5090"), ("NVIDIA GeForce RTX 2060", "2060"),
-    ("NVIDIA GeForce RTX 4090 Ti", "4090Ti"), ("NVIDIA GeForce RTX 4080 SUPER", "4080SUPER"),
-    ("NVIDIA GeForce GTX 1080 Ti", "1080Ti"), ("NVIDIA RTX A6000", "A6000"),
-    ("NVIDIA GeForce RTX 3080 Laptop GPU", "3080"), ("NVIDIA H100 80GB HBM3", "H100"),
-    ("NVIDIA A100-SXM4-40GB", "A100"), ("Tesla T4", "T4"), ("NVIDIA L40S", "L40S"),
-    ("NVIDIA GH200 480GB", "GH200"), ("NVIDIA TITAN V", "TITAN_V"), ("weird gpu!", "weird_gpu"),
-    ("", "gpu"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,label",
+    [
+        ("NVIDIA GeForce RTX 5090", "5090"),
+        ("NVIDIA GeForce RTX 2060", "2060"),
+        ("NVIDIA GeForce RTX 4090 Ti", "4090Ti"),
+        ("NVIDIA GeForce RTX 4080 SUPER", "4080SUPER"),
+        ("NVIDIA GeForce GTX 1080 Ti", "1080Ti"),
+        ("NVIDIA RTX A6000", "A6000"),
+        ("NVIDIA GeForce RTX 3080 Laptop GPU", "3080"),
+        ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA A100-SXM4-40GB", "A100"),
+        ("Tesla T4", "T4"),
+        ("NVIDIA L40S", "L40S"),
+        ("NVIDIA GH200 480GB", "GH200"),
+        ("NVIDIA TITAN V", "TITAN_V"),
+        ("weird gpu!", "weird_gpu"),
+        ("", "gpu"),
+    ],
+)
 def test_labels(name, label):
     assert device_label(name) == label
     assert (RESOURCE_PREFIX + label).isidentifier()
@@ -46,8 +57,11 @@ def gpu(i, name):
 
 
 def test_resources_round_trip_and_duplicate_labels():
-    gpus = [gpu(0, "NVIDIA GeForce RTX 5090"), gpu(1, "NVIDIA GeForce RTX 2060"),
-            gpu(2, "NVIDIA GeForce RTX 5090")]  # fmt: skip
+    gpus = [
+        gpu(0, "NVIDIA GeForce RTX 5090"),
+        gpu(1, "NVIDIA GeForce RTX 2060"),
+        gpu(2, "NVIDIA GeForce RTX 5090"),
+    ]
     res = node_resources(gpus)
     assert res == {"threadx_gpu_5090": 1.0, "threadx_gpu_2060": 1.0, "threadx_gpu_5090_2": 1.0}
     both = {**res, "CPU": 8.0, "GPU": 3.0, "memory": 1e9, "node:10.0.0.1": 1.0}
@@ -85,15 +99,18 @@ def test_weights_configured():
     assert resolve_weights(["5090", "5090_2"], {"5090": 1.0, "5090_2": 3.0})["5090_2"] == 0.75
 
 
-@pytest.mark.parametrize("labels,configured,message", [
-    (["5090"], {"3090": 1.0}, "device '3090' is not in the cluster"),
-    (["5090"], {"5090": -1.0}, "weight of '5090' must be a number > 0"),
-    (["5090"], {"5090": 0}, "must be a number > 0"),
-    (["5090"], {"5090": float("nan")}, "must be a number > 0"),
-    (["5090", "2060"], {"5090": 1.0}, "no weight for device\\(s\\) 2060"),
-    (["5090_1"], {"5090": 1.0, "90": 1.0}, "matches several entries"),
-    ([], {}, "no devices"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "labels,configured,message",
+    [
+        (["5090"], {"3090": 1.0}, "device '3090' is not in the cluster"),
+        (["5090"], {"5090": -1.0}, "weight of '5090' must be a number > 0"),
+        (["5090"], {"5090": 0}, "must be a number > 0"),
+        (["5090"], {"5090": float("nan")}, "must be a number > 0"),
+        (["5090", "2060"], {"5090": 1.0}, "no weight for device\\(s\\) 2060"),
+        (["5090_1"], {"5090": 1.0, "90": 1.0}, "matches several entries"),
+        ([], {}, "no devices"),
+    ],
+)
 def test_weights_errors(labels, configured, message):
     with pytest.raises(ConfigError, match=message):
         resolve_weights(labels, configured)
@@ -116,8 +133,13 @@ def test_detect_gpus_is_empty_without_nvml_or_describes_each_device():
 
 
 def test_module_prints_resources_json():
-    out = subprocess.run([sys.executable, "-m", "threadx.devices", "--resources"],
-                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "threadx.devices", "--resources"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert json.loads(out.stdout) == node_resources(detect_gpus())
 
 
@@ -158,14 +180,19 @@ def fake_nvml(tmp_path_factory) -> dict:
         pytest.skip("no C compiler to build the fake NVML")
     d = tmp_path_factory.mktemp("nvml")
     (d / "fake.c").write_text(FAKE_NVML)
-    subprocess.run([cc, "-shared", "-fPIC", "-o", str(d / "libnvidia-ml.so.1"), str(d / "fake.c")],
-                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-o", str(d / "libnvidia-ml.so.1"), str(d / "fake.c")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return {**os.environ, "LD_LIBRARY_PATH": str(d)}
 
 
 def _run(env: dict, *args: str) -> str:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
-                          timeout=60, check=True).stdout  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, timeout=60, check=True
+    ).stdout
 
 
 def test_nvml_discovery_per_device_index(fake_nvml):
@@ -178,9 +205,11 @@ def test_nvml_discovery_per_device_index(fake_nvml):
     assert second["utilization"] is None and second["compute_capability"] == [7, 5]
     res = json.loads(_run(fake_nvml, "-m", "threadx.devices", "--resources"))
     assert res == {"threadx_gpu_5090": 1.0, "threadx_gpu_2060": 1.0, "threadx_gpu_5090_3": 1.0}
-    code = ("from threadx.devices import gpu_utilization, gpu_index_for_label as f;"
-            "print([(u.index, u.utilization, u.memory_total >> 30) for u in gpu_utilization()],"
-            " f('2060'), f('5090_3'))")  # fmt: skip
+    code = (
+        "from threadx.devices import gpu_utilization, gpu_index_for_label as f;"
+        "print([(u.index, u.utilization, u.memory_total >> 30) for u in gpu_utilization()],"
+        " f('2060'), f('5090_3'))"
+    )
     assert _run(fake_nvml, "-c", code).strip() == (
         "[(0, 40.0, 32), (2, None, 6), (3, 43.0, 32)] 2 3"
     )

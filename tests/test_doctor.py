@@ -20,8 +20,10 @@ NO_CLUSTER = {"status": "none", "address": None, "dashboard": {"url": None, "lis
 
 
 def _cfg(tmp_path, dashboard_host="127.0.0.1"):
-    data = {"paths": {"data_root": str(tmp_path / "data"), "allow_absolute_paths": True},
-            "cluster": {"dashboard_host": dashboard_host}}  # fmt: skip
+    data = {
+        "paths": {"data_root": str(tmp_path / "data"), "allow_absolute_paths": True},
+        "cluster": {"dashboard_host": dashboard_host},
+    }
     return config_from_dict(data, "<test>", tmp_path)
 
 
@@ -79,22 +81,67 @@ def test_schema_rejects_a_broken_report(base_report):
 
 
 CLUSTERS = {
-    "secure two nodes": ({"status": "ok", "address": "10.0.0.1:6379", "nodes": 2, "alive_nodes": 2,
-                          "auth_required": True, "dashboard": {"url": "127.0.0.1:8265",
-                          "listen": ["127.0.0.1"]}}, "ok", "ok"),
-    "two nodes without auth": ({"status": "ok", "address": "10.0.0.1:6379", "nodes": 2,
-                                "alive_nodes": 2, "auth_required": False, "dashboard": {
-                                "url": "127.0.0.1:8265", "listen": ["127.0.0.1"]}}, "fail", "ok"),
-    "one node without auth": ({"status": "ok", "address": "127.0.0.1:6379", "nodes": 1,
-                               "alive_nodes": 1, "auth_required": False, "dashboard": {
-                               "url": "127.0.0.1:8265", "listen": ["127.0.0.1"]}}, "warn", "ok"),
-    "dashboard on 0.0.0.0": ({"status": "ok", "address": "127.0.0.1:6379", "nodes": 1,
-                              "alive_nodes": 1, "auth_required": True, "dashboard": {
-                              "url": "10.0.0.1:8265", "listen": ["0.0.0.0"]}}, "ok", "fail"),
-    "dashboard on a LAN address": ({"status": "ok", "address": "10.0.0.1:6379", "nodes": 1,
-                                    "alive_nodes": 1, "auth_required": True, "dashboard": {
-                                    "url": "10.0.0.1:8265", "listen": []}}, "ok", "warn"),
-}  # fmt: skip
+    "secure two nodes": (
+        {
+            "status": "ok",
+            "address": "10.0.0.1:6379",
+            "nodes": 2,
+            "alive_nodes": 2,
+            "auth_required": True,
+            "dashboard": {"url": "127.0.0.1:8265", "listen": ["127.0.0.1"]},
+        },
+        "ok",
+        "ok",
+    ),
+    "two nodes without auth": (
+        {
+            "status": "ok",
+            "address": "10.0.0.1:6379",
+            "nodes": 2,
+            "alive_nodes": 2,
+            "auth_required": False,
+            "dashboard": {"url": "127.0.0.1:8265", "listen": ["127.0.0.1"]},
+        },
+        "fail",
+        "ok",
+    ),
+    "one node without auth": (
+        {
+            "status": "ok",
+            "address": "127.0.0.1:6379",
+            "nodes": 1,
+            "alive_nodes": 1,
+            "auth_required": False,
+            "dashboard": {"url": "127.0.0.1:8265", "listen": ["127.0.0.1"]},
+        },
+        "warn",
+        "ok",
+    ),
+    "dashboard on 0.0.0.0": (
+        {
+            "status": "ok",
+            "address": "127.0.0.1:6379",
+            "nodes": 1,
+            "alive_nodes": 1,
+            "auth_required": True,
+            "dashboard": {"url": "10.0.0.1:8265", "listen": ["0.0.0.0"]},
+        },
+        "ok",
+        "fail",
+    ),
+    "dashboard on a LAN address": (
+        {
+            "status": "ok",
+            "address": "10.0.0.1:6379",
+            "nodes": 1,
+            "alive_nodes": 1,
+            "auth_required": True,
+            "dashboard": {"url": "10.0.0.1:8265", "listen": []},
+        },
+        "ok",
+        "warn",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(CLUSTERS))
@@ -140,9 +187,17 @@ def test_cli_json_and_strict_exit_codes(tmp_path, monkeypatch, capsys):
     out = tmp_path / "doctor.json"
     cfg = _cfg(tmp_path)
     monkeypatch.setattr("threadx.cluster.running_cluster_address", lambda: None)  # ignore others'
-    monkeypatch.setattr(doctor, "benchmark", lambda backend, seconds, **kw: {
-        "backend": backend, "bars": 10, "combos": 1, "seconds": seconds,
-        "bar_steps_per_s": 10.0})  # fmt: skip  # the benchmark itself is tested above
+    monkeypatch.setattr(
+        doctor,
+        "benchmark",
+        lambda backend, seconds, **kw: {
+            "backend": backend,
+            "bars": 10,
+            "combos": 1,
+            "seconds": seconds,
+            "bar_steps_per_s": 10.0,
+        },
+    )  # the benchmark itself is tested above
     assert _cli(["doctor", "--json", str(out), "--bench-seconds", "0.1"], cfg) == 0
     report = json.loads(out.read_text())
     jsonschema.validate(report, doctor.SCHEMA)
@@ -164,15 +219,27 @@ def test_real_two_node_cluster_without_auth_and_open_dashboard(tmp_path, monkeyp
 
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     node = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
-    head = {**node, "include_dashboard": True, "dashboard_host": "0.0.0.0",
-            "dashboard_port": _free_port()}  # fmt: skip
+    head = {
+        **node,
+        "include_dashboard": True,
+        "dashboard_host": "0.0.0.0",
+        "dashboard_port": _free_port(),
+    }
     cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
         cluster.add_node(**node)
         cluster.wait_for_nodes()
         out = tmp_path / "doctor.json"
-        argv = ["doctor", "--address", cluster.address, "--strict", "--bench-seconds", "0",
-                "--json", str(out)]  # fmt: skip
+        argv = [
+            "doctor",
+            "--address",
+            cluster.address,
+            "--strict",
+            "--bench-seconds",
+            "0",
+            "--json",
+            str(out),
+        ]
         assert _cli(argv, _cfg(tmp_path)) == 1
     finally:
         cluster.shutdown()

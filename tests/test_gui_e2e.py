@@ -46,8 +46,7 @@ dpg.show_viewport(); dpg.render_dearpygui_frame(); dpg.destroy_context(); print(
 def _probe_display() -> None:
     """Open a tiny DearPyGui window in a child process first: a display without OpenGL would
     crash (not fail) this test process."""
-    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
     if proc.returncode != 0 or "ok" not in proc.stdout:
         why = f"DearPyGui cannot open a window here (rc {proc.returncode}): {proc.stderr[-500:]}"
         if os.environ.get("CI"):
@@ -68,8 +67,11 @@ def display():
             pytest.fail("CI is set but Xvfb is missing: install xvfb and libgl1-mesa-dri")
         pytest.skip("no DISPLAY and no Xvfb (apt-get install xvfb libgl1-mesa-dri)")
     n = _free_display()
-    proc = subprocess.Popen([xvfb, f":{n}", "-screen", "0", "3400x1000x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [xvfb, f":{n}", "-screen", "0", "3400x1000x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     t0 = time.monotonic()
     while not Path(f"/tmp/.X11-unix/X{n}").exists():
         if proc.poll() is not None or time.monotonic() - t0 > 15:
@@ -98,8 +100,14 @@ def cluster(tmp_path_factory):
     cfg = cfg.model_copy(update={"paths": paths})
     setup_logging(cfg, console_level=None)
     t0 = time.monotonic()
-    ray.init(num_cpus=2, num_gpus=2, resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
-             include_dashboard=False, namespace="threadx", logging_level="ERROR")  # fmt: skip
+    ray.init(
+        num_cpus=2,
+        num_gpus=2,
+        resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
+        include_dashboard=False,
+        namespace="threadx",
+        logging_level="ERROR",
+    )
     client = ThreadXClient(cfg).connect()
     TIMINGS["ray start"] = time.monotonic() - t0
     yield client
@@ -181,14 +189,22 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
     from threadx.sweep.results import rank
 
     with Step("connect + catalog"):
-        app.pump(lambda: app.connection is not None and app.connection.ok
-                 and app.data.catalog is not None, 90, "connected with catalog")  # fmt: skip
+        app.pump(
+            lambda: (
+                app.connection is not None and app.connection.ok and app.data.catalog is not None
+            ),
+            90,
+            "connected with catalog",
+        )
     assert app.data.catalog.table.column("symbol") == ("BTCUSDT",)
     with Step("data view"):
         _data_view(app, cluster, shots, tmp_path)
     with Step("form + TOML"):
-        run_grid = {"bb_period": ("range", "5:44:1"), "bb_std": ("range", "1.0:3.4:0.1"),
-                    "atr_multiplier": ("list", "1.0, 2.0")}  # fmt: skip
+        run_grid = {
+            "bb_period": ("range", "5:44:1"),
+            "bb_std": ("range", "1.0:3.4:0.1"),
+            "atr_multiplier": ("list", "1.0, 2.0"),
+        }
         _fill_form(app, "gui-e2e", "15m", run_grid, 25)  # 80 tasks: progress in many steps
         assert app.sweep.estimate.ok and app.sweep.estimate.count == 2000
         assert dpg.get_value("sweep/estimate").startswith("2,000 combinations x up to 2,016 bars")
@@ -199,9 +215,16 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
     spec = cluster.call("spec", run_id)
     assert len(frame) == 2000
     with Step("results check"):
-        app.pump(lambda: app.results.snap is not None and app.results.snap.run_id == run_id
-                 and app.results.snap.n_results == 2000
-                 and app.results.snap.state == "completed", 60, "final results")  # fmt: skip
+        app.pump(
+            lambda: (
+                app.results.snap is not None
+                and app.results.snap.run_id == run_id
+                and app.results.snap.n_results == 2000
+                and app.results.snap.state == "completed"
+            ),
+            60,
+            "final results",
+        )
         _check_table(app, frame, spec, fmt_value, rank)
         _check_heatmap(app, frame, "sharpe", "bb_period", "bb_std", "atr_multiplier")
         app.show_tab("results")
@@ -223,9 +246,11 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
     assert c.active_frames >= max(30, 5 * c.active_wall_s), (c.active_frames, c.active_wall_s)
     assert c.active_max_s < 1.0 and c.active_gap_max_s < 1.0, (c.active_max_s, c.active_gap_max_s)
     print("\nGUI e2e timings (s):", {k: round(v, 1) for k, v in TIMINGS.items()})
-    print(f"while a run was active: {c.active_frames} frames in {c.active_wall_s:.1f} s, "
-          f"longest frame {1e3 * c.active_max_s:.0f} ms, longest gap "
-          f"{1e3 * c.active_gap_max_s:.0f} ms; screenshots in {shots}")  # fmt: skip
+    print(
+        f"while a run was active: {c.active_frames} frames in {c.active_wall_s:.1f} s, "
+        f"longest frame {1e3 * c.active_max_s:.0f} ms, longest gap "
+        f"{1e3 * c.active_gap_max_s:.0f} ms; screenshots in {shots}"
+    )
 
 
 def _data_view(app, cluster, shots: Path, tmp_path: Path) -> None:
@@ -267,8 +292,9 @@ def _toml_round_trip(app, tmp_path: Path) -> None:
     app.sweep.set_param("bb_period", "list", "20")
     assert app.sweep.estimate.count == 50
     app.sweep.on_load()
-    assert app.sweep.read_form().param("bb_period") == forms.ParamField("bb_period", "range",
-                                                                        "5:44:1")  # fmt: skip
+    assert app.sweep.read_form().param("bb_period") == forms.ParamField(
+        "bb_period", "range", "5:44:1"
+    )
     assert app.sweep.estimate.count == 2000
 
 
@@ -286,24 +312,34 @@ def _first_sweep(app, cluster, shots: Path) -> str:
 
     app.show_tab("sweep")
     run_id = _start(app, "gui-e2e")
-    app.pump(watch(lambda: app.sweep.progress.fraction >= 0.2 and _state(app) == "running"), 120,
-             "20 % done")  # fmt: skip
+    app.pump(
+        watch(lambda: app.sweep.progress.fraction >= 0.2 and _state(app) == "running"),
+        120,
+        "20 % done",
+    )
     _snap(app, shots / "sweep.png")
     assert dpg.get_value("progress/bar") >= 0.2
     assert "bar-steps/s" in dpg.get_value("progress/rate") and "--" not in dpg.get_value(
-        "progress/rate")  # fmt: skip
+        "progress/rate"
+    )
     assert dpg.get_value("progress/eta").startswith("ETA ")
     app.show_tab("cluster")
-    app.pump(lambda: app.cluster.snap is not None and len(app.cluster.snap.workers.rows) == 2,
-             60, "two worker slots")  # fmt: skip
+    app.pump(
+        lambda: app.cluster.snap is not None and len(app.cluster.snap.workers.rows) == 2,
+        60,
+        "two worker slots",
+    )
     workers = app.cluster.snap.workers
     assert sorted(zip(workers.column("device"), workers.column("weight"), strict=True)) == [
-        ("2060", "0.25"), ("5090", "0.75")]  # fmt: skip
+        ("2060", "0.25"),
+        ("5090", "0.75"),
+    ]
     assert app.cluster.snap.nodes.rows[0][5] == "2060, 5090"
     _snap(app, shots / "cluster.png")
     app.show_tab("results")
-    app.pump(lambda: app.results.snap is not None and 0 < app.results.snap.n_results, 60,
-             "live results")  # fmt: skip
+    app.pump(
+        lambda: app.results.snap is not None and 0 < app.results.snap.n_results, 60, "live results"
+    )
     app.show_tab("sweep")
     app.pump(watch(lambda: _state(app) == "completed"), 180, "sweep 1 completed")
     done = [int(t.split(" /")[0].replace(",", "")) for s, t in seen if s == "running"]
@@ -372,8 +408,11 @@ def _check_sorting_and_other_heatmap(app, frame) -> None:
     dpg.set_value("results/x", "bb_period")
     dpg.set_value("results/y", "bb_std")
     app.results.on_heat_change()
-    app.pump(lambda: app.results.heatmap.kind == "heatmap"
-             and app.results.heatmap.metric == "sharpe", 30, "sharpe heatmap")  # fmt: skip
+    app.pump(
+        lambda: app.results.heatmap.kind == "heatmap" and app.results.heatmap.metric == "sharpe",
+        30,
+        "sharpe heatmap",
+    )
 
 
 def _rank_modes_and_overfitting(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
@@ -417,8 +456,11 @@ def _drilldown(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
     best = app.results.table.keys[0]
     app.results.on_select(app.results.cells[0][0], None, best)  # click on the best row
     app.pump(lambda: app.active_tab() == "drilldown", 5, "drill-down tab shown")
-    app.pump(lambda: app.drilldown.view is not None and app.drilldown.view.combo_id == best, 60,
-             "drill-down")  # fmt: skip
+    app.pump(
+        lambda: app.drilldown.view is not None and app.drilldown.view.combo_id == best,
+        60,
+        "drill-down",
+    )
     v = app.drilldown.view
     row = frame.set_index("combo_id").loc[best]
     ref = cluster.call("drilldown", run_id, int(best))
@@ -466,16 +508,20 @@ def _second_sweep(app, cluster, shots: Path) -> None:
     paused_at = app.sweep.progress.fraction
     assert dpg.get_value("progress/eta").startswith("paused at")
     app.sweep.on_resume()
-    app.pump(lambda: _state(app) == "running" and app.sweep.progress.fraction > paused_at, 60,
-             "resumed")  # fmt: skip
+    app.pump(
+        lambda: _state(app) == "running" and app.sweep.progress.fraction > paused_at, 60, "resumed"
+    )
     app.sweep.on_cancel()
     app.pump(lambda: _state(app) == "cancelled", 60, "cancelled")
     st = cluster.status(run_id)
     assert st["state"] == "cancelled" and 0 < st["done"] < st["total"] == 40_000
     stored = cluster.call("results", run_id)
     assert len(stored) == st["done"]
-    app.pump(lambda: app.results.snap.run_id == run_id and app.results.snap.state == "cancelled",
-             30, "results of the cancelled run")  # fmt: skip
+    app.pump(
+        lambda: app.results.snap.run_id == run_id and app.results.snap.state == "cancelled",
+        30,
+        "results of the cancelled run",
+    )
     assert app.results.snap.n_results == len(stored)
     assert dpg.get_value("progress/eta").startswith("cancelled at")
     _snap(app, shots / "sweep_cancelled.png")
@@ -486,9 +532,13 @@ def _logs_view(app, cluster, shots: Path) -> None:
     text = log_file.read_text()
     assert "gui frames:" in text and "(run active)" in text
     app.show_tab("logs")
-    app.pump(lambda: app.logs.snap is not None and any("gui frames:" in line
-                                                       for line in app.logs.snap.lines), 30,
-             "frame times in the log view")  # fmt: skip
+    app.pump(
+        lambda: (
+            app.logs.snap is not None and any("gui frames:" in line for line in app.logs.snap.lines)
+        ),
+        30,
+        "frame times in the log view",
+    )
     _snap(app, shots / "logs.png")
 
 
@@ -500,16 +550,30 @@ def test_gui_verb_runs_and_saves_a_screenshot_per_view(app, cluster, tmp_path):
     the running cluster."""
     address = ray.get_runtime_context().gcs_address
     out = tmp_path / "shots"
-    cmd = [sys.executable, "-m", "threadx.cli", "--config", str(REPO / "configs" / "threadx.toml"),
-           "--data-root", str(cluster.cfg.data_root), "gui", "--address", address,
-           "--exit-after", "4", "--screenshot-dir", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "threadx.cli",
+        "--config",
+        str(REPO / "configs" / "threadx.toml"),
+        "--data-root",
+        str(cluster.cfg.data_root),
+        "gui",
+        "--address",
+        address,
+        "--exit-after",
+        "4",
+        "--screenshot-dir",
+        str(out),
+    ]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=150)
     TIMINGS["cli subprocess"] = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(p.name for p in out.glob("*.png"))
-    assert names == sorted(f"{t}.png" for t in ("cluster", "data", "sweep", "results",
-                                                "drilldown", "runs", "logs"))  # fmt: skip
+    assert names == sorted(
+        f"{t}.png" for t in ("cluster", "data", "sweep", "results", "drilldown", "runs", "logs")
+    )
     assert all((out / n).stat().st_size > 5_000 for n in names)
 
 
@@ -555,7 +619,8 @@ def test_walk_forward_panel_end_to_end(app, cluster, shots):
     # the request: the stored report as it is, plus the stitched equity as lists
     sent = cluster.walk_forward(run_id)
     assert {k: v for k, v in sent.items() if k != "datasets"} == {
-        k: v for k, v in stored.items() if k != "datasets"}  # fmt: skip
+        k: v for k, v in stored.items() if k != "datasets"
+    }
     (got,) = sent["datasets"]
     assert {k: v for k, v in got.items() if k != "oos_equity"} == stored["datasets"][0]
     assert got["oos_equity"]["equity"] == eq["equity"].tolist()  # 1,344 bars: sent whole
@@ -565,17 +630,23 @@ def test_walk_forward_panel_end_to_end(app, cluster, shots):
     rep = stored["datasets"][0]
     d, s = rep["degradation"], rep["stitched"]
     shown = app.results.walk_forward.shown_text()
-    assert shown["header"].startswith("walk-forward (rolling: train 7d, test 2d, step 2d), "
-                                      "best by sharpe, -max_drawdown per train window")  # fmt: skip
+    assert shown["header"].startswith(
+        "walk-forward (rolling: train 7d, test 2d, step 2d), "
+        "best by sharpe, -max_drawdown per train window"
+    )
     wf.check_fold_table(shown, rep)
-    assert shown["degradation"].startswith(f"mean IS Sharpe {d['mean_is_sharpe']:.3g} -> mean "
-                                           f"OOS Sharpe {d['mean_oos_sharpe']:.3g}")  # fmt: skip
+    assert shown["degradation"].startswith(
+        f"mean IS Sharpe {d['mean_is_sharpe']:.3g} -> mean OOS Sharpe {d['mean_oos_sharpe']:.3g}"
+    )
     we = d["walk_forward_efficiency"]
     assert f"walk-forward efficiency {we:.3g}" in shown["degradation"]
-    assert shown["degradation"].endswith(f"{d['profitable_folds']}/7 folds profitable out of "
-                                         "sample")  # fmt: skip
-    assert f"equity 10,000.00 -> {s['final_equity']:,.2f} ({s['total_return']:+.2%})" in \
-        shown["stitched"]  # fmt: skip
+    assert shown["degradation"].endswith(
+        f"{d['profitable_folds']}/7 folds profitable out of sample"
+    )
+    assert (
+        f"equity 10,000.00 -> {s['final_equity']:,.2f} ({s['total_return']:+.2%})"
+        in shown["stitched"]
+    )
     metrics = dict(map(tuple, shown["metrics"]))
     assert metrics["sharpe"] == f"{s['sharpe']:.3g}" and metrics["n_trades"] == str(s["n_trades"])
     assert metrics["max_drawdown"] == f"{s['max_drawdown']:.2%}"
@@ -593,6 +664,9 @@ def test_walk_forward_panel_end_to_end(app, cluster, shots):
     plain = wf.run_to_completion(app, wf.PLAIN_SPEC)
     assert cluster.walk_forward(plain) is None
     app.pump(wf.panel_shows(app, plain, False), 60, "plain run in the walk-forward panel")
-    app.pump(lambda: app.results.walk_forward.shown_text()["header"] == NOT_WALK_FORWARD, 30,
-             "not a walk-forward run")  # fmt: skip
+    app.pump(
+        lambda: app.results.walk_forward.shown_text()["header"] == NOT_WALK_FORWARD,
+        30,
+        "not a walk-forward run",
+    )
     assert app.results.walk_forward.shown_text()["folds"] == []

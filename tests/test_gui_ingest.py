@@ -35,8 +35,13 @@ def test_backend_ingest_reports_progress_and_fills_the_store(tmp_path):
         # ingest cannot finish between two progress polls
         with FakeExchange({"BTCUSDT": rows}, faults=Faults(hold_at=2)) as ex:
             backend = Backend(cfg, intervals=Intervals(ingest=0.05)).start()
-            backend.send("ingest", symbol="BTCUSDT", base_url=ex.base_url,
-                         start="2023-03-01", end="2023-03-04")  # fmt: skip
+            backend.send(
+                "ingest",
+                symbol="BTCUSDT",
+                base_url=ex.base_url,
+                start="2023-03-01",
+                end="2023-03-04",
+            )
             texts: list[str] = []
             t0 = time.monotonic()
             while not any("done" in t for t in texts) and time.monotonic() - t0 < 180:

@@ -25,9 +25,18 @@ def _frame(drop_last: int = 0) -> pd.DataFrame:
     for d, (sym, tf) in enumerate(DATASETS):
         for p, s in itertools.product(*GRID.values()):
             sharpe = p / 10 + s if d == 0 else 4.0 - p / 10 - (s > 2)
-            rows.append({"combo_id": cid, "symbol": sym, "timeframe": tf, "bb_period": p,
-                         "bb_std": s, "sharpe": sharpe, "max_drawdown": 0.01 * (cid + 1),
-                         "total_return": 0.1})  # fmt: skip
+            rows.append(
+                {
+                    "combo_id": cid,
+                    "symbol": sym,
+                    "timeframe": tf,
+                    "bb_period": p,
+                    "bb_std": s,
+                    "sharpe": sharpe,
+                    "max_drawdown": 0.01 * (cid + 1),
+                    "total_return": 0.1,
+                }
+            )
             cid += 1
     frame = pd.DataFrame(rows)
     return frame.iloc[: len(frame) - drop_last] if drop_last else frame
@@ -48,18 +57,33 @@ def test_ranking_view_per_dataset_and_across_datasets():
     by = ["sharpe", "-max_drawdown"]
     per = vm.ranking_view(frame, list(GRID), by, 4, "none", DATASETS)
     assert per.mode == "none" and len(per.table.rows) == 4
-    assert per.table.columns[:6] == ("rank", "combo_id", "symbol", "timeframe", "bb_period",
-                                     "bb_std")  # fmt: skip
+    assert per.table.columns[:6] == (
+        "rank",
+        "combo_id",
+        "symbol",
+        "timeframe",
+        "bb_period",
+        "bb_std",
+    )
     assert "each dataset's rows on their own" in per.note
     worst = vm.ranking_view(frame, list(GRID), by, 4, "worst", DATASETS)
     want = rank_aggregate(frame, by, "worst", datasets=DATASETS).head(4)
     assert worst.table.keys == tuple(want["combo_id"])
-    assert worst.table.columns == ("rank", "combo_id", "bb_period", "bb_std", "n_datasets",
-                                   "sharpe", "max_drawdown", "sharpe@BTCUSDT/15m",
-                                   "sharpe@BTCUSDT/1h")  # fmt: skip
+    assert worst.table.columns == (
+        "rank",
+        "combo_id",
+        "bb_period",
+        "bb_std",
+        "n_datasets",
+        "sharpe",
+        "max_drawdown",
+        "sharpe@BTCUSDT/15m",
+        "sharpe@BTCUSDT/1h",
+    )
     assert worst.table.column("sharpe") == tuple(want["sharpe"])
-    assert worst.note == ("top 4 of 6 combinations by the worst case of sharpe, -max_drawdown "
-                          "across 2 dataset(s)")  # fmt: skip
+    assert worst.note == (
+        "top 4 of 6 combinations by the worst case of sharpe, -max_drawdown across 2 dataset(s)"
+    )
     median = vm.ranking_view(frame, list(GRID), by, 10, "median", DATASETS)
     assert len(median.table.rows) == 6 and median.table.keys != worst.table.keys[:6]
     assert set(median.table.column("n_datasets")) == {2}
@@ -73,9 +97,13 @@ def test_ranking_view_partial_run_and_empty():
 
 
 def test_sweep_form_carries_the_aggregate():
-    spec = spec_from_dict({"data": {"symbols": ["BTCUSDT"], "timeframes": ["15m", "1h"]},
-                           "grid": {"bb_period": [10, 20]},
-                           "rank": {"by": ["sharpe"], "aggregate": "worst"}})  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m", "1h"]},
+            "grid": {"bb_period": [10, 20]},
+            "rank": {"by": ["sharpe"], "aggregate": "worst"},
+        }
+    )
     form = forms.spec_to_form(spec)
     assert form.aggregate == "worst"
     assert forms.form_to_spec(form).normalized() == spec.normalized()
@@ -91,26 +119,78 @@ REPORT = {
     "verdict": "best Sharpe 2.1 is not distinguishable from the best of 2,000 random "
     "strategies: DSR 0.31",
     "groups": [
-        {"symbol": "BTCUSDT", "timeframe": "15m", "n_trials": 1000, "n_returns": 2016,
-         "sr_mean": 0.12, "sr_var": 0.25, "expected_max_sr": 1.9, "pbo": 0.62,
-         "pbo_splits": 12870, "oos_rank_hist": [900, 1500, 1700, 1600, 1500, 1400, 1300, 1200,
-                                                1000, 770],
-         "logit_mean": -0.4, "logit_median": -0.35, "verdict": "overfit: PBO 0.62",
-         "top": [{"combo_id": 7, "rank": 1, "bb_period": 20, "bb_std": 2.5, "sharpe": 2.1,
-                  "sharpe_per_bar": 0.01, "skewness": -0.3, "kurtosis": 5.2, "psr": 0.97,
-                  "dsr": 0.31},
-                 {"combo_id": 3, "rank": 2, "bb_period": 10, "bb_std": 2.5, "sharpe": 1.8,
-                  "sharpe_per_bar": 0.009, "skewness": 0.1, "kurtosis": 3.9, "psr": 0.93,
-                  "dsr": None}]},
-        {"symbol": "BTCUSDT", "timeframe": "1h", "n_trials": 1000, "n_returns": 504,
-         "sr_mean": 0.05, "sr_var": 0.3, "expected_max_sr": 2.2, "pbo": None,
-         "pbo_splits": 0, "oos_rank_hist": [0] * 10, "logit_mean": None,
-         "logit_median": None, "verdict": "too few returns for CSCV",
-         "top": [{"combo_id": 1007, "rank": 1, "bb_period": 20, "bb_std": 2.5, "sharpe": 1.2,
-                  "sharpe_per_bar": 0.02, "skewness": 0.0, "kurtosis": 3.0, "psr": 0.8,
-                  "dsr": 0.2}]},
+        {
+            "symbol": "BTCUSDT",
+            "timeframe": "15m",
+            "n_trials": 1000,
+            "n_returns": 2016,
+            "sr_mean": 0.12,
+            "sr_var": 0.25,
+            "expected_max_sr": 1.9,
+            "pbo": 0.62,
+            "pbo_splits": 12870,
+            "oos_rank_hist": [900, 1500, 1700, 1600, 1500, 1400, 1300, 1200, 1000, 770],
+            "logit_mean": -0.4,
+            "logit_median": -0.35,
+            "verdict": "overfit: PBO 0.62",
+            "top": [
+                {
+                    "combo_id": 7,
+                    "rank": 1,
+                    "bb_period": 20,
+                    "bb_std": 2.5,
+                    "sharpe": 2.1,
+                    "sharpe_per_bar": 0.01,
+                    "skewness": -0.3,
+                    "kurtosis": 5.2,
+                    "psr": 0.97,
+                    "dsr": 0.31,
+                },
+                {
+                    "combo_id": 3,
+                    "rank": 2,
+                    "bb_period": 10,
+                    "bb_std": 2.5,
+                    "sharpe": 1.8,
+                    "sharpe_per_bar": 0.009,
+                    "skewness": 0.1,
+                    "kurtosis": 3.9,
+                    "psr": 0.93,
+                    "dsr": None,
+                },
+            ],
+        },
+        {
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "n_trials": 1000,
+            "n_returns": 504,
+            "sr_mean": 0.05,
+            "sr_var": 0.3,
+            "expected_max_sr": 2.2,
+            "pbo": None,
+            "pbo_splits": 0,
+            "oos_rank_hist": [0] * 10,
+            "logit_mean": None,
+            "logit_median": None,
+            "verdict": "too few returns for CSCV",
+            "top": [
+                {
+                    "combo_id": 1007,
+                    "rank": 1,
+                    "bb_period": 20,
+                    "bb_std": 2.5,
+                    "sharpe": 1.2,
+                    "sharpe_per_bar": 0.02,
+                    "skewness": 0.0,
+                    "kurtosis": 3.0,
+                    "psr": 0.8,
+                    "dsr": 0.2,
+                }
+            ],
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_overfit_view_from_a_report():
@@ -152,8 +232,14 @@ def test_overfit_view_without_report_says_so():
 def test_overfit_view_folds_classes_and_annual_max():
     rep = copy.deepcopy(REPORT)
     for i, g in enumerate(rep["groups"]):
-        g.update({"timeframe": "15m", "fold": i, "expected_max_sr_annual": 30.0 + i,
-                  "verdict_class": ("survives", "not_enough")[i]})  # fmt: skip
+        g.update(
+            {
+                "timeframe": "15m",
+                "fold": i,
+                "expected_max_sr_annual": 30.0 + i,
+                "verdict_class": ("survives", "not_enough")[i],
+            }
+        )
     rep["groups"][1]["pbo_note"] = "one distinct strategy"
     v = overfit_view(rep)
     assert v.keys == ("BTCUSDT 15m fold 0", "BTCUSDT 15m fold 1")
@@ -180,10 +266,14 @@ def backend():
     from gui.backend import Backend, _RunCache
 
     b = Backend(cfg=None)
-    spec = spec_from_dict({"name": "r", "data": {"symbols": ["BTCUSDT"],
-                                                 "timeframes": ["15m", "1h"]},
-                           "grid": {k: list(v) for k, v in GRID.items()},
-                           "rank": {"by": ["sharpe"], "top_k": 3}})  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": "r",
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m", "1h"]},
+            "grid": {k: list(v) for k, v in GRID.items()},
+            "rank": {"by": ["sharpe"], "top_k": 3},
+        }
+    )
     b._run = _RunCache("run-1", spec=spec, frame=_frame(), final_loaded=True)
     return b
 

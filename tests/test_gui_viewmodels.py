@@ -22,8 +22,16 @@ def _results(grid: dict[str, list], metric_fn) -> pd.DataFrame:
     rows = []
     for i, combo in enumerate(itertools.product(*grid.values())):
         p = dict(zip(names, combo, strict=True))
-        rows.append({"combo_id": i, "symbol": "BTCUSDT", "timeframe": "1h", **p,
-                     "sharpe": metric_fn(**p), "max_drawdown": 0.01 * (i + 1)})  # fmt: skip
+        rows.append(
+            {
+                "combo_id": i,
+                "symbol": "BTCUSDT",
+                "timeframe": "1h",
+                **p,
+                "sharpe": metric_fn(**p),
+                "max_drawdown": 0.01 * (i + 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -55,8 +63,12 @@ def test_heatmap_two_parameters_matrix_rows_are_y():
 
 
 def test_heatmap_n_parameters_holds_the_others_at_the_best_row():
-    grid = {"bb_period": [10, 20], "bb_std": [1.5, 2.0, 2.5], "atr_multiplier": [1.0, 2.0],
-            "direction": ["both", "long"]}  # fmt: skip
+    grid = {
+        "bb_period": [10, 20],
+        "bb_std": [1.5, 2.0, 2.5],
+        "atr_multiplier": [1.0, 2.0],
+        "direction": ["both", "long"],
+    }
 
     def sharpe(bb_period, bb_std, atr_multiplier, direction):
         return (
@@ -81,8 +93,9 @@ def test_heatmap_lower_is_better_and_missing_cells_stay_nan():
     grid = {"bb_period": [10, 20], "bb_std": [1.5, 2.0], "atr_period": [7, 14]}
     frame = _results(grid, lambda **p: 1.0)
     partial = frame[frame["combo_id"] != 2]  # a run still in progress: combo 2 not done yet
-    hm = vm.heatmap_model(partial, grid, "max_drawdown", "bb_period", "bb_std",
-                          rank_by=["sharpe", "-max_drawdown"])  # fmt: skip
+    hm = vm.heatmap_model(
+        partial, grid, "max_drawdown", "bb_period", "bb_std", rank_by=["sharpe", "-max_drawdown"]
+    )
     assert "min is best" in hm.note
     assert hm.fixed == (("atr_period", 7),)  # the smallest drawdown is combo 0 (atr 7)
     assert hm.values[0] == pytest.approx((0.01, 0.05))  # bb_std 1.5: combos 0 and 4
@@ -190,10 +203,22 @@ def test_candles_merge_per_column_keeping_extremes_and_ends():
 
 
 def _status(**kw):
-    base = {"run_id": "r1", "state": "running", "done": 1000, "total": 4000, "fraction": 0.25,
-            "done_tasks": 10, "total_tasks": 40, "elapsed_s": 30.0, "bar_steps_per_s": 2.5e6,
-            "eta_s": 90.0, "per_device": {"5090": 750, "2060": 250},
-            "shares": {"5090": 0.75, "2060": 0.25}, "errors": [], "retries": 0}  # fmt: skip
+    base = {
+        "run_id": "r1",
+        "state": "running",
+        "done": 1000,
+        "total": 4000,
+        "fraction": 0.25,
+        "done_tasks": 10,
+        "total_tasks": 40,
+        "elapsed_s": 30.0,
+        "bar_steps_per_s": 2.5e6,
+        "eta_s": 90.0,
+        "per_device": {"5090": 750, "2060": 250},
+        "shares": {"5090": 0.75, "2060": 0.25},
+        "errors": [],
+        "retries": 0,
+    }
     return {**base, **kw}
 
 
@@ -223,8 +248,13 @@ def test_progress_view_texts_and_shares():
 
 
 def test_table_model_sort_is_stable_with_nan_last():
-    frame = pd.DataFrame({"combo_id": [5, 6, 7, 8], "sharpe": [1.0, np.nan, 2.0, 1.0],
-                          "symbol": ["A", "B", "C", "D"]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "combo_id": [5, 6, 7, 8],
+            "sharpe": [1.0, np.nan, 2.0, 1.0],
+            "symbol": ["A", "B", "C", "D"],
+        }
+    )
     t = vm.table_model(frame, ["combo_id", "sharpe", "missing", "symbol"], key="combo_id")
     assert t.columns == ("combo_id", "sharpe", "symbol") and t.keys == (5, 6, 7, 8)
     assert t.text[0] == ("5", "1", "A") and t.text[1][1] == "nan"
@@ -248,8 +278,9 @@ def test_result_columns_and_formatting():
 
 
 def test_pareto_model_orders_the_front():
-    frame = pd.DataFrame({"combo_id": [0, 1, 2], "sharpe": [1.0, 2.0, 0.5],
-                          "max_drawdown": [0.1, 0.3, 0.2]})  # fmt: skip
+    frame = pd.DataFrame(
+        {"combo_id": [0, 1, 2], "sharpe": [1.0, 2.0, 0.5], "max_drawdown": [0.1, 0.3, 0.2]}
+    )
     from threadx.sweep.results import pareto_front
 
     m = charts.pareto_model(frame, pareto_front(frame))
@@ -262,9 +293,22 @@ def test_pareto_model_orders_the_front():
 
 
 def test_cluster_rows_and_device_weights():
-    info = {"nodes": [{"node_id": "abcdef0123", "address": "10.0.0.1", "alive": True,
-                       "resources": {"CPU": 16.0, "GPU": 2.0, "threadx_gpu_5090": 1.0,
-                                     "threadx_gpu_2060": 1.0, "memory": 2**34}}]}  # fmt: skip
+    info = {
+        "nodes": [
+            {
+                "node_id": "abcdef0123",
+                "address": "10.0.0.1",
+                "alive": True,
+                "resources": {
+                    "CPU": 16.0,
+                    "GPU": 2.0,
+                    "threadx_gpu_5090": 1.0,
+                    "threadx_gpu_2060": 1.0,
+                    "memory": 2**34,
+                },
+            }
+        ]
+    }
     nodes = vm.node_rows(info)
     assert nodes.rows == (("abcdef01", "10.0.0.1", True, 16.0, 2.0, "2060, 5090", "16.0 GiB"),)
     w, note = vm.device_weights(["5090", "2060"], {})
@@ -274,10 +318,26 @@ def test_cluster_rows_and_device_weights():
     w, _ = vm.device_weights(["A100", "H100"], {"A100": 1.0, "H100": 3.0})
     assert w == {"A100": 0.25, "H100": 0.75}
     assert vm.device_weights([], {})[1] == vm.NO_DATA
-    workers = [{"worker_id": "w1", "device": "5090", "num_cpus": 1, "num_gpus": 1.0,
-                "threads": 1, "node": "abcdef0123", "tasks_done": 5},
-               {"worker_id": "w2", "device": "2060", "num_cpus": 1, "num_gpus": 1.0,
-                "threads": 1, "node": "abcdef0123", "tasks_done": 2}]  # fmt: skip
+    workers = [
+        {
+            "worker_id": "w1",
+            "device": "5090",
+            "num_cpus": 1,
+            "num_gpus": 1.0,
+            "threads": 1,
+            "node": "abcdef0123",
+            "tasks_done": 5,
+        },
+        {
+            "worker_id": "w2",
+            "device": "2060",
+            "num_cpus": 1,
+            "num_gpus": 1.0,
+            "threads": 1,
+            "node": "abcdef0123",
+            "tasks_done": 2,
+        },
+    ]
     rows = vm.worker_rows(workers, {"w1": 3, "w2": 2}, {"5090": 0.75, "2060": 0.25})
     assert rows.column("state") == ("busy", "idle")
     assert rows.column("weight") == ("0.75", "0.25")
@@ -289,14 +349,30 @@ def test_gpu_rows_and_catalog_rows():
     g = GpuInfo(0, "NVIDIA GeForce RTX 5090", 32 * 2**30, 2**30, 37.0, (12, 0), "570")
     assert vm.gpu_rows([g]).rows == ((0, "NVIDIA GeForce RTX 5090", "1.0 GiB / 32.0 GiB", "37 %"),)
     assert vm.gpu_rows([]).empty
-    cat = pd.DataFrame([{"exchange": "binance_us", "symbol": "BTCUSDT",
-                         "first": pd.Timestamp("2023-03-01", tz="UTC"),
-                         "last": pd.Timestamp("2023-03-21 23:59", tz="UTC"), "rows": 30240,
-                         "missing_minutes": 0, "missing_ratio": 0.0, "files": 1,
-                         "bytes": 1}])  # fmt: skip
+    cat = pd.DataFrame(
+        [
+            {
+                "exchange": "binance_us",
+                "symbol": "BTCUSDT",
+                "first": pd.Timestamp("2023-03-01", tz="UTC"),
+                "last": pd.Timestamp("2023-03-21 23:59", tz="UTC"),
+                "rows": 30240,
+                "missing_minutes": 0,
+                "missing_ratio": 0.0,
+                "files": 1,
+                "bytes": 1,
+            }
+        ]
+    )
     rows = vm.catalog_rows(cat)
-    assert rows.rows[0][:6] == ("binance_us", "BTCUSDT", "2023-03-01 00:00", "2023-03-21 23:59",
-                                "21 d 0 h", 30240)  # fmt: skip
+    assert rows.rows[0][:6] == (
+        "binance_us",
+        "BTCUSDT",
+        "2023-03-01 00:00",
+        "2023-03-21 23:59",
+        "21 d 0 h",
+        30240,
+    )
     assert vm.catalog_rows(None).empty
 
 
@@ -342,9 +418,16 @@ def test_form_errors_name_the_field():
 
 
 def test_form_estimate_counts_and_sizes_from_the_catalog():
-    cat = pd.DataFrame([{"exchange": "binance_us", "symbol": "BTCUSDT",
-                         "first": pd.Timestamp("2023-03-01", tz="UTC"),
-                         "last": pd.Timestamp("2023-03-21 23:59", tz="UTC")}])  # fmt: skip
+    cat = pd.DataFrame(
+        [
+            {
+                "exchange": "binance_us",
+                "symbol": "BTCUSDT",
+                "first": pd.Timestamp("2023-03-01", tz="UTC"),
+                "last": pd.Timestamp("2023-03-21 23:59", tz="UTC"),
+            }
+        ]
+    )
     form = forms.SweepForm(timeframes="1h, 15m")
     est = forms.estimate_form(form, cat, 8.0)
     spec = forms.form_to_spec(form)

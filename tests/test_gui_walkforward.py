@@ -31,8 +31,16 @@ IS_SHARPE = (10.65, 14.2, 9.05)
 
 def _metrics(sharpe, ret, n_trades, final):
     m = {k: 0.0 for k in METRIC_NAMES}
-    m.update(sharpe=sharpe, total_return=ret, n_trades=n_trades, final_equity=final,
-             profit_factor="inf", ruined=False, max_drawdown=0.0583, win_rate=0.4706)  # fmt: skip
+    m.update(
+        sharpe=sharpe,
+        total_return=ret,
+        n_trades=n_trades,
+        final_equity=final,
+        profit_factor="inf",
+        ruined=False,
+        max_drawdown=0.0583,
+        win_rate=0.4706,
+    )
     return m
 
 
@@ -47,34 +55,66 @@ def _report(symbol="BTCUSDT", timeframe="15m", efficiency=-0.127) -> dict:
     for k in range(3):
         start, train_end = T0 + 2 * k * DAY, T0 + (7 + 2 * k) * DAY
         sharpe, ret, n, final = OOS[k]
-        folds.append({
-            "dataset": 0, "fold": k, "train_start": _iso(start), "train_end": _iso(train_end),
-            "test_start": _iso(train_end), "test_end": _iso(train_end + 2 * DAY),
-            "train_bars": 672, "test_bars": 192, "combo_id": 100 + k, "params": PARAMS[k],
-            "in_sample": _metrics(IS_SHARPE[k], 0.04, 7, 10_400.0),
-            "out_of_sample": _metrics(sharpe, ret, n, final), "start_equity": capital,
-            "end_equity": final, "is_annual_return": 2.1, "oos_annual_return": 0.8,
-            "sharpe_ratio": sharpe / IS_SHARPE[k], "efficiency": 0.38,
-        })  # fmt: skip
+        folds.append(
+            {
+                "dataset": 0,
+                "fold": k,
+                "train_start": _iso(start),
+                "train_end": _iso(train_end),
+                "test_start": _iso(train_end),
+                "test_end": _iso(train_end + 2 * DAY),
+                "train_bars": 672,
+                "test_bars": 192,
+                "combo_id": 100 + k,
+                "params": PARAMS[k],
+                "in_sample": _metrics(IS_SHARPE[k], 0.04, 7, 10_400.0),
+                "out_of_sample": _metrics(sharpe, ret, n, final),
+                "start_equity": capital,
+                "end_equity": final,
+                "is_annual_return": 2.1,
+                "oos_annual_return": 0.8,
+                "sharpe_ratio": sharpe / IS_SHARPE[k],
+                "efficiency": 0.38,
+            }
+        )
         capital = final
     stitched = _metrics(-1.35, -0.0056, 8, 9_943.47)
     return {
-        "symbol": symbol, "timeframe": timeframe, "exchange": "binance_us",
-        "fingerprint": "f" * 16, "initial_capital": 10_000.0,
-        "oos_start": _iso(T0 + 7 * DAY), "oos_end": _iso(T0 + 13 * DAY - BAR), "oos_bars": 576,
-        "folds": folds, "stitched": stitched,
-        "degradation": {"n_folds": 3, "mean_is_sharpe": 11.3, "mean_oos_sharpe": -0.9,
-                        "sharpe_ratio": -0.0796, "stitched_oos_sharpe": -1.35,
-                        "mean_is_annual_return": 1.8186, "mean_oos_annual_return": -0.2309,
-                        "walk_forward_efficiency": efficiency,
-                        "stitched_oos_annual_return": -0.34, "profitable_folds": 2},
-    }  # fmt: skip
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "exchange": "binance_us",
+        "fingerprint": "f" * 16,
+        "initial_capital": 10_000.0,
+        "oos_start": _iso(T0 + 7 * DAY),
+        "oos_end": _iso(T0 + 13 * DAY - BAR),
+        "oos_bars": 576,
+        "folds": folds,
+        "stitched": stitched,
+        "degradation": {
+            "n_folds": 3,
+            "mean_is_sharpe": 11.3,
+            "mean_oos_sharpe": -0.9,
+            "sharpe_ratio": -0.0796,
+            "stitched_oos_sharpe": -1.35,
+            "mean_is_annual_return": 1.8186,
+            "mean_oos_annual_return": -0.2309,
+            "walk_forward_efficiency": efficiency,
+            "stitched_oos_annual_return": -0.34,
+            "profitable_folds": 2,
+        },
+    }
 
 
 def _run_report(*datasets) -> dict:
-    return {"run_id": "wf-0123", "mode": "rolling", "train": "7d", "test": "2d", "step": "2d",
-            "rank_by": ["sharpe", "-max_drawdown"],
-            "datasets": list(datasets) or [_report()]}  # fmt: skip
+    return {
+        "run_id": "wf-0123",
+        "mode": "rolling",
+        "train": "7d",
+        "test": "2d",
+        "step": "2d",
+        "rank_by": ["sharpe", "-max_drawdown"],
+        "datasets": list(datasets) or [_report()],
+    }
 
 
 def _curve(n: int, spike_at: int | None = None) -> dict:
@@ -104,20 +144,32 @@ def test_fold_table_follows_the_report():
     rep = _report()
     v = walk_forward_view(_run_report(rep), "wf-0123")
     assert v.available and v.keys == ("BTCUSDT 15m",)
-    assert v.message.startswith("walk-forward (rolling: train 7d, test 2d, step 2d), best by "
-                                "sharpe, -max_drawdown per train window; times UTC")  # fmt: skip
+    assert v.message.startswith(
+        "walk-forward (rolling: train 7d, test 2d, step 2d), best by "
+        "sharpe, -max_drawdown per train window; times UTC"
+    )
     folds = v.dataset(None).folds
-    assert folds.columns == ("fold", "train", "test", "bb_period", "bb_std", "trailing_stop",
-                             "direction", "IS_sharpe", "OOS_sharpe", "OOS_return", "OOS_trades",
-                             "equity")  # fmt: skip
+    assert folds.columns == (
+        "fold",
+        "train",
+        "test",
+        "bb_period",
+        "bb_std",
+        "trailing_stop",
+        "direction",
+        "IS_sharpe",
+        "OOS_sharpe",
+        "OOS_return",
+        "OOS_trades",
+        "equity",
+    )
     assert folds.keys == (0, 1, 2)
     for row, f in zip(folds.text, rep["folds"], strict=True):
         cell = dict(zip(folds.columns, row, strict=True))
         assert cell["fold"] == str(f["fold"])
         train, test = (pd.Timestamp(f[k]) for k in ("train_start", "test_start"))
         assert cell["train"].startswith(train.strftime("%m-%d %H:%M") + "..")
-        assert cell["test"] == (f"{test:%m-%d %H:%M}.."
-                                f"{pd.Timestamp(f['test_end']):%m-%d %H:%M}")  # fmt: skip
+        assert cell["test"] == (f"{test:%m-%d %H:%M}..{pd.Timestamp(f['test_end']):%m-%d %H:%M}")
         assert cell["bb_period"] == str(f["params"]["bb_period"])
         assert float(cell["bb_std"]) == f["params"]["bb_std"]
         assert cell["direction"] == f["params"]["direction"]
@@ -131,13 +183,17 @@ def test_fold_table_follows_the_report():
 
 def test_degradation_line_and_its_class():
     ds = walk_forward_view(_run_report()).dataset(None)
-    assert ds.degradation == ("mean IS Sharpe 11.3 -> mean OOS Sharpe -0.9 (OOS/IS -0.0796); "
-                              "stitched OOS Sharpe -1.35; walk-forward efficiency -0.127 (OOS/IS "
-                              "annualised return -23.1% / +181.9%); 2/3 folds profitable out of "
-                              "sample")  # fmt: skip
+    assert ds.degradation == (
+        "mean IS Sharpe 11.3 -> mean OOS Sharpe -0.9 (OOS/IS -0.0796); "
+        "stitched OOS Sharpe -1.35; walk-forward efficiency -0.127 (OOS/IS "
+        "annualised return -23.1% / +181.9%); 2/3 folds profitable out of "
+        "sample"
+    )
     assert ds.degradation_class == "fails"
-    classes = {e: walk_forward_view(_run_report(_report(efficiency=e))).dataset(None)
-               .degradation_class for e in (0.5, 0.8, 0.2, 0.0, None)}  # fmt: skip
+    classes = {
+        e: walk_forward_view(_run_report(_report(efficiency=e))).dataset(None).degradation_class
+        for e in (0.5, 0.8, 0.2, 0.0, None)
+    }
     assert classes == {0.5: "holds", 0.8: "holds", 0.2: "weak", 0.0: "fails", None: "unknown"}
     rep = _report(efficiency=None)
     rep["degradation"]["sharpe_ratio"] = None
@@ -147,8 +203,10 @@ def test_degradation_line_and_its_class():
 
 def test_stitched_metrics():
     ds = walk_forward_view(_run_report()).dataset(None)
-    assert ds.stitched == ("stitched out-of-sample: 576 bars\n2023-03-08 00:00 .. 2023-03-13 "
-                           "23:45\nequity 10,000.00 -> 9,943.47 (-0.56%)")  # fmt: skip
+    assert ds.stitched == (
+        "stitched out-of-sample: 576 bars\n2023-03-08 00:00 .. 2023-03-13 "
+        "23:45\nequity 10,000.00 -> 9,943.47 (-0.56%)"
+    )
     names = ds.metrics.column("metric")
     assert names == METRIC_NAMES  # every stitched metric, in the metrics module's order
     shown = dict(ds.metrics.rows)
@@ -171,9 +229,10 @@ def test_equity_is_decimated_with_fold_boundaries():
     starts = [pd.Timestamp(f["test_start"]).timestamp() for f in rep["folds"]]
     end = pd.Timestamp(rep["folds"][-1]["test_end"]).timestamp()
     assert ds.boundaries == (*starts, end)
-    assert ds.fold_marks == tuple(((a + b) / 2, f"fold {k}")
-                                  for k, (a, b) in enumerate(zip(starts, [*starts[1:], end],
-                                                                 strict=True)))  # fmt: skip
+    assert ds.fold_marks == tuple(
+        ((a + b) / 2, f"fold {k}")
+        for k, (a, b) in enumerate(zip(starts, [*starts[1:], end], strict=True))
+    )
     assert ds.capital == 10_000.0
     short = _report()
     short["oos_equity"] = _curve(50)
@@ -195,8 +254,11 @@ def test_several_datasets_and_an_empty_one():
 
 
 def _run_folder(root, name: str, walk_forward: bool, status: str = "completed"):
-    d = {"name": name, "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
-         "grid": {"bb_period": [10, 20]}}  # fmt: skip
+    d = {
+        "name": name,
+        "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
+        "grid": {"bb_period": [10, 20]},
+    }
     if walk_forward:
         d["walk_forward"] = {"train": "7d", "test": "2d"}
     store = RunStore(root / "runs" / name)
@@ -220,13 +282,24 @@ def test_service_sends_the_stored_report_with_its_equity(tmp_path):
     for tf, n in (("15m", 9000), ("1h", 30)):
         c = _curve(n, spike_at=4321 if n > 4321 else None)
         idx = pd.DatetimeIndex(pd.to_datetime(c["time"], unit="s", utc=True), name="time")
-        frames.append(pd.DataFrame({"fold": 0, "equity": c["equity"], "drawdown": 0.0,
-                                    "symbol": "BTCUSDT", "timeframe": tf}, index=idx))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "fold": 0,
+                    "equity": c["equity"],
+                    "drawdown": 0.0,
+                    "symbol": "BTCUSDT",
+                    "timeframe": tf,
+                },
+                index=idx,
+            )
+        )
     eq = pd.concat(frames)
     eq.to_parquet(store.dir / EQUITY_FILE)
     got = _service(tmp_path).walk_forward("wf-a", max_points=1000)
     assert {k: v for k, v in got.items() if k != "datasets"} == {
-        k: v for k, v in stored.items() if k != "datasets"}  # fmt: skip
+        k: v for k, v in stored.items() if k != "datasets"
+    }
     for rep, want in zip(got["datasets"], stored["datasets"], strict=True):
         assert {k: v for k, v in rep.items() if k != "oos_equity"} == want
     long, short = (d["oos_equity"] for d in got["datasets"])
@@ -256,9 +329,14 @@ def backend():
     from gui.backend import Backend, _RunCache
 
     b = Backend(cfg=None)
-    spec = spec_from_dict({"name": "wf", "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
-                           "grid": {"bb_period": [10, 20]},
-                           "walk_forward": {"train": "7d", "test": "2d"}})  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": "wf",
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
+            "grid": {"bb_period": [10, 20]},
+            "walk_forward": {"train": "7d", "test": "2d"},
+        }
+    )
     b._run = _RunCache("wf-0123", spec=spec, state="completed", final_loaded=True)
     return b
 

@@ -85,9 +85,14 @@ def test_no_import_cycle_in_sweep_and_kernels():
 
 def test_planning_imports_no_execution_or_reporting():
     graph = import_graph()
-    downstream = {"threadx.sweep.execute", "threadx.sweep.run", "threadx.sweep.service",
-                  "threadx.sweep.overfit", "threadx.sweep.walkforward",
-                  "threadx.sweep.controller"}  # fmt: skip
+    downstream = {
+        "threadx.sweep.execute",
+        "threadx.sweep.run",
+        "threadx.sweep.service",
+        "threadx.sweep.overfit",
+        "threadx.sweep.walkforward",
+        "threadx.sweep.controller",
+    }
     for planning in ("threadx.sweep.spec", "threadx.sweep.plan", "threadx.sweep.folds"):
         assert not graph[planning] & downstream, (planning, graph[planning] & downstream)
 
@@ -117,14 +122,23 @@ def test_importing_the_kernels_changes_no_process_state():
     import subprocess
     import sys
 
-    code = ("import os; before = dict(os.environ); "
-            "import threadx.kernels, threadx.kernels.cpu, threadx.kernels.layout, "
-            "threadx.strategy.pack; "
-            "changed = sorted(k for k in set(before) | set(os.environ) "
-            "if before.get(k) != os.environ.get(k)); print(changed)")  # fmt: skip
+    code = (
+        "import os; before = dict(os.environ); "
+        "import threadx.kernels, threadx.kernels.cpu, threadx.kernels.layout, "
+        "threadx.strategy.pack; "
+        "changed = sorted(k for k in set(before) | set(os.environ) "
+        "if before.get(k) != os.environ.get(k)); print(changed)"
+    )
     env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=REPO, check=True, timeout=120).stdout.strip()  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
     assert out == "[]", out
 
 

@@ -40,9 +40,21 @@ def make_dataset(n: int = 5000, seed: int = 3) -> Dataset:
     open_ = np.r_[close[0], close[:-1]]
     wick = np.abs(rng.normal(0.0, 0.002, n)) * close
     times = np.arange(n, dtype=np.int64) * 60_000_000_000
-    return Dataset("BTCUSDT", "binance", "1m", 1, times, open_, np.maximum(open_, close) + wick,
-                   np.minimum(open_, close) - wick, close, rng.uniform(1, 5, n), 0, 0.0,
-                   "none")  # fmt: skip
+    return Dataset(
+        "BTCUSDT",
+        "binance",
+        "1m",
+        1,
+        times,
+        open_,
+        np.maximum(open_, close) + wick,
+        np.minimum(open_, close) - wick,
+        close,
+        rng.uniform(1, 5, n),
+        0,
+        0.0,
+        "none",
+    )
 
 
 def bars(ds: Dataset) -> tuple[np.ndarray, ...]:
@@ -107,10 +119,14 @@ def test_sweep_like_pattern_reaches_a_high_hit_rate(cache) -> None:
     ds = make_dataset(3000)
     ref = ray.put(ds)
     grid = pd.DataFrame(
-        [{"bb_period": bp, "bb_std": s, "atr_period": ap, "atr_method": m}
-         for bp in range(10, 40, 3) for s in (1.5, 2.0, 2.5) for ap in (7, 14)
-         for m in ("ema", "wilder")]
-    )  # fmt: skip
+        [
+            {"bb_period": bp, "bb_std": s, "atr_period": ap, "atr_method": m}
+            for bp in range(10, 40, 3)
+            for s in (1.5, 2.0, 2.5)
+            for ap in (7, 14)
+            for m in ("ema", "wilder")
+        ]
+    )
     chunks = [grid.iloc[i : i + 12] for i in range(0, len(grid), 12)]
     plain = {i: pack(c, *bars(ds)) for i, c in enumerate(chunks[:3])}
     for _ in range(5):  # five passes over the chunks, as workers of repeated sweeps would ask
@@ -132,9 +148,13 @@ def test_a_worker_using_the_cache_returns_the_same_results(cache) -> None:
     from threadx.sweep.execute import execute_task
     from threadx.sweep.plan import Task
 
-    spec = spec_from_dict({"name": "c", "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]},
-                           "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.0],
-                                    "atr_method": ["ema", "wilder"]}})  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": "c",
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["1m"]},
+            "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.0], "atr_method": ["ema", "wilder"]},
+        }
+    )
     ds = make_dataset(2000)
     ref = ray.put(ds)
     task = Task(0, 0, 0, spec.combos_per_dataset(), 0)
@@ -145,8 +165,9 @@ def test_a_worker_using_the_cache_returns_the_same_results(cache) -> None:
     try:
         for worker in workers:
             for _ in range(2):
-                got = ray.get(worker.run_task.remote([ref], spec.model_dump_json(),
-                                                     dataclasses.astuple(task)))  # fmt: skip
+                got = ray.get(
+                    worker.run_task.remote([ref], spec.model_dump_json(), dataclasses.astuple(task))
+                )
                 pd.testing.assert_frame_equal(got.to_pandas(), want)
             assert ray.get(worker.info.remote())["tasks_done"] == 2
     finally:

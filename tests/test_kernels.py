@@ -155,10 +155,17 @@ def test_cpu_kernel_matches_reference(timeframes, tf: str, combos: list[dict]) -
 def test_ruin_with_huge_leverage_and_full_risk(timeframes) -> None:
     frame, minutes = timeframes["1m"]
     combos = [
-        {"leverage": 500.0, "risk_per_trade": 1.0, "atr_multiplier": 0.05, "fee_bps": 10.0,
-         "bb_std": s, "slippage_bps": slip}
-        for s in (0.8, 1.5, 2.5) for slip in (0.0, 30.0)
-    ]  # fmt: skip
+        {
+            "leverage": 500.0,
+            "risk_per_trade": 1.0,
+            "atr_multiplier": 0.05,
+            "fee_bps": 10.0,
+            "bb_std": s,
+            "slippage_bps": slip,
+        }
+        for s in (0.8, 1.5, 2.5)
+        for slip in (0.0, 30.0)
+    ]
     out = _assert_parity(frame, combos, minutes)
     ruined = out[:, OUT_NAMES.index("ruined")] == 1.0
     assert ruined.any()
@@ -204,8 +211,10 @@ def test_edge_combinations_on_all_timeframes(timeframes, combo: dict) -> None:
 @pytest.mark.parametrize("n_bars", [2, 3, 25])
 def test_short_series(timeframes, n_bars: int) -> None:
     frame = timeframes["1m"][0].iloc[:n_bars]
-    combos = [{"bb_period": 2, "bb_std": 0.5, "atr_period": 1, "spacing_bars": 0},
-              {"bb_period": 2, "bb_std": 0.5, "atr_method": "wilder", "atr_period": 1}]  # fmt: skip
+    combos = [
+        {"bb_period": 2, "bb_std": 0.5, "atr_period": 1, "spacing_bars": 0},
+        {"bb_period": 2, "bb_std": 0.5, "atr_method": "wilder", "atr_period": 1},
+    ]
     _assert_parity(frame, combos, 1)
 
 
@@ -218,9 +227,18 @@ def test_synthetic_gap_through_the_stop() -> None:
     )
     frame.loc[frame.index[5], "open"] = 70.0
     frame.loc[frame.index[5], "high"] = 71.0
-    combos = [{"bb_period": 3, "bb_std": 1.0, "atr_period": 1, "spacing_bars": 0,
-               "leverage": lev, "risk_per_trade": 1.0, "atr_multiplier": 0.1}
-              for lev in (1.0, 20.0)]  # fmt: skip
+    combos = [
+        {
+            "bb_period": 3,
+            "bb_std": 1.0,
+            "atr_period": 1,
+            "spacing_bars": 0,
+            "leverage": lev,
+            "risk_per_trade": 1.0,
+            "atr_multiplier": 0.1,
+        }
+        for lev in (1.0, 20.0)
+    ]
     out = _assert_parity(frame, combos, 1)
     assert out[1, OUT_NAMES.index("ruined")] == 1.0
 
@@ -245,9 +263,19 @@ def test_positions_held_longer_than_a_statistics_segment() -> None:
     n = 1500
     drift = np.where((np.arange(n) // 300) % 2 == 0, -0.0005, 0.0005)
     frame = _candles(100.0 * np.exp(np.cumsum(drift + rng.normal(0.0, 0.0002, n))))
-    combos = [{"bb_period": 20, "bb_std": 1.0, "atr_multiplier": 400.0, "max_hold_bars": 1000,
-               "spacing_bars": 0, "direction": d, "trailing_stop": trail}
-              for d in ("long", "short") for trail in (True, False)]  # fmt: skip
+    combos = [
+        {
+            "bb_period": 20,
+            "bb_std": 1.0,
+            "atr_multiplier": 400.0,
+            "max_hold_bars": 1000,
+            "spacing_bars": 0,
+            "direction": d,
+            "trailing_stop": trail,
+        }
+        for d in ("long", "short")
+        for trail in (True, False)
+    ]
     out = _assert_parity(frame, combos, 1)
     assert out[:, OUT_NAMES.index("avg_bars_held")].min() > 4 * cpu.SEGMENT_MAX
 
@@ -257,12 +285,42 @@ def test_ruin_inside_a_position_and_on_its_entry_bar(side: str) -> None:
     """A close between the stop and the ruin level ruins the account on a bar without an exit
     (the fee makes the ruin level, stop - f * entry, a little above the stop when
     risk_per_trade = 1); a fee above 1 / leverage ruins it on the entry bar."""
-    path = np.array([100, 100.2, 100, 100.2, 100, 100.2, 99.5, 99, 98.5, 98, 97.5, 97, 96.5,
-                     96.2, 96.1, 95, 96, 97])  # fmt: skip
+    path = np.array(
+        [
+            100,
+            100.2,
+            100,
+            100.2,
+            100,
+            100.2,
+            99.5,
+            99,
+            98.5,
+            98,
+            97.5,
+            97,
+            96.5,
+            96.2,
+            96.1,
+            95,
+            96,
+            97,
+        ]
+    )
     frame = _candles(path if side == "long" else 200.0 - path)
-    combo = {"bb_period": 3, "bb_std": 1.0, "atr_period": 1, "atr_multiplier": 5.0,
-             "trailing_stop": False, "risk_per_trade": 1.0, "leverage": 50.0, "fee_bps": 20.0,
-             "spacing_bars": 0, "direction": side, "max_hold_bars": 100}  # fmt: skip
+    combo = {
+        "bb_period": 3,
+        "bb_std": 1.0,
+        "atr_period": 1,
+        "atr_multiplier": 5.0,
+        "trailing_stop": False,
+        "risk_per_trade": 1.0,
+        "leverage": 50.0,
+        "fee_bps": 20.0,
+        "spacing_bars": 0,
+        "direction": side,
+        "max_hold_bars": 100,
+    }
     at_entry = dict(combo, leverage=500.0, atr_multiplier=0.05, fee_bps=25.0)
     for c, entry_bar, exit_bar in ((combo, 6, 14), (at_entry, 6, 6)):
         trades = _trades(frame, c)
@@ -277,10 +335,20 @@ def test_signals_inside_positions_move_the_spacing_clock(timeframes) -> None:
     evaluate signals while in a position, replays them after the exit. Same-bar re-entries and
     spacing longer and shorter than the positions."""
     frame, minutes = timeframes["1m"]
-    combos = [{"bb_std": k, "spacing_bars": sp, "atr_multiplier": am, "max_hold_bars": mh,
-               "trend_period": trend}
-              for k in (0.5, 1.5) for sp in (0, 1, 3, 12) for am in (0.3, 3.0)
-              for mh in (2, 40) for trend in (0, 30)]  # fmt: skip
+    combos = [
+        {
+            "bb_std": k,
+            "spacing_bars": sp,
+            "atr_multiplier": am,
+            "max_hold_bars": mh,
+            "trend_period": trend,
+        }
+        for k in (0.5, 1.5)
+        for sp in (0, 1, 3, 12)
+        for am in (0.3, 3.0)
+        for mh in (2, 40)
+        for trend in (0, 30)
+    ]
     out = _assert_parity(frame, combos, minutes)
     assert out[:, OUT_NAMES.index("n_trades")].min() > 0
     reentries = 0
@@ -303,10 +371,16 @@ def test_output_columns_are_the_metric_names() -> None:
 def test_banks_hold_one_row_per_distinct_indicator_parameter(timeframes) -> None:
     frame, _ = timeframes["5m"]
     grid = pd.MultiIndex.from_product(
-        [[10, 20, 30], [1.0, 1.5, 2.0, 2.5], [(14, "ema"), (14, "wilder"), (7, "sma")],
-         [0, 50, 200], [1.0, 2.0], ["both", "long"]],
+        [
+            [10, 20, 30],
+            [1.0, 1.5, 2.0, 2.5],
+            [(14, "ema"), (14, "wilder"), (7, "sma")],
+            [0, 50, 200],
+            [1.0, 2.0],
+            ["both", "long"],
+        ],
         names=["bb_period", "bb_std", "atr", "trend_period", "atr_multiplier", "direction"],
-    ).to_frame(index=False)  # fmt: skip
+    ).to_frame(index=False)
     atr = grid.pop("atr")
     grid["atr_period"] = [a[0] for a in atr]
     grid["atr_method"] = [a[1] for a in atr]
@@ -335,10 +409,13 @@ def test_banks_hold_one_row_per_distinct_indicator_parameter(timeframes) -> None
 def test_pack_defaults_types_and_ready_bar(timeframes) -> None:
     frame, _ = timeframes["1h"]
     packed = pack(
-        [{}, {"bb_period": 30.0, "atr_method": "wilder", "atr_period": np.int64(20)},
-         {"trailing_stop": np.bool_(False), "direction": "short"}],
+        [
+            {},
+            {"bb_period": 30.0, "atr_method": "wilder", "atr_period": np.int64(20)},
+            {"trailing_stop": np.bool_(False), "direction": "short"},
+        ],
         *_ohlc(frame),
-    )  # fmt: skip
+    )
     P = packed.params
     d = StrategyParams()
     assert P[0, L.C_BB_STD] == d.bb_std and P[0, L.C_MAX_HOLD] == d.max_hold_bars
@@ -370,19 +447,29 @@ def test_pack_rejects_bad_parameters(timeframes, combo: dict, words: list[str]) 
 def test_chunks_and_repeats_give_identical_results(timeframes) -> None:
     frame, minutes = timeframes["5m"]
     rng = np.random.default_rng(7)
-    combos = [{"bb_period": int(rng.integers(5, 50)), "bb_std": float(rng.uniform(1, 3)),
-               "atr_method": str(rng.choice(["ema", "sma", "wilder"])),
-               "trend_period": int(rng.choice([0, 80]))} for _ in range(200)]  # fmt: skip
+    combos = [
+        {
+            "bb_period": int(rng.integers(5, 50)),
+            "bb_std": float(rng.uniform(1, 3)),
+            "atr_method": str(rng.choice(["ema", "sma", "wilder"])),
+            "trend_period": int(rng.choice([0, 80])),
+        }
+        for _ in range(200)
+    ]
     packed = pack(combos, *_ohlc(frame))
     ns = frame.index.asi8
     whole = run_sweep_cpu(packed, ns[0], ns[-1], minutes)
     again = run_sweep_cpu(packed, ns[0], ns[-1], minutes)
-    parts = [run_sweep_cpu(packed.take(slice(a, a + 37)), ns[0], ns[-1], minutes)
-             for a in range(0, 200, 37)]  # fmt: skip
+    parts = [
+        run_sweep_cpu(packed.take(slice(a, a + 37)), ns[0], ns[-1], minutes)
+        for a in range(0, 200, 37)
+    ]
     assert np.array_equal(whole, again)
     assert np.array_equal(whole, np.vstack(parts))
-    assert np.array_equal(run_sweep_cpu(packed.take(slice(0, 0)), ns[0], ns[-1], minutes),
-                          np.empty((0, out_width(DEFAULT_BLOCKS))))  # fmt: skip
+    assert np.array_equal(
+        run_sweep_cpu(packed.take(slice(0, 0)), ns[0], ns[-1], minutes),
+        np.empty((0, out_width(DEFAULT_BLOCKS))),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,8 +512,14 @@ def test_missing_numba_cuda_is_reported(monkeypatch) -> None:
 
 def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **env)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=full_env,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_importing_kernels_imports_no_cuda_or_cupy() -> None:
@@ -481,8 +574,13 @@ def test_gpu_kernel_under_the_cuda_simulator_equals_cpu() -> None:
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("tf", ["1m", "5m", "1h"])
-@settings(max_examples=5, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))  # fmt: skip
+@settings(
+    max_examples=5,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(combos=st.lists(COMBO, min_size=200, max_size=200))
 def test_gpu_kernel_matches_cpu_kernel(timeframes, tf: str, combos: list[dict]) -> None:
     frame, minutes = timeframes[tf]

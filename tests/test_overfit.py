@@ -22,16 +22,31 @@ from threadx.sweep.results import rank
 BLOCKS = [f"block_{b:02d}" for b in range(64)]
 
 
-def synthetic_frame(n: int, s: int, *, seed: int = 0, symbol: str = "BTCUSDT", tf: str = "1h",
-                    offset: int = 0, n_returns: int = 5000) -> pd.DataFrame:  # fmt: skip
+def synthetic_frame(
+    n: int,
+    s: int,
+    *,
+    seed: int = 0,
+    symbol: str = "BTCUSDT",
+    tf: str = "1h",
+    offset: int = 0,
+    n_returns: int = 5000,
+) -> pd.DataFrame:
     """Result rows as the kernels write them: ids, parameters, sharpe (annualised, consistent
     with the block sums), max_drawdown, skewness, kurtosis, S block return sums."""
     rng = np.random.default_rng(seed)
     blocks = rng.standard_normal((n, s)) * 1e-3 + rng.normal(0, 2e-4, (n, 1))
     sd = 1e-3 * math.sqrt(s / n_returns)  # per-bar sd of returns whose block sums have sd 1e-3
     sharpe = blocks.sum(1) / n_returns / sd * math.sqrt(periods_per_year(60))
-    out = pd.DataFrame({"combo_id": offset + np.arange(n), "task_id": 0, "symbol": symbol,
-                        "timeframe": tf, "device": "cpu"})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "combo_id": offset + np.arange(n),
+            "task_id": 0,
+            "symbol": symbol,
+            "timeframe": tf,
+            "device": "cpu",
+        }
+    )
     for j, p in enumerate(PARAM_NAMES):
         out[p] = (np.arange(n) // (j + 1)) % 7 if p in ("bb_period", "bb_std") else 1
     out["sharpe"] = sharpe
@@ -57,7 +72,9 @@ def test_report_schema_and_psr_dsr_equal_direct_calls():
     json.dumps(rep, allow_nan=False)  # JSON-able, no NaN
     assert rep["version"] == 1 and rep["n_trials"] == 200 and rep["blocks"] == 8
     assert [(g["symbol"], g["n_trials"], g["n_returns"]) for g in rep["groups"]] == [
-        ("BTCUSDT", 120, 5000), ("ETHUSDT", 80, 3000)]  # fmt: skip
+        ("BTCUSDT", 120, 5000),
+        ("ETHUSDT", 80, 3000),
+    ]
     root = math.sqrt(periods_per_year(60))
     for g, sub in zip(rep["groups"], (a, b), strict=True):
         sr = sub["sharpe"].to_numpy() / root
@@ -142,14 +159,16 @@ def test_duplicates_are_one_strategy_and_splits_are_drawn_when_large():
     assert sum(g["oos_rank_hist"]) == g["pbo_splits"]
     assert build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=0)["groups"][0] == g
     assert f"± {g['pbo_se']:.3f} (standard error) over {g['pbo_splits']:,} of 12,870" in (
-        format_report(rep))  # fmt: skip
+        format_report(rep)
+    )
     loose = build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=0, pbo_se_target=0.05)
     g = loose["groups"][0]  # a loose target is met by the minimum number of splits
     assert g["pbo_stop"] == "se" and g["pbo_splits"] == overfit.PBO_MIN_SPLITS
     assert g["pbo_se"] <= 0.05 and g["pbo_se_target"] == 0.05
     assert "until the standard error of PBO reached the target 0.05" in format_report(loose)
     assert "over all 12,870 splits, exact (400 distinct strategies)" in format_report(
-        build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=400 * 12870))  # fmt: skip
+        build_report(big, [ds()], ["sharpe"], 3, 16, pbo_exact_work=400 * 12870)
+    )
 
 
 def test_verdict_thresholds_and_words():
@@ -157,19 +176,26 @@ def test_verdict_thresholds_and_words():
     assert classify(0.31, 0.62) == classify(0.3, 0.1) == classify(0.99, 0.4) == "overfit"
     assert classify(0.7, 0.1) == classify(0.96, 0.3) == "inconclusive"
     assert classify(None, 0.1) == "not_enough" and classify(0.96, None) == "survives"
-    g = {"n_returns": 1000, "n_trials": 10, "sr_var": 1e-4, "pbo": 0.62,
-         "top": [{"sharpe": 2.1, "dsr": 0.31, "skewness": 0.0}]}  # fmt: skip
+    g = {
+        "n_returns": 1000,
+        "n_trials": 10,
+        "sr_var": 1e-4,
+        "pbo": 0.62,
+        "top": [{"sharpe": 2.1, "dsr": 0.31, "skewness": 0.0}],
+    }
     cls, line = overfit.group_verdict(g, 300_000, ["sharpe"])
     assert cls == "overfit" and line == (
         "best Sharpe 2.10 (annualised) is not distinguishable from the best of 300,000 random "
-        "strategies: DSR 0.31, PBO 0.62 — likely overfit")  # fmt: skip
+        "strategies: DSR 0.31, PBO 0.62 — likely overfit"
+    )
     g.update(pbo=0.08, top=[{"sharpe": 2.1, "dsr": 0.97, "skewness": 0.0}])
     assert overfit.group_verdict(g, 300, ["sharpe"])[1].endswith("the edge survives deflation")
     g.update(pbo=0.01, top=[{"sharpe": -0.4, "dsr": 0.0, "skewness": 0.0}])  # all lose money
     cls, line = overfit.group_verdict(g, 1000, ["sharpe"])
     assert cls == "overfit" and line == (
         "best Sharpe -0.40 (annualised) is not above 0: none of the 1,000 combinations has an "
-        "edge (DSR 0.00, PBO 0.01) — no edge")  # fmt: skip
+        "edge (DSR 0.00, PBO 0.01) — no edge"
+    )
 
 
 def test_degenerate_cases_say_not_enough():
@@ -227,17 +253,20 @@ def test_memory_is_combos_times_blocks_not_splits():
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     g = rep["groups"][0]
-    print(f"\n100,000 x 16: report peak {peak / 2**20:.1f} MiB (PBO {g['pbo']:.3f} ± "
-          f"{g['pbo_se']:.3f} over {g['pbo_splits']} splits); PBO alone {peaks[0] / 2**20:.1f} "
-          f"MiB at 500 splits, {peaks[1] / 2**20:.1f} MiB at 1,500")  # fmt: skip
+    print(
+        f"\n100,000 x 16: report peak {peak / 2**20:.1f} MiB (PBO {g['pbo']:.3f} ± "
+        f"{g['pbo_se']:.3f} over {g['pbo_splits']} splits); PBO alone {peaks[0] / 2**20:.1f} "
+        f"MiB at 500 splits, {peaks[1] / 2**20:.1f} MiB at 1,500"
+    )
     assert splits == [500, 1500]
     assert peak < 10 * n * s * 8
     assert peaks[1] < 1.1 * peaks[0]
 
 
 # -- calibration, end to end through run_local -------------------------------------------------
-def synthetic_1m(n: int, seed: int, *, sigma_rw: float, phi: float = 0.0,
-                 sigma_ou: float = 0.0) -> pd.DataFrame:  # fmt: skip
+def synthetic_1m(
+    n: int, seed: int, *, sigma_rw: float, phi: float = 0.0, sigma_ou: float = 0.0
+) -> pd.DataFrame:
     """Seeded 1-minute bars whose log close is a random walk (sd ``sigma_rw`` per bar) plus an
     AR(1) / discrete OU component ``y[t] = phi * y[t-1] + sigma_ou * e[t]`` (the planted
     mean-reverting edge; none when ``sigma_ou = 0``). Each bar opens at the previous close; high
@@ -260,36 +289,51 @@ def synthetic_1m(n: int, seed: int, *, sigma_rw: float, phi: float = 0.0,
     down = (move - np.sqrt(move**2 - 2 * var * np.log(1 - rng.random(n)))) / 2
     close, open_ = np.exp(log_close), np.exp(log_open)
     idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC", name="time")
-    return pd.DataFrame({
-        "open": open_, "close": close, "volume": np.ones(n),
-        "high": np.maximum(np.exp(log_open + up), np.maximum(open_, close)),
-        "low": np.minimum(np.exp(log_open + down), np.minimum(open_, close)),
-    }, index=idx.as_unit("ns"))[["open", "high", "low", "close", "volume"]]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "close": close,
+            "volume": np.ones(n),
+            "high": np.maximum(np.exp(log_open + up), np.maximum(open_, close)),
+            "low": np.minimum(np.exp(log_open + down), np.minimum(open_, close)),
+        },
+        index=idx.as_unit("ns"),
+    )[["open", "high", "low", "close", "volume"]]
 
 
 #: 5 x 5 x 4 x 4 x 3 = 1,200 combinations on 40,000 one-minute bars, no fees (on pure noise a fee
 #: is a real, persistent difference between combinations: fewer trades lose less).
-CAL_GRID = {"bb_period": [10, 15, 20, 30, 40], "bb_std": [1.0, 1.5, 2.0, 2.5, 3.0],
-            "atr_multiplier": [1.0, 2.0, 3.0, 4.0], "max_hold_bars": [5, 10, 30, 60],
-            "direction": ["both", "long", "short"]}  # fmt: skip
+CAL_GRID = {
+    "bb_period": [10, 15, 20, 30, 40],
+    "bb_std": [1.0, 1.5, 2.0, 2.5, 3.0],
+    "atr_multiplier": [1.0, 2.0, 3.0, 4.0],
+    "max_hold_bars": [5, 10, 30, 60],
+    "direction": ["both", "long", "short"],
+}
 
 
 def _calibration_run(store, symbol: str, bars: pd.DataFrame) -> dict:
     from threadx.sweep import run_local, spec_from_dict
 
     store.write(bars, exchange="synth", symbol=symbol, source="synthetic calibration series")
-    spec = spec_from_dict({
-        "name": symbol.lower(), "data": {"symbols": [symbol], "timeframes": ["1m"],
-                                         "exchange": "synth"},
-        "grid": CAL_GRID, "fixed": {"fee_bps": 0.0}, "rank": {"by": ["sharpe"], "top_k": 5},
-    })  # fmt: skip
+    spec = spec_from_dict(
+        {
+            "name": symbol.lower(),
+            "data": {"symbols": [symbol], "timeframes": ["1m"], "exchange": "synth"},
+            "grid": CAL_GRID,
+            "fixed": {"fee_bps": 0.0},
+            "rank": {"by": ["sharpe"], "top_k": 5},
+        }
+    )
     res = run_local(spec, data_root=store.data_root, backend="cpu", memory_budget_gb=2)
     stored = json.loads((res.run_dir / "report.json").read_text())
     assert stored == load_report(res.run_dir)
     g = stored["groups"][0]
-    print(f"\n{symbol}: PBO {g['pbo']:.3f} over {g['pbo_splits']} splits, best DSR "
-          f"{g['top'][0]['dsr']:.4f}, top-5 DSR {[round(r['dsr'], 4) for r in g['top']]}, best "
-          f"Sharpe {g['top'][0]['sharpe']:.2f}; {stored['verdict']}")  # fmt: skip
+    print(
+        f"\n{symbol}: PBO {g['pbo']:.3f} over {g['pbo_splits']} splits, best DSR "
+        f"{g['top'][0]['dsr']:.4f}, top-5 DSR {[round(r['dsr'], 4) for r in g['top']]}, best "
+        f"Sharpe {g['top'][0]['sharpe']:.2f}; {stored['verdict']}"
+    )
     assert g["n_trials"] == 1200 and g["n_returns"] == 39_999 and g["pbo_splits_total"] == 12_870
     # 1,200 x 12,870 is beyond the exact pass: splits drawn to the stated precision
     assert g["pbo_stop"] in ("se", "clear") and 200 <= g["pbo_splits"] < 12_870
@@ -336,15 +380,25 @@ def test_calibration_planted_mean_reversion_survives(store):
 
 
 def test_walk_forward_rows_are_grouped_per_fold():
-    man = {"datasets": [ds(bars=9999)],
-           "walk_forward": [{"dataset": 0, "fold": 0, "train_bars": 3001},
-                            {"dataset": 0, "fold": 1, "train_bars": 4001}]}  # fmt: skip
-    frame = pd.concat([synthetic_frame(30, 8, seed=6).assign(fold=0),
-                       synthetic_frame(30, 8, seed=7, offset=30).assign(fold=1)],
-                      ignore_index=True)  # fmt: skip
+    man = {
+        "datasets": [ds(bars=9999)],
+        "walk_forward": [
+            {"dataset": 0, "fold": 0, "train_bars": 3001},
+            {"dataset": 0, "fold": 1, "train_bars": 4001},
+        ],
+    }
+    frame = pd.concat(
+        [
+            synthetic_frame(30, 8, seed=6).assign(fold=0),
+            synthetic_frame(30, 8, seed=7, offset=30).assign(fold=1),
+        ],
+        ignore_index=True,
+    )
     rep = build_report(frame, overfit.manifest_datasets(man), ["sharpe"], 3, 8)
     assert [(g["fold"], g["n_trials"], g["n_returns"]) for g in rep["groups"]] == [
-        (0, 30, 3000), (1, 30, 4000)]  # fmt: skip
+        (0, 30, 3000),
+        (1, 30, 4000),
+    ]
     assert "BTCUSDT 1h fold 1" in format_report(rep)
 
 
@@ -352,13 +406,20 @@ def test_walk_forward_rows_are_grouped_per_fold():
 def _small_spec():
     from threadx.sweep import spec_from_dict
 
-    return spec_from_dict({
-        "name": "rep", "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-        "grid": {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.0, 2.5],
-                 "atr_multiplier": [1.0, 2.0]},
-        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 4}, "report": {"blocks": 8},
-        "chunk_size": 7,
-    })  # fmt: skip
+    return spec_from_dict(
+        {
+            "name": "rep",
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+            "grid": {
+                "bb_period": [10, 20, 30],
+                "bb_std": [1.5, 2.0, 2.5],
+                "atr_multiplier": [1.0, 2.0],
+            },
+            "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 4},
+            "report": {"blocks": 8},
+            "chunk_size": 7,
+        }
+    )
 
 
 def test_run_store_load_export_and_cli(store, tmp_path, capsys):
@@ -379,8 +440,10 @@ def test_run_store_load_export_and_cli(store, tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and out.startswith(f"overfitting report of {res.run_id}: 18 combinations")
     assert stored["verdict"] in out and "top 4 by sharpe, -max_drawdown" in out
-    assert main(["--data-root", str(store.data_root), "sweep", "report", str(res.run_dir),
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(["--data-root", str(store.data_root), "sweep", "report", str(res.run_dir), "--json"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == stored
 
     res.export(tmp_path / "top.csv", "top")
@@ -413,8 +476,7 @@ def test_driver_service_writes_the_report_once(store, monkeypatch):
 
     writes = []
     real = overfit.write_report
-    monkeypatch.setattr(overfit, "write_report",
-                        lambda d, **kw: writes.append(d) or real(d, **kw))  # fmt: skip
+    monkeypatch.setattr(overfit, "write_report", lambda d, **kw: writes.append(d) or real(d, **kw))
     ensure_sample(store)
 
     def load(spec):

@@ -59,8 +59,14 @@ def test_extension_dtypes_are_validated_value_by_value() -> None:
 def test_pack_builds_the_parameter_matrix_from_the_validated_columns() -> None:
     rng = np.random.default_rng(5)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, 300)))
-    frame = pd.DataFrame({"bb_std": [1.5, 2.5], "trailing_stop": [False, True],
-                          "direction": ["short", "both"], "fee_bps": [0.0, 7.0]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "bb_std": [1.5, 2.5],
+            "trailing_stop": [False, True],
+            "direction": ["short", "both"],
+            "fee_bps": [0.0, 7.0],
+        }
+    )
     P = pack(frame, close, close * 1.001, close * 0.999, close).params
     assert P[:, L.C_BB_STD].tolist() == [1.5, 2.5]
     assert P[:, L.C_TRAILING].tolist() == [0.0, 1.0]
@@ -71,8 +77,11 @@ def test_pack_builds_the_parameter_matrix_from_the_validated_columns() -> None:
 
 def test_string_columns_and_mixed_object_columns() -> None:
     # all str: validated per distinct value; None among them: value by value, None -> default
-    out = SP.normalise_params(pd.DataFrame({"direction": ["long", "short", "long"],
-                                           "atr_method": ["sma", None, "wilder"]}))  # fmt: skip
+    out = SP.normalise_params(
+        pd.DataFrame(
+            {"direction": ["long", "short", "long"], "atr_method": ["sma", None, "wilder"]}
+        )
+    )
     assert out["direction"].tolist() == ["long", "short", "long"]
     assert out["atr_method"].tolist() == ["sma", "ema", "wilder"]
     mixed = SP.normalise_params(
@@ -82,15 +91,23 @@ def test_string_columns_and_mixed_object_columns() -> None:
 
 
 def test_bank_rows_follow_the_first_seen_order_of_the_combinations() -> None:
-    combos = [{"atr_period": 21, "atr_method": "sma", "trend_period": 50, "bb_period": 30},
-              {"atr_period": 7, "trend_period": 0, "bb_period": 10},
-              {"atr_period": 21, "atr_method": "ema", "trend_period": 20, "bb_period": 30},
-              {"atr_period": 7, "atr_method": "sma", "trend_period": 50}]  # fmt: skip
+    combos = [
+        {"atr_period": 21, "atr_method": "sma", "trend_period": 50, "bb_period": 30},
+        {"atr_period": 7, "trend_period": 0, "bb_period": 10},
+        {"atr_period": 21, "atr_method": "ema", "trend_period": 20, "bb_period": 30},
+        {"atr_period": 7, "atr_method": "sma", "trend_period": 50},
+    ]
     assert SP.required_indicators(combos) == [
-        ("bb", (30,)), ("bb", (10,)), ("bb", (20,)),
-        ("atr", (21, "sma")), ("atr", (7, "ema")), ("atr", (21, "ema")), ("atr", (7, "sma")),
-        ("ema", (50,)), ("ema", (20,)),
-    ]  # fmt: skip
+        ("bb", (30,)),
+        ("bb", (10,)),
+        ("bb", (20,)),
+        ("atr", (21, "sma")),
+        ("atr", (7, "ema")),
+        ("atr", (21, "ema")),
+        ("atr", (7, "sma")),
+        ("ema", (50,)),
+        ("ema", (20,)),
+    ]
     rng = np.random.default_rng(2)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, 200)))
     P = pack(combos, close, close * 1.001, close * 0.999, close).params

@@ -23,9 +23,18 @@ def _frame(values: dict[str, dict[tuple[int, float], float]], dd=None) -> pd.Dat
         sym, tf = label.split("/")
         for (p, s), sharpe in cells.items():
             mdd = 0.1 if dd is None else dd[label][(p, s)]
-            rows.append({"combo_id": cid, "symbol": sym, "timeframe": tf, "bb_period": p,
-                         "bb_std": s, "direction": "both", "sharpe": sharpe,
-                         "max_drawdown": mdd})  # fmt: skip
+            rows.append(
+                {
+                    "combo_id": cid,
+                    "symbol": sym,
+                    "timeframe": tf,
+                    "bb_period": p,
+                    "bb_std": s,
+                    "direction": "both",
+                    "sharpe": sharpe,
+                    "max_drawdown": mdd,
+                }
+            )
             cid += 1
     return pd.DataFrame(rows)
 
@@ -52,9 +61,17 @@ def test_median_and_worst_known_values():
     assert {k: r["sharpe"] for k, r in _by_params(worst).items()} == want_worst
     # median 2.0 tie between (10, 2.5) and (20, 2.5): broken by bb_period
     assert [(r.bb_period, r.bb_std) for r in med.itertuples()] == [
-        (10, 2.5), (20, 2.5), (10, 1.5), (20, 1.5)]  # fmt: skip
+        (10, 2.5),
+        (20, 2.5),
+        (10, 1.5),
+        (20, 1.5),
+    ]
     assert [(r.bb_period, r.bb_std) for r in worst.itertuples()] == [
-        (10, 1.5), (20, 1.5), (20, 2.5), (10, 2.5)]  # fmt: skip
+        (10, 1.5),
+        (20, 1.5),
+        (20, 2.5),
+        (10, 2.5),
+    ]
     assert list(worst["rank"]) == [1, 2, 3, 4] and set(worst["aggregate"]) == {"worst"}
     assert set(worst["n_datasets"]) == {3}
     # per-dataset values of the first metric, one column per dataset in order of appearance
@@ -68,8 +85,9 @@ def test_median_and_worst_known_values():
 
 
 def test_lower_is_better_metric_worst_is_max():
-    dd = {label: {k: 0.1 * (i + 1) + j for i, k in enumerate(GRID)}
-          for j, label in enumerate(SHARPE)}  # fmt: skip
+    dd = {
+        label: {k: 0.1 * (i + 1) + j for i, k in enumerate(GRID)} for j, label in enumerate(SHARPE)
+    }
     f = _frame(SHARPE, dd)
     worst = rank_aggregate(f, ["-max_drawdown"], "worst")
     # worst drawdown is the largest: from AAA/4h (+2) for every combination
@@ -94,8 +112,7 @@ def test_ties_are_broken_by_parameters_then_combo_id_not_row_order():
     cols = [c for c in a.columns if "@" not in c]
     pd.testing.assert_frame_equal(a[cols], b[cols])
     # given datasets fix the per-dataset column order
-    assert [c for c in b.columns if "@" in c] == ["sharpe@AAA/1h", "sharpe@BBB/1h",
-                                                  "sharpe@AAA/4h"]  # fmt: skip
+    assert [c for c in b.columns if "@" in c] == ["sharpe@AAA/1h", "sharpe@BBB/1h", "sharpe@AAA/4h"]
 
 
 def test_nan_on_one_dataset_ranks_last():
@@ -163,11 +180,14 @@ def test_errors_and_dispatch():
 
 
 def _spec(**rank_over):
-    return spec_from_dict({
-        "name": "agg", "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m", "1h"]},
-        "grid": {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.5], "atr_multiplier": [1.0, 2.0]},
-        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5, **rank_over},
-    })  # fmt: skip
+    return spec_from_dict(
+        {
+            "name": "agg",
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m", "1h"]},
+            "grid": {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.5], "atr_multiplier": [1.0, 2.0]},
+            "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5, **rank_over},
+        }
+    )
 
 
 def test_spec_validation():
@@ -176,8 +196,13 @@ def test_spec_validation():
     with pytest.raises(ConfigError, match=r"key 'rank.aggregate'.*'none', 'median' or 'worst'"):
         _spec(aggregate="mean")
     # a single dataset is allowed (the aggregate is that dataset's value)
-    one = spec_from_dict({"data": {"symbols": ["BTCUSDT"]}, "grid": {"bb_period": [10, 20]},
-                          "rank": {"aggregate": "median"}})  # fmt: skip
+    one = spec_from_dict(
+        {
+            "data": {"symbols": ["BTCUSDT"]},
+            "grid": {"bb_period": [10, 20]},
+            "rank": {"aggregate": "median"},
+        }
+    )
     assert one.rank.aggregate == "median" and len(one.datasets()) == 1
 
 
@@ -193,16 +218,23 @@ def test_run_local_two_timeframes_worst(store, capsys):
     assert len(top) == 5 and set(top["n_datasets"]) == {2}
     # independently: per combination, min sharpe and max drawdown over both timeframes
     keys = ["bb_period", "bb_std", "atr_multiplier"]
-    g = frame.groupby(keys).agg(sharpe=("sharpe", "min"), max_drawdown=("max_drawdown", "max"),
-                                combo_id=("combo_id", "min")).reset_index()  # fmt: skip
-    g = g.sort_values(["sharpe", "max_drawdown", *keys], ascending=[False, True, True, True,
-                                                                    True])  # fmt: skip
+    g = (
+        frame.groupby(keys)
+        .agg(
+            sharpe=("sharpe", "min"),
+            max_drawdown=("max_drawdown", "max"),
+            combo_id=("combo_id", "min"),
+        )
+        .reset_index()
+    )
+    g = g.sort_values(["sharpe", "max_drawdown", *keys], ascending=[False, True, True, True, True])
     assert list(top["combo_id"]) == list(g["combo_id"].head(5))
     assert list(top["sharpe"]) == pytest.approx(list(g["sharpe"].head(5)), abs=0)
     for tf in ("15m", "1h"):
         on = frame[frame["timeframe"] == tf].set_index(keys)["sharpe"]
-        assert list(top[f"sharpe@BTCUSDT/{tf}"]) == [on.loc[tuple(r[k] for k in keys)]
-                                                    for _, r in top.iterrows()]  # fmt: skip
+        assert list(top[f"sharpe@BTCUSDT/{tf}"]) == [
+            on.loc[tuple(r[k] for k in keys)] for _, r in top.iterrows()
+        ]
     # the per-dataset ranking is still there on request
     assert len(res.top(aggregate="none")) == 5 and "timeframe" in res.top(aggregate="none")
     assert list(res.top(aggregate="median")["sharpe"]) != list(top["sharpe"])
@@ -211,14 +243,36 @@ def test_run_local_two_timeframes_worst(store, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "worst case across 2 datasets" in out and "sharpe@BTCUSDT/1h" in out
     export = store.data_root / "median.csv"
-    rc = main(["--data-root", str(store.data_root), "sweep", "show", res.run_id,
-               "--aggregate", "median", "--export", str(export)])  # fmt: skip
+    rc = main(
+        [
+            "--data-root",
+            str(store.data_root),
+            "sweep",
+            "show",
+            res.run_id,
+            "--aggregate",
+            "median",
+            "--export",
+            str(export),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "median across 2 datasets" in out
     back = pd.read_csv(export)
     assert len(back) == 12 and set(back["aggregate"]) == {"median"}
-    rc = main(["--data-root", str(store.data_root), "sweep", "show", res.run_id,
-               "--aggregate", "none", "--top", "3"])  # fmt: skip
+    rc = main(
+        [
+            "--data-root",
+            str(store.data_root),
+            "sweep",
+            "show",
+            res.run_id,
+            "--aggregate",
+            "none",
+            "--top",
+            "3",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "across" not in out and "15m" in out
 
@@ -259,7 +313,9 @@ def test_service_top_and_status_use_the_aggregate(store):
         assert report is None
     else:
         assert report is not None and [(g["symbol"], g["timeframe"]) for g in report["groups"]] == [
-            ("BTCUSDT", "15m"), ("BTCUSDT", "1h")]  # fmt: skip
+            ("BTCUSDT", "15m"),
+            ("BTCUSDT", "1h"),
+        ]
 
 
 def test_service_wait_status_returns_when_the_run_moves(store):

@@ -18,8 +18,14 @@ def client(tmp_path_factory):
     from actors.client import ThreadXClient
 
     cfg = make_cfg(tmp_path_factory.mktemp("data"))
-    ray.init(num_cpus=2, num_gpus=2, resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
-             include_dashboard=False, namespace="threadx", logging_level="ERROR")  # fmt: skip
+    ray.init(
+        num_cpus=2,
+        num_gpus=2,
+        resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
+        include_dashboard=False,
+        namespace="threadx",
+        logging_level="ERROR",
+    )
     c = ThreadXClient(cfg).connect()
     yield c
     ray.shutdown()
@@ -129,8 +135,7 @@ def test_resources_return_to_total(client):
 
 def test_bad_inputs_are_clear(client):
     with pytest.raises(ThreadXError, match="bb_period"):
-        client.submit({"name": "bad", "data": {"symbols": ["BTCUSDT"]},
-                       "grid": {"bb_period": [1]}})  # fmt: skip
+        client.submit({"name": "bad", "data": {"symbols": ["BTCUSDT"]}, "grid": {"bb_period": [1]}})
     with pytest.raises(ThreadXError, match="not in the store"):
         client.submit({"name": "bad", "data": {"symbols": ["DOGEUSDT"]}})
 

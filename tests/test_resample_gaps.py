@@ -159,8 +159,11 @@ def test_bucket_fsum_exact_cancellation_and_ties():
     x = np.array([1e16, 1.0, -1e16, 1e100, 1.0, -1e100, 0.1, 0.2, 0.3, 2.0**53, 1.0, 1.0])
     starts, ends = np.array([0, 3, 6, 9]), np.array([3, 6, 9, 12])
     want = [math.fsum(x[a:b]) for a, b in zip(starts, ends, strict=True)]
-    assert bucket_fsum(x, starts, ends).tolist() == want == [1.0, 1.0, math.fsum([0.1, 0.2, 0.3]),
-                                                            2.0**53 + 2.0]  # fmt: skip
+    assert (
+        bucket_fsum(x, starts, ends).tolist()
+        == want
+        == [1.0, 1.0, math.fsum([0.1, 0.2, 0.3]), 2.0**53 + 2.0]
+    )
 
 
 def test_bucket_fsum_signed_zeros():

@@ -32,16 +32,23 @@ def test_moments_from_power_sums_match_scipy():
 
 def _independent_dsr(sr, n, skew, kurt, var_sr, trials):
     norm = stats.norm
-    sr0 = math.sqrt(var_sr) * ((1 - np.euler_gamma) * norm.ppf(1 - 1 / trials)
-                               + np.euler_gamma * norm.ppf(1 - 1 / (trials * np.e)))  # fmt: skip
+    sr0 = math.sqrt(var_sr) * (
+        (1 - np.euler_gamma) * norm.ppf(1 - 1 / trials)
+        + np.euler_gamma * norm.ppf(1 - 1 / (trials * np.e))
+    )
     z = (sr - sr0) * math.sqrt(n - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2)
     return norm.cdf(z)
 
 
-@pytest.mark.parametrize("sr,n,skew,kurt,var_sr,trials", [
-    (0.05, 1000, -0.5, 5.0, 0.001, 1000), (0.01, 30000, 0.3, 12.0, 1e-5, 300_000),
-    (-0.02, 500, 0.0, 3.0, 0.002, 10), (0.2, 100, -2.0, 9.0, 0.01, 2),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "sr,n,skew,kurt,var_sr,trials",
+    [
+        (0.05, 1000, -0.5, 5.0, 0.001, 1000),
+        (0.01, 30000, 0.3, 12.0, 1e-5, 300_000),
+        (-0.02, 500, 0.0, 3.0, 0.002, 10),
+        (0.2, 100, -2.0, 9.0, 0.01, 2),
+    ],
+)
 def test_dsr_matches_independent_scipy_implementation(sr, n, skew, kurt, var_sr, trials):
     assert dsr(sr, n, skew, kurt, var_sr, trials) == pytest.approx(
         _independent_dsr(sr, n, skew, kurt, var_sr, trials), abs=1e-6
@@ -69,10 +76,13 @@ def _direct_cscv(blocks):
     lam = []
     for is_idx in itertools.combinations(range(s), s // 2):
         oos_idx = [j for j in range(s) if j not in is_idx]
-        is_perf = [np.mean(blocks[i, list(is_idx)]) / np.std(blocks[i, list(is_idx)], ddof=1)
-                   for i in range(n)]  # fmt: skip
-        oos_perf = [np.mean(blocks[i, oos_idx]) / np.std(blocks[i, oos_idx], ddof=1)
-                    for i in range(n)]  # fmt: skip
+        is_perf = [
+            np.mean(blocks[i, list(is_idx)]) / np.std(blocks[i, list(is_idx)], ddof=1)
+            for i in range(n)
+        ]
+        oos_perf = [
+            np.mean(blocks[i, oos_idx]) / np.std(blocks[i, oos_idx], ddof=1) for i in range(n)
+        ]
         best = int(np.argmax(is_perf))
         omega = (sum(p < oos_perf[best] for p in oos_perf) + 1) / (n + 1)
         lam.append(math.log(omega / (1 - omega)))

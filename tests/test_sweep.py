@@ -14,9 +14,12 @@ from threadx.sweep.spec import RangeSpec
 
 
 def base(**over):
-    d = {"name": "t", "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-         "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.5], "atr_multiplier": [1.0, 2.0]},
-         "chunk_size": 3}  # fmt: skip
+    d = {
+        "name": "t",
+        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+        "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.5], "atr_multiplier": [1.0, 2.0]},
+        "chunk_size": 3,
+    }
     d.update(over)
     return spec_from_dict(d)
 
@@ -38,10 +41,16 @@ def test_range_has_no_float_drift():
 
 
 def test_count_is_full_cartesian_product():
-    s = base(data={"symbols": ["BTCUSDT", "ETHUSDT"], "timeframes": ["5m", "1h", "4h"]},
-             grid={"bb_period": {"start": 10, "stop": 50, "step": 10}, "bb_std": [1, 2, 3],
-                   "atr_period": [7, 14], "atr_method": ["ema", "wilder"],
-                   "direction": ["both", "long"]})  # fmt: skip
+    s = base(
+        data={"symbols": ["BTCUSDT", "ETHUSDT"], "timeframes": ["5m", "1h", "4h"]},
+        grid={
+            "bb_period": {"start": 10, "stop": 50, "step": 10},
+            "bb_std": [1, 2, 3],
+            "atr_period": [7, 14],
+            "atr_method": ["ema", "wilder"],
+            "direction": ["both", "long"],
+        },
+    )
     assert s.count() == 2 * 3 * 5 * 3 * 2 * 2 * 2
     frame = s.param_frame()
     assert len(frame) == s.combos_per_dataset() == 5 * 3 * 2 * 2 * 2
@@ -177,9 +186,16 @@ def test_stored_spec_mismatch_refused(sample_store):
 
 
 def test_rank_ties_and_direction():
-    f = pd.DataFrame({"combo_id": [0, 1, 2, 3], "symbol": "X", "timeframe": "1h",
-                      "bb_period": [30, 20, 10, 40], "sharpe": [1.0, 2.0, 2.0, np.nan],
-                      "max_drawdown": [0.1, 0.2, 0.2, 0.0]})  # fmt: skip
+    f = pd.DataFrame(
+        {
+            "combo_id": [0, 1, 2, 3],
+            "symbol": "X",
+            "timeframe": "1h",
+            "bb_period": [30, 20, 10, 40],
+            "sharpe": [1.0, 2.0, 2.0, np.nan],
+            "max_drawdown": [0.1, 0.2, 0.2, 0.0],
+        }
+    )
     r = rank(f, ["sharpe", "-max_drawdown"])
     assert list(r["combo_id"]) == [2, 1, 0, 3]  # tie broken by bb_period; NaN last
     r = rank(f, ["-max_drawdown"])
@@ -188,8 +204,13 @@ def test_rank_ties_and_direction():
 
 
 def test_pareto_front():
-    f = pd.DataFrame({"combo_id": range(6), "sharpe": [3, 2, 2, 1, 0.5, 3],
-                      "max_drawdown": [0.3, 0.1, 0.2, 0.05, 0.05, 0.4]})  # fmt: skip
+    f = pd.DataFrame(
+        {
+            "combo_id": range(6),
+            "sharpe": [3, 2, 2, 1, 0.5, 3],
+            "max_drawdown": [0.3, 0.1, 0.2, 0.05, 0.05, 0.4],
+        }
+    )
     p = pareto_front(f)
     assert list(p["combo_id"]) == [0, 1, 3]
 

@@ -20,8 +20,22 @@ from threadx.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 SNAP = REPO / "tests" / "data" / "universe"
-NEVER = {"USDT", "USDC", "DAI", "USDE", "FDUSD", "LEO", "XMR", "MKR", "WBTC", "STETH", "WETH",
-         "BTCUP", "POL", "XYZ"}  # fmt: skip  # stablecoins, market-less, placeholders
+NEVER = {
+    "USDT",
+    "USDC",
+    "DAI",
+    "USDE",
+    "FDUSD",
+    "LEO",
+    "XMR",
+    "MKR",
+    "WBTC",
+    "STETH",
+    "WETH",
+    "BTCUP",
+    "POL",
+    "XYZ",
+}  # stablecoins, market-less, placeholders
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +55,9 @@ def rules():
 
 def _expected_score(sym: str, markets: list, tickers: list, top_n: int, in_vol_top: bool) -> float:
     """The issue's formula, computed directly from the snapshots."""
-    rank = min(m["market_cap_rank"] for m in markets
-               if m["symbol"].upper() == sym and m["market_cap_rank"])  # fmt: skip
+    rank = min(
+        m["market_cap_rank"] for m in markets if m["symbol"].upper() == sym and m["market_cap_rank"]
+    )
     pairs = (sym + "USDT", sym + "USDC")
     vol = sum(float(t["quoteVolume"]) for t in tickers if t["symbol"] in pairs)
     cap = 101 - rank if rank <= top_n else 0
@@ -67,8 +82,10 @@ def test_quotas_met_or_reported_never_padded(markets, tickers, rules):
             assert n == u.shortfalls[cat]["eligible"] < 3
         else:
             assert n >= 3, cat
-    assert u.shortfalls == {"exchange": {"eligible": 1, "required": 3},
-                            "stable_trap": {"eligible": 0, "required": 3}}  # fmt: skip
+    assert u.shortfalls == {
+        "exchange": {"eligible": 1, "required": 3},
+        "stable_trap": {"eligible": 0, "required": 3},
+    }
     # IMX is outside both top-30 lists: it is there only for the layer2 quota
     imx = next(p for p in u.picks if p["symbol"] == "IMX")
     assert imx["chosen_by"] == "category quota" and "layer2" in imx["reasons"][-1]
@@ -96,8 +113,10 @@ def test_each_pick_explained_and_scored_by_the_formula(markets, tickers, rules):
     by = {p["symbol"]: p for p in u.picks}
     assert by["BTC"]["score"] == 220.0  # rank 1 (+100), 1,900M volume (+100), both lists (+20)
     assert by["BTC"]["reasons"][:3] == [
-        "market-cap rank 1 (+100)", "24h quote volume 1,900.0M on BTCUSDC+BTCUSDT (+100.0)",
-        "in both top-30 lists (+20)"]  # fmt: skip
+        "market-cap rank 1 (+100)",
+        "24h quote volume 1,900.0M on BTCUSDC+BTCUSDT (+100.0)",
+        "in both top-30 lists (+20)",
+    ]
     for sym, in_vol_top in (("ADA", True), ("PEPE", True), ("WIF", True), ("IMX", False)):
         expected = _expected_score(sym, markets, tickers, 30, in_vol_top)
         assert by[sym]["score"] == pytest.approx(expected), sym
@@ -114,8 +133,9 @@ def test_usdc_only_market_is_eligible_and_size_keeps_quotas(markets, tickers, ru
     assert {"BTC", "ETH", "SOL", "DOGE", "PEPE", "SHIB"} <= quota_syms
     assert len(u.picks) == len(quota_syms)  # quota picks alone already exceed size=5
     only_usdc = replace(rules, categories={"rwa": ["ONDO"]}, per_category=1)
-    ondo = next(p for p in select_universe(markets, tickers, only_usdc).picks
-                if p["symbol"] == "ONDO")  # fmt: skip
+    ondo = next(
+        p for p in select_universe(markets, tickers, only_usdc).picks if p["symbol"] == "ONDO"
+    )
     assert ondo["pair"] == "ONDOUSDC"
 
 
@@ -124,8 +144,12 @@ def test_shipped_category_map_loads_and_runs(markets, tickers):
     assert len(rules.categories) == 10 and rules.per_category == 3 and rules.top_n == 100
     u = select_universe(markets, tickers, rules)
     assert not {p["symbol"] for p in u.picks} & NEVER
-    assert set(u.shortfalls) == {"exchange_tokens", "gaming_metaverse", "oracles_data",
-                                 "storage_infra"}  # fmt: skip
+    assert set(u.shortfalls) == {
+        "exchange_tokens",
+        "gaming_metaverse",
+        "oracles_data",
+        "storage_infra",
+    }
 
 
 def test_bad_inputs_name_file_and_rule(tmp_path):
@@ -159,9 +183,17 @@ def _cli(argv: list[str], data_root: Path) -> int:
 
 def test_cli_offline_snapshots_and_live_save(tmp_path, markets, tickers, capsys):
     out = tmp_path / "universe.json"
-    argv = ["universe", "--markets", str(SNAP / "markets.json"), "--tickers",
-            str(SNAP / "tickers.json"), "--categories", str(SNAP / "categories.json"),
-            "--out", str(out)]  # fmt: skip
+    argv = [
+        "universe",
+        "--markets",
+        str(SNAP / "markets.json"),
+        "--tickers",
+        str(SNAP / "tickers.json"),
+        "--categories",
+        str(SNAP / "categories.json"),
+        "--out",
+        str(out),
+    ]
     assert _cli(argv, tmp_path) == 0
     text = capsys.readouterr().out
     assert "  1 BTC      BTCUSDT     220.00  [layer1] score: market-cap rank 1 (+100)" in text

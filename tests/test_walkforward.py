@@ -37,12 +37,19 @@ T0 = pd.Timestamp("2023-03-01", tz="UTC").value
 
 
 def wf_dict(**over):
-    d = {"name": "wf", "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
-         "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.5], "atr_multiplier": [1.5, 3.0],
-                  "direction": ["both", "long"]},
-         "fixed": {"slippage_bps": 1.0},
-         "chunk_size": 5,
-         "walk_forward": {"train": "7d", "test": "2d", "step": "2d"}}  # fmt: skip
+    d = {
+        "name": "wf",
+        "data": {"symbols": ["BTCUSDT"], "timeframes": ["15m"]},
+        "grid": {
+            "bb_period": [10, 20],
+            "bb_std": [1.5, 2.5],
+            "atr_multiplier": [1.5, 3.0],
+            "direction": ["both", "long"],
+        },
+        "fixed": {"slippage_bps": 1.0},
+        "chunk_size": 5,
+        "walk_forward": {"train": "7d", "test": "2d", "step": "2d"},
+    }
     d.update(over)
     return d
 
@@ -75,8 +82,9 @@ def test_rolling_and_anchored_windows():
     # one nanosecond short of the last test window: one fold fewer
     assert len(fold_windows(T0, T0 + 21 * DAY - 1, wf)) == 6
     # step > test: gaps between test windows; step defaults to test
-    assert fold_windows(T0, T0 + 21 * DAY, WalkForwardSpec(train="7d", test="2d", step="3d"))[1] \
-        == (T0 + 3 * DAY, T0 + 10 * DAY, T0 + 12 * DAY)  # fmt: skip
+    assert fold_windows(T0, T0 + 21 * DAY, WalkForwardSpec(train="7d", test="2d", step="3d"))[
+        1
+    ] == (T0 + 3 * DAY, T0 + 10 * DAY, T0 + 12 * DAY)
     assert WalkForwardSpec(train="7d", test="12h").step == "12h"
     assert fold_windows(T0, T0 + 8 * DAY, wf) == []
 
@@ -97,8 +105,9 @@ def test_window_slices_whole_bars(wf_run):
 
 
 def test_too_short_data_and_gaps_are_clear(root):
-    spec = spec_from_dict(wf_dict(data={"symbols": ["BTCUSDT"], "timeframes": ["15m"],
-                                        "end": "2023-03-09"}))  # fmt: skip
+    spec = spec_from_dict(
+        wf_dict(data={"symbols": ["BTCUSDT"], "timeframes": ["15m"], "end": "2023-03-09"})
+    )
     with pytest.raises(DataError, match=r"spans 8.00 days .* train 7d \+ test 2d = 9.00 days"):
         plan_sweep(spec, load_datasets(spec, OHLCVStore(root)))
     ds = load_datasets(spec_from_dict(wf_dict()), OHLCVStore(root))[0]
@@ -138,8 +147,9 @@ def test_spec_rules_and_fingerprint():
     plain = spec_from_dict(wf_dict(walk_forward=None))
     assert "walk_forward" not in plain.normalized()  # other runs keep their ids
     rolling = spec_from_dict(wf_dict())
-    anchored = spec_from_dict(wf_dict(walk_forward={"train": "7d", "test": "2d",
-                                                    "mode": "anchored"}))  # fmt: skip
+    anchored = spec_from_dict(
+        wf_dict(walk_forward={"train": "7d", "test": "2d", "mode": "anchored"})
+    )
     other = spec_from_dict(wf_dict(walk_forward={"train": "6d", "test": "2d"}))
     fps = {s.fingerprint() for s in (plain, rolling, anchored, other)}
     assert len(fps) == 4
@@ -171,8 +181,9 @@ def test_end_to_end_report(wf_run):
     for name in (REPORT_FILE, EQUITY_FILE, TRADES_FILE):
         assert (res.run_dir / name).exists()
     text = format_walk_forward(rep)
-    assert "7 folds" in text and "stitched out-of-sample" in text and "walk-forward efficiency" \
-        in text  # fmt: skip
+    assert (
+        "7 folds" in text and "stitched out-of-sample" in text and "walk-forward efficiency" in text
+    )
 
 
 def test_chosen_params_are_rank_one_of_the_fold(wf_run):
@@ -188,8 +199,15 @@ def test_chosen_params_are_rank_one_of_the_fold(wf_run):
         }
         # the in-sample metrics are the chosen combination's on the train window (kernel = ref.)
         train = ds.window(f.train_start, f.train_end)
-        ref = simulate(train.open, train.high, train.low, train.close, train.times_ns,
-                       chosen_params(best, 10_000.0), ds.bar_minutes)  # fmt: skip
+        ref = simulate(
+            train.open,
+            train.high,
+            train.low,
+            train.close,
+            train.times_ns,
+            chosen_params(best, 10_000.0),
+            ds.bar_minutes,
+        )
         assert ref.metrics["sharpe"] == pytest.approx(rec["in_sample"]["sharpe"], rel=1e-9)
 
 
@@ -207,16 +225,18 @@ def test_oos_never_uses_a_train_bar(wf_run):
         row = res.to_frame().set_index("combo_id").loc[rec["combo_id"]]
         inside = (ds.times_ns >= f.train_start) & (ds.times_ns < f.train_end)
         scale = np.where(inside, 1.37, 1.0)
-        bent = dataclasses.replace(ds, **{c: getattr(ds, c) * scale
-                                      for c in ("open", "high", "low", "close")})  # fmt: skip
+        bent = dataclasses.replace(
+            ds, **{c: getattr(ds, c) * scale for c in ("open", "high", "low", "close")}
+        )
         oos = evaluate_fold(bent, f, row, rec["start_equity"])
         stored = eq.loc[eq["fold"] == f.fold, "equity"].to_numpy()
         assert np.array_equal(oos.equity, stored)  # bit-identical
         if rec["out_of_sample"]["n_trades"]:  # control: a changed test bar does change it
             in_test = (ds.times_ns >= f.test_start) & (ds.times_ns < f.test_end)
             moved = dataclasses.replace(ds, close=np.where(in_test, ds.close * 1.01, ds.close))
-            assert not np.array_equal(evaluate_fold(moved, f, row, rec["start_equity"]).equity,
-                                      stored)  # fmt: skip
+            assert not np.array_equal(
+                evaluate_fold(moved, f, row, rec["start_equity"]).equity, stored
+            )
             checked += 1
     assert checked >= 3
 
@@ -241,8 +261,9 @@ def test_stitched_equity_compounds_continuously(wf_run):
     assert np.all(eq.index.to_series().diff().dropna() > pd.Timedelta(0))  # in time order
     deg = d["degradation"]
     assert deg["n_folds"] == 7 and deg["stitched_oos_sharpe"] == s["sharpe"]
-    assert deg["mean_is_sharpe"] == pytest.approx(np.mean([f["in_sample"]["sharpe"]
-                                                           for f in folds]))  # fmt: skip
+    assert deg["mean_is_sharpe"] == pytest.approx(
+        np.mean([f["in_sample"]["sharpe"] for f in folds])
+    )
 
 
 def test_resume_of_an_interrupted_walk_forward(root, wf_run, tmp_path):
@@ -271,8 +292,9 @@ def test_resume_of_an_interrupted_walk_forward(root, wf_run, tmp_path):
 def test_anchored_run_and_cli(root, capsys):
     from threadx.cli import main
 
-    spec = spec_from_dict(wf_dict(name="wfa", walk_forward={"train": "10d", "test": "3d",
-                                                            "mode": "anchored"}))  # fmt: skip
+    spec = spec_from_dict(
+        wf_dict(name="wfa", walk_forward={"train": "10d", "test": "3d", "mode": "anchored"})
+    )
     res = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2)
     d = load_walk_forward(res.run_dir)["datasets"][0]
     assert [f["train_start"] for f in d["folds"]] == ["2023-03-01T00:00:00+00:00"] * 3
@@ -361,8 +383,9 @@ def test_through_the_ray_driver(wf_run, tmp_path):
     if ray.is_initialized():
         pytest.skip("a Ray session is already running in this process")
     ensure_sample(OHLCVStore(tmp_path / "data"))
-    cfg = apply_overrides(load_config(REPO / "configs" / "threadx.toml"),
-                          data_root=str(tmp_path / "data"))  # fmt: skip
+    cfg = apply_overrides(
+        load_config(REPO / "configs" / "threadx.toml"), data_root=str(tmp_path / "data")
+    )
     ray.init(num_cpus=2, include_dashboard=False, namespace="threadx", logging_level="ERROR")
     try:
         client = ThreadXClient(cfg).connect()

@@ -177,11 +177,18 @@ class LRUTTLCache:
         """Counters and occupancy; ``hit_rate = hits / (hits + misses)`` (0.0 before any read)."""
         with self._lock:
             reads = self._hits + self._misses
-            return {"hits": self._hits, "misses": self._misses, "evictions": self._evictions,
-                    "expirations": self._expirations, "rejected": self._rejected,
-                    "entries": len(self._lru), "bytes": self._bytes,
-                    "max_bytes": self.max_bytes, "ttl_s": self.ttl_s,
-                    "hit_rate": self._hits / reads if reads else 0.0}  # fmt: skip
+            return {
+                "hits": self._hits,
+                "misses": self._misses,
+                "evictions": self._evictions,
+                "expirations": self._expirations,
+                "rejected": self._rejected,
+                "entries": len(self._lru),
+                "bytes": self._bytes,
+                "max_bytes": self.max_bytes,
+                "ttl_s": self.ttl_s,
+                "hit_rate": self._hits / reads if reads else 0.0,
+            }
 
     # --- internals (lock held) --------------------------------------------------------------
     def _expired(self, entry: _Entry, now: float) -> bool:

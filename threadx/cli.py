@@ -41,9 +41,13 @@ def _add_global(p: argparse.ArgumentParser) -> None:
 # `threadx` command: the desktop client's verb comes from the `gui` package (imported only here,
 # when the parser is built; the library itself never imports gui/ or actors/).
 VERB_MODULES = (
-    "threadx.cli_data", "threadx.cli_run", "threadx.cli_sweep", "threadx.cli_cluster",
-    "threadx.cli_ingest", "gui.cli",
-)  # fmt: skip
+    "threadx.cli_data",
+    "threadx.cli_run",
+    "threadx.cli_sweep",
+    "threadx.cli_cluster",
+    "threadx.cli_ingest",
+    "gui.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

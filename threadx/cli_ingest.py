@@ -36,8 +36,11 @@ def register_data_verbs(sub: argparse._SubParsersAction) -> None:
         help="first bulk-import the public archives of the range, then fill by REST",
     )
     ing.add_argument("--archive-url", default=ARCHIVE_URL, help=f"default {ARCHIVE_URL}")
-    ing.add_argument("--recheck-gaps", action="store_true",
-                     help="ask again for minutes already confirmed missing")  # fmt: skip
+    ing.add_argument(
+        "--recheck-gaps",
+        action="store_true",
+        help="ask again for minutes already confirmed missing",
+    )
     ing.add_argument("--json", type=Path, help="write the ingest report here")
     ing.set_defaults(func=cmd_ingest)
 
@@ -77,8 +80,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
     doc.add_argument("--json", type=Path, help="write the full report as JSON here")
     doc.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     doc.add_argument("--address", help="Ray cluster address (default: config, else local head)")
-    doc.add_argument("--bench-seconds", type=float, default=5.0,
-                     help="kernel micro-benchmark duration per device (0 = skip)")  # fmt: skip
+    doc.add_argument(
+        "--bench-seconds",
+        type=float,
+        default=5.0,
+        help="kernel micro-benchmark duration per device (0 = skip)",
+    )
     doc.set_defaults(func=cmd_doctor)
 
 
@@ -93,8 +100,13 @@ def _write_json(path: Path | None, doc: dict[str, Any]) -> None:
 def _progress(p: dict[str, Any]) -> None:
     if sys.stderr.isatty():
         pct = 100 * p["done_minutes"] / max(1, p["total_minutes"])
-        print(f"\r{p['symbol']} {p['phase']}: {pct:5.1f}% ({p['rows']:,} rows, "
-              f"{p['requests']} requests)", end="", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"\r{p['symbol']} {p['phase']}: {pct:5.1f}% ({p['rows']:,} rows, "
+            f"{p['requests']} requests)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
@@ -107,21 +119,40 @@ def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
     if args.archives:
         if start is None or end is None:
             raise DataError("--archives needs --start and --end (the archives to fetch)")
-        lines = import_archives(store, symbol, start, end, period=args.archives,
-                                base_url=args.archive_url, exchange=args.exchange)  # fmt: skip
+        lines = import_archives(
+            store,
+            symbol,
+            start,
+            end,
+            period=args.archives,
+            base_url=args.archive_url,
+            exchange=args.exchange,
+        )
         for line in lines:
-            print(f"  archive {line['archive']}: {line['status']} "
-                  f"{line.get('reason') or line.get('error') or ''}".rstrip())  # fmt: skip
+            print(
+                f"  archive {line['archive']}: {line['status']} "
+                f"{line.get('reason') or line.get('error') or ''}".rstrip()
+            )
         out["archives"] = lines
-    rep = ingest(store, symbol, start, end, base_url=args.base_url, exchange=args.exchange,
-                 recheck_confirmed=args.recheck_gaps, progress=_progress)  # fmt: skip
+    rep = ingest(
+        store,
+        symbol,
+        start,
+        end,
+        base_url=args.base_url,
+        exchange=args.exchange,
+        recheck_confirmed=args.recheck_gaps,
+        progress=_progress,
+    )
     if sys.stderr.isatty():
         print(file=sys.stderr)
     c = rep.client
-    print(f"{args.exchange}/{symbol} {rep.start} -> {rep.end}: {rep.rows_added:,} new row(s) in "
-          f"{c.get('requests', 0)} request(s) ({c.get('retries', 0)} retries, "
-          f"{c.get('rate_limited', 0)} rate-limited); months written: "
-          f"{', '.join(rep.months_written) or 'none'}")  # fmt: skip
+    print(
+        f"{args.exchange}/{symbol} {rep.start} -> {rep.end}: {rep.rows_added:,} new row(s) in "
+        f"{c.get('requests', 0)} request(s) ({c.get('retries', 0)} retries, "
+        f"{c.get('rate_limited', 0)} rate-limited); months written: "
+        f"{', '.join(rep.months_written) or 'none'}"
+    )
     for a, b, n in rep.confirmed_gaps:
         print(f"  confirmed missing at the exchange: {a} -> {b} ({n} min); not asked again")
     if rep.skipped_confirmed:
@@ -135,17 +166,30 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.data.binance_verify import verify
 
     intervals = tuple(s.strip() for s in args.intervals.split(",") if s.strip())
-    rep = verify(ctx.store, args.symbol.upper(), exchange=args.exchange, intervals=intervals,
-                 start=_ts(args.start, "--start"), end=_ts(args.end, "--end"),
-                 base_url=args.base_url, rtol=args.rtol, atol=args.atol)  # fmt: skip
+    rep = verify(
+        ctx.store,
+        args.symbol.upper(),
+        exchange=args.exchange,
+        intervals=intervals,
+        start=_ts(args.start, "--start"),
+        end=_ts(args.end, "--end"),
+        base_url=args.base_url,
+        rtol=args.rtol,
+        atol=args.atol,
+    )
     counts = ", ".join(f"{k}: {v}" for k, v in rep.compared.items())
-    print(f"{rep.exchange}/{rep.symbol} {rep.start} -> {rep.end}: bars compared {counts}; "
-          f"tolerance |diff| <= {rep.atol:g} + {rep.rtol:g} * |exchange|")  # fmt: skip
+    print(
+        f"{rep.exchange}/{rep.symbol} {rep.start} -> {rep.end}: bars compared {counts}; "
+        f"tolerance |diff| <= {rep.atol:g} + {rep.rtol:g} * |exchange|"
+    )
     for a in rep.anomalies[:50]:
         what = a.get("field", "")
         rel = "exchange 0" if a.get("rel_diff") is None else f"rel {a['rel_diff']:.3g}"
-        detail = (f"local {a['local']!r} vs exchange {a['exchange']!r} ({rel})"
-                  if a["kind"] == "mismatch" else "")  # fmt: skip
+        detail = (
+            f"local {a['local']!r} vs exchange {a['exchange']!r} ({rel})"
+            if a["kind"] == "mismatch"
+            else ""
+        )
         print(f"  ANOMALY {a['interval']} {a['time']} {a['kind']} {what} {detail}".rstrip())
     if rep.warnings:
         print(f"  {len(rep.warnings)} warning(s) on bars with missing local minutes")
@@ -157,10 +201,14 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
 def _universe_inputs(args: argparse.Namespace) -> tuple[list, list]:
     from threadx.data.universe import fetch_markets, fetch_tickers, load_snapshot
 
-    markets = (load_snapshot(args.markets, "markets") if args.markets
-               else fetch_markets(args.coingecko_url))  # fmt: skip
-    tickers = (load_snapshot(args.tickers, "tickers") if args.tickers
-               else fetch_tickers(args.base_url))  # fmt: skip
+    markets = (
+        load_snapshot(args.markets, "markets")
+        if args.markets
+        else fetch_markets(args.coingecko_url)
+    )
+    tickers = (
+        load_snapshot(args.tickers, "tickers") if args.tickers else fetch_tickers(args.base_url)
+    )
     if args.save_snapshots:
         from threadx.io import atomic_write_json
 
@@ -174,18 +222,24 @@ def cmd_universe(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.config import project_root
     from threadx.data.universe import load_rules, select_universe
 
-    path = args.categories or project_root(Path(ctx.cfg.base_dir)) / "configs" / \
-        "universe_categories.toml"  # fmt: skip
+    path = (
+        args.categories
+        or project_root(Path(ctx.cfg.base_dir)) / "configs" / "universe_categories.toml"
+    )
     rules = load_rules(path, per_category=args.per_category, top_n=args.top_n, size=args.size)
     markets, tickers = _universe_inputs(args)
     uni = select_universe(markets, tickers, rules)
     for p in uni.picks:
         cats = ",".join(p["categories"]) or "-"
-        print(f"{p['rank']:>3} {p['symbol']:<8} {p['pair']:<10} {p['score']:>7.2f}  [{cats}] "
-              f"{p['chosen_by']}: {'; '.join(p['reasons'])}")  # fmt: skip
+        print(
+            f"{p['rank']:>3} {p['symbol']:<8} {p['pair']:<10} {p['score']:>7.2f}  [{cats}] "
+            f"{p['chosen_by']}: {'; '.join(p['reasons'])}"
+        )
     for cat, s in uni.shortfalls.items():
-        print(f"  shortfall: category {cat!r} has {s['eligible']} eligible token(s), "
-              f"{s['required']} required (not padded)")  # fmt: skip
+        print(
+            f"  shortfall: category {cat!r} has {s['eligible']} eligible token(s), "
+            f"{s['required']} required (not padded)"
+        )
     print(f"{len(uni.picks)} token(s); {len(uni.excluded)} rejected (see --out for reasons)")
     _write_json(args.out, uni.to_dict())
     return 0

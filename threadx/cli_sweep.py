@@ -78,13 +78,18 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     show.set_defaults(func=cmd_sweep_show)
 
-    wf = sub.add_parser("walkforward", help="walk-forward report of a run: folds, chosen "
-                        "parameters, stitched out-of-sample metrics, degradation")  # fmt: skip
+    wf = sub.add_parser(
+        "walkforward",
+        help="walk-forward report of a run: folds, chosen "
+        "parameters, stitched out-of-sample metrics, degradation",
+    )
     wf.add_argument("run", help="run id or run folder")
     wf.set_defaults(func=cmd_sweep_walkforward)
 
-    rep = sub.add_parser("report", help="overfitting report of a completed run: PSR/DSR of the "
-                         "top-K, PBO by CSCV, verdict")  # fmt: skip
+    rep = sub.add_parser(
+        "report",
+        help="overfitting report of a completed run: PSR/DSR of the top-K, PBO by CSCV, verdict",
+    )
     rep.add_argument("run", help="run id or run folder")
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
     rep.set_defaults(func=cmd_sweep_report)
@@ -97,8 +102,15 @@ def cmd_backtest(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.sweep.dataset import load_dataset
 
     params = params_from_mapping(parse_param_assignments(args.param))
-    ds = load_dataset(ctx.store, args.symbol.upper(), args.timeframe, exchange=args.exchange,
-                      start=args.start, end=args.end, allow_gaps=args.allow_gaps)  # fmt: skip
+    ds = load_dataset(
+        ctx.store,
+        args.symbol.upper(),
+        args.timeframe,
+        exchange=args.exchange,
+        start=args.start,
+        end=args.end,
+        allow_gaps=args.allow_gaps,
+    )
     result = backtest_frame(ds.to_frame(), params, ds.bar_minutes)
     meta = {**ds.describe(), "engine": "reference"}
     out = args.out
@@ -116,24 +128,30 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | N
     ``datasets``: the spec's datasets when already loaded from ``store``."""
     from threadx.sweep.plan import check_memory, load_datasets
 
-    print(f"sweep '{spec.name}': {spec.count():,} combinations "
-          f"({len(spec.datasets())} dataset(s) x {spec.combos_per_dataset():,})")  # fmt: skip
+    print(
+        f"sweep '{spec.name}': {spec.count():,} combinations "
+        f"({len(spec.datasets())} dataset(s) x {spec.combos_per_dataset():,})"
+    )
     if datasets is None:
         datasets = load_datasets(spec, store)
     need = check_memory(spec, datasets, budget_gb)
     bars = sum(d.n_bars for d in datasets)
     print(f"data: {', '.join(f'{d.key} {d.n_bars:,} bars' for d in datasets)}")
-    print(f"estimated peak memory {need / 2**20:,.0f} MiB (budget {budget_gb:g} GiB); "
-          f"{bars * spec.combos_per_dataset():,} bar-steps")  # fmt: skip
+    print(
+        f"estimated peak memory {need / 2**20:,.0f} MiB (budget {budget_gb:g} GiB); "
+        f"{bars * spec.combos_per_dataset():,} bar-steps"
+    )
     if spec.walk_forward is not None:
         from threadx.sweep.folds import fold_datasets
 
         wf, (folds, slices) = spec.walk_forward, fold_datasets(spec, datasets)
         per = spec.combos_per_dataset()
-        print(f"walk-forward ({wf.mode}: train {wf.train}, test {wf.test}, step {wf.step}): "
-              f"{len(folds)} fold(s); the grid swept on each train window: "
-              f"{len(folds) * per:,} combinations, "
-              f"{sum(d.n_bars for d in slices) * per:,} bar-steps")  # fmt: skip
+        print(
+            f"walk-forward ({wf.mode}: train {wf.train}, test {wf.test}, step {wf.step}): "
+            f"{len(folds)} fold(s); the grid swept on each train window: "
+            f"{len(folds) * per:,} combinations, "
+            f"{sum(d.n_bars for d in slices) * per:,} bar-steps"
+        )
     return datasets
 
 
@@ -157,19 +175,25 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def print_ranking(result: SweepResult, top: int | None, pareto: bool = False,
-                  aggregate: str | None = None) -> None:  # fmt: skip
+def print_ranking(
+    result: SweepResult, top: int | None, pareto: bool = False, aggregate: str | None = None
+) -> None:
     from threadx.sweep.progress import aggregate_title, ranking_table
 
     how = aggregate or result.spec.rank.aggregate
     frame = result.pareto() if pareto else result.top(top, aggregate=how)
     title = "Pareto front (sharpe vs max_drawdown)" if pareto else f"top {len(frame)}"
     across = "" if pareto else aggregate_title(how, len(result.spec.datasets()))
-    print(f"\n{title} of {result.run_id} by {', '.join(result.spec.rank.by)}"
-          + (f", {across}" if across else "") + ":")  # fmt: skip
+    print(
+        f"\n{title} of {result.run_id} by {', '.join(result.spec.rank.by)}"
+        + (f", {across}" if across else "")
+        + ":"
+    )
     if across and frame.attrs.get("partial_excluded"):
-        print(f"({frame.attrs['partial_excluded']:,} combination(s) not on every dataset yet "
-              "left out)")  # fmt: skip
+        print(
+            f"({frame.attrs['partial_excluded']:,} combination(s) not on every dataset yet "
+            "left out)"
+        )
     print(ranking_table(frame, result.spec))
 
 
@@ -185,13 +209,16 @@ def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> An
     if need_cluster and not (joinable or running_local_cluster()):
         from threadx.errors import ThreadXError
 
-        raise ThreadXError("no running cluster: start one with `threadx cluster up` (or pass "
-                           "--address); `sweep run` works without one")  # fmt: skip
+        raise ThreadXError(
+            "no running cluster: start one with `threadx cluster up` (or pass "
+            "--address); `sweep run` works without one"
+        )
     return ThreadXClient(ctx.cfg, address).connect()
 
 
-def run_on_cluster(ctx: Context, spec: SweepSpec, address: str | None,
-                   preflight: bool = False) -> SweepResult:  # fmt: skip
+def run_on_cluster(
+    ctx: Context, spec: SweepSpec, address: str | None, preflight: bool = False
+) -> SweepResult:
     """Submit through the SweepDriver (embedded cluster when none runs), show progress, wait.
     The driver's data root is the one that counts (a Ray job's own config may point elsewhere).
     Without a cluster address the kernels are compiled here first when they are not in numba's
@@ -274,8 +301,11 @@ def complete_line(result: SweepResult) -> str:
     wall = m.get("wall_s")
     if isinstance(wall, int | float):
         when.append(f"{wall:,.2f} s")
-    return (f"run {result.run_id} already complete" + (f" ({', '.join(when)})" if when else "")
-            + "; showing stored results")  # fmt: skip
+    return (
+        f"run {result.run_id} already complete"
+        + (f" ({', '.join(when)})" if when else "")
+        + "; showing stored results"
+    )
 
 
 # backends whose kernels this process has loaded already (numba keeps them loaded)
@@ -294,9 +324,10 @@ def warm_kernels(backend: str = "cpu", stream: Any = None) -> Any:
         return None
 
     state = kernel_cache_state()
-    why = {"cold": "first run on this machine",
-           "stale": "the kernels changed since they were cached"}.get(
-        state, "first run of this kind on this machine")  # fmt: skip
+    why = {
+        "cold": "first run on this machine",
+        "stale": "the kernels changed since they were cached",
+    }.get(state, "first run of this kind on this machine")
     announced = []
 
     def announce(name: str, cached: bool) -> None:
@@ -311,8 +342,10 @@ def warm_kernels(backend: str = "cpu", stream: Any = None) -> Any:
             print("failed", file=stream)
         raise ConfigError(" ".join(str(err).split())) from None
     if announced:
-        print(f"done in {rep.seconds:.1f} s" + (" (cached for next time)" if rep.compiled
-                                                 else ""), file=stream)  # fmt: skip
+        print(
+            f"done in {rep.seconds:.1f} s" + (" (cached for next time)" if rep.compiled else ""),
+            file=stream,
+        )
     _WARM_HERE.add(backend)
     return rep
 
@@ -374,9 +407,15 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
             return 0
     _preflight(spec, ctx.store, budget, datasets)
     warm_kernels(spec.backend)
-    result = run_local(spec, data_root=ctx.cfg.data_root, backend=spec.backend,
-                       resume=not args.fresh, memory_budget_gb=budget,
-                       progress=ProgressPrinter(), datasets=datasets)  # fmt: skip
+    result = run_local(
+        spec,
+        data_root=ctx.cfg.data_root,
+        backend=spec.backend,
+        resume=not args.fresh,
+        memory_budget_gb=budget,
+        progress=ProgressPrinter(),
+        datasets=datasets,
+    )
     _report(result, args)
     return 0
 
@@ -385,9 +424,11 @@ def _report(result: SweepResult, args: argparse.Namespace, headline: str | None 
     m = result.manifest
     if headline is None:
         shares = ", ".join(f"{d} {v:.1%}" for d, v in (m.get("device_shares") or {}).items())
-        headline = (f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
-                    f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s"
-                    + (f"; shares {shares}" if shares else ""))  # fmt: skip
+        headline = (
+            f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
+            f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s"
+            + (f"; shares {shares}" if shares else "")
+        )
     print(headline)
     if result.spec.walk_forward is not None:
         _print_walk_forward(result.run_dir)
@@ -499,10 +540,13 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
     status = RunStore(path).read_manifest().get("status")  # clear error if not a run
     report = load_report(path)
     if report is None and status == "completed":
-        raise StoreError(f"run {path.name}: the overfitting report could not be computed (see "
-                         "the log)")  # fmt: skip
+        raise StoreError(
+            f"run {path.name}: the overfitting report could not be computed (see the log)"
+        )
     if report is None:
-        raise StoreError(f"run {path.name} is {status}: the overfitting report covers completed "
-                         "runs only (resume it first)")  # fmt: skip
+        raise StoreError(
+            f"run {path.name} is {status}: the overfitting report covers completed "
+            "runs only (resume it first)"
+        )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

@@ -183,9 +183,11 @@ def _gcs_call(address: str, token: str | None, timeout: float = 5.0) -> str:
 
     metadata = [("authorization", f"Bearer {token}")] if token else None
     with grpc.insecure_channel(address) as channel:
-        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId",
-                                   request_serializer=lambda _: b"",
-                                   response_deserializer=lambda raw: raw)  # fmt: skip
+        call = channel.unary_unary(
+            "/ray.rpc.NodeInfoGcsService/GetClusterId",
+            request_serializer=lambda _: b"",
+            response_deserializer=lambda raw: raw,
+        )
         try:
             call(None, timeout=timeout, metadata=metadata)
         except grpc.RpcError as err:
@@ -201,17 +203,23 @@ def auth_required(address: str) -> bool:
     if anonymous == "OK":
         return False
     if anonymous != "UNAUTHENTICATED":
-        raise ClusterUnreachable(f"no Ray GCS answers at {address} ({anonymous}); is it the "
-                                 "GCS HOST:PORT (6379 by default)?")  # fmt: skip
+        raise ClusterUnreachable(
+            f"no Ray GCS answers at {address} ({anonymous}); is it the "
+            "GCS HOST:PORT (6379 by default)?"
+        )
     token = _read_token()
     if token is None:
-        raise ThreadXError(f"the Ray cluster at {address} requires a token and this machine has "
-                           f"none: copy the head's {TOKEN_FILE} to {token_path()} or set "
-                           "RAY_AUTH_TOKEN_PATH")  # fmt: skip
+        raise ThreadXError(
+            f"the Ray cluster at {address} requires a token and this machine has "
+            f"none: copy the head's {TOKEN_FILE} to {token_path()} or set "
+            "RAY_AUTH_TOKEN_PATH"
+        )
     if _gcs_call(address, token) != "OK":
         source = "RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN") else str(token_path())
-        raise ThreadXError(f"the Ray cluster at {address} rejected this machine's token "
-                           f"({source}): it is not the head's token")  # fmt: skip
+        raise ThreadXError(
+            f"the Ray cluster at {address} rejected this machine's token "
+            f"({source}): it is not the head's token"
+        )
     return True
 
 
@@ -234,11 +242,17 @@ ray.shutdown()
 def _describe(address: str, token: bool, timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any]:
     env = {**_ray_env(), "RAY_AUTH_MODE": "token" if token else "disabled"}
     try:
-        proc = subprocess.run([sys.executable, "-c", _DESCRIBE, address], capture_output=True,
-                              text=True, timeout=timeout, env=env)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", _DESCRIBE, address],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
-        raise ClusterUnreachable(f"the Ray cluster at {address} did not answer within "
-                                 f"{timeout:g} s") from None  # fmt: skip
+        raise ClusterUnreachable(
+            f"the Ray cluster at {address} did not answer within {timeout:g} s"
+        ) from None
     if proc.returncode != 0:
         raise ThreadXError(f"could not query the Ray cluster at {address}: {_tail(proc.stderr)}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -381,18 +395,24 @@ def _port_free(port: int, host: str = "") -> bool:
 def _refuse_if_running(temp_dir: Path, ports: dict[str, tuple[str, int]]) -> None:
     state = read_state(temp_dir)
     if state and _group_processes(state["pgid"], state.get("session")):
-        raise ThreadXError(f"a ThreadX cluster is already running on this machine at "
-                           f"{state['address']} (dashboard {state['dashboard']}); use it or "
-                           "stop it with `threadx cluster down`")  # fmt: skip
+        raise ThreadXError(
+            f"a ThreadX cluster is already running on this machine at "
+            f"{state['address']} (dashboard {state['dashboard']}); use it or "
+            "stop it with `threadx cluster down`"
+        )
     existing = running_cluster_address(temp_dir)
     if existing:
-        raise ThreadXError(f"a Ray cluster (started by `ray start`) is already running on this "
-                           f"machine at {existing}; join it (--address) or stop it")  # fmt: skip
+        raise ThreadXError(
+            f"a Ray cluster (started by `ray start`) is already running on this "
+            f"machine at {existing}; join it (--address) or stop it"
+        )
     for what, (host, port) in ports.items():
         if not _port_free(port, host):
-            raise ThreadXError(f"port {port} ({what}) is already in use on this machine; "
-                               "pick another one (cluster up --port / --client-port, "
-                               "cluster.dashboard_port)")  # fmt: skip
+            raise ThreadXError(
+                f"port {port} ({what}) is already in use on this machine; "
+                "pick another one (cluster up --port / --client-port, "
+                "cluster.dashboard_port)"
+            )
 
 
 def _check_resources(extra: dict[str, Any]) -> dict[str, float]:
@@ -401,13 +421,16 @@ def _check_resources(extra: dict[str, Any]) -> dict[str, float]:
     out = {}
     for name, amount in extra.items():
         if name in _RESERVED_RESOURCES:
-            raise ConfigError(f"--resources: '{name}' is set with --num-cpus/--num-gpus "
-                              "(or by Ray), not as a custom resource")  # fmt: skip
+            raise ConfigError(
+                f"--resources: '{name}' is set with --num-cpus/--num-gpus "
+                "(or by Ray), not as a custom resource"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_.:-]+", str(name)):
             raise ConfigError(f"--resources: bad resource name {name!r}")
         if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
-            raise ConfigError(f"--resources: amount of '{name}' must be a number >= 0, "
-                              f"got {amount!r}")  # fmt: skip
+            raise ConfigError(
+                f"--resources: amount of '{name}' must be a number >= 0, got {amount!r}"
+            )
         out[str(name)] = float(amount)
     return out
 
@@ -415,8 +438,14 @@ def _check_resources(extra: dict[str, Any]) -> dict[str, float]:
 def _start_head(cmd: list[str], env: dict[str, str]) -> tuple[int, int, str]:
     """Run ``ray start`` in a new session; (exit code, process group, output tail)."""
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             code = proc.wait(timeout=START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -432,13 +461,27 @@ def _session_name(temp_dir: Path) -> str | None:
     return latest.resolve().name if latest.exists() else None
 
 
-def _head_command(cfg: ThreadXConfig, port: int, temp_dir: Path, resources: dict[str, float],
-                  num_cpus: int | None, num_gpus: int | None,
-                  client_port: int | None) -> list[str]:  # fmt: skip
-    cmd = [ray_executable(), "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
-           f"--dashboard-host={cfg.cluster.dashboard_host}",
-           f"--dashboard-port={cfg.cluster.dashboard_port}", "--include-dashboard=true",
-           "--disable-usage-stats", f"--resources={json.dumps(resources)}"]  # fmt: skip
+def _head_command(
+    cfg: ThreadXConfig,
+    port: int,
+    temp_dir: Path,
+    resources: dict[str, float],
+    num_cpus: int | None,
+    num_gpus: int | None,
+    client_port: int | None,
+) -> list[str]:
+    cmd = [
+        ray_executable(),
+        "start",
+        "--head",
+        f"--port={port}",
+        f"--temp-dir={temp_dir}",
+        f"--dashboard-host={cfg.cluster.dashboard_host}",
+        f"--dashboard-port={cfg.cluster.dashboard_port}",
+        "--include-dashboard=true",
+        "--disable-usage-stats",
+        f"--resources={json.dumps(resources)}",
+    ]
     if client_port is not None:
         cmd.append(f"--ray-client-server-port={client_port}")
     if num_cpus is not None:
@@ -448,10 +491,17 @@ def _head_command(cfg: ThreadXConfig, port: int, temp_dir: Path, resources: dict
     return cmd
 
 
-def cluster_up(cfg: ThreadXConfig, port: int = 6379, num_cpus: int | None = None,
-               num_gpus: int | None = None, extra_resources: dict[str, float] | None = None, *,
-               client_port: int | None = None, temp_dir: str | Path | None = None,
-               start_driver: bool = True) -> dict[str, Any]:  # fmt: skip
+def cluster_up(
+    cfg: ThreadXConfig,
+    port: int = 6379,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    extra_resources: dict[str, float] | None = None,
+    *,
+    client_port: int | None = None,
+    temp_dir: str | Path | None = None,
+    start_driver: bool = True,
+) -> dict[str, Any]:
     """Start a Ray head on this machine with token auth (verified) and the dashboard on
     ``cfg.cluster.dashboard_host``; advertise the local GPUs as ``threadx_gpu_<label>``; create
     the SweepDriver with ``cfg`` unless ``start_driver`` is False.
@@ -461,9 +511,14 @@ def cluster_up(cfg: ThreadXConfig, port: int = 6379, num_cpus: int | None = None
     """
     tmp = ray_temp_dir(temp_dir)
     client = 10001 if client_port is None else client_port
-    _refuse_if_running(tmp, {"GCS": ("", port), "Ray client server": ("", client),
-                             "dashboard": (cfg.cluster.dashboard_host,
-                                           cfg.cluster.dashboard_port)})  # fmt: skip
+    _refuse_if_running(
+        tmp,
+        {
+            "GCS": ("", port),
+            "Ray client server": ("", client),
+            "dashboard": (cfg.cluster.dashboard_host, cfg.cluster.dashboard_port),
+        },
+    )
     extra = _check_resources(extra_resources or {})
     tmp.mkdir(parents=True, exist_ok=True)
     ensure_token()
@@ -479,15 +534,28 @@ def cluster_up(cfg: ThreadXConfig, port: int = 6379, num_cpus: int | None = None
         _stop_group(pgid, None, tmp, address)
         raise ThreadXError(f"`ray start` failed (exit {code}); stopped what it started: {tail}")
     dashboard = f"http://{cfg.cluster.dashboard_host}:{cfg.cluster.dashboard_port}"
-    state = {"address": address, "port": port, "pgid": pgid, "session": session,
-             "temp_dir": str(tmp), "dashboard": dashboard, "started_at": time.time()}  # fmt: skip
+    state = {
+        "address": address,
+        "port": port,
+        "pgid": pgid,
+        "session": session,
+        "temp_dir": str(tmp),
+        "dashboard": dashboard,
+        "started_at": time.time(),
+    }
     _write_state(tmp, state)
-    info = {**state, "auth": "token", "resources": resources,
-            "gpus": [f"{g.index}: {g.name} ({g.label})" for g in gpus]}  # fmt: skip
+    info = {
+        **state,
+        "auth": "token",
+        "resources": resources,
+        "gpus": [f"{g.index}: {g.name} ({g.label})" for g in gpus],
+    }
     try:
         if not auth_required(address):
-            raise ThreadXError("Ray started without token authentication (RAY_AUTH_MODE=token "
-                               "was ignored: Ray too old?); stopped it again")  # fmt: skip
+            raise ThreadXError(
+                "Ray started without token authentication (RAY_AUTH_MODE=token "
+                "was ignored: Ray too old?); stopped it again"
+            )
         info["auth_verified"] = True
         if start_driver:
             info["data_root"] = _start_driver(cfg, address)
@@ -500,15 +568,22 @@ def cluster_up(cfg: ThreadXConfig, port: int = 6379, num_cpus: int | None = None
 
 def _start_driver(cfg: ThreadXConfig, address: str) -> str:
     """Create the cluster's SweepDriver with this config (its data root) in a short client."""
-    code = ("import sys, pickle, ray; from actors.driver import get_or_create_driver;"
-            "cfg = pickle.loads(sys.stdin.buffer.read());"
-            f"ray.init(address={address!r}, namespace=cfg.cluster.namespace, "
-            "logging_level='ERROR', log_to_driver=False);"
-            "d = get_or_create_driver(cfg); print(ray.get(d.data_root.remote()))")  # fmt: skip
+    code = (
+        "import sys, pickle, ray; from actors.driver import get_or_create_driver;"
+        "cfg = pickle.loads(sys.stdin.buffer.read());"
+        f"ray.init(address={address!r}, namespace=cfg.cluster.namespace, "
+        "logging_level='ERROR', log_to_driver=False);"
+        "d = get_or_create_driver(cfg); print(ray.get(d.data_root.remote()))"
+    )
     import pickle
 
-    proc = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(cfg),
-                          capture_output=True, env=_ray_env(), timeout=START_TIMEOUT_S)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickle.dumps(cfg),
+        capture_output=True,
+        env=_ray_env(),
+        timeout=START_TIMEOUT_S,
+    )
     if proc.returncode != 0:
         tail = _tail(proc.stderr.decode(errors="replace"))
         raise ThreadXError(f"cluster started but the sweep driver did not: {tail}")
@@ -527,25 +602,37 @@ def cluster_down(temp_dir: str | Path | None = None, *, all_local: bool = False)
     tmp = ray_temp_dir(temp_dir)
     state = read_state(tmp)
     if all_local:
-        proc = subprocess.run([ray_executable(), "stop"], capture_output=True, text=True,
-                              timeout=120, env=_ray_env())  # fmt: skip
+        proc = subprocess.run(
+            [ray_executable(), "stop"], capture_output=True, text=True, timeout=120, env=_ray_env()
+        )
         _state_path(tmp).unlink(missing_ok=True)
-        return {"stopped": "every Ray process of this user on this machine",
-                "ok": proc.returncode == 0}  # fmt: skip
+        return {
+            "stopped": "every Ray process of this user on this machine",
+            "ok": proc.returncode == 0,
+        }
     if state is None:
         other = running_cluster_address(tmp)
-        note = (f"; a Ray cluster not started by threadx runs at {other} (stop it with "
-                "`threadx cluster down --all`, which stops every Ray process of yours)"
-                if other else "")  # fmt: skip
-        return {"stopped": None, "ok": True, "note": "no cluster started by `threadx cluster up` "
-                f"is recorded in {tmp}" + note}  # fmt: skip
+        note = (
+            f"; a Ray cluster not started by threadx runs at {other} (stop it with "
+            "`threadx cluster down --all`, which stops every Ray process of yours)"
+            if other
+            else ""
+        )
+        return {
+            "stopped": None,
+            "ok": True,
+            "note": f"no cluster started by `threadx cluster up` is recorded in {tmp}" + note,
+        }
     left = _stop_group(int(state["pgid"]), state.get("session"), tmp, state.get("address"))
     log.info("cluster at %s stopped (%d processes left)", state.get("address"), left)
     return {"stopped": state.get("address"), "ok": left == 0, "left": left}
 
 
-def cluster_status(address: str | None = None, temp_dir: str | Path | None = None,
-                   timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any]:  # fmt: skip
+def cluster_status(
+    address: str | None = None,
+    temp_dir: str | Path | None = None,
+    timeout: float = STATUS_TIMEOUT_S,
+) -> dict[str, Any]:
     """Nodes, resources, GPUs by label, token auth (verified) and dashboard of a cluster.
 
     ``address`` is a GCS ``host:port``; without it, the head started on this machine. An
@@ -554,22 +641,34 @@ def cluster_status(address: str | None = None, temp_dir: str | Path | None = Non
     state = read_state(temp_dir)
     address = address or (state or {}).get("address") or running_cluster_address(temp_dir)
     if not address:
-        raise ThreadXError("no Ray cluster is running on this machine; start one with "
-                           "`threadx cluster up` or pass --address HOST:PORT")  # fmt: skip
+        raise ThreadXError(
+            "no Ray cluster is running on this machine; start one with "
+            "`threadx cluster up` or pass --address HOST:PORT"
+        )
     if address.startswith("ray://"):
-        raise ThreadXError(f"{address!r} is a Ray client address; cluster status needs the GCS "
-                           "address HOST:PORT (port 6379 by default)")  # fmt: skip
+        raise ThreadXError(
+            f"{address!r} is a Ray client address; cluster status needs the GCS "
+            "address HOST:PORT (port 6379 by default)"
+        )
     if not reachable(address):
-        raise ClusterUnreachable(f"cluster address {address!r} is unreachable (no answer "
-                                 "within 3 s)")  # fmt: skip
+        raise ClusterUnreachable(
+            f"cluster address {address!r} is unreachable (no answer within 3 s)"
+        )
     auth = auth_required(address)
     probe = _describe(address, auth, timeout)
     url = probe.get("dashboard_url") or ""
     host = url.rsplit(":", 1)[0].strip("[]") if ":" in url else url
-    return {"address": address, "nodes": probe["nodes"], "total": probe["total"],
-            "available": probe["available"], "gpus": devices_from_resources(probe["total"]),
-            "auth_required": auth, "auth_token_present": has_token(),
-            "dashboard": url or None, "dashboard_host": host or None,
-            "dashboard_loopback": host in ("127.0.0.1", "localhost", "::1"),
-            "ray_version": probe.get("ray_version"),
-            "started_here": bool(state and state.get("address") == address)}  # fmt: skip
+    return {
+        "address": address,
+        "nodes": probe["nodes"],
+        "total": probe["total"],
+        "available": probe["available"],
+        "gpus": devices_from_resources(probe["total"]),
+        "auth_required": auth,
+        "auth_token_present": has_token(),
+        "dashboard": url or None,
+        "dashboard_host": host or None,
+        "dashboard_loopback": host in ("127.0.0.1", "localhost", "::1"),
+        "ray_version": probe.get("ray_version"),
+        "started_here": bool(state and state.get("address") == address),
+    }

@@ -82,8 +82,11 @@ def device_label(name: str) -> str:
 
 
 class _Memory(ctypes.Structure):
-    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong),
-                ("used", ctypes.c_ulonglong)]  # fmt: skip
+    _fields_ = [
+        ("total", ctypes.c_ulonglong),
+        ("free", ctypes.c_ulonglong),
+        ("used", ctypes.c_ulonglong),
+    ]
 
 
 class _Util(ctypes.Structure):
@@ -143,8 +146,15 @@ def _gpu(nv: ctypes.CDLL, index: int, handle: ctypes.c_void_p, driver: str) -> G
     major, minor = ctypes.c_int(), ctypes.c_int()
     cc_ok = nv.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major), ctypes.byref(minor))
     cc = (major.value, minor.value) if cc_ok == 0 else None
-    return GpuInfo(index, name.value.decode(errors="replace"), total, used,
-                   _utilization(nv, handle), cc, driver)  # fmt: skip
+    return GpuInfo(
+        index,
+        name.value.decode(errors="replace"),
+        total,
+        used,
+        _utilization(nv, handle),
+        cc,
+        driver,
+    )
 
 
 def detect_gpus() -> list[GpuInfo]:
@@ -202,8 +212,11 @@ def gpu_index_for_label(label: str, gpus: list[GpuInfo] | None = None) -> int | 
 def devices_from_resources(resources: dict[str, float]) -> dict[str, int]:
     """{label: count} of the GPUs a cluster advertises (inverse of :func:`node_resources`;
     ``ray.cluster_resources()`` sums a label over nodes)."""
-    return {k[len(RESOURCE_PREFIX):]: int(v) for k, v in resources.items()
-            if k.startswith(RESOURCE_PREFIX) and v >= 1}  # fmt: skip
+    return {
+        k[len(RESOURCE_PREFIX) :]: int(v)
+        for k, v in resources.items()
+        if k.startswith(RESOURCE_PREFIX) and v >= 1
+    }
 
 
 # ----------------------------------------------------------------------------- weights
@@ -212,24 +225,31 @@ def devices_from_resources(resources: dict[str, float]) -> dict[str, int]:
 def _configured_weights(labels: list[str], configured: dict[str, float]) -> dict[str, float]:
     for name, weight in configured.items():
         if not (isinstance(weight, int | float) and math.isfinite(weight) and weight > 0):
-            raise ConfigError(f"devices.weights: weight of '{name}' must be a number > 0, "
-                              f"got {weight!r}")  # fmt: skip
+            raise ConfigError(
+                f"devices.weights: weight of '{name}' must be a number > 0, got {weight!r}"
+            )
         if not any(_matches(name, lab) for lab in labels):
-            raise ConfigError(f"devices.weights: device '{name}' is not in the cluster "
-                              f"(devices: {', '.join(labels)})")  # fmt: skip
+            raise ConfigError(
+                f"devices.weights: device '{name}' is not in the cluster "
+                f"(devices: {', '.join(labels)})"
+            )
     w: dict[str, float] = {}
     for lab in labels:
         exact = [n for n in configured if n.lower() == lab.lower()]
         hits = exact or [n for n in configured if _matches(n, lab)]
         if len(hits) > 1:
-            raise ConfigError(f"devices.weights: device '{lab}' matches several entries "
-                              f"({', '.join(hits)}); name it exactly")  # fmt: skip
+            raise ConfigError(
+                f"devices.weights: device '{lab}' matches several entries "
+                f"({', '.join(hits)}); name it exactly"
+            )
         if hits:
             w[lab] = float(configured[hits[0]])
     missing = [lab for lab in labels if lab not in w]
     if missing:
-        raise ConfigError(f"devices.weights: no weight for device(s) {', '.join(missing)} "
-                          "(give every device a weight, or none to use the defaults)")  # fmt: skip
+        raise ConfigError(
+            f"devices.weights: no weight for device(s) {', '.join(missing)} "
+            "(give every device a weight, or none to use the defaults)"
+        )
     return w
 
 
@@ -243,8 +263,10 @@ def _calibrated(labels: list[str], calibrate: Callable[[str], float]) -> dict[st
     for lab in labels:
         value = float(calibrate(lab))
         if not (math.isfinite(value) and value > 0):
-            raise ThreadXError(f"calibration of device '{lab}' measured {value!r} bar-steps/s; "
-                               "set devices.weights in threadx.toml instead")  # fmt: skip
+            raise ThreadXError(
+                f"calibration of device '{lab}' measured {value!r} bar-steps/s; "
+                "set devices.weights in threadx.toml instead"
+            )
         w[lab] = value
     return w
 
@@ -279,8 +301,9 @@ def resolve_weights(
 # ----------------------------------------------------------------------------- calibration
 
 
-def measure_throughput(backend: str = "cpu", seconds: float = 1.0, n_bars: int = 20_000,
-                       n_combos: int = 256) -> float:  # fmt: skip
+def measure_throughput(
+    backend: str = "cpu", seconds: float = 1.0, n_bars: int = 20_000, n_combos: int = 256
+) -> float:
     """Kernel throughput in bar-steps/s on ``backend`` (a short calibration / micro-benchmark on
     seeded synthetic data; the first call includes no compile time: one warm-up run first).
 

@@ -31,46 +31,100 @@ OPTIONAL = ("numba-cuda", "cupy-cuda12x", "cupy-cuda11x", "cupy", "dearpygui", "
 STATUSES = ("ok", "warn", "fail")
 _NULL_STR = {"type": ["string", "null"]}
 _NUM = {"type": "number", "minimum": 0}
-_BENCH = {"type": ["object", "null"], "required": ["backend", "bars", "combos", "seconds",
-          "bar_steps_per_s"], "properties": {"backend": {"enum": ["cpu", "gpu"]},
-          "bars": {"type": "integer"}, "combos": {"type": "integer"}, "seconds": _NUM,
-          "bar_steps_per_s": {"type": "number", "exclusiveMinimum": 0}}}  # fmt: skip
-_USABLE = {"type": "object", "required": ["usable", "reason"],
-           "properties": {"usable": {"type": "boolean"}, "reason": _NULL_STR}}  # fmt: skip
+_BENCH = {
+    "type": ["object", "null"],
+    "required": ["backend", "bars", "combos", "seconds", "bar_steps_per_s"],
+    "properties": {
+        "backend": {"enum": ["cpu", "gpu"]},
+        "bars": {"type": "integer"},
+        "combos": {"type": "integer"},
+        "seconds": _NUM,
+        "bar_steps_per_s": {"type": "number", "exclusiveMinimum": 0},
+    },
+}
+_USABLE = {
+    "type": "object",
+    "required": ["usable", "reason"],
+    "properties": {"usable": {"type": "boolean"}, "reason": _NULL_STR},
+}
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "threadx doctor report",
     "type": "object",
-    "required": ["schema_version", "generated_at", "os", "cpu", "memory", "disk", "packages",
-                 "gpus", "cuda", "cluster", "benchmark", "checks", "problems", "warnings"],
+    "required": [
+        "schema_version",
+        "generated_at",
+        "os",
+        "cpu",
+        "memory",
+        "disk",
+        "packages",
+        "gpus",
+        "cuda",
+        "cluster",
+        "benchmark",
+        "checks",
+        "problems",
+        "warnings",
+    ],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "generated_at": {"type": "string"},
         "os": {"type": "object", "required": ["system", "release", "machine", "python"]},
-        "cpu": {"type": "object", "required": ["model", "logical", "physical"],
-                "properties": {"logical": {"type": "integer", "minimum": 1}}},
-        "memory": {"type": "object", "required": ["total_bytes", "available_bytes"],
-                   "properties": {"total_bytes": _NUM, "available_bytes": _NUM}},
+        "cpu": {
+            "type": "object",
+            "required": ["model", "logical", "physical"],
+            "properties": {"logical": {"type": "integer", "minimum": 1}},
+        },
+        "memory": {
+            "type": "object",
+            "required": ["total_bytes", "available_bytes"],
+            "properties": {"total_bytes": _NUM, "available_bytes": _NUM},
+        },
         "disk": {"type": "object", "required": ["path", "total_bytes", "free_bytes"]},
         "packages": {"type": "object", "additionalProperties": _NULL_STR},
-        "gpus": {"type": "array", "items": {"type": "object", "required": [
-            "index", "name", "memory_total_bytes", "compute_capability", "driver"],
-            "properties": {"compute_capability": _NULL_STR}}},
-        "cuda": {"type": "object", "required": ["numba_cuda", "cupy"],
-                 "properties": {"numba_cuda": _USABLE, "cupy": _USABLE}},
-        "cluster": {"type": "object", "required": ["status", "address"], "properties": {
-            "status": {"enum": ["none", "ok", "error"]}, "address": _NULL_STR,
-            "nodes": {"type": "integer"}, "alive_nodes": {"type": "integer"},
-            "auth_required": {"type": ["boolean", "null"]},
-            "dashboard": {"type": "object", "required": ["url", "listen"]}}},
-        "benchmark": {"type": "object", "required": ["seconds", "cpu", "gpu"],
-                      "properties": {"cpu": _BENCH, "gpu": _BENCH}},
-        "checks": {"type": "array", "items": {"type": "object", "required": [
-            "name", "status", "detail"], "properties": {"status": {"enum": list(STATUSES)}}}},
+        "gpus": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "name", "memory_total_bytes", "compute_capability", "driver"],
+                "properties": {"compute_capability": _NULL_STR},
+            },
+        },
+        "cuda": {
+            "type": "object",
+            "required": ["numba_cuda", "cupy"],
+            "properties": {"numba_cuda": _USABLE, "cupy": _USABLE},
+        },
+        "cluster": {
+            "type": "object",
+            "required": ["status", "address"],
+            "properties": {
+                "status": {"enum": ["none", "ok", "error"]},
+                "address": _NULL_STR,
+                "nodes": {"type": "integer"},
+                "alive_nodes": {"type": "integer"},
+                "auth_required": {"type": ["boolean", "null"]},
+                "dashboard": {"type": "object", "required": ["url", "listen"]},
+            },
+        },
+        "benchmark": {
+            "type": "object",
+            "required": ["seconds", "cpu", "gpu"],
+            "properties": {"cpu": _BENCH, "gpu": _BENCH},
+        },
+        "checks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "status", "detail"],
+                "properties": {"status": {"enum": list(STATUSES)}},
+            },
+        },
         "problems": {"type": "integer", "minimum": 0},
         "warnings": {"type": "integer", "minimum": 0},
     },
-}  # fmt: skip
+}
 
 
 # ----------------------------------------------------------------------------- facts
@@ -102,25 +156,44 @@ def _system(data_root: Path) -> dict[str, Any]:
     probe = data_root if data_root.exists() else next(p for p in data_root.parents if p.exists())
     disk = shutil.disk_usage(probe)
     return {
-        "os": {"system": platform.system(), "release": platform.release(),
-               "version": platform.version(), "machine": platform.machine(),
-               "python": platform.python_version(), "executable": sys.executable},
-        "cpu": {"model": _cpu_model(), "logical": os.cpu_count() or 1,
-                "physical": psutil.cpu_count(logical=False), "usable": len(os.sched_getaffinity(0))
-                if hasattr(os, "sched_getaffinity") else os.cpu_count()},
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "version": platform.version(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "executable": sys.executable,
+        },
+        "cpu": {
+            "model": _cpu_model(),
+            "logical": os.cpu_count() or 1,
+            "physical": psutil.cpu_count(logical=False),
+            "usable": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count(),
+        },
         "memory": {"total_bytes": vm.total, "available_bytes": vm.available},
         "disk": {"path": str(data_root), "total_bytes": disk.total, "free_bytes": disk.free},
-    }  # fmt: skip
+    }
 
 
 def _gpus() -> list[dict[str, Any]]:
     from threadx.devices import detect_gpus
 
-    return [{"index": g.index, "name": g.name, "label": g.label,
-             "memory_total_bytes": g.memory_total, "memory_used_bytes": g.memory_used,
-             "compute_capability": None if g.compute_capability is None
-             else "{}.{}".format(*g.compute_capability), "driver": g.driver}
-            for g in detect_gpus()]  # fmt: skip
+    return [
+        {
+            "index": g.index,
+            "name": g.name,
+            "label": g.label,
+            "memory_total_bytes": g.memory_total,
+            "memory_used_bytes": g.memory_used,
+            "compute_capability": None
+            if g.compute_capability is None
+            else "{}.{}".format(*g.compute_capability),
+            "driver": g.driver,
+        }
+        for g in detect_gpus()
+    ]
 
 
 def _cupy_usable() -> dict[str, Any]:
@@ -130,8 +203,11 @@ def _cupy_usable() -> dict[str, Any]:
         n = cupy.cuda.runtime.getDeviceCount()
         value = int((cupy.arange(1000) ** 2).sum().get())
         ok = n > 0 and value == 332_833_500
-        return {"usable": ok, "reason": None if ok else "cupy computed a wrong result",
-                "devices": n}  # fmt: skip
+        return {
+            "usable": ok,
+            "reason": None if ok else "cupy computed a wrong result",
+            "devices": n,
+        }
     except ImportError as err:
         return {"usable": False, "reason": f"cupy is not installed ({err})"}
     except Exception as err:  # CUDARuntimeError and friends: report the driver's words
@@ -145,8 +221,9 @@ def _cuda() -> dict[str, Any]:
     return {"numba_cuda": {"usable": reason is None, "reason": reason}, "cupy": _cupy_usable()}
 
 
-def benchmark(backend: str, seconds: float, bars: int = 20_000,
-              combos: int = 256) -> dict[str, Any]:  # fmt: skip
+def benchmark(
+    backend: str, seconds: float, bars: int = 20_000, combos: int = 256
+) -> dict[str, Any]:
     """Kernel throughput on ``backend`` for about ``seconds`` (after one untimed warm-up run),
     by :func:`threadx.devices.measure_throughput`: bar-steps/s = bars * combos * runs / wall."""
     from threadx.devices import measure_throughput
@@ -183,16 +260,25 @@ def probe_cluster(address: str | None) -> dict[str, Any]:
     try:
         info = cluster_status(address)
     except ThreadXError as err:
-        return {"status": "error", "address": address, "error": str(err),
-                "dashboard": {"url": None, "listen": []}}  # fmt: skip
+        return {
+            "status": "error",
+            "address": address,
+            "error": str(err),
+            "dashboard": {"url": None, "listen": []},
+        }
     url = info.get("dashboard") or None
     port = url.rsplit(":", 1)[-1] if url else ""
     nodes = info.get("nodes", [])
-    return {"status": "ok", "address": address, "nodes": len(nodes),
-            "alive_nodes": sum(bool(n.get("alive")) for n in nodes),
-            "resources": info.get("total", {}), "gpus": info.get("gpus", {}),
-            "auth_required": info.get("auth_required"), "dashboard": {"url": url, "listen":
-            _listening(int(port)) if port.isdigit() else []}}  # fmt: skip
+    return {
+        "status": "ok",
+        "address": address,
+        "nodes": len(nodes),
+        "alive_nodes": sum(bool(n.get("alive")) for n in nodes),
+        "resources": info.get("total", {}),
+        "gpus": info.get("gpus", {}),
+        "auth_required": info.get("auth_required"),
+        "dashboard": {"url": url, "listen": _listening(int(port)) if port.isdigit() else []},
+    }
 
 
 def collect(
@@ -203,8 +289,10 @@ def collect(
     cluster_probe: Callable[[str | None], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every fact of the report, then its checks (``problems`` = failed checks)."""
-    report: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "generated_at":
-                              _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
     report.update(_system(cfg.data_root))
     report["packages"] = _versions()
     report["gpus"] = _gpus()
@@ -256,20 +344,32 @@ def _cluster_checks(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     configured = report.get("config", {}).get("dashboard_host", "127.0.0.1")
     out = []
     if configured in ("0.0.0.0", "::"):
-        out.append(("config.dashboard_host", "fail",
-                    f"cluster.dashboard_host = {configured!r} exposes the dashboard on every "
-                    "interface; use 127.0.0.1 (SSH-tunnel to reach it)"))  # fmt: skip
+        out.append(
+            (
+                "config.dashboard_host",
+                "fail",
+                f"cluster.dashboard_host = {configured!r} exposes the dashboard on every "
+                "interface; use 127.0.0.1 (SSH-tunnel to reach it)",
+            )
+        )
     if cluster["status"] == "none":
         return [*out, ("cluster", "ok", "no Ray cluster running (sweeps start an embedded one)")]
     if cluster["status"] == "error":
         return [*out, ("cluster", "fail", f"cluster {cluster['address']}: {cluster['error']}")]
     alive, auth = cluster.get("alive_nodes", 0), cluster.get("auth_required")
     if alive > 1 and not auth:
-        out.append(("cluster.auth", "fail", f"{alive} nodes and clients without a token are "
-                    "accepted; start the head with RAY_AUTH_MODE=token"))  # fmt: skip
+        out.append(
+            (
+                "cluster.auth",
+                "fail",
+                f"{alive} nodes and clients without a token are "
+                "accepted; start the head with RAY_AUTH_MODE=token",
+            )
+        )
     elif not auth:
-        out.append(("cluster.auth", "warn", "single node, but clients without a token are "
-                    "accepted"))  # fmt: skip
+        out.append(
+            ("cluster.auth", "warn", "single node, but clients without a token are accepted")
+        )
     else:
         out.append(("cluster.auth", "ok", f"{alive} node(s); token authentication required"))
     out.append(("cluster.dashboard", *_dashboard_check(cluster)))
@@ -283,12 +383,18 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, str]]:
     mem, disk = report["memory"]["available_bytes"], report["disk"]["free_bytes"]
     rows: list[tuple[str, str, str]] = [
         ("python", "ok" if sys.version_info >= (3, 11) else "fail", report["os"]["python"]),
-        ("packages", "fail" if missing else "ok",
-         f"missing: {', '.join(missing)}" if missing else "all required packages installed"),
+        (
+            "packages",
+            "fail" if missing else "ok",
+            f"missing: {', '.join(missing)}" if missing else "all required packages installed",
+        ),
         ("memory", "warn" if mem < 4 * gb else "ok", f"{mem / gb:.1f} GiB available"),
-        ("disk", "fail" if disk < gb else "warn" if disk < 5 * gb else "ok",
-         f"{disk / gb:.1f} GiB free at {report['disk']['path']}"),
-    ]  # fmt: skip
+        (
+            "disk",
+            "fail" if disk < gb else "warn" if disk < 5 * gb else "ok",
+            f"{disk / gb:.1f} GiB free at {report['disk']['path']}",
+        ),
+    ]
     cuda = report["cuda"]["numba_cuda"]
     if report["gpus"]:
         status = "ok" if cuda["usable"] else "warn"
@@ -307,18 +413,26 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, str]]:
     bench = report["benchmark"]
     if bench["seconds"] > 0:
         cpu = bench.get("cpu")
-        rows.append(("benchmark.cpu", "ok" if cpu else "fail",
-                     f"{cpu['bar_steps_per_s']:.3g} bar-steps/s" if cpu
-                     else bench.get("cpu_error", "not run")))  # fmt: skip
+        rows.append(
+            (
+                "benchmark.cpu",
+                "ok" if cpu else "fail",
+                f"{cpu['bar_steps_per_s']:.3g} bar-steps/s"
+                if cpu
+                else bench.get("cpu_error", "not run"),
+            )
+        )
     return [{"name": n, "status": s, "detail": d} for n, s, d in rows]
 
 
 def render(report: dict[str, Any]) -> str:
     """A short human summary of a report."""
     cpu, mem = report["cpu"], report["memory"]
-    lines = [f"{report['os']['system']} {report['os']['release']} / Python "
-             f"{report['os']['python']} / {cpu['model']} ({cpu['logical']} threads) / "
-             f"{mem['total_bytes'] / (1 << 30):.1f} GiB RAM"]  # fmt: skip
+    lines = [
+        f"{report['os']['system']} {report['os']['release']} / Python "
+        f"{report['os']['python']} / {cpu['model']} ({cpu['logical']} threads) / "
+        f"{mem['total_bytes'] / (1 << 30):.1f} GiB RAM"
+    ]
     lines += [
         f"GPU {g['index']}: {g['name']} {g['memory_total_bytes'] / (1 << 30):.0f} GiB, "
         f"cc {g['compute_capability']}, driver {g['driver']}"
@@ -326,8 +440,9 @@ def render(report: dict[str, Any]) -> str:
     ]
     for key in ("cpu", "gpu"):
         if report["benchmark"].get(key):
-            lines.append(f"benchmark {key}: {report['benchmark'][key]['bar_steps_per_s']:,.0f} "
-                         "bar-steps/s")  # fmt: skip
+            lines.append(
+                f"benchmark {key}: {report['benchmark'][key]['bar_steps_per_s']:,.0f} bar-steps/s"
+            )
     lines += [f"[{c['status']:>4}] {c['name']}: {c['detail']}" for c in report["checks"]]
     lines.append(f"{report['problems']} problem(s), {report['warnings']} warning(s)")
     return "\n".join(lines)

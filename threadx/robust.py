@@ -37,8 +37,9 @@ EULER_GAMMA = 0.5772156649015329
 _N = NormalDist()
 
 
-def moments_from_sums(n: float, s1: float, s2: float, s3: float, s4: float
-                      ) -> tuple[float, float, float, float]:  # fmt: skip
+def moments_from_sums(
+    n: float, s1: float, s2: float, s3: float, s4: float
+) -> tuple[float, float, float, float]:
     """(mean, population variance, skewness, kurtosis) from raw power sums Σr, Σr², Σr³, Σr⁴.
     Skewness and kurtosis are 0 and 3 when the variance is 0."""
     if n <= 0:
@@ -351,8 +352,9 @@ def _cscv_best(bt, gstart, gsize, toff, nsub, ia, ib, seed, n_chunks):  # pragma
                 ea, eb = ra[0] < seed[j, 0], rb[0] < seed[j, 1]
                 la, lb = _low(max(seed[j, 0], ra[0])), _low(max(seed[j, 1], rb[0]))
                 if groups == 4:
-                    fa, ga, fb, gb = _screen_best(ts, tq, ia, ib, j, w, la, ea, ra[1], ra[2], lb,
-                                                  eb, rb[1], rb[2], half, tiny)  # fmt: skip
+                    fa, ga, fb, gb = _screen_best(
+                        ts, tq, ia, ib, j, w, la, ea, ra[1], ra[2], lb, eb, rb[1], rb[2], half, tiny
+                    )
                     if ga >= 0 or gb >= 0:
                         _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb)
                 else:
@@ -390,8 +392,9 @@ def _cscv_below(bt, gstart, gsize, toff, nsub, ia, ib, ref, n_chunks):  # pragma
                 oa, ya, fa = ref[0, j, 0], ref[1, j, 0], ref[2, j, 0]
                 ob, xb, db = ref[0, j, 1], ref[1, j, 1], ref[2, j, 1]
                 if groups == 4:
-                    c0, f0, g0, c1, f1, g1 = _screen_below(ts, tq, ia, ib, j, w, oa, ya, fa, ob,
-                                                           xb, db, half, tiny)  # fmt: skip
+                    c0, f0, g0, c1, f1, g1 = _screen_below(
+                        ts, tq, ia, ib, j, w, oa, ya, fa, ob, xb, db, half, tiny
+                    )
                     if g0 >= 0 or g1 >= 0:
                         _half_sums(ts, tq, ia, ib, j, w, sa, qa, sb, qb)
                 else:
@@ -495,8 +498,9 @@ class _Layout:
         width = 1 << self.gsize
         self.toff = np.concatenate([[0], np.cumsum(width)[:-1]]).astype(np.int64)
         self.nsub = int(width.sum())
-        self.binom = np.array([[math.comb(a, b) for b in range(s + 1)] for a in range(s + 1)],
-                              dtype=np.int64)  # fmt: skip
+        self.binom = np.array(
+            [[math.comb(a, b) for b in range(s + 1)] for a in range(s + 1)], dtype=np.int64
+        )
 
     def rows(self, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Table rows ``[m, groups]`` of half A (lexicographic rank ``ranks``) and of half B."""
@@ -622,8 +626,9 @@ def pbo_cscv(
     elite = np.sort(np.argpartition(-whole, min(_ELITE, n) - 1)[: min(_ELITE, n)])
     if cap == pairs and se_target is None and not clear_of:
         if total > _EXACT_LIMIT:
-            raise ValueError(f"{total:,} splits are too many to use all of them: pass "
-                             "max_splits or se_target")  # fmt: skip
+            raise ValueError(
+                f"{total:,} splits are too many to use all of them: pass max_splits or se_target"
+            )
         return _exact(bt, lay, elite, total)
     draws = _Draws(pairs, seed)
     min_pairs = min(cap, max(1, -(-int(min_splits) // 2)))

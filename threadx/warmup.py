@@ -242,11 +242,15 @@ def warm_up(
         listening, events = contextlib.nullcontext(), False
     t0 = time.perf_counter()
     with listening:
-        run_sweep(pack(params, *bars), t0_ns, t0_ns + (n_bars - 1) * minute, 1.0,
-                  backend=resolved)  # fmt: skip
+        run_sweep(pack(params, *bars), t0_ns, t0_ns + (n_bars - 1) * minute, 1.0, backend=resolved)
     seconds = time.perf_counter() - t0
     return WarmupReport(
-        backend=resolved, seconds=seconds, compiled=tuple(rec.compiled),
-        uncached=tuple(rec.uncached), predicted=predicted,
-        cache_dirs=tuple(rec.dirs), events=events, n_bars=n_bars,
-    )  # fmt: skip
+        backend=resolved,
+        seconds=seconds,
+        compiled=tuple(rec.compiled),
+        uncached=tuple(rec.uncached),
+        predicted=predicted,
+        cache_dirs=tuple(rec.dirs),
+        events=events,
+        n_bars=n_bars,
+    )

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.data.binance import (
+from threadx.data.binance_http import (
     DEFAULT_BASE_URL,
     EXCHANGE_INTERVALS,
     BinanceClient,
-    _utc,
+    as_utc,
 )
 from threadx.data.resample import resample, timeframe_minutes
 from threadx.data.schema import COLUMNS, validate_symbol
@@ -42,14 +42,24 @@ class VerifyReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _compare(local: pd.DataFrame, minutes: pd.Series, remote: pd.DataFrame, interval: str,
-             rtol: float, atol: float) -> list[dict[str, Any]]:  # fmt: skip
+def _compare(
+    local: pd.DataFrame,
+    minutes: pd.Series,
+    remote: pd.DataFrame,
+    interval: str,
+    rtol: float,
+    atol: float,
+) -> list[dict[str, Any]]:
     """One item per bar present on one side only and per field differing beyond tolerance."""
     base = {"interval": interval}
-    out = [{**base, "time": str(t), "kind": "missing_local", "minutes": 0}
-           for t in remote.index.difference(local.index)]  # fmt: skip
-    out += [{**base, "time": str(t), "kind": "missing_exchange", "minutes": int(minutes[t])}
-            for t in local.index.difference(remote.index)]  # fmt: skip
+    out = [
+        {**base, "time": str(t), "kind": "missing_local", "minutes": 0}
+        for t in remote.index.difference(local.index)
+    ]
+    out += [
+        {**base, "time": str(t), "kind": "missing_exchange", "minutes": int(minutes[t])}
+        for t in local.index.difference(remote.index)
+    ]
     common = local.index.intersection(remote.index)
     a, b = local.loc[common, list(COLUMNS)].to_numpy(), remote.loc[common, list(COLUMNS)].to_numpy()
     for i, j in zip(*np.nonzero(~np.isclose(a, b, rtol=rtol, atol=atol)), strict=True):
@@ -68,15 +78,25 @@ def _compare(local: pd.DataFrame, minutes: pd.Series, remote: pd.DataFrame, inte
             }
         )
     width = timeframe_minutes(interval)
-    return sorted(({**d, "complete": d["minutes"] == width} for d in out),
-                  key=lambda d: (d["time"], d.get("field", "")))  # fmt: skip
+    return sorted(
+        ({**d, "complete": d["minutes"] == width} for d in out),
+        key=lambda d: (d["time"], d.get("field", "")),
+    )
 
 
-def verify(store: OHLCVStore, symbol: str, *, exchange: str = "binance",
-           intervals: tuple[str, ...] = ("1h", "4h", "1d"), start: pd.Timestamp | str | None = None,
-           end: pd.Timestamp | str | None = None, base_url: str = DEFAULT_BASE_URL,
-           client: BinanceClient | None = None, rtol: float = 1e-8,
-           atol: float = 1e-8) -> VerifyReport:  # fmt: skip
+def verify(
+    store: OHLCVStore,
+    symbol: str,
+    *,
+    exchange: str = "binance",
+    intervals: tuple[str, ...] = ("1h", "4h", "1d"),
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    client: BinanceClient | None = None,
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+) -> VerifyReport:
     """Compare stored 1m bars, resampled, with the exchange's own klines of ``intervals``.
 
     Only buckets lying wholly inside [start, end) (default: the stored span) are compared. A bar
@@ -87,13 +107,15 @@ def verify(store: OHLCVStore, symbol: str, *, exchange: str = "binance",
     symbol = validate_symbol(symbol.upper())
     bad = [iv for iv in intervals if iv not in EXCHANGE_INTERVALS]
     if bad:
-        raise DataError(f"interval(s) {bad}: rule 'served by the exchange and produced by "
-                        f"resample()'; use one of {', '.join(EXCHANGE_INTERVALS)}")  # fmt: skip
+        raise DataError(
+            f"interval(s) {bad}: rule 'served by the exchange and produced by "
+            f"resample()'; use one of {', '.join(EXCHANGE_INTERVALS)}"
+        )
     frame = store.read(symbol, exchange, start, end)
     if frame.empty:
         raise DataError(f"verify {exchange}/{symbol}: no stored 1m bars in the range")
-    lo = _utc(start) if start is not None else frame.index[0]
-    hi = _utc(end) if end is not None else frame.index[-1] + pd.Timedelta(minutes=1)
+    lo = as_utc(start) if start is not None else frame.index[0]
+    hi = as_utc(end) if end is not None else frame.index[-1] + pd.Timedelta(minutes=1)
     client = client or BinanceClient(base_url)
     report = VerifyReport(symbol, exchange, str(lo), str(hi), rtol, atol)
     for iv in intervals:
@@ -102,8 +124,11 @@ def verify(store: OHLCVStore, symbol: str, *, exchange: str = "binance",
         inside = (res.frame.index >= lo) & (res.frame.index + width <= hi)
         local = res.frame.loc[inside]
         counts = pd.Series(res.minutes_per_bar[inside], index=local.index)
-        pages = list(client.pages(symbol, iv, local.index[0], local.index[-1] + width)) if len(
-            local) else []  # fmt: skip
+        pages = (
+            list(client.pages(symbol, iv, local.index[0], local.index[-1] + width))
+            if len(local)
+            else []
+        )
         remote = pd.concat(pages) if pages else local.iloc[:0]
         report.compared[iv] = len(local.index.intersection(remote.index))
         for item in _compare(local, counts, remote, iv, rtol, atol):

@@ -51,9 +51,16 @@ Conflict = Literal["keep", "replace", "merge"]
 CONFLICT_POLICIES: tuple[str, ...] = ("keep", "replace", "merge")
 MAX_GAP_RUNS_IN_CATALOG = 500
 CATALOG_COLUMNS: tuple[str, ...] = (
-    "exchange", "symbol", "first", "last", "rows", "missing_minutes", "missing_ratio", "files",
+    "exchange",
+    "symbol",
+    "first",
+    "last",
+    "rows",
+    "missing_minutes",
+    "missing_ratio",
+    "files",
     "bytes",
-)  # fmt: skip
+)
 _SCHEMA = pa.schema(
     [pa.field(INDEX_NAME, pa.timestamp("ns", tz="UTC"))]
     + [pa.field(c, pa.float64()) for c in COLUMNS]
@@ -104,8 +111,13 @@ def write_month_file(path: Path, frame: pd.DataFrame) -> None:
     def _write(tmp: Path) -> None:
         # prices are near-unique floats: no dictionary (it only costs), byte-stream-split then
         # zstd (measured on 3 months of 1m GBM bars: 4.2 -> 3.7 MB, read 8.1 -> 6.3 ms)
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=False,
-                       column_encoding={c: "BYTE_STREAM_SPLIT" for c in COLUMNS})  # fmt: skip
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            use_dictionary=False,
+            column_encoding={c: "BYTE_STREAM_SPLIT" for c in COLUMNS},
+        )
 
     def _validate(tmp: Path) -> None:
         back = read_month_file(tmp)

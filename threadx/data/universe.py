@@ -40,8 +40,9 @@ DEFAULT_STABLECOINS = (
     "USDT USDC FDUSD TUSD DAI USDP USDE USDS PYUSD BUSD USD1 USDD GUSD LUSD FRAX RLUSD EURC EURI "
     "AEUR XUSD USDX SUSD BFUSD USD0 EUR TRY BRL"
 ).split()
-_PLACEHOLDER = re.compile(r"wrapped|bridged|staked|\bpeg\b|-peg|tokenized|restaked|liquid stak",
-                          re.I)  # fmt: skip
+_PLACEHOLDER = re.compile(
+    r"wrapped|bridged|staked|\bpeg\b|-peg|tokenized|restaked|liquid stak", re.I
+)
 _STABLE_NAME = re.compile(r"stable|dollar|\busd\b", re.I)
 _LEVERAGED = re.compile(r"^(.+?)(UP|DOWN|BULL|BEAR)$")
 
@@ -136,16 +137,21 @@ def _num(value: Any) -> float:
         return 0.0
 
 
-def _tokens(markets: list[dict[str, Any]], tickers: list[dict[str, Any]],
-            rules: UniverseRules) -> dict[str, Token]:  # fmt: skip
+def _tokens(
+    markets: list[dict[str, Any]], tickers: list[dict[str, Any]], rules: UniverseRules
+) -> dict[str, Token]:
     tokens: dict[str, Token] = {}
     ranked = sorted(markets, key=lambda m: (m.get("market_cap_rank") or 10**9, str(m.get("id"))))
     for m in ranked:  # a symbol shared by several coins belongs to the best-ranked one
         sym = str(m.get("symbol", "")).upper()
         if sym and sym not in tokens:
             rank = m.get("market_cap_rank")
-            tokens[sym] = Token(sym, str(m.get("name", "")), rank if isinstance(rank, int) else
-                                None, _num(m.get("market_cap")))  # fmt: skip
+            tokens[sym] = Token(
+                sym,
+                str(m.get("name", "")),
+                rank if isinstance(rank, int) else None,
+                _num(m.get("market_cap")),
+            )
     for t in tickers:
         pair = str(t.get("symbol", "")).upper()
         quote = next((q for q in rules.quotes if pair.endswith(q) and len(pair) > len(q)), None)
@@ -165,17 +171,29 @@ def _rejection(tok: Token, tokens: dict[str, Token], rules: UniverseRules) -> st
     under = tokens.get(tok.symbol[1:]) if tok.symbol.startswith("W") else None
     checks = [
         (tok.symbol in rules.exclude, "excluded by the category file"),
-        (tok.symbol in rules.stablecoins or "USD" in tok.symbol
-         or bool(_STABLE_NAME.search(tok.name)), "stablecoin"),
+        (
+            tok.symbol in rules.stablecoins
+            or "USD" in tok.symbol
+            or bool(_STABLE_NAME.search(tok.name)),
+            "stablecoin",
+        ),
         (bool(_PLACEHOLDER.search(tok.name)), f"placeholder (wrapped/staked/pegged: {tok.name!r})"),
-        (bool(lev) and lev[1] in tokens and tokens[lev[1]].cap_rank is not None,
-         "placeholder (leveraged token)"),
-        (under is not None and under.cap_rank is not None and (tok.cap_rank is None
-         or under.cap_rank < tok.cap_rank), f"placeholder (wrapped {tok.symbol[1:]})"),
-        (tok.cap_rank is None or tok.market_cap <= 0,
-         "no market-cap record (unknown or placeholder)"),
+        (
+            bool(lev) and lev[1] in tokens and tokens[lev[1]].cap_rank is not None,
+            "placeholder (leveraged token)",
+        ),
+        (
+            under is not None
+            and under.cap_rank is not None
+            and (tok.cap_rank is None or under.cap_rank < tok.cap_rank),
+            f"placeholder (wrapped {tok.symbol[1:]})",
+        ),
+        (
+            tok.cap_rank is None or tok.market_cap <= 0,
+            "no market-cap record (unknown or placeholder)",
+        ),
         (not tok.markets, f"no live {'/'.join(rules.quotes)} market"),
-    ]  # fmt: skip
+    ]
     return next((why for bad, why in checks if bad), None)
 
 
@@ -190,15 +208,18 @@ def _reasons(tok: Token, rules: UniverseRules) -> list[str]:
     else:
         out.append(f"market-cap rank {tok.cap_rank} (outside the top {rules.top_n}, +0)")
     pairs = "+".join(sorted(tok.markets))
-    out.append(f"24h quote volume {tok.volume / 1e6:,.1f}M on {pairs} "
-               f"(+{min(100.0, tok.volume / 1e6):.1f})")  # fmt: skip
+    out.append(
+        f"24h quote volume {tok.volume / 1e6:,.1f}M on {pairs} "
+        f"(+{min(100.0, tok.volume / 1e6):.1f})"
+    )
     if tok.in_cap_top and tok.in_volume_top:
         out.append(f"in both top-{rules.top_n} lists (+20)")
     return out
 
 
-def select_universe(markets: list[dict[str, Any]], tickers: list[dict[str, Any]],
-                    rules: UniverseRules) -> Universe:  # fmt: skip
+def select_universe(
+    markets: list[dict[str, Any]], tickers: list[dict[str, Any]], rules: UniverseRules
+) -> Universe:
     """Apply the rules of this module; deterministic for the same inputs."""
     tokens = _tokens(markets, tickers, rules)
     excluded, eligible = [], []
@@ -213,8 +234,12 @@ def select_universe(markets: list[dict[str, Any]], tickers: list[dict[str, Any]]
     for t in eligible:
         t.in_cap_top = t.cap_rank is not None and t.cap_rank <= rules.top_n
         t.in_volume_top = t.symbol in top_volume
-        t.score = round((101 - t.cap_rank if t.in_cap_top else 0) + min(100.0, t.volume / 1e6)
-                        + (20 if t.in_cap_top and t.in_volume_top else 0), 6)  # fmt: skip
+        t.score = round(
+            (101 - t.cap_rank if t.in_cap_top else 0)
+            + min(100.0, t.volume / 1e6)
+            + (20 if t.in_cap_top and t.in_volume_top else 0),
+            6,
+        )
     candidates = sorted((t for t in eligible if t.in_cap_top or t.in_volume_top), key=_key)
     quota: dict[str, list[str]] = {}
     shortfalls = {}
@@ -236,12 +261,20 @@ def select_universe(markets: list[dict[str, Any]], tickers: list[dict[str, Any]]
         if t.symbol in quota:
             best = ", ".join(quota[t.symbol])
             reasons.append(f"among the best {rules.per_category} eligible of category: {best}")
-        picks.append({"rank": pos, "symbol": t.symbol, "name": t.name,
-                      "pair": max(sorted(t.markets), key=lambda p: t.markets[p]),
-                      "score": t.score, "cap_rank": t.cap_rank, "quote_volume": t.volume,
-                      "categories": sorted(t.categories),
-                      "chosen_by": "score" if t.symbol in scored else "category quota",
-                      "reasons": reasons})  # fmt: skip
+        picks.append(
+            {
+                "rank": pos,
+                "symbol": t.symbol,
+                "name": t.name,
+                "pair": max(sorted(t.markets), key=lambda p: t.markets[p]),
+                "score": t.score,
+                "cap_rank": t.cap_rank,
+                "quote_volume": t.volume,
+                "categories": sorted(t.categories),
+                "chosen_by": "score" if t.symbol in scored else "category quota",
+                "reasons": reasons,
+            }
+        )
     rules_out = {
         **asdict(rules),
         "quotes": list(rules.quotes),
@@ -251,22 +284,27 @@ def select_universe(markets: list[dict[str, Any]], tickers: list[dict[str, Any]]
     return Universe(picks, excluded, shortfalls, rules_out)
 
 
-def fetch_markets(base_url: str = "https://api.coingecko.com", pages: int = 1,
-                  per_page: int = 250) -> list[dict[str, Any]]:  # fmt: skip
+def fetch_markets(
+    base_url: str = "https://api.coingecko.com", pages: int = 1, per_page: int = 250
+) -> list[dict[str, Any]]:
     """Live market-cap ranking from CoinGecko ``/api/v3/coins/markets`` (USD, by market cap)."""
-    from threadx.data.binance import BinanceClient, WeightBudget
+    from threadx.data.binance_http import BinanceClient, WeightBudget
 
     client = BinanceClient(base_url, budget=WeightBudget(30, 60.0))  # 30 calls/min public limit
     out: list[dict[str, Any]] = []
     for page in range(1, pages + 1):
-        params = {"vs_currency": "usd", "order": "market_cap_desc", "per_page": per_page,
-                  "page": page}  # fmt: skip
+        params = {
+            "vs_currency": "usd",
+            "order": "market_cap_desc",
+            "per_page": per_page,
+            "page": page,
+        }
         out += client.get("/api/v3/coins/markets", params, 1)
     return out
 
 
 def fetch_tickers(base_url: str = "https://api.binance.com") -> list[dict[str, Any]]:
     """Live 24h tickers of every Binance spot pair (request weight 80)."""
-    from threadx.data.binance import BinanceClient
+    from threadx.data.binance_http import BinanceClient
 
     return BinanceClient(base_url).get("/api/v3/ticker/24hr", {}, 80)

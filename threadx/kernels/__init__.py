@@ -112,8 +112,8 @@ def resolve_backend(name: str = "auto") -> str:
 
 def crossing_bank(packed: PackedSweep) -> tuple[np.ndarray, np.ndarray]:
     """``(cross_bits, cross_row)`` of ``packed``'s combinations (host side, compiled CPU code;
-    :func:`threadx.kernels.cpu.crossing_bank`), for :func:`run_sweep`'s ``cross``."""
-    from threadx.kernels.cpu import crossing_bank as bank
+    :func:`threadx.kernels.crossing.crossing_bank`), for :func:`run_sweep`'s ``cross``."""
+    from threadx.kernels.crossing import crossing_bank as bank
 
     return bank(packed)
 
@@ -130,7 +130,7 @@ def run_sweep(
     """``out[n_combos, out_width(blocks)]`` on the resolved backend: the metrics (columns
     :data:`OUT_NAMES`), then :data:`STAT_NAMES`, then the ``blocks`` block return sums
     (:func:`out_names` gives every column's name). ``cross``: the combinations' crossing bank
-    (:func:`threadx.kernels.cpu.crossing_bank`) when the caller built it already."""
+    (:func:`threadx.kernels.crossing.crossing_bank`) when the caller built it already."""
     if resolve_backend(backend) == "gpu":
         from threadx.kernels.gpu import run_sweep_gpu
 

@@ -19,10 +19,10 @@ differently, far below the 1e-9 relative tolerance the tests allow):
 
 * **Flat**: nothing can happen before the next *kept* signal. The band crossings do not depend
   on the position, so they are computed once per distinct ``(bb_period, bb_std, direction)``
-  before the pass, as bits (:func:`crossing_bank`, the very comparisons the reference makes;
-  shared by every combination differing only in other parameters). The scan reads 64 bars per
-  word and jumps to the lowest set bit; only there are the side and the trend filter looked
-  at. Spacing needs no per-bar state: after a kept signal at ``w`` the scan resumes at
+  before the pass, as bits (:mod:`threadx.kernels.crossing`, the very comparisons the
+  reference makes; shared by every combination differing only in other parameters). The scan
+  reads 64 bars per word and jumps to the lowest set bit; only there are the side and the trend
+  filter looked at. Spacing needs no per-bar state: after a kept signal at ``w`` the scan resumes at
   ``w + max(spacing, 1)``.
 * **In a position**, a fast path runs over the bars where nothing happens (no stop, no take
   profit, before the max-hold bar and the last bar): one tight loop for the exit tests and the
@@ -65,12 +65,12 @@ import math
 import numba
 import numpy as np
 
+from threadx.kernels.crossing import crossing_bank
 from threadx.kernels.layout import (
     C_ATR_IDX,
     C_ATR_MULTIPLIER,
     C_BB_IDX,
     C_BB_STD,
-    C_DIRECTION,
     C_FEE_BPS,
     C_INITIAL_CAPITAL,
     C_LEVERAGE,
@@ -564,83 +564,22 @@ def _sweep_cpu(
 ):
     for i in numba.prange(P.shape[0]):
         _simulate_one_cpu(
-            i, op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
-            cagr_exp, sqrt_ppy,
-        )  # fmt: skip
-
-
-# --- the crossing bank: bits of the band crossings, one row per distinct (bb_period, bb_std,
-# direction); bars x distinct Bollinger parameters / 64 words, never bars x combinations
-
-
-@numba.njit(inline="always")
-def _crossing(cl, mid_r, sd_r, k, allow_long, allow_short, x):
-    """Bar ``x >= 1`` crosses out of the bands ``mid_r +- k * sd_r`` (a side ``allow_*`` lets
-    through): the very expressions the kernel's scan used to evaluate per bar per combination."""
-    y = x - _u(1)
-    c = cl[x]
-    m = mid_r[x]
-    dev = k * sd_r[x]
-    cp = cl[y]
-    mp = mid_r[y]
-    devp = k * sd_r[y]
-    # a NaN band compares False: no crossing where a band is undefined at x or x - 1
-    return ((c < m - dev) & (cp >= mp - devp) & allow_long) | (
-        (c > m + dev) & (cp <= mp + devp) & allow_short
-    )
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _crossing_rows(cl, middle, sd, bb_idx, k, direction, bits):
-    """Row ``r`` of ``bits``: bit ``t % 64`` of word ``t // 64`` is set when bar ``t >= 1`` is a
-    crossing (:func:`_crossing`) of the bands ``middle[bb_idx[r]] +- k[r] * sd[bb_idx[r]]`` on a
-    side that ``direction[r]`` allows."""
-    n = cl.shape[0]
-    inner = n // 64  # words 1 .. inner - 1 hold bars 64 .. 64 * inner - 1, all in [1, n)
-    for r in numba.prange(bits.shape[0]):
-        mid_r = middle[bb_idx[r]]
-        sd_r = sd[bb_idx[r]]
-        kr = k[r]
-        allow_long = direction[r] >= 0
-        allow_short = direction[r] <= 0
-        for wi in range(bits.shape[1]):
-            word = _u(0)
-            base = _u(wi * 64)
-            if wi >= 1 and wi < inner:
-                for j in range(64):  # no bound test: vectorised
-                    x = base + _u(j)
-                    cross = _crossing(cl, mid_r, sd_r, kr, allow_long, allow_short, x)
-                    word |= _u(cross) << _u(j)
-            else:
-                for j in range(64):
-                    x = base + _u(j)
-                    if x >= _u(1) and x < _u(n):
-                        cross = _crossing(cl, mid_r, sd_r, kr, allow_long, allow_short, x)
-                        word |= _u(cross) << _u(j)
-            bits[r, wi] = word
-
-
-def crossing_bank(packed: PackedSweep) -> tuple[np.ndarray, np.ndarray]:
-    """``(cross_bits, cross_row)`` for the kernels: ``cross_bits[r]`` holds the crossings (long
-    below the lower band, short above the upper band, the sides the direction allows) of one
-    distinct ``(bb_period, bb_std, direction)`` as bits (``uint64``, bar ``t`` = bit ``t % 64``
-    of word ``t // 64``); ``cross_row[i]`` is combination ``i``'s row. Readiness, the trend
-    filter and spacing stay in the kernel."""
-    P = packed.params
-    n_words = (packed.n_bars + 63) // 64
-    if P.shape[0] == 0:
-        return np.zeros((0, n_words), dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    stds, std_code = np.unique(P[:, C_BB_STD], return_inverse=True)
-    code = (P[:, C_BB_IDX].astype(np.int64) * len(stds) + std_code.reshape(-1)) * 3 + (
-        P[:, C_DIRECTION].astype(np.int64) + 1
-    )
-    keys, cross_row = np.unique(code, return_inverse=True)
-    direction = keys % 3 - 1
-    bb_idx = keys // 3 // len(stds)
-    k = stds[keys // 3 % len(stds)]
-    bits = np.empty((len(keys), n_words), dtype=np.uint64)
-    _crossing_rows(packed.close, packed.middle, packed.sd, bb_idx, k, direction, bits)
-    return bits, np.ascontiguousarray(cross_row.reshape(-1), dtype=np.int64)
+            i,
+            op,
+            hi,
+            lo,
+            cl,
+            middle,
+            sd,
+            atr,
+            trend,
+            cross_bits,
+            cross_row,
+            P,
+            out,
+            cagr_exp,
+            sqrt_ppy,
+        )
 
 
 def run_sweep_cpu(
@@ -668,8 +607,22 @@ def run_sweep_cpu(
         try:
             op, hi, lo, cl, middle, sd, atr, trend, P = packed.bar_arrays()
             cross_bits, cross_row = crossing_bank(packed) if cross is None else cross
-            _sweep_cpu(op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
-                       cagr_exp, sqrt_ppy)  # fmt: skip
+            _sweep_cpu(
+                op,
+                hi,
+                lo,
+                cl,
+                middle,
+                sd,
+                atr,
+                trend,
+                cross_bits,
+                cross_row,
+                P,
+                out,
+                cagr_exp,
+                sqrt_ppy,
+            )
         finally:
             numba.set_parallel_chunksize(previous)
     return out

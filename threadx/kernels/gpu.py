@@ -5,8 +5,8 @@ CPU kernel compiles, compiled here with ``numba.cuda.jit(device=True)``: the twi
 
 Data flow of :func:`run_sweep_gpu`: the bars and the indicator banks (computed on the host by
 :func:`threadx.strategy.pack.pack` with :mod:`threadx.indicators`; a cupy twin of the indicators
-may later compute them on the device) are uploaded once per call, with the crossing bank of the
-kernels (:func:`threadx.kernels.cpu.crossing_bank`, built on the host) and the parameter matrix,
+may later compute them on the device) are uploaded once per call, with the crossing bank of
+the kernels (:mod:`threadx.kernels.crossing`, built on the host) and the parameter matrix,
 and only ``out[n_combos, out_width(blocks)]`` comes back -- never a per-bar matrix of
 combinations.
 
@@ -62,9 +62,22 @@ def _build_kernel() -> Any:
         i = _cuda.grid(1)
         if i < P.shape[0]:
             _body(
-                i, op, hi, lo, cl, middle, sd, atr, trend, cross_bits, cross_row, P, out,
-                cagr_exp, sqrt_ppy,
-            )  # fmt: skip
+                i,
+                op,
+                hi,
+                lo,
+                cl,
+                middle,
+                sd,
+                atr,
+                trend,
+                cross_bits,
+                cross_row,
+                P,
+                out,
+                cagr_exp,
+                sqrt_ppy,
+            )
 
     return _cuda.jit(sweep_kernel)
 
@@ -95,7 +108,7 @@ def run_sweep_gpu(
     cuda = import_cuda()
     kernel = get_kernel()
     stream = cuda.stream()
-    from threadx.kernels.cpu import crossing_bank  # numba CPU code, no CUDA
+    from threadx.kernels.crossing import crossing_bank  # numba CPU code, no CUDA
 
     host = list(packed.bar_arrays())
     if host[7].shape[0] == 0:  # no trend filter in this sweep: a 1-row dummy, never indexed

@@ -17,7 +17,7 @@ A sweep is handed to a kernel as plain float64 arrays:
   whose columns are the ``C_*`` indices below.
 
 From the banks and ``P`` the kernels' runners derive one more array, the band crossings as bits
-per distinct ``(bb_period, bb_std, direction)`` (:func:`threadx.kernels.cpu.crossing_bank`).
+per distinct ``(bb_period, bb_std, direction)`` (:func:`threadx.kernels.crossing.crossing_bank`).
 
 The kernels write ``out[n_combos, N_OUT]`` (float64) whose columns are :data:`OUT_NAMES`, the
 metrics of STRATEGY.md in table order (= ``threadx.metrics.METRIC_NAMES``); ``n_trades`` is an
@@ -66,25 +66,67 @@ C_READY_FROM = 14
 N_PARAMS = 15
 
 PARAM_COLUMNS: tuple[str, ...] = (
-    "bb_std", "atr_multiplier", "trailing_stop", "max_hold_bars", "spacing_bars", "direction",
-    "risk_per_trade", "leverage", "fee_bps", "slippage_bps", "initial_capital",
-    "bb_idx", "atr_idx", "trend_idx", "ready_from",
-)  # fmt: skip
+    "bb_std",
+    "atr_multiplier",
+    "trailing_stop",
+    "max_hold_bars",
+    "spacing_bars",
+    "direction",
+    "risk_per_trade",
+    "leverage",
+    "fee_bps",
+    "slippage_bps",
+    "initial_capital",
+    "bb_idx",
+    "atr_idx",
+    "trend_idx",
+    "ready_from",
+)
 
 DIRECTION_CODES: dict[str, int] = {"both": 0, "long": 1, "short": -1}
 ATR_METHODS: tuple[str, ...] = ("ema", "sma", "wilder")
 
 # --- output columns (STRATEGY.md metric table order) ---------------------------------------------
 OUT_NAMES: tuple[str, ...] = (
-    "final_equity", "total_return", "cagr", "annual_volatility", "sharpe", "sortino",
-    "max_drawdown", "calmar", "n_trades", "win_rate", "profit_factor", "expectancy", "avg_win",
-    "avg_loss", "exposure", "avg_bars_held", "total_fees", "ruined",
-)  # fmt: skip
+    "final_equity",
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "n_trades",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "avg_win",
+    "avg_loss",
+    "exposure",
+    "avg_bars_held",
+    "total_fees",
+    "ruined",
+)
 (
-    O_FINAL_EQUITY, O_TOTAL_RETURN, O_CAGR, O_ANNUAL_VOLATILITY, O_SHARPE, O_SORTINO,
-    O_MAX_DRAWDOWN, O_CALMAR, O_N_TRADES, O_WIN_RATE, O_PROFIT_FACTOR, O_EXPECTANCY, O_AVG_WIN,
-    O_AVG_LOSS, O_EXPOSURE, O_AVG_BARS_HELD, O_TOTAL_FEES, O_RUINED,
-) = range(len(OUT_NAMES))  # fmt: skip
+    O_FINAL_EQUITY,
+    O_TOTAL_RETURN,
+    O_CAGR,
+    O_ANNUAL_VOLATILITY,
+    O_SHARPE,
+    O_SORTINO,
+    O_MAX_DRAWDOWN,
+    O_CALMAR,
+    O_N_TRADES,
+    O_WIN_RATE,
+    O_PROFIT_FACTOR,
+    O_EXPECTANCY,
+    O_AVG_WIN,
+    O_AVG_LOSS,
+    O_EXPOSURE,
+    O_AVG_BARS_HELD,
+    O_TOTAL_FEES,
+    O_RUINED,
+) = range(len(OUT_NAMES))
 N_OUT = len(OUT_NAMES)
 
 # --- statistics after the metrics (overfitting report; STAT_NAMES, DEFAULT_BLOCKS: threadx.metrics)
@@ -147,21 +189,50 @@ class PackedSweep:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (bars + banks + parameter matrix)."""
-        arrays = (self.open, self.high, self.low, self.close, self.middle, self.sd, self.atr,
-                  self.trend, self.params)  # fmt: skip
+        arrays = (
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.middle,
+            self.sd,
+            self.atr,
+            self.trend,
+            self.params,
+        )
         return int(sum(a.nbytes for a in arrays))
 
     def bar_arrays(self) -> tuple[np.ndarray, ...]:
         """``(open, high, low, close, middle, sd, atr, trend, params)`` in kernel argument order."""
-        return (self.open, self.high, self.low, self.close, self.middle, self.sd, self.atr,
-                self.trend, self.params)  # fmt: skip
+        return (
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.middle,
+            self.sd,
+            self.atr,
+            self.trend,
+            self.params,
+        )
 
     def take(self, rows: np.ndarray | slice) -> PackedSweep:
         """The same bars and banks with a subset of the combinations (a chunk of the sweep)."""
         p = np.ascontiguousarray(self.params[rows])
-        return PackedSweep(self.open, self.high, self.low, self.close, self.middle, self.sd,
-                           self.atr, self.trend, p, self.bb_periods, self.atr_keys,
-                           self.trend_periods)  # fmt: skip
+        return PackedSweep(
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.middle,
+            self.sd,
+            self.atr,
+            self.trend,
+            p,
+            self.bb_periods,
+            self.atr_keys,
+            self.trend_periods,
+        )
 
 
 def finalisation_constants(

@@ -209,8 +209,11 @@ class _BankPlan:
     trend_idx: np.ndarray  # -1 when the trend filter is off
 
     def requests(self) -> list[IndicatorKey]:
-        return ([("bb", (p,)) for p in self.bb_periods] + [("atr", k) for k in self.atr_keys]
-                + [("ema", (p,)) for p in self.trend_periods])  # fmt: skip
+        return (
+            [("bb", (p,)) for p in self.bb_periods]
+            + [("atr", k) for k in self.atr_keys]
+            + [("ema", (p,)) for p in self.trend_periods]
+        )
 
 
 def _plan_banks(cols: Mapping[str, ParamColumn]) -> _BankPlan:
@@ -334,9 +337,11 @@ def _compute_banks(
     def trend_row(j: int) -> None:
         trend[j] = indicators.ema(close, plan.trend_periods[j])
 
-    jobs = ([(bb_row, j) for j in range(len(plan.bb_periods))]
-            + [(atr_row, j) for j in range(len(plan.atr_keys))]
-            + [(trend_row, j) for j in range(len(plan.trend_periods))])  # fmt: skip
+    jobs = (
+        [(bb_row, j) for j in range(len(plan.bb_periods))]
+        + [(atr_row, j) for j in range(len(plan.atr_keys))]
+        + [(trend_row, j) for j in range(len(plan.trend_periods))]
+    )
     workers = min(len(jobs), _cpu_threads()) if n >= _PARALLEL_MIN_BARS else 1
     if workers <= 1:
         for job, j in jobs:
@@ -392,8 +397,9 @@ def pack(
     of computed: it must return what :func:`compute_indicator` returns for that request (float64,
     same shape; checked), so the packed sweep is bit-identical.
     """
-    return pack_columns(normalised_columns(params), open, high, low, close,
-                        indicator_fn=indicator_fn)  # fmt: skip
+    return pack_columns(
+        normalised_columns(params), open, high, low, close, indicator_fn=indicator_fn
+    )
 
 
 def pack_columns(
@@ -421,21 +427,28 @@ def pack_columns(
         middle, sd, atr, trend = _build_banks(plan, n, indicator_fn)
     bb_idx, atr_idx, trend_idx = plan.bb_idx, plan.atr_idx, plan.trend_idx
 
-    bb_lead = np.array([max(_leading_nans(middle[j]), _leading_nans(sd[j]))
-                        for j in range(len(plan.bb_periods))], dtype=np.int64)  # fmt: skip
-    atr_lead = np.array([_leading_nans(atr[j]) for j in range(len(plan.atr_keys))],
-                        dtype=np.int64)  # fmt: skip
+    bb_lead = np.array(
+        [max(_leading_nans(middle[j]), _leading_nans(sd[j])) for j in range(len(plan.bb_periods))],
+        dtype=np.int64,
+    )
+    atr_lead = np.array([_leading_nans(atr[j]) for j in range(len(plan.atr_keys))], dtype=np.int64)
     # one extra 0 at the end: trend_idx -1 (filter off) indexes it
     trend_lead = np.array(
         [_leading_nans(trend[j]) for j in range(len(plan.trend_periods))] + [0], dtype=np.int64
     )
 
     P = np.empty((m, N_PARAMS))
-    for col, name in ((C_BB_STD, "bb_std"), (C_ATR_MULTIPLIER, "atr_multiplier"),
-                      (C_MAX_HOLD, "max_hold_bars"), (C_SPACING, "spacing_bars"),
-                      (C_RISK, "risk_per_trade"), (C_LEVERAGE, "leverage"), (C_FEE_BPS, "fee_bps"),
-                      (C_SLIPPAGE_BPS, "slippage_bps"),
-                      (C_INITIAL_CAPITAL, "initial_capital")):  # fmt: skip
+    for col, name in (
+        (C_BB_STD, "bb_std"),
+        (C_ATR_MULTIPLIER, "atr_multiplier"),
+        (C_MAX_HOLD, "max_hold_bars"),
+        (C_SPACING, "spacing_bars"),
+        (C_RISK, "risk_per_trade"),
+        (C_LEVERAGE, "leverage"),
+        (C_FEE_BPS, "fee_bps"),
+        (C_SLIPPAGE_BPS, "slippage_bps"),
+        (C_INITIAL_CAPITAL, "initial_capital"),
+    ):
         P[:, col] = cols[name].array(np.float64)
     P[:, C_TRAILING] = cols["trailing_stop"].array(bool)
     direction = cols["direction"]
@@ -448,6 +461,17 @@ def pack_columns(
     # ready at t when defined at t and t-1: t - 1 >= leading NaNs of each bank row used
     lead = np.maximum(np.maximum(bb_lead[bb_idx], atr_lead[atr_idx]), trend_lead[trend_idx])
     P[:, C_READY_FROM] = lead + 1
-    return PackedSweep(o, h, lo, c, middle, sd, atr, trend, np.ascontiguousarray(P),
-                       tuple(plan.bb_periods), tuple(plan.atr_keys),
-                       tuple(plan.trend_periods))  # fmt: skip
+    return PackedSweep(
+        o,
+        h,
+        lo,
+        c,
+        middle,
+        sd,
+        atr,
+        trend,
+        np.ascontiguousarray(P),
+        tuple(plan.bb_periods),
+        tuple(plan.atr_keys),
+        tuple(plan.trend_periods),
+    )

@@ -65,8 +65,10 @@ def _strict_int(value: Any, info: ValidationInfo) -> int:
     else:
         raise ValueError(f"{_name(info)} must be an integer (20 or 20.0), got {value!r}")
     if number > MAX_BARS:
-        raise ValueError(f"{_name(info)} must be at most {MAX_BARS:,} bars (the upper bound of "
-                         "every integer parameter)")  # fmt: skip
+        raise ValueError(
+            f"{_name(info)} must be at most {MAX_BARS:,} bars (the upper bound of "
+            "every integer parameter)"
+        )
     return number
 
 

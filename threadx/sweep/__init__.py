@@ -15,5 +15,12 @@ from threadx.sweep.plan import plan_sweep
 from threadx.sweep.run import SweepResult, open_run, run_local
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
 
-__all__ = ["SweepResult", "SweepSpec", "load_spec", "open_run", "plan_sweep", "run_local",
-           "spec_from_dict"]  # fmt: skip
+__all__ = [
+    "SweepResult",
+    "SweepSpec",
+    "load_spec",
+    "open_run",
+    "plan_sweep",
+    "run_local",
+    "spec_from_dict",
+]

@@ -91,12 +91,20 @@ class Progress:
         total = sum(self.per_device.values())
         shares = {d: n / total for d, n in self.per_device.items()} if total else {}
         return {
-            "state": state, "done_tasks": self.done_tasks, "total_tasks": self.total_tasks,
-            "done": self.done_combos, "total": self.total_combos, "fraction": frac,
-            "elapsed_s": el, "bar_steps_per_s": rate, "eta_s": eta,
-            "per_device": dict(self.per_device), "shares": shares,
-            "errors": list(self.errors[-20:]), "retries": self.retries,
-        }  # fmt: skip
+            "state": state,
+            "done_tasks": self.done_tasks,
+            "total_tasks": self.total_tasks,
+            "done": self.done_combos,
+            "total": self.total_combos,
+            "fraction": frac,
+            "elapsed_s": el,
+            "bar_steps_per_s": rate,
+            "eta_s": eta,
+            "per_device": dict(self.per_device),
+            "shares": shares,
+            "errors": list(self.errors[-20:]),
+            "retries": self.retries,
+        }
 
 
 class SweepController:
@@ -191,8 +199,9 @@ class SweepController:
             moved = assign_weighted(self.queues[dev], {d: self.weights[d] for d in targets})
             for d, ts in moved.items():
                 self.queues[d].extend(ts)
-            log.warning("device %s has no live worker; %d task(s) re-homed", dev,
-                        len(self.queues[dev]))  # fmt: skip
+            log.warning(
+                "device %s has no live worker; %d task(s) re-homed", dev, len(self.queues[dev])
+            )
             self.queues[dev].clear()
 
     def step(self, timeout: float = 1.0) -> bool:

@@ -92,12 +92,17 @@ class Dataset:
 
     def describe(self) -> dict[str, object]:
         return {
-            "symbol": self.symbol, "exchange": self.exchange, "timeframe": self.timeframe,
-            "bars": self.n_bars, "first": str(pd.Timestamp(int(self.times_ns[0]), tz="UTC")),
+            "symbol": self.symbol,
+            "exchange": self.exchange,
+            "timeframe": self.timeframe,
+            "bars": self.n_bars,
+            "first": str(pd.Timestamp(int(self.times_ns[0]), tz="UTC")),
             "last": str(pd.Timestamp(int(self.times_ns[-1]), tz="UTC")),
-            "fingerprint": self.fingerprint(), "gap_action": self.gap_action,
-            "filled_minutes": self.filled_minutes, "missing_ratio": self.missing_ratio,
-        }  # fmt: skip
+            "fingerprint": self.fingerprint(),
+            "gap_action": self.gap_action,
+            "filled_minutes": self.filled_minutes,
+            "missing_ratio": self.missing_ratio,
+        }
 
 
 def frame_fingerprint(*arrays: np.ndarray) -> str:
@@ -120,14 +125,21 @@ def dataset_from_frame(
 
         raise DataError(f"{exchange}/{symbol} {timeframe}: {len(bars)} bar(s); at least 2 needed")
     return Dataset(
-        symbol=symbol, exchange=exchange, timeframe=timeframe,
+        symbol=symbol,
+        exchange=exchange,
+        timeframe=timeframe,
         # resample made these arrays (a copy even at 1m): no further copy
-        bar_minutes=timeframe_minutes(timeframe), times_ns=_own(bars.index.asi8),
-        open=_own(bars["open"].to_numpy()), high=_own(bars["high"].to_numpy()),
-        low=_own(bars["low"].to_numpy()), close=_own(bars["close"].to_numpy()),
-        volume=_own(bars["volume"].to_numpy()), filled_minutes=int(pol.filled.sum()),
-        missing_ratio=pol.report.missing_ratio, gap_action=pol.action,
-    )  # fmt: skip
+        bar_minutes=timeframe_minutes(timeframe),
+        times_ns=_own(bars.index.asi8),
+        open=_own(bars["open"].to_numpy()),
+        high=_own(bars["high"].to_numpy()),
+        low=_own(bars["low"].to_numpy()),
+        close=_own(bars["close"].to_numpy()),
+        volume=_own(bars["volume"].to_numpy()),
+        filled_minutes=int(pol.filled.sum()),
+        missing_ratio=pol.report.missing_ratio,
+        gap_action=pol.action,
+    )
 
 
 def _own(a: np.ndarray) -> np.ndarray:
@@ -163,8 +175,9 @@ def bars_cache_key(paths: list[Path], **what: object) -> str:
     for p in paths:
         st = p.stat()
         files.append([p.name, st.st_size, st.st_mtime_ns, st.st_ino])
-    text = json.dumps({"files": files, "what": what, "code": BARS_CODE_VERSION},
-                      sort_keys=True, default=str)  # fmt: skip
+    text = json.dumps(
+        {"files": files, "what": what, "code": BARS_CODE_VERSION}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -192,8 +205,7 @@ def _cache_read(path: Path, key: str) -> Dataset | None:
 def _cache_write(folder: Path, path: Path, key: str, ds: Dataset) -> None:
     from threadx.io import atomic_write
 
-    fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds)
-              if f.name not in _ARRAYS}  # fmt: skip
+    fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _ARRAYS}
     meta = json.dumps({"key": key, "fields": fields, "fingerprint": ds.fingerprint()})
 
     def write(tmp: Path) -> None:
@@ -228,8 +240,15 @@ def load_dataset(
         frame = store.read(symbol, exchange, start, end)
         return dataset_from_frame(frame, symbol, exchange, timeframe, allow_gaps=allow_gaps)
     paths = store.month_paths(symbol, exchange, start, end)
-    key = bars_cache_key(paths, symbol=symbol, exchange=exchange, timeframe=timeframe,
-                         start=start, end=end, allow_gaps=allow_gaps)  # fmt: skip
+    key = bars_cache_key(
+        paths,
+        symbol=symbol,
+        exchange=exchange,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        allow_gaps=allow_gaps,
+    )
     folder = _cache_folder(store, exchange, symbol)
     path = folder / f"{timeframe}-{key}.npz"
     ds = _cache_read(path, key)

@@ -26,9 +26,16 @@ def drilldown(dataset: Dataset, row: pd.Series | dict[str, Any]) -> dict[str, An
     eq = equity_frame(res)
     bars = dataset.to_frame()
     bars["middle"], bars["upper"], bars["lower"] = res.middle, res.upper, res.lower
-    return {"params": params.model_dump(), "bars": bars, "trades": res.trades,
-            "equity": eq, "metrics": dict(res.metrics), "mismatches": mismatches,
-            "symbol": dataset.symbol, "timeframe": dataset.timeframe}  # fmt: skip
+    return {
+        "params": params.model_dump(),
+        "bars": bars,
+        "trades": res.trades,
+        "equity": eq,
+        "metrics": dict(res.metrics),
+        "mismatches": mismatches,
+        "symbol": dataset.symbol,
+        "timeframe": dataset.timeframe,
+    }
 
 
 def _plain(v: Any) -> Any:

@@ -78,27 +78,52 @@ PBO_MIN_SPLITS = 200  # splits drawn at least before a stop
 PBO_SEED = 0
 
 
-def build_report(frame: pd.DataFrame, datasets: list[dict], rank_by: list[str], top_k: int,
-                 blocks: int, *, pbo_work: float = PBO_WORK,
-                 pbo_exact_work: float = PBO_EXACT_WORK,
-                 pbo_se_target: float = PBO_SE_TARGET) -> dict[str, Any]:  # fmt: skip
+def build_report(
+    frame: pd.DataFrame,
+    datasets: list[dict],
+    rank_by: list[str],
+    top_k: int,
+    blocks: int,
+    *,
+    pbo_work: float = PBO_WORK,
+    pbo_exact_work: float = PBO_EXACT_WORK,
+    pbo_se_target: float = PBO_SE_TARGET,
+) -> dict[str, Any]:
     """The report of a sweep's results ``frame`` (schema above). ``datasets``: the manifest's
     (``symbol``, ``timeframe``, ``bars`` or ``n_bars``, optional ``bar_minutes`` and ``fold``)."""
     n_trials = len(frame)
     info = {_key(d): d for d in datasets}
     swept = [c for c in PARAM_NAMES if c in frame.columns and _varies(frame[c])]
     pbo = {"work": pbo_work, "exact_work": pbo_exact_work, "se_target": pbo_se_target}
-    ctx = {"n_trials": n_trials, "rank_by": list(rank_by), "top_k": int(top_k),
-           "blocks": int(blocks), "swept": swept, "pbo": pbo}  # fmt: skip
-    groups = [_group_report(frame, pos, key, info.get(key, {}), ctx)
-              for key, pos in _group_positions(frame, list(info))]  # fmt: skip
-    return _clean({
-        "version": REPORT_VERSION, "n_trials": n_trials, "blocks": int(blocks),
-        "rank_by": list(rank_by), "top_k": int(top_k),
-        "thresholds": {"dsr_good": DSR_GOOD, "pbo_good": PBO_GOOD, "dsr_bad": DSR_BAD,
-                       "pbo_bad": PBO_BAD},
-        "groups": groups, "verdict": overall_verdict(groups),
-    })  # fmt: skip
+    ctx = {
+        "n_trials": n_trials,
+        "rank_by": list(rank_by),
+        "top_k": int(top_k),
+        "blocks": int(blocks),
+        "swept": swept,
+        "pbo": pbo,
+    }
+    groups = [
+        _group_report(frame, pos, key, info.get(key, {}), ctx)
+        for key, pos in _group_positions(frame, list(info))
+    ]
+    return _clean(
+        {
+            "version": REPORT_VERSION,
+            "n_trials": n_trials,
+            "blocks": int(blocks),
+            "rank_by": list(rank_by),
+            "top_k": int(top_k),
+            "thresholds": {
+                "dsr_good": DSR_GOOD,
+                "pbo_good": PBO_GOOD,
+                "dsr_bad": DSR_BAD,
+                "pbo_bad": PBO_BAD,
+            },
+            "groups": groups,
+            "verdict": overall_verdict(groups),
+        }
+    )
 
 
 def _varies(col: pd.Series) -> bool:
@@ -157,8 +182,9 @@ def _group_positions(frame: pd.DataFrame, order: list[tuple]) -> list[tuple[tupl
     return [(k, found[k]) for k in keys]
 
 
-def _group_report(frame: pd.DataFrame, pos: np.ndarray, key: tuple, ds: dict,
-                  ctx: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _group_report(
+    frame: pd.DataFrame, pos: np.ndarray, key: tuple, ds: dict, ctx: dict[str, Any]
+) -> dict[str, Any]:
     sym, tf, fold = key
     bars = ds.get("bars", ds.get("n_bars"))
     n_returns = int(bars) - 1 if bars is not None else None
@@ -169,26 +195,47 @@ def _group_report(frame: pd.DataFrame, pos: np.ndarray, key: tuple, ds: dict,
     sr_var = float(np.var(sr, ddof=1)) if len(sr) > 1 else 0.0
     emax = expected_max_sharpe(sr_var, ctx["n_trials"])
     g: dict[str, Any] = {"symbol": sym, "timeframe": tf, **({} if fold is None else {"fold": fold})}
-    g.update({
-        "n_trials": len(pos), "n_returns": n_returns, "bar_minutes": minutes,
-        "sr_mean": float(sr.mean()) if len(sr) else None, "sr_var": sr_var,
-        "expected_max_sr": emax, "expected_max_sr_annual": emax * root,
-    })  # fmt: skip
+    g.update(
+        {
+            "n_trials": len(pos),
+            "n_returns": n_returns,
+            "bar_minutes": minutes,
+            "sr_mean": float(sr.mean()) if len(sr) else None,
+            "sr_var": sr_var,
+            "expected_max_sr": emax,
+            "expected_max_sr_annual": emax * root,
+        }
+    )
     g.update(_pbo(frame, pos, block_columns(ctx["blocks"]), **ctx["pbo"]))
     g["top"] = _top_rows(frame, pos, ctx, root, n_returns, sr_var)
     g["verdict_class"], g["verdict"] = group_verdict(g, ctx["n_trials"], ctx["rank_by"])
     return g
 
 
-def _top_rows(frame: pd.DataFrame, pos: np.ndarray, ctx: dict[str, Any], root: float,
-              n_returns: int | None, sr_var: float) -> list[dict[str, Any]]:  # fmt: skip
+def _top_rows(
+    frame: pd.DataFrame,
+    pos: np.ndarray,
+    ctx: dict[str, Any],
+    root: float,
+    n_returns: int | None,
+    sr_var: float,
+) -> list[dict[str, Any]]:
     """The group's top-K by ``rank_by`` with PSR (vs 0) and DSR; ranking sorts only the rows
     that can be in the top-K (:func:`_top_candidates`) and reads only the ranked and tie-break
     columns, not the whole frame."""
     keys = [k.lstrip("+-") for k in ctx["rank_by"]]
-    need = list(dict.fromkeys(
-        [*keys, *(c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id")
-                  if c in frame.columns)]))  # fmt: skip
+    need = list(
+        dict.fromkeys(
+            [
+                *keys,
+                *(
+                    c
+                    for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id")
+                    if c in frame.columns
+                ),
+            ]
+        )
+    )
     cand = _top_candidates(frame, pos, ctx["rank_by"][0], ctx["top_k"])
     sub = frame.iloc[cand][need]  # the candidate rows first: a few rows, not whole columns
     sub.insert(len(need), "_pos", cand)
@@ -226,8 +273,15 @@ def _top_candidates(frame: pd.DataFrame, pos: np.ndarray, key: str, k: int) -> n
     return pos[defined & (v >= np.partition(vd, len(vd) - k)[len(vd) - k])]
 
 
-def _psr_dsr(val: dict[str, np.ndarray], i: int, sr: float, n_returns: int | None,
-             sr_var: float, n_trials: int, have_stats: bool) -> dict[str, Any]:  # fmt: skip
+def _psr_dsr(
+    val: dict[str, np.ndarray],
+    i: int,
+    sr: float,
+    n_returns: int | None,
+    sr_var: float,
+    n_trials: int,
+    have_stats: bool,
+) -> dict[str, Any]:
     out = dict.fromkeys(("skewness", "kurtosis", "psr", "dsr"))
     if not have_stats:
         return out
@@ -239,15 +293,31 @@ def _psr_dsr(val: dict[str, np.ndarray], i: int, sr: float, n_returns: int | Non
     return out
 
 
-def _pbo(frame: pd.DataFrame, pos: np.ndarray, cols: Sequence[str], *, work: float,
-         exact_work: float, se_target: float) -> dict[str, Any]:  # fmt: skip
+def _pbo(
+    frame: pd.DataFrame,
+    pos: np.ndarray,
+    cols: Sequence[str],
+    *,
+    work: float,
+    exact_work: float,
+    se_target: float,
+) -> dict[str, Any]:
     """PBO over the group's block returns (one S x n matrix, duplicates merged)."""
     s = len(cols)
     total = math.comb(s, s // 2)
-    out: dict[str, Any] = {"pbo": None, "pbo_se": None, "pbo_se_target": se_target,
-                           "pbo_splits": 0, "pbo_splits_total": total, "pbo_stop": "",
-                           "pbo_strategies": 0, "pbo_note": "", "oos_rank_hist": [0] * N_BINS,
-                           "logit_mean": None, "logit_median": None}  # fmt: skip
+    out: dict[str, Any] = {
+        "pbo": None,
+        "pbo_se": None,
+        "pbo_se_target": se_target,
+        "pbo_splits": 0,
+        "pbo_splits_total": total,
+        "pbo_stop": "",
+        "pbo_strategies": 0,
+        "pbo_note": "",
+        "oos_rank_hist": [0] * N_BINS,
+        "logit_mean": None,
+        "logit_median": None,
+    }
     if not cols or not all(c in frame.columns for c in cols):
         out["pbo_note"] = "not enough data: the results carry no block returns (older run)"
         return out
@@ -268,12 +338,25 @@ def _pbo(frame: pd.DataFrame, pos: np.ndarray, cols: Sequence[str], *, work: flo
         res = pbo_cscv(b)
     else:
         cap = min(total, max(PBO_MIN_SPLITS, int(work // n)))
-        res = pbo_cscv(b, max_splits=cap, se_target=se_target, min_splits=PBO_MIN_SPLITS,
-                       clear_of=(PBO_GOOD, PBO_BAD), seed=PBO_SEED)  # fmt: skip
-    out.update({"pbo": res.pbo, "pbo_se": res.se, "pbo_splits": res.n_splits,
-                "pbo_stop": res.stop, "oos_rank_hist": res.rank_histogram(N_BINS),
-                "logit_mean": np.mean(res.logits),
-                "logit_median": np.median(res.logits)})  # fmt: skip
+        res = pbo_cscv(
+            b,
+            max_splits=cap,
+            se_target=se_target,
+            min_splits=PBO_MIN_SPLITS,
+            clear_of=(PBO_GOOD, PBO_BAD),
+            seed=PBO_SEED,
+        )
+    out.update(
+        {
+            "pbo": res.pbo,
+            "pbo_se": res.se,
+            "pbo_splits": res.n_splits,
+            "pbo_stop": res.stop,
+            "oos_rank_hist": res.rank_histogram(N_BINS),
+            "logit_mean": np.mean(res.logits),
+            "logit_median": np.median(res.logits),
+        }
+    )
     return out
 
 
@@ -290,10 +373,12 @@ def classify(dsr_value: float | None, pbo_value: float | None) -> str:
 
 
 #: class -> (how the best compares with luck, the line's ending, the word in counts)
-_WORDS = {"overfit": ("is not distinguishable from", "likely overfit", "likely overfit"),
-          "survives": ("stands out from", "the edge survives deflation", "surviving deflation"),
-          "inconclusive": ("against", "inconclusive", "inconclusive"),
-          "not_enough": ("", "", "without enough data")}  # fmt: skip
+_WORDS = {
+    "overfit": ("is not distinguishable from", "likely overfit", "likely overfit"),
+    "survives": ("stands out from", "the edge survives deflation", "surviving deflation"),
+    "inconclusive": ("against", "inconclusive", "inconclusive"),
+    "not_enough": ("", "", "without enough data"),
+}
 
 
 def group_verdict(g: dict[str, Any], n_trials: int, rank_by: list[str]) -> tuple[str, str]:
@@ -309,11 +394,15 @@ def group_verdict(g: dict[str, Any], n_trials: int, rank_by: list[str]) -> tuple
     pbo_txt = f"PBO {_prob(p)}" if p is not None else f"PBO n/a ({g.get('pbo_note')})"
     stands, ending, _ = _WORDS[cls]
     if not best["sharpe"] > 0:  # nothing beats cash: there is no edge to deflate
-        return "overfit", (f"{what} {best['sharpe']:.2f} (annualised) is not above 0: none of "
-                           f"the {n_trials:,} combinations has an edge (DSR {_prob(d)}, "
-                           f"{pbo_txt}) — no edge")  # fmt: skip
-    return cls, (f"{what} {best['sharpe']:.2f} (annualised) {stands} the best of {n_trials:,} "
-                 f"random strategies: DSR {_prob(d)}, {pbo_txt} — {ending}")  # fmt: skip
+        return "overfit", (
+            f"{what} {best['sharpe']:.2f} (annualised) is not above 0: none of "
+            f"the {n_trials:,} combinations has an edge (DSR {_prob(d)}, "
+            f"{pbo_txt}) — no edge"
+        )
+    return cls, (
+        f"{what} {best['sharpe']:.2f} (annualised) {stands} the best of {n_trials:,} "
+        f"random strategies: DSR {_prob(d)}, {pbo_txt} — {ending}"
+    )
 
 
 def _prob(x: float) -> str:
@@ -331,8 +420,10 @@ def _not_enough(g: dict[str, Any], best: dict[str, Any]) -> str:
     if best.get("skewness") is None:
         return "not enough data: the results carry no return statistics (older run; re-run it)"
     if g.get("sr_var") == 0 and g.get("n_trials", 0) > 1:
-        return (f"not enough variation: all {g['n_trials']:,} combinations have the same Sharpe "
-                f"ratio {best['sharpe']:.2f}; deflation and PBO say nothing")  # fmt: skip
+        return (
+            f"not enough variation: all {g['n_trials']:,} combinations have the same Sharpe "
+            f"ratio {best['sharpe']:.2f}; deflation and PBO say nothing"
+        )
     if best.get("dsr") is None:
         return "not enough data: DSR undefined for the top combination"
     return ""
@@ -377,8 +468,11 @@ def manifest_datasets(manifest: dict[str, Any]) -> list[dict]:
     folds = manifest.get("walk_forward") or []
     if not folds:
         return ds
-    return [{**ds[f["dataset"]], "fold": f["fold"], "bars": f["train_bars"]}
-            for f in folds if 0 <= int(f.get("dataset", -1)) < len(ds)]  # fmt: skip
+    return [
+        {**ds[f["dataset"]], "fold": f["fold"], "bars": f["train_bars"]}
+        for f in folds
+        if 0 <= int(f.get("dataset", -1)) < len(ds)
+    ]
 
 
 def compute_report(
@@ -397,14 +491,24 @@ def compute_report(
     store = RunStore(Path(run_dir))
     man = store.read_manifest() if manifest is None else manifest
     spec = load_spec(store.spec_path) if spec is None else spec
-    rep = build_report(store.load() if frame is None else frame, manifest_datasets(man),
-                       spec.rank.by, spec.rank.top_k, spec.report.blocks)  # fmt: skip
+    rep = build_report(
+        store.load() if frame is None else frame,
+        manifest_datasets(man),
+        spec.rank.by,
+        spec.rank.top_k,
+        spec.report.blocks,
+    )
     return {"run_id": store.run_id, "finished": man.get("finished"), **rep}
 
 
-def write_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None,
-                 manifest: dict[str, Any] | None = None, spec: Any = None,
-                 before_write: Any = None) -> dict[str, Any]:  # fmt: skip
+def write_report(
+    run_dir: Path | str,
+    *,
+    frame: pd.DataFrame | None = None,
+    manifest: dict[str, Any] | None = None,
+    spec: Any = None,
+    before_write: Any = None,
+) -> dict[str, Any]:
     """Compute and store ``report.json`` (atomically) in the run folder (``frame``,
     ``manifest``, ``spec``: see :func:`compute_report`; ``before_write()`` is called between
     computing and writing, e.g. to wait for the manifest that says the run completed)."""
@@ -416,8 +520,9 @@ def write_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None,
     return rep
 
 
-def finish_report(run_dir: Path | str, *, frame: pd.DataFrame | None = None,
-                  **known: Any) -> dict[str, Any] | None:  # fmt: skip
+def finish_report(
+    run_dir: Path | str, *, frame: pd.DataFrame | None = None, **known: Any
+) -> dict[str, Any] | None:
     """:func:`write_report` for a run that just completed (``frame`` and ``known``: what the
     caller holds already, see :func:`write_report`); a failure is logged, never raised (the
     report is derived data: :func:`load_report` rebuilds it on demand)."""
@@ -454,12 +559,14 @@ def format_report(report: dict[str, Any]) -> str:
     """The report as terminal text: the verdict, then per group its statistics, the OOS-rank
     histogram of the in-sample best and the top-K table."""
     th = report.get("thresholds") or {}
-    lines = [f"overfitting report{' of ' + report['run_id'] if report.get('run_id') else ''}: "
-             f"{report.get('n_trials', 0):,} combinations, {report.get('blocks')} time blocks",
-             f"verdict: {report.get('verdict')}",
-             f"(DSR >= {th.get('dsr_good', DSR_GOOD)} and PBO < {th.get('pbo_good', PBO_GOOD)}: "
-             f"the edge survives; DSR < {th.get('dsr_bad', DSR_BAD)} or PBO >= "
-             f"{th.get('pbo_bad', PBO_BAD)}: likely overfit; else inconclusive)"]  # fmt: skip
+    lines = [
+        f"overfitting report{' of ' + report['run_id'] if report.get('run_id') else ''}: "
+        f"{report.get('n_trials', 0):,} combinations, {report.get('blocks')} time blocks",
+        f"verdict: {report.get('verdict')}",
+        f"(DSR >= {th.get('dsr_good', DSR_GOOD)} and PBO < {th.get('pbo_good', PBO_GOOD)}: "
+        f"the edge survives; DSR < {th.get('dsr_bad', DSR_BAD)} or PBO >= "
+        f"{th.get('pbo_bad', PBO_BAD)}: likely overfit; else inconclusive)",
+    ]
     for g in report.get("groups") or []:
         lines += ["", *_format_group(g, report)]
     return "\n".join(lines)
@@ -471,38 +578,54 @@ def _num(v: Any, fmt: str = ".4g") -> str:
 
 def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:
     n_ret = g.get("n_returns")
-    out = [f"{_label(g)}: {g['n_trials']:,} combinations, "
-           f"{'?' if n_ret is None else format(n_ret, ',')} bar returns each",
-           f"  Sharpe per bar over the combinations: mean {_num(g.get('sr_mean'))}, variance "
-           f"{_num(g.get('sr_var'))}; expected best of {report.get('n_trials', 0):,} random "
-           f"strategies {_num(g.get('expected_max_sr'))} per bar "
-           f"({_num(g.get('expected_max_sr_annual'), '.3g')} annualised)"]  # fmt: skip
+    out = [
+        f"{_label(g)}: {g['n_trials']:,} combinations, "
+        f"{'?' if n_ret is None else format(n_ret, ',')} bar returns each",
+        f"  Sharpe per bar over the combinations: mean {_num(g.get('sr_mean'))}, variance "
+        f"{_num(g.get('sr_var'))}; expected best of {report.get('n_trials', 0):,} random "
+        f"strategies {_num(g.get('expected_max_sr'))} per bar "
+        f"({_num(g.get('expected_max_sr_annual'), '.3g')} annualised)",
+    ]
     if g.get("pbo") is None:
         out.append(f"  PBO n/a: {g.get('pbo_note')}")
     else:
         prec, how = _pbo_precision(g, report.get("thresholds") or {})
-        out.append(f"  PBO {g['pbo']:.3f}{prec} ({g['pbo_strategies']:,} distinct "
-                   f"strategies); logit mean {g['logit_mean']:.3f}, median "
-                   f"{g['logit_median']:.3f}")  # fmt: skip
+        out.append(
+            f"  PBO {g['pbo']:.3f}{prec} ({g['pbo_strategies']:,} distinct "
+            f"strategies); logit mean {g['logit_mean']:.3f}, median "
+            f"{g['logit_median']:.3f}"
+        )
         out += how
         out += _format_hist(g.get("oos_rank_hist") or [])
     out.append(f"  verdict: {g.get('verdict')}")
     top = g.get("top") or []
     if top:
         out.append(f"  top {len(top)} by {', '.join(report.get('rank_by') or [])}:")
-        cols = ["rank", "combo_id", *(c for c in PARAM_NAMES if c in top[0]), "sharpe",
-                "sharpe_per_bar", "psr", "dsr", "skewness", "kurtosis"]  # fmt: skip
+        cols = [
+            "rank",
+            "combo_id",
+            *(c for c in PARAM_NAMES if c in top[0]),
+            "sharpe",
+            "sharpe_per_bar",
+            "psr",
+            "dsr",
+            "skewness",
+            "kurtosis",
+        ]
         table = pd.DataFrame(top, columns=cols).to_string(
-            index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a")  # fmt: skip
+            index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a"
+        )
         out += ["  " + line for line in table.splitlines()]
     return out
 
 
-_STOPS = {"se": "until the standard error of PBO reached the target {target:g}",
-          "clear": "until the 95% interval of PBO cleared the verdict thresholds {good:g} and "
-                   "{bad:g} (standard error target {target:g})",
-          "max": "up to the cap on strategies x splits (standard error target {target:g})",
-          "all": "until every split was used"}  # fmt: skip
+_STOPS = {
+    "se": "until the standard error of PBO reached the target {target:g}",
+    "clear": "until the 95% interval of PBO cleared the verdict thresholds {good:g} and "
+    "{bad:g} (standard error target {target:g})",
+    "max": "up to the cap on strategies x splits (standard error target {target:g})",
+    "all": "until every split was used",
+}
 
 
 def _pbo_precision(g: dict[str, Any], th: dict[str, Any]) -> tuple[str, list[str]]:
@@ -514,10 +637,14 @@ def _pbo_precision(g: dict[str, Any], th: dict[str, Any]) -> tuple[str, list[str
     if done == total:
         return f" over all {total:,} splits, exact", []
     why = _STOPS.get(g.get("pbo_stop") or "", "").format(
-        target=g.get("pbo_se_target") or 0, good=th.get("pbo_good", PBO_GOOD),
-        bad=th.get("pbo_bad", PBO_BAD))  # fmt: skip
-    return (f" ± {g['pbo_se']:.3f} (standard error) over {done:,} of {total:,} splits",
-            [f"  splits drawn at random in complementary pairs {why}".rstrip()])  # fmt: skip
+        target=g.get("pbo_se_target") or 0,
+        good=th.get("pbo_good", PBO_GOOD),
+        bad=th.get("pbo_bad", PBO_BAD),
+    )
+    return (
+        f" ± {g['pbo_se']:.3f} (standard error) over {done:,} of {total:,} splits",
+        [f"  splits drawn at random in complementary pairs {why}".rstrip()],
+    )
 
 
 def _format_hist(hist: list[int]) -> list[str]:

@@ -10,8 +10,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from threadx.sweep.spec import SweepSpec
 
-RANK_METRICS = ("sharpe", "total_return", "max_drawdown", "n_trades", "win_rate",
-                "profit_factor")  # fmt: skip
+RANK_METRICS = ("sharpe", "total_return", "max_drawdown", "n_trades", "win_rate", "profit_factor")
 
 
 def format_duration(seconds: float) -> str:
@@ -42,8 +41,11 @@ def ranking_table(frame: pd.DataFrame, spec: SweepSpec) -> str:
     ranked = [k.lstrip("+-") for k in spec.rank.by]
     metrics = list(dict.fromkeys([*ranked, *RANK_METRICS]))
     per_dataset = [c for c in frame.columns if "@" in str(c)]
-    cols = [c for c in ("rank", "symbol", "timeframe", *swept, "n_datasets", *metrics,
-                        *per_dataset) if c in frame.columns]  # fmt: skip
+    cols = [
+        c
+        for c in ("rank", "symbol", "timeframe", *swept, "n_datasets", *metrics, *per_dataset)
+        if c in frame.columns
+    ]
     return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 

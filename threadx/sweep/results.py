@@ -100,8 +100,9 @@ class RunStore:
         encoding only for the few-valued columns (ids, parameters): tried on every float
         metric it costs more than the rest of the write and saves nothing. No column
         statistics (min/max per column: nothing reads them; 17 % of the write)."""
-        table = part if isinstance(part, pa.Table) else pa.Table.from_pandas(
-            part, preserve_index=False)  # fmt: skip
+        table = (
+            part if isinstance(part, pa.Table) else pa.Table.from_pandas(part, preserve_index=False)
+        )
         dictionary = [c for c in table.column_names if c in _FEW_VALUED]
 
         def _validate(tmp: Path) -> None:
@@ -116,7 +117,7 @@ class RunStore:
                 compression="snappy",
                 use_dictionary=dictionary,
                 write_statistics=False,
-            ),  # fmt: skip
+            ),
             _validate,
             # each part's bytes are fsynced before its rename; the folder is fsynced once,
             # before the manifest says "completed". A power loss in between can lose a part's
@@ -176,8 +177,13 @@ def rank(frame: pd.DataFrame, by: list[str], limit: int | None = None) -> pd.Dat
     if limit is not None and len(frame) > 4 * max(limit, 1):
         frame = frame.iloc[_top_candidates(frame[keys[0]].to_numpy(), limit, asc[0])]
     ties = [c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id") if c in frame.columns]
-    out = frame.sort_values(keys + ties, ascending=asc + [True] * len(ties), kind="mergesort",
-                            na_position="last", ignore_index=True)  # fmt: skip
+    out = frame.sort_values(
+        keys + ties,
+        ascending=asc + [True] * len(ties),
+        kind="mergesort",
+        na_position="last",
+        ignore_index=True,
+    )
     if limit is not None:
         out = out.head(limit)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
@@ -201,9 +207,13 @@ def _top_candidates(values: np.ndarray, limit: int, ascending: bool) -> np.ndarr
 AGGREGATES = ("median", "worst")
 
 
-def rank_results(frame: pd.DataFrame, by: list[str], aggregate: str = "none",
-                 datasets: list[tuple[str, str]] | None = None,
-                 limit: int | None = None) -> pd.DataFrame:  # fmt: skip
+def rank_results(
+    frame: pd.DataFrame,
+    by: list[str],
+    aggregate: str = "none",
+    datasets: list[tuple[str, str]] | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
     """:func:`rank` for ``aggregate == "none"``, else :func:`rank_aggregate` (what ``[rank]``
     asks for); ``limit``: the best rows only."""
     if aggregate == "none":
@@ -212,9 +222,14 @@ def rank_results(frame: pd.DataFrame, by: list[str], aggregate: str = "none",
     return out if limit is None else out.head(limit)
 
 
-def rank_aggregate(frame: pd.DataFrame, by: list[str], how: str, *,
-                   datasets: list[tuple[str, str]] | None = None,
-                   partial: str = "exclude") -> pd.DataFrame:  # fmt: skip
+def rank_aggregate(
+    frame: pd.DataFrame,
+    by: list[str],
+    how: str,
+    *,
+    datasets: list[tuple[str, str]] | None = None,
+    partial: str = "exclude",
+) -> pd.DataFrame:
     """Rank parameter combinations by an aggregate of their metrics across datasets.
 
     Rows are grouped by the strategy parameters (:data:`PARAM_NAMES`) across (symbol, timeframe).
@@ -271,14 +286,18 @@ def rank_aggregate(frame: pd.DataFrame, by: list[str], how: str, *,
     return out
 
 
-def _aggregate_ids(frame: pd.DataFrame, datasets: list[tuple[str, str]] | None
-                   ) -> tuple[list[str], np.ndarray, np.ndarray]:  # fmt: skip
+def _aggregate_ids(
+    frame: pd.DataFrame, datasets: list[tuple[str, str]] | None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Dataset labels ``symbol/timeframe``, and per row its combination's group and dataset."""
     if not {"symbol", "timeframe"} <= set(frame.columns):
         raise ValueError("rank_aggregate needs the 'symbol' and 'timeframe' columns")
     row_labels = frame["symbol"].astype(str) + "/" + frame["timeframe"].astype(str)
-    labels = ([f"{s}/{t}" for s, t in datasets] if datasets is not None
-              else [str(v) for v in pd.unique(row_labels)])  # fmt: skip
+    labels = (
+        [f"{s}/{t}" for s, t in datasets]
+        if datasets is not None
+        else [str(v) for v in pd.unique(row_labels)]
+    )
     known = row_labels.isin(labels).to_numpy()
     if not known.all():
         extra = sorted(set(row_labels[~known]))
@@ -292,9 +311,11 @@ def _aggregate_ids(frame: pd.DataFrame, datasets: list[tuple[str, str]] | None
     pair = gid * max(len(labels), 1) + did
     if len(np.unique(pair)) != len(pair):
         dup = pd.Series(pair).duplicated().to_numpy().argmax()
-        raise ValueError(f"combination of row {dup} (combo_id "
-                         f"{frame['combo_id'].iloc[dup] if 'combo_id' in frame else dup}) appears "
-                         f"more than once on dataset {row_labels.iloc[dup]}")  # fmt: skip
+        raise ValueError(
+            f"combination of row {dup} (combo_id "
+            f"{frame['combo_id'].iloc[dup] if 'combo_id' in frame else dup}) appears "
+            f"more than once on dataset {row_labels.iloc[dup]}"
+        )
     return labels, gid, did
 
 
@@ -322,8 +343,13 @@ def _sort_aggregate(out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         keys.append(key.lstrip("+-"))
         asc.append(key.startswith("-"))
     ties = [c for c in (*PARAM_NAMES, "combo_id") if c in out.columns]
-    out = out.sort_values(keys + ties, ascending=asc + [True] * len(ties), kind="mergesort",
-                          na_position="last", ignore_index=True)  # fmt: skip
+    out = out.sort_values(
+        keys + ties,
+        ascending=asc + [True] * len(ties),
+        kind="mergesort",
+        na_position="last",
+        ignore_index=True,
+    )
     out["rank"] = np.arange(1, len(out) + 1)
     return out
 
@@ -335,8 +361,9 @@ def pareto_front(
     Among identical points the first by combo_id is kept."""
     if frame.empty:
         return frame.copy()
-    order = frame.sort_values([maximize, minimize, "combo_id"], ascending=[False, True, True],
-                              kind="mergesort")  # fmt: skip
+    order = frame.sort_values(
+        [maximize, minimize, "combo_id"], ascending=[False, True, True], kind="mergesort"
+    )
     keep, best = [], np.inf
     for idx, v in zip(order.index, order[minimize].to_numpy(), strict=True):
         if v < best:
@@ -345,8 +372,9 @@ def pareto_front(
     return order.loc[keep].reset_index(drop=True)
 
 
-def export(frame: pd.DataFrame, path: Path, spec_toml: str,
-           report: dict[str, Any] | None = None) -> Path:  # fmt: skip
+def export(
+    frame: pd.DataFrame, path: Path, spec_toml: str, report: dict[str, Any] | None = None
+) -> Path:
     """Write ``frame`` as CSV or Parquet (by suffix), the spec beside it (``<name>.spec.toml``)
     and, when given, the run's overfitting report (``<name>.report.json``)."""
     path = Path(path)

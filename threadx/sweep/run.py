@@ -136,8 +136,9 @@ class InProcessExecutor:
     it runs task k + 1 the controller records task k (Arrow -> Parquet, fsync): with two tasks
     in flight the host-side work of a part overlaps the next part's kernel."""
 
-    def __init__(self, plan: SweepPlan, backend: str = "cpu", *, prepare_first: bool = False
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self, plan: SweepPlan, backend: str = "cpu", *, prepare_first: bool = False
+    ) -> None:
         self.plan, self.backend = plan, backend
         self.prepared: dict[int, PreparedDataset] = {}
         self.prepare_s = 0.0  # time spent preparing datasets (indicators, bits, P)
@@ -235,8 +236,15 @@ def run_local(
     executor = InProcessExecutor(plan, resolved, prepare_first=True)
     try:
         # the run is running from the moment its folder is opened (one manifest write, not two)
-        store = open_store(plan, root / "runs", resolved, fresh=not resume,
-                           estimated_bytes=need, status="running", started=now_iso())  # fmt: skip
+        store = open_store(
+            plan,
+            root / "runs",
+            resolved,
+            fresh=not resume,
+            estimated_bytes=need,
+            status="running",
+            started=now_iso(),
+        )
         return _run_in_process(plan, store, executor, progress, max_tasks)
     finally:
         executor.close()
@@ -299,8 +307,9 @@ def _run_in_process(
         parts.clear()
         from threadx.sweep.overfit import finish_report
 
-        finish_report(store.dir, frame=frame, manifest=manifest, spec=plan.spec,
-                      before_write=written.result)  # fmt: skip
+        finish_report(
+            store.dir, frame=frame, manifest=manifest, spec=plan.spec, before_write=written.result
+        )
         written.result()  # a failed manifest write is the run's error, never only the report's
     result = SweepResult(store.dir, plan.spec, store.read_manifest())
     result._frame = frame

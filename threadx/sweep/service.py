@@ -53,13 +53,19 @@ class ActiveRun:
 
 
 class SweepService:
-    def __init__(self, data_root: Path, load_data: DataLoader, make_executor: ExecutorFactory,
-                 *, weights: Callable[[list[str]], dict[str, float]] | None = None,
-                 schedule: str = "weighted", inflight: int = 2,
-                 memory_budget_gb: float = 8.0,
-                 gpu: Callable[[], bool] | None = None,
-                 worker_info: Callable[[], list[dict[str, Any]]] | None = None,
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data_root: Path,
+        load_data: DataLoader,
+        make_executor: ExecutorFactory,
+        *,
+        weights: Callable[[list[str]], dict[str, float]] | None = None,
+        schedule: str = "weighted",
+        inflight: int = 2,
+        memory_budget_gb: float = 8.0,
+        gpu: Callable[[], bool] | None = None,
+        worker_info: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.runs_dir = Path(data_root) / "runs"
         self.load_data, self.make_executor = load_data, make_executor
         self.weights_fn = weights
@@ -106,8 +112,9 @@ class SweepService:
         with self.lock:
             if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
                 return plan.run_id
-            store = open_store(plan, self.runs_dir, spec.backend, status="queued",
-                               estimated_bytes=need)  # fmt: skip
+            store = open_store(
+                plan, self.runs_dir, spec.backend, status="queued", estimated_bytes=need
+            )
             run = ActiveRun(plan, store, handles, pause_after=pause_after)
             self.known[plan.run_id] = run
             self.queue.append(run)
@@ -121,8 +128,10 @@ class SweepService:
             raise StoreError(f"run {run_id}: no such run under {self.runs_dir}")
         new_id = self.submit(load_spec(store.spec_path))
         if new_id != run_id:
-            raise StoreError(f"run {run_id}: its data changed since it started (now {new_id}); "
-                             "start a new run instead")  # fmt: skip
+            raise StoreError(
+                f"run {run_id}: its data changed since it started (now {new_id}); "
+                "start a new run instead"
+            )
         return new_id
 
     # -- stepping --------------------------------------------------------------------------
@@ -147,12 +156,20 @@ class SweepService:
                 continue
             run.controller.pause_after = run.pause_after
             run.started = time.monotonic()
-            workers = [{k: w.get(k) for k in ("worker_id", "device", "backend", "node",
-                                              "threads", "gpu_index")}
-                       for w in self.worker_info()]  # fmt: skip
-            run.store.update_manifest(status="running", started=now_iso(),
-                                      weights=run.controller.weights, schedule=self.schedule,
-                                      workers=workers)  # fmt: skip
+            workers = [
+                {
+                    k: w.get(k)
+                    for k in ("worker_id", "device", "backend", "node", "threads", "gpu_index")
+                }
+                for w in self.worker_info()
+            ]
+            run.store.update_manifest(
+                status="running",
+                started=now_iso(),
+                weights=run.controller.weights,
+                schedule=self.schedule,
+                workers=workers,
+            )
             self.active = run
 
     def step(self, timeout: float = 0.05) -> bool:
@@ -189,7 +206,9 @@ class SweepService:
         while True:
             st = self.status(run_id)
             moved = since is None or (st["state"], st.get("done_tasks")) != (
-                since.get("state"), since.get("done_tasks"))  # fmt: skip
+                since.get("state"),
+                since.get("done_tasks"),
+            )
             left = deadline - time.monotonic()
             if moved or st["state"] in TERMINAL_STATES or left <= 0:
                 return st
@@ -211,11 +230,16 @@ class SweepService:
         wall = time.monotonic() - run.started
         worker_peaks = [w.get("peak_rss_bytes") or 0 for w in self.worker_info()]
         run.store.update_manifest(
-            status=st["state"], finished=now_iso(), wall_s=wall,
-            bar_steps_per_s=st["bar_steps_per_s"], device_combos=st["per_device"],
-            device_shares=st["shares"], retries=st["retries"],
-            peak_rss_bytes=peak_rss_bytes(), worker_peak_rss_bytes=max(worker_peaks, default=0),
-        )  # fmt: skip
+            status=st["state"],
+            finished=now_iso(),
+            wall_s=wall,
+            bar_steps_per_s=st["bar_steps_per_s"],
+            device_combos=st["per_device"],
+            device_shares=st["shares"],
+            retries=st["retries"],
+            peak_rss_bytes=peak_rss_bytes(),
+            worker_peak_rss_bytes=max(worker_peaks, default=0),
+        )
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
         frame = None
         if st["state"] == "completed" and len(run.parts) == len(run.plan.tasks):
@@ -315,13 +339,22 @@ class SweepService:
         total = man.get("total_combos", 0)
         n_tasks = man.get("n_tasks", 0)
         frac = len(done) / n_tasks if n_tasks else 0.0
-        return {"state": man.get("status"), "done_tasks": len(done), "total_tasks": n_tasks,
-                "done": int(round(frac * total)), "total": total, "fraction": frac,
-                "elapsed_s": man.get("wall_s"), "bar_steps_per_s": man.get("bar_steps_per_s"),
-                "eta_s": None, "per_device": man.get("device_combos", {}),
-                "shares": man.get("device_shares", {}), "weights": man.get("weights", {}),
-                "errors": [man["error"]]
-                if man.get("error") else [], "retries": man.get("retries", 0)}  # fmt: skip
+        return {
+            "state": man.get("status"),
+            "done_tasks": len(done),
+            "total_tasks": n_tasks,
+            "done": int(round(frac * total)),
+            "total": total,
+            "fraction": frac,
+            "elapsed_s": man.get("wall_s"),
+            "bar_steps_per_s": man.get("bar_steps_per_s"),
+            "eta_s": None,
+            "per_device": man.get("device_combos", {}),
+            "shares": man.get("device_shares", {}),
+            "weights": man.get("weights", {}),
+            "errors": [man["error"]] if man.get("error") else [],
+            "retries": man.get("retries", 0),
+        }
 
     def list_runs(self) -> list[dict[str, Any]]:
         out = list_runs_on_disk(self.runs_dir)
@@ -341,8 +374,9 @@ class SweepService:
     def top(self, run_id: str, k: int | None = None) -> pd.DataFrame:
         """The run's top K by its ``[rank]`` (across datasets when it asks for an aggregate)."""
         spec = self.spec(run_id)
-        ranked = rank_results(self.results(run_id), spec.rank.by, spec.rank.aggregate,
-                              spec.datasets())  # fmt: skip
+        ranked = rank_results(
+            self.results(run_id), spec.rank.by, spec.rank.aggregate, spec.datasets()
+        )
         return ranked.head(k or spec.rank.top_k)
 
     def report(self, run_id: str) -> dict[str, Any] | None:
@@ -366,8 +400,11 @@ class SweepService:
         if report is None:
             with self.lock:  # not while the driver loop is writing it
                 report = wf.load_walk_forward(store.dir)
-                if report is None and self.spec(run_id).walk_forward is not None \
-                        and store.read_manifest().get("status") == "completed":  # fmt: skip
+                if (
+                    report is None
+                    and self.spec(run_id).walk_forward is not None
+                    and store.read_manifest().get("status") == "completed"
+                ):
                     from threadx.data.store import OHLCVStore
 
                     report = wf.walk_forward_for_run(store.dir, OHLCVStore(self.runs_dir.parent))

@@ -211,8 +211,10 @@ def duration_minutes(text: str) -> int:
     """Minutes of a duration like ``"7d"``, ``"12h"``, ``"90m"``, ``"1w"`` (m = minutes)."""
     m = _DURATION.match(str(text))
     if not m:
-        raise ValueError(f"{text!r} is not a duration: use a whole number and a unit m, h, d "
-                         "or w (minutes, hours, days, weeks), e.g. '7d', '12h', '90m'")  # fmt: skip
+        raise ValueError(
+            f"{text!r} is not a duration: use a whole number and a unit m, h, d "
+            "or w (minutes, hours, days, weeks), e.g. '7d', '12h', '90m'"
+        )
     n = int(m.group(1)) * _UNIT_MINUTES[m.group(2)]
     if n <= 0:
         raise ValueError(f"{text!r}: a duration must be > 0")
@@ -247,8 +249,10 @@ class WalkForwardSpec(_Model):
         if self.step is None:
             self.step = self.test
         if self.step_minutes < self.test_minutes:
-            raise ValueError(f"step {self.step!r} is shorter than test {self.test!r}: test windows "
-                             "would overlap; use step >= test")  # fmt: skip
+            raise ValueError(
+                f"step {self.step!r} is shorter than test {self.test!r}: test windows "
+                "would overlap; use step >= test"
+            )
         return self
 
     @property
@@ -264,8 +268,12 @@ class WalkForwardSpec(_Model):
         return duration_minutes(self.step or self.test)
 
     def normalized(self) -> dict[str, Any]:
-        return {"mode": self.mode, "train_minutes": self.train_minutes,
-                "test_minutes": self.test_minutes, "step_minutes": self.step_minutes}  # fmt: skip
+        return {
+            "mode": self.mode,
+            "train_minutes": self.train_minutes,
+            "test_minutes": self.test_minutes,
+            "step_minutes": self.step_minutes,
+        }
 
 
 class SweepSpec(_Model):
@@ -291,14 +299,18 @@ class SweepSpec(_Model):
         if wf is None:
             return self
         if self.rank.aggregate != "none":
-            raise ValueError("[walk_forward] needs [rank] aggregate = 'none' (each dataset is "
-                             "walked forward on its own)")  # fmt: skip
+            raise ValueError(
+                "[walk_forward] needs [rank] aggregate = 'none' (each dataset is "
+                "walked forward on its own)"
+            )
         for tf in self.data.timeframes:
             bars = timeframe_minutes(tf)
             for name, minutes in (("train", wf.train_minutes), ("test", wf.test_minutes)):
                 if minutes < 2 * bars:
-                    raise ValueError(f"[walk_forward] {name} = {getattr(wf, name)!r} holds fewer "
-                                     f"than 2 bars of timeframe {tf}")  # fmt: skip
+                    raise ValueError(
+                        f"[walk_forward] {name} = {getattr(wf, name)!r} holds fewer "
+                        f"than 2 bars of timeframe {tf}"
+                    )
         return self
 
     @model_validator(mode="after")
@@ -313,8 +325,9 @@ class SweepSpec(_Model):
                 )
         both = sorted(set(self.grid) & set(self.fixed))
         if both:
-            raise KeyedError(f"fixed.{both[0]}",
-                             f"parameter(s) {both} are in both [grid] and [fixed]")  # fmt: skip
+            raise KeyedError(
+                f"fixed.{both[0]}", f"parameter(s) {both} are in both [grid] and [fixed]"
+            )
         try:  # [fixed] first: its errors are its own, not those of each grid value
             params_from_mapping(self.fixed)
         except ConfigError as err:
@@ -401,8 +414,9 @@ class SweepSpec(_Model):
             max_minutes = max(max_minutes, n * timeframe_minutes(tf))
             all_bars += n
         bars = 8 * 6 * (all_bars + LOAD_COPIES * max_minutes)
-        prepared = prepared_bytes(max_bars, 2 * n_bb + n_atr + n_trend, n_cross,
-                                  self.combos_per_dataset(), len(grid))  # fmt: skip
+        prepared = prepared_bytes(
+            max_bars, 2 * n_bb + n_atr + n_trend, n_cross, self.combos_per_dataset(), len(grid)
+        )
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
         results = self.count() * (
             row * RESULT_COPIES + 8 * (self.report.blocks + REPORT_ROW_COLUMNS)

@@ -81,8 +81,9 @@ def chosen_params(row: pd.Series, capital: float) -> StrategyParams:
     return params_from_mapping({**values, "initial_capital": capital})
 
 
-def evaluate_fold(ds: Dataset, fold: Fold, row: pd.Series, capital: float,
-                  blocks: int = 16) -> OOSResult:  # fmt: skip
+def evaluate_fold(
+    ds: Dataset, fold: Fold, row: pd.Series, capital: float, blocks: int = 16
+) -> OOSResult:
     """Run ``row``'s parameters on ``fold``'s test window only (a slice that starts at the
     window: indicators warm up inside it), starting with ``capital``. An account already ruined
     (``capital <= 0``) stays flat."""
@@ -90,11 +91,29 @@ def evaluate_fold(ds: Dataset, fold: Fold, row: pd.Series, capital: float,
     if capital <= 0:
         eq = np.full(test.n_bars, float(capital))
         none = np.zeros(0)
-        m = compute_metrics(eq, none, none, none, int(test.times_ns[0]), int(test.times_ns[-1]),
-                            capital or 1.0, ds.bar_minutes, True, test.n_bars)  # fmt: skip
+        m = compute_metrics(
+            eq,
+            none,
+            none,
+            none,
+            int(test.times_ns[0]),
+            int(test.times_ns[-1]),
+            capital or 1.0,
+            ds.bar_minutes,
+            True,
+            test.n_bars,
+        )
         return OOSResult(test.times_ns, eq, pd.DataFrame(columns=list(TRADE_COLUMNS)), m, True)
-    res = simulate(test.open, test.high, test.low, test.close, test.times_ns,
-                   chosen_params(row, capital), ds.bar_minutes, blocks)  # fmt: skip
+    res = simulate(
+        test.open,
+        test.high,
+        test.low,
+        test.close,
+        test.times_ns,
+        chosen_params(row, capital),
+        ds.bar_minutes,
+        blocks,
+    )
     return OOSResult(test.times_ns, res.equity, res.trades, res.metrics, res.ruined)
 
 
@@ -107,50 +126,63 @@ def _ratio(a: float, b: float) -> float | None:
     return float(a) / float(b) if b and math.isfinite(a) and math.isfinite(b) else None
 
 
-def _fold_record(spec: SweepSpec, ds: Dataset, f: Fold, best: pd.Series, oos: OOSResult,
-                 capital: float) -> dict[str, Any]:  # fmt: skip
+def _fold_record(
+    spec: SweepSpec, ds: Dataset, f: Fold, best: pd.Series, oos: OOSResult, capital: float
+) -> dict[str, Any]:
     is_m = {k: _plain(best[k]) for k in METRIC_NAMES}
     is_ann = annual_return(is_m["total_return"], f.train_bars, ds.bar_minutes)
     oos_ann = annual_return(oos.metrics["total_return"], f.test_bars, ds.bar_minutes)
     return {
-        **f.describe(), "combo_id": int(best["combo_id"]),
+        **f.describe(),
+        "combo_id": int(best["combo_id"]),
         "params": {k: _plain(best[k]) for k in spec.grid_values()},
-        "in_sample": is_m, "out_of_sample": dict(oos.metrics),
-        "start_equity": float(capital), "end_equity": float(oos.equity[-1]),
-        "oos_first_bar": iso_utc(int(oos.times[0])), "oos_last_bar": iso_utc(int(oos.times[-1])),
-        "is_annual_return": is_ann, "oos_annual_return": oos_ann,
+        "in_sample": is_m,
+        "out_of_sample": dict(oos.metrics),
+        "start_equity": float(capital),
+        "end_equity": float(oos.equity[-1]),
+        "oos_first_bar": iso_utc(int(oos.times[0])),
+        "oos_last_bar": iso_utc(int(oos.times[-1])),
+        "is_annual_return": is_ann,
+        "oos_annual_return": oos_ann,
         "sharpe_ratio": _ratio(oos.metrics["sharpe"], is_m["sharpe"]),
         "efficiency": _ratio(oos_ann, is_ann),
-    }  # fmt: skip
+    }
 
 
-def degradation(folds: list[dict[str, Any]], stitched: dict[str, Any], n_bars: int,
-                bar_minutes: float) -> dict[str, Any]:  # fmt: skip
+def degradation(
+    folds: list[dict[str, Any]], stitched: dict[str, Any], n_bars: int, bar_minutes: float
+) -> dict[str, Any]:
     """In-sample vs out-of-sample summary over the folds of one dataset."""
     mean = lambda key, sub=None: float(np.mean([f[sub][key] if sub else f[key] for f in folds]))  # noqa: E731
     is_sh, oos_sh = mean("sharpe", "in_sample"), mean("sharpe", "out_of_sample")
     is_ann, oos_ann = mean("is_annual_return"), mean("oos_annual_return")
     return {
-        "n_folds": len(folds), "mean_is_sharpe": is_sh, "mean_oos_sharpe": oos_sh,
-        "sharpe_ratio": _ratio(oos_sh, is_sh), "stitched_oos_sharpe": stitched["sharpe"],
-        "mean_is_annual_return": is_ann, "mean_oos_annual_return": oos_ann,
+        "n_folds": len(folds),
+        "mean_is_sharpe": is_sh,
+        "mean_oos_sharpe": oos_sh,
+        "sharpe_ratio": _ratio(oos_sh, is_sh),
+        "stitched_oos_sharpe": stitched["sharpe"],
+        "mean_is_annual_return": is_ann,
+        "mean_oos_annual_return": oos_ann,
         "walk_forward_efficiency": _ratio(oos_ann, is_ann),
-        "stitched_oos_annual_return": annual_return(stitched["total_return"], n_bars,
-                                                    bar_minutes),
+        "stitched_oos_annual_return": annual_return(stitched["total_return"], n_bars, bar_minutes),
         "profitable_folds": sum(f["out_of_sample"]["total_return"] > 0 for f in folds),
-    }  # fmt: skip
+    }
 
 
-def _walk_dataset(spec: SweepSpec, ds: Dataset, folds: list[Fold], rows: pd.DataFrame
-                  ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:  # fmt: skip
+def _walk_dataset(
+    spec: SweepSpec, ds: Dataset, folds: list[Fold], rows: pd.DataFrame
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     per = spec.combos_per_dataset()
     start = capital = params_from_mapping(spec.fixed).initial_capital
     records, curves, trades, ruined = [], [], [], False
     for f in folds:
         train = rows[rows["fold"] == f.fold]
         if len(train) != per:
-            raise StoreError(f"{ds.key} fold {f.fold}: {len(train)} of {per} train results; "
-                             "the run is not complete (resume it)")  # fmt: skip
+            raise StoreError(
+                f"{ds.key} fold {f.fold}: {len(train)} of {per} train results; "
+                "the run is not complete (resume it)"
+            )
         best = rank(train, spec.rank.by).iloc[0]
         oos = evaluate_fold(ds, f, best, capital, spec.report.blocks)
         records.append(_fold_record(spec, ds, f, best, oos, capital))
@@ -163,23 +195,37 @@ def _walk_dataset(spec: SweepSpec, ds: Dataset, folds: list[Fold], rows: pd.Data
     e = eq["equity"].to_numpy(dtype=np.float64)
     t = eq.index.asi8
     stitched = compute_metrics(
-        e, tr["pnl"].to_numpy(np.float64), (tr["exit_bar"] - tr["entry_bar"]).to_numpy(np.float64),
-        tr["fees"].to_numpy(np.float64), int(t[0]), int(t[-1]), start, ds.bar_minutes, ruined,
+        e,
+        tr["pnl"].to_numpy(np.float64),
+        (tr["exit_bar"] - tr["entry_bar"]).to_numpy(np.float64),
+        tr["fees"].to_numpy(np.float64),
+        int(t[0]),
+        int(t[-1]),
+        start,
+        ds.bar_minutes,
+        ruined,
         len(e),
-    )  # fmt: skip
+    )
     eq["drawdown"] = drawdown(e)
     head = {"symbol": ds.symbol, "timeframe": ds.timeframe}
     report = {
-        **head, "exchange": ds.exchange, "fingerprint": ds.fingerprint(),
-        "initial_capital": start, "oos_start": iso_utc(int(t[0])), "oos_end": iso_utc(int(t[-1])),
-        "oos_bars": len(e), "folds": records, "stitched": stitched,
+        **head,
+        "exchange": ds.exchange,
+        "fingerprint": ds.fingerprint(),
+        "initial_capital": start,
+        "oos_start": iso_utc(int(t[0])),
+        "oos_end": iso_utc(int(t[-1])),
+        "oos_bars": len(e),
+        "folds": records,
+        "stitched": stitched,
         "degradation": degradation(records, stitched, len(e), ds.bar_minutes),
-    }  # fmt: skip
+    }
     return report, eq.assign(**head), tr.assign(**head)
 
 
-def walk_forward_report(plan: SweepPlan, results: pd.DataFrame
-                        ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:  # fmt: skip
+def walk_forward_report(
+    plan: SweepPlan, results: pd.DataFrame
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """The report, the stitched out-of-sample equity (index ``time``; columns fold, equity,
     drawdown, symbol, timeframe) and trades of a finished walk-forward plan's ``results``."""
     spec = plan.spec
@@ -193,8 +239,14 @@ def walk_forward_report(plan: SweepPlan, results: pd.DataFrame
         reports.append(rep)
         curves.append(eq)
         trades.append(tr)
-    report = {"mode": wf.mode, "train": wf.train, "test": wf.test, "step": wf.step,
-              "rank_by": list(spec.rank.by), "datasets": reports}  # fmt: skip
+    report = {
+        "mode": wf.mode,
+        "train": wf.train,
+        "test": wf.test,
+        "step": wf.step,
+        "rank_by": list(spec.rank.by),
+        "datasets": reports,
+    }
     lead = ["symbol", "timeframe", "fold"]
     tr = pd.concat(trades, ignore_index=True)
     tr = tr[lead + [c for c in tr.columns if c not in lead]]
@@ -235,8 +287,10 @@ def walk_forward_for_run(run_dir: Path, ohlcv: OHLCVStore) -> dict[str, Any]:
         raise ConfigError(f"run {run.run_id} is not a walk-forward run (no [walk_forward])")
     man = run.read_manifest()
     if man.get("status") != "completed":
-        raise StoreError(f"run {run.run_id} is {man.get('status')}: its walk-forward report is "
-                         "written when it completes (resume it)")  # fmt: skip
+        raise StoreError(
+            f"run {run.run_id} is {man.get('status')}: its walk-forward report is "
+            "written when it completes (resume it)"
+        )
     datasets = load_datasets(spec, ohlcv)
     stored = [d.get("fingerprint") for d in man.get("datasets", [])]
     if stored != [d.fingerprint() for d in datasets]:
@@ -258,21 +312,29 @@ def fold_table(rep: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for f in rep["folds"]:
         o = f["out_of_sample"]
-        rows.append({"fold": f["fold"],
-                     "train": f"{_short(f['train_start'])}..{_short(f['train_end'])}",
-                     "test": f"{_short(f['test_start'])}..{_short(f['test_end'])}",
-                     **{k: f["params"][k] for k in PARAM_NAMES if k in f["params"]},
-                     "IS_sharpe": _num(f["in_sample"]["sharpe"]),
-                     "OOS_sharpe": _num(o["sharpe"]), "OOS_return": f"{o['total_return']:+.2%}",
-                     "OOS_trades": o["n_trades"], "equity": f"{f['end_equity']:,.2f}"})  # fmt: skip
+        rows.append(
+            {
+                "fold": f["fold"],
+                "train": f"{_short(f['train_start'])}..{_short(f['train_end'])}",
+                "test": f"{_short(f['test_start'])}..{_short(f['test_end'])}",
+                **{k: f["params"][k] for k in PARAM_NAMES if k in f["params"]},
+                "IS_sharpe": _num(f["in_sample"]["sharpe"]),
+                "OOS_sharpe": _num(o["sharpe"]),
+                "OOS_return": f"{o['total_return']:+.2%}",
+                "OOS_trades": o["n_trades"],
+                "equity": f"{f['end_equity']:,.2f}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def format_walk_forward(report: dict[str, Any]) -> str:
     """The report as text: per dataset the fold table, stitched metrics and degradation."""
-    lines = [f"walk-forward ({report['mode']}: train {report['train']}, test {report['test']}, "
-             f"step {report['step']}), best by {', '.join(report['rank_by'])} per train "
-             "window"]  # fmt: skip
+    lines = [
+        f"walk-forward ({report['mode']}: train {report['train']}, test {report['test']}, "
+        f"step {report['step']}), best by {', '.join(report['rank_by'])} per train "
+        "window"
+    ]
     for rep in report["datasets"]:
         s, d = rep["stitched"], rep["degradation"]
         lines += [
@@ -292,7 +354,7 @@ def format_walk_forward(report: dict[str, Any]) -> str:
             f"{_num(d['mean_oos_annual_return'], '+.1%')} / "
             f"{_num(d['mean_is_annual_return'], '+.1%')}); "
             f"{d['profitable_folds']}/{d['n_folds']} folds profitable out of sample",
-        ]  # fmt: skip
+        ]
     return "\n".join(lines)
 
 

@@ -3,10 +3,13 @@
 
     python3 run.py demo     # set up .venv if needed, then run the demo sweep on the bundled data
     python3 run.py test     # set up .venv if needed, then run the whole test suite
+    python3 run.py test --fast   # the same without the ray, gui and slow tests (a minute or two)
 
 Only the standard library is used here, so this works on a fresh machine with Python >= 3.11.
 The virtualenv lives in ./.venv and is re-installed only when pyproject.toml changes.
-Anything after the verb is passed on (``run.py test -k store``, ``run.py demo --help``).
+Anything after the verb is passed on (``run.py test -k store``, ``run.py demo --help``), except
+``--fast``, which run.py itself turns into ``-m "not ray and not gui and not slow"`` (combined
+with a ``-m`` given too: ``run.py test --fast -m "not gpu"``).
 Any other verb is passed to the ``threadx`` command inside the virtualenv.
 """
 
@@ -20,6 +23,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+FAST = "not ray and not gui and not slow"
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
@@ -47,6 +51,29 @@ def ensure_venv(extras: str = "dev") -> None:
     STAMP.write_text(want + "\n")
 
 
+def pytest_args(rest: list[str]) -> list[str]:
+    """pytest's arguments for ``run.py test REST``: ``--fast`` becomes a marker expression, ANDed
+    with the one of a ``-m EXPR`` / ``-m=EXPR`` / ``-mEXPR`` also given (pytest keeps only the last
+    ``-m``). Arguments after ``--`` are left alone."""
+    stop = rest.index("--") if "--" in rest else len(rest)
+    head, tail = rest[:stop], rest[stop:]
+    if "--fast" not in head:
+        return rest
+    out, exprs, i = [], [FAST], 0
+    while i < len(head):
+        arg = head[i]
+        if arg == "-m" and i + 1 < len(head):
+            exprs.append(head[i + 1])
+            i += 1
+        elif arg.startswith("-m") and arg != "-m":
+            exprs.append(arg[2:].removeprefix("="))
+        elif arg != "--fast":
+            out.append(arg)
+        i += 1
+    expr = " and ".join(f"({e})" for e in exprs) if len(exprs) > 1 else FAST
+    return ["-m", expr, *out, *tail]
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this file may run under any python3
         print(f"ThreadX needs Python >= 3.11, this is {sys.version.split()[0]}", file=sys.stderr)
@@ -59,7 +86,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     if verb == "test":
-        cmd = [str(PY), "-m", "pytest", *rest]
+        cmd = [str(PY), "-m", "pytest", *pytest_args(rest)]
         rc = subprocess.call(cmd, cwd=ROOT, env=env)
         if rc == 5:
             print("[run.py] pytest collected no tests: failing on purpose", file=sys.stderr)

@@ -16,10 +16,10 @@ from typing import Any
 
 import ray
 
+from actors.access import ClusterUnreachable, reachable
+from actors.access import running_cluster_address as running_local_cluster
 from actors.data_store import NAME as DATA_STORE_NAME
 from actors.driver import get_or_create_driver
-from threadx.cluster import ClusterUnreachable, reachable
-from threadx.cluster import running_cluster_address as running_local_cluster
 from threadx.errors import ThreadXError
 from threadx.log import get_logger
 

@@ -9,24 +9,25 @@ Writers are serialised per symbol (and the store's own file locks serialise proc
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import ray
 
 NAME = "data_store"
+MAX_DATASETS = 16  # loaded datasets kept for reuse (least recently used dropped first)
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)
 class DataStore:
     def __init__(self, data_root: str) -> None:
+        from threadx.cache import LRUMap
         from threadx.data.store import OHLCVStore
 
         self.store = OHLCVStore(Path(data_root))
         self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self._datasets: OrderedDict[tuple, Any] = OrderedDict()
+        self._guard = threading.Lock()  # also guards _datasets (an LRUMap is not locked)
+        self._datasets: LRUMap[tuple, Any] = LRUMap(MAX_DATASETS)
         self._progress: dict[str, dict[str, Any]] = {}
 
     def _lock(self, symbol: str) -> threading.Lock:
@@ -50,9 +51,9 @@ class DataStore:
 
         key = (symbol, timeframe, exchange, start, end, allow_gaps, self._catalog_stamp())
         with self._guard:
-            if key in self._datasets:
-                self._datasets.move_to_end(key)
-                return self._datasets[key]
+            found = self._datasets.get(key)
+        if found is not None:
+            return found
         with self._lock(symbol):
             ds = load_dataset(
                 self.store,
@@ -64,9 +65,7 @@ class DataStore:
                 allow_gaps=allow_gaps,
             )
         with self._guard:
-            self._datasets[key] = ds
-            while len(self._datasets) > 16:
-                self._datasets.popitem(last=False)
+            self._datasets.put(key, ds)
         return ds
 
     def _catalog_stamp(self) -> int:

@@ -429,7 +429,7 @@ def worker_ray(args: argparse.Namespace) -> None:
     state: dict[str, Any] = {"i": 0}
 
     def ready() -> dict[str, Any]:
-        from threadx.cluster import use_token_if_present
+        from actors.access import use_token_if_present
 
         use_token_if_present()  # as threadx.cli.main does, before Ray is imported
         from actors.client import ThreadXClient
@@ -483,7 +483,7 @@ def submit_wait(client: Any, spec_dict: dict[str, Any], report: bool = False) ->
     ``report``, then the CLI's ranking and verdict printed from the run folder (captured)."""
     import argparse as ap
 
-    from threadx.cli_sweep import _report
+    from threadx.cli.sweep import _report
     from threadx.sweep import open_run
 
     t0 = time.perf_counter()

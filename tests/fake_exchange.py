@@ -1,6 +1,6 @@
 """A local fake of the Binance endpoints ThreadX uses: a real HTTP server on 127.0.0.1.
 
-Serves, from recorded 1m rows (the shared CSVs):
+Serves, from recorded 1m rows (the real CSVs of tests/data/real/, via ``real_data``):
 
 * ``GET /api/v3/klines`` -- Binance semantics (``startTime``/``endTime`` inclusive, ``limit`` <=
   1000, ascending); 1m rows as recorded, every other interval aggregated from them exactly
@@ -86,7 +86,8 @@ def _pad8(text: str) -> str:
 
 
 def load_rows(csv_path: Path) -> list[list[Any]]:
-    """``[open_ms, open, high, low, close, volume]`` (texts, 8 decimals) from a shared CSV."""
+    """``[open_ms, open, high, low, close, volume]`` (texts, 8 decimals) from a Binance.US CSV
+    with a header (e.g. ``real_data / "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"``)."""
     with Path(csv_path).open(newline="") as fh:
         reader = csv.reader(fh)
         next(reader)
@@ -412,12 +413,12 @@ class FakeExchange:
 
 
 def data_cli(argv: list[str], data_root: Path, config_dir: Path | None = None) -> int:
-    """Run ``threadx data VERB ...`` with the verbs of :mod:`threadx.cli_ingest` (the commands
+    """Run ``threadx data VERB ...`` with the verbs of :mod:`threadx.cli.exchange` (the commands
     that talk to this server) on a store at ``data_root``; returns the exit code."""
     import argparse
 
-    from threadx.cli import Context
-    from threadx.cli_ingest import register_data_verbs
+    from threadx.cli.args import Context
+    from threadx.cli.exchange import register_data_verbs
     from threadx.config import config_from_dict
 
     parser = argparse.ArgumentParser(prog="threadx")

@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make_cfg(data_root: Path, **devices):
+    """The shipped config with the sample data in ``data_root``; its logs go to $THREADX_LOGS,
+    which tests/conftest.py points at a temporary folder (never the checkout's logs/)."""
     ensure_sample(OHLCVStore(data_root))
     cfg = apply_overrides(load_config(REPO / "configs" / "threadx.toml"), data_root=str(data_root))
     if devices:

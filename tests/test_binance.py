@@ -1,9 +1,9 @@
 """Binance client, incremental ingest, archives and verification against a local fake exchange.
 
-Every request goes to a real HTTP server on 127.0.0.1 (tests/fake_exchange.py) serving the shared
-BTCUSDT minutes. Budget tests run on a simulated clock: the client sleeps by advancing it, the
-server stamps every request with it, so "never more than the budget in any window" is checked on
-the server's side without waiting real minutes.
+Every request goes to a real HTTP server on 127.0.0.1 (tests/fake_exchange.py) serving the real
+BTCUSDT minutes of tests/data/real/. Budget tests run on a simulated clock: the client sleeps by
+advancing it, the server stamps every request with it, so "never more than the budget in any
+window" is checked on the server's side without waiting real minutes.
 """
 
 from __future__ import annotations
@@ -42,21 +42,21 @@ from threadx.data.store import OHLCVStore
 from threadx.errors import DataError, ThreadXError
 
 REPO = Path(__file__).resolve().parents[1]
-CSV = REPO.parent / "shared" / "data" / "binance_us" / "BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+CSV = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture
 SYM, EXCH = "BTCUSDT", "binance_us"
 START, END = "2023-03-01", "2023-03-22"
 HOUR = ("2023-03-10 05:00", "2023-03-10 06:00")
-pytestmark = pytest.mark.skipif(not CSV.is_file(), reason=f"shared data {CSV} not present")
 
 
 @pytest.fixture(scope="module")
-def rows() -> list:
-    return load_rows(CSV)
+def rows(real_data: Path) -> list:
+    return load_rows(real_data / CSV)
 
 
 @pytest.fixture(scope="module")
-def truth() -> pd.DataFrame:
-    return read_file(CSV, symbol=SYM, exchange=EXCH)[0].frame
+def truth(real_data: Path) -> pd.DataFrame:
+    """The original file's rows (``real_data`` checked its bytes against SHA256SUMS)."""
+    return read_file(real_data / CSV, symbol=SYM, exchange=EXCH)[0].frame
 
 
 def _client(ex: FakeExchange, clock: FakeClock, limit: int = 1200, **kw) -> BinanceClient:

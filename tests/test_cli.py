@@ -1,4 +1,4 @@
-"""The `threadx` command end to end (in-process), on the real shared data."""
+"""The `threadx` command end to end (in-process), on the real data of tests/data/real/."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ def snapshot(root):
     }
 
 
-def test_import_kraken_reports_missing_minutes(capsys, tmp_path, shared_data):
+def test_import_kraken_reports_missing_minutes(capsys, tmp_path, real_data):
     rc, out, err = tx(
         capsys,
         tmp_path,
         "data",
         "import",
-        str(shared_data / "kraken" / "XBTUSDC_1m_2023-01-01_2023-03-31.csv"),
+        str(real_data / "kraken" / "XBTUSDC_1m_2023-01-01_2023-03-31.csv"),
     )
     assert rc == 0, err
     assert "kraken/XBTUSDC" in out and "72,883 of 129,600 minutes missing (56.24%)" in out
@@ -43,8 +43,8 @@ def test_import_kraken_reports_missing_minutes(capsys, tmp_path, shared_data):
     assert "XBTUSDC" in out and "72883" in out
 
 
-def test_import_binance_no_gaps_and_lossless_chain(capsys, tmp_path, shared_data):
-    src = shared_data / "binance_us" / "BTCUSDT_1m_2023-03-01_2023-03-21.csv"
+def test_import_binance_no_gaps_and_lossless_chain(capsys, tmp_path, real_data):
+    src = real_data / "binance_us" / "BTCUSDT_1m_2023-03-01_2023-03-21.csv"
     rc, out, err = tx(capsys, tmp_path, "data", "import", str(src))
     assert rc == 0, err
     assert "binance_us/BTCUSDT: 30,240 rows" in out and "0 of 30,240 minutes missing" in out

@@ -233,7 +233,7 @@ def test_cold_cache_compiles_once_for_every_process_and_says_so(tmp_path, root):
 
 
 def test_demo_shows_a_completed_demo_run_without_ray(tmp_path, monkeypatch):
-    from threadx.cli_run import DEMO_SPEC
+    from threadx.cli.run import DEMO_SPEC
     from threadx.data.store import OHLCVStore
     from threadx.sample import ensure_sample
     from threadx.sweep import run_local, spec_from_dict

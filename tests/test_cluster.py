@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from threadx import cluster
+from actors import access, head
 from threadx.config import apply_overrides, load_config
 from threadx.errors import ConfigError, ThreadXError
 
@@ -60,9 +60,9 @@ def isolated(monkeypatch):
     try:
         yield home, raytmp / "ray"
     finally:
-        state = cluster.read_state(raytmp / "ray")
+        state = head.read_state(raytmp / "ray")
         if state:  # a test failed half-way: stop exactly what it started
-            cluster._stop_group(state["pgid"], state.get("session"), raytmp / "ray", None)
+            head._stop_group(state["pgid"], state.get("session"), raytmp / "ray", None)
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(raytmp, ignore_errors=True)
 
@@ -120,10 +120,10 @@ def test_up_status_refused_second_up_unreachable_down(cli_env):
         assert token.stat().st_mode & 0o777 == 0o600  # created by cluster up, private
         secret = token.read_text().strip()
         assert len(secret) == 64 and secret not in up.stdout + up.stderr
-        state = json.loads((ray_tmp / cluster.STATE_FILE).read_text())
+        state = json.loads((ray_tmp / head.STATE_FILE).read_text())
         assert state["port"] == gcs and secret not in json.dumps(state)
         # our address file lives in our RAY_TMPDIR: a bare ray.init() elsewhere won't join us
-        assert (ray_tmp / cluster.ADDRESS_FILE).read_text().strip() == state["address"]
+        assert (ray_tmp / access.ADDRESS_FILE).read_text().strip() == state["address"]
 
         st = threadx("cluster", "status", "--json", env=env)
         assert st.returncode == 0, st.stderr
@@ -150,8 +150,8 @@ def test_up_status_refused_second_up_unreachable_down(cli_env):
         down = threadx("cluster", "down", env=env)
     assert down.returncode == 0 and f"stopped {state['address']}" in down.stdout, down.stderr
     assert processes_mentioning(str(ray_tmp)) == []
-    assert not (ray_tmp / cluster.STATE_FILE).exists()
-    assert not (ray_tmp / cluster.ADDRESS_FILE).exists()
+    assert not (ray_tmp / head.STATE_FILE).exists()
+    assert not (ray_tmp / access.ADDRESS_FILE).exists()
     after = threadx("cluster", "status", env=env)
     assert after.returncode == 2 and "no Ray cluster is running" in after.stderr
     assert "no cluster started by" in threadx("cluster", "down", env=env).stdout
@@ -168,9 +168,9 @@ def _cfg(dash: int):
 @pytest.mark.timeout(120)
 def test_head_without_verified_token_auth_is_stopped_again(isolated, monkeypatch):
     _, ray_tmp = isolated
-    monkeypatch.setattr(cluster, "auth_required", lambda address: False)  # as if Ray ignored it
+    monkeypatch.setattr(head, "auth_required", lambda address: False)  # as if Ray ignored it
     with pytest.raises(ThreadXError, match="without token authentication"):
-        cluster.cluster_up(
+        head.cluster_up(
             _cfg(free_port()),
             port=free_port(),
             num_cpus=1,
@@ -178,7 +178,7 @@ def test_head_without_verified_token_auth_is_stopped_again(isolated, monkeypatch
             start_driver=False,
         )
     assert processes_mentioning(str(ray_tmp)) == []  # nothing left half-started
-    assert cluster.read_state() is None and cluster.running_cluster_address() is None
+    assert head.read_state() is None and access.running_cluster_address() is None
 
 
 def test_busy_port_and_bad_resources_are_refused_before_anything_starts(isolated):
@@ -188,9 +188,9 @@ def test_busy_port_and_bad_resources_are_refused_before_anything_starts(isolated
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ThreadXError, match=f"port {port} \\(GCS\\) is already in use"):
-            cluster.cluster_up(_cfg(free_port()), port=port, client_port=free_port())
+            head.cluster_up(_cfg(free_port()), port=port, client_port=free_port())
         with pytest.raises(ThreadXError, match=f"port {port} \\(dashboard\\)"):
-            cluster.cluster_up(_cfg(port), port=free_port(), client_port=free_port())
+            head.cluster_up(_cfg(port), port=free_port(), client_port=free_port())
     for bad, message in (
         ({"CPU": 2}, "--num-cpus"),
         ({"ssd": -1}, ">= 0"),
@@ -198,7 +198,7 @@ def test_busy_port_and_bad_resources_are_refused_before_anything_starts(isolated
         ([1], "JSON object"),
     ):
         with pytest.raises(ConfigError, match=message):
-            cluster.cluster_up(
+            head.cluster_up(
                 _cfg(free_port()), port=free_port(), client_port=free_port(), extra_resources=bad
             )
     assert not ray_tmp.exists() or not any(ray_tmp.iterdir())
@@ -221,11 +221,11 @@ def test_stop_group_stops_only_its_process_group_and_descendants(tmp_path):
         while not psutil.Process(ours.pid).children() and time.monotonic() < deadline:
             time.sleep(0.05)
         child = psutil.Process(ours.pid).children()[0]  # its own session, like a Ray worker
-        assert cluster._group_processes(ours.pid, "no_such_session") == []  # stale: kill nothing
-        (tmp_path / cluster.ADDRESS_FILE).write_text("10.0.0.1:6379")
-        assert cluster._stop_group(ours.pid, tag, tmp_path, "10.0.0.1:6379") == 0
-        assert ours.wait(timeout=10) is not None and cluster._living([child]) == []
-        assert not (tmp_path / cluster.ADDRESS_FILE).exists()
+        assert head._group_processes(ours.pid, "no_such_session") == []  # stale: kill nothing
+        (tmp_path / access.ADDRESS_FILE).write_text("10.0.0.1:6379")
+        assert head._stop_group(ours.pid, tag, tmp_path, "10.0.0.1:6379") == 0
+        assert ours.wait(timeout=10) is not None and head._living([child]) == []
+        assert not (tmp_path / access.ADDRESS_FILE).exists()
         assert other.poll() is None  # another group with the same tag is untouched
     finally:
         for p in (ours, other):
@@ -235,12 +235,12 @@ def test_stop_group_stops_only_its_process_group_and_descendants(tmp_path):
 
 def test_token_is_private_and_created_once(isolated, monkeypatch):
     home, _ = isolated
-    path = cluster.ensure_token()
+    path = access.ensure_token()
     assert path == home / ".ray" / "auth_token" and path.stat().st_mode & 0o777 == 0o600
     first = path.read_text()
     path.chmod(0o644)
-    assert cluster.ensure_token() == path and path.read_text() == first
+    assert access.ensure_token() == path and path.read_text() == first
     assert path.stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(home / "elsewhere" / "tok"))
-    assert cluster.token_path() == home / "elsewhere" / "tok" and not cluster.has_token()
-    assert cluster.ensure_token() == home / "elsewhere" / "tok" and cluster.has_token()
+    assert access.token_path() == home / "elsewhere" / "tok" and not access.has_token()
+    assert access.ensure_token() == home / "elsewhere" / "tok" and access.has_token()

@@ -11,9 +11,9 @@ import socket
 import jsonschema
 import pytest
 
-from threadx import doctor
-from threadx.cli import Context
-from threadx.cli_ingest import register
+from threadx.cli import doctor
+from threadx.cli.args import Context
+from threadx.cli.doctor import register
 from threadx.config import config_from_dict
 
 NO_CLUSTER = {"status": "none", "address": None, "dashboard": {"url": None, "listen": []}}
@@ -186,7 +186,7 @@ def test_cli_json_and_strict_exit_codes(tmp_path, monkeypatch, capsys):
     port = _free_port()  # nothing listens there: an unreachable cluster address
     out = tmp_path / "doctor.json"
     cfg = _cfg(tmp_path)
-    monkeypatch.setattr("threadx.cluster.running_cluster_address", lambda: None)  # ignore others'
+    monkeypatch.setattr("actors.access.running_cluster_address", lambda: None)  # ignore others'
     monkeypatch.setattr(
         doctor,
         "benchmark",

@@ -14,20 +14,15 @@ from tests.fake_exchange import FakeExchange, Faults, load_rows  # noqa: E402
 from tests.ray_helpers import make_cfg  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
-CSV = (
-    Path(__file__).resolve().parents[2]
-    / "shared/data/binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-)
+CSV = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture
 
 
-def test_backend_ingest_reports_progress_and_fills_the_store(tmp_path):
-    if not CSV.exists():
-        pytest.skip(f"{CSV} not present")
+def test_backend_ingest_reports_progress_and_fills_the_store(tmp_path, real_data: Path):
     from gui.backend import Backend, Intervals
     from gui.snapshots import DataResult
     from threadx.data.store import OHLCVStore
 
-    rows = load_rows(CSV)[: 3 * 1440]  # three days of real minutes
+    rows = load_rows(real_data / CSV)[: 3 * 1440]  # three days of real minutes
     cfg = make_cfg(tmp_path / "data")
     ray.init(num_cpus=2, include_dashboard=False, namespace="threadx", logging_level="ERROR")
     try:

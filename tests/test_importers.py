@@ -1,4 +1,5 @@
-"""Tests of threadx.data.importers on the real shared files and on small files written here."""
+"""Tests of threadx.data.importers on the real files of tests/data/real/ and on small files
+written here."""
 
 from __future__ import annotations
 
@@ -24,15 +25,13 @@ from threadx.data.importers import (
 from threadx.data.schema import COLUMNS, validate_ohlcv
 from threadx.errors import DataError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BTCUSDT = DATA / "binance_us" / "BTCUSDT_1m_2023-03-01_2023-03-21.csv"
-KRAKEN = DATA / "kraken" / "XBTUSDC_1m_2023-01-01_2023-03-31.csv"
+BTCUSDT = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture
+KRAKEN = "kraken/XBTUSDC_1m_2023-01-01_2023-03-31.csv"
 SAMPLE = (
     Path(__file__).resolve().parents[1] / "threadx" / "sample" / "binance_us_BTCUSDT_1m.parquet"
 )
 LATER = pd.Timestamp("2030-01-01", tz="UTC")  # a `now` after every fixture row
 HEADER = "open_time,open,high,low,close,volume\n"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data {DATA} not present")
 
 
 def _bits(values: np.ndarray) -> np.ndarray:
@@ -66,18 +65,14 @@ def _assert_normalised(frame: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def btc() -> ParsedFile:
-    if not BTCUSDT.is_file():
-        pytest.skip(f"{BTCUSDT} not present")
-    return _one(BTCUSDT)
+def btc(real_data: Path) -> ParsedFile:
+    return _one(real_data / BTCUSDT)
 
 
 @pytest.fixture(scope="module")
-def btc_rows() -> list[list[str]]:
+def btc_rows(real_data: Path) -> list[list[str]]:
     """The first day of BTCUSDT as CSV text fields: [iso time, o, h, l, c, v]."""
-    if not BTCUSDT.is_file():
-        pytest.skip(f"{BTCUSDT} not present")
-    return [line.split(",") for line in BTCUSDT.read_text().splitlines()[1:1441]]
+    return [line.split(",") for line in (real_data / BTCUSDT).read_text().splitlines()[1:1441]]
 
 
 def _archive_csv(rows: list[list[str]], unit: str, header: bool = False) -> str:
@@ -118,8 +113,7 @@ def _zip_with_checksum(tmp_path: Path, name: str, members: dict[str, str]) -> Pa
 # ----------------------------------------------------------------------------- real files
 
 
-@needs_data
-def test_binance_us_csv_rows_span_and_exact_values(btc: ParsedFile) -> None:
+def test_binance_us_csv_rows_span_and_exact_values(btc: ParsedFile, real_data: Path) -> None:
     frame = btc.frame
     _assert_normalised(frame)
     assert len(frame) == 30_240
@@ -132,31 +126,29 @@ def test_binance_us_csv_rows_span_and_exact_values(btc: ParsedFile) -> None:
         "csv-header",
     )
     assert btc.duplicates_dropped == 0 and not btc.dropped_open_minute
-    columns = _text_columns(BTCUSDT, skip_header=True)
+    columns = _text_columns(real_data / BTCUSDT, skip_header=True)
     for j, name in enumerate(COLUMNS, start=1):
         expected = np.array([float(text) for text in columns[j]])
         np.testing.assert_array_equal(_bits(frame[name].to_numpy()), _bits(expected))
 
 
-@needs_data
-def test_kraken_headerless_unix_seconds() -> None:
-    parsed = _one(KRAKEN)
+def test_kraken_headerless_unix_seconds(real_data: Path) -> None:
+    parsed = _one(real_data / KRAKEN)
     frame = parsed.frame
     _assert_normalised(frame)
     assert len(frame) == 56_717
     assert frame.index[0] == pd.Timestamp("2023-01-01 00:00", tz="UTC")
     assert frame.index[-1] == pd.Timestamp("2023-03-31 23:59", tz="UTC")
     assert (parsed.symbol, parsed.exchange, parsed.kind) == ("XBTUSDC", "kraken", "csv-unix")
-    columns = _text_columns(KRAKEN, skip_header=False)
+    columns = _text_columns(real_data / KRAKEN, skip_header=False)
     np.testing.assert_array_equal(frame.index.asi8, np.array(columns[0], dtype=np.int64) * 10**9)
     expected = np.array([float(text) for text in columns[4]])
     np.testing.assert_array_equal(_bits(frame["close"].to_numpy()), _bits(expected))
 
 
-@needs_data
-def test_detect_format_of_real_files() -> None:
-    assert detect_format(BTCUSDT) == "csv-header"
-    assert detect_format(KRAKEN) == "csv-unix"
+def test_detect_format_of_real_files(real_data: Path) -> None:
+    assert detect_format(real_data / BTCUSDT) == "csv-header"
+    assert detect_format(real_data / KRAKEN) == "csv-unix"
     assert detect_format(SAMPLE) == "parquet"
 
 

@@ -228,7 +228,7 @@ def test_export_writes_spec_beside(sample_store, tmp_path):
 def test_demo_spec_matches_shipped_toml():
     from pathlib import Path
 
-    from threadx.cli_run import DEMO_SPEC
+    from threadx.cli.run import DEMO_SPEC
 
     shipped = load_spec(Path(__file__).resolve().parents[1] / "configs/sweeps/demo.toml")
     assert spec_from_dict(DEMO_SPEC).fingerprint() == shipped.fingerprint()

@@ -7,14 +7,14 @@ the same folder, fsync, validation, ``os.replace``, fsync of the folder):
 * ``equity.parquet`` UTC ``DatetimeIndex`` named ``time``; float64 columns ``equity`` and
                      ``drawdown`` (``1 − equity / running peak``, clamped to [0, 1]);
 * ``metrics.json``   every metric of :data:`threadx.metrics.METRIC_NAMES` under its exact name,
-                     plain JSON numbers, infinities as ``"inf"``/``"-inf"``, NaN as ``null``;
+                     plain JSON numbers, infinities as ``"inf"``/``"-inf"``, NaN as ``null``
+                     (the JSON policy of :mod:`threadx.jsonio`, as for every JSON file here);
 * ``params.json``    the strategy parameters (loadable with ``StrategyParams(**json)``);
 * ``meta.json``      the caller's ``meta`` (symbol, timeframe, data fingerprint, …).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.io import atomic_write
-from threadx.metrics import METRIC_NAMES, drawdown, metrics_to_json
+from threadx.io import atomic_write, atomic_write_json
+from threadx.metrics import METRIC_NAMES, drawdown
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import TRADE_COLUMNS, BacktestResult
+from threadx.utc import utc_index
 
 __all__ = ["RUN_FILES", "equity_frame", "format_summary", "write_run_folder"]
 
@@ -40,7 +41,7 @@ RUN_FILES: tuple[str, ...] = (
 
 def equity_frame(result: BacktestResult) -> pd.DataFrame:
     """Equity and drawdown per bar, indexed by the bars' UTC open times (index name ``time``)."""
-    index = pd.DatetimeIndex(pd.to_datetime(result.times, unit="ns", utc=True), name="time")
+    index = utc_index(result.times, name="time")
     return pd.DataFrame(
         {
             "equity": np.asarray(result.equity, dtype=np.float64),
@@ -50,17 +51,8 @@ def equity_frame(result: BacktestResult) -> pd.DataFrame:
     )
 
 
-def _json_text(obj: Any) -> str:
-    return json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n"
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    text = _json_text(obj)
-
-    def _validate(tmp: Path) -> None:
-        json.loads(tmp.read_text(encoding="utf-8"))
-
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), _validate)
+    atomic_write_json(path, obj, sort_keys=False)  # in the order given (metrics: METRIC_NAMES)
 
 
 def _write_trades(path: Path, trades: pd.DataFrame) -> None:
@@ -93,8 +85,7 @@ def write_run_folder(
     out.mkdir(parents=True, exist_ok=True)
     _write_trades(out / "trades.csv", result.trades)
     _write_equity(out / "equity.parquet", equity_frame(result))
-    metrics = metrics_to_json({name: result.metrics[name] for name in METRIC_NAMES})
-    _write_json(out / "metrics.json", metrics)
+    _write_json(out / "metrics.json", {name: result.metrics[name] for name in METRIC_NAMES})
     _write_json(out / "params.json", params.model_dump(mode="json"))
     _write_json(out / "meta.json", dict(meta))
     return out
@@ -130,7 +121,7 @@ def format_summary(
 ) -> str:
     """A one-page human summary: data/meta, parameters, metrics, first and last trades."""
     n = result.equity.size
-    span = pd.to_datetime([result.times[0], result.times[-1]], unit="ns", utc=True)
+    span = utc_index([result.times[0], result.times[-1]])
     lines = ["ThreadX backtest — BB+ATR (reference simulation)"]
     lines += [f"  {k}: {v}" for k, v in meta.items()]
     lines.append(f"  bars: {n}  from {span[0]}  to {span[1]}  ({_fmt(result.bar_minutes)} min)")

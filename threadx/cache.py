@@ -13,6 +13,8 @@ an entry.
   views, so no caller can change a cached value in place.
 * :class:`FingerprintMemo` -- remembers data fingerprints (a SHA-256 over every bar) per object,
   so a large dataset is hashed once, not on every request.
+* :class:`LRUMap` -- the small least-recently-used map bounded by a number of entries that
+  :class:`FingerprintMemo` and the DataStore actor's datasets (``actors/data_store.py``) use.
 * :func:`cached_indicators` -- the indicator arrays of a list of requests, from the cache or
   computed with :func:`threadx.strategy.pack.compute_indicator`.
 """
@@ -20,7 +22,6 @@ an entry.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import threading
 import time
@@ -28,14 +29,16 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+
+from threadx.hashing import source_version
 
 __all__ = [
     "INDICATOR_CODE_VERSION",
     "FingerprintMemo",
+    "LRUMap",
     "LRUTTLCache",
     "cached_indicators",
     "indicator_cache_key",
@@ -46,11 +49,7 @@ DEFAULT_TTL_S = 3600.0
 
 def _indicator_code_version() -> str:
     """12 hex digits of SHA-256 over ``threadx/indicators.py`` and ``threadx.__version__``."""
-    from threadx import __version__
-
-    h = hashlib.sha256(Path(__file__).with_name("indicators.py").read_bytes())
-    h.update(b"\0threadx " + __version__.encode())
-    return h.hexdigest()[:12]
+    return source_version("indicators", version_last=True)
 
 
 INDICATOR_CODE_VERSION: str = _indicator_code_version()
@@ -237,6 +236,48 @@ class LRUTTLCache:
         self._bytes += nbytes
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRUMap(Generic[K, V]):
+    """At most ``max_entries`` values by key (any objects, by count: unlike
+    :class:`LRUTTLCache`, no byte budget, no expiry, no read-only views); storing one more drops
+    the least recently used. Reading (:meth:`get`) or storing a key makes it the most recently
+    used. Not locked: callers that share one between threads hold their own lock."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max(1, int(max_entries))
+        self._items: OrderedDict[K, V] = OrderedDict()  # least recently used first
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        """The value of ``key`` (now the most recently used), or ``default``."""
+        try:
+            self._items.move_to_end(key)
+        except KeyError:
+            return default
+        return self._items[key]
+
+    def put(self, key: K, value: V) -> None:
+        """Store ``value`` under ``key``, dropping the least recently used beyond the bound."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        return self._items.pop(key, default)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 _BAR_FIELDS = ("times_ns", "open", "high", "low", "close", "volume")
 
 
@@ -251,19 +292,16 @@ class FingerprintMemo:
     """
 
     def __init__(self, max_entries: int = 1024) -> None:
-        self.max_entries = max(1, int(max_entries))
         self._lock = threading.Lock()
-        self._memo: OrderedDict[Hashable, tuple[tuple[weakref.ref, ...], str]] = OrderedDict()
+        self._memo: LRUMap[Hashable, tuple[tuple[weakref.ref, ...], str]] = LRUMap(max_entries)
+        self.max_entries = self._memo.max_entries
         self.computed = 0
 
     def known(self, token: Hashable) -> str | None:
         """The fingerprint remembered for ``token``, or ``None``."""
         with self._lock:
             item = self._memo.get(("token", token))
-            if item is None:
-                return None
-            self._memo.move_to_end(("token", token))
-            return item[1]
+            return None if item is None else item[1]
 
     def fingerprint(self, dataset: Any, token: Hashable | None = None) -> str:
         """``dataset.fingerprint()``, computed at most once per token / set of arrays."""
@@ -278,9 +316,7 @@ class FingerprintMemo:
             fp = str(dataset.fingerprint())
             with self._lock:
                 self.computed += 1
-                self._memo[key] = (refs, fp)
-                while len(self._memo) > self.max_entries:
-                    self._memo.popitem(last=False)
+                self._memo.put(key, (refs, fp))
         return fp
 
     def _by_identity(self, key: Hashable, arrays: list[Any]) -> str | None:
@@ -290,9 +326,8 @@ class FingerprintMemo:
                 return None
             refs, fp = item
             if any(r() is not a for r, a in zip(refs, arrays, strict=True)):
-                del self._memo[key]  # an id() recycled by a new array
+                self._memo.pop(key)  # an id() recycled by a new array
                 return None
-            self._memo.move_to_end(key)
             return fp
 
     def clear(self) -> None:

@@ -11,21 +11,22 @@ folder holding ``configs/``, or the config file's folder) is refused unless
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from threadx.errors import ConfigError
+from threadx.models import StrictModel, format_validation_error, load_toml
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "THREADX_CONFIG"
 ENV_DATA_ROOT = "THREADX_DATA_ROOT"
+ENV_LOGS = "THREADX_LOGS"  # a log folder taken as given (the tests point it at a tmp folder)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class _Model(StrictModel):
+    model_config = ConfigDict(validate_assignment=True)
 
 
 class PathsConfig(_Model):
@@ -137,17 +138,6 @@ def project_root(config_dir: Path) -> Path:
     return config_dir.parent if config_dir.name == "configs" else config_dir
 
 
-def _format_validation(err: ValidationError, source: str) -> str:
-    parts = []
-    for e in err.errors():
-        key = ".".join(str(x) for x in e["loc"]) or "<root>"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the configuration schema)"
-        parts.append(f"{source}: key '{key}': {msg}")
-    return "; ".join(parts)
-
-
 def config_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> ThreadXConfig:
     for forbidden in ("source", "base_dir"):
         if forbidden in data:
@@ -155,7 +145,11 @@ def config_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Threa
     try:
         return ThreadXConfig(**data, source=source, base_dir=str(Path(base_dir).resolve()))
     except ValidationError as err:
-        raise ConfigError(_format_validation(err, source)) from None
+        raise ConfigError(
+            format_validation_error(
+                err, source, unknown="unknown key (not part of the configuration schema)"
+            )
+        ) from None
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -181,18 +175,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> ThreadXConfig:
     if found is None:
         defaults = {"paths": {"data_root": "threadx-data", "logs": "threadx-data/logs"}}
         return config_from_dict(defaults, "<defaults>", Path.cwd())
-    try:
-        data = tomllib.loads(found.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{found}: invalid TOML: {err}") from None
-    return config_from_dict(data, str(found), found.parent)
+    return config_from_dict(load_toml(found, "config file"), str(found), found.parent)
 
 
 def apply_overrides(
     cfg: ThreadXConfig, *, data_root: str | None = None, log_level: str | None = None
 ) -> ThreadXConfig:
     """CLI/environment overrides. An explicit --data-root (or $THREADX_DATA_ROOT) is the user's own
-    choice, so it is taken as given (resolved against the current folder)."""
+    choice, so it is taken as given (resolved against the current folder); so is $THREADX_LOGS, a
+    folder for the log files (the data root then stays checked against the project as usual)."""
     data = cfg.model_dump()
     allow = cfg.paths.allow_absolute_paths
     base = cfg.base_dir
@@ -204,6 +195,12 @@ def apply_overrides(
             data["paths"]["logs"] = str(Path(data["paths"]["data_root"]) / "logs")
         elif not Path(cfg.paths.logs).is_absolute():
             data["paths"]["logs"] = str(cfg.logs_dir)
+    logs = os.environ.get(ENV_LOGS)
+    if logs:
+        if not data_root:  # checked under the file's own rule before the rule is relaxed
+            data["paths"]["data_root"] = str(cfg.data_root)
+        data["paths"]["logs"] = str(Path(logs).expanduser().resolve())
+        allow = True
     data["paths"]["allow_absolute_paths"] = allow
     if log_level:
         data["logging"]["level"] = log_level

@@ -7,7 +7,7 @@ fake GPUs by starting Ray with such resources
 (``ray.init(num_gpus=2, resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1})``).
 
 Device indices are NVML's, which follow the PCI bus order. CUDA numbers devices fastest-first
-unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; :func:`threadx.cluster.cluster_up` sets it for the whole
+unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; :func:`actors.head.cluster_up` sets it for the whole
 cluster so that an NVML index is also the CUDA device index.
 
 ``python -m threadx.devices`` prints this machine's GPUs as JSON; ``--resources`` prints the JSON

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from threadx.jsonio import dumps
+
 TMP_PREFIX = ".tmp-"
 
 
@@ -83,8 +85,13 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+def atomic_write_json(
+    path: Path, obj: Any, *, durable: bool = True, sort_keys: bool = True
+) -> Path:
+    """``obj`` as indented JSON under the one JSON policy (:mod:`threadx.jsonio`: ±inf as
+    ``"inf"``/``"-inf"``, NaN as ``null``, numpy scalars as Python numbers, other objects as
+    ``str``); ``sort_keys=False`` keeps the mapping's order."""
+    text = dumps(obj, sort_keys=sort_keys)
 
     def _validate(tmp: Path) -> None:
         json.loads(tmp.read_text(encoding="utf-8"))

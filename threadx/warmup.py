@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from threadx.units import NS_PER_MINUTE, NS_PER_SECOND
+
 __all__ = ["COLD_SECONDS", "WarmupReport", "kernel_cache_state", "warm_up"]
 
 #: Above this many seconds a warm-up counts as a compilation when numba's compile events cannot
@@ -228,8 +230,8 @@ def warm_up(
         predicted = kernel_cache_state()
     params = [StrategyParams().model_dump()]
     bars = _synthetic_bars(n_bars)
-    minute = 60 * 10**9
-    t0_ns = 1_672_531_200 * 10**9  # 2023-01-01 UTC
+    minute = NS_PER_MINUTE
+    t0_ns = 1_672_531_200 * NS_PER_SECOND  # 2023-01-01 UTC
     rec = _CompileListener(on_compile)
     with contextlib.suppress(Exception):
         rec.dirs.update((str(d._cache.cache_path), None) for d in _cached_dispatchers())

@@ -16,7 +16,6 @@ The REST client and its request-weight budget are :mod:`threadx.data.binance_htt
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fcntl
 import json
 import tempfile
@@ -31,13 +30,9 @@ import pandas as pd
 from threadx.data.binance_http import (
     ARCHIVE_BASE_URL,
     DEFAULT_BASE_URL,
-    NS_PER_MIN,
     BinanceClient,
     Progress,
     WeightBudget,
-    as_utc,
-    minute_of,
-    minute_ts,
 )
 from threadx.data.importers import read_file
 from threadx.data.schema import validate_symbol
@@ -45,6 +40,8 @@ from threadx.data.store import Conflict, OHLCVStore
 from threadx.errors import DataError
 from threadx.io import atomic_write_bytes, atomic_write_json
 from threadx.log import get_logger
+from threadx.units import NS_PER_MINUTE, NS_PER_SECOND, SECONDS_PER_MINUTE
+from threadx.utc import as_utc, minute_of, minute_ts, now_iso
 
 log = get_logger(__name__)
 
@@ -106,7 +103,7 @@ def _save_confirmed(
     old: list[dict[str, Any]],
     source: str,
 ) -> list[dict[str, Any]]:
-    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    stamp = now_iso()
     known = {(e["start"], e["end"]): e for e in old}
     for a, b in runs:
         key = (str(minute_ts(a)), str(minute_ts(b)))
@@ -183,7 +180,7 @@ class _Ingest:
         for a, b in runs:
             cur = a
             for page in self.client.pages(self.report.symbol, "1m", minute_ts(a), minute_ts(b)):
-                mins = page.index.asi8 // NS_PER_MIN
+                mins = page.index.asi8 // NS_PER_MINUTE
                 unserved += missing_runs(mins, cur, int(mins[-1]) + 1)
                 self._add(page, phase, int(mins[-1]) + 1 - cur)
                 cur = int(mins[-1]) + 1
@@ -267,12 +264,12 @@ def ingest(
     """
     symbol = validate_symbol(symbol.upper())
     client = client or BinanceClient(base_url)
-    now_ts = as_utc(now if now is not None else pd.Timestamp.now("UTC"))
-    open_min = now_ts.value // NS_PER_MIN
+    now_ts = as_utc(now if now is not None else pd.Timestamp.now("UTC"), "ns")
+    open_min = now_ts.value // NS_PER_MINUTE
     with _symbol_lock(store, exchange, symbol):
         old = load_confirmed(store, exchange, symbol)
         stored = (
-            store.read(symbol, exchange).index.asi8 // NS_PER_MIN
+            store.read(symbol, exchange).index.asi8 // NS_PER_MINUTE
             if (exchange, symbol) in store.symbols()
             else np.empty(0, np.int64)
         )
@@ -311,7 +308,7 @@ def ingest(
                 "budget_wait_s": client.budget.waited_s - waits[1],
                 "retries": sum(v for k, v in delta.items() if k[:6] == "retry_"),
             }
-        cutoff = int(now_ts.value // 1_000_000_000 - confirm_after_s) // 60
+        cutoff = int(now_ts.value // NS_PER_SECOND - confirm_after_s) // SECONDS_PER_MINUTE
         confirm = [r for r in unserved if recheck and r[1] <= cutoff]
         if confirm:
             _save_confirmed(store, exchange, symbol, confirm, old, client.base_url)
@@ -366,9 +363,9 @@ def import_archives(
     symbol = validate_symbol(symbol.upper())
     client = client or BinanceClient(base_url, budget=WeightBudget(10**9))
     freq = "MS" if period == "monthly" else "D"
-    first = as_utc(start).floor("D")
+    first = as_utc(start, "ns").floor("D")
     first = first.replace(day=1) if period == "monthly" else first
-    stamps = list(pd.date_range(first, as_utc(end), freq=freq, inclusive="left"))
+    stamps = list(pd.date_range(first, as_utc(end, "ns"), freq=freq, inclusive="left"))
     record = store.symbol_dir(exchange, symbol).parent / "archives.json"
     with _symbol_lock(store, exchange, symbol):
         seen = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
@@ -424,7 +421,7 @@ def _import_one(
     seen[name] = {
         "sha256": checksum,
         "rows": len(frame),
-        "imported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "imported_at": now_iso(),
     }
     atomic_write_json(record, seen)
     return {

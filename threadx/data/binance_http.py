@@ -33,6 +33,8 @@ from threadx.data.resample import timeframe_minutes
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
 from threadx.errors import DataError, ThreadXError
 from threadx.log import get_logger
+from threadx.units import NS_PER_MICROSECOND, NS_PER_MILLISECOND, NS_PER_MINUTE
+from threadx.utc import as_ns, utc_index
 
 log = get_logger(__name__)
 
@@ -58,7 +60,6 @@ EXCHANGE_INTERVALS = (
     "1d",
     "1w",
 )  # served by Binance *and* produced by resample()
-NS_PER_MIN = 60_000_000_000
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -285,10 +286,11 @@ class BinanceClient:
     ) -> Iterator[pd.DataFrame]:
         """Pages of klines with open time in [start, end), paged by start time; ends at the first
         empty page. Rows outside the range and before the page's start are dropped."""
-        step = timeframe_minutes(interval) * NS_PER_MIN
+        step = timeframe_minutes(interval) * NS_PER_MINUTE
         cur, stop = as_ns(start), as_ns(end)
         while cur < stop:
-            page = self.klines(symbol, interval, cur // 1_000_000, (stop - 1) // 1_000_000)
+            ms, stop_ms = cur // NS_PER_MILLISECOND, (stop - 1) // NS_PER_MILLISECOND
+            page = self.klines(symbol, interval, ms, stop_ms)
             ns = page.index.asi8
             page = page.loc[(ns >= cur) & (ns < stop)]
             if page.empty:
@@ -311,34 +313,14 @@ def parse_klines(body: bytes) -> pd.DataFrame:
         vals = np.array([[float(x) for x in r[1:6]] for r in rows], dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"non-numeric kline field ({err})") from None
-    t = t * (1000 if len(t) and t[0] > 10**14 else 1_000_000)  # µs or ms -> ns
+    t = t * (NS_PER_MICROSECOND if len(t) and t[0] > 10**14 else NS_PER_MILLISECOND)  # µs/ms
     order = np.argsort(t, kind="stable")
     t, vals = t[order], vals.reshape(-1, 5)[order]
     keep = np.ones(len(t), dtype=bool)
     keep[1:] = t[1:] != t[:-1]
     if np.any(~keep[1:] & np.any(vals[1:] != vals[:-1], axis=1)):
         raise ValueError("the same kline appears twice with different values")
-    idx = pd.DatetimeIndex(t[keep].view("datetime64[ns]"), name=INDEX_NAME).tz_localize("UTC")
+    idx = utc_index(t[keep], name=INDEX_NAME)
     frame = pd.DataFrame(vals[keep], index=idx, columns=list(COLUMNS))
     frame.attrs["duplicates"] = int((~keep).sum())
     return validate_ohlcv(frame, source="klines page")
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def as_ns(ts: pd.Timestamp | str) -> int:
-    return int(as_utc(ts).value)
-
-
-def as_utc(ts: pd.Timestamp | str) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).as_unit("ns")
-
-
-def minute_of(ts: pd.Timestamp | str) -> int:
-    return as_ns(ts) // NS_PER_MIN
-
-
-def minute_ts(minute: int) -> pd.Timestamp:
-    return pd.Timestamp(minute * NS_PER_MIN, unit="ns", tz="UTC")

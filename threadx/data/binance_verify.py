@@ -10,16 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.data.binance_http import (
-    DEFAULT_BASE_URL,
-    EXCHANGE_INTERVALS,
-    BinanceClient,
-    as_utc,
-)
+from threadx.data.binance_http import DEFAULT_BASE_URL, EXCHANGE_INTERVALS, BinanceClient
 from threadx.data.resample import resample, timeframe_minutes
 from threadx.data.schema import COLUMNS, validate_symbol
 from threadx.data.store import OHLCVStore
 from threadx.errors import DataError
+from threadx.utc import as_utc
 
 
 @dataclass
@@ -114,8 +110,8 @@ def verify(
     frame = store.read(symbol, exchange, start, end)
     if frame.empty:
         raise DataError(f"verify {exchange}/{symbol}: no stored 1m bars in the range")
-    lo = as_utc(start) if start is not None else frame.index[0]
-    hi = as_utc(end) if end is not None else frame.index[-1] + pd.Timedelta(minutes=1)
+    lo = as_utc(start, "ns") if start is not None else frame.index[0]
+    hi = as_utc(end, "ns") if end is not None else frame.index[-1] + pd.Timedelta(minutes=1)
     client = client or BinanceClient(base_url)
     report = VerifyReport(symbol, exchange, str(lo), str(hi), rtol, atol)
     for iv in intervals:

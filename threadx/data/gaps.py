@@ -17,9 +17,10 @@ import pandas as pd
 from threadx.data.schema import COLUMNS, INDEX_NAME
 from threadx.errors import DataError
 from threadx.log import get_logger
+from threadx.units import NS_PER_MINUTE
+from threadx.utc import minute_of, minute_ts, utc_index
 
 log = get_logger(__name__)
-NS_PER_MIN = 60 * 1_000_000_000
 DEFAULT_THRESHOLD = 0.05
 
 
@@ -56,20 +57,17 @@ def find_gaps(
     """Missing-minute runs of a 1m index over [start, end] (default: its first and last minute)."""
     if len(index) == 0 and (start is None or end is None):
         return GapReport(None, None, 0, 0, [])
-    mins = index.asi8 // NS_PER_MIN
-    lo = mins[0] if start is None else pd.Timestamp(start).value // NS_PER_MIN
-    hi = mins[-1] if end is None else pd.Timestamp(end).value // NS_PER_MIN
+    mins = index.asi8 // NS_PER_MINUTE
+    lo = mins[0] if start is None else minute_of(start)
+    hi = mins[-1] if end is None else minute_of(end)
     mins = mins[(mins >= lo) & (mins <= hi)]
     edges = np.concatenate(([lo - 1], mins, [hi + 1]))
     step = np.diff(edges)
     at = np.flatnonzero(step > 1)
-    runs = [
-        (pd.Timestamp((edges[i] + 1) * NS_PER_MIN, unit="ns", tz="UTC"), int(step[i] - 1))
-        for i in at
-    ]
+    runs = [(minute_ts(edges[i] + 1), int(step[i] - 1)) for i in at]
     return GapReport(
-        first=pd.Timestamp(lo * NS_PER_MIN, unit="ns", tz="UTC"),
-        last=pd.Timestamp(hi * NS_PER_MIN, unit="ns", tz="UTC"),
+        first=minute_ts(lo),
+        last=minute_ts(hi),
         expected=int(hi - lo + 1),
         present=len(mins),
         runs=runs,
@@ -81,7 +79,7 @@ def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     close in open/high/low/close and volume 0. Returns (frame, filled mask)."""
     if len(frame) == 0:
         return frame.copy(), np.zeros(0, dtype=bool)
-    mins = frame.index.asi8 // NS_PER_MIN
+    mins = frame.index.asi8 // NS_PER_MINUTE
     grid = np.arange(mins[0], mins[-1] + 1, dtype=np.int64)
     pos = np.searchsorted(grid, mins)
     present = np.zeros(len(grid), dtype=bool)
@@ -99,7 +97,7 @@ def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     vol = np.zeros(len(grid))
     vol[pos] = frame["volume"].to_numpy()
     out["volume"] = vol
-    idx = pd.DatetimeIndex(pd.to_datetime(grid * NS_PER_MIN, unit="ns", utc=True), name=INDEX_NAME)
+    idx = utc_index(grid * NS_PER_MINUTE, name=INDEX_NAME)
     return pd.DataFrame(out, index=idx.as_unit("ns"))[list(COLUMNS)], ~present
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import json
 import re
 import zipfile
@@ -35,6 +34,9 @@ import pyarrow.parquet as pq
 from threadx.data import schema
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
 from threadx.errors import DataError
+from threadx.hashing import sha256_file
+from threadx.units import NS_PER_MINUTE
+from threadx.utc import as_utc, from_ns, utc_index
 
 KINDS = ("csv-header", "csv-unix", "binance-archive", "json", "parquet")
 KNOWN_EXCHANGES = frozenset(
@@ -54,7 +56,6 @@ _FIELDS = ("time", *COLUMNS)
 _ARCHIVE_MARKERS = frozenset("close_time quote_volume quote_asset_volume taker_buy_volume".split())
 ARCHIVE_COLUMNS = 12
 MAX_MEMBER_BYTES = 1 << 30  # refuse zip members that would inflate past 1 GiB
-_MINUTE_NS = 60_000_000_000
 _NUMBER = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _TF = r"[0-9]+[smhdwM]"
 _ARCHIVE_NAME = re.compile(rf"([A-Za-z0-9]+)-({_TF})-[0-9]{{4}}-[0-9]{{2}}(?:-[0-9]{{2}})?")
@@ -153,15 +154,6 @@ def infer_symbol_exchange(path: Path) -> tuple[str | None, str | None, str | Non
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}", stem) and re.fullmatch(_TF, up[0].name) and len(up) > 3:
         return up[1].name.upper(), up[2].name.lower(), up[0].name
     return None, folder, None
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _verify_checksum(path: Path) -> None:
@@ -446,7 +438,7 @@ def _conflict_error(src: str, ns: np.ndarray, rows: np.ndarray, where: Where) ->
     parts = []
     for stamp in stamps[:5]:
         where_rows = ", ".join(where(int(r)) for r in sorted(rows[ns == stamp])[:4])
-        parts.append(f"{pd.Timestamp(int(stamp), tz='UTC')} ({where_rows})")
+        parts.append(f"{from_ns(stamp)} ({where_rows})")
     more = f" (+{len(stamps) - 5} more)" if len(stamps) > 5 else ""
     return DataError(
         f"{src}: rule 'one candle per minute' violated: {len(stamps)} timestamp(s) appear more "
@@ -455,15 +447,14 @@ def _conflict_error(src: str, ns: np.ndarray, rows: np.ndarray, where: Where) ->
 
 
 def _open_minute_ns(now: pd.Timestamp | None) -> int:
-    stamp = pd.Timestamp.now("UTC") if now is None else pd.Timestamp(now)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = as_utc(pd.Timestamp.now("UTC") if now is None else now)
     return int(stamp.floor("min").as_unit("ns").value)
 
 
 def _normalise(raw: _Raw, src: str, now: pd.Timestamp | None) -> tuple[pd.DataFrame, bool, int]:
     """Convert, floor, sort, dedupe, drop the open minute and validate one source's columns."""
     ns = _times_ns(raw.columns["time"][1], raw.columns["time"][0], raw.where, src)
-    ns = ns - ns % _MINUTE_NS
+    ns = ns - ns % NS_PER_MINUTE
     vals = np.empty((len(ns), len(COLUMNS)), dtype=np.float64)
     for j, field in enumerate(COLUMNS):
         vals[:, j] = _floats(raw.columns[field][1], raw.columns[field][0], raw.where, src)
@@ -478,7 +469,7 @@ def _normalise(raw: _Raw, src: str, now: pd.Timestamp | None) -> tuple[pd.DataFr
     ns, vals = ns[keep], vals[keep]
     still_open = ns >= _open_minute_ns(now)
     ns, vals = ns[~still_open], vals[~still_open]
-    index = pd.DatetimeIndex(ns.view("datetime64[ns]"), name=INDEX_NAME).tz_localize("UTC")
+    index = utc_index(ns, name=INDEX_NAME)
     frame = pd.DataFrame({c: vals[:, j].copy() for j, c in enumerate(COLUMNS)}, index=index)
     validate_ohlcv(frame, source=src)
     return frame, bool(still_open.any()), int(len(keep) - keep.sum())

@@ -19,6 +19,8 @@ import pandas as pd
 
 from threadx.data.schema import COLUMNS, INDEX_NAME
 from threadx.errors import DataError
+from threadx.units import MINUTES_PER_DAY, MINUTES_PER_WEEK, NS_PER_MINUTE
+from threadx.utc import utc_index
 
 TIMEFRAMES: dict[str, int] = {
     "1m": 1,
@@ -32,12 +34,11 @@ TIMEFRAMES: dict[str, int] = {
     "6h": 360,
     "8h": 480,
     "12h": 720,
-    "1d": 1440,
-    "1w": 10080,
+    "1d": MINUTES_PER_DAY,
+    "1w": MINUTES_PER_WEEK,
 }
-_NS_PER_MIN = 60 * 1_000_000_000
 # Monday 1970-01-05 00:00 UTC, in minutes since the epoch: the origin of weekly buckets.
-_WEEK_ORIGIN_MIN = 4 * 1440
+_WEEK_ORIGIN_MIN = 4 * MINUTES_PER_DAY
 
 
 def timeframe_minutes(tf: str) -> int:
@@ -156,9 +157,9 @@ def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
     if n == 0:
         return Resampled(frame.copy(), tf, np.zeros(0, dtype=np.int64), False)
     ns = frame.index.asi8
-    if np.any(ns % _NS_PER_MIN):
+    if np.any(ns % NS_PER_MINUTE):
         raise DataError("resample: input timestamps must be whole minutes (1m bars)")
-    minutes = ns // _NS_PER_MIN
+    minutes = ns // NS_PER_MINUTE
     if width == 1:
         return Resampled(frame.copy(), tf, np.ones(n, dtype=np.int64), False)
     buckets = bucket_starts_min(minutes, width)
@@ -174,9 +175,7 @@ def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
         # correctly rounded sums (math.fsum's result), independent of summation order
         "volume": bucket_fsum(v, starts, ends),
     }
-    idx = pd.DatetimeIndex(
-        pd.to_datetime(buckets[starts] * _NS_PER_MIN, unit="ns", utc=True), name=INDEX_NAME
-    ).as_unit("ns")
+    idx = utc_index(buckets[starts] * NS_PER_MINUTE, name=INDEX_NAME)
     res = pd.DataFrame(out, index=idx)[list(COLUMNS)]
     partial = bool(minutes[-1] < buckets[-1] + width - 1)
     return Resampled(res, tf, (ends - starts).astype(np.int64), partial)

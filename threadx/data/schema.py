@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from threadx.errors import DataError
+from threadx.utc import utc_index
 
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -25,7 +26,7 @@ MAX_SHOWN = 5
 
 def _fail(source: str, rule: str, index: pd.Index | np.ndarray, mask: np.ndarray) -> None:
     if not isinstance(index, pd.Index):  # int64 ns timestamps (the arrays' check)
-        index = pd.DatetimeIndex(pd.to_datetime(np.asarray(index), unit="ns", utc=True))
+        index = utc_index(index)
     bad = index[np.asarray(mask, dtype=bool)]
     shown = ", ".join(str(t) for t in bad[:MAX_SHOWN])
     more = "" if len(bad) <= MAX_SHOWN else f" (+{len(bad) - MAX_SHOWN} more)"

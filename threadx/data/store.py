@@ -18,9 +18,7 @@ re-running an import is idempotent (an unchanged month file is not rewritten).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import fcntl
-import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from threadx.data.gaps import NS_PER_MIN, GapReport, find_gaps
+from threadx.data.gaps import GapReport, find_gaps
 from threadx.data.schema import (
     COLUMNS,
     INDEX_NAME,
@@ -43,8 +41,11 @@ from threadx.data.schema import (
     validate_symbol,
 )
 from threadx.errors import DataError, StoreError
+from threadx.hashing import sha256_file
 from threadx.io import atomic_write, atomic_write_json, remove_stray_temps
 from threadx.log import get_logger
+from threadx.units import NS_PER_MINUTE, SECONDS_PER_MINUTE
+from threadx.utc import as_utc, now_iso
 
 log = get_logger(__name__)
 Conflict = Literal["keep", "replace", "merge"]
@@ -65,14 +66,6 @@ _SCHEMA = pa.schema(
     [pa.field(INDEX_NAME, pa.timestamp("ns", tz="UTC"))]
     + [pa.field(c, pa.float64()) for c in COLUMNS]
 )
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_month_table(path: Path) -> pa.Table:
@@ -245,9 +238,9 @@ class OHLCVStore:
             "missing_minutes": rep.missing,
             "gap_runs_total": len(rep.runs),
             "gap_runs": [[str(t), n] for t, n in rep.runs[:MAX_GAP_RUNS_IN_CATALOG]],
-            "sha256": sha256_of(path),
+            "sha256": sha256_file(path),
             "bytes": path.stat().st_size,
-            "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "written_at": now_iso(),
             "sources": sources[-20:],
         }
 
@@ -283,7 +276,7 @@ class OHLCVStore:
         if on_conflict not in CONFLICT_POLICIES:
             raise DataError(f"on_conflict {on_conflict!r}: must be one of {CONFLICT_POLICIES}")
         validate_ohlcv(frame, source=source)
-        if np.any(frame.index.asi8 % NS_PER_MIN):
+        if np.any(frame.index.asi8 % NS_PER_MINUTE):
             raise DataError(f"{source}: rule 'timestamps are whole minutes' violated")
         plans: list[MonthPlan] = []
         months = frame.index.strftime("%Y-%m")
@@ -342,7 +335,7 @@ class OHLCVStore:
             for p in plans:
                 key = f"{exchange}/{symbol}/{p.month}"
                 entry = files.get(key)
-                if entry and not p.changed and entry.get("sha256") == sha256_of(p.path):
+                if entry and not p.changed and entry.get("sha256") == sha256_file(p.path):
                     continue
                 sources = (entry or {}).get("sources", []) + [source]
                 files[key] = self._catalog_entry(
@@ -454,7 +447,7 @@ class OHLCVStore:
         out = []
         for r in rows.values():
             first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])
-            expected = int((last - first).total_seconds() // 60) + 1
+            expected = int((last - first).total_seconds() // SECONDS_PER_MINUTE) + 1
             r["missing_minutes"] = expected - r["rows"]
             r["missing_ratio"] = r["missing_minutes"] / expected if expected else 0.0
             out.append(r)
@@ -464,7 +457,4 @@ class OHLCVStore:
 
 
 def _utc(ts: pd.Timestamp | str | None) -> pd.Timestamp | None:
-    if ts is None:
-        return None
-    t = pd.Timestamp(ts)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return None if ts is None else as_utc(ts)

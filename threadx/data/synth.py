@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
-
-MINUTES_PER_YEAR = 525_960.0
+from threadx.units import MINUTES_PER_YEAR
+from threadx.utc import as_utc
 
 
 def gbm_ohlcv(
@@ -47,8 +47,7 @@ def gbm_ohlcv(
     high = np.maximum(open_, close) * np.exp(up)
     low = np.minimum(open_, close) * np.exp(-down)
     volume = rng.lognormal(np.log(volume_mean), 1.0, n_bars)
-    t0 = pd.Timestamp(start)
-    t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
+    t0 = as_utc(start)
     idx = pd.date_range(t0, periods=n_bars, freq=f"{bar_minutes}min", name=INDEX_NAME)
     frame = pd.DataFrame(
         {"open": open_, "high": high, "low": low, "close": close, "volume": volume},

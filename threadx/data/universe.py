@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from threadx.errors import ConfigError, DataError
+from threadx.models import load_toml
 
 QUOTES = ("USDT", "USDC")
 DEFAULT_STABLECOINS = (
@@ -92,11 +92,13 @@ def load_rules(path: Path, **overrides: Any) -> UniverseRules:
     """Read a category map (TOML or JSON): ``[categories] name = ["BTC", ...]`` and optional
     ``per_category``, ``top_n``, ``size``, ``quotes``, ``stablecoins``, ``exclude``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        doc = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (OSError, ValueError) as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise ConfigError(f"{path}: cannot read the category map ({err})") from None
+    if path.suffix != ".json":
+        doc = load_toml(path, "category map")
+    else:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:  # JSONDecodeError is a ValueError
+            raise ConfigError(f"{path}: cannot read the category map ({err})") from None
     cats = doc.get("categories")
     if not isinstance(cats, dict) or not cats:
         raise ConfigError(f"{path}: key 'categories': must be a table of name -> [symbols]")

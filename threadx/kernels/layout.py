@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from threadx.metrics import DEFAULT_BLOCKS, STAT_NAMES
+from threadx.units import NS_PER_YEAR
 
 # --- parameter matrix columns -------------------------------------------------------------------
 C_BB_STD = 0
@@ -152,9 +153,6 @@ def out_width(blocks: int = DEFAULT_BLOCKS) -> int:
 def out_names(blocks: int = DEFAULT_BLOCKS) -> tuple[str, ...]:
     """All columns of a kernel's ``out``: metrics, statistics, block return sums."""
     return (*OUT_NAMES, *STAT_NAMES, *block_columns(blocks))
-
-
-NS_PER_YEAR = 365.25 * 24 * 3600 * 1e9
 
 
 @dataclass(frozen=True)

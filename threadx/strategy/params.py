@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from threadx.errors import ConfigError
+from threadx.models import StrictModel
 
 __all__ = [
     "MAX_BARS",
@@ -95,10 +95,10 @@ StrictFloat = Annotated[float, BeforeValidator(_strict_float)]
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
-class StrategyParams(BaseModel):
+class StrategyParams(StrictModel):
     """All parameters of the BB+ATR strategy (STRATEGY.md "Parameters"), in table order."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, validate_default=True)  # and StrictModel's extra=forbid
 
     bb_period: StrictInt = Field(
         20, ge=2, description="Bollinger window (bars), int >= 2, <= MAX_BARS."

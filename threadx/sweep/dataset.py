@@ -18,7 +18,6 @@ cache is derived data: deleting the folder is always safe.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -31,6 +30,9 @@ from threadx.data.gaps import apply_gap_policy
 from threadx.data.resample import resample, timeframe_minutes
 from threadx.data.schema import COLUMNS
 from threadx.data.store import OHLCVStore
+from threadx.hashing import sha256_arrays, sha256_json, source_version
+from threadx.units import NS_PER_MINUTE
+from threadx.utc import from_ns, utc_index
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class Dataset:
     def window(self, start_ns: int, end_ns: int, fold: int | None = None) -> Dataset:
         """The bars lying wholly inside ``[start_ns, end_ns)`` (open time >= start and open time
         + bar length <= end) as a dataset of their own: own arrays, own fingerprint."""
-        bar_ns = self.bar_minutes * 60_000_000_000
+        bar_ns = self.bar_minutes * NS_PER_MINUTE
         lo = int(np.searchsorted(self.times_ns, start_ns, side="left"))
         hi = max(lo, int(np.searchsorted(self.times_ns, end_ns - bar_ns, side="right")))
         cols = ("times_ns", "open", "high", "low", "close", "volume")
@@ -82,7 +84,7 @@ class Dataset:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        idx = pd.DatetimeIndex(pd.to_datetime(self.times_ns, unit="ns", utc=True), name="time")
+        idx = utc_index(self.times_ns, name="time")
         return pd.DataFrame(
             dict(
                 zip(COLUMNS, (self.open, self.high, self.low, self.close, self.volume), strict=True)
@@ -96,8 +98,8 @@ class Dataset:
             "exchange": self.exchange,
             "timeframe": self.timeframe,
             "bars": self.n_bars,
-            "first": str(pd.Timestamp(int(self.times_ns[0]), tz="UTC")),
-            "last": str(pd.Timestamp(int(self.times_ns[-1]), tz="UTC")),
+            "first": str(from_ns(self.times_ns[0])),
+            "last": str(from_ns(self.times_ns[-1])),
             "fingerprint": self.fingerprint(),
             "gap_action": self.gap_action,
             "filled_minutes": self.filled_minutes,
@@ -106,12 +108,8 @@ class Dataset:
 
 
 def frame_fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str(a.dtype).encode() + str(a.shape).encode())
-        h.update(memoryview(a).cast("B"))  # no copy
-    return h.hexdigest()
+    """The data fingerprint of bar arrays (:func:`threadx.hashing.sha256_arrays`)."""
+    return sha256_arrays(*arrays)
 
 
 def dataset_from_frame(
@@ -152,21 +150,10 @@ BARS_CACHE_KEEP = 8  # cached datasets kept per (exchange, symbol): the most rec
 _ARRAYS = ("times_ns", "open", "high", "low", "close", "volume")
 
 
-def _bars_code_version() -> str:
-    """12 hex digits over the source of the modules that turn month files into bars."""
-    import importlib
-
-    from threadx import __version__
-
-    h = hashlib.sha256(__version__.encode())
-    # the modules as imported (a Ray job's working_dir copy may lack files its imports never use)
-    for name in ("data.store", "data.schema", "data.gaps", "data.resample", "sweep.dataset"):
-        source = importlib.import_module(f"threadx.{name}").__file__
-        h.update(b"\0" + Path(source or name).read_bytes())
-    return h.hexdigest()[:12]
-
-
-BARS_CODE_VERSION = _bars_code_version()
+# the source of the modules that turn month files into bars (and the package version)
+BARS_CODE_VERSION = source_version(
+    "data.store", "data.schema", "data.gaps", "data.resample", "sweep.dataset"
+)
 
 
 def bars_cache_key(paths: list[Path], **what: object) -> str:
@@ -175,10 +162,8 @@ def bars_cache_key(paths: list[Path], **what: object) -> str:
     for p in paths:
         st = p.stat()
         files.append([p.name, st.st_size, st.st_mtime_ns, st.st_ino])
-    text = json.dumps(
-        {"files": files, "what": what, "code": BARS_CODE_VERSION}, sort_keys=True, default=str
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    key = {"files": files, "what": what, "code": BARS_CODE_VERSION}
+    return sha256_json(key, compact=False)[:24]  # json's default separators: keys stay valid
 
 
 def _cache_folder(store: OHLCVStore, exchange: str, symbol: str) -> Path:

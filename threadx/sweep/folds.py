@@ -12,15 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from threadx.errors import ConfigError, DataError
 from threadx.sweep.dataset import Dataset
+from threadx.units import MINUTES_PER_DAY, NS_PER_DAY, NS_PER_MINUTE
+from threadx.utc import iso_utc
 
 if TYPE_CHECKING:
     from threadx.sweep.spec import SweepSpec, WalkForwardSpec
-
-NS_PER_MINUTE = 60_000_000_000
 
 
 @dataclass(frozen=True)
@@ -53,10 +51,6 @@ class Fold:
         }
 
 
-def iso_utc(ns: int) -> str:
-    return pd.Timestamp(int(ns), tz="UTC").isoformat()
-
-
 def fold_windows(first_ns: int, end_ns: int, wf: WalkForwardSpec) -> list[tuple[int, int, int]]:
     """``(train_start, train_end, test_end)`` of every fold whose test window ends by
     ``end_ns`` (see the module docstring)."""
@@ -79,8 +73,8 @@ def data_end_ns(ds: Dataset) -> int:
 
 
 def _too_short(ds: Dataset, wf: WalkForwardSpec) -> str:
-    span = (data_end_ns(ds) - int(ds.times_ns[0])) / (1440 * NS_PER_MINUTE)
-    need = (wf.train_minutes + wf.test_minutes) / 1440
+    span = (data_end_ns(ds) - int(ds.times_ns[0])) / NS_PER_DAY
+    need = (wf.train_minutes + wf.test_minutes) / MINUTES_PER_DAY
     return (
         f"{ds.key}: the data spans {span:.2f} days ({iso_utc(int(ds.times_ns[0]))} .. "
         f"{iso_utc(data_end_ns(ds))}); walk-forward needs at least train {wf.train} + test "

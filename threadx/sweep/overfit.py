@@ -27,7 +27,8 @@ likely that is (formulas in :mod:`threadx.robust`) from one row per combination 
   bar count, results without the statistics) get a "not enough ..." line instead of numbers.
 
 Schema (``report.json`` in the run folder, ``<name>.report.json`` beside exports; the GUI reads
-it through :func:`load_report`); non-finite numbers are ``null``::
+it through :func:`load_report`); numbers under the JSON policy of :mod:`threadx.jsonio` (±inf as
+``"inf"``/``"-inf"``, NaN as ``null``; reports written before it hold ``null`` for ±inf too)::
 
     {"version": 1, "run_id": str, "n_trials": int, "blocks": S, "rank_by": [str], "top_k": int,
      "thresholds": {"dsr_good", "pbo_good", "dsr_bad", "pbo_bad"}, "finished": str, "verdict",
@@ -55,6 +56,7 @@ import pandas as pd
 from threadx.data.resample import timeframe_minutes
 from threadx.errors import StoreError
 from threadx.io import atomic_write_json
+from threadx.jsonio import json_float, to_jsonable
 from threadx.kernels.layout import block_columns
 from threadx.log import get_logger
 from threadx.metrics import STAT_NAMES, periods_per_year
@@ -107,7 +109,7 @@ def build_report(
         _group_report(frame, pos, key, info.get(key, {}), ctx)
         for key, pos in _group_positions(frame, list(info))
     ]
-    return _clean(
+    return to_jsonable(
         {
             "version": REPORT_VERSION,
             "n_trials": n_trials,
@@ -447,21 +449,6 @@ def _label(g: dict[str, Any]) -> str:
     return f"{g['symbol']} {g['timeframe']}{fold}"
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-able: numpy scalars to Python, non-finite floats to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def manifest_datasets(manifest: dict[str, Any]) -> list[dict]:
     """The manifest's datasets; for a walk-forward run one entry per fold's train window."""
     ds = list(manifest.get("datasets") or [])
@@ -573,7 +560,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def _num(v: Any, fmt: str = ".4g") -> str:
-    return "n/a" if v is None else format(v, fmt)
+    return "n/a" if v is None else format(json_float(v), fmt)
 
 
 def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:

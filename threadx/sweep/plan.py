@@ -10,8 +10,6 @@ Planning imports no execution and no reporting: it is pure bookkeeping over the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +19,10 @@ import numpy as np
 from threadx import __version__
 from threadx.data.store import OHLCVStore
 from threadx.errors import ConfigError
+from threadx.hashing import sha256_json
 from threadx.sweep.dataset import Dataset, load_dataset
-from threadx.sweep.results import now_iso
 from threadx.sweep.spec import SweepSpec
+from threadx.utc import now_iso
 
 RESULTS_VERSION = 2  # bump when kernel semantics change: old runs then get new ids
 # 2: skewness, kurtosis and block return sums after the metrics
@@ -137,7 +136,7 @@ def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> S
         "chunk_size": chunk,
         "results_version": RESULTS_VERSION,
     }
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+    digest = sha256_json(ident, compact=False)  # json's default separators: ids stay as they are
     return SweepPlan(
         spec,
         tuple(datasets),

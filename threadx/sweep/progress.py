@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from threadx.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
+
 if TYPE_CHECKING:
     from threadx.sweep.spec import SweepSpec
 
@@ -17,8 +19,8 @@ def format_duration(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         return "--:--"
     s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
+    h, rem = divmod(s, SECONDS_PER_HOUR)
+    m, s = divmod(rem, SECONDS_PER_MINUTE)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 

@@ -11,7 +11,6 @@ the Pareto front and exports read the parts.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,14 +31,11 @@ from threadx.io import (
 )
 from threadx.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
+from threadx.utc import now_iso
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
 # columns with few distinct values in a part: dictionary-encoded in Parquet
 _FEW_VALUED = frozenset(("task_id", "symbol", "timeframe", "device", "fold", *PARAM_NAMES))
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class RunStore:
@@ -83,7 +79,7 @@ class RunStore:
         if manifest.get("status") == "completed" and self.results_dir.exists():
             fsync_folder(self.results_dir)  # the parts' names, before the run says completed
         manifest = {**manifest, "updated": now_iso()}
-        atomic_write_json(self.manifest_path, _jsonable(manifest))
+        atomic_write_json(self.manifest_path, manifest)  # the JSON policy: threadx.jsonio
 
     def update_manifest(self, **changes: Any) -> dict[str, Any]:
         m = self.read_manifest()
@@ -388,18 +384,3 @@ def export(
     if report is not None:
         atomic_write_json(path.with_suffix(".report.json"), report)
     return path
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        f = float(obj)
-        return f if np.isfinite(f) else ("inf" if f > 0 else "-inf" if f < 0 else None)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj

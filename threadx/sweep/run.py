@@ -30,8 +30,9 @@ from threadx.sweep.controller import SweepController, WorkerInfo
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import PreparedDataset, prepare_dataset, run_task
 from threadx.sweep.plan import SweepPlan, Task, check_memory, load_datasets, plan_sweep
-from threadx.sweep.results import RunStore, now_iso, pareto_front, rank_results
+from threadx.sweep.results import RunStore, pareto_front, rank_results
 from threadx.sweep.spec import SweepSpec, spec_to_toml
+from threadx.utc import now_iso
 
 log = get_logger(__name__)
 

@@ -46,26 +46,27 @@ combination by ``[rank]`` is evaluated on the following test window.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
 import re
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from threadx.data.resample import normalize_timeframe, timeframe_minutes
 from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.errors import ConfigError, DataError, ThreadXError
+from threadx.hashing import sha256_json
 from threadx.kernels.layout import prepared_bytes
 from threadx.metrics import METRIC_NAMES, STAT_NAMES
+from threadx.models import KeyedError, StrictModel, format_validation_error, load_toml
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
+from threadx.units import MINUTES_PER_DAY, MINUTES_PER_HOUR, MINUTES_PER_WEEK
+from threadx.utc import as_utc
 
 MAX_RANGE_VALUES = 100_000
 # Bytes of one result row: parameters + metrics + ids, as float64/int64.
@@ -81,11 +82,7 @@ RESULT_COPIES = 2  # result rows: the run's parts and the frame they become
 REPORT_ROW_COLUMNS = 8
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RangeSpec(_Model):
+class RangeSpec(StrictModel):
     """An inclusive arithmetic range ``start, start+step, ..., <= stop`` without float drift."""
 
     start: float | int
@@ -116,7 +113,7 @@ class RangeSpec(_Model):
 GridValue = list[Any] | RangeSpec
 
 
-class DataSpec(_Model):
+class DataSpec(StrictModel):
     symbols: list[str] = Field(..., min_length=1, description="Symbols to sweep (store names).")
     exchange: str | None = Field(None, description="Exchange; needed when a symbol is on several.")
     timeframes: list[str] = Field(["1h"], min_length=1, description="Timeframes (from 1m).")
@@ -150,9 +147,7 @@ class DataSpec(_Model):
     def _ts(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        t = pd.Timestamp(v)
-        t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-        return t.isoformat()
+        return as_utc(v).isoformat()
 
     @model_validator(mode="after")
     def _order(self) -> DataSpec:
@@ -161,7 +156,7 @@ class DataSpec(_Model):
         return self
 
 
-class RankSpec(_Model):
+class RankSpec(StrictModel):
     by: list[str] = Field(
         ["sharpe", "-max_drawdown"],
         min_length=1,
@@ -184,7 +179,7 @@ class RankSpec(_Model):
         return v
 
 
-class ReportSpec(_Model):
+class ReportSpec(StrictModel):
     """Overfitting statistics kept per combination (``[report]``)."""
 
     blocks: int = Field(
@@ -204,7 +199,7 @@ class ReportSpec(_Model):
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
+_UNIT_MINUTES = {"m": 1, "h": MINUTES_PER_HOUR, "d": MINUTES_PER_DAY, "w": MINUTES_PER_WEEK}
 
 
 def duration_minutes(text: str) -> int:
@@ -221,7 +216,7 @@ def duration_minutes(text: str) -> int:
     return n
 
 
-class WalkForwardSpec(_Model):
+class WalkForwardSpec(StrictModel):
     """Walk-forward analysis (``[walk_forward]``): folds of (train window, test window) in time."""
 
     train: str = Field(..., description="Train (in-sample) window length, e.g. '7d', '12h'.")
@@ -276,7 +271,7 @@ class WalkForwardSpec(_Model):
         }
 
 
-class SweepSpec(_Model):
+class SweepSpec(StrictModel):
     """A whole sweep. Build it with :func:`load_spec` or directly; it is immutable in spirit."""
 
     name: str = Field("sweep", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Run name prefix.")
@@ -437,8 +432,8 @@ class SweepSpec(_Model):
         return d
 
     def fingerprint(self) -> str:
-        text = json.dumps(self.normalized(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        """SHA-256 of :meth:`normalized` as compact canonical JSON (part of the run id)."""
+        return sha256_json(self.normalized())
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -456,48 +451,18 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-class KeyedError(ValueError):
-    """A rule broken by a spec as a whole (a model validator), naming the key it is about: a
-    model validator's error has no location of its own."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-def _format_errors(err: ValidationError, source: str) -> str:
-    parts = []
-    for e in err.errors(include_url=False):
-        cause = (e.get("ctx") or {}).get("error")
-        keyed = cause.key if isinstance(cause, KeyedError) else None
-        loc = ".".join(str(x) for x in e["loc"])
-        key = ".".join(k for k in (loc, keyed) if k) or "<root>"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        parts.append(f"{source}: key '{key}': {msg}")
-    return "; ".join(parts)
-
-
 def spec_from_dict(data: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     try:
         return SweepSpec(**data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
+        raise ConfigError(format_validation_error(err, source)) from None
     except (ThreadXError, DataError) as err:  # symbol/timeframe validators
         raise ConfigError(f"{source}: {err}") from None
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep TOML; errors name the file, the key and the rule."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: sweep spec not found")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{p}: invalid TOML: {err}") from None
-    return spec_from_dict(data, str(p))
+    return spec_from_dict(load_toml(path, "sweep spec"), str(Path(path)))
 
 
 def spec_to_toml(spec: SweepSpec) -> str:

@@ -46,12 +46,14 @@ import pandas as pd
 
 from threadx.errors import ConfigError, StoreError
 from threadx.io import atomic_write, atomic_write_json
-from threadx.metrics import METRIC_NAMES, MINUTES_PER_YEAR, compute_metrics, drawdown
+from threadx.metrics import METRIC_NAMES, compute_metrics, drawdown
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_mapping
 from threadx.strategy.reference import TRADE_COLUMNS, simulate
 from threadx.sweep.dataset import Dataset
-from threadx.sweep.folds import Fold, iso_utc
+from threadx.sweep.folds import Fold
 from threadx.sweep.results import RunStore, rank
+from threadx.units import MINUTES_PER_YEAR
+from threadx.utc import iso_utc, utc_index
 
 if TYPE_CHECKING:
     from threadx.data.store import OHLCVStore
@@ -186,7 +188,7 @@ def _walk_dataset(
         best = rank(train, spec.rank.by).iloc[0]
         oos = evaluate_fold(ds, f, best, capital, spec.report.blocks)
         records.append(_fold_record(spec, ds, f, best, oos, capital))
-        idx = pd.DatetimeIndex(pd.to_datetime(oos.times, unit="ns", utc=True), name="time")
+        idx = utc_index(oos.times, name="time")
         curves.append(pd.DataFrame({"fold": f.fold, "equity": oos.equity}, index=idx))
         trades.append(oos.trades.assign(fold=f.fold))
         ruined, capital = ruined or oos.ruined, float(oos.equity[-1])
@@ -260,7 +262,7 @@ def write_walk_forward(plan: SweepPlan, store: RunStore) -> dict[str, Any]:
     report = {"run_id": store.run_id, **report}
     atomic_write(store.dir / EQUITY_FILE, lambda tmp: eq.to_parquet(tmp, compression="zstd"))
     atomic_write(store.dir / TRADES_FILE, lambda tmp: trades.to_csv(tmp, index=False))
-    atomic_write_json(store.dir / REPORT_FILE, _clean(report))
+    atomic_write_json(store.dir / REPORT_FILE, report)  # the JSON policy: threadx.jsonio
     return load_walk_forward(store.dir) or {}
 
 
@@ -360,15 +362,3 @@ def format_walk_forward(report: dict[str, Any]) -> str:
 
 def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe: ±inf as "inf"/"-inf", NaN as null, numpy scalars as Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    obj = _plain(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj

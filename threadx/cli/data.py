@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from threadx.cli.args import parse_time
 from threadx.errors import DataError
 
 if TYPE_CHECKING:
-    from threadx.cli import Context
+    from threadx.cli.args import Context
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     data = verbs.add_parser("data", help="import, inspect and resample OHLCV data")
     sub = data.add_subparsers(dest="data_verb", metavar="DATA_VERB", required=True)
-    from threadx.cli_ingest import register_data_verbs
+    from threadx.cli.exchange import register_data_verbs
 
     register_data_verbs(sub)  # ingest, verify, universe
 
@@ -70,24 +71,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
     rs.set_defaults(func=cmd_resample)
 
 
-def _ts(text: str | None, flag: str) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    try:
-        t = pd.Timestamp(text)
-    except ValueError:
-        raise DataError(f"{flag} {text!r}: not a date/time") from None
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
 def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.data.migrate import ImportFilters, import_path
 
     filters = ImportFilters(
         symbols=set(args.only_symbol) if args.only_symbol else None,
         timeframes=set(args.only_timeframe) if args.only_timeframe else None,
-        start=_ts(args.start, "--start"),
-        end=_ts(args.end, "--end"),
+        start=parse_time(args.start, "--start"),
+        end=parse_time(args.end, "--end"),
     )
     report = import_path(
         ctx.store,
@@ -168,7 +159,10 @@ def cmd_resample(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.data.resample import resample
 
     frame = ctx.store.read(
-        args.symbol.upper(), args.exchange, _ts(args.start, "--start"), _ts(args.end, "--end")
+        args.symbol.upper(),
+        args.exchange,
+        parse_time(args.start, "--start"),
+        parse_time(args.end, "--end"),
     )
     res = resample(frame, args.timeframe)
     bars = res.frame

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from threadx.cli import Context
+    from threadx.cli.args import Context
 
 
 SAMPLE_SYMBOL_TF = "BTCUSDT 15m"
@@ -59,7 +59,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 def _demo_sweep(ctx: Context) -> int:
     """The demo sweep through the Ray actor system; a demo run already complete in the store is
     shown from disk (no cluster started)."""
-    from threadx.cli_sweep import (
+    from threadx.cli.sweep import (
         _preflight,
         complete_line,
         completed_run,

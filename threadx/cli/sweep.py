@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from threadx.cli import Context
+    from threadx.cli.args import Context
     from threadx.sweep import SweepResult, SweepSpec
 
 
@@ -386,7 +386,7 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
         try:
             done = completed_run(spec, load_datasets(spec, ctx.store), ctx.cfg.data_root)
         except ThreadXError:
-            from threadx.cluster import running_cluster_address
+            from actors.access import running_cluster_address
 
             if joins is None and running_cluster_address() is None:
                 raise  # an embedded cluster would read the same data root: fail now

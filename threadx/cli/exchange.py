@@ -1,21 +1,21 @@
-"""CLI verbs ``threadx data ingest|verify|universe`` and ``threadx doctor``.
+"""CLI verbs that talk to an exchange: ``threadx data ingest|verify|universe``.
 
 Wiring: :func:`register_data_verbs` adds the three verbs to the ``data`` sub-parsers made in
-:mod:`threadx.cli_data`; :func:`register` adds ``doctor`` to the top-level verbs.
+:mod:`threadx.cli.data`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from threadx.cli.args import parse_time, write_json
 from threadx.errors import DataError
 
 if TYPE_CHECKING:
-    from threadx.cli import Context
+    from threadx.cli.args import Context
 
 BINANCE_URL = "https://api.binance.com"
 COINGECKO_URL = "https://api.coingecko.com"
@@ -74,29 +74,6 @@ def register_data_verbs(sub: argparse._SubParsersAction) -> None:
     uni.set_defaults(func=cmd_universe)
 
 
-def register(verbs: argparse._SubParsersAction) -> None:
-    """Add ``threadx doctor``."""
-    doc = verbs.add_parser("doctor", help="check this machine, its GPUs and its Ray cluster")
-    doc.add_argument("--json", type=Path, help="write the full report as JSON here")
-    doc.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
-    doc.add_argument("--address", help="Ray cluster address (default: config, else local head)")
-    doc.add_argument(
-        "--bench-seconds",
-        type=float,
-        default=5.0,
-        help="kernel micro-benchmark duration per device (0 = skip)",
-    )
-    doc.set_defaults(func=cmd_doctor)
-
-
-def _write_json(path: Path | None, doc: dict[str, Any]) -> None:
-    if path is not None:
-        from threadx.io import atomic_write_json
-
-        atomic_write_json(path, doc)
-        print(f"report written to {path}")
-
-
 def _progress(p: dict[str, Any]) -> None:
     if sys.stderr.isatty():
         pct = 100 * p["done_minutes"] / max(1, p["total_minutes"])
@@ -110,11 +87,10 @@ def _progress(p: dict[str, Any]) -> None:
 
 
 def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.cli_data import _ts
     from threadx.data.binance import import_archives, ingest
 
     store, symbol = ctx.store, args.symbol.upper()
-    start, end = _ts(args.start, "--start"), _ts(args.end, "--end")
+    start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     out: dict[str, Any] = {}
     if args.archives:
         if start is None or end is None:
@@ -157,12 +133,11 @@ def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
         print(f"  confirmed missing at the exchange: {a} -> {b} ({n} min); not asked again")
     if rep.skipped_confirmed:
         print(f"  {rep.skipped_confirmed:,} minute(s) skipped: confirmed missing earlier")
-    _write_json(args.json, {**out, "ingest": rep.to_dict()})
+    write_json(args.json, {**out, "ingest": rep.to_dict()})
     return 0
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.cli_data import _ts
     from threadx.data.binance_verify import verify
 
     intervals = tuple(s.strip() for s in args.intervals.split(",") if s.strip())
@@ -171,8 +146,8 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         args.symbol.upper(),
         exchange=args.exchange,
         intervals=intervals,
-        start=_ts(args.start, "--start"),
-        end=_ts(args.end, "--end"),
+        start=parse_time(args.start, "--start"),
+        end=parse_time(args.end, "--end"),
         base_url=args.base_url,
         rtol=args.rtol,
         atol=args.atol,
@@ -194,7 +169,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     if rep.warnings:
         print(f"  {len(rep.warnings)} warning(s) on bars with missing local minutes")
     print("OK" if rep.ok else f"{len(rep.anomalies)} anomaly(ies)")
-    _write_json(args.json, rep.to_dict())
+    write_json(args.json, rep.to_dict())
     return 0 if rep.ok else 1
 
 
@@ -241,18 +216,5 @@ def cmd_universe(ctx: Context, args: argparse.Namespace) -> int:
             f"{s['required']} required (not padded)"
         )
     print(f"{len(uni.picks)} token(s); {len(uni.excluded)} rejected (see --out for reasons)")
-    _write_json(args.out, uni.to_dict())
+    write_json(args.out, uni.to_dict())
     return 0
-
-
-def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.doctor import collect, render
-
-    report = collect(ctx.cfg, address=args.address, bench_seconds=args.bench_seconds)
-    print(render(report))
-    if args.json is not None:
-        from threadx.io import atomic_write_json
-
-        atomic_write_json(args.json, json.loads(json.dumps(report, default=str)))
-        print(f"report written to {args.json}")
-    return 1 if args.strict and report["problems"] else 0

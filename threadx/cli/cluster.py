@@ -1,5 +1,5 @@
 """``threadx cluster up|down|status``: a Ray head on this machine (token auth, dashboard on
-``cluster.dashboard_host``) and what a cluster looks like. See :mod:`threadx.cluster`."""
+``cluster.dashboard_host``) and what a cluster looks like. See :mod:`actors.head`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from threadx.errors import ConfigError
 
 if TYPE_CHECKING:
-    from threadx.cli import Context
+    from threadx.cli.args import Context
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     """``threadx cluster up``."""
-    from threadx.cluster import cluster_up
+    from actors.head import cluster_up
 
     for name in ("port", "client_port", "num_cpus", "num_gpus"):
         value = getattr(args, name)
@@ -96,7 +96,7 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_down(ctx: Context, args: argparse.Namespace) -> int:
     """``threadx cluster down``."""
-    from threadx.cluster import cluster_down
+    from actors.head import cluster_down
 
     info = cluster_down(all_local=args.all)
     if info["stopped"] is None:
@@ -140,7 +140,7 @@ def _status_lines(info: dict[str, Any]) -> list[str]:
 
 def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     """``threadx cluster status``."""
-    from threadx.cluster import cluster_status
+    from actors.head import cluster_status
 
     configured = ctx.cfg.cluster.address
     default = configured if configured and ":" in configured and "://" not in configured else None

@@ -9,24 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from threadx.config import ThreadXConfig, apply_overrides, load_config
+from threadx.cli.args import Context
+from threadx.config import apply_overrides, load_config
 from threadx.errors import ThreadXError
-
-Handler = Callable[["Context", argparse.Namespace], int]
-
-
-@dataclass
-class Context:
-    cfg: ThreadXConfig
-
-    @property
-    def store(self):  # noqa: ANN201 - lazy import keeps `threadx --help` fast
-        from threadx.data.store import OHLCVStore
-
-        return OHLCVStore(self.cfg.data_root)
 
 
 def _add_global(p: argparse.ArgumentParser) -> None:
@@ -37,21 +24,12 @@ def _add_global(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", help="override logging.level (DEBUG, INFO, WARNING, ...)")
 
 
-# Modules contributing verbs, each with ``register(verbs)``. This is the composition root of the
-# `threadx` command: the desktop client's verb comes from the `gui` package (imported only here,
-# when the parser is built; the library itself never imports gui/ or actors/).
-VERB_MODULES = (
-    "threadx.cli_data",
-    "threadx.cli_run",
-    "threadx.cli_sweep",
-    "threadx.cli_cluster",
-    "threadx.cli_ingest",
-    "gui.cli",
-)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from importlib import import_module
+    """The composition root of the command: each verb module adds its verbs (``register``); the
+    desktop client's verb comes from the ``gui`` package, imported here and nowhere else in
+    ``threadx`` (the library below ``threadx.cli`` never imports gui/ or actors/)."""
+    from gui import cli as gui_verbs
+    from threadx.cli import cluster, data, doctor, run, sweep
 
     parser = argparse.ArgumentParser(
         prog="threadx", description="ThreadX: parameter-sweep backtester for crypto OHLCV."
@@ -63,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub.add_parser("show", help="print the effective config as TOML").set_defaults(
         func=cmd_config_show
     )
-    for name in VERB_MODULES:
-        import_module(name).register(verbs)
+    for module in (data, run, sweep, cluster, doctor, gui_verbs):
+        module.register(verbs)
     return parser
 
 
@@ -78,7 +56,7 @@ def cmd_config_show(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from threadx.cluster import use_token_if_present
+    from actors.access import use_token_if_present
 
     use_token_if_present()  # before anything imports Ray
     from threadx.kernels import prefer_sleeping_threads

@@ -11,9 +11,11 @@ Ray, cupy and numba-cuda are imported only inside functions; Ray is queried in s
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import importlib.metadata as md
 import ipaddress
+import json
 import os
 import platform
 import shutil
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from threadx.cli.args import Context
 from threadx.config import ThreadXConfig
 from threadx.errors import ThreadXError
 
@@ -251,8 +254,9 @@ def _listening(port: int) -> list[str]:
 
 def probe_cluster(address: str | None) -> dict[str, Any]:
     """Nodes, resources, auth and dashboard of the cluster at ``address`` (or the local one), by
-    :func:`threadx.cluster.cluster_status`, plus the addresses its dashboard port listens on."""
-    from threadx.cluster import cluster_status, running_cluster_address
+    :func:`actors.head.cluster_status`, plus the addresses its dashboard port listens on."""
+    from actors.access import running_cluster_address
+    from actors.head import cluster_status
 
     address = address or running_cluster_address()
     if not address:
@@ -446,3 +450,30 @@ def render(report: dict[str, Any]) -> str:
     lines += [f"[{c['status']:>4}] {c['name']}: {c['detail']}" for c in report["checks"]]
     lines.append(f"{report['problems']} problem(s), {report['warnings']} warning(s)")
     return "\n".join(lines)
+
+
+# -- the verb ------------------------------------------------------------------------------
+def register(verbs: argparse._SubParsersAction) -> None:
+    """Add ``threadx doctor``."""
+    doc = verbs.add_parser("doctor", help="check this machine, its GPUs and its Ray cluster")
+    doc.add_argument("--json", type=Path, help="write the full report as JSON here")
+    doc.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+    doc.add_argument("--address", help="Ray cluster address (default: config, else local head)")
+    doc.add_argument(
+        "--bench-seconds",
+        type=float,
+        default=5.0,
+        help="kernel micro-benchmark duration per device (0 = skip)",
+    )
+    doc.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
+    report = collect(ctx.cfg, address=args.address, bench_seconds=args.bench_seconds)
+    print(render(report))
+    if args.json is not None:
+        from threadx.io import atomic_write_json
+
+        atomic_write_json(args.json, json.loads(json.dumps(report, default=str)))
+        print(f"report written to {args.json}")
+    return 1 if args.strict and report["problems"] else 0

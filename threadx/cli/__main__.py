@@ -1,0 +1,5 @@
+"""``python -m threadx.cli``: the ``threadx`` command."""
+
+from threadx.cli import entry
+
+entry()

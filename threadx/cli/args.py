@@ -1,0 +1,48 @@
+"""What every verb module of the ``threadx`` command shares: the :class:`Context` handed to a
+verb, and the argument helpers (times, JSON reports)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from threadx.config import ThreadXConfig
+from threadx.errors import DataError
+
+Handler = Callable[["Context", argparse.Namespace], int]
+
+
+@dataclass
+class Context:
+    cfg: ThreadXConfig
+
+    @property
+    def store(self):  # noqa: ANN201 - lazy import keeps `threadx --help` fast
+        from threadx.data.store import OHLCVStore
+
+        return OHLCVStore(self.cfg.data_root)
+
+
+def parse_time(text: str | None, flag: str) -> pd.Timestamp | None:
+    """``--start`` / ``--end`` style value as a UTC timestamp (naive = UTC); None stays None."""
+    if text is None:
+        return None
+    try:
+        t = pd.Timestamp(text)
+    except ValueError:
+        raise DataError(f"{flag} {text!r}: not a date/time") from None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def write_json(path: Path | None, doc: dict[str, Any]) -> None:
+    """Write a report atomically when ``--json``/``--out`` named a file, and say where."""
+    if path is not None:
+        from threadx.io import atomic_write_json
+
+        atomic_write_json(path, doc)
+        print(f"report written to {path}")

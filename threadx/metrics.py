@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from threadx import units
+
 __all__ = [
     "INT_METRICS",
     "METRIC_NAMES",
@@ -80,10 +82,10 @@ METRIC_NAMES: tuple[str, ...] = (
 #: Metrics that are integers (``ruined`` is a bool, i.e. an int 0/1) and must match exactly.
 INT_METRICS: tuple[str, ...] = ("n_trades", "ruined")
 
-#: 365.25 days · 24 h · 60 min: crypto trades around the clock.
-MINUTES_PER_YEAR = 525960.0
-#: Nanoseconds in 365.25 days (the CAGR year).
-_NS_PER_YEAR = 365.25 * 86400 * 1e9
+#: 365.25 days · 24 h · 60 min: crypto trades around the clock; nanoseconds in that CAGR year
+#: (their one home: :mod:`threadx.units`).
+MINUTES_PER_YEAR = units.MINUTES_PER_YEAR
+_NS_PER_YEAR = units.NS_PER_YEAR
 #: Sharpe is 0 when the standard deviation of bar returns is below this.
 SHARPE_STD_FLOOR = 1e-12
 
@@ -266,22 +268,10 @@ def compute_metrics(
     return {name: out[name] for name in METRIC_NAMES}
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        if math.isnan(v):
-            return None
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
-    return value
-
-
 def metrics_to_json(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-safe copy: +inf → ``"inf"``, −inf → ``"-inf"``, NaN → ``None``; numpy scalars
-    become plain Python numbers; key order kept."""
-    return {str(k): _json_value(v) for k, v in metrics.items()}
+    """JSON-safe copy by the project's one policy (:mod:`threadx.jsonio`): +inf → ``"inf"``,
+    −inf → ``"-inf"``, NaN → ``None``; numpy scalars become plain Python numbers; key order
+    kept."""
+    from threadx.jsonio import to_jsonable
+
+    return {str(k): to_jsonable(v) for k, v in metrics.items()}

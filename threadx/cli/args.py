@@ -32,11 +32,12 @@ def parse_time(text: str | None, flag: str) -> pd.Timestamp | None:
     """``--start`` / ``--end`` style value as a UTC timestamp (naive = UTC); None stays None."""
     if text is None:
         return None
+    from threadx.utc import as_utc
+
     try:
-        t = pd.Timestamp(text)
+        return as_utc(text)
     except ValueError:
         raise DataError(f"{flag} {text!r}: not a date/time") from None
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def write_json(path: Path | None, doc: dict[str, Any]) -> None:

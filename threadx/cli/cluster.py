@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from threadx.errors import ConfigError
+from threadx.jsonio import dumps
 
 if TYPE_CHECKING:
     from threadx.cli.args import Context
@@ -145,5 +146,7 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     configured = ctx.cfg.cluster.address
     default = configured if configured and ":" in configured and "://" not in configured else None
     info = cluster_status(args.address or default)
-    print(json.dumps(info, indent=2) if args.json else "\n".join(_status_lines(info)))
+    print(
+        dumps(info, sort_keys=False) if args.json else "\n".join(_status_lines(info)) + "\n", end=""
+    )
     return 0

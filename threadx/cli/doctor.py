@@ -12,10 +12,8 @@ Ray, cupy and numba-cuda are imported only inside functions; Ray is queried in s
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import importlib.metadata as md
 import ipaddress
-import json
 import os
 import platform
 import shutil
@@ -27,6 +25,7 @@ from typing import Any
 from threadx.cli.args import Context
 from threadx.config import ThreadXConfig
 from threadx.errors import ThreadXError
+from threadx.utc import now_iso
 
 SCHEMA_VERSION = 1
 REQUIRED = ("numpy", "pandas", "pyarrow", "pydantic", "numba", "ray", "psutil", "tomli-w")
@@ -295,7 +294,7 @@ def collect(
     """Every fact of the report, then its checks (``problems`` = failed checks)."""
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "generated_at": now_iso(),
     }
     report.update(_system(cfg.data_root))
     report["packages"] = _versions()
@@ -474,6 +473,6 @@ def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
     if args.json is not None:
         from threadx.io import atomic_write_json
 
-        atomic_write_json(args.json, json.loads(json.dumps(report, default=str)))
+        atomic_write_json(args.json, report)  # the JSON policy (threadx.jsonio) does the rest
         print(f"report written to {args.json}")
     return 1 if args.strict and report["problems"] else 0

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from threadx.jsonio import dumps
+
 if TYPE_CHECKING:
     from threadx.cli.args import Context
     from threadx.sweep import SweepResult, SweepSpec
@@ -528,7 +530,6 @@ def cmd_sweep_walkforward(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
     """Print the stored report (computed and stored first when a completed run lacks it)."""
-    import json
 
     from threadx.errors import StoreError
     from threadx.sweep.overfit import format_report, load_report
@@ -548,5 +549,5 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
             f"run {path.name} is {status}: the overfitting report covers completed "
             "runs only (resume it first)"
         )
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    print(dumps(report, sort_keys=False) if args.json else format_report(report) + "\n", end="")
     return 0

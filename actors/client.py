@@ -3,16 +3,24 @@
 ``ThreadXClient(cfg).connect()`` joins the configured cluster (``cluster.address`` or
 ``--address``), else a local cluster already running on this machine, else starts an embedded
 local one (dashboard off, bound to 127.0.0.1). Named actors live in the ``threadx`` namespace.
+
+Every request of the SweepDriver and the DataStore actors is a typed method here: ``status``
+returns a :class:`~threadx.sweep.states.RunStatus`, ``ranking`` / ``heatmap`` / ``pareto`` the
+shapes of :mod:`threadx.sweep.shapes`, ``cluster_info`` a
+:class:`~threadx.sweep.states.ClusterInfo`, and so on. Each has a non-blocking twin
+(``status_async(run_id)``, ...) returning an object ref, for a caller with its own loop (the GUI):
+:meth:`ThreadXClient.ready` says which refs are ready, :meth:`ThreadXClient.resolve` gets their
+values (already typed: the driver answers with these types).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -22,9 +30,16 @@ from actors.data_store import NAME as DATA_STORE_NAME
 from actors.driver import get_or_create_driver
 from threadx.errors import ThreadXError
 from threadx.log import get_logger
+from threadx.sweep.states import ClusterInfo, RunStatus, RunSummary
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from threadx.sweep.shapes import Heatmap, Pareto, Ranking
+    from threadx.sweep.spec import SweepSpec
 
 log = get_logger(__name__)
-TERMINAL = ("completed", "cancelled", "failed", "interrupted")
+Ref = ray.ObjectRef
 
 
 def _check_reachable(address: str) -> None:
@@ -44,6 +59,7 @@ class ThreadXClient:
         self.address = address if address is not None else cfg.cluster.address
         self.embedded = False
         self._driver: Any = None
+        self._store: Any = None
 
     # -- connection ------------------------------------------------------------------------
     def connect(self) -> ThreadXClient:
@@ -81,6 +97,7 @@ class ThreadXClient:
     # -- actors ----------------------------------------------------------------------------
     @property
     def driver(self) -> Any:
+        """The SweepDriver actor (created with this client's config if none exists yet)."""
         if self._driver is None:
             self._driver = get_or_create_driver(self.cfg)
             ray.get(self._driver.ping.remote())
@@ -88,75 +105,272 @@ class ThreadXClient:
 
     @property
     def data_store(self) -> Any:
-        self.driver  # noqa: B018 - the driver creates the data store
-        return ray.get_actor(DATA_STORE_NAME, namespace=self.cfg.cluster.namespace)
+        """The DataStore actor (the driver creates it)."""
+        if self._store is None:
+            self.driver  # noqa: B018 - the driver creates the data store
+            self._store = ray.get_actor(DATA_STORE_NAME, namespace=self.cfg.cluster.namespace)
+        return self._store
+
+    def _remote(self, method: str, *args: Any) -> Ref:
+        return getattr(self.driver, method).remote(*args)
 
     def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
-        return ray.get(getattr(self.driver, method).remote(*args), timeout=timeout)
+        """The driver's ``method(*args)`` as it answers (untyped; prefer the typed methods)."""
+        return ray.get(self._remote(method, *args), timeout=timeout)
+
+    # -- non-blocking requests -------------------------------------------------------------
+    def ready(self, refs: Sequence[Ref], timeout: float) -> set[Ref]:
+        """The refs of ``refs`` whose answers are in, waiting up to ``timeout`` s for one."""
+        if not refs:
+            return set()
+        ray.wait(list(refs), num_returns=1, timeout=timeout)
+        return set(ray.wait(list(refs), num_returns=len(refs), timeout=0)[0])
+
+    def resolve(self, refs: Ref | Sequence[Ref], timeout: float | None = None) -> Any:
+        """The answer of one ref (or the list of answers of several), as the ``*_async``
+        methods' blocking twins return them; the remote error is raised."""
+        return ray.get(refs if isinstance(refs, Ref) else list(refs), timeout=timeout)
+
+    # -- driver ----------------------------------------------------------------------------
+    def ping(self) -> str:
+        """Creates the driver (and the data store) when needed; ``"ok"``."""
+        return self.resolve(self._remote("ping"))
+
+    def data_root_async(self) -> Ref:
+        return self._remote("data_root")
+
+    def data_root(self) -> Path:
+        """The driver's data root (the one that counts for runs)."""
+        return Path(self.resolve(self.data_root_async()))
 
     # -- sweeps ----------------------------------------------------------------------------
+    def submit_async(self, spec: Any, pause_after: int | None = None) -> Ref:
+        return self._remote("submit", spec, pause_after)
+
     def submit(self, spec: Any, pause_after: int | None = None) -> str:
-        return self.call("submit", spec, pause_after)
+        """Queue a run (a SweepSpec, a spec dict or TOML text); its run id. ``pause_after``:
+        pause once that many tasks are done."""
+        return self.resolve(self.submit_async(spec, pause_after))
 
-    def status(self, run_id: str) -> dict[str, Any]:
-        return self.call("status", run_id)
+    def status_async(self, run_id: str) -> Ref:
+        return self._remote("status", run_id)
 
-    def report(self, run_id: str) -> dict[str, Any] | None:
-        """The run's stored overfitting report (``report.json``), or None when there is none."""
-        return self.call("report", run_id)
-
-    def walk_forward(self, run_id: str) -> dict[str, Any] | None:
-        """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
-        out-of-sample equity as lists (``oos_equity``); None for a non-walk-forward run."""
-        return self.call("walk_forward", run_id)
+    def status(self, run_id: str) -> RunStatus:
+        return RunStatus.from_dict(self.resolve(self.status_async(run_id)))
 
     def wait(
         self,
         run_id: str,
-        on_status: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[RunStatus], None] | None = None,
         poll_s: float = 0.5,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> RunStatus:
         """Wait until the run reaches a terminal state; returns the final status. The driver
         answers as soon as the run moves (``wait_status``), so the end is seen when it happens;
         ``on_status`` is called at most every ``poll_s`` seconds, and with the final status."""
         t0 = time.monotonic()
-        st: dict[str, Any] | None = None
+        st: RunStatus | None = None
         shown = -math.inf
         while True:
-            st = self.call("wait_status", run_id, _moved_from(st), poll_s)
+            since = None if st is None else st.moved_from()
+            st = RunStatus.from_dict(
+                self.resolve(self._remote("wait_status", run_id, since, poll_s))
+            )
             now = time.monotonic()
-            final = st["state"] in TERMINAL
+            final = st.terminal
             if on_status is not None and (final or now - shown >= poll_s):
                 on_status(st)
                 shown = now
             if final:
                 return st
             if timeout is not None and now - t0 > timeout:
-                raise ThreadXError(f"run {run_id}: still {st['state']} after {timeout:.0f} s")
+                raise ThreadXError(f"run {run_id}: still {st.state} after {timeout:.0f} s")
 
-    def cluster_info(self) -> dict[str, Any]:
-        """Nodes, resources (total and available) and workers, for views and `cluster status`."""
-        nodes = [
-            {
-                "node_id": n["NodeID"],
-                "address": n.get("NodeManagerAddress"),
-                "alive": n.get("Alive"),
-                "resources": n.get("Resources", {}),
-            }
-            for n in ray.nodes()
-        ]
-        info = {
-            "nodes": nodes,
-            "total": ray.cluster_resources(),
-            "available": ray.available_resources(),
-            "embedded": self.embedded,
-        }
-        with contextlib.suppress(Exception):
-            info["workers"] = self.call("workers", timeout=10)
-        return info
+    def pause_async(self, run_id: str) -> Ref:
+        return self._remote("pause", run_id)
 
+    def pause(self, run_id: str) -> bool:
+        return bool(self.resolve(self.pause_async(run_id)))
 
-def _moved_from(st: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What ``wait_status`` compares against (the whole status need not travel back)."""
-    return None if st is None else {"state": st["state"], "done_tasks": st.get("done_tasks")}
+    def resume_async(self, run_id: str) -> Ref:
+        return self._remote("resume", run_id)
+
+    def resume(self, run_id: str) -> bool:
+        """Un-pause the run, or re-queue a cancelled / interrupted / failed one from disk."""
+        return bool(self.resolve(self.resume_async(run_id)))
+
+    def cancel_async(self, run_id: str) -> Ref:
+        return self._remote("cancel", run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        return bool(self.resolve(self.cancel_async(run_id)))
+
+    def control_async(self, action: str, run_id: str) -> Ref:
+        """``pause_async``, ``resume_async`` or ``cancel_async`` by name (a CLI verb, a button)."""
+        if action not in ("pause", "resume", "cancel"):
+            raise ValueError(f"run control must be pause, resume or cancel, got {action!r}")
+        return self._remote(action, run_id)
+
+    def control(self, action: str, run_id: str) -> bool:
+        """:meth:`pause`, :meth:`resume` or :meth:`cancel` by name; whether it was done."""
+        return bool(self.resolve(self.control_async(action, run_id)))
+
+    def list_runs_async(self) -> Ref:
+        return self._remote("list_runs")
+
+    def list_runs(self) -> list[RunSummary]:
+        """Every run folder of the driver's data root, newest first (live states)."""
+        return [RunSummary.from_dict(r) for r in self.resolve(self.list_runs_async())]
+
+    def recovered_async(self) -> Ref:
+        return self._remote("recovered")
+
+    def recovered(self) -> list[str]:
+        """Runs the driver found unfinished when it started (now ``interrupted``)."""
+        return list(self.resolve(self.recovered_async()))
+
+    def spec_async(self, run_id: str) -> Ref:
+        return self._remote("spec", run_id)
+
+    def spec(self, run_id: str) -> SweepSpec:
+        return self.resolve(self.spec_async(run_id))
+
+    # -- results ---------------------------------------------------------------------------
+    def results_async(self, run_id: str) -> Ref:
+        return self._remote("results", run_id)
+
+    def results(self, run_id: str) -> pd.DataFrame:
+        """Every result row of the run (one per combination and dataset), by combo_id."""
+        return self.resolve(self.results_async(run_id))
+
+    def top_async(self, run_id: str, k: int | None = None) -> Ref:
+        return self._remote("top", run_id, k)
+
+    def top(self, run_id: str, k: int | None = None) -> pd.DataFrame:
+        """The run's top ``k`` by its ``[rank]`` (across datasets when it asks for that)."""
+        return self.resolve(self.top_async(run_id, k))
+
+    def ranking_async(self, run_id: str, mode: str | None = None, k: int | None = None) -> Ref:
+        return self._remote("ranking", run_id, mode, k)
+
+    def ranking(self, run_id: str, mode: str | None = None, k: int | None = None) -> Ranking:
+        """The run's top ``k`` ranked per dataset (``mode="none"``) or across datasets
+        (``"median"``, ``"worst"``); defaults: the run's ``[rank]``."""
+        return self.resolve(self.ranking_async(run_id, mode, k))
+
+    def heatmap_async(
+        self, run_id: str, metric: str, x: str | None = None, y: str | None = None
+    ) -> Ref:
+        return self._remote("heatmap", run_id, metric, x, y)
+
+    def heatmap(
+        self, run_id: str, metric: str, x: str | None = None, y: str | None = None
+    ) -> Heatmap:
+        """``metric`` as a matrix over the swept dimensions ``x`` and ``y`` (a line without
+        ``y``), the other dimensions at the best row's values."""
+        return self.resolve(self.heatmap_async(run_id, metric, x, y))
+
+    def pareto_async(self, run_id: str) -> Ref:
+        return self._remote("pareto", run_id)
+
+    def pareto(self, run_id: str) -> Pareto:
+        """Every result as a (max drawdown, Sharpe) cloud and the Pareto front."""
+        return self.resolve(self.pareto_async(run_id))
+
+    def report_async(self, run_id: str) -> Ref:
+        return self._remote("report", run_id)
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored overfitting report (``report.json``), or None when there is none."""
+        return self.resolve(self.report_async(run_id))
+
+    def walk_forward_async(self, run_id: str) -> Ref:
+        return self._remote("walk_forward", run_id)
+
+    def walk_forward(self, run_id: str) -> dict[str, Any] | None:
+        """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
+        out-of-sample equity as lists (``oos_equity``); None for a non-walk-forward run."""
+        return self.resolve(self.walk_forward_async(run_id))
+
+    def drilldown_async(self, run_id: str, combo_id: int) -> Ref:
+        return self._remote("drilldown", run_id, int(combo_id))
+
+    def drilldown(self, run_id: str, combo_id: int) -> dict[str, Any]:
+        """Trades, equity and bars with bands of one combination (reference simulation)."""
+        return self.resolve(self.drilldown_async(run_id, combo_id))
+
+    # -- workers and cluster ---------------------------------------------------------------
+    def workers_async(self) -> Ref:
+        return self._remote("workers")
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The driver's worker slots (``worker_id``, ``device``, ``node``, ``tasks_done``...)."""
+        return list(self.resolve(self.workers_async()))
+
+    def release_workers_async(self) -> Ref:
+        return self._remote("release_workers")
+
+    def release_workers(self) -> int:
+        """Stop the idle worker slots (none while a run is active); how many were stopped."""
+        return int(self.resolve(self.release_workers_async()))
+
+    def cache_stats_async(self) -> Ref:
+        return self._remote("cache_stats")
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Hits and misses of the indicator cache."""
+        return self.resolve(self.cache_stats_async())
+
+    def cluster_info_async(self) -> Ref:
+        return self._remote("cluster_info", self.embedded)
+
+    def cluster_info(self, timeout: float | None = None) -> ClusterInfo:
+        """Nodes, resources (total and available) and worker slots, for views and `cluster
+        status`."""
+        return ClusterInfo.from_dict(self.resolve(self.cluster_info_async(), timeout))
+
+    def shutdown_driver_async(self) -> Ref:
+        return self._remote("shutdown")
+
+    def shutdown_driver(self) -> None:
+        """Stop the driver's loop and its worker slots (the actor itself stays)."""
+        self.resolve(self.shutdown_driver_async())
+
+    # -- data store ------------------------------------------------------------------------
+    def catalog_async(self) -> Ref:
+        """The store's catalog frame (exchange, symbol, first, last, rows, gaps, files)."""
+        return self.data_store.catalog.remote()
+
+    def import_path_async(
+        self,
+        path: str,
+        symbol: str | None = None,
+        exchange: str | None = None,
+        on_conflict: str = "merge",
+        dry_run: bool = False,
+    ) -> Ref:
+        """Import a file or folder of bars; its report as a dict."""
+        return self.data_store.import_path.remote(path, symbol, exchange, on_conflict, dry_run)
+
+    def ingest_async(
+        self,
+        symbol: str,
+        start: str | None = None,
+        end: str | None = None,
+        base_url: str = "https://api.binance.com",
+        exchange: str = "binance",
+    ) -> Ref:
+        """Download the missing 1m bars of ``symbol``; its report as a dict (progress:
+        :meth:`ingest_progress_async`)."""
+        return self.data_store.ingest.remote(symbol, start, end, base_url, exchange)
+
+    def ingest_progress_async(self, symbol: str) -> Ref:
+        return self.data_store.ingest_progress.remote(symbol)
+
+    def resample_async(self, symbol: str, timeframe: str, exchange: str | None = None) -> Ref:
+        """The stored 1m bars of ``symbol`` resampled to ``timeframe`` (a frame)."""
+        return self.data_store.resample.remote(symbol, timeframe, exchange)
+
+    def gaps_async(self, symbol: str, exchange: str | None = None) -> Ref:
+        """The gap report of ``symbol`` (summary, missing minutes, runs of gaps)."""
+        return self.data_store.gaps.remote(symbol, exchange)

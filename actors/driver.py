@@ -4,19 +4,30 @@ A thin shell over :class:`threadx.sweep.service.SweepService`: a background thre
 service (single-threaded controller), the methods below answer clients (CLI, GUI, Ray jobs) at any
 time. Its only source of truth is the run folder, so a restarted driver rebuilds from disk
 (unfinished runs become ``interrupted``; ``resume(run_id)`` continues them).
+
+Answers are typed (:mod:`threadx.sweep.states`: ``RunStatus``, ``RunSummary``, ``ClusterInfo``;
+:mod:`threadx.sweep.shapes`: ``Ranking``, ``Heatmap``, ``Pareto``) and already shaped for what a
+client draws. Clients call these methods through :class:`actors.client.ThreadXClient` only.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from actors.data_store import NAME as DATA_STORE_NAME
 from actors.data_store import DataStore
 from actors.pool import RayExecutor, WorkerPool
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from threadx.sweep.shapes import Heatmap, Pareto, Ranking
+    from threadx.sweep.spec import SweepSpec
+    from threadx.sweep.states import ClusterInfo, RunStatus, RunSummary
 
 NAME = "sweep_driver"
 IDLE_RELEASE_S = 30.0
@@ -119,12 +130,12 @@ class SweepDriver:
     def submit(self, spec: Any, pause_after: int | None = None) -> str:
         return self.service.submit(spec, pause_after)
 
-    def status(self, run_id: str) -> dict[str, Any]:
+    def status(self, run_id: str) -> RunStatus:
         return self.service.status(run_id)
 
     def wait_status(
         self, run_id: str, since: dict[str, Any] | None = None, timeout: float = 0.5
-    ) -> dict[str, Any]:
+    ) -> RunStatus:
         """The run's status once it differs from ``since`` (or after ``timeout`` s)."""
         return self.service.wait_status(run_id, since, timeout)
 
@@ -137,19 +148,27 @@ class SweepDriver:
     def cancel(self, run_id: str) -> bool:
         return self.service.cancel(run_id)
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunSummary]:
         return self.service.list_runs()
 
     def recovered(self) -> list[str]:
         return list(self.service.recovered)
 
-    def results(self, run_id: str) -> Any:
+    def results(self, run_id: str) -> pd.DataFrame:
         return self.service.results(run_id)
 
-    def top(self, run_id: str, k: int | None = None) -> Any:
+    def top(self, run_id: str, k: int | None = None) -> pd.DataFrame:
         return self.service.top(run_id, k)
 
-    def pareto(self, run_id: str) -> Any:
+    def ranking(self, run_id: str, mode: str | None = None, k: int | None = None) -> Ranking:
+        return self.service.ranking(run_id, mode, k)
+
+    def heatmap(
+        self, run_id: str, metric: str, x: str | None = None, y: str | None = None
+    ) -> Heatmap:
+        return self.service.heatmap(run_id, metric, x, y)
+
+    def pareto(self, run_id: str) -> Pareto:
         return self.service.pareto(run_id)
 
     def report(self, run_id: str) -> dict[str, Any] | None:
@@ -160,8 +179,8 @@ class SweepDriver:
         """The run's walk-forward report with its stitched OOS equity as lists, or None."""
         return self.service.walk_forward(run_id)
 
-    def spec(self, run_id: str) -> dict[str, Any]:
-        return self.service.spec(run_id).model_dump(mode="json")
+    def spec(self, run_id: str) -> SweepSpec:
+        return self.service.spec(run_id)
 
     def drilldown(self, run_id: str, combo_id: int) -> dict[str, Any]:
         """Trades, equity and bars with bands of one combination (reference simulation)."""
@@ -187,6 +206,18 @@ class SweepDriver:
 
     def workers(self) -> list[dict[str, Any]]:
         return self.pool.describe()
+
+    def cluster_info(self, embedded: bool = False) -> ClusterInfo:
+        """Nodes, resources (total and available) and worker slots of the cluster."""
+        from threadx.sweep.states import cluster_info
+
+        return cluster_info(
+            ray.nodes(),
+            ray.cluster_resources(),
+            ray.available_resources(),
+            self.pool.describe(),
+            embedded,
+        )
 
     def release_workers(self) -> int:
         with self.service.lock:

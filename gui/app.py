@@ -19,11 +19,11 @@ from gui import snapshots
 from gui.backend import Backend
 from gui.view_cluster import ClusterView
 from gui.view_data import DataView
-from gui.view_drilldown import DrilldownViewWidgets
+from gui.view_drilldown import DrilldownView
 from gui.view_results import ResultsView
 from gui.view_runs import LogsView, RunsView
 from gui.view_sweep import SweepView
-from gui.walkforward import WalkForwardView
+from gui.walkforward import WalkForwardModel
 from threadx.log import get_logger
 
 log = get_logger(__name__)
@@ -113,7 +113,7 @@ class ThreadXApp:
         self.data = DataView(self)
         self.sweep = SweepView(self)
         self.results = ResultsView(self)
-        self.drilldown = DrilldownViewWidgets(self)
+        self.drilldown = DrilldownView(self)
         self.runs = RunsView(self)
         self.logs = LogsView(self)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -126,7 +126,7 @@ class ThreadXApp:
             snapshots.ResultsSnap: self.results.apply_results,
             snapshots.RankingSnap: self.results.apply_ranking,
             snapshots.OverfitSnap: self.results.apply_overfit,
-            WalkForwardView: self.results.apply_walk_forward,  # frozen: posted as it is
+            WalkForwardModel: self.results.apply_walk_forward,  # frozen: posted as it is
             snapshots.HeatmapSnap: self.results.apply_heatmap,
             snapshots.DrilldownSnap: self.drilldown.apply,
             snapshots.RunsSnap: self.runs.apply,

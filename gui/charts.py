@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gui.viewmodels import NO_DATA, TableModel, fmt_value, table_model
+from threadx.sweep.shapes import Pareto
 
 # ------------------------------------------------------------------------------------ pareto
 
@@ -33,45 +34,17 @@ class ScatterModel:
     note: str
 
 
-def pareto_model(
-    results: pd.DataFrame | None,
-    front: pd.DataFrame | None,
-    x_metric: str = "max_drawdown",
-    y_metric: str = "sharpe",
-    max_points: int = 50_000,
-) -> ScatterModel:
-    """All results as a cloud (every ``k``-th row beyond ``max_points``, stated in the note) and
-    the Pareto front (max ``y_metric``, min ``x_metric``) ordered along x."""
-    if results is None or results.empty:
-        return ScatterModel(x_metric, y_metric, ((), ()), ((), ()), (), NO_DATA)
-    step = max(1, math.ceil(len(results) / max_points))
-    cloud = results.iloc[::step]
-    note = f"{len(results):,} combinations" + (f" (1 of {step} shown)" if step > 1 else "")
-    if front is None or front.empty:
-        return ScatterModel(
-            x_metric,
-            y_metric,
-            _xy(cloud, x_metric, y_metric),
-            ((), ()),
-            (),
-            note + "; Pareto front: " + NO_DATA,
-        )
-    f = front.sort_values(x_metric, kind="mergesort")
-    note += f"; {len(f)} on the Pareto front (max {y_metric}, min {x_metric})"
-    return ScatterModel(
-        x_metric,
-        y_metric,
-        _xy(cloud, x_metric, y_metric),
-        _xy(f, x_metric, y_metric),
-        tuple(int(v) for v in f["combo_id"]),
-        note,
-    )
-
-
-def _xy(frame: pd.DataFrame, x: str, y: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    keep = np.isfinite(frame[x].astype(float)) & np.isfinite(frame[y].astype(float))
-    sub = frame[keep]
-    return tuple(map(float, sub[x])), tuple(map(float, sub[y]))
+def pareto_model(p: Pareto) -> ScatterModel:
+    """The scatter of the driver's :class:`~threadx.sweep.shapes.Pareto` (every result as a
+    cloud, every ``step``-th row of a big run, stated in the note; the front along x)."""
+    if p.n_results == 0:
+        return ScatterModel(p.x_metric, p.y_metric, ((), ()), ((), ()), (), NO_DATA)
+    note = f"{p.n_results:,} combinations" + (f" (1 of {p.step} shown)" if p.step > 1 else "")
+    if p.n_front == 0:
+        note += "; Pareto front: " + NO_DATA
+    else:
+        note += f"; {p.n_front} on the Pareto front (max {p.y_metric}, min {p.x_metric})"
+    return ScatterModel(p.x_metric, p.y_metric, p.cloud, p.front, p.front_ids, note)
 
 
 # ------------------------------------------------------------------------------------ decimation
@@ -182,7 +155,7 @@ TRADE_TABLE_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class DrilldownView:
+class DrilldownModel:
     """Charts and tables of one combination, from the reference simulation (decimated)."""
 
     run_id: str
@@ -228,9 +201,9 @@ def _text(mapping: Mapping[str, Any], names: Sequence[str] | None = None) -> str
     return ", ".join(f"{k}={fmt_value(mapping[k])}" for k in keys if k in mapping)
 
 
-def drilldown_view(
+def drilldown_model(
     run_id: str, combo_id: int, dd: Mapping[str, Any], n_columns: int = 1200
-) -> DrilldownView:
+) -> DrilldownModel:
     """The charts of ``SweepDriver.drilldown``'s answer, decimated to ``n_columns`` columns."""
     bars: pd.DataFrame = dd["bars"]
     trades: pd.DataFrame = dd["trades"]
@@ -255,7 +228,7 @@ def drilldown_view(
         f"{name}: sweep {a!r} vs reference {b!r}" for name, a, b in dd.get("mismatches") or ()
     )
     title = f"{dd.get('symbol', '')} {dd.get('timeframe', '')} combination {combo_id}".strip()
-    return DrilldownView(
+    return DrilldownModel(
         run_id=run_id,
         combo_id=int(combo_id),
         title=title,

@@ -1,7 +1,7 @@
 """``threadx gui [--address A] [--screenshot-dir D] [--exit-after S]``: open the desktop client.
 
-:func:`register` adds the verb to the ``threadx`` command's sub-parsers (``threadx/cli.py`` calls
-it). Without ``--address`` the client joins ``cluster.address``, else a local cluster already
+:func:`register` adds the verb to the ``threadx`` command's sub-parsers
+(``threadx/cli/__init__.py`` calls it). Without ``--address`` the client joins ``cluster.address``, else a local cluster already
 running on this machine, else starts an embedded one.
 """
 

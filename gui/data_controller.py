@@ -1,33 +1,20 @@
 """The Data tab's side of the GUI backend: catalog, import, exchange ingest (with progress),
-resample and gaps, each one non-blocking request to the DataStore actor.
+resample and gaps, each one non-blocking request to the DataStore actor through the client.
 
-A controller of one area: it sees the backend only through :class:`Requests` (ask for object
-refs, post a snapshot, reach the store and the driver, schedule a timer), never the whole app.
-Runs on the backend thread; DearPyGui is never called here.
+A controller of one area: it sees the backend only through :class:`gui.requests.Requests` (ask
+the typed client for object refs, post a snapshot, schedule a timer), never the whole app. Runs
+on the backend thread; DearPyGui is never called here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from gui import charts, snapshots
 from gui import viewmodels as vm
-
-
-@dataclass(frozen=True)
-class Requests:
-    """What an area controller may do with the backend."""
-
-    ask: Callable[[str, list[Any], Callable[..., None], str], bool]
-    unique: Callable[[str], str]
-    post: Callable[[snapshots.Snapshot], None]
-    store: Callable[[], Any]  # the DataStore actor handle (set once connected)
-    driver: Callable[..., Any]  # driver method name, args -> object ref
-    due: dict[str, float]  # timer key -> next time (monotonic); 0.0 = now
+from gui.requests import Requests
 
 
 class DataController:
@@ -38,7 +25,7 @@ class DataController:
     def refresh_catalog(self) -> None:
         self.r.ask(
             "catalog",
-            [self.r.store().catalog.remote(), self.r.driver("data_root")],
+            [self.r.client().catalog_async(), self.r.client().data_root_async()],
             self._on_catalog,
             "data catalog",
         )
@@ -86,7 +73,7 @@ class DataController:
             )
             self.refresh_catalog()
 
-        ref = self.r.store().import_path.remote(
+        ref = self.r.client().import_path_async(
             path, symbol or None, exchange or None, "merge", dry_run
         )
         self.r.ask(self.r.unique("import"), [ref], done, f"import {path}")
@@ -109,7 +96,7 @@ class DataController:
             self.r.post(snapshots.DataResult("ingest", f"ingest of {symbol} done: {facts}"))
             self.refresh_catalog()
 
-        ref = self.r.store().ingest.remote(symbol, start or None, end or None, base_url, exchange)
+        ref = self.r.client().ingest_async(symbol, start or None, end or None, base_url, exchange)
         if self.r.ask(f"ingest {symbol}", [ref], done, f"ingest {symbol}"):
             self.ingesting = symbol
             self.r.due["ingest"] = 0.0
@@ -126,7 +113,7 @@ class DataController:
 
         self.r.ask(
             "ingest progress",
-            [self.r.store().ingest_progress.remote(symbol)],
+            [self.r.client().ingest_progress_async(symbol)],
             shown,
             f"progress of the {symbol} ingest",
         )
@@ -137,7 +124,7 @@ class DataController:
         def done(frame: pd.DataFrame) -> None:
             self.r.post(_resample_result(symbol, timeframe, frame, n_columns))
 
-        ref = self.r.store().resample.remote(symbol, timeframe, exchange or None)
+        ref = self.r.client().resample_async(symbol, timeframe, exchange or None)
         self.r.ask(self.r.unique("resample"), [ref], done, f"resample {symbol} {timeframe}")
 
     def gaps(self, symbol: str, exchange: str | None = None) -> None:
@@ -151,7 +138,7 @@ class DataController:
                 )
             )
 
-        ref = self.r.store().gaps.remote(symbol, exchange or None)
+        ref = self.r.client().gaps_async(symbol, exchange or None)
         self.r.ask(self.r.unique("gaps"), [ref], done, f"gaps of {symbol}")
 
 

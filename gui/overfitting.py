@@ -109,7 +109,7 @@ class OverfitGroup:
 
 
 @dataclass(frozen=True)
-class OverfitView:
+class OverfitModel:
     """Everything the Overfitting panel shows for one run."""
 
     run_id: str
@@ -217,10 +217,10 @@ def _worst_class(groups: Sequence[Mapping[str, Any]]) -> str | None:
     return min(classes, key=VERDICT_CLASSES.index) if classes else None
 
 
-def overfit_view(report: Mapping[str, Any] | None, run_id: str = "") -> OverfitView:
+def overfit_model(report: Mapping[str, Any] | None, run_id: str = "") -> OverfitModel:
     """The panel's model of ``report`` (None, or not a dict: :data:`NO_REPORT`)."""
     if not isinstance(report, Mapping):
-        return OverfitView(run_id, False, NO_REPORT, "", TableModel(GROUP_COLUMNS, (), ()), ())
+        return OverfitModel(run_id, False, NO_REPORT, "", TableModel(GROUP_COLUMNS, (), ()), ())
     raw = [g for g in report.get("groups") or [] if isinstance(g, Mapping)]
     cols = _group_columns(raw)
     rows, detail = [], []
@@ -234,4 +234,4 @@ def overfit_view(report: Mapping[str, Any] | None, run_id: str = "") -> OverfitV
     trials = f"{n:,}" if isinstance(n, int) else "n/a"
     header = f"{trials} trials, {report.get('blocks', 'n/a')} time blocks, {len(detail)} group(s)"
     groups = TableModel(cols, tuple(rows), tuple(g.key for g in detail))
-    return OverfitView(run_id, True, verdict, header, groups, tuple(detail), _worst_class(raw))
+    return OverfitModel(run_id, True, verdict, header, groups, tuple(detail), _worst_class(raw))

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gui.charts import DrilldownView, ScatterModel
-from gui.overfitting import OverfitView
-from gui.viewmodels import HeatmapModel, ProgressView, RankingView, TableModel
+from gui.charts import DrilldownModel, ScatterModel
+from gui.overfitting import OverfitModel
+from gui.viewmodels import HeatmapModel, ProgressModel, RankingModel, TableModel
 
 
 def _now() -> float:
@@ -72,7 +72,7 @@ class DataResult:
 
 @dataclass(frozen=True)
 class ProgressSnap:
-    view: ProgressView
+    model: ProgressModel
     at: float = field(default_factory=_now)
 
 
@@ -101,14 +101,14 @@ class RankingSnap:
     """The results table again, in another "rank by" mode."""
 
     run_id: str
-    ranking: RankingView
+    ranking: RankingModel
 
 
 @dataclass(frozen=True)
 class OverfitSnap:
     """The followed run's overfitting report (or its absence)."""
 
-    view: OverfitView
+    model: OverfitModel
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class HeatmapSnap:
 
 @dataclass(frozen=True)
 class DrilldownSnap:
-    view: DrilldownView
+    model: DrilldownModel
 
 
 @dataclass(frozen=True)

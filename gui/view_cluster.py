@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.viewmodels import NO_DATA
-
-if TYPE_CHECKING:
-    from gui.app import ThreadXApp
+from gui.widgets import Shell
 
 GREY = (160, 160, 160)
 
@@ -30,7 +28,7 @@ def _table(tag: str, height: int) -> None:
 class ClusterView:
     """Widget tags start with ``cluster/``."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.snap: snapshots.ClusterSnap | None = None
 

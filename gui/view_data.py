@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.viewmodels import NO_DATA
-
-if TYPE_CHECKING:
-    from gui.app import ThreadXApp
+from gui.widgets import Shell
 
 GREY = (160, 160, 160)
 
@@ -18,7 +16,7 @@ GREY = (160, 160, 160)
 class DataView:
     """Widget tags start with ``data/``."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.catalog: snapshots.CatalogSnap | None = None
         self.last: dict[str, snapshots.DataResult] = {}

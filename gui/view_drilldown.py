@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
-from gui.charts import DrilldownView
+from gui.charts import DrilldownModel
 from gui.viewmodels import NO_DATA
-
-if TYPE_CHECKING:
-    from gui.app import ThreadXApp
+from gui.widgets import Shell
 
 MAX_TRADE_ROWS = 500
 BAND_COLOURS = {"upper": (90, 160, 255), "middle": (230, 200, 90), "lower": (90, 160, 255)}
@@ -34,12 +30,12 @@ def _series_theme(colour: tuple[int, int, int], marker: int | None = None) -> in
     return theme
 
 
-class DrilldownViewWidgets:
+class DrilldownView:
     """Widget tags start with ``drill/``."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
-        self.view: DrilldownView | None = None
+        self.model: DrilldownModel | None = None
         self.waiting_for: int | None = None
 
     def build(self) -> None:
@@ -109,7 +105,7 @@ class DrilldownViewWidgets:
         dpg.set_value("drill/title", f"combination {combo_id}: running the reference simulation...")
 
     def apply(self, snap: snapshots.DrilldownSnap) -> None:
-        v = self.view = snap.view
+        v = self.model = snap.model
         self.waiting_for = None
         c = v.candles
         per = f", {c.bars_per_candle} bars per candle" if c.bars_per_candle > 1 else ""

@@ -1,6 +1,6 @@
 """The Results view's Overfitting panel (main thread only): the verdict line, PBO per (symbol,
 timeframe) group, the out-of-sample rank histogram of the in-sample best, and the top-K with
-Sharpe, PSR, DSR, skewness and kurtosis. It draws :class:`gui.overfitting.OverfitView` models."""
+Sharpe, PSR, DSR, skewness and kurtosis. It draws :class:`gui.overfitting.OverfitModel` models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
-from gui.overfitting import GROUP_COLUMNS, NO_REPORT, OverfitGroup, OverfitView
+from gui.overfitting import GROUP_COLUMNS, NO_REPORT, OverfitGroup, OverfitModel
 from gui.viewmodels import TableModel
 
 VERDICT_COLOUR = (255, 200, 90)
@@ -26,7 +26,7 @@ class OverfitPanel:
     """Widget tags start with ``results/overfit/``."""
 
     def __init__(self) -> None:
-        self.view: OverfitView | None = None
+        self.model: OverfitModel | None = None
         self.group: OverfitGroup | None = None
         self.top_cells: widgets.Cells = []
 
@@ -90,20 +90,19 @@ class OverfitPanel:
 
     # -- snapshots / callbacks ---------------------------------------------------------------
     def apply(self, snap: snapshots.OverfitSnap) -> None:
-        view = snap.view
-        self.view = view
-        dpg.set_value("results/overfit/verdict", view.verdict)
+        model = self.model = snap.model
+        dpg.set_value("results/overfit/verdict", model.verdict)
         colour = (
-            CLASS_COLOURS.get(view.verdict_class or "", VERDICT_COLOUR)
-            if view.available
+            CLASS_COLOURS.get(model.verdict_class or "", VERDICT_COLOUR)
+            if model.available
             else NO_REPORT_COLOUR
         )
         dpg.configure_item("results/overfit/verdict", color=colour)
-        dpg.set_value("results/overfit/header", view.header)
+        dpg.set_value("results/overfit/header", model.header)
         widgets.fill_table(
-            "results/overfit/groups", view.groups, empty="" if not view.available else "no groups"
+            "results/overfit/groups", model.groups, empty="" if not model.available else "no groups"
         )
-        keys = view.keys
+        keys = model.keys
         dpg.configure_item("results/overfit/group", items=keys)
         keep = self.group.key if self.group is not None and self.group.key in keys else None
         self.show_group(keep)
@@ -113,7 +112,7 @@ class OverfitPanel:
 
     def show_group(self, key: str | None) -> None:
         """Histogram and top-K of group ``key`` (default: the first)."""
-        grp = self.view.group(key) if self.view is not None else None
+        grp = self.model.group(key) if self.model is not None else None
         self.group = grp
         dpg.set_value("results/overfit/group", grp.key if grp else "")
         dpg.set_value("results/overfit/summary", grp.summary if grp else "")

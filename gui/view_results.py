@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dearpygui.dearpygui as dpg
 
@@ -23,10 +23,8 @@ from gui.viewmodels import (
     rank_mode_of,
     sort_table,
 )
-from gui.walkforward import WalkForwardView
-
-if TYPE_CHECKING:
-    from gui.app import ThreadXApp
+from gui.walkforward import WalkForwardModel
+from gui.widgets import Shell
 
 NONE = "(none)"
 BEST_OUTLINE = (255, 255, 255, 255)
@@ -54,7 +52,7 @@ def _finite_runs(row: tuple[float, ...]) -> list[tuple[int, int]]:
 class ResultsView:
     """Widget tags start with ``results/``."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.snap: snapshots.ResultsSnap | None = None
         self.table: TableModel | None = None  # as shown (sorted)
@@ -221,8 +219,8 @@ class ResultsView:
     def apply_overfit(self, snap: snapshots.OverfitSnap) -> None:
         self.overfit.apply(snap)
 
-    def apply_walk_forward(self, view: WalkForwardView) -> None:
-        self.walk_forward.apply(view)
+    def apply_walk_forward(self, model: WalkForwardModel) -> None:
+        self.walk_forward.apply(model)
 
     def apply_heatmap(self, snap: snapshots.HeatmapSnap) -> None:
         if self.snap is not None and snap.run_id == self.snap.run_id:

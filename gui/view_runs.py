@@ -3,21 +3,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.viewmodels import NO_DATA
-
-if TYPE_CHECKING:
-    from gui.app import ThreadXApp
+from gui.widgets import Shell
 
 
 class RunsView:
     """Widget tags start with ``runs/``."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.snap: snapshots.RunsSnap | None = None
         self.selected: str | None = None
@@ -88,7 +86,7 @@ class RunsView:
 class LogsView:
     """Widget tags start with ``logs/``. The newest line is at the bottom, scrolled into view."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.snap: snapshots.LogSnap | None = None
         self._scroll = 0

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dearpygui.dearpygui as dpg
 import pandas as pd
 
 from gui import forms, snapshots
-from gui.viewmodels import NO_DATA, ProgressView
+from gui.viewmodels import NO_DATA, ProgressModel
+from gui.widgets import Shell
 from threadx.errors import ConfigError, ThreadXError
 from threadx.strategy.params import StrategyParams
-
-if TYPE_CHECKING:
-    from gui.app import ThreadXApp
 
 RED, GREEN, GREY = (255, 110, 110), (120, 220, 120), (160, 160, 160)
 _TEXT_FIELDS = ("name", "symbols", "timeframes", "exchange", "start", "end", "rank_by")
@@ -26,11 +24,11 @@ _HINTS = {"fixed": "one value", "list": "a, b, c", "range": "start:stop:step", "
 class SweepView:
     """Form + progress panel. Widget tags start with ``sweep/`` and ``progress/``."""
 
-    def __init__(self, app: ThreadXApp) -> None:
+    def __init__(self, app: Shell) -> None:
         self.app = app
         self.catalog: pd.DataFrame | None = None
         self.estimate: forms.FormEstimate | None = None
-        self.progress: ProgressView | None = None
+        self.progress: ProgressModel | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -291,7 +289,7 @@ class SweepView:
         self._file_status(f"form loaded from run {snap.run_id}", GREEN)
 
     def apply_progress(self, snap: snapshots.ProgressSnap) -> None:
-        pv = self.progress = snap.view
+        pv = self.progress = snap.model
         dpg.set_value("progress/run", f"run: {pv.run_id}")
         dpg.set_value("progress/state", f"state: {pv.state}")
         dpg.set_value("progress/bar", pv.fraction)

@@ -1,6 +1,6 @@
 """The Results view's Walk-forward panel (main thread only): the degradation line, the fold table,
 the stitched out-of-sample equity with the fold boundaries, and the stitched metrics. It draws
-:class:`gui.walkforward.WalkForwardView` models ("not a walk-forward run" when there is none)."""
+:class:`gui.walkforward.WalkForwardModel` models ("not a walk-forward run" when there is none)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import dearpygui.dearpygui as dpg
 
 from gui import widgets
 from gui.viewmodels import TableModel
-from gui.walkforward import METRIC_COLUMNS, WAITING, WalkForwardDataset, WalkForwardView
+from gui.walkforward import METRIC_COLUMNS, WAITING, WalkForwardDataset, WalkForwardModel
 
 NOTE_COLOUR = (160, 160, 160)
 CLASS_COLOURS = {
@@ -27,7 +27,7 @@ class WalkForwardPanel:
     """Widget tags start with ``results/wf/``."""
 
     def __init__(self) -> None:
-        self.view: WalkForwardView | None = None
+        self.model: WalkForwardModel | None = None
         self.dataset: WalkForwardDataset | None = None
         self.fold_cells: widgets.Cells = []
         self.metric_cells: widgets.Cells = []
@@ -93,13 +93,13 @@ class WalkForwardPanel:
         return self._boundary_theme
 
     # -- snapshots / callbacks ---------------------------------------------------------------
-    def apply(self, view: WalkForwardView) -> None:
-        self.view = view
-        dpg.set_value("results/wf/header", view.message)
+    def apply(self, model: WalkForwardModel) -> None:
+        self.model = model
+        dpg.set_value("results/wf/header", model.message)
         dpg.configure_item(
-            "results/wf/header", color=(200, 200, 200) if view.available else NOTE_COLOUR
+            "results/wf/header", color=(200, 200, 200) if model.available else NOTE_COLOUR
         )
-        keys = view.keys
+        keys = model.keys
         dpg.configure_item("results/wf/dataset", items=keys, show=bool(keys))
         keep = self.dataset.key if self.dataset is not None and self.dataset.key in keys else None
         self.show_dataset(keep)
@@ -109,7 +109,7 @@ class WalkForwardPanel:
 
     def show_dataset(self, key: str | None) -> None:
         """Degradation, fold table, equity and metrics of dataset ``key`` (default: first)."""
-        ds = self.view.dataset(key) if self.view is not None else None
+        ds = self.model.dataset(key) if self.model is not None else None
         self.dataset = ds
         dpg.set_value("results/wf/dataset", ds.key if ds else "")
         dpg.set_value("results/wf/degradation", ds.degradation if ds else "")

@@ -1,9 +1,11 @@
 """Pure view models of the desktop client: table rows, heatmap matrices, progress text, decimation.
 
-Nothing here imports DearPyGui or Ray; every function takes plain data (dicts, DataFrames, numpy
-arrays) and returns frozen dataclasses of tuples, so the background thread can build them and hand
-them to the render loop as immutable snapshots, and tests can check them without a display.
-Empty inputs give empty models whose text says ``"no data"``: nothing is ever invented.
+Nothing here imports DearPyGui or Ray; every function takes plain data (the typed answers of the
+client: :mod:`threadx.sweep.states`, :mod:`threadx.sweep.shapes`; dicts, small DataFrames) and
+returns frozen dataclasses of tuples, so the background thread can build them and hand them to the
+render loop as immutable snapshots, and tests can check them without a display. The shaping of
+whole result frames (ranking, heatmap matrix, Pareto front) happens in the library, on the
+driver's side. Empty inputs give empty models whose text says ``"no data"``: nothing is invented.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from threadx.sweep.progress import eta_text, format_duration
+from threadx.sweep.shapes import NO_DATA, Heatmap, Ranking, plain
+from threadx.sweep.states import ClusterInfo, RunState, RunStatus
 
-NO_DATA = "no data"
-#: Metrics where a smaller value is better (used when the run's ranking does not say).
-LOWER_IS_BETTER = frozenset({"max_drawdown", "annual_volatility", "total_fees", "ruined"})
+__all__ = ["NO_DATA", "plain"]  # re-exported: every GUI module takes them from here
 #: Headline metrics shown in the results table after the ranked ones.
 HEADLINE_METRICS = (
     "sharpe",
@@ -33,11 +34,6 @@ HEADLINE_METRICS = (
 
 
 # ------------------------------------------------------------------------------------ values
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar as the Python scalar (tables and snapshots hold plain values)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def fmt_value(value: Any) -> str:
@@ -175,7 +171,7 @@ def rank_mode_of(label: str) -> str:
 
 
 @dataclass(frozen=True)
-class RankingView:
+class RankingModel:
     """The ranked top-K table of a run in one "rank by" mode, and a line saying what it is."""
 
     mode: str
@@ -183,48 +179,33 @@ class RankingView:
     note: str
 
 
-def ranking_view(
-    frame: pd.DataFrame | None,
-    swept: Sequence[str],
-    rank_by: Sequence[str],
-    top_k: int,
-    mode: str = "none",
-    datasets: Sequence[tuple[str, str]] | None = None,
-) -> RankingView:
-    """Top ``top_k`` rows of ``frame`` ranked per (dataset, combination) row (``mode="none"``)
-    or, per parameter combination, by the median / worst case across ``datasets``
-    (:func:`threadx.sweep.results.rank_aggregate`; combinations not on every dataset yet are left
-    out and counted in ``note``)."""
-    from threadx.sweep.results import rank, rank_aggregate
-
-    by = list(rank_by)
-    if frame is None or frame.empty:
-        return RankingView(mode, table_model(None, result_columns(swept, by)), NO_DATA)
-    if mode == "none":
-        ranked = rank(frame, by).head(top_k)
+def ranking_model(r: Ranking, swept: Sequence[str]) -> RankingModel:
+    """The table and note of the driver's :class:`~threadx.sweep.shapes.Ranking` (per dataset
+    row for ``mode="none"``, else per parameter combination across datasets)."""
+    by = list(r.by)
+    if r.empty:
+        return RankingModel(r.mode, table_model(None, result_columns(swept, by)), NO_DATA)
+    ranked = r.rows
+    if r.mode == "none":
         cols = result_columns(swept, by)
         if "fold" in ranked.columns:  # walk-forward: each row belongs to one fold's train window
             cols.insert(cols.index("timeframe") + 1, "fold")
-        return RankingView(
-            mode,
+        return RankingModel(
+            r.mode,
             table_model(ranked, cols, key="combo_id"),
             f"top {len(ranked)} by {', '.join(by)}, each dataset's rows on their own",
         )
-    ds = list(datasets) if datasets is not None else None
-    agg = rank_aggregate(frame, by, mode, datasets=ds)
-    ranked = agg.head(top_k)
-    n_ds = len(ds) if ds is not None else frame.groupby(["symbol", "timeframe"]).ngroups
-    word = "median" if mode == "median" else "worst case"
+    word = "median" if r.mode == "median" else "worst case"
     note = (
-        f"top {len(ranked)} of {len(agg):,} combinations by the {word} of "
-        f"{', '.join(by)} across {n_ds} dataset(s)"
+        f"top {len(ranked)} of {r.n_ranked:,} combinations by the {word} of "
+        f"{', '.join(by)} across {r.n_datasets} dataset(s)"
     )
-    if agg.attrs.get("partial_excluded"):
-        note += f"; {agg.attrs['partial_excluded']:,} not on every dataset yet, left out"
+    if r.partial_excluded:
+        note += f"; {r.partial_excluded:,} not on every dataset yet, left out"
     ranked_names = list(dict.fromkeys(k.lstrip("+-") for k in by))
-    per = [c for c in agg.columns if "@" in str(c)]
+    per = [c for c in ranked.columns if "@" in str(c)]
     cols = ["rank", "combo_id", *swept, "n_datasets", *ranked_names, *per]
-    return RankingView(mode, table_model(ranked, cols, key="combo_id"), note)
+    return RankingModel(r.mode, table_model(ranked, cols, key="combo_id"), note)
 
 
 # ------------------------------------------------------------------------------------ heatmap
@@ -267,97 +248,29 @@ class HeatmapModel:
         return (min(vals), max(vals)) if vals else None
 
 
-def lower_is_better(metric: str, rank_by: Sequence[str] = ()) -> bool:
-    """Direction of ``metric``: the run's ranking decides ('-name'), else
-    :data:`LOWER_IS_BETTER`."""
-    for key in rank_by:
-        if key.lstrip("+-") == metric:
-            return key.startswith("-")
-    return metric in LOWER_IS_BETTER
-
-
-def heatmap_dimensions(
-    grid: Mapping[str, Sequence[Any]], frame: pd.DataFrame | None
-) -> dict[str, list[Any]]:
-    """Swept dimensions with their values in grid order; several symbols or timeframes count as
-    dimensions too."""
-    dims: dict[str, list[Any]] = {}
-    if frame is not None and not frame.empty:
-        for col in ("symbol", "timeframe"):
-            if col in frame.columns and frame[col].nunique() > 1:
-                dims[col] = list(dict.fromkeys(frame[col].tolist()))
-    dims.update({k: list(v) for k, v in grid.items()})
-    return dims
-
-
-def _best_row(frame: pd.DataFrame, metric: str, lower: bool) -> pd.Series | None:
-    vals = frame[metric].to_numpy(dtype=np.float64)
-    ok = np.isfinite(vals)
-    if not ok.any():
-        return None
-    pick = np.where(ok, vals, np.inf if lower else -np.inf)
-    return frame.iloc[int(np.argmin(pick) if lower else np.argmax(pick))]
-
-
-def _empty_heatmap(metric: str, x: str, y: str | None, why: str) -> HeatmapModel:
-    return HeatmapModel("empty", metric, x, y, (), (), (), (), None, why)
-
-
-def heatmap_model(
-    frame: pd.DataFrame | None,
-    grid: Mapping[str, Sequence[Any]],
-    metric: str,
-    x: str | None,
-    y: str | None = None,
-    rank_by: Sequence[str] = (),
-) -> HeatmapModel:
-    """``metric`` over ``x`` (columns) and ``y`` (rows) of the results ``frame``.
-
-    The other dimensions (see :func:`heatmap_dimensions`) are held at the values of the row with
-    the best ``metric``; that is stated in ``note``. A one-dimension grid (or ``y`` missing or
-    equal to ``x``) gives a line; a grid without swept parameters gives an empty model saying so.
-    """
-    dims = heatmap_dimensions(grid, frame)
-    if frame is None or frame.empty:
-        return _empty_heatmap(metric, x or "", y, NO_DATA)
-    if not dims:
-        return _empty_heatmap(metric, x or "", y, "no swept parameter: nothing to map")
-    x = x if x in dims else next(iter(dims))
-    if y == x or y not in dims:
-        y = None
-    lower = lower_is_better(metric, rank_by)
-    best = _best_row(frame, metric, lower)
-    if best is None:
-        return _empty_heatmap(metric, x, y, f"no finite {metric} yet")
-    others = [d for d in dims if d not in (x, y)]
-    fixed = tuple((d, plain(best[d])) for d in others)
-    sel = frame
-    for d, v in fixed:
-        sel = sel[sel[d] == v]
-    xs, ys = dims[x], (dims[y] if y else [None])
-    ys_of = sel[y] if y else [None] * len(sel)
-    cell = {
-        (plain(a), plain(b)): float(v) for a, b, v in zip(sel[x], ys_of, sel[metric], strict=True)
-    }
-    values = tuple(tuple(cell.get((xv, yv), math.nan) for xv in xs) for yv in ys)
-    word = "min" if lower else "max"
-    held = ", ".join(f"{d}={fmt_value(v)}" for d, v in fixed) or "none"
-    note = (
-        f"{metric} ({word} is best) over {x}"
-        + (f" x {y}" if y else "")
-        + f"; others at the best {metric}: {held}"
-    )
-    best_cell = (plain(best[x]), plain(best[y]) if y else None, float(best[metric]))
+def heatmap_model(h: Heatmap) -> HeatmapModel:
+    """The chart model of the driver's :class:`~threadx.sweep.shapes.Heatmap`, with the note
+    that says what the chart holds (the other dimensions at the best row's values)."""
+    if h.kind == "empty":
+        note = h.reason
+    else:
+        word = "min" if h.lower else "max"
+        held = ", ".join(f"{d}={fmt_value(v)}" for d, v in h.fixed) or "none"
+        note = (
+            f"{h.metric} ({word} is best) over {h.x_param}"
+            + (f" x {h.y_param}" if h.y_param else "")
+            + f"; others at the best {h.metric}: {held}"
+        )
     return HeatmapModel(
-        "heatmap" if y else "line",
-        metric,
-        x,
-        y,
-        tuple(xs),
-        tuple(ys) if y else (),
-        values,
-        fixed,
-        best_cell,
+        h.kind,
+        h.metric,
+        h.x_param,
+        h.y_param,
+        h.x_values,
+        h.y_values,
+        h.values,
+        h.fixed,
+        h.best,
         note,
     )
 
@@ -366,7 +279,7 @@ def heatmap_model(
 
 
 @dataclass(frozen=True)
-class ProgressView:
+class ProgressModel:
     """Everything the progress panel shows for one status of a run."""
 
     run_id: str
@@ -381,7 +294,7 @@ class ProgressView:
 
     @property
     def active(self) -> bool:
-        return self.state in ("queued", "running", "paused")
+        return self.state in (RunState.QUEUED, RunState.RUNNING, RunState.PAUSED)
 
 
 def run_eta_text(
@@ -389,40 +302,39 @@ def run_eta_text(
 ) -> str:
     """ETA text for a run in ``state`` (reuses :func:`threadx.sweep.progress.eta_text`)."""
     elapsed = elapsed_s if elapsed_s is not None and math.isfinite(elapsed_s) else 0.0
-    if state == "queued":
+    if state == RunState.QUEUED:
         return "queued: waiting for the run ahead"
-    if state == "paused":
+    if state == RunState.PAUSED:
         return f"paused at {fraction:.1%}"
-    if state in ("cancelled", "failed", "interrupted"):
+    if state in (RunState.CANCELLED, RunState.FAILED, RunState.INTERRUPTED):
         return f"{state} at {fraction:.1%} after {format_duration(elapsed)}"
-    if state == "completed":
+    if state == RunState.COMPLETED:
         return eta_text(elapsed, 1.0)
     if eta_s is not None and math.isfinite(eta_s) and 0 < fraction < 1:
         return f"ETA {format_duration(eta_s)}"
     return eta_text(elapsed, fraction)
 
 
-def progress_view(status: Mapping[str, Any]) -> ProgressView:
-    """A :class:`ProgressView` of one ``SweepDriver.status`` dict."""
-    state = str(status.get("state") or "unknown")
-    total, done = int(status.get("total") or 0), int(status.get("done") or 0)
-    frac = float(status.get("fraction") or 0.0)
-    tasks = f" ({status.get('done_tasks', 0)}/{status.get('total_tasks', 0)} tasks)"
-    per_device = status.get("per_device") or {}
-    shares = status.get("shares") or {}
+def progress_model(status: RunStatus) -> ProgressModel:
+    """A :class:`ProgressModel` of one run status."""
+    st = status
+    state = str(st.state)
+    frac = st.fraction
+    tasks = f" ({st.done_tasks}/{st.total_tasks} tasks)"
     rows = tuple(
-        (str(d), int(per_device.get(d, 0)), float(shares.get(d, 0.0))) for d in sorted(per_device)
+        (str(d), int(st.per_device.get(d, 0)), float(st.shares.get(d, 0.0)))
+        for d in sorted(st.per_device)
     )
-    return ProgressView(
-        run_id=str(status.get("run_id") or ""),
+    return ProgressModel(
+        run_id=st.run_id,
         state=state,
         fraction=min(max(frac, 0.0), 1.0),
-        done_text=f"{done:,} / {total:,} combinations" + tasks,
-        rate_text=fmt_rate(status.get("bar_steps_per_s")),
-        eta_text=run_eta_text(state, status.get("elapsed_s"), frac, status.get("eta_s")),
+        done_text=f"{st.done:,} / {st.total:,} combinations" + tasks,
+        rate_text=fmt_rate(st.bar_steps_per_s),
+        eta_text=run_eta_text(state, st.elapsed_s, frac, st.eta_s),
         shares=rows,
-        errors=tuple(str(e) for e in status.get("errors") or ()),
-        retries=int(status.get("retries") or 0),
+        errors=tuple(str(e) for e in st.errors),
+        retries=st.retries,
     )
 
 
@@ -433,23 +345,19 @@ def _short(node_id: Any) -> str:
     return str(node_id or "")[:8]
 
 
-def node_rows(info: Mapping[str, Any]) -> TableModel:
+def node_rows(info: ClusterInfo) -> TableModel:
     """One row per Ray node: id, address, alive, CPUs, GPUs, ThreadX GPU devices, memory."""
     rows = []
-    for n in info.get("nodes") or ():
-        res = n.get("resources") or {}
-        devices = sorted(
-            k.removeprefix("threadx_gpu_") for k in res if k.startswith("threadx_gpu_")
-        )
+    for n in info.nodes:
         rows.append(
             (
-                _short(n.get("node_id")),
-                n.get("address") or "",
-                bool(n.get("alive")),
-                res.get("CPU", 0.0),
-                res.get("GPU", 0.0),
-                ", ".join(devices) or "none",
-                fmt_bytes(res.get("memory")),
+                _short(n.node_id),
+                n.address or "",
+                n.alive,
+                n.resources.get("CPU", 0.0),
+                n.resources.get("GPU", 0.0),
+                ", ".join(n.gpu_devices) or "none",
+                fmt_bytes(n.resources.get("memory")),
             )
         )
     cols = ("node", "address", "alive", "CPUs", "GPUs", "GPU devices", "memory")

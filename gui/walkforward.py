@@ -26,6 +26,7 @@ from gui.charts import decimate_xy
 from gui.overfitting import ascii_text, fmt_stat
 from gui.viewmodels import TableModel, table_model
 from threadx.metrics import METRIC_NAMES
+from threadx.sweep.states import TERMINAL, RunState
 
 NOT_WALK_FORWARD = "not a walk-forward run"
 WAITING = "walk-forward report: shown when the run's final results are in"
@@ -56,7 +57,7 @@ class WalkForwardDataset:
 
 
 @dataclass(frozen=True)
-class WalkForwardView:
+class WalkForwardModel:
     """Everything the Walk-forward panel shows for one run (``message``: the header when
     ``available``, else why there is nothing)."""
 
@@ -84,9 +85,9 @@ def missing_note(is_walk_forward: bool | None, state: str = "") -> str:
         return WAITING
     if not is_walk_forward:
         return NOT_WALK_FORWARD
-    if state == "completed":
+    if state == RunState.COMPLETED:
         return "no walk-forward report stored for this completed run"
-    if state in ("cancelled", "failed", "interrupted"):
+    if state in TERMINAL:
         return (
             f"no walk-forward report: the run is {state}; it is written when the run "
             "completes (resume it)"
@@ -210,7 +211,7 @@ def equity_series(curve: Mapping[str, Any] | None, n_columns: int) -> tuple[XY, 
     return xy, int(curve.get("bars") or len(curve["time"]))
 
 
-def dataset_view(rep: Mapping[str, Any], n_columns: int = 1200) -> WalkForwardDataset:
+def dataset_model(rep: Mapping[str, Any], n_columns: int = 1200) -> WalkForwardDataset:
     d = rep.get("degradation") or {}
     folds = [f for f in rep.get("folds") or [] if isinstance(f, Mapping)]
     bounds, marks = fold_bounds(folds)
@@ -231,20 +232,20 @@ def dataset_view(rep: Mapping[str, Any], n_columns: int = 1200) -> WalkForwardDa
     )
 
 
-def walk_forward_view(
+def walk_forward_model(
     data: Mapping[str, Any] | None,
     run_id: str = "",
     *,
     note: str | None = None,
     n_columns: int = 1200,
-) -> WalkForwardView:
+) -> WalkForwardModel:
     """The panel's model of the driver's answer ``data``; None (or not a dict) gives a view
     that says ``note`` (default :data:`NOT_WALK_FORWARD`)."""
     if not isinstance(data, Mapping):
-        return WalkForwardView(run_id, False, note or NOT_WALK_FORWARD)
+        return WalkForwardModel(run_id, False, note or NOT_WALK_FORWARD)
     detail = tuple(
-        dataset_view(rep, n_columns)
+        dataset_model(rep, n_columns)
         for rep in data.get("datasets") or []
         if isinstance(rep, Mapping)
     )
-    return WalkForwardView(run_id, True, ascii_text(header_text(data)), detail)
+    return WalkForwardModel(run_id, True, ascii_text(header_text(data)), detail)

@@ -1,15 +1,33 @@
-"""Small DearPyGui helpers shared by the views (main thread only): tables and series from models."""
+"""Small DearPyGui helpers shared by the views (main thread only): tables and series from models,
+and :class:`Shell`, what a view may use of the app."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import dearpygui.dearpygui as dpg
 
 from gui.viewmodels import NO_DATA, TableModel
 
 Cells = list[list[int | str]]
+
+
+class Shell(Protocol):
+    """What a view uses of the app (:class:`gui.app.ThreadXApp`): send a command to the backend,
+    show a message, switch tabs; views never import the app (it imports them)."""
+
+    cfg: Any
+    plot_columns: int
+    drilldown: Any  # the drill-down view (the Results view announces a pending drill-down)
+
+    def send(self, command: str, **kwargs: Any) -> None: ...
+
+    def message(self, level: str, text: str) -> None: ...
+
+    def show_tab(self, name: str) -> None: ...
+
+    def active_tab(self) -> str: ...
 
 
 def set_columns(table: int | str, columns: Sequence[str]) -> None:

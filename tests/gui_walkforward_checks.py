@@ -48,7 +48,7 @@ def run_to_completion(app, spec: dict) -> str:
 
 def panel_shows(app, run_id: str, available: bool):
     def check() -> bool:
-        v = app.results.walk_forward.view
+        v = app.results.walk_forward.model
         return v is not None and v.run_id == run_id and v.available == available
 
     return check

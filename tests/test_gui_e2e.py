@@ -20,45 +20,21 @@ import pytest
 dpg = pytest.importorskip("dearpygui.dearpygui")
 ray = pytest.importorskip("ray")
 
+from tests import gui_e2e_checks as e2e  # noqa: E402
+from tests.gui_e2e_checks import TIMINGS  # noqa: E402
 from tests.ray_helpers import REPO, make_cfg  # noqa: E402
 
 pytestmark = [pytest.mark.gui, pytest.mark.ray, pytest.mark.timeout(300)]
-TIMINGS: dict[str, float] = {}
 
 
 # ------------------------------------------------------------------------------------ fixtures
-
-
-def _free_display() -> int:
-    for n in range(90, 140):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number in :90..:139")
-
-
-PROBE = """
-import dearpygui.dearpygui as dpg
-dpg.create_context(); dpg.create_viewport(width=200, height=100); dpg.setup_dearpygui()
-dpg.show_viewport(); dpg.render_dearpygui_frame(); dpg.destroy_context(); print("ok")
-"""
-
-
-def _probe_display() -> None:
-    """Open a tiny DearPyGui window in a child process first: a display without OpenGL would
-    crash (not fail) this test process."""
-    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0 or "ok" not in proc.stdout:
-        why = f"DearPyGui cannot open a window here (rc {proc.returncode}): {proc.stderr[-500:]}"
-        if os.environ.get("CI"):
-            pytest.fail(why + " -- install xvfb and libgl1-mesa-dri")
-        pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
 def display():
     """$DISPLAY, or a private Xvfb (wide, so its centred pointer hovers no widget)."""
     if os.environ.get("DISPLAY"):
-        _probe_display()
+        e2e.probe_display()
         yield os.environ["DISPLAY"]
         return
     xvfb = shutil.which("Xvfb")
@@ -66,7 +42,7 @@ def display():
         if os.environ.get("CI"):
             pytest.fail("CI is set but Xvfb is missing: install xvfb and libgl1-mesa-dri")
         pytest.skip("no DISPLAY and no Xvfb (apt-get install xvfb libgl1-mesa-dri)")
-    n = _free_display()
+    n = e2e.free_display()
     proc = subprocess.Popen(
         [xvfb, f":{n}", "-screen", "0", "3400x1000x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
@@ -80,7 +56,7 @@ def display():
         time.sleep(0.05)
     os.environ["DISPLAY"] = f":{n}"
     try:
-        _probe_display()
+        e2e.probe_display()
         yield f":{n}"
     finally:
         os.environ.pop("DISPLAY", None)
@@ -132,55 +108,6 @@ def app(display, cluster):
 # ------------------------------------------------------------------------------------ helpers
 
 
-class Step:
-    """Times one step of the scenario into TIMINGS."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> Step:
-        self.t0 = time.monotonic()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        TIMINGS[self.name] = time.monotonic() - self.t0
-
-
-def _snap(app, path: Path) -> None:
-    app.screenshot(path)
-    assert path.stat().st_size > 10_000, f"{path} looks empty"
-
-
-def _fill_form(app, name: str, tf: str, grid: dict[str, tuple[str, str]], chunk: int) -> None:
-    """Type into the form widgets and fire their callback, as a user would."""
-    from gui import forms
-    from threadx.strategy.params import StrategyParams
-
-    for key, value in (("name", name), ("symbols", "BTCUSDT"), ("timeframes", tf)):
-        dpg.set_value(f"sweep/{key}", value)
-    dpg.set_value("sweep/chunk_size", chunk)
-    defaults = StrategyParams().model_dump()
-    for p in forms.SweepForm().params:
-        mode, text = grid.get(p.name, ("default", forms.value_text(defaults[p.name])))
-        app.sweep.set_param(p.name, mode, text)
-
-
-def _start(app, name: str):
-    """Press Start; return the run id once the progress panel shows it."""
-    app.sweep.on_start()
-
-    def started() -> bool:
-        pv = app.sweep.progress
-        return pv is not None and pv.run_id.startswith(name) and pv.state in ("queued", "running")
-
-    app.pump(started, 60, f"{name} started")
-    return app.sweep.progress.run_id
-
-
-def _state(app) -> str:
-    return app.sweep.progress.state if app.sweep.progress else ""
-
-
 # ------------------------------------------------------------------------------------ scenario
 
 
@@ -188,7 +115,7 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
     from gui.viewmodels import fmt_value
     from threadx.sweep.results import rank
 
-    with Step("connect + catalog"):
+    with e2e.Step("connect + catalog"):
         app.pump(
             lambda: (
                 app.connection is not None and app.connection.ok and app.data.catalog is not None
@@ -197,24 +124,24 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
             "connected with catalog",
         )
     assert app.data.catalog.table.column("symbol") == ("BTCUSDT",)
-    with Step("data view"):
+    with e2e.Step("data view"):
         _data_view(app, cluster, shots, tmp_path)
-    with Step("form + TOML"):
+    with e2e.Step("form + TOML"):
         run_grid = {
             "bb_period": ("range", "5:44:1"),
             "bb_std": ("range", "1.0:3.4:0.1"),
             "atr_multiplier": ("list", "1.0, 2.0"),
         }
-        _fill_form(app, "gui-e2e", "15m", run_grid, 25)  # 80 tasks: progress in many steps
+        e2e.fill_form(app, "gui-e2e", "15m", run_grid, 25)  # 80 tasks: progress in many steps
         assert app.sweep.estimate.ok and app.sweep.estimate.count == 2000
         assert dpg.get_value("sweep/estimate").startswith("2,000 combinations x up to 2,016 bars")
         _toml_round_trip(app, tmp_path)
-    with Step("sweep 1 (2,000 combos)"):
+    with e2e.Step("sweep 1 (2,000 combos)"):
         run_id = _first_sweep(app, cluster, shots)
-    frame = cluster.call("results", run_id)
-    spec = cluster.call("spec", run_id)
+    frame = cluster.results(run_id)
+    spec = cluster.spec(run_id)
     assert len(frame) == 2000
-    with Step("results check"):
+    with e2e.Step("results check"):
         app.pump(
             lambda: (
                 app.results.snap is not None
@@ -225,20 +152,20 @@ def test_gui_end_to_end(app, cluster, shots, tmp_path):
             60,
             "final results",
         )
-        _check_table(app, frame, spec, fmt_value, rank)
-        _check_heatmap(app, frame, "sharpe", "bb_period", "bb_std", "atr_multiplier")
+        e2e.check_table(app, frame, spec, fmt_value, rank)
+        e2e.check_heatmap(app, frame, "sharpe", "bb_period", "bb_std", "atr_multiplier")
         app.show_tab("results")
-        _snap(app, shots / "results.png")
+        e2e.snap(app, shots / "results.png")
         _check_sorting_and_other_heatmap(app, frame)
-    with Step("rank by + overfitting panel"):
+    with e2e.Step("rank by + overfitting panel"):
         _rank_modes_and_overfitting(app, cluster, run_id, frame, spec, shots)
-    with Step("drill-down"):
+    with e2e.Step("drill-down"):
         _drilldown(app, cluster, run_id, frame, spec, shots)
-    with Step("runs view"):
+    with e2e.Step("runs view"):
         _runs_view(app, run_id, shots)
-    with Step("sweep 2: pause, resume, cancel"):
+    with e2e.Step("sweep 2: pause, resume, cancel"):
         _second_sweep(app, cluster, shots)
-    with Step("logs view"):
+    with e2e.Step("logs view"):
         _logs_view(app, cluster, shots)
     # the render loop kept going while sweeps ran (>= 5 frames/s on average, never a gap of a
     # second between two frames) and no frame took a second
@@ -277,7 +204,7 @@ def _data_view(app, cluster, shots: Path, tmp_path: Path) -> None:
     imp = app.data.last["import"]
     assert imp.text.startswith("dry run (nothing changed)"), imp.text
     assert imp.table.column("status") == ("ok",) and imp.table.column("rows_read") == (2880,)
-    _snap(app, shots / "data.png")
+    e2e.snap(app, shots / "data.png")
 
 
 def _toml_round_trip(app, tmp_path: Path) -> None:
@@ -311,13 +238,13 @@ def _first_sweep(app, cluster, shots: Path) -> str:
         return check
 
     app.show_tab("sweep")
-    run_id = _start(app, "gui-e2e")
+    run_id = e2e.start(app, "gui-e2e")
     app.pump(
-        watch(lambda: app.sweep.progress.fraction >= 0.2 and _state(app) == "running"),
+        watch(lambda: app.sweep.progress.fraction >= 0.2 and e2e.state(app) == "running"),
         120,
         "20 % done",
     )
-    _snap(app, shots / "sweep.png")
+    e2e.snap(app, shots / "sweep.png")
     assert dpg.get_value("progress/bar") >= 0.2
     assert "bar-steps/s" in dpg.get_value("progress/rate") and "--" not in dpg.get_value(
         "progress/rate"
@@ -335,13 +262,13 @@ def _first_sweep(app, cluster, shots: Path) -> str:
         ("5090", "0.75"),
     ]
     assert app.cluster.snap.nodes.rows[0][5] == "2060, 5090"
-    _snap(app, shots / "cluster.png")
+    e2e.snap(app, shots / "cluster.png")
     app.show_tab("results")
     app.pump(
         lambda: app.results.snap is not None and 0 < app.results.snap.n_results, 60, "live results"
     )
     app.show_tab("sweep")
-    app.pump(watch(lambda: _state(app) == "completed"), 180, "sweep 1 completed")
+    app.pump(watch(lambda: e2e.state(app) == "completed"), 180, "sweep 1 completed")
     done = [int(t.split(" /")[0].replace(",", "")) for s, t in seen if s == "running"]
     assert done == sorted(done), done  # progress only moves forward
     assert len({d for d in done if 0 < d < 2000}) >= 2, seen  # and was seen advancing
@@ -350,41 +277,6 @@ def _first_sweep(app, cluster, shots: Path) -> str:
     shares = app.sweep.progress.shares
     assert {d for d, _, _ in shares} == {"2060", "5090"} and sum(n for _, n, _ in shares) == 2000
     return run_id
-
-
-def _check_table(app, frame, spec, fmt_value, rank) -> None:
-    """The table shows the top K of the run store, ranked, with the store's numbers."""
-    top_k = spec["rank"]["top_k"]
-    ranked = rank(frame, spec["rank"]["by"]).head(top_k)
-    shown = app.results.displayed_rows()
-    cols = list(app.results.table.columns)
-    assert len(shown) == top_k and {"rank", "combo_id", "sharpe", "bb_std"} <= set(cols)
-    assert [int(r[cols.index("combo_id")]) for r in shown] == list(ranked["combo_id"])
-    for row, (_, want) in zip(shown, ranked.iterrows(), strict=True):
-        for col, text in zip(cols, row, strict=True):
-            assert text == fmt_value(want[col]), (want["combo_id"], col, text)
-
-
-def _check_heatmap(app, frame, metric: str, x: str, y: str, other: str, lower=False) -> None:
-    """Every drawn cell equals the store's value with ``other`` at the best row's value."""
-    best = frame.loc[frame[metric].idxmin() if lower else frame[metric].idxmax()]
-    sel = frame[frame[other] == best[other]]
-    hm = app.results.heatmap
-    assert (hm.metric, hm.x_param, hm.y_param) == (metric, x, y)
-    assert hm.fixed == ((other, best[other]),)
-    assert f"{other}={fmt(best[other])}" in dpg.get_value("results/heat_note")
-    cells = app.results.drawn_cells()
-    assert len(cells) == len(sel) == sel[x].nunique() * sel[y].nunique()
-    for (i, j), value in cells.items():
-        want = sel[(sel[x] == hm.x_values[i]) & (sel[y] == hm.y_values[j])][metric].item()
-        assert value == pytest.approx(want, rel=1e-6, abs=1e-9), (i, j)  # heat series are float32?
-    assert max(cells.values()) == pytest.approx(best[metric], rel=1e-6)
-
-
-def fmt(v) -> str:
-    from gui.viewmodels import fmt_value
-
-    return fmt_value(v)
 
 
 def _check_sorting_and_other_heatmap(app, frame) -> None:
@@ -399,7 +291,7 @@ def _check_sorting_and_other_heatmap(app, frame) -> None:
     dpg.set_value("results/y", "bb_period")
     app.results.on_heat_change()
     app.pump(lambda: app.results.heatmap.metric == "total_return", 30, "total_return heatmap")
-    _check_heatmap(app, frame, "total_return", "atr_multiplier", "bb_period", "bb_std")
+    e2e.check_heatmap(app, frame, "total_return", "atr_multiplier", "bb_period", "bb_std")
     dpg.set_value("results/y", "(none)")  # one dimension: a line with the others at their best
     app.results.on_heat_change()
     app.pump(lambda: app.results.heatmap.kind == "line", 30, "line")
@@ -418,10 +310,10 @@ def _check_sorting_and_other_heatmap(app, frame) -> None:
 def _rank_modes_and_overfitting(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
     """Rank by "worst across datasets" shows the aggregate ranking (one dataset here: the same
     order, with n_datasets); the Overfitting panel shows what the driver's report(run_id) says."""
-    from gui.overfitting import NO_REPORT, overfit_view
+    from gui.overfitting import NO_REPORT, overfit_model
     from threadx.sweep.results import rank_aggregate
 
-    by, k = spec["rank"]["by"], spec["rank"]["top_k"]
+    by, k = list(spec.rank.by), spec.rank.top_k
     app.results.set_rank_mode("worst")
     app.pump(lambda: app.results.snap.rank_mode == "worst", 30, "rank by worst")
     cols = list(app.results.table.columns)
@@ -434,21 +326,21 @@ def _rank_modes_and_overfitting(app, cluster, run_id: str, frame, spec, shots: P
     app.pump(lambda: app.results.snap.rank_mode == "none", 30, "rank per dataset")
     app.results.show_panel("overfit")
     report = cluster.report(run_id)
-    want_view = overfit_view(report, run_id)
+    expected = overfit_model(report, run_id)
 
     def shown() -> bool:
-        v = app.results.overfit.view
-        return v is not None and v.run_id == run_id and v.verdict == want_view.verdict
+        v = app.results.overfit.model
+        return v is not None and v.run_id == run_id and v.verdict == expected.verdict
 
     app.pump(shown, 30, "overfitting panel shows the driver's report")
-    assert dpg.get_value("results/overfit/verdict") == want_view.verdict
+    assert dpg.get_value("results/overfit/verdict") == expected.verdict
     if report is None:
-        assert want_view.verdict == NO_REPORT
+        assert expected.verdict == NO_REPORT
     else:
         shown = app.results.overfit.shown_text()
-        first = want_view.group(None)
+        first = expected.group(None)
         assert len(shown["top"]) == len(first.top.rows) and shown["hist"] == list(first.hist)
-    _snap(app, shots / "results_overfitting.png")
+    e2e.snap(app, shots / "results_overfitting.png")
     app.results.show_panel("charts")
 
 
@@ -457,13 +349,13 @@ def _drilldown(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
     app.results.on_select(app.results.cells[0][0], None, best)  # click on the best row
     app.pump(lambda: app.active_tab() == "drilldown", 5, "drill-down tab shown")
     app.pump(
-        lambda: app.drilldown.view is not None and app.drilldown.view.combo_id == best,
+        lambda: app.drilldown.model is not None and app.drilldown.model.combo_id == best,
         60,
         "drill-down",
     )
-    v = app.drilldown.view
+    v = app.drilldown.model
     row = frame.set_index("combo_id").loc[best]
-    ref = cluster.call("drilldown", run_id, int(best))
+    ref = cluster.drilldown(run_id, int(best))
     assert v.mismatches == () and ref["mismatches"] == []
     assert v.n_trades == int(row["n_trades"]) == len(ref["trades"]) and v.n_bars == 2016
     assert len(v.entries_long[0]) + len(v.entries_short[0]) == len(v.exits[0]) == v.n_trades
@@ -473,7 +365,7 @@ def _drilldown(app, cluster, run_id: str, frame, spec, shots: Path) -> None:
     assert v.equity[1][-1] == pytest.approx(row["final_equity"], rel=1e-9)
     assert dpg.get_value("drill/trades_title") == f"trades: {v.n_trades}"
     assert str(v.combo_id) in dpg.get_value("drill/title")
-    _snap(app, shots / "drilldown.png")
+    e2e.snap(app, shots / "drilldown.png")
 
 
 def _runs_view(app, run_id: str, shots: Path) -> None:
@@ -487,7 +379,7 @@ def _runs_view(app, run_id: str, shots: Path) -> None:
     app.pump(lambda: "form loaded from run" in dpg.get_value("sweep/file_status"), 30, "spec")
     assert app.sweep.read_form().param("bb_std").text == "1.0:3.4:0.1"
     app.show_tab("runs")
-    _snap(app, shots / "runs.png")
+    e2e.snap(app, shots / "runs.png")
 
 
 def _second_sweep(app, cluster, shots: Path) -> None:
@@ -498,25 +390,29 @@ def _second_sweep(app, cluster, shots: Path) -> None:
         "atr_multiplier": ("range", "1.0:3.0:0.5"),
         "max_hold_bars": ("list", "24, 48, 72, 96"),
     }
-    _fill_form(app, "gui-cancel", "15m", grid, 100)
+    e2e.fill_form(app, "gui-cancel", "15m", grid, 100)
     assert app.sweep.estimate.count == 40_000
     app.show_tab("sweep")
-    run_id = _start(app, "gui-cancel")
-    app.pump(lambda: _state(app) == "running" and app.sweep.progress.fraction > 0, 120, "running")
+    run_id = e2e.start(app, "gui-cancel")
+    app.pump(
+        lambda: e2e.state(app) == "running" and app.sweep.progress.fraction > 0, 120, "running"
+    )
     app.sweep.on_pause()
-    app.pump(lambda: _state(app) == "paused", 60, "paused")
+    app.pump(lambda: e2e.state(app) == "paused", 60, "paused")
     paused_at = app.sweep.progress.fraction
     assert dpg.get_value("progress/eta").startswith("paused at")
     app.sweep.on_resume()
     app.pump(
-        lambda: _state(app) == "running" and app.sweep.progress.fraction > paused_at, 60, "resumed"
+        lambda: e2e.state(app) == "running" and app.sweep.progress.fraction > paused_at,
+        60,
+        "resumed",
     )
     app.sweep.on_cancel()
-    app.pump(lambda: _state(app) == "cancelled", 60, "cancelled")
+    app.pump(lambda: e2e.state(app) == "cancelled", 60, "cancelled")
     st = cluster.status(run_id)
-    assert st["state"] == "cancelled" and 0 < st["done"] < st["total"] == 40_000
-    stored = cluster.call("results", run_id)
-    assert len(stored) == st["done"]
+    assert st.state == "cancelled" and 0 < st.done < st.total == 40_000
+    stored = cluster.results(run_id)
+    assert len(stored) == st.done
     app.pump(
         lambda: app.results.snap.run_id == run_id and app.results.snap.state == "cancelled",
         30,
@@ -524,7 +420,7 @@ def _second_sweep(app, cluster, shots: Path) -> None:
     )
     assert app.results.snap.n_results == len(stored)
     assert dpg.get_value("progress/eta").startswith("cancelled at")
-    _snap(app, shots / "sweep_cancelled.png")
+    e2e.snap(app, shots / "sweep_cancelled.png")
 
 
 def _logs_view(app, cluster, shots: Path) -> None:
@@ -539,7 +435,7 @@ def _logs_view(app, cluster, shots: Path) -> None:
         30,
         "frame times in the log view",
     )
-    _snap(app, shots / "logs.png")
+    e2e.snap(app, shots / "logs.png")
 
 
 # ------------------------------------------------------------------------------------ CLI

@@ -1,5 +1,6 @@
-"""The Results view's "rank by" selector and Overfitting panel, without a display (view models,
-the sweep form, and the backend's handlers with no Ray)."""
+"""The Results view's "rank by" selector and Overfitting panel, without a display (the ranking the
+driver serves and its view model, the sweep form, and the backend's run controller with a fake
+client: no Ray)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 
 from gui import forms, snapshots
 from gui import viewmodels as vm
-from gui.overfitting import HIST_LABELS, NO_REPORT, TOP_STATS, overfit_view
-from threadx.sweep.results import rank_aggregate
+from gui.overfitting import HIST_LABELS, NO_REPORT, TOP_STATS, overfit_model
+from threadx.sweep import shapes
+from threadx.sweep.results import rank, rank_aggregate
 from threadx.sweep.spec import spec_from_dict
 
 DATASETS = [("BTCUSDT", "15m"), ("BTCUSDT", "1h")]
@@ -45,6 +47,11 @@ def _frame(drop_last: int = 0) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------ ranking
 
 
+def _ranking(frame, swept, by, k, mode, datasets) -> vm.RankingModel:
+    """The driver's ranking of a results frame, as the Results view shows it."""
+    return vm.ranking_model(shapes.ranking(frame, by, k, mode, datasets), swept)
+
+
 def test_rank_mode_labels_round_trip():
     assert [m for _, m in vm.RANK_MODES] == ["none", "median", "worst"]
     for label, mode in vm.RANK_MODES:
@@ -55,7 +62,7 @@ def test_rank_mode_labels_round_trip():
 def test_ranking_view_per_dataset_and_across_datasets():
     frame = _frame()
     by = ["sharpe", "-max_drawdown"]
-    per = vm.ranking_view(frame, list(GRID), by, 4, "none", DATASETS)
+    per = _ranking(frame, list(GRID), by, 4, "none", DATASETS)
     assert per.mode == "none" and len(per.table.rows) == 4
     assert per.table.columns[:6] == (
         "rank",
@@ -66,7 +73,7 @@ def test_ranking_view_per_dataset_and_across_datasets():
         "bb_std",
     )
     assert "each dataset's rows on their own" in per.note
-    worst = vm.ranking_view(frame, list(GRID), by, 4, "worst", DATASETS)
+    worst = _ranking(frame, list(GRID), by, 4, "worst", DATASETS)
     want = rank_aggregate(frame, by, "worst", datasets=DATASETS).head(4)
     assert worst.table.keys == tuple(want["combo_id"])
     assert worst.table.columns == (
@@ -84,15 +91,15 @@ def test_ranking_view_per_dataset_and_across_datasets():
     assert worst.note == (
         "top 4 of 6 combinations by the worst case of sharpe, -max_drawdown across 2 dataset(s)"
     )
-    median = vm.ranking_view(frame, list(GRID), by, 10, "median", DATASETS)
+    median = _ranking(frame, list(GRID), by, 10, "median", DATASETS)
     assert len(median.table.rows) == 6 and median.table.keys != worst.table.keys[:6]
     assert set(median.table.column("n_datasets")) == {2}
 
 
 def test_ranking_view_partial_run_and_empty():
-    part = vm.ranking_view(_frame(drop_last=2), list(GRID), ["sharpe"], 10, "worst", DATASETS)
+    part = _ranking(_frame(drop_last=2), list(GRID), ["sharpe"], 10, "worst", DATASETS)
     assert len(part.table.rows) == 4 and "2 not on every dataset yet, left out" in part.note
-    empty = vm.ranking_view(None, list(GRID), ["sharpe"], 10, "median", DATASETS)
+    empty = _ranking(None, list(GRID), ["sharpe"], 10, "median", DATASETS)
     assert empty.table.empty and empty.note == vm.NO_DATA
 
 
@@ -194,7 +201,7 @@ REPORT = {
 
 
 def test_overfit_view_from_a_report():
-    v = overfit_view(copy.deepcopy(REPORT), "run-1")
+    v = overfit_model(copy.deepcopy(REPORT), "run-1")
     assert v.available and v.run_id == "run-1"
     assert v.verdict == REPORT["verdict"]
     assert v.header == "2,000 trials, 16 time blocks, 2 group(s)"
@@ -218,15 +225,15 @@ def test_overfit_view_from_a_report():
 
 def test_overfit_view_without_report_says_so():
     for missing in (None, "garbage", 3):
-        v = overfit_view(missing, "run-2")
+        v = overfit_model(missing, "run-2")
         assert not v.available and v.verdict == NO_REPORT and v.groups.empty
         assert v.group(None) is None and v.keys == ()
-    bare = overfit_view({"version": 1, "groups": []})
+    bare = overfit_model({"version": 1, "groups": []})
     assert bare.available and bare.verdict == NO_REPORT and bare.header.startswith("n/a trials")
     # no top-level verdict: the first group's
     one = copy.deepcopy(REPORT)
     del one["verdict"]
-    assert overfit_view(one).verdict == "overfit: PBO 0.62"
+    assert overfit_model(one).verdict == "overfit: PBO 0.62"
 
 
 def test_overfit_view_folds_classes_and_annual_max():
@@ -241,7 +248,7 @@ def test_overfit_view_folds_classes_and_annual_max():
             }
         )
     rep["groups"][1]["pbo_note"] = "one distinct strategy"
-    v = overfit_view(rep)
+    v = overfit_model(rep)
     assert v.keys == ("BTCUSDT 15m fold 0", "BTCUSDT 15m fold 1")
     cols = v.groups.columns
     assert cols[:3] == ("symbol", "timeframe", "fold") and v.groups.column("fold") == (0, 1)
@@ -249,13 +256,13 @@ def test_overfit_view_folds_classes_and_annual_max():
     assert v.groups.column("expected_max_sr_annual") == (30.0, 31.0)
     assert v.verdict_class == "not_enough"  # the worst group's class
     assert "PBO n/a (one distinct strategy)" in v.group("BTCUSDT 15m fold 1").summary
-    assert overfit_view(REPORT).verdict_class is None
+    assert overfit_model(REPORT).verdict_class is None
     # typographic dashes are drawn as ASCII (the default font has no glyph for them)
     rep["verdict"] = rep["groups"][0]["verdict"] = "DSR 0.31, PBO 0.62 \u2014 likely overfit"
-    v = overfit_view(rep)
+    v = overfit_model(rep)
     assert v.verdict == "DSR 0.31, PBO 0.62 - likely overfit" == v.group(None).verdict
     assert v.groups.column("verdict")[0] == v.verdict
-    assert "fold" not in overfit_view(REPORT).groups.columns
+    assert "fold" not in overfit_model(REPORT).groups.columns
 
 
 # ------------------------------------------------------------------------------------ backend
@@ -263,7 +270,9 @@ def test_overfit_view_folds_classes_and_annual_max():
 
 @pytest.fixture
 def backend():
-    from gui.backend import Backend, _RunCache
+    from gui.backend import Backend
+    from gui.run_controller import FollowedRun
+    from tests.gui_fakes import FakeClient
 
     b = Backend(cfg=None)
     spec = spec_from_dict(
@@ -274,38 +283,96 @@ def backend():
             "rank": {"by": ["sharpe"], "top_k": 3},
         }
     )
-    b._run = _RunCache("run-1", spec=spec, frame=_frame(), final_loaded=True)
+    b.client = FakeClient(_frame(), spec)
+    b.run.run = FollowedRun("run-1", spec=spec, final_loaded=True, shown=True)
     return b
 
 
+def _answers(backend):
+    """Run the queued commands and the requests they made (all answered at once)."""
+    backend.handle_commands()
+    backend.collect(0)
+    return backend.drain()
+
+
 def test_backend_rank_mode_posts_the_table_in_that_mode(backend):
-    backend._cmd_rank_mode("worst")
-    (snap,) = backend.drain()
+    backend.send("rank_mode", mode="worst")
+    (snap,) = _answers(backend)
+    assert backend.client.asked == [("ranking", "run-1", "worst")]
     assert isinstance(snap, snapshots.RankingSnap) and snap.run_id == "run-1"
     assert snap.ranking.mode == "worst" and "n_datasets" in snap.ranking.table.columns
-    backend._cmd_rank_mode("none")
-    assert backend.drain()[0].ranking.table.columns[2:4] == ("symbol", "timeframe")
-    backend._follow("run-2")  # another run: its spec's ranking again, no report yet
-    assert backend._rank_mode is None
+    backend.send("rank_mode", mode="none")
+    assert _answers(backend)[0].ranking.table.columns[2:4] == ("symbol", "timeframe")
+    backend.run.follow("run-2")  # another run: its spec's ranking again, no report yet
+    assert backend.run.mode is None
     (snap,) = backend.drain()
-    assert isinstance(snap, snapshots.OverfitSnap) and snap.view.verdict == NO_REPORT
+    assert isinstance(snap, snapshots.OverfitSnap) and snap.model.verdict == NO_REPORT
+    backend.send("rank_mode", mode="median")  # no results of run-2 shown yet: nothing asked
+    assert _answers(backend) == [] and len(backend.client.asked) == 2
+
+
+def test_backend_results_are_the_shapes_the_driver_serves(backend):
+    """A results poll asks the driver for the ranked table, the heatmap and the Pareto scatter
+    (never the whole frame) and posts them as one ResultsSnap."""
+    run = backend.run.run
+    run.results_done, run.done, run.state, run.final_loaded = -2, 12, "completed", False
+    backend.run.heat = ("sharpe", "bb_period", "bb_std")
+    backend.run.poll_results()
+    backend.collect(0)
+    (snap,) = backend.drain()
+    assert [a[0] for a in backend.client.asked] == ["ranking", "heatmap", "pareto"]
+    frame = _frame()
+    assert isinstance(snap, snapshots.ResultsSnap) and snap.n_results == len(frame) == 12
+    assert snap.state == "completed" and run.final_loaded and run.results_done == 12
+    assert snap.table.keys == tuple(rank(frame, ["sharpe"]).head(3)["combo_id"])
+    assert snap.rank_mode == "none" and snap.dims == ("timeframe", "bb_period", "bb_std")
+    hm = snap.heatmap
+    assert (hm.kind, hm.x_param, hm.y_param) == ("heatmap", "bb_period", "bb_std")
+    assert hm.fixed == (("timeframe", "15m"),) and "timeframe=15m" in hm.note
+    assert snap.pareto.note.startswith("12 combinations;")
+    assert backend._due["report"] == 0.0 and backend._due["walk_forward"] == 0.0
+    backend.run.poll_results()  # nothing new since: not asked again
+    assert len(backend.client.asked) == 3
+    backend.send("heatmap", metric="max_drawdown", x="bb_std", y=None)
+    (snap,) = _answers(backend)
+    assert isinstance(snap, snapshots.HeatmapSnap) and snap.heatmap.kind == "line"
+    assert backend.client.asked[-1] == ("heatmap", "run-1", "max_drawdown", "bb_std", None)
+
+
+def test_backend_commands_are_a_table():
+    from gui.backend import Backend
+
+    b = Backend(cfg=None)
+    assert set(b.commands) >= {"submit", "pause", "rank_mode", "heatmap", "drilldown", "ingest"}
+    with pytest.raises(ValueError, match="unknown backend command 'bogus'"):
+        b.send("bogus")
+    assert list(b.timers) == [
+        "status",
+        "results",
+        "cluster",
+        "runs",
+        "log",
+        "ingest",
+        "report",
+        "walk_forward",
+    ]
 
 
 def test_backend_report_is_retried_then_shown(backend):
-    from gui.backend import REPORT_TRIES
+    from gui.run_controller import REPORT_TRIES
 
-    run = backend._run
+    run = backend.run.run
     run.report_tries = 1
-    backend._on_report(run, None)  # first answer: none yet, say so, ask again later
+    backend.run.on_report(run, None)  # first answer: none yet, say so, ask again later
     (snap,) = backend.drain()
-    assert snap.view.verdict == NO_REPORT and not run.report_done
+    assert snap.model.verdict == NO_REPORT and not run.report_done
     run.report_tries = 2
-    backend._on_report(run, None)
+    backend.run.on_report(run, None)
     assert backend.drain() == [] and not run.report_done
     run.report_tries = 3
-    backend._on_report(run, copy.deepcopy(REPORT))
+    backend.run.on_report(run, copy.deepcopy(REPORT))
     (snap,) = backend.drain()
-    assert snap.view.verdict == REPORT["verdict"] and run.report_done
+    assert snap.model.verdict == REPORT["verdict"] and run.report_done
     run.report_done, run.report_tries = False, REPORT_TRIES
-    backend._on_report(run, None)
+    backend.run.on_report(run, None)
     assert run.report_done  # gives up after REPORT_TRIES asks

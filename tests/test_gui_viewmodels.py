@@ -1,4 +1,5 @@
-"""View models of the desktop client, without a display (pure Python, no DearPyGui, no Ray)."""
+"""View models of the desktop client, without a display (pure Python, no DearPyGui, no Ray); the
+heatmap and Pareto shapes the driver serves (:mod:`threadx.sweep.shapes`) drawn as the GUI does."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import pytest
 from gui import charts, forms
 from gui import viewmodels as vm
 from threadx.errors import ConfigError
+from threadx.sweep import shapes
 from threadx.sweep.spec import spec_from_dict
+from threadx.sweep.states import RunStatus, cluster_info
+
+
+def _heatmap(*args, **kwargs) -> vm.HeatmapModel:
+    """The driver's heatmap shape of a results frame, as the Results view draws it."""
+    return vm.heatmap_model(shapes.heatmap(*args, **kwargs))
 
 
 def _results(grid: dict[str, list], metric_fn) -> pd.DataFrame:
@@ -41,7 +49,7 @@ def _results(grid: dict[str, list], metric_fn) -> pd.DataFrame:
 def test_heatmap_one_parameter_grid_is_a_line():
     grid = {"bb_period": [10, 20, 30]}
     frame = _results(grid, lambda bb_period: bb_period / 10.0)
-    hm = vm.heatmap_model(frame, grid, "sharpe", "bb_period", "bb_std")
+    hm = _heatmap(frame, grid, "sharpe", "bb_period", "bb_std")
     assert hm.kind == "line"
     assert hm.x_values == (10, 20, 30) and hm.y_values == ()
     assert hm.values == ((1.0, 2.0, 3.0),)
@@ -53,7 +61,7 @@ def test_heatmap_one_parameter_grid_is_a_line():
 def test_heatmap_two_parameters_matrix_rows_are_y():
     grid = {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.0]}
     frame = _results(grid, lambda bb_period, bb_std: bb_period + 100 * bb_std)
-    hm = vm.heatmap_model(frame, grid, "sharpe", "bb_period", "bb_std")
+    hm = _heatmap(frame, grid, "sharpe", "bb_period", "bb_std")
     assert hm.kind == "heatmap"
     assert hm.x_labels == ("10", "20", "30") and hm.y_labels == ("1.5", "2")
     assert hm.values == ((160.0, 170.0, 180.0), (210.0, 220.0, 230.0))
@@ -78,7 +86,7 @@ def test_heatmap_n_parameters_holds_the_others_at_the_best_row():
         )
 
     frame = _results(grid, sharpe)
-    hm = vm.heatmap_model(frame, grid, "sharpe", "bb_std", "bb_period")
+    hm = _heatmap(frame, grid, "sharpe", "bb_std", "bb_period")
     assert hm.fixed == (("atr_multiplier", 2.0), ("direction", "long"))
     assert "atr_multiplier=2" in hm.note and "direction=long" in hm.note
     sel = frame[(frame["atr_multiplier"] == 2.0) & (frame["direction"] == "long")]
@@ -93,7 +101,7 @@ def test_heatmap_lower_is_better_and_missing_cells_stay_nan():
     grid = {"bb_period": [10, 20], "bb_std": [1.5, 2.0], "atr_period": [7, 14]}
     frame = _results(grid, lambda **p: 1.0)
     partial = frame[frame["combo_id"] != 2]  # a run still in progress: combo 2 not done yet
-    hm = vm.heatmap_model(
+    hm = _heatmap(
         partial, grid, "max_drawdown", "bb_period", "bb_std", rank_by=["sharpe", "-max_drawdown"]
     )
     assert "min is best" in hm.note
@@ -107,20 +115,20 @@ def test_heatmap_of_several_symbols_counts_symbol_as_a_dimension():
     grid = {"bb_period": [10, 20]}
     a = _results(grid, lambda bb_period: bb_period)
     b = _results(grid, lambda bb_period: -bb_period).assign(symbol="ETHUSDT", combo_id=[2, 3])
-    hm = vm.heatmap_model(pd.concat([a, b]), grid, "sharpe", "bb_period", "symbol")
+    hm = _heatmap(pd.concat([a, b]), grid, "sharpe", "bb_period", "symbol")
     assert hm.kind == "heatmap" and hm.y_values == ("BTCUSDT", "ETHUSDT")
     assert hm.values == ((10.0, 20.0), (-10.0, -20.0))
 
 
 def test_heatmap_empty_states_say_no_data():
     grid = {"bb_period": [10, 20]}
-    assert vm.heatmap_model(None, grid, "sharpe", "bb_period").note == vm.NO_DATA
-    empty = vm.heatmap_model(pd.DataFrame(), grid, "sharpe", "bb_period")
+    assert _heatmap(None, grid, "sharpe", "bb_period").note == vm.NO_DATA
+    empty = _heatmap(pd.DataFrame(), grid, "sharpe", "bb_period")
     assert empty.kind == "empty" and empty.values == ()
     one = _results({}, lambda: 1.0)
-    assert vm.heatmap_model(one, {}, "sharpe", None).kind == "empty"
+    assert _heatmap(one, {}, "sharpe", None).kind == "empty"
     nan = _results(grid, lambda bb_period: math.nan)
-    assert vm.heatmap_model(nan, grid, "sharpe", "bb_period").note == "no finite sharpe yet"
+    assert _heatmap(nan, grid, "sharpe", "bb_period").note == "no finite sharpe yet"
 
 
 # ------------------------------------------------------------------------------------ decimation
@@ -202,7 +210,7 @@ def test_candles_merge_per_column_keeping_extremes_and_ends():
 # ------------------------------------------------------------------------------------ progress
 
 
-def _status(**kw):
+def _status(**kw) -> RunStatus:
     base = {
         "run_id": "r1",
         "state": "running",
@@ -219,24 +227,24 @@ def _status(**kw):
         "errors": [],
         "retries": 0,
     }
-    return {**base, **kw}
+    return RunStatus.from_dict({**base, **kw})
 
 
 def test_eta_text_per_state():
-    assert vm.progress_view(_status()).eta_text == "ETA 01:30"
-    assert vm.progress_view(_status(eta_s=None)).eta_text == "ETA 01:30"  # 30 s for 25 %
-    assert vm.progress_view(_status(eta_s=4000.0)).eta_text == "ETA 1:06:40"
-    assert vm.progress_view(_status(fraction=0.0, done=0, eta_s=None)).eta_text == "ETA --:--"
-    done = vm.progress_view(_status(state="completed", fraction=1.0, elapsed_s=75.0))
+    assert vm.progress_model(_status()).eta_text == "ETA 01:30"
+    assert vm.progress_model(_status(eta_s=None)).eta_text == "ETA 01:30"  # 30 s for 25 %
+    assert vm.progress_model(_status(eta_s=4000.0)).eta_text == "ETA 1:06:40"
+    assert vm.progress_model(_status(fraction=0.0, done=0, eta_s=None)).eta_text == "ETA --:--"
+    done = vm.progress_model(_status(state="completed", fraction=1.0, elapsed_s=75.0))
     assert done.eta_text == "done in 01:15"
-    assert vm.progress_view(_status(state="paused")).eta_text == "paused at 25.0%"
-    assert vm.progress_view(_status(state="queued")).eta_text.startswith("queued")
-    cancelled = vm.progress_view(_status(state="cancelled", elapsed_s=None))
+    assert vm.progress_model(_status(state="paused")).eta_text == "paused at 25.0%"
+    assert vm.progress_model(_status(state="queued")).eta_text.startswith("queued")
+    cancelled = vm.progress_model(_status(state="cancelled", elapsed_s=None))
     assert cancelled.eta_text == "cancelled at 25.0% after 00:00"
 
 
 def test_progress_view_texts_and_shares():
-    pv = vm.progress_view(_status(errors=["WorkerLost: x"], retries=1))
+    pv = vm.progress_model(_status(errors=["WorkerLost: x"], retries=1))
     assert pv.done_text == "1,000 / 4,000 combinations (10/40 tasks)"
     assert pv.rate_text == "2.5 M bar-steps/s"
     assert pv.shares == (("2060", 250, 0.25), ("5090", 750, 0.75))
@@ -283,33 +291,37 @@ def test_pareto_model_orders_the_front():
     )
     from threadx.sweep.results import pareto_front
 
-    m = charts.pareto_model(frame, pareto_front(frame))
+    m = charts.pareto_model(shapes.pareto(frame))
     assert m.front == ((0.1, 0.3), (1.0, 2.0)) and m.front_ids == (0, 1)
-    assert len(m.cloud[0]) == 3 and "2 on the Pareto front" in m.note
-    assert charts.pareto_model(None, None).note == vm.NO_DATA
+    assert (
+        len(m.cloud[0]) == 3
+        and m.note == "3 combinations; 2 on the Pareto front (max sharpe, min max_drawdown)"
+    )
+    assert charts.pareto_model(shapes.pareto(frame, front=pareto_front(frame))) == m
+    assert charts.pareto_model(shapes.pareto(None)).note == vm.NO_DATA
+    big = charts.pareto_model(shapes.pareto(pd.concat([frame] * 4), max_points=5))
+    assert len(big.cloud[0]) == 4 and big.note.startswith("12 combinations (1 of 3 shown)")
 
 
 # ------------------------------------------------------------------------------------ cluster
 
 
 def test_cluster_rows_and_device_weights():
-    info = {
-        "nodes": [
-            {
-                "node_id": "abcdef0123",
-                "address": "10.0.0.1",
-                "alive": True,
-                "resources": {
-                    "CPU": 16.0,
-                    "GPU": 2.0,
-                    "threadx_gpu_5090": 1.0,
-                    "threadx_gpu_2060": 1.0,
-                    "memory": 2**34,
-                },
-            }
-        ]
-    }
-    nodes = vm.node_rows(info)
+    ray_nodes = [  # as ray.nodes() lists them
+        {
+            "NodeID": "abcdef0123",
+            "NodeManagerAddress": "10.0.0.1",
+            "Alive": True,
+            "Resources": {
+                "CPU": 16.0,
+                "GPU": 2.0,
+                "threadx_gpu_5090": 1.0,
+                "threadx_gpu_2060": 1.0,
+                "memory": 2**34,
+            },
+        }
+    ]
+    nodes = vm.node_rows(cluster_info(ray_nodes, {"CPU": 16.0}, {"CPU": 8.0}))
     assert nodes.rows == (("abcdef01", "10.0.0.1", True, 16.0, 2.0, "2060, 5090", "16.0 GiB"),)
     w, note = vm.device_weights(["5090", "2060"], {})
     assert w == {"2060": 0.25, "5090": 0.75} and "rule" in note
@@ -458,7 +470,7 @@ def test_drilldown_view_of_a_reference_simulation(store):
     ensure_sample(store)
     ds = load_dataset(store, "BTCUSDT", "15m")
     dd = drilldown(ds, {**StrategyParams().model_dump(), "bb_period": 30, "bb_std": 2.5})
-    v = charts.drilldown_view("run-1", 7, dd, n_columns=500)
+    v = charts.drilldown_model("run-1", 7, dd, n_columns=500)
     bars, trades, eq = dd["bars"], dd["trades"], dd["equity"]
     assert v.n_bars == len(bars) == 2016 and v.n_trades == len(trades) > 0
     assert v.candles.bars_per_candle == 5 and len(v.candles.time) == 404

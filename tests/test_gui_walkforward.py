@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from gui import walkforward as wfv
-from gui.walkforward import NOT_WALK_FORWARD, WAITING, missing_note, walk_forward_view
+from gui.walkforward import NOT_WALK_FORWARD, WAITING, missing_note, walk_forward_model
 from threadx.metrics import METRIC_NAMES
 from threadx.sweep.results import RunStore
 from threadx.sweep.spec import spec_from_dict, spec_to_toml
@@ -129,11 +129,11 @@ def _curve(n: int, spike_at: int | None = None) -> dict:
 
 
 def test_no_report_says_why():
-    v = walk_forward_view(None, "r1")
+    v = walk_forward_model(None, "r1")
     assert (v.run_id, v.available, v.message, v.detail) == ("r1", False, NOT_WALK_FORWARD, ())
     assert v.dataset(None) is None and v.keys == ()
-    assert walk_forward_view(None, note=WAITING).message == WAITING
-    assert walk_forward_view("garbage").message == NOT_WALK_FORWARD  # type: ignore[arg-type]
+    assert walk_forward_model(None, note=WAITING).message == WAITING
+    assert walk_forward_model("garbage").message == NOT_WALK_FORWARD  # type: ignore[arg-type]
     assert missing_note(None) == WAITING and missing_note(False, "completed") == NOT_WALK_FORWARD
     assert "resume it" in missing_note(True, "cancelled")
     assert "once it completes" in missing_note(True, "running")
@@ -142,7 +142,7 @@ def test_no_report_says_why():
 
 def test_fold_table_follows_the_report():
     rep = _report()
-    v = walk_forward_view(_run_report(rep), "wf-0123")
+    v = walk_forward_model(_run_report(rep), "wf-0123")
     assert v.available and v.keys == ("BTCUSDT 15m",)
     assert v.message.startswith(
         "walk-forward (rolling: train 7d, test 2d, step 2d), best by "
@@ -182,7 +182,7 @@ def test_fold_table_follows_the_report():
 
 
 def test_degradation_line_and_its_class():
-    ds = walk_forward_view(_run_report()).dataset(None)
+    ds = walk_forward_model(_run_report()).dataset(None)
     assert ds.degradation == (
         "mean IS Sharpe 11.3 -> mean OOS Sharpe -0.9 (OOS/IS -0.0796); "
         "stitched OOS Sharpe -1.35; walk-forward efficiency -0.127 (OOS/IS "
@@ -191,18 +191,18 @@ def test_degradation_line_and_its_class():
     )
     assert ds.degradation_class == "fails"
     classes = {
-        e: walk_forward_view(_run_report(_report(efficiency=e))).dataset(None).degradation_class
+        e: walk_forward_model(_run_report(_report(efficiency=e))).dataset(None).degradation_class
         for e in (0.5, 0.8, 0.2, 0.0, None)
     }
     assert classes == {0.5: "holds", 0.8: "holds", 0.2: "weak", 0.0: "fails", None: "unknown"}
     rep = _report(efficiency=None)
     rep["degradation"]["sharpe_ratio"] = None
-    text = walk_forward_view(_run_report(rep)).dataset(None).degradation
+    text = walk_forward_model(_run_report(rep)).dataset(None).degradation
     assert "(OOS/IS n/a)" in text and "walk-forward efficiency n/a" in text
 
 
 def test_stitched_metrics():
-    ds = walk_forward_view(_run_report()).dataset(None)
+    ds = walk_forward_model(_run_report()).dataset(None)
     assert ds.stitched == (
         "stitched out-of-sample: 576 bars\n2023-03-08 00:00 .. 2023-03-13 "
         "23:45\nequity 10,000.00 -> 9,943.47 (-0.56%)"
@@ -220,7 +220,7 @@ def test_stitched_metrics():
 def test_equity_is_decimated_with_fold_boundaries():
     rep = _report()
     rep["oos_equity"] = _curve(5000, spike_at=2345)
-    ds = walk_forward_view(_run_report(rep), n_columns=100).dataset(None)
+    ds = walk_forward_model(_run_report(rep), n_columns=100).dataset(None)
     xs, ys = ds.equity
     assert ds.bars == 5000 and len(xs) <= 3 * 100 + 1 < 5000  # first, min, max per column
     assert xs[0] == rep["oos_equity"]["time"][0] and ys[-1] == rep["oos_equity"]["equity"][-1]
@@ -236,15 +236,15 @@ def test_equity_is_decimated_with_fold_boundaries():
     assert ds.capital == 10_000.0
     short = _report()
     short["oos_equity"] = _curve(50)
-    whole = walk_forward_view(_run_report(short)).dataset(None).equity[1]
+    whole = walk_forward_model(_run_report(short)).dataset(None).equity[1]
     assert whole == tuple(short["oos_equity"]["equity"])  # short enough: drawn whole
-    assert walk_forward_view(_run_report()).dataset(None).equity == ((), ())  # none sent
+    assert walk_forward_model(_run_report()).dataset(None).equity == ((), ())  # none sent
 
 
 def test_several_datasets_and_an_empty_one():
     a, b = _report(), _report(timeframe="1h")
     b["folds"] = []
-    v = walk_forward_view(_run_report(a, b))
+    v = walk_forward_model(_run_report(a, b))
     assert v.keys == ("BTCUSDT 15m", "BTCUSDT 1h")
     assert v.dataset("BTCUSDT 1h").folds.empty and v.dataset("BTCUSDT 1h").boundaries == ()
     assert v.dataset("nope").key == "BTCUSDT 15m"
@@ -326,9 +326,12 @@ def test_service_none_for_a_plain_or_unfinished_run(tmp_path):
 
 @pytest.fixture
 def backend():
-    from gui.backend import Backend, _RunCache
+    from gui.backend import Backend
+    from gui.run_controller import FollowedRun
+    from tests.gui_fakes import FakeClient
 
     b = Backend(cfg=None)
+    b.client = FakeClient()
     spec = spec_from_dict(
         {
             "name": "wf",
@@ -337,47 +340,46 @@ def backend():
             "walk_forward": {"train": "7d", "test": "2d"},
         }
     )
-    b._run = _RunCache("wf-0123", spec=spec, state="completed", final_loaded=True)
+    b.run.run = FollowedRun("wf-0123", spec=spec, state="completed", final_loaded=True)
     return b
 
 
-def test_backend_posts_the_view(backend):
-    run = backend._run
-    backend._on_walk_forward(run, copy.deepcopy(_run_report()))
+def test_backend_posts_the_model(backend):
+    run = backend.run.run
+    backend.run.on_walk_forward(run, copy.deepcopy(_run_report()))
     (view,) = backend.drain()
-    assert isinstance(view, wfv.WalkForwardView) and view.available and run.wf_done
+    assert isinstance(view, wfv.WalkForwardModel) and view.available and run.wf_done
     assert view.run_id == "wf-0123" and view.keys == ("BTCUSDT 15m",)
-    backend._on_walk_forward(run, None)  # a walk-forward run without its report
+    backend.run.on_walk_forward(run, None)  # a walk-forward run without its report
     assert backend.drain()[0].message == missing_note(True, "completed")
     run.spec = run.spec.model_copy(update={"walk_forward": None})
-    backend._on_walk_forward(run, None)
+    backend.run.on_walk_forward(run, None)
     assert backend.drain()[0].message == NOT_WALK_FORWARD
-    backend._on_walk_forward(type(run)("other"), None)  # an answer for a run no longer shown
+    backend.run.on_walk_forward(type(run)("other"), None)  # an answer for a run no longer shown
     assert backend.drain() == []
 
 
-def test_backend_asks_once_the_final_results_are_in(backend, monkeypatch):
-    from gui.backend import REPORT_TRIES
+def test_backend_asks_once_the_final_results_are_in(backend):
+    from gui.run_controller import REPORT_TRIES
 
-    asked = []
-    monkeypatch.setattr(backend, "_driver", lambda *a: asked.append(a) or f"ref{len(asked)}")
-    run = backend._run
-    backend._poll_walk_forward()
+    asked = backend.client.asked
+    run = backend.run.run
+    backend.run.poll_walk_forward()
     assert asked == [("walk_forward", "wf-0123")] and "walk_forward" in backend._pending
     assert run.wf_tries == 1
     backend._pending.clear()
     run.wf_tries = REPORT_TRIES  # a request that kept failing is not asked again
-    backend._poll_walk_forward()
+    backend.run.poll_walk_forward()
     assert len(asked) == 1 and backend._due["walk_forward"] == float("inf")
     run.wf_tries, run.final_loaded = 0, False  # live results: not yet
-    backend._poll_walk_forward()
+    backend.run.poll_walk_forward()
     assert len(asked) == 1
 
 
 def test_backend_spec_says_what_the_panel_waits_for(backend):
-    run = backend._run
+    run = backend.run.run
     run.state = "running"
-    backend._on_spec(run, run.spec.model_dump(mode="json"))
+    backend.run.on_spec(run, run.spec)
     (view,) = backend.drain()
     assert not view.available and view.message == missing_note(True, "running")
 
@@ -396,7 +398,7 @@ def test_panel_draws_the_view_without_a_window():
             panel.build()
         rep = _report()
         rep["oos_equity"] = _curve(600)
-        view = walk_forward_view(_run_report(rep, _report(timeframe="1h")), "wf-0123")
+        view = walk_forward_model(_run_report(rep, _report(timeframe="1h")), "wf-0123")
         panel.apply(view)
         shown = panel.shown_text()
         ds = view.dataset(None)
@@ -410,7 +412,7 @@ def test_panel_draws_the_view_without_a_window():
         assert len(panel._marks) == 3
         panel.show_dataset("BTCUSDT 1h")  # the other dataset: no equity sent, nothing drawn
         assert panel.shown_text()["equity"][1] == [] and panel._marks == []
-        panel.apply(walk_forward_view(None, "plain"))
+        panel.apply(walk_forward_model(None, "plain"))
         shown = panel.shown_text()
         assert shown["header"] == NOT_WALK_FORWARD and shown["folds"] == []
         assert shown["metrics"] == [] and shown["equity"] == [[], []]

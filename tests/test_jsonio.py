@@ -116,7 +116,8 @@ def _frame_with_infinite_sharpe(n: int = 40, blocks: int = 4) -> pd.DataFrame:
 
 
 def test_overfit_report_writes_inf_as_the_policy_says_and_formats_it():
-    from threadx.sweep.overfit import build_report, format_report
+    from threadx.sweep.overfit import build_report
+    from threadx.sweep.report_text import format_report
 
     ds = {"symbol": "BTCUSDT", "timeframe": "1h", "bars": 2001}
     rep = build_report(_frame_with_infinite_sharpe(), [ds], ["sharpe"], 3, 4)

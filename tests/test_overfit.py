@@ -16,7 +16,8 @@ from threadx.metrics import periods_per_year
 from threadx.robust import dsr, expected_max_sharpe, psr
 from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep import overfit
-from threadx.sweep.overfit import build_report, classify, format_report, load_report
+from threadx.sweep.overfit import build_report, classify, load_report
+from threadx.sweep.report_text import format_report
 from threadx.sweep.results import rank
 
 BLOCKS = [f"block_{b:02d}" for b in range(64)]

@@ -11,6 +11,7 @@ from threadx.errors import ConfigError
 from threadx.sample import ensure_sample
 from threadx.sweep import run_local, spec_from_dict
 from threadx.sweep.results import rank, rank_aggregate, rank_results
+from threadx.sweep.states import RunState
 
 DATASETS = [("AAA", "1h"), ("BBB", "1h"), ("AAA", "4h")]
 
@@ -298,12 +299,12 @@ def test_service_top_and_status_use_the_aggregate(store):
     svc.step(0.01)
     svc.step(0.01)
     st = svc.status(rid)
-    assert st["state"] == "running" and st["done_tasks"] >= 1 and st["top"] == []
+    assert st.state == RunState.RUNNING and st.done_tasks >= 1 and st.top == []
     svc.run_until_idle(0.01)
     st = svc.status(rid)
     top = svc.top(rid)
-    assert st["state"] == "completed" and len(top) == 5 and set(top["n_datasets"]) == {2}
-    assert [r["combo_id"] for r in st["top"]] == list(top["combo_id"])
+    assert st.state == RunState.COMPLETED and len(top) == 5 and set(top["n_datasets"]) == {2}
+    assert [r["combo_id"] for r in st.top] == list(top["combo_id"])
     expected = rank_aggregate(svc.results(rid), spec.rank.by, "worst").head(5)
     assert list(top["combo_id"]) == list(expected["combo_id"])
     report = svc.report(rid)  # None without threadx.sweep.overfit, else the run's report
@@ -341,16 +342,16 @@ def test_service_wait_status_returns_when_the_run_moves(store):
     rid = svc.submit(spec)
     first = svc.wait_status(rid, None, timeout=30)  # nothing to compare with: now
     t0 = time.monotonic()
-    same = svc.wait_status(rid, first, timeout=0.3)  # nobody steps: the timeout
-    assert time.monotonic() - t0 >= 0.29 and same["done_tasks"] == first["done_tasks"]
+    same = svc.wait_status(rid, first.moved_from(), timeout=0.3)  # nobody steps: the timeout
+    assert time.monotonic() - t0 >= 0.29 and same.done_tasks == first.done_tasks
     stepper = threading.Timer(0.2, lambda: svc.run_until_idle(0.01))
     stepper.start()
     t0 = time.monotonic()
     moved = svc.wait_status(rid, same, timeout=30)  # woken by the first step that moves it
     stepper.join()
     assert time.monotonic() - t0 < 10
-    assert (moved["state"], moved["done_tasks"]) != (same["state"], same["done_tasks"])
+    assert (moved.state, moved.done_tasks) != (same.state, same.done_tasks)
     end = svc.wait_status(rid, {"state": "running", "done_tasks": -1}, timeout=30)
-    while end["state"] != "completed":
-        end = svc.wait_status(rid, end, timeout=30)
-    assert end["done_tasks"] == end["total_tasks"]
+    while end.state != RunState.COMPLETED:
+        end = svc.wait_status(rid, end.moved_from(), timeout=30)
+    assert end.done_tasks == end.total_tasks and end.terminal

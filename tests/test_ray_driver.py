@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -9,6 +11,7 @@ ray = pytest.importorskip("ray")
 
 from tests.ray_helpers import local_results, make_cfg, spec_4000, wait_state  # noqa: E402
 from threadx.errors import ThreadXError  # noqa: E402
+from threadx.sweep.states import ClusterInfo, RunState, RunStatus  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
@@ -35,16 +38,16 @@ def test_weighted_ratio_on_fake_gpus(client):
     spec = spec_4000()
     rid = client.submit(spec)
     st = client.wait(rid, timeout=240)
-    assert st["state"] == "completed", st
-    frame = client.call("results", rid)
+    assert st.state == "completed", st
+    frame = client.results(rid)
     assert sorted(frame["combo_id"]) == list(range(4000))
     n5090 = int((frame["device"] == "5090").sum())
     assert abs(n5090 - 3000) <= 100, n5090  # 3,000 +- one chunk
     assert int((frame["device"] == "2060").sum()) == 4000 - n5090
-    assert st["per_device"] == {"5090": n5090, "2060": 4000 - n5090}
+    assert st.per_device == {"5090": n5090, "2060": 4000 - n5090}
     pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
-    runs = client.call("list_runs")
-    assert any(r["run_id"] == rid and r["status"] == "completed" for r in runs)
+    runs = client.list_runs()
+    assert any(r.run_id == rid and r.status is RunState.COMPLETED for r in runs)
     import json
 
     man = json.loads((client.cfg.data_root / "runs" / rid / "manifest.json").read_text())
@@ -53,15 +56,15 @@ def test_weighted_ratio_on_fake_gpus(client):
     assert man["device_shares"]["5090"] == pytest.approx(n5090 / 4000)
     assert man["wall_s"] > 0 and man["bar_steps_per_s"] > 0
     assert man["peak_rss_bytes"] > 0 and man["worker_peak_rss_bytes"] > 0
-    top = client.call("top", rid, 5)
+    top = client.top(rid, 5)
     assert list(top["rank"]) == [1, 2, 3, 4, 5]
-    assert st["top"][0]["combo_id"] == top.iloc[0]["combo_id"]
+    assert st.top[0]["combo_id"] == top.iloc[0]["combo_id"]
 
 
 def test_resubmitting_a_finished_run_does_no_work(client):
     rid = client.submit(spec_4000())
     st = client.wait(rid, timeout=60)
-    assert st["state"] == "completed" and st["done"] == 4000
+    assert st.state == "completed" and st.done == 4000
 
 
 def test_pause_resume_cancel(client):
@@ -70,16 +73,16 @@ def test_pause_resume_cancel(client):
     spec = spec_4000("15m", chunk=20, name="ctl", multipliers=10)
     rid = client.submit(spec, 4)
     st = wait_state(client, rid, ("paused",))
-    assert 4 <= st["done_tasks"] < st["total_tasks"]
-    assert client.call("resume", rid)
-    assert client.call("cancel", rid)
+    assert 4 <= st.done_tasks < st.total_tasks
+    assert client.resume(rid)
+    assert client.cancel(rid)
     st = client.status(rid)
-    assert st["state"] == "cancelled"
+    assert st.state == "cancelled"
     # a cancelled run can be resumed later and completes exactly
-    client.call("resume", rid)
+    client.resume(rid)
     st = client.wait(rid, timeout=240)
-    assert st["state"] == "completed"
-    frame = client.call("results", rid)
+    assert st.state == "completed"
+    frame = client.results(rid)
     assert sorted(frame["combo_id"]) == list(range(20_000))
 
 
@@ -87,13 +90,13 @@ def test_killed_worker_mid_sweep(client):
     spec = spec_4000("15m", chunk=100, name="chaos-worker")
     rid = client.submit(spec, 6)
     wait_state(client, rid, ("paused",))
-    victims = [w for w in client.call("workers") if w["device"] == "5090"]
+    victims = [w for w in client.workers() if w["device"] == "5090"]
     ray.kill(ray.get_actor(victims[0]["worker_id"], namespace="threadx"), no_restart=True)
-    client.call("resume", rid)
+    client.resume(rid)
     st = client.wait(rid, timeout=240)
-    assert st["state"] == "completed", st
-    assert st["retries"] >= 1
-    frame = client.call("results", rid)
+    assert st.state == "completed", st
+    assert st.retries >= 1
+    frame = client.results(rid)
     assert sorted(frame["combo_id"]) == list(range(4000))  # each exactly once
     pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
 
@@ -106,20 +109,18 @@ def test_driver_killed_then_resumed(client):
     wait_state(client, rid, ("paused",))
     ray.kill(ray.get_actor(NAME, namespace="threadx"), no_restart=True)
     client._driver = None  # a new driver is created from the config and rebuilds from disk
-    assert rid in client.call("recovered")
-    assert client.status(rid)["state"] == "interrupted"
-    client.call("resume", rid)
+    assert rid in client.recovered()
+    assert client.status(rid).state == "interrupted"
+    client.resume(rid)
     st = client.wait(rid, timeout=240)
-    assert st["state"] == "completed"
-    frame = client.call("results", rid)
+    assert st.state == "completed"
+    frame = client.results(rid)
     assert sorted(frame["combo_id"]) == list(range(4000))
     pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
 
 
 def test_resources_return_to_total(client):
-    import time
-
-    client.call("release_workers")
+    client.release_workers()
     t0 = time.monotonic()
     while time.monotonic() - t0 < 30:
         avail, total = ray.available_resources(), ray.cluster_resources()
@@ -143,16 +144,48 @@ def test_bad_inputs_are_clear(client):
 def test_drilldown_matches_results(client):
     rid = client.submit(spec_4000())
     client.wait(rid, timeout=120)
-    best = client.call("top", rid, 1).iloc[0]
-    dd = client.call("drilldown", rid, int(best["combo_id"]))
+    best = client.top(rid, 1).iloc[0]
+    dd = client.drilldown(rid, int(best["combo_id"]))
     assert dd["mismatches"] == []
     assert len(dd["trades"]) == best["n_trades"]
     assert {"middle", "upper", "lower"} <= set(dd["bars"].columns)
 
 
-def test_unreachable_address_fails_fast(tmp_path):
-    import time
+def test_typed_client_answers(client):
+    """Every answer is typed; the non-blocking twins give refs that ``ready`` / ``resolve``
+    turn into the same values; the driver shapes the results (top K, heatmap, Pareto)."""
+    from pathlib import Path
 
+    from threadx.sweep.shapes import Heatmap, Pareto, Ranking
+    from threadx.sweep.spec import SweepSpec
+
+    rid = client.submit(spec_4000())
+    st = client.wait(rid, timeout=120)
+    assert isinstance(st, RunStatus) and st.state is RunState.COMPLETED and st.terminal
+    refs = [client.status_async(rid), client.ranking_async(rid, "none", 3)]
+    t0 = time.monotonic()
+    while len(client.ready(refs, 1.0)) < 2 and time.monotonic() - t0 < 30:
+        pass
+    again, ranking = client.resolve(refs)
+    assert again.state is RunState.COMPLETED and again.done == st.done == 4000
+    assert isinstance(ranking, Ranking) and list(ranking.rows["rank"]) == [1, 2, 3]
+    assert list(ranking.rows["combo_id"]) == list(client.top(rid, 3)["combo_id"])
+    hm = client.heatmap(rid, "sharpe", "bb_period", "bb_std")
+    assert isinstance(hm, Heatmap) and hm.kind == "heatmap" and len(hm.values) == 50
+    p = client.pareto(rid)
+    assert isinstance(p, Pareto) and p.n_results == 4000 and p.front_ids
+    assert isinstance(client.spec(rid), SweepSpec) and client.spec(rid).count() == 4000
+    assert client.data_root() == Path(client.call("data_root")) == client.cfg.data_root
+    info = client.cluster_info()
+    assert isinstance(info, ClusterInfo) and not info.embedded and info.total["GPU"] == 2
+    assert info.nodes[0].alive and info.nodes[0].gpu_devices == ("2060", "5090")
+    assert {w["device"] for w in info.workers} <= {"2060", "5090"}
+    assert rid in [r.run_id for r in client.list_runs()]
+    with pytest.raises(ValueError, match="pause, resume or cancel"):
+        client.control_async("delete", rid)
+
+
+def test_unreachable_address_fails_fast(tmp_path):
     from actors.client import ClusterUnreachable, _check_reachable
 
     t0 = time.monotonic()
@@ -162,12 +195,12 @@ def test_unreachable_address_fails_fast(tmp_path):
 
 
 def test_indicator_cache_hit_rate_on_repeated_sweep(client):
-    before = client.call("cache_stats")
+    before = client.cache_stats()
     spec = spec_4000(name="cache-again")  # same data and indicators as the first test
     spec["fixed"] = {"fee_bps": 7.0}  # a different run, same indicator parameters
     st = client.wait(client.submit(spec), timeout=240)
-    assert st["state"] == "completed"
-    after = client.call("cache_stats")
+    assert st.state == "completed"
+    after = client.cache_stats()
     hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
     assert hits + misses > 0
     assert hits / (hits + misses) > 0.9, (hits, misses)

@@ -532,7 +532,8 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
     """Print the stored report (computed and stored first when a completed run lacks it)."""
 
     from threadx.errors import StoreError
-    from threadx.sweep.overfit import format_report, load_report
+    from threadx.sweep.overfit import load_report
+    from threadx.sweep.report_text import format_report
     from threadx.sweep.results import RunStore
 
     path = Path(args.run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,13 @@ from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import as_frame
 from threadx.sweep.plan import SweepPlan, check_memory, plan_sweep
-from threadx.sweep.results import RunStore, now_iso, pareto_front, rank, rank_results
+from threadx.sweep.results import RunStore, now_iso, rank, rank_results
 from threadx.sweep.run import finish_run, open_store, peak_rss_bytes
+from threadx.sweep.shapes import Heatmap, Pareto, Ranking, heatmap, pareto, ranking
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
+from threadx.sweep.states import TERMINAL, UNFINISHED, RunState, RunStatus, RunSummary
 
 log = get_logger(__name__)
-UNFINISHED = ("created", "queued", "running", "paused")
-TERMINAL_STATES = ("completed", "cancelled", "failed", "interrupted")
 
 DataLoader = Callable[[SweepSpec], tuple[list[Dataset], list[Any]]]
 ExecutorFactory = Callable[[SweepPlan, list[Any]], Executor]
@@ -78,6 +78,10 @@ class SweepService:
         self.queue: deque[ActiveRun] = deque()
         self.active: ActiveRun | None = None
         self.known: dict[str, ActiveRun] = {}
+        # the result frame the last shape query loaded, by (run id, parts on disk): the shapes
+        # asked for together (ranking, heatmap, Pareto) read the parts once
+        self._frame_lock = threading.Lock()
+        self._frame: tuple[tuple[str, tuple[int, ...]], pd.DataFrame] | None = None
         self.recovered = self.recover()
 
     # -- disk ------------------------------------------------------------------------------
@@ -93,7 +97,7 @@ class SweepService:
             except StoreError:
                 continue
             if man.get("status") in UNFINISHED:
-                store.update_manifest(status="interrupted")
+                store.update_manifest(status=RunState.INTERRUPTED)
                 out.append(store.run_id)
         return out
 
@@ -113,7 +117,7 @@ class SweepService:
             if plan.run_id in self.known and self.known[plan.run_id] in (self.active, *self.queue):
                 return plan.run_id
             store = open_store(
-                plan, self.runs_dir, spec.backend, status="queued", estimated_bytes=need
+                plan, self.runs_dir, spec.backend, status=RunState.QUEUED, estimated_bytes=need
             )
             run = ActiveRun(plan, store, handles, pause_after=pause_after)
             self.known[plan.run_id] = run
@@ -164,7 +168,7 @@ class SweepService:
                 for w in self.worker_info()
             ]
             run.store.update_manifest(
-                status="running",
+                status=RunState.RUNNING,
                 started=now_iso(),
                 weights=run.controller.weights,
                 schedule=self.schedule,
@@ -187,30 +191,30 @@ class SweepService:
                 except Exception as err:  # noqa: BLE001 - a failed run must not stop the service
                     self._fail(run, err)
                     return bool(self.queue)
-                if not more and run.controller.state() != "paused":
+                if not more and run.controller.state() != RunState.PAUSED:
                     self._finish(run)
-                elif run.controller.state() == "paused" and not run.controller.running:
-                    self._mark(run, "paused")
+                elif run.controller.state() == RunState.PAUSED and not run.controller.running:
+                    self._mark(run, RunState.PAUSED)
                 return True
         finally:
             with self.changed:
                 self.changed.notify_all()
 
     def wait_status(
-        self, run_id: str, since: dict[str, Any] | None = None, timeout: float = 0.5
-    ) -> dict[str, Any]:
-        """:meth:`status` as soon as it differs from ``since`` (state or tasks done), the run
-        ends, or ``timeout`` seconds have passed: a client sees a finished run at once instead
-        of at its next poll."""
+        self, run_id: str, since: Mapping[str, Any] | None = None, timeout: float = 0.5
+    ) -> RunStatus:
+        """:meth:`status` as soon as it differs from ``since`` (state or tasks done: a status
+        or :meth:`RunStatus.moved_from`), the run ends, or ``timeout`` seconds have passed: a
+        client sees a finished run at once instead of at its next poll."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             st = self.status(run_id)
-            moved = since is None or (st["state"], st.get("done_tasks")) != (
+            moved = since is None or (st.state, st.done_tasks) != (
                 since.get("state"),
                 since.get("done_tasks"),
             )
             left = deadline - time.monotonic()
-            if moved or st["state"] in TERMINAL_STATES or left <= 0:
+            if moved or st.state in TERMINAL or left <= 0:
                 return st
             with self.changed:
                 self.changed.wait(left)
@@ -242,7 +246,7 @@ class SweepService:
         )
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
         frame = None
-        if st["state"] == "completed" and len(run.parts) == len(run.plan.tasks):
+        if st["state"] == RunState.COMPLETED and len(run.parts) == len(run.plan.tasks):
             import pyarrow as pa  # every part computed in this session: no read-back
 
             frame = pa.concat_tables([run.parts[t.task_id] for t in run.plan.tasks]).to_pandas()
@@ -255,14 +259,14 @@ class SweepService:
             run.top = self.top(run.store.run_id).drop(columns="rank")
         self.active = None
 
-    def _mark(self, run: ActiveRun, status: str) -> None:
+    def _mark(self, run: ActiveRun, status: RunState) -> None:
         if run.store.read_manifest().get("status") != status:
             run.store.update_manifest(status=status)
 
     def _fail(self, run: ActiveRun, err: BaseException) -> None:
         run.error = f"{type(err).__name__}: {err}"
         log.error("run %s failed: %s", run.store.run_id, run.error)
-        run.store.update_manifest(status="failed", error=run.error, finished=now_iso())
+        run.store.update_manifest(status=RunState.FAILED, error=run.error, finished=now_iso())
         if self.active is run:
             self.active = None
 
@@ -283,7 +287,7 @@ class SweepService:
             if run.controller is None:
                 return False
             run.controller.pause()
-            run.store.update_manifest(status="paused")
+            run.store.update_manifest(status=RunState.PAUSED)
             return True
 
     def resume(self, run_id: str) -> bool:
@@ -294,7 +298,7 @@ class SweepService:
                 return True
             if run is not None and run is self.active and run.controller is not None:
                 run.controller.resume()
-                run.store.update_manifest(status="running")
+                run.store.update_manifest(status=RunState.RUNNING)
                 return True
         self.resume_run(run_id)
         return True
@@ -304,7 +308,7 @@ class SweepService:
             run = self._run(run_id)
             if run in self.queue:
                 self.queue.remove(run)
-                run.store.update_manifest(status="cancelled", finished=now_iso())
+                run.store.update_manifest(status=RunState.CANCELLED, finished=now_iso())
                 return True
             if run.controller is None or run.controller.finished:
                 return False
@@ -313,26 +317,30 @@ class SweepService:
             return True
 
     # -- queries ---------------------------------------------------------------------------
-    def status(self, run_id: str) -> dict[str, Any]:
+    def status(self, run_id: str) -> RunStatus:
+        """The run's :class:`RunStatus` (the one place it is built): the live controller's
+        progress, else the run folder's manifest and parts; with the run's current top K."""
         with self.lock:
             run = self.known.get(run_id)
-            if run is not None and run.controller is not None and run.error is None:
+            live = run is not None and run.controller is not None and run.error is None
+            if live:
                 st = run.controller.status()
                 st["weights"] = dict(run.controller.weights)
                 top = run.top
             else:
-                st, top = self._status_from_disk(run_id), None
+                st, top = self._progress_from_disk(run_id), None
             if run is not None and run in self.queue:
-                st["state"] = "queued"
+                st["state"] = RunState.QUEUED
             if run is not None and run.error:
-                st["state"], st["error"] = "failed", run.error
-        st["run_id"] = run_id
-        if top is None and run is not None and run.controller is not None and run.error is None:
+                st["state"], st["error"] = RunState.FAILED, run.error
+        if top is None and live:
             top = pd.DataFrame()  # aggregate ranking of a live run: known once it ends
-        st["top"] = (top if top is not None else self.top(run_id)).to_dict("records")
-        return st
+        top = top if top is not None else self.top(run_id)
+        return RunStatus.from_dict({**st, "run_id": run_id, "top": top.to_dict("records")})
 
-    def _status_from_disk(self, run_id: str) -> dict[str, Any]:
+    def _progress_from_disk(self, run_id: str) -> dict[str, Any]:
+        """The status fields of a run that no controller of this service drives (its manifest
+        and the parts on disk)."""
         store = RunStore(self.runs_dir / run_id)
         man = store.read_manifest()
         done = store.done_tasks()
@@ -356,14 +364,14 @@ class SweepService:
             "retries": man.get("retries", 0),
         }
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunSummary]:
         out = list_runs_on_disk(self.runs_dir)
         with self.lock:
             live = {r.store.run_id: r for r in (self.active, *self.queue) if r is not None}
         for row in out:
             if row["run_id"] in live and live[row["run_id"]].controller is not None:
                 row["status"] = live[row["run_id"]].controller.state()
-        return out
+        return [RunSummary.from_dict(row) for row in out]
 
     def results(self, run_id: str) -> pd.DataFrame:
         return RunStore(self.runs_dir / run_id).load()
@@ -403,7 +411,7 @@ class SweepService:
                 if (
                     report is None
                     and self.spec(run_id).walk_forward is not None
-                    and store.read_manifest().get("status") == "completed"
+                    and store.read_manifest().get("status") == RunState.COMPLETED
                 ):
                     from threadx.data.store import OHLCVStore
 
@@ -418,8 +426,42 @@ class SweepService:
                 rep["oos_equity"] = _curve(sel, max_points)
         return report
 
-    def pareto(self, run_id: str) -> pd.DataFrame:
-        return pareto_front(self.results(run_id))
+    # -- shapes: what a client draws, computed here (threadx.sweep.shapes) ------------------
+    def frame(self, run_id: str) -> pd.DataFrame:
+        """The run's results as :meth:`results`, shared by the shape queries: read once per
+        change of the parts on disk (do not modify it)."""
+        store = RunStore(self.runs_dir / run_id)
+        with self._frame_lock:
+            key = (run_id, tuple(sorted(store.done_tasks())))
+            if self._frame is None or self._frame[0] != key:
+                self._frame = None  # the previous frame can go before the next one is read
+                self._frame = (key, store.load(key[1]))
+            return self._frame[1]
+
+    def ranking(self, run_id: str, mode: str | None = None, k: int | None = None) -> Ranking:
+        """The run's top ``k`` (default: its ``[rank] top_k``) ranked per dataset
+        (``mode="none"``) or across datasets (``"median"``, ``"worst"``; default: its
+        ``[rank] aggregate``)."""
+        spec = self.spec(run_id)
+        return ranking(
+            self.frame(run_id),
+            spec.rank.by,
+            k or spec.rank.top_k,
+            mode or spec.rank.aggregate,
+            spec.datasets(),
+        )
+
+    def heatmap(
+        self, run_id: str, metric: str, x: str | None = None, y: str | None = None
+    ) -> Heatmap:
+        """``metric`` over the swept dimensions ``x`` and ``y`` (a line without ``y``), the
+        others held at the best row's values."""
+        spec = self.spec(run_id)
+        return heatmap(self.frame(run_id), spec.grid_values(), metric, x, y, spec.rank.by)
+
+    def pareto(self, run_id: str) -> Pareto:
+        """The Pareto scatter (max Sharpe, min drawdown) of every result of the run."""
+        return pareto(self.frame(run_id))
 
 
 def _curve(eq: pd.DataFrame, max_points: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``threadx gui [--address A] [--screenshot-dir D] [--exit-after S]``: open the desktop client.
 
 :func:`register` adds the verb to the ``threadx`` command's sub-parsers
-(``threadx/cli/__init__.py`` calls it). Without ``--address`` the client joins ``cluster.address``, else a local cluster already
-running on this machine, else starts an embedded one.
+(``threadx/cli/__init__.py`` calls it). Without ``--address`` the client joins
+``cluster.address``, else a local cluster already running on this machine, else starts an
+embedded one.
 """
 
 from __future__ import annotations

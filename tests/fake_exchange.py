@@ -38,22 +38,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
+from threadx.data.resample import TIMEFRAMES
+
 MS_PER_MIN = 60_000
-INTERVAL_MIN = {
-    "1m": 1,
-    "3m": 3,
-    "5m": 5,
-    "15m": 15,
-    "30m": 30,
-    "1h": 60,
-    "2h": 120,
-    "4h": 240,
-    "6h": 360,
-    "8h": 480,
-    "12h": 720,
-    "1d": 1440,
-    "1w": 10080,
-}
+INTERVAL_MIN = dict(TIMEFRAMES)  # Binance serves exactly the timeframes ThreadX resamples to
 KLINES_WEIGHT = 2
 TICKER_WEIGHT_ALL = 80
 WEEK_ORIGIN_MS = 4 * 1440 * MS_PER_MIN  # Monday 1970-01-05

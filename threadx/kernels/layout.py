@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from threadx.metrics import DEFAULT_BLOCKS, STAT_NAMES
+from threadx.metrics import DEFAULT_BLOCKS, METRIC_NAMES, STAT_NAMES
 from threadx.units import NS_PER_YEAR
 
 # --- parameter matrix columns -------------------------------------------------------------------
@@ -87,27 +87,8 @@ PARAM_COLUMNS: tuple[str, ...] = (
 DIRECTION_CODES: dict[str, int] = {"both": 0, "long": 1, "short": -1}
 ATR_METHODS: tuple[str, ...] = ("ema", "sma", "wilder")
 
-# --- output columns (STRATEGY.md metric table order) ---------------------------------------------
-OUT_NAMES: tuple[str, ...] = (
-    "final_equity",
-    "total_return",
-    "cagr",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "n_trades",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "avg_win",
-    "avg_loss",
-    "exposure",
-    "avg_bars_held",
-    "total_fees",
-    "ruined",
-)
+# --- output columns: the metrics, in STRATEGY.md's table order (their one list: METRIC_NAMES) --
+OUT_NAMES: tuple[str, ...] = METRIC_NAMES
 (
     O_FINAL_EQUITY,
     O_TOTAL_RETURN,
@@ -187,18 +168,7 @@ class PackedSweep:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (bars + banks + parameter matrix)."""
-        arrays = (
-            self.open,
-            self.high,
-            self.low,
-            self.close,
-            self.middle,
-            self.sd,
-            self.atr,
-            self.trend,
-            self.params,
-        )
-        return int(sum(a.nbytes for a in arrays))
+        return int(sum(a.nbytes for a in self.bar_arrays()))
 
     def bar_arrays(self) -> tuple[np.ndarray, ...]:
         """``(open, high, low, close, middle, sd, atr, trend, params)`` in kernel argument order."""

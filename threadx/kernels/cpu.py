@@ -33,29 +33,9 @@ differently, far below the 1e-9 relative tolerance the tests allow):
   (they only move the clock) and finds the next kept signal, a same-bar re-entry included.
 * Flat bars have exact zero returns: they are not visited, only counted at the end.
 
-Streaming metrics (bar returns ``r[t] = equity[t] / equity[t-1] - 1``, ``r = 0`` when
-``equity[t-1] <= 0``):
-
-* ``mean(r)`` from a compensated (TwoSum, i.e. Neumaier's error term) ``sum(r)``;
-* ``std(r, ddof=1)``: returns are summed in segments of at most ``SEGMENT_MAX`` about a pivot
-  (the segment's first return), so a bar costs no division; each segment is merged into the
-  running ``(n, mean, M2)`` with Chan et al.'s pairwise formula, and so are the zero returns at
-  the end. Summing about a pivot that is one of the values bounds the cancellation of
-  ``S2 - S1^2 / n`` by ``n``, whatever the data;
-* ``sum(min(r, 0)^2)``;
-* the maximum drawdown ``max_t 1 - equity[t] / peak[t]`` exactly: within the stretch of one
-  peak the deepest point is the lowest equity (division and subtraction round monotonically),
-  so only each stretch's trough is divided, and only when it can deepen the maximum: a trough
-  ``>= peak * (1 - max_dd) * (1 + DD_MARGIN)`` (computed) cannot, the margin dwarfing the
-  rounding of that threshold;
-* trade counts, sums of positive / negative net pnl (and a compensated sum of all), bars held,
-  fees -- branch-free (the sign of a pnl and the side of a trade are unpredictable);
-* for the overfitting report (:data:`~threadx.kernels.layout.STAT_NAMES`): ``sum(r^3)``
-  (compensated) and ``sum(r^4)``, giving skewness and kurtosis with the central second moment of
-  the ``std`` above; and the sum of the returns of each of the ``S`` equal blocks of bars, taken
-  as differences of the compensated running ``sum(r)`` at the block boundaries (no per-bar
-  work beyond one comparison; written straight into ``out``, so the CUDA twin needs no local
-  array). ``S`` is the width of ``out`` beyond the metrics and statistics.
+Streaming metrics: how each metric is summed in one pass (compensated sums, pivoted segments
+for the variance, the exact maximum drawdown from each peak's trough, the block sums of the
+overfitting report) is in STRATEGY.md, "What the fused kernel does identically".
 """
 
 from __future__ import annotations
@@ -605,24 +585,9 @@ def run_sweep_cpu(
         # time rather than in one equal block per thread (the setting is per calling thread)
         previous = numba.set_parallel_chunksize(1)
         try:
-            op, hi, lo, cl, middle, sd, atr, trend, P = packed.bar_arrays()
-            cross_bits, cross_row = crossing_bank(packed) if cross is None else cross
-            _sweep_cpu(
-                op,
-                hi,
-                lo,
-                cl,
-                middle,
-                sd,
-                atr,
-                trend,
-                cross_bits,
-                cross_row,
-                P,
-                out,
-                cagr_exp,
-                sqrt_ppy,
-            )
+            bars = packed.bar_arrays()  # open, high, low, close, middle, sd, atr, trend, P
+            bits, rows = crossing_bank(packed) if cross is None else cross
+            _sweep_cpu(*bars[:8], bits, rows, bars[8], out, cagr_exp, sqrt_ppy)
         finally:
             numba.set_parallel_chunksize(previous)
     return out

@@ -14,13 +14,15 @@ from typing import Any
 
 import ray
 
+from threadx.cache import DEFAULT_TTL_S
+
 NAME = "indicator_cache"
 DEFAULT_MAX_BYTES = 2 * 1024**3
 
 
 @ray.remote(num_cpus=0, max_concurrency=4)
 class IndicatorCache:
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, ttl_s: float = 3600.0) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, ttl_s: float = DEFAULT_TTL_S) -> None:
         from threadx.cache import FingerprintMemo, LRUTTLCache
 
         self.cache = LRUTTLCache(int(max_bytes), ttl_s)

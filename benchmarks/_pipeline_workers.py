@@ -110,7 +110,7 @@ def worker_ray(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         client = ThreadXClient(cfg).connect()
         t1 = time.perf_counter()
-        client.call("data_root")  # creates the driver actor (and the data store)
+        client.data_root()  # creates the driver actor (and the data store)
         t2 = time.perf_counter()
         warm = load_spec(args.warm_spec).model_dump(mode="json")
         first = submit_wait(client, dict(warm, name="pipe-raywarm-a"))
@@ -161,7 +161,7 @@ def submit_wait(client: Any, spec_dict: dict[str, Any], report: bool = False) ->
     out: dict[str, Any] = {"ray_s": t1 - t0, "run_id": rid}
     if report:
         with contextlib.redirect_stdout(io.StringIO()):
-            res = open_run(Path(client.call("data_root")) / "runs" / rid)
+            res = open_run(client.data_root() / "runs" / rid)
             _report(res, ap.Namespace(top=None, export=None))
         out["report_s"] = time.perf_counter() - t1
         out["manifest_wall_s"] = res.manifest.get("wall_s")

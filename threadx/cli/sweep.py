@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from threadx.jsonio import dumps
+from threadx.sweep.states import TERMINAL, RunState
 
 if TYPE_CHECKING:
     from threadx.cli.args import Context
@@ -171,7 +172,7 @@ class ProgressPrinter:
         if self.ended:
             return
         self.stream.write("\r" + progress_line(p) + "   ")
-        if p.get("done_tasks") == p.get("total_tasks") or p.get("state") in TERMINAL_STATES:
+        if p.get("done_tasks") == p.get("total_tasks") or p.get("state") in TERMINAL:
             self.stream.write("\n")
             self.ended = True
         self.stream.flush()
@@ -197,9 +198,6 @@ def print_ranking(
             "left out)"
         )
     print(ranking_table(frame, result.spec))
-
-
-TERMINAL_STATES = ("completed", "cancelled", "failed", "interrupted")
 
 
 def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> Any:
@@ -231,7 +229,7 @@ def run_on_cluster(
     warm_for_local_cluster(ctx, address)
     client = _client(ctx, address)
     try:
-        data_root = Path(client.call("data_root"))
+        data_root = client.data_root()
         if data_root != ctx.cfg.data_root:
             print(f"note: the cluster's driver uses data root {data_root}")
         if preflight:
@@ -239,10 +237,10 @@ def run_on_cluster(
         rid = client.submit(spec.model_dump(mode="json"))
         print(f"run {rid} submitted ({'embedded cluster' if client.embedded else 'cluster'})")
         st = client.wait(rid, on_status=ProgressPrinter())
-        if st["state"] != "completed":
+        if st.state != RunState.COMPLETED:
             from threadx.errors import ThreadXError
 
-            raise ThreadXError(f"run {rid} ended {st['state']}: {st.get('errors') or ''}")
+            raise ThreadXError(f"run {rid} ended {st.state}: {'; '.join(st.errors)}")
         return open_run(data_root / "runs" / rid)
     finally:
         client.close()
@@ -476,14 +474,14 @@ def cmd_sweep_control(ctx: Context, args: argparse.Namespace) -> int:
     client = _client(ctx, args.address, need_cluster=True)
     try:
         if args.action != "status":
-            ok = client.call(args.action, args.run_id)
+            ok = client.control(args.action, args.run_id)
             print(f"{args.action} {args.run_id}: {'done' if ok else 'nothing to do'}")
         if args.wait:
             st = client.wait(args.run_id, on_status=ProgressPrinter())
         else:
             st = client.status(args.run_id)
             print(progress_line(st))
-        for err in st.get("errors") or []:
+        for err in st.errors:
             print(f"  error: {err}")
     finally:
         client.close()

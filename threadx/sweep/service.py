@@ -25,11 +25,13 @@ from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import as_frame
 from threadx.sweep.plan import SweepPlan, check_memory, plan_sweep
-from threadx.sweep.results import RunStore, now_iso, rank, rank_results
+from threadx.sweep.results import RunStore, rank, rank_results
 from threadx.sweep.run import finish_run, open_store, peak_rss_bytes
 from threadx.sweep.shapes import Heatmap, Pareto, Ranking, heatmap, pareto, ranking
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
 from threadx.sweep.states import TERMINAL, UNFINISHED, RunState, RunStatus, RunSummary
+from threadx.units import NS_PER_SECOND
+from threadx.utc import now_iso
 
 log = get_logger(__name__)
 
@@ -473,7 +475,7 @@ def _curve(eq: pd.DataFrame, max_points: int) -> dict[str, Any]:
     if n > max_points:
         g = y.groupby(idx * (max_points // 2 - 1) // n)
         idx = np.unique(np.r_[0, n - 1, g.idxmin().to_numpy(), g.idxmax().to_numpy()])
-    t = pd.DatetimeIndex(eq.index).as_unit("ns").asi8[idx] / 1e9
+    t = pd.DatetimeIndex(eq.index).as_unit("ns").asi8[idx] / NS_PER_SECOND
     return {"time": t.tolist(), "equity": y.to_numpy(np.float64)[idx].tolist(), "bars": n}
 
 
@@ -496,10 +498,7 @@ def _as_spec(spec: SweepSpec | dict[str, Any] | str) -> SweepSpec:
     if isinstance(spec, dict):
         return spec_from_dict(spec)
     if isinstance(spec, str):
-        import tomllib
+        from threadx.models import parse_toml
 
-        try:
-            return spec_from_dict(tomllib.loads(spec), "<submitted TOML>")
-        except tomllib.TOMLDecodeError as err:
-            raise ThreadXError(f"<submitted TOML>: invalid TOML: {err}") from None
+        return spec_from_dict(parse_toml(spec, "<submitted TOML>"), "<submitted TOML>")
     raise ThreadXError(f"cannot build a sweep spec from {type(spec).__name__}")

@@ -62,7 +62,37 @@ def run(bars: list[tuple[float, float, float, float]], **overrides: object) -> B
     total = math.fsum(result.trades["pnl"])
     assert result.equity[-1] == pytest.approx(params.initial_capital + total, rel=1e-12)
     assert list(result.trades.columns) == list(TRADE_COLUMNS)
+    assert_cpu_kernel_agrees(bars, params, result)
+    TABLES.append((list(bars), params.model_dump()))
     return result
+
+
+# Every candle table run() saw, with its parameters: the CPU kernel checks each one as it runs
+# (assert_cpu_kernel_agrees); the CUDA twin replays them all under numba's simulator at the end.
+TABLES: list[tuple[list, dict]] = []
+
+
+def _reference_row(result: BacktestResult) -> np.ndarray:
+    from threadx.metrics import METRIC_NAMES, STAT_NAMES
+
+    metrics = [float(result.metrics[name]) for name in METRIC_NAMES]
+    stats = [float(result.stats[name]) for name in STAT_NAMES]
+    return np.array([*metrics, *stats, *result.stats["blocks"]])
+
+
+def assert_cpu_kernel_agrees(bars: list, params: StrategyParams, result: BacktestResult) -> None:
+    """The fused CPU kernel on the same table: every metric, statistic and block sum equal to
+    the reference's (integers exactly, the rest within 1e-9 relative)."""
+    from tests.test_kernels import _mismatches
+    from threadx.kernels.cpu import run_sweep_cpu
+    from threadx.strategy.pack import pack
+
+    o, h, lo, c = np.array(bars, dtype=np.float64).T
+    out = run_sweep_cpu(
+        pack([params.model_dump()], o, h, lo, c), T0, T0 + MINUTE * (len(bars) - 1), 1
+    )
+    bad = _mismatches(out[0], _reference_row(result))
+    assert not bad, "CPU kernel vs reference on this table:\n  " + "\n  ".join(bad)
 
 
 def only_trade(result: BacktestResult) -> dict[str, object]:
@@ -494,3 +524,52 @@ def test_parse_param_assignments() -> None:
         parse_param_assignments(["bb_period"])
     with pytest.raises(ConfigError, match="more than once"):
         parse_param_assignments(["bb_period=20", "bb_period=30"])
+
+
+def test_every_table_through_the_cuda_simulator() -> None:
+    """The GPU twin (numba's CUDA simulator: the device body, the launch, the transfers) on every
+    candle table of this module equals the CPU kernel, bit for bit. The tables are collected by
+    running this module's table tests first (whatever ran before), then replayed in one
+    subprocess."""
+    import inspect
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    TABLES.clear()
+    for name, fn in sorted(globals().items()):
+        if name.startswith("test_") and name != "test_every_table_through_the_cuda_simulator":
+            if callable(fn) and not inspect.signature(fn).parameters:
+                fn()
+    assert len(TABLES) >= 20, len(TABLES)
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        from threadx.kernels import resolve_backend
+        from threadx.kernels.cpu import run_sweep_cpu
+        from threadx.kernels.gpu import run_sweep_gpu
+        from threadx.strategy.pack import pack
+        assert resolve_backend("auto") == "gpu"
+        t0, minute = int(sys.argv[1]), int(sys.argv[2])
+        for i, (bars, params) in enumerate(json.load(sys.stdin)):
+            o, h, lo, c = np.array(bars, dtype=np.float64).T
+            packed = pack([params], o, h, lo, c)
+            end = t0 + minute * (len(bars) - 1)
+            gpu, cpu = run_sweep_gpu(packed, t0, end, 1), run_sweep_cpu(packed, t0, end, 1)
+            assert np.array_equal(gpu, cpu, equal_nan=True), (i, params, gpu - cpu)
+        print("ok", i + 1)
+        """
+    )
+    env = {**__import__("os").environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(T0), str(MINUTE)],
+        input=json.dumps(TABLES),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["ok", str(len(TABLES))]

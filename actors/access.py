@@ -16,8 +16,8 @@ import socket
 import sys
 from pathlib import Path
 
-from threadx.errors import ThreadXError
-from threadx.log import get_logger
+from threadx.core.errors import ThreadXError
+from threadx.core.log import get_logger
 
 log = get_logger(__name__)
 TOKEN_FILE = Path("~/.ray/auth_token")  # Ray's default token path (expand it)

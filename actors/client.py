@@ -28,8 +28,8 @@ from actors.access import ClusterUnreachable, reachable
 from actors.access import running_cluster_address as running_local_cluster
 from actors.data_store import NAME as DATA_STORE_NAME
 from actors.driver import get_or_create_driver
-from threadx.errors import ThreadXError
-from threadx.log import get_logger
+from threadx.core.errors import ThreadXError
+from threadx.core.log import get_logger
 from threadx.sweep.states import ClusterInfo, RunStatus, RunSummary
 
 if TYPE_CHECKING:

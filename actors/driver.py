@@ -36,7 +36,7 @@ IDLE_RELEASE_S = 30.0
 @ray.remote(num_cpus=0, max_concurrency=16)
 class SweepDriver:
     def __init__(self, cfg: Any) -> None:
-        from threadx.log import setup_logging
+        from threadx.core.log import setup_logging
         from threadx.sweep.service import SweepService
 
         self.cfg = cfg

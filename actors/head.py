@@ -58,10 +58,10 @@ from actors.access import (
     reachable,
     running_cluster_address,
 )
-from threadx.config import ThreadXConfig
+from threadx.core.config import ThreadXConfig
+from threadx.core.errors import ConfigError, ThreadXError
+from threadx.core.log import get_logger
 from threadx.devices import detect_gpus, devices_from_resources, node_resources
-from threadx.errors import ConfigError, ThreadXError
-from threadx.log import get_logger
 
 log = get_logger(__name__)
 

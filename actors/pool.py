@@ -18,8 +18,8 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
 
 from actors.worker import BacktestWorker
+from threadx.core.log import get_logger
 from threadx.devices import RESOURCE_PREFIX, devices_from_resources
-from threadx.log import get_logger
 from threadx.sweep.controller import WorkerInfo, WorkerLost
 from threadx.sweep.plan import SweepPlan, Task
 

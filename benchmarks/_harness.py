@@ -29,7 +29,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "@@bench "
-from threadx.units import NS_PER_MINUTE  # noqa: E402 -- the one home of time units
+from threadx.core.units import NS_PER_MINUTE  # noqa: E402 -- the one home of time units
 
 
 # --- bars ----------------------------------------------------------------------------------------

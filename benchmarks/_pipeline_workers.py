@@ -99,7 +99,7 @@ def worker_ray(args: argparse.Namespace) -> None:
 
         use_token_if_present()  # as threadx.cli.main does, before Ray is imported
         from actors.client import ThreadXClient
-        from threadx.config import apply_overrides, load_config
+        from threadx.core.config import apply_overrides, load_config
         from threadx.sweep import load_spec
 
         spec, ds = load_bars(args.data_root, args.spec)

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     import ray
 
     from actors.client import ThreadXClient
-    from threadx.config import apply_overrides, load_config
+    from threadx.core.config import apply_overrides, load_config
     from threadx.data.store import OHLCVStore
     from threadx.sample import ensure_sample
     from threadx.sweep import spec_from_dict

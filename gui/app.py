@@ -24,7 +24,7 @@ from gui.view_results import ResultsView
 from gui.view_runs import LogsView, RunsView
 from gui.view_sweep import SweepView
 from gui.walkforward import WalkForwardModel
-from threadx.log import get_logger
+from threadx.core.log import get_logger
 
 log = get_logger(__name__)
 TABS = ("cluster", "data", "sweep", "results", "drilldown", "runs", "logs")

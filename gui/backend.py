@@ -27,7 +27,7 @@ from gui.cluster_controller import ClusterController
 from gui.data_controller import DataController
 from gui.requests import Requests, one_line
 from gui.run_controller import RunController
-from threadx.log import get_logger
+from threadx.core.log import get_logger
 
 log = get_logger(__name__)
 REQUEST_TIMEOUT_S = 120.0

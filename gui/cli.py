@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from threadx.errors import ConfigError, ThreadXError
+from threadx.core.errors import ConfigError, ThreadXError
 
 
 def register(verbs: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from gui.viewmodels import NO_DATA, fmt_bytes
-from threadx.errors import ConfigError, ThreadXError
+from threadx.core.errors import ConfigError, ThreadXError
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, parse_param_assignments
 from threadx.sweep.spec import RangeSpec, SweepSpec, spec_from_dict
 

@@ -13,7 +13,7 @@ import pandas as pd
 from gui import forms, snapshots
 from gui.viewmodels import NO_DATA, ProgressModel
 from gui.widgets import Shell
-from threadx.errors import ConfigError, ThreadXError
+from threadx.core.errors import ConfigError, ThreadXError
 from threadx.strategy.params import StrategyParams
 
 RED, GREEN, GREY = (255, 110, 110), (120, 220, 120), (160, 160, 160)
@@ -255,7 +255,7 @@ class SweepView:
         self._file_status(f"loaded {path}", GREEN)
 
     def on_save(self, *_: Any) -> None:
-        from threadx.io import atomic_write_text
+        from threadx.core.io import atomic_write_text
         from threadx.sweep.spec import spec_to_toml
 
         path = dpg.get_value("sweep/toml_path").strip()

@@ -429,8 +429,8 @@ def device_weights(
 ) -> tuple[dict[str, float | None], str]:
     """Weights the driver will use for ``labels`` (``threadx.devices.resolve_weights``), or None
     per device when they come from a calibration at run start (not knowable beforehand)."""
+    from threadx.core.errors import ThreadXError
     from threadx.devices import resolve_weights
-    from threadx.errors import ThreadXError
 
     labels = sorted(set(labels))
     if not labels:

@@ -20,7 +20,7 @@ REAL_DATA_GZ = Path(__file__).resolve().parent / "data" / "real"  # *.csv.gz + S
 def pytest_configure(config: pytest.Config) -> None:
     home = tempfile.mkdtemp(prefix="threadx-test-home-")
     os.environ["HOME"] = home
-    os.environ["THREADX_LOGS"] = str(Path(home) / "threadx-logs")  # threadx.config.ENV_LOGS
+    os.environ["THREADX_LOGS"] = str(Path(home) / "threadx-logs")  # threadx.core.config.ENV_LOGS
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.pop("THREADX_CONFIG", None)
     os.environ.pop("THREADX_DATA_ROOT", None)

@@ -407,7 +407,7 @@ def data_cli(argv: list[str], data_root: Path, config_dir: Path | None = None) -
 
     from threadx.cli.args import Context
     from threadx.cli.exchange import register_data_verbs
-    from threadx.config import config_from_dict
+    from threadx.core.config import config_from_dict
 
     parser = argparse.ArgumentParser(prog="threadx")
     data = parser.add_subparsers(dest="verb", required=True).add_parser("data")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from threadx.config import apply_overrides, load_config
+from threadx.core.config import apply_overrides, load_config
 from threadx.data.store import OHLCVStore
 from threadx.sample import ensure_sample
 

@@ -28,6 +28,7 @@ from fake_exchange import (
     sliding_max_weight,
 )
 
+from threadx.core.errors import DataError, ThreadXError
 from threadx.data.binance import (
     import_archives,
     ingest,
@@ -39,7 +40,6 @@ from threadx.data.binance_http import BinanceClient, WeightBudget
 from threadx.data.binance_verify import verify
 from threadx.data.importers import read_file
 from threadx.data.store import OHLCVStore
-from threadx.errors import DataError, ThreadXError
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture

@@ -130,7 +130,7 @@ def test_huge_integer_parameter_is_one_line_error(capsys, tmp_path, root, line, 
 
 
 def test_max_bars_rule_names_the_parameter():
-    from threadx.errors import ConfigError
+    from threadx.core.errors import ConfigError
     from threadx.strategy.params import MAX_BARS, params_from_mapping
 
     assert params_from_mapping({"max_hold_bars": MAX_BARS}).max_hold_bars == MAX_BARS

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from actors import access, head
-from threadx.config import apply_overrides, load_config
-from threadx.errors import ConfigError, ThreadXError
+from threadx.core.config import apply_overrides, load_config
+from threadx.core.errors import ConfigError, ThreadXError
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

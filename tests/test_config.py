@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from threadx.config import apply_overrides, load_config
-from threadx.errors import ConfigError
+from threadx.core.config import apply_overrides, load_config
+from threadx.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def test_shipped_config_loads_and_resolves_relative_to_file():
 
 
 def test_every_field_has_a_description():
-    from threadx.config import ThreadXConfig
+    from threadx.core.config import ThreadXConfig
 
     def walk(model):
         for name, f in model.model_fields.items():
@@ -109,7 +109,7 @@ def test_missing_config_file(tmp_path):
 
 
 def test_logging_reaches_rotating_file(tmp_path):
-    from threadx.log import get_logger, setup_logging
+    from threadx.core.log import get_logger, setup_logging
 
     p = write(tmp_path, "[logging]\nlevel = 'DEBUG'\n")
     cfg = load_config(p)

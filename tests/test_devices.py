@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from threadx.core.errors import ConfigError, ThreadXError
 from threadx.devices import (
     RESOURCE_PREFIX,
     GpuInfo,
@@ -24,7 +25,6 @@ from threadx.devices import (
     node_resources,
     resolve_weights,
 )
-from threadx.errors import ConfigError, ThreadXError
 
 
 @pytest.mark.parametrize(

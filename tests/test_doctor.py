@@ -14,7 +14,7 @@ import pytest
 from threadx.cli import doctor
 from threadx.cli.args import Context
 from threadx.cli.doctor import register
-from threadx.config import config_from_dict
+from threadx.core.config import config_from_dict
 
 NO_CLUSTER = {"status": "none", "address": None, "dashboard": {"url": None, "listen": []}}
 

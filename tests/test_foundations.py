@@ -1,6 +1,6 @@
-"""The small shared homes of issue 13: time units (threadx.units), UTC parsing and formatting
-(threadx.utc), the pydantic base, its error line and TOML loading (threadx.models), and the
-count-bounded LRU map (threadx.cache.LRUMap)."""
+"""The small shared homes of issue 13: time units (threadx.core.units), UTC parsing and
+formatting (threadx.core.utc), the pydantic base, its error line and TOML loading
+(threadx.core.models), and the count-bounded LRU map (threadx.cache.LRUMap)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from threadx import units, utc
 from threadx.cache import LRUMap
-from threadx.errors import ConfigError
-from threadx.models import StrictModel, format_validation_error, load_toml
+from threadx.core import units, utc
+from threadx.core.errors import ConfigError
+from threadx.core.models import StrictModel, format_validation_error, load_toml
 
 
 # -- units ---------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def display():
 def cluster(tmp_path_factory):
     """A real local Ray cluster with two fake GPUs (5090, 2060), the sample data, a client."""
     from actors.client import ThreadXClient
-    from threadx.log import setup_logging
+    from threadx.core.log import setup_logging
 
     root = tmp_path_factory.mktemp("gui")
     cfg = make_cfg(root / "data")
@@ -477,7 +477,7 @@ def test_gui_verb_refuses_without_display(monkeypatch):
     import argparse
 
     from gui.cli import register
-    from threadx.errors import ThreadXError
+    from threadx.core.errors import ThreadXError
 
     p = argparse.ArgumentParser()
     register(p.add_subparsers(dest="verb"))

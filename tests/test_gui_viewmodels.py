@@ -11,7 +11,7 @@ import pytest
 
 from gui import charts, forms
 from gui import viewmodels as vm
-from threadx.errors import ConfigError
+from threadx.core.errors import ConfigError
 from threadx.sweep import shapes
 from threadx.sweep.spec import spec_from_dict
 from threadx.sweep.states import RunStatus, cluster_info

@@ -1,4 +1,4 @@
-"""threadx.hashing, the one home of SHA-256: the ids made with it are pinned to the values the
+"""threadx.core.hashing, the one home of SHA-256: the ids made with it are pinned to the values the
 code gave before the helpers moved there (issue 13), so stored runs keep their ids."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 import threadx
-from threadx.hashing import sha256_arrays, sha256_file, sha256_json, source_version
+from threadx.core.hashing import sha256_arrays, sha256_file, sha256_json, source_version
 from threadx.sweep import spec_from_dict
 from threadx.sweep.dataset import BARS_CODE_VERSION, Dataset, bars_cache_key
 from threadx.sweep.plan import plan_sweep
 
-# computed with the code of commit c01eaa2 (before threadx.hashing existed)
+# computed with the code of commit c01eaa2 (before threadx.core.hashing existed)
 SPEC_FINGERPRINT = "666e5231b7b77dcb5489544ad53fb92ce1bb97f15337f9f44051639f76fd570c"
 DATA_FINGERPRINT = "b9972b25e29fa5236bbcecdea0021997c70809d6085113100b1276697fcb085f"
 RUN_ID = "pin-88f760c2d8d1"

@@ -14,7 +14,8 @@ The arrows (see ARCHITECTURE.md, "The arrows"):
 * ``gui`` reaches the cluster only through the typed client: no ``ray``, and of ``actors`` only
   ``actors.client``;
 * the kernels are arrays in, arrays out: of ThreadX only their own modules, ``threadx.metrics``,
-  ``threadx.errors`` and ``threadx.units`` (constants, importing nothing); no pandas, no pydantic;
+  ``threadx.core.errors`` and ``threadx.core.units`` (constants, importing nothing); no pandas,
+  no pydantic;
 * sweep planning imports no execution and no reporting;
 * no import cycle anywhere.
 """
@@ -151,9 +152,13 @@ def contract_violations(imports: dict[str, set[str]]) -> list[str]:
                 _under(dep, "pandas", "pydantic")
                 or (
                     _under(dep, "threadx")
-                    # threadx.units: constants that import nothing (NS_PER_YEAR's one home)
+                    # threadx.core.units: constants that import nothing (NS_PER_YEAR's one home)
                     and not _under(
-                        dep, "threadx.kernels", "threadx.metrics", "threadx.errors", "threadx.units"
+                        dep,
+                        "threadx.kernels",
+                        "threadx.metrics",
+                        "threadx.core.errors",
+                        "threadx.core.units",
                     )
                     and dep != "threadx"
                 )

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from threadx.core.errors import DataError
 from threadx.data.importers import (
     ParsedFile,
     detect_format,
@@ -23,7 +24,6 @@ from threadx.data.importers import (
     validate_symbol,
 )
 from threadx.data.schema import COLUMNS, validate_ohlcv
-from threadx.errors import DataError
 
 BTCUSDT = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture
 KRAKEN = "kraken/XBTUSDC_1m_2023-01-01_2023-03-31.csv"

@@ -1,4 +1,4 @@
-"""The one JSON policy (threadx.jsonio): ±inf as "inf"/"-inf", NaN as null, numpy scalars as
+"""The one JSON policy (threadx.core.jsonio): ±inf as "inf"/"-inf", NaN as null, numpy scalars as
 Python numbers, other objects as str; every JSON file of a run folder, an export, a report and a
 backtest is written under it, and the readers read both it and the older null for ±inf."""
 
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from threadx.io import atomic_write_json
-from threadx.jsonio import dumps, json_float, to_jsonable
+from threadx.core.io import atomic_write_json
+from threadx.core.jsonio import dumps, json_float, to_jsonable
 from threadx.strategy.params import PARAM_NAMES
 
 

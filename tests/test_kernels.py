@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from threadx.core.errors import ConfigError
 from threadx.data.resample import resample
-from threadx.errors import ConfigError
 from threadx.kernels import (
     DEFAULT_BLOCKS,
     N_OUT,

@@ -2,11 +2,11 @@
 
 ``configs/threadx.toml`` puts the logs in the checkout's ``logs/`` and the store in its ``data/``.
 Tests pass a temporary ``--data-root`` / ``data_root``, and ``tests/conftest.py`` sets
-``$THREADX_LOGS`` (:data:`threadx.config.ENV_LOGS`) to a temporary folder for the whole session,
-which :func:`threadx.config.apply_overrides` honours, in this process and in every subprocess or
-Ray worker started from it. Here a CLI command runs the way the tests run it (in-process and in a
-subprocess, from the repository root so the project config applies) and the checkout's folders
-are compared before and after.
+``$THREADX_LOGS`` (:data:`threadx.core.config.ENV_LOGS`) to a temporary folder for the whole
+session, which :func:`threadx.core.config.apply_overrides` honours, in this process and in every
+subprocess or Ray worker started from it. Here a CLI command runs the way the tests run it
+(in-process and in a subprocess, from the repository root so the project config applies) and
+the checkout's folders are compared before and after.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from threadx.config import ENV_LOGS, apply_overrides, load_config
-from threadx.errors import ConfigError
-from threadx.log import get_logger
+from threadx.core.config import ENV_LOGS, apply_overrides, load_config
+from threadx.core.errors import ConfigError
+from threadx.core.log import get_logger
 
 REPO = Path(__file__).resolve().parents[1]
 WATCHED = ("logs", "data", "runs")
@@ -71,7 +71,7 @@ def test_cli_in_process_leaves_logs_and_data_untouched(capsys, tmp_path, monkeyp
 def test_cli_subprocess_leaves_logs_and_data_untouched(tmp_path):
     marker = f"subprocess marker {tmp_path.name}"
     code = (
-        "import sys; from threadx.cli import main; from threadx.log import get_logger; "
+        "import sys; from threadx.cli import main; from threadx.core.log import get_logger; "
         f"rc = main(['--data-root', {str(tmp_path / 'data')!r}, 'data', 'list']); "
         f"get_logger('threadx.tests').info({marker!r}); sys.exit(rc)"
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from threadx.errors import ConfigError
+from threadx.core.errors import ConfigError
 from threadx.kernels import layout as L
 from threadx.strategy import pack as SP
 from threadx.strategy.pack import pack

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from threadx.errors import ConfigError
+from threadx.core.errors import ConfigError
 from threadx.sample import ensure_sample
 from threadx.sweep import run_local, spec_from_dict
 from threadx.sweep.results import rank, rank_aggregate, rank_results

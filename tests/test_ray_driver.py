@@ -10,7 +10,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from tests.ray_helpers import local_results, make_cfg, spec_4000, wait_state  # noqa: E402
-from threadx.errors import ThreadXError  # noqa: E402
+from threadx.core.errors import ThreadXError  # noqa: E402
 from threadx.sweep.states import ClusterInfo, RunState, RunStatus  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]

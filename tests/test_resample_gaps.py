@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from threadx.core.errors import DataError
 from threadx.data.gaps import apply_gap_policy, fill_gaps, find_gaps
 from threadx.data.resample import TIMEFRAMES, bucket_fsum, resample, timeframe_minutes
 from threadx.data.synth import gbm_ohlcv
-from threadx.errors import DataError
 
 
 def test_1440_minutes_to_24_hours_exact():

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from threadx.core.errors import DataError
 from threadx.data.schema import validate_ohlcv
 from threadx.data.store import read_month_file
 from threadx.data.synth import gbm_ohlcv
-from threadx.errors import DataError
 
 
 def snapshot(root):

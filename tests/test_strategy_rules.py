@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from threadx.errors import ConfigError
+from threadx.core.errors import ConfigError
 from threadx.indicators import Bollinger
 from threadx.strategy import PARAM_NAMES, BacktestResult, StrategyParams, simulate
 from threadx.strategy.params import params_from_mapping, parse_param_assignments

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from threadx.errors import ConfigError, StoreError
+from threadx.core.errors import ConfigError, StoreError
 from threadx.sample import ensure_sample
 from threadx.sweep import load_spec, run_local, spec_from_dict
 from threadx.sweep.results import pareto_front, rank

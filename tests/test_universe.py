@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fake_exchange import FakeExchange, data_cli
 
+from threadx.core.errors import ConfigError, DataError
 from threadx.data.universe import (
     fetch_markets,
     fetch_tickers,
@@ -16,7 +17,6 @@ from threadx.data.universe import (
     load_snapshot,
     select_universe,
 )
-from threadx.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 SNAP = REPO / "tests" / "data" / "universe"

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from threadx.core.errors import ConfigError, DataError
 from threadx.data.store import OHLCVStore
-from threadx.errors import ConfigError, DataError
 from threadx.sample import ensure_sample
 from threadx.strategy.params import PARAM_NAMES
 from threadx.strategy.reference import simulate
@@ -378,7 +378,7 @@ def test_through_the_ray_driver(wf_run, tmp_path):
     its end): fold slices reach the workers by reference and the report equals the local one."""
     ray = pytest.importorskip("ray")
     from actors.client import ThreadXClient
-    from threadx.config import apply_overrides, load_config
+    from threadx.core.config import apply_overrides, load_config
 
     if ray.is_initialized():
         pytest.skip("a Ray session is already running in this process")

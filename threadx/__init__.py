@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_config": "threadx.config",
+    "load_config": "threadx.core.config",
     "OHLCVStore": "threadx.data.store",
     "StrategyParams": "threadx.strategy.params",
     "backtest_frame": "threadx.strategy.reference",

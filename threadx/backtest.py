@@ -1,6 +1,6 @@
 """Outputs of a single reference backtest: the run folder and a one-page text summary.
 
-Run folder (every file written atomically through :func:`threadx.io.atomic_write`: temp file in
+Run folder (every file written atomically through :func:`threadx.core.io.atomic_write`: temp file in
 the same folder, fsync, validation, ``os.replace``, fsync of the folder):
 
 * ``trades.csv``     one row per closed trade, the STRATEGY.md trade-record columns in order;
@@ -8,7 +8,7 @@ the same folder, fsync, validation, ``os.replace``, fsync of the folder):
                      ``drawdown`` (``1 − equity / running peak``, clamped to [0, 1]);
 * ``metrics.json``   every metric of :data:`threadx.metrics.METRIC_NAMES` under its exact name,
                      plain JSON numbers, infinities as ``"inf"``/``"-inf"``, NaN as ``null``
-                     (the JSON policy of :mod:`threadx.jsonio`, as for every JSON file here);
+                     (the JSON policy of :mod:`threadx.core.jsonio`, as for every JSON file here);
 * ``params.json``    the strategy parameters (loadable with ``StrategyParams(**json)``);
 * ``meta.json``      the caller's ``meta`` (symbol, timeframe, data fingerprint, …).
 """
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.io import atomic_write, atomic_write_json
+from threadx.core.io import atomic_write, atomic_write_json
+from threadx.core.utc import utc_index
 from threadx.metrics import METRIC_NAMES, drawdown
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import TRADE_COLUMNS, BacktestResult
-from threadx.utc import utc_index
 
 __all__ = ["RUN_FILES", "equity_frame", "format_summary", "write_run_folder"]
 

@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from threadx.hashing import source_version
+from threadx.core.hashing import source_version
 
 __all__ = [
     "INDICATOR_CODE_VERSION",

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from threadx.errors import ConfigError, ThreadXError
+from threadx.core.errors import ConfigError, ThreadXError
 
 RESOURCE_PREFIX = "threadx_gpu_"
 DEFAULT_PAIR = {"5090": 0.75, "2060": 0.25}

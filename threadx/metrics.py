@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from threadx import units
+from threadx.core import units
 
 __all__ = [
     "INT_METRICS",
@@ -83,7 +83,7 @@ METRIC_NAMES: tuple[str, ...] = (
 INT_METRICS: tuple[str, ...] = ("n_trades", "ruined")
 
 #: 365.25 days · 24 h · 60 min: crypto trades around the clock; nanoseconds in that CAGR year
-#: (their one home: :mod:`threadx.units`).
+#: (their one home: :mod:`threadx.core.units`).
 MINUTES_PER_YEAR = units.MINUTES_PER_YEAR
 _NS_PER_YEAR = units.NS_PER_YEAR
 #: Sharpe is 0 when the standard deviation of bar returns is below this.
@@ -269,9 +269,9 @@ def compute_metrics(
 
 
 def metrics_to_json(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-safe copy by the project's one policy (:mod:`threadx.jsonio`): +inf → ``"inf"``,
+    """JSON-safe copy by the project's one policy (:mod:`threadx.core.jsonio`): +inf → ``"inf"``,
     −inf → ``"-inf"``, NaN → ``None``; numpy scalars become plain Python numbers; key order
     kept."""
-    from threadx.jsonio import to_jsonable
+    from threadx.core.jsonio import to_jsonable
 
     return {str(k): to_jsonable(v) for k, v in metrics.items()}

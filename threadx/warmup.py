@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from threadx.units import NS_PER_MINUTE, NS_PER_SECOND
+from threadx.core.units import NS_PER_MINUTE, NS_PER_SECOND
 
 __all__ = ["COLD_SECONDS", "WarmupReport", "kernel_cache_state", "warm_up"]
 

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from threadx.cli.args import Context
-from threadx.config import apply_overrides, load_config
-from threadx.errors import ThreadXError
+from threadx.core.config import apply_overrides, load_config
+from threadx.core.errors import ThreadXError
 
 
 def _add_global(p: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = apply_overrides(
             load_config(args.config), data_root=args.data_root, log_level=args.log_level
         )
-        from threadx.log import setup_logging
+        from threadx.core.log import setup_logging
 
         setup_logging(cfg)
         return int(args.func(Context(cfg), args) or 0)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from threadx.config import ThreadXConfig
-from threadx.errors import DataError
+from threadx.core.config import ThreadXConfig
+from threadx.core.errors import DataError
 
 Handler = Callable[["Context", argparse.Namespace], int]
 
@@ -32,7 +32,7 @@ def parse_time(text: str | None, flag: str) -> pd.Timestamp | None:
     """``--start`` / ``--end`` style value as a UTC timestamp (naive = UTC); None stays None."""
     if text is None:
         return None
-    from threadx.utc import as_utc
+    from threadx.core.utc import as_utc
 
     try:
         return as_utc(text)
@@ -43,7 +43,7 @@ def parse_time(text: str | None, flag: str) -> pd.Timestamp | None:
 def write_json(path: Path | None, doc: dict[str, Any]) -> None:
     """Write a report atomically when ``--json``/``--out`` named a file, and say where."""
     if path is not None:
-        from threadx.io import atomic_write_json
+        from threadx.core.io import atomic_write_json
 
         atomic_write_json(path, doc)
         print(f"report written to {path}")

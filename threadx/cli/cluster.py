@@ -7,8 +7,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from threadx.errors import ConfigError
-from threadx.jsonio import dumps
+from threadx.core.errors import ConfigError
+from threadx.core.jsonio import dumps
 
 if TYPE_CHECKING:
     from threadx.cli.args import Context

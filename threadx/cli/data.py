@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from threadx.cli.args import parse_time
-from threadx.errors import DataError
+from threadx.core.errors import DataError
 
 if TYPE_CHECKING:
     from threadx.cli.args import Context
@@ -183,7 +183,7 @@ def cmd_resample(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _write_frame(frame: pd.DataFrame, out: Path) -> None:
-    from threadx.io import atomic_write
+    from threadx.core.io import atomic_write
 
     if out.suffix == ".parquet":
         atomic_write(out, lambda tmp: frame.to_parquet(tmp, compression="zstd"))

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from threadx.cli.args import Context
-from threadx.config import ThreadXConfig
-from threadx.errors import ThreadXError
-from threadx.utc import now_iso
+from threadx.core.config import ThreadXConfig
+from threadx.core.errors import ThreadXError
+from threadx.core.utc import now_iso
 
 SCHEMA_VERSION = 1
 REQUIRED = ("numpy", "pandas", "pyarrow", "pydantic", "numba", "ray", "psutil", "tomli-w")
@@ -471,8 +471,8 @@ def cmd_doctor(ctx: Context, args: argparse.Namespace) -> int:
     report = collect(ctx.cfg, address=args.address, bench_seconds=args.bench_seconds)
     print(render(report))
     if args.json is not None:
-        from threadx.io import atomic_write_json
+        from threadx.core.io import atomic_write_json
 
-        atomic_write_json(args.json, report)  # the JSON policy (threadx.jsonio) does the rest
+        atomic_write_json(args.json, report)  # the JSON policy (threadx.core.jsonio) does the rest
         print(f"report written to {args.json}")
     return 1 if args.strict and report["problems"] else 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from threadx.cli.args import parse_time, write_json
-from threadx.errors import DataError
+from threadx.core.errors import DataError
 
 if TYPE_CHECKING:
     from threadx.cli.args import Context
@@ -185,7 +185,7 @@ def _universe_inputs(args: argparse.Namespace) -> tuple[list, list]:
         load_snapshot(args.tickers, "tickers") if args.tickers else fetch_tickers(args.base_url)
     )
     if args.save_snapshots:
-        from threadx.io import atomic_write_json
+        from threadx.core.io import atomic_write_json
 
         for name, doc in (("markets.json", markets), ("tickers.json", tickers)):
             atomic_write_json(args.save_snapshots / name, doc)
@@ -194,7 +194,7 @@ def _universe_inputs(args: argparse.Namespace) -> tuple[list, list]:
 
 
 def cmd_universe(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.config import project_root
+    from threadx.core.config import project_root
     from threadx.data.universe import load_rules, select_universe
 
     path = (

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from threadx.jsonio import dumps
+from threadx.core.jsonio import dumps
 from threadx.sweep.states import TERMINAL, RunState
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def _client(ctx: Context, address: str | None, need_cluster: bool = False) -> An
 
     joinable = address or ctx.cfg.cluster.address or os.environ.get("RAY_ADDRESS")
     if need_cluster and not (joinable or running_local_cluster()):
-        from threadx.errors import ThreadXError
+        from threadx.core.errors import ThreadXError
 
         raise ThreadXError(
             "no running cluster: start one with `threadx cluster up` (or pass "
@@ -238,7 +238,7 @@ def run_on_cluster(
         print(f"run {rid} submitted ({'embedded cluster' if client.embedded else 'cluster'})")
         st = client.wait(rid, on_status=ProgressPrinter())
         if st.state != RunState.COMPLETED:
-            from threadx.errors import ThreadXError
+            from threadx.core.errors import ThreadXError
 
             raise ThreadXError(f"run {rid} ended {st.state}: {'; '.join(st.errors)}")
         return open_run(data_root / "runs" / rid)
@@ -248,7 +248,7 @@ def run_on_cluster(
 
 def _load_spec(path: Path, backend: str | None) -> SweepSpec:
     """The validated spec (``--backend`` applied); any problem with it is one ConfigError line."""
-    from threadx.errors import ConfigError, ThreadXError
+    from threadx.core.errors import ConfigError, ThreadXError
     from threadx.sweep.spec import load_spec
 
     try:
@@ -317,7 +317,7 @@ def warm_kernels(backend: str = "cpu", stream: Any = None) -> Any:
     before a sweep, so that its throughput counts its own work only (in-process sweeps and the
     Ray workers of this machine share the cache entries). Messages go to ``stream`` (default
     stdout). Returns the WarmupReport, or None when this process loaded them before."""
-    from threadx.errors import ConfigError
+    from threadx.core.errors import ConfigError
     from threadx.warmup import kernel_cache_state, warm_up
 
     if backend in _WARM_HERE:
@@ -374,7 +374,7 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     """Run a spec. A run that is already complete on disk is shown without starting anything
     (no Ray import, no kernels); otherwise the kernels are loaded (compiled on a cold cache)
     before the sweep, so its bar-steps/s excludes compilation."""
-    from threadx.errors import ThreadXError
+    from threadx.core.errors import ThreadXError
     from threadx.sweep.plan import load_datasets
 
     spec = _load_spec(args.spec, args.backend)
@@ -529,7 +529,7 @@ def cmd_sweep_walkforward(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
     """Print the stored report (computed and stored first when a completed run lacks it)."""
 
-    from threadx.errors import StoreError
+    from threadx.core.errors import StoreError
     from threadx.sweep.overfit import load_report
     from threadx.sweep.report_text import format_report
     from threadx.sweep.results import RunStore

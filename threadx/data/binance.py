@@ -27,6 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from threadx.core.errors import DataError
+from threadx.core.io import atomic_write_bytes, atomic_write_json
+from threadx.core.log import get_logger
+from threadx.core.units import NS_PER_MINUTE, NS_PER_SECOND, SECONDS_PER_MINUTE
+from threadx.core.utc import as_utc, minute_of, minute_ts, now_iso
 from threadx.data.binance_http import (
     ARCHIVE_BASE_URL,
     DEFAULT_BASE_URL,
@@ -37,11 +42,6 @@ from threadx.data.binance_http import (
 from threadx.data.importers import read_file
 from threadx.data.schema import validate_symbol
 from threadx.data.store import Conflict, OHLCVStore
-from threadx.errors import DataError
-from threadx.io import atomic_write_bytes, atomic_write_json
-from threadx.log import get_logger
-from threadx.units import NS_PER_MINUTE, NS_PER_SECOND, SECONDS_PER_MINUTE
-from threadx.utc import as_utc, minute_of, minute_ts, now_iso
 
 log = get_logger(__name__)
 

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from threadx.core.errors import DataError, ThreadXError
+from threadx.core.log import get_logger
+from threadx.core.units import NS_PER_MICROSECOND, NS_PER_MILLISECOND, NS_PER_MINUTE
+from threadx.core.utc import as_ns, utc_index
 from threadx.data.resample import timeframe_minutes
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
-from threadx.errors import DataError, ThreadXError
-from threadx.log import get_logger
-from threadx.units import NS_PER_MICROSECOND, NS_PER_MILLISECOND, NS_PER_MINUTE
-from threadx.utc import as_ns, utc_index
 
 log = get_logger(__name__)
 

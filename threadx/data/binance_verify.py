@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from threadx.core.errors import DataError
+from threadx.core.utc import as_utc
 from threadx.data.binance_http import DEFAULT_BASE_URL, EXCHANGE_INTERVALS, BinanceClient
 from threadx.data.resample import resample, timeframe_minutes
 from threadx.data.schema import COLUMNS, validate_symbol
 from threadx.data.store import OHLCVStore
-from threadx.errors import DataError
-from threadx.utc import as_utc
 
 
 @dataclass

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from threadx.core.errors import DataError
+from threadx.core.log import get_logger
+from threadx.core.units import NS_PER_MINUTE
+from threadx.core.utc import minute_of, minute_ts, utc_index
 from threadx.data.schema import COLUMNS, INDEX_NAME
-from threadx.errors import DataError
-from threadx.log import get_logger
-from threadx.units import NS_PER_MINUTE
-from threadx.utc import minute_of, minute_ts, utc_index
 
 log = get_logger(__name__)
 DEFAULT_THRESHOLD = 0.05

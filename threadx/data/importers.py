@@ -31,12 +31,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from threadx.core.errors import DataError
+from threadx.core.hashing import sha256_file
+from threadx.core.units import NS_PER_MINUTE
+from threadx.core.utc import as_utc, from_ns, utc_index
 from threadx.data import schema
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
-from threadx.errors import DataError
-from threadx.hashing import sha256_file
-from threadx.units import NS_PER_MINUTE
-from threadx.utc import as_utc, from_ns, utc_index
 
 KINDS = ("csv-header", "csv-unix", "binance-archive", "json", "parquet")
 KNOWN_EXCHANGES = frozenset(

@@ -16,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 
+from threadx.core.errors import DataError, ThreadXError
+from threadx.core.io import atomic_write_json
+from threadx.core.log import get_logger
 from threadx.data.importers import ParsedFile, read_file
 from threadx.data.store import Conflict, OHLCVStore
-from threadx.errors import DataError, ThreadXError
-from threadx.io import atomic_write_json
-from threadx.log import get_logger
 
 log = get_logger(__name__)
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".zip", ".json", ".parquet")

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from threadx.core.errors import DataError
+from threadx.core.units import MINUTES_PER_DAY, MINUTES_PER_WEEK, NS_PER_MINUTE
+from threadx.core.utc import utc_index
 from threadx.data.schema import COLUMNS, INDEX_NAME
-from threadx.errors import DataError
-from threadx.units import MINUTES_PER_DAY, MINUTES_PER_WEEK, NS_PER_MINUTE
-from threadx.utc import utc_index
 
 TIMEFRAMES: dict[str, int] = {
     "1m": 1,

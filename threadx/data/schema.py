@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from threadx.errors import DataError
-from threadx.utc import utc_index
+from threadx.core.errors import DataError
+from threadx.core.utc import utc_index
 
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")

@@ -5,9 +5,9 @@ Layout (DESIGN.md)::
     {data_root}/ohlcv/{exchange}/{SYMBOL}/1m/{YYYY-MM}.parquet
     {data_root}/ohlcv/catalog.json
 
-Every file is written atomically (:mod:`threadx.io`) and read back and validated before it replaces
-the old one. A write is planned for all months first and only then executed, so an invalid frame or
-a conflict changes nothing. Writers of one symbol are serialised by a lock file.
+Every file is written atomically (:mod:`threadx.core.io`) and read back and validated before it
+replaces the old one. A write is planned for all months first and only then executed, so an
+invalid frame or a conflict changes nothing. Writers of one symbol are serialised by a lock file.
 
 Conflict policy when incoming rows overlap stored rows of the same minute with different values:
 ``merge`` (default) refuses and names the minutes, ``keep`` keeps the stored values, ``replace``
@@ -30,6 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from threadx.core.errors import DataError, StoreError
+from threadx.core.hashing import sha256_file
+from threadx.core.io import atomic_write, atomic_write_json, remove_stray_temps
+from threadx.core.log import get_logger
+from threadx.core.units import NS_PER_MINUTE, SECONDS_PER_MINUTE
+from threadx.core.utc import as_utc, now_iso
 from threadx.data.gaps import GapReport, find_gaps
 from threadx.data.schema import (
     COLUMNS,
@@ -40,12 +46,6 @@ from threadx.data.schema import (
     validate_ohlcv,
     validate_symbol,
 )
-from threadx.errors import DataError, StoreError
-from threadx.hashing import sha256_file
-from threadx.io import atomic_write, atomic_write_json, remove_stray_temps
-from threadx.log import get_logger
-from threadx.units import NS_PER_MINUTE, SECONDS_PER_MINUTE
-from threadx.utc import as_utc, now_iso
 
 log = get_logger(__name__)
 Conflict = Literal["keep", "replace", "merge"]

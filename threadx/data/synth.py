@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from threadx.core.units import MINUTES_PER_YEAR
+from threadx.core.utc import as_utc
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
-from threadx.units import MINUTES_PER_YEAR
-from threadx.utc import as_utc
 
 
 def gbm_ohlcv(

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from threadx.errors import ConfigError, DataError
-from threadx.models import load_toml
+from threadx.core.errors import ConfigError, DataError
+from threadx.core.models import load_toml
 
 QUOTES = ("USDT", "USDC")
 DEFAULT_STABLECOINS = (

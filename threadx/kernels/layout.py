@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from threadx.core.units import NS_PER_YEAR
 from threadx.metrics import DEFAULT_BLOCKS, METRIC_NAMES, STAT_NAMES
-from threadx.units import NS_PER_YEAR
 
 # --- parameter matrix columns -------------------------------------------------------------------
 C_BB_STD = 0

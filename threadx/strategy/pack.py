@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from threadx.errors import ConfigError
+from threadx.core.errors import ConfigError
 from threadx.kernels.layout import (
     C_ATR_IDX,
     C_ATR_MULTIPLIER,
@@ -66,7 +66,7 @@ def normalise_params(params: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.D
     Every rule of STRATEGY.md is a per-parameter rule, so each *distinct value* of each column is
     validated once (``StrategyParams(**{name: value})``) instead of each row: validation costs
     O(distinct values), not O(combinations). Unknown names raise the model's error, which lists the
-    known ones. Errors are :class:`~threadx.errors.ConfigError` (a ``ValueError``) naming the
+    known ones. Errors are :class:`~threadx.core.errors.ConfigError` (a ``ValueError``) naming the
     first offending combination, the parameter and the rule.
     """
     from threadx.strategy.params import PARAM_NAMES

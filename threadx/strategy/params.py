@@ -31,8 +31,8 @@ from pydantic import (
     model_validator,
 )
 
-from threadx.errors import ConfigError
-from threadx.models import StrictModel
+from threadx.core.errors import ConfigError
+from threadx.core.models import StrictModel
 
 __all__ = [
     "MAX_BARS",
@@ -212,8 +212,8 @@ def parse_param_assignments(assignments: Iterable[str]) -> dict[str, Any]:
     """Parse ``["bb_period=20", "trailing_stop=false", ...]`` into typed values.
 
     Values are converted to the parameter's type (int, float, bool, str); rule checks are left to
-    :class:`StrategyParams`. Raises :class:`~threadx.errors.ConfigError` naming the parameter for
-    a malformed item, an unknown name (listing the known ones), a repeated name or a bad value.
+    :class:`StrategyParams`. Raises :class:`~threadx.core.errors.ConfigError` naming the parameter
+    for a malformed item, an unknown name (listing the known ones), a repeated name or a bad value.
     """
     out: dict[str, Any] = {}
     for item in assignments:
@@ -233,7 +233,7 @@ def parse_param_assignments(assignments: Iterable[str]) -> dict[str, Any]:
 
 def params_from_mapping(values: Mapping[str, Any]) -> StrategyParams:
     """Validate ``values`` into :class:`StrategyParams`, raising a one-line
-    :class:`~threadx.errors.ConfigError` that names each offending parameter and its rule."""
+    :class:`~threadx.core.errors.ConfigError` that names each offending parameter and its rule."""
     try:
         return StrategyParams(**dict(values))
     except ValidationError as err:

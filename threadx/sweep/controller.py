@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from threadx.log import get_logger
+from threadx.core.log import get_logger
 from threadx.sweep.execute import device_counts
 from threadx.sweep.plan import SweepPlan, Task
 from threadx.sweep.results import RunStore

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from threadx.core.hashing import sha256_arrays, sha256_json, source_version
+from threadx.core.units import NS_PER_MINUTE
+from threadx.core.utc import from_ns, utc_index
 from threadx.data.gaps import apply_gap_policy
 from threadx.data.resample import resample, timeframe_minutes
 from threadx.data.schema import COLUMNS
 from threadx.data.store import OHLCVStore
-from threadx.hashing import sha256_arrays, sha256_json, source_version
-from threadx.units import NS_PER_MINUTE
-from threadx.utc import from_ns, utc_index
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Dataset:
 
 
 def frame_fingerprint(*arrays: np.ndarray) -> str:
-    """The data fingerprint of bar arrays (:func:`threadx.hashing.sha256_arrays`)."""
+    """The data fingerprint of bar arrays (:func:`threadx.core.hashing.sha256_arrays`)."""
     return sha256_arrays(*arrays)
 
 
@@ -119,7 +119,7 @@ def dataset_from_frame(
     pol = apply_gap_policy(frame, allow_gaps=allow_gaps, what=f"{exchange}/{symbol}")
     bars = resample(pol.frame, timeframe).frame
     if len(bars) < 2:
-        from threadx.errors import DataError
+        from threadx.core.errors import DataError
 
         raise DataError(f"{exchange}/{symbol} {timeframe}: {len(bars)} bar(s); at least 2 needed")
     return Dataset(
@@ -188,7 +188,7 @@ def _cache_read(path: Path, key: str) -> Dataset | None:
 
 
 def _cache_write(folder: Path, path: Path, key: str, ds: Dataset) -> None:
-    from threadx.io import atomic_write
+    from threadx.core.io import atomic_write
 
     fields = {f.name: getattr(ds, f.name) for f in dataclasses.fields(ds) if f.name not in _ARRAYS}
     meta = json.dumps({"key": key, "fields": fields, "fingerprint": ds.fingerprint()})

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from threadx.errors import ConfigError, DataError
+from threadx.core.errors import ConfigError, DataError
+from threadx.core.units import MINUTES_PER_DAY, NS_PER_DAY, NS_PER_MINUTE
+from threadx.core.utc import iso_utc
 from threadx.sweep.dataset import Dataset
-from threadx.units import MINUTES_PER_DAY, NS_PER_DAY, NS_PER_MINUTE
-from threadx.utc import iso_utc
 
 if TYPE_CHECKING:
     from threadx.sweep.spec import SweepSpec, WalkForwardSpec

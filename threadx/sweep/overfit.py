@@ -27,8 +27,9 @@ likely that is (formulas in :mod:`threadx.robust`) from one row per combination 
   bar count, results without the statistics) get a "not enough ..." line instead of numbers.
 
 Schema (``report.json`` in the run folder, ``<name>.report.json`` beside exports; the GUI reads
-it through :func:`load_report`); numbers under the JSON policy of :mod:`threadx.jsonio` (±inf as
-``"inf"``/``"-inf"``, NaN as ``null``; reports written before it hold ``null`` for ±inf too)::
+it through :func:`load_report`); numbers under the JSON policy of :mod:`threadx.core.jsonio`
+(±inf as ``"inf"``/``"-inf"``, NaN as ``null``; reports written before it hold ``null`` for
+±inf too)::
 
     {"version": 1, "run_id": str, "n_trials": int, "blocks": S, "rank_by": [str], "top_k": int,
      "thresholds": {"dsr_good", "pbo_good", "dsr_bad", "pbo_bad"}, "finished": str, "verdict",
@@ -53,12 +54,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from threadx.core.errors import StoreError
+from threadx.core.io import atomic_write_json
+from threadx.core.jsonio import to_jsonable
+from threadx.core.log import get_logger
 from threadx.data.resample import timeframe_minutes
-from threadx.errors import StoreError
-from threadx.io import atomic_write_json
-from threadx.jsonio import to_jsonable
 from threadx.kernels.layout import block_columns
-from threadx.log import get_logger
 from threadx.metrics import STAT_NAMES, periods_per_year
 from threadx.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
 from threadx.strategy.params import PARAM_NAMES

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from threadx import __version__
+from threadx.core.errors import ConfigError
+from threadx.core.hashing import sha256_json
+from threadx.core.utc import now_iso
 from threadx.data.store import OHLCVStore
-from threadx.errors import ConfigError
-from threadx.hashing import sha256_json
 from threadx.sweep.dataset import Dataset, load_dataset
 from threadx.sweep.spec import SweepSpec
-from threadx.utc import now_iso
 
 RESULTS_VERSION = 2  # bump when kernel semantics change: old runs then get new ids
 # 2: skewness, kurtosis and block return sums after the metrics

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from threadx.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
+from threadx.core.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
 if TYPE_CHECKING:
     from threadx.sweep.spec import SweepSpec

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from threadx.jsonio import json_float
+from threadx.core.jsonio import json_float
 from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep.overfit import (
     DSR_BAD,

@@ -21,17 +21,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from threadx.errors import StoreError
-from threadx.io import (
+from threadx.core.errors import StoreError
+from threadx.core.io import (
     atomic_write,
     atomic_write_json,
     atomic_write_text,
     fsync_folder,
     remove_stray_temps,
 )
+from threadx.core.utc import now_iso
 from threadx.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
-from threadx.utc import now_iso
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
 # columns with few distinct values in a part: dictionary-encoded in Parquet
@@ -79,7 +79,7 @@ class RunStore:
         if manifest.get("status") == "completed" and self.results_dir.exists():
             fsync_folder(self.results_dir)  # the parts' names, before the run says completed
         manifest = {**manifest, "updated": now_iso()}
-        atomic_write_json(self.manifest_path, manifest)  # the JSON policy: threadx.jsonio
+        atomic_write_json(self.manifest_path, manifest)  # the JSON policy: threadx.core.jsonio
 
     def update_manifest(self, **changes: Any) -> dict[str, Any]:
         m = self.read_manifest()

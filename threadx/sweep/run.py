@@ -23,16 +23,16 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from threadx.core.errors import StoreError
+from threadx.core.log import get_logger
+from threadx.core.utc import now_iso
 from threadx.data.store import OHLCVStore
-from threadx.errors import StoreError
-from threadx.log import get_logger
 from threadx.sweep.controller import SweepController, WorkerInfo
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import PreparedDataset, prepare_dataset, run_task
 from threadx.sweep.plan import SweepPlan, Task, check_memory, load_datasets, plan_sweep
 from threadx.sweep.results import RunStore, pareto_front, rank_results
 from threadx.sweep.spec import SweepSpec, spec_to_toml
-from threadx.utc import now_iso
 
 log = get_logger(__name__)
 
@@ -222,7 +222,7 @@ def run_local(
     ``max_tasks`` stops after that many new tasks (the run stays resumable, ``interrupted``) --
     used to test interruption. Results land in ``{data_root}/runs/{run_id}``.
     """
-    from threadx.config import load_config
+    from threadx.core.config import load_config
     from threadx.kernels import prefer_sleeping_threads, resolve_backend
 
     prefer_sleeping_threads()

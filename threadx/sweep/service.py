@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.errors import StoreError, ThreadXError
-from threadx.log import get_logger
+from threadx.core.errors import StoreError, ThreadXError
+from threadx.core.log import get_logger
+from threadx.core.units import NS_PER_SECOND
+from threadx.core.utc import now_iso
 from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import as_frame
@@ -30,8 +32,6 @@ from threadx.sweep.run import finish_run, open_store, peak_rss_bytes
 from threadx.sweep.shapes import Heatmap, Pareto, Ranking, heatmap, pareto, ranking
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
 from threadx.sweep.states import TERMINAL, UNFINISHED, RunState, RunStatus, RunSummary
-from threadx.units import NS_PER_SECOND
-from threadx.utc import now_iso
 
 log = get_logger(__name__)
 
@@ -498,7 +498,7 @@ def _as_spec(spec: SweepSpec | dict[str, Any] | str) -> SweepSpec:
     if isinstance(spec, dict):
         return spec_from_dict(spec)
     if isinstance(spec, str):
-        from threadx.models import parse_toml
+        from threadx.core.models import parse_toml
 
         return spec_from_dict(parse_toml(spec, "<submitted TOML>"), "<submitted TOML>")
     raise ThreadXError(f"cannot build a sweep spec from {type(spec).__name__}")

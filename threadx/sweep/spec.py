@@ -57,16 +57,16 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from threadx.core.errors import ConfigError, DataError, ThreadXError
+from threadx.core.hashing import sha256_json
+from threadx.core.models import KeyedError, StrictModel, format_validation_error, load_toml
+from threadx.core.units import MINUTES_PER_DAY, MINUTES_PER_HOUR, MINUTES_PER_WEEK
+from threadx.core.utc import as_utc
 from threadx.data.resample import normalize_timeframe, timeframe_minutes
 from threadx.data.schema import validate_exchange, validate_symbol
-from threadx.errors import ConfigError, DataError, ThreadXError
-from threadx.hashing import sha256_json
 from threadx.kernels.layout import prepared_bytes
 from threadx.metrics import METRIC_NAMES, STAT_NAMES
-from threadx.models import KeyedError, StrictModel, format_validation_error, load_toml
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
-from threadx.units import MINUTES_PER_DAY, MINUTES_PER_HOUR, MINUTES_PER_WEEK
-from threadx.utc import as_utc
 
 MAX_RANGE_VALUES = 100_000
 # Bytes of one result row: parameters + metrics + ids, as float64/int64.

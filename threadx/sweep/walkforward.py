@@ -44,16 +44,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from threadx.errors import ConfigError, StoreError
-from threadx.io import atomic_write, atomic_write_json
+from threadx.core.errors import ConfigError, StoreError
+from threadx.core.io import atomic_write, atomic_write_json
+from threadx.core.units import MINUTES_PER_YEAR
+from threadx.core.utc import iso_utc, utc_index
 from threadx.metrics import METRIC_NAMES, compute_metrics, drawdown
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_mapping
 from threadx.strategy.reference import TRADE_COLUMNS, simulate
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.folds import Fold
 from threadx.sweep.results import RunStore, rank
-from threadx.units import MINUTES_PER_YEAR
-from threadx.utc import iso_utc, utc_index
 
 if TYPE_CHECKING:
     from threadx.data.store import OHLCVStore
@@ -262,7 +262,7 @@ def write_walk_forward(plan: SweepPlan, store: RunStore) -> dict[str, Any]:
     report = {"run_id": store.run_id, **report}
     atomic_write(store.dir / EQUITY_FILE, lambda tmp: eq.to_parquet(tmp, compression="zstd"))
     atomic_write(store.dir / TRADES_FILE, lambda tmp: trades.to_csv(tmp, index=False))
-    atomic_write_json(store.dir / REPORT_FILE, report)  # the JSON policy: threadx.jsonio
+    atomic_write_json(store.dir / REPORT_FILE, report)  # the JSON policy: threadx.core.jsonio
     return load_walk_forward(store.dir) or {}
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from threadx.jsonio import dumps
+from threadx.core.jsonio import dumps
 
 TMP_PREFIX = ".tmp-"
 
@@ -88,7 +88,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
 def atomic_write_json(
     path: Path, obj: Any, *, durable: bool = True, sort_keys: bool = True
 ) -> Path:
-    """``obj`` as indented JSON under the one JSON policy (:mod:`threadx.jsonio`: ±inf as
+    """``obj`` as indented JSON under the one JSON policy (:mod:`threadx.core.jsonio`: ±inf as
     ``"inf"``/``"-inf"``, NaN as ``null``, numpy scalars as Python numbers, other objects as
     ``str``); ``sort_keys=False`` keeps the mapping's order."""
     text = dumps(obj, sort_keys=sort_keys)

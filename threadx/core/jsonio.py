@@ -12,7 +12,7 @@ value onto plain JSON once, the same way everywhere (STRATEGY.md, "Metrics"):
 * anything else that is not a JSON type (``Path``, ``Timestamp``, ``datetime``, ...) -> ``str``.
 
 :func:`dumps` writes the result (``allow_nan=False``: nothing non-finite can slip through);
-:func:`threadx.io.atomic_write_json` writes files with it. Readers turn ``"inf"`` / ``"-inf"``
+:func:`threadx.core.io.atomic_write_json` writes files with it. Readers turn ``"inf"`` / ``"-inf"``
 back into floats with :func:`json_float` (``null`` stays ``None``); reports written before this
 policy hold ``null`` for infinities in ``report.json`` and read back as missing.
 """

@@ -1,6 +1,6 @@
 """The one base of ThreadX's pydantic models, their error messages and their TOML files.
 
-The configuration (:mod:`threadx.config`), sweep specs (:mod:`threadx.sweep.spec`), strategy
+The configuration (:mod:`threadx.core.config`), sweep specs (:mod:`threadx.sweep.spec`), strategy
 parameters (:mod:`threadx.strategy.params`) and the universe's category maps are read from
 TOML files a person writes, so every error names the file, the key and the rule on one line::
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from threadx.errors import ConfigError
+from threadx.core.errors import ConfigError
 
 __all__ = ["KeyedError", "StrictModel", "format_validation_error", "load_toml", "parse_toml"]
 

@@ -6,7 +6,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from threadx.config import ThreadXConfig
+from threadx.core.config import ThreadXConfig
 
 ROOT_LOGGER = "threadx"
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(process)d] %(message)s"

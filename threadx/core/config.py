@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
-from threadx.errors import ConfigError
-from threadx.models import StrictModel, format_validation_error, load_toml
+from threadx.core.errors import ConfigError
+from threadx.core.models import StrictModel, format_validation_error, load_toml
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_CONFIG = "THREADX_CONFIG"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.units import NS_PER_MINUTE
+from threadx.core.units import NS_PER_MINUTE
 
 __all__ = [
     "as_ns",

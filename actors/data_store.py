@@ -21,8 +21,8 @@ MAX_DATASETS = 16  # loaded datasets kept for reuse (least recently used dropped
 @ray.remote(num_cpus=0, max_concurrency=8)
 class DataStore:
     def __init__(self, data_root: str) -> None:
-        from threadx.cache import LRUMap
         from threadx.data.store import OHLCVStore
+        from threadx.sweep.cache import LRUMap
 
         self.store = OHLCVStore(Path(data_root))
         self._locks: dict[str, threading.Lock] = {}

@@ -1,7 +1,7 @@
 """IndicatorCache actor: LRU + TTL of indicator arrays keyed by (data fingerprint, indicator, args).
 
-Thin shell over :mod:`threadx.cache`. Callers pass the dataset boxed, ``[dataset_ref]``, so Ray
-hands the ref through unresolved: the actor fetches the bars (zero-copy on its node) only on a
+Thin shell over :mod:`threadx.sweep.cache`. Callers pass the dataset boxed, ``[dataset_ref]``, so
+Ray hands the ref through unresolved: the actor fetches the bars (zero-copy on its node) only on a
 miss, and remembers each ref's fingerprint, so a dataset is hashed once, not on every call.
 Threaded (``max_concurrency``): hits are not held up by another caller's computation, and
 concurrent requests for one array compute it once.
@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from threadx.cache import DEFAULT_TTL_S
+from threadx.sweep.cache import DEFAULT_TTL_S
 
 NAME = "indicator_cache"
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -23,7 +23,7 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 @ray.remote(num_cpus=0, max_concurrency=4)
 class IndicatorCache:
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, ttl_s: float = DEFAULT_TTL_S) -> None:
-        from threadx.cache import FingerprintMemo, LRUTTLCache
+        from threadx.sweep.cache import FingerprintMemo, LRUTTLCache
 
         self.cache = LRUTTLCache(int(max_bytes), ttl_s)
         self.memo = FingerprintMemo()
@@ -34,7 +34,7 @@ class IndicatorCache:
         """Arrays of ``requests`` (``[(name, args), ...]``) on the one dataset in ``datasets``
         (``[dataset_ref]`` or ``[dataset]``), keyed ``(name, args)``. A caller may pass its
         ``INDICATOR_CODE_VERSION``: a cache running other indicator code then refuses."""
-        from threadx.cache import INDICATOR_CODE_VERSION, cached_indicators
+        from threadx.sweep.cache import INDICATOR_CODE_VERSION, cached_indicators
 
         if code_version is not None and code_version != INDICATOR_CODE_VERSION:
             raise RuntimeError(
@@ -52,7 +52,7 @@ class IndicatorCache:
 
     def stats(self) -> dict[str, Any]:
         """The cache's counters plus ``fingerprints_computed`` and ``code_version``."""
-        from threadx.cache import INDICATOR_CODE_VERSION
+        from threadx.sweep.cache import INDICATOR_CODE_VERSION
 
         return {
             **self.cache.stats(),

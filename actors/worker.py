@@ -93,7 +93,7 @@ class BacktestWorker:
     def _cached_indicators(self, ref: Any, spec: Any) -> Any:
         """The dataset's indicator arrays (every distinct request of the grid) in one call to the
         IndicatorCache actor: computed once per cluster, shared by every worker."""
-        from threadx.cache import INDICATOR_CODE_VERSION
+        from threadx.sweep.cache import INDICATOR_CODE_VERSION
         from threadx.sweep.execute import grid_indicator_requests
 
         wanted = grid_indicator_requests(spec)

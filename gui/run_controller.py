@@ -19,7 +19,7 @@ from gui import viewmodels as vm
 from gui.overfitting import overfit_model
 from gui.requests import Requests
 from gui.walkforward import missing_note, walk_forward_model
-from threadx.metrics import METRIC_NAMES
+from threadx.strategy.metrics import METRIC_NAMES
 from threadx.sweep.states import TERMINAL
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import pandas as pd
 from gui.charts import decimate_xy
 from gui.overfitting import ascii_text, fmt_stat
 from gui.viewmodels import TableModel, table_model
-from threadx.metrics import METRIC_NAMES
+from threadx.strategy.metrics import METRIC_NAMES
 from threadx.sweep.states import TERMINAL, RunState
 
 NOT_WALK_FORWARD = "not a walk-forward run"
@@ -174,7 +174,8 @@ def stitched_text(rep: Mapping[str, Any]) -> str:
 
 
 def metrics_table(stitched: Mapping[str, Any]) -> TableModel:
-    """The stitched metrics, one row each, in :data:`threadx.metrics.METRIC_NAMES` order."""
+    """The stitched metrics, one row each, in :data:`threadx.strategy.metrics.METRIC_NAMES`
+    order."""
     rows = tuple(
         (name, fmt_metric(name, stitched[name])) for name in METRIC_NAMES if name in stitched
     )

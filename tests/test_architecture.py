@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_readme_metrics_match_metrics_module():
-    from threadx.metrics import METRIC_NAMES
+    from threadx.strategy.metrics import METRIC_NAMES
 
     text = (REPO / "README.md").read_text()
     section = text.split("### Metrics", 1)[1].split("\n#", 1)[0]

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 import threadx
-from threadx.backtest import RUN_FILES, format_summary, write_run_folder
-from threadx.metrics import METRIC_NAMES
-from threadx.strategy import PARAM_NAMES, BacktestResult, StrategyParams, backtest_frame
-from threadx.strategy.reference import TRADE_COLUMNS
+from threadx.strategy.backtest import RUN_FILES, format_summary, write_run_folder
+from threadx.strategy.metrics import METRIC_NAMES
+from threadx.strategy.params import PARAM_NAMES, StrategyParams
+from threadx.strategy.reference import TRADE_COLUMNS, BacktestResult, backtest_frame
 
 SAMPLE = Path(threadx.__file__).parent / "sample" / "binance_us_BTCUSDT_1m.parquet"
 META = {"exchange": "binance_us", "symbol": "BTCUSDT", "timeframe": "15m"}

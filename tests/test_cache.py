@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 
 import threadx
-from threadx import cache as C
-from threadx.cache import (
+from threadx.strategy.pack import compute_indicator, pack, required_indicators
+from threadx.sweep import cache as C
+from threadx.sweep.cache import (
     INDICATOR_CODE_VERSION,
     FingerprintMemo,
     LRUTTLCache,
     cached_indicators,
     indicator_cache_key,
 )
-from threadx.strategy.pack import compute_indicator, pack, required_indicators
 from threadx.sweep.dataset import Dataset
 
 ITEM = 80  # bytes of one np.zeros(10)
@@ -301,7 +301,7 @@ def test_key_includes_fingerprint_request_and_code_version() -> None:
 
 
 def test_code_version_hashes_indicator_source_and_package_version(monkeypatch) -> None:
-    src = (Path(threadx.__file__).parent / "indicators.py").read_bytes()
+    src = (Path(threadx.__file__).parent / "strategy" / "indicators.py").read_bytes()
     want = hashlib.sha256(src + b"\0threadx " + threadx.__version__.encode()).hexdigest()[:12]
     assert INDICATOR_CODE_VERSION == want == C._indicator_code_version()
     monkeypatch.setattr(threadx, "__version__", threadx.__version__ + ".post1")

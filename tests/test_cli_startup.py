@@ -148,7 +148,7 @@ def test_huge_floats_run_without_traceback(capsys, tmp_path, root, line):
 
 
 def test_warm_up_in_process_is_warm_the_second_time():
-    from threadx.warmup import kernel_cache_state, warm_up
+    from threadx.sweep.warmup import kernel_cache_state, warm_up
 
     first = warm_up("cpu")
     assert first.backend == "cpu" and first.seconds >= 0 and first.events
@@ -199,7 +199,7 @@ def test_cold_cache_compiles_once_for_every_process_and_says_so(tmp_path, root):
     worker = """
         import json
         import numpy as np
-        from threadx.warmup import kernel_cache_state, warm_up
+        from threadx.sweep.warmup import kernel_cache_state, warm_up
         from threadx.kernels import run_sweep
         from threadx.strategy.pack import pack
         before = kernel_cache_state()

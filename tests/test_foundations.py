@@ -1,6 +1,6 @@
 """The small shared homes of issue 13: time units (threadx.core.units), UTC parsing and
 formatting (threadx.core.utc), the pydantic base, its error line and TOML loading
-(threadx.core.models), and the count-bounded LRU map (threadx.cache.LRUMap)."""
+(threadx.core.models), and the count-bounded LRU map (threadx.sweep.cache.LRUMap)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from threadx.cache import LRUMap
 from threadx.core import units, utc
 from threadx.core.errors import ConfigError
 from threadx.core.models import StrictModel, format_validation_error, load_toml
+from threadx.sweep.cache import LRUMap
 
 
 # -- units ---------------------------------------------------------------------------------------
 def test_units_are_the_values_every_module_used():
     from threadx.kernels.layout import NS_PER_YEAR
-    from threadx.metrics import MINUTES_PER_YEAR
+    from threadx.strategy.metrics import MINUTES_PER_YEAR
 
     assert units.NS_PER_MINUTE == 60_000_000_000 == 60 * 10**9
     assert units.NS_PER_DAY == 1440 * 60_000_000_000

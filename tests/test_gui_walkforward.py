@@ -13,7 +13,7 @@ import pytest
 
 from gui import walkforward as wfv
 from gui.walkforward import NOT_WALK_FORWARD, WAITING, missing_note, walk_forward_model
-from threadx.metrics import METRIC_NAMES
+from threadx.strategy.metrics import METRIC_NAMES
 from threadx.sweep.results import RunStore
 from threadx.sweep.spec import spec_from_dict, spec_to_toml
 

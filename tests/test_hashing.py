@@ -107,11 +107,11 @@ def test_source_versions_keep_their_layouts(monkeypatch):
         h.update(b"\0" + (root / rel).read_bytes())
     h.update(b"\0" + (root / "sweep/dataset.py").read_bytes())
     assert BARS_CODE_VERSION == h.hexdigest()[:12]
-    src = (root / "indicators.py").read_bytes()
+    src = (root / "strategy/indicators.py").read_bytes()
     want = hashlib.sha256(src + b"\0threadx " + version).hexdigest()[:12]
-    assert source_version("indicators", version_last=True) == want
+    assert source_version("strategy.indicators", version_last=True) == want
     monkeypatch.setattr(threadx, "__version__", threadx.__version__ + ".post1")
-    assert source_version("indicators", version_last=True) != want
+    assert source_version("strategy.indicators", version_last=True) != want
 
 
 def test_bars_cache_key_layout(tmp_path):

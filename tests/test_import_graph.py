@@ -13,7 +13,8 @@ The arrows (see ARCHITECTURE.md, "The arrows"):
 * ``actors`` imports no GUI and not the application;
 * ``gui`` reaches the cluster only through the typed client: no ``ray``, and of ``actors`` only
   ``actors.client``;
-* the kernels are arrays in, arrays out: of ThreadX only their own modules, ``threadx.metrics``,
+* the kernels are arrays in, arrays out: of ThreadX only their own modules,
+``threadx.strategy.metrics``,
   ``threadx.core.errors`` and ``threadx.core.units`` (constants, importing nothing); no pandas,
   no pydantic;
 * sweep planning imports no execution and no reporting;
@@ -156,7 +157,7 @@ def contract_violations(imports: dict[str, set[str]]) -> list[str]:
                     and not _under(
                         dep,
                         "threadx.kernels",
-                        "threadx.metrics",
+                        "threadx.strategy.metrics",
                         "threadx.core.errors",
                         "threadx.core.units",
                     )

@@ -11,8 +11,8 @@ import pytest
 import ray
 
 from actors.indicator_cache import IndicatorCache
-from threadx.cache import INDICATOR_CODE_VERSION
 from threadx.strategy.pack import compute_indicator, pack, required_indicators
+from threadx.sweep.cache import INDICATOR_CODE_VERSION
 from threadx.sweep.dataset import Dataset
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]

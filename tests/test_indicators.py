@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from threadx.indicators import (
+from threadx.strategy.indicators import (
     Bollinger,
     atr,
     bollinger,
@@ -151,7 +151,7 @@ def test_rolling_values_never_depend_on_later_bars(btc_year) -> None:
 def test_compiled_rolling_pass_is_bit_identical_to_the_numpy_blocks(size) -> None:
     """The compiled one-pass pivot blocks give exactly the numpy formulation's values: every
     period, full and partial last blocks, flat stretches, a NaN spreading over its windows."""
-    from threadx.indicators import _rolling_mean_std_numpy
+    from threadx.strategy.indicators import _rolling_mean_std_numpy
 
     rng = np.random.default_rng(size)
     x = 20_000.0 * np.exp(np.cumsum(rng.normal(0.0, 7e-4, size)))

@@ -134,7 +134,7 @@ def test_overfit_report_writes_inf_as_the_policy_says_and_formats_it():
 
 
 def test_backtest_json_files_keep_their_order_and_encoding(tmp_path):
-    from threadx.backtest import _write_json
+    from threadx.strategy.backtest import _write_json
 
     _write_json(tmp_path / "m.json", {"sortino": np.inf, "calmar": -np.inf, "avg": np.nan})
     assert (tmp_path / "m.json").read_text() == (

@@ -33,7 +33,7 @@ from threadx.kernels import (
 )
 from threadx.kernels import layout as L
 from threadx.kernels.cpu import run_sweep_cpu
-from threadx.metrics import INT_METRICS, METRIC_NAMES
+from threadx.strategy.metrics import INT_METRICS, METRIC_NAMES
 from threadx.strategy.pack import pack
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import simulate

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from threadx.metrics import (
+from threadx.strategy.metrics import (
     INT_METRICS,
     METRIC_NAMES,
     bar_returns,
@@ -218,7 +218,7 @@ def test_metrics_to_json_maps_infinities_and_nan() -> None:
 def test_return_statistics_equal_scipy_moments_and_direct_block_sums() -> None:
     from scipy import stats as sps
 
-    from threadx.metrics import block_bounds, return_statistics
+    from threadx.strategy.metrics import block_bounds, return_statistics
 
     rng = np.random.default_rng(11)
     r = rng.standard_t(4, 10_007) * 1e-3 + 2e-5
@@ -235,7 +235,7 @@ def test_return_statistics_equal_scipy_moments_and_direct_block_sums() -> None:
 
 
 def test_return_statistics_edge_cases() -> None:
-    from threadx.metrics import block_bounds, return_statistics
+    from threadx.strategy.metrics import block_bounds, return_statistics
 
     flat = return_statistics(np.zeros(100), 4)
     assert (flat["skewness"], flat["kurtosis"]) == (0.0, 3.0)

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from threadx.metrics import periods_per_year
-from threadx.robust import dsr, expected_max_sharpe, psr
+from threadx.strategy.metrics import periods_per_year
 from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep import overfit
 from threadx.sweep.overfit import build_report, classify, load_report
 from threadx.sweep.report_text import format_report
 from threadx.sweep.results import rank
+from threadx.sweep.robust import dsr, expected_max_sharpe, psr
 
 BLOCKS = [f"block_{b:02d}" for b in range(64)]
 
@@ -238,7 +238,7 @@ def test_degenerate_cases_say_not_enough():
 def test_memory_is_combos_times_blocks_not_splits():
     """100,000 combinations x S = 16: the report's allocation peak stays below 10 x the block
     matrix (combos x S x 8 bytes), and PBO's does not grow with the number of CSCV splits."""
-    from threadx.robust import pbo_cscv
+    from threadx.sweep.robust import pbo_cscv
 
     n, s = 100_000, 16
     frame = synthetic_frame(n, s, seed=5)

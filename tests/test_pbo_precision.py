@@ -1,6 +1,6 @@
-"""PBO by CSCV with a stated precision (threadx.robust.pbo_cscv): exact over every split against
-brute force (any S, ties included), random draws of split pairs with their standard error, the
-stopping rules, and the duplicate merge."""
+"""PBO by CSCV with a stated precision (threadx.sweep.robust.pbo_cscv): exact over every split
+against brute force (any S, ties included), random draws of split pairs with their standard error,
+the stopping rules, and the duplicate merge."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
-from threadx import robust
-from threadx.robust import PBOResult, distinct_columns, pbo_cscv, pbo_se
+from threadx.sweep import robust
+from threadx.sweep.robust import PBOResult, distinct_columns, pbo_cscv, pbo_se
 
 
 def _brute(blocks: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from threadx.robust import (
+from threadx.sweep.robust import (
     block_sharpe,
     dsr,
     expected_max_sharpe,

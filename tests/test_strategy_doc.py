@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from threadx.metrics import METRIC_NAMES, STAT_NAMES
+from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, StrategyParams
 
 REPO = Path(__file__).resolve().parents[1]

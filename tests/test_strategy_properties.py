@@ -16,9 +16,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from threadx.metrics import METRIC_NAMES
-from threadx.strategy import BacktestResult, StrategyParams, simulate
-from threadx.strategy.reference import EXIT_REASONS
+from threadx.strategy.metrics import METRIC_NAMES
+from threadx.strategy.params import StrategyParams
+from threadx.strategy.reference import EXIT_REASONS, BacktestResult, simulate
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC").value
 MINUTE = 60 * 10**9

@@ -20,10 +20,14 @@ import pandas as pd
 import pytest
 
 from threadx.core.errors import ConfigError
-from threadx.indicators import Bollinger
-from threadx.strategy import PARAM_NAMES, BacktestResult, StrategyParams, simulate
-from threadx.strategy.params import params_from_mapping, parse_param_assignments
-from threadx.strategy.reference import TRADE_COLUMNS
+from threadx.strategy.indicators import Bollinger
+from threadx.strategy.params import (
+    PARAM_NAMES,
+    StrategyParams,
+    params_from_mapping,
+    parse_param_assignments,
+)
+from threadx.strategy.reference import TRADE_COLUMNS, BacktestResult, simulate
 from threadx.strategy.signals import apply_spacing, compute_indicators, kept_signals, raw_signals
 
 T0 = pd.Timestamp("2024-01-01 00:00", tz="UTC").value
@@ -73,7 +77,7 @@ TABLES: list[tuple[list, dict]] = []
 
 
 def _reference_row(result: BacktestResult) -> np.ndarray:
-    from threadx.metrics import METRIC_NAMES, STAT_NAMES
+    from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 
     metrics = [float(result.metrics[name]) for name in METRIC_NAMES]
     stats = [float(result.stats[name]) for name in STAT_NAMES]

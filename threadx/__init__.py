@@ -19,7 +19,7 @@ _EXPORTS = {
     "StrategyParams": "threadx.strategy.params",
     "backtest_frame": "threadx.strategy.reference",
     "simulate": "threadx.strategy.reference",
-    "METRIC_NAMES": "threadx.metrics",
+    "METRIC_NAMES": "threadx.strategy.metrics",
     "load_spec": "threadx.sweep",
     "run_local": "threadx.sweep",
 }

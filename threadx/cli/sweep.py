@@ -99,7 +99,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def cmd_backtest(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.backtest import format_summary, write_run_folder
+    from threadx.strategy.backtest import format_summary, write_run_folder
     from threadx.strategy.params import params_from_mapping, parse_param_assignments
     from threadx.strategy.reference import backtest_frame
     from threadx.sweep.dataset import load_dataset
@@ -318,7 +318,7 @@ def warm_kernels(backend: str = "cpu", stream: Any = None) -> Any:
     Ray workers of this machine share the cache entries). Messages go to ``stream`` (default
     stdout). Returns the WarmupReport, or None when this process loaded them before."""
     from threadx.core.errors import ConfigError
-    from threadx.warmup import kernel_cache_state, warm_up
+    from threadx.sweep.warmup import kernel_cache_state, warm_up
 
     if backend in _WARM_HERE:
         return None
@@ -357,7 +357,7 @@ def warm_for_local_cluster(ctx: Context, address: str | None, stream: Any = None
     have caches of their own: nothing to do here."""
     if _explicit_address(ctx, address) is not None:
         return
-    from threadx.warmup import kernel_cache_state
+    from threadx.sweep.warmup import kernel_cache_state
 
     if kernel_cache_state() != "warm":
         warm_kernels("cpu", stream=stream)

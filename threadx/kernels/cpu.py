@@ -86,7 +86,7 @@ from threadx.kernels.layout import (
     finalisation_constants,
     out_width,
 )
-from threadx.metrics import SHARPE_STD_FLOOR
+from threadx.strategy.metrics import SHARPE_STD_FLOOR
 
 # returns summed about one pivot before a merge into (n, mean, M2) (see the module docstring)
 SEGMENT_MAX = 64

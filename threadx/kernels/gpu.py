@@ -4,9 +4,9 @@ The per-combination body is :func:`threadx.kernels.cpu.simulate_one`, the same P
 CPU kernel compiles, compiled here with ``numba.cuda.jit(device=True)``: the twins cannot drift.
 
 Data flow of :func:`run_sweep_gpu`: the bars and the indicator banks (computed on the host by
-:func:`threadx.strategy.pack.pack` with :mod:`threadx.indicators`; a cupy twin of the indicators
-may later compute them on the device) are uploaded once per call, with the crossing bank of
-the kernels (:mod:`threadx.kernels.crossing`, built on the host) and the parameter matrix,
+:func:`threadx.strategy.pack.pack` with :mod:`threadx.strategy.indicators`; a cupy twin of the
+indicators may later compute them on the device) are uploaded once per call, with the crossing bank
+of the kernels (:mod:`threadx.kernels.crossing`, built on the host) and the parameter matrix,
 and only ``out[n_combos, out_width(blocks)]`` comes back -- never a per-bar matrix of
 combinations.
 

@@ -20,8 +20,8 @@ From the banks and ``P`` the kernels' runners derive one more array, the band cr
 per distinct ``(bb_period, bb_std, direction)`` (:func:`threadx.kernels.crossing.crossing_bank`).
 
 The kernels write ``out[n_combos, N_OUT]`` (float64) whose columns are :data:`OUT_NAMES`, the
-metrics of STRATEGY.md in table order (= ``threadx.metrics.METRIC_NAMES``); ``n_trades`` is an
-integral float and ``ruined`` is 0.0 / 1.0.
+metrics of STRATEGY.md in table order (= ``threadx.strategy.metrics.METRIC_NAMES``); ``n_trades``
+is an integral float and ``ruined`` is 0.0 / 1.0.
 
 Column codes of ``P``:
 
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from threadx.core.units import NS_PER_YEAR
-from threadx.metrics import DEFAULT_BLOCKS, METRIC_NAMES, STAT_NAMES
+from threadx.strategy.metrics import DEFAULT_BLOCKS, METRIC_NAMES, STAT_NAMES
 
 # --- parameter matrix columns -------------------------------------------------------------------
 C_BB_STD = 0
@@ -111,11 +111,11 @@ OUT_NAMES: tuple[str, ...] = METRIC_NAMES
 ) = range(len(OUT_NAMES))
 N_OUT = len(OUT_NAMES)
 
-# --- statistics after the metrics (overfitting report; STAT_NAMES, DEFAULT_BLOCKS: threadx.metrics)
-# out[:, N_OUT:N_OUT + N_STATS] = skewness and kurtosis (Pearson, 3 for a normal) of the bar returns
-# r[1..n-1] (population moments from the streaming sums of r, r^2, r^3, r^4; 0 and 3 when the
-# variance is 0); out[:, N_OUT + N_STATS + b] = sum of the returns of block b (b < S), block b
-# holding the returns r[t] with floor((t - 1) * S / (n - 1)) == b.
+# --- statistics after the metrics (overfitting report; STAT_NAMES, DEFAULT_BLOCKS:
+# threadx.strategy.metrics) out[:, N_OUT:N_OUT + N_STATS] = skewness and kurtosis (Pearson, 3 for a
+# normal) of the bar returns r[1..n-1] (population moments from the streaming sums of r, r^2, r^3,
+# r^4; 0 and 3 when the variance is 0); out[:, N_OUT + N_STATS + b] = sum of the returns of block b
+# (b < S), block b holding the returns r[t] with floor((t - 1) * S / (n - 1)) == b.
 N_STATS = len(STAT_NAMES)
 
 
@@ -211,7 +211,7 @@ def finalisation_constants(
     ``cagr = (final / initial) ** cagr_exponent - 1`` with ``cagr_exponent = 1 year / span``;
     a span of 0 gives exponent 0, hence cagr 0 (STRATEGY.md edge case).
     """
-    from threadx.metrics import periods_per_year
+    from threadx.strategy.metrics import periods_per_year
 
     span = int(times_last_ns) - int(times_first_ns)
     exponent = NS_PER_YEAR / span if span > 0 else 0.0

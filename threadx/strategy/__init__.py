@@ -1,6 +1,4 @@
-"""The BB+ATR strategy: parameters, signals and the reference simulation (the oracle)."""
-
-from threadx.strategy.params import PARAM_NAMES, StrategyParams
-from threadx.strategy.reference import BacktestResult, backtest_frame, simulate
-
-__all__ = ["PARAM_NAMES", "BacktestResult", "StrategyParams", "backtest_frame", "simulate"]
+"""The BB+ATR strategy: parameters (``params``), indicators, signals, the reference simulation
+(``reference``, the oracle), metrics, one backtest's outputs (``backtest``) and ``pack`` (the
+parameters as the kernels' arrays). Import the modules themselves: this ``__init__`` imports
+nothing, so that the kernels' use of ``threadx.strategy.metrics`` stays light."""

@@ -8,10 +8,10 @@ and the kernels' array contract (:mod:`threadx.kernels.layout`, which imports no
 * :func:`bank_requests` / :func:`required_indicators` plan the indicator banks: one row per
   distinct indicator parameter, as *requests* ``(name, args)`` -- ``("bb", (period,))`` (a
   ``2 x n_bars`` array ``[middle; sd]``), ``("atr", (period, method))`` and ``("ema", (period,))``
-  (1-D); :func:`compute_indicator` computes one with :mod:`threadx.indicators`;
+  (1-D); :func:`compute_indicator` computes one with :mod:`threadx.strategy.indicators`;
 * :func:`pack` / :func:`pack_columns` build the :class:`~threadx.kernels.layout.PackedSweep`:
-  the banks (computed, or taken from a cache with ``indicator_fn``, e.g. ``threadx.cache``) and
-  the parameter matrix ``P`` whose columns are the layout's ``C_*``.
+  the banks (computed, or taken from a cache with ``indicator_fn``, e.g. ``threadx.sweep.cache``)
+  and the parameter matrix ``P`` whose columns are the layout's ``C_*``.
 """
 
 from __future__ import annotations
@@ -251,14 +251,15 @@ def required_indicators(
 def compute_indicator(
     name: str, args: tuple, open: Any, high: Any, low: Any, close: Any
 ) -> np.ndarray:
-    """Compute one indicator request with :mod:`threadx.indicators` (float64, C-contiguous).
+    """Compute one indicator request with :mod:`threadx.strategy.indicators` (float64,
+    C-contiguous).
 
     ``"bb"``: ``(period,)`` -> ``2 x n`` array ``[middle; sd]`` (``bollinger(close, period, 1)``);
     ``"atr"``: ``(period, method)`` -> ``atr(high, low, close, period, method)``;
     ``"ema"``: ``(period,)`` -> ``ema(close, period)``. ``open`` is accepted for a uniform
     signature (no indicator reads it).
     """
-    from threadx import indicators
+    from threadx.strategy import indicators
 
     arity = {"bb": 1, "atr": 2, "ema": 1}
     if name not in arity:
@@ -279,9 +280,9 @@ def _bollinger_middle_sd(
     close: np.ndarray, period: int, middle: np.ndarray, sd: np.ndarray
 ) -> None:
     """``middle`` and ``sd`` of ``indicators.bollinger(close, period, k)`` (the same function,
-    :func:`~threadx.indicators.rolling_mean_std`, so bit-identical), written straight into the
-    given rows, without forming the bands."""
-    from threadx import indicators
+    :func:`~threadx.strategy.indicators.rolling_mean_std`, so bit-identical), written straight into
+    the given rows, without forming the bands."""
+    from threadx.strategy import indicators
 
     if period < 2:
         raise ValueError(f"period must be an integer >= 2, got {period!r}")
@@ -322,7 +323,7 @@ def _compute_banks(
     """The banks of :func:`_build_banks` with :func:`compute_indicator`, each row computed
     straight into its bank (no intermediate copy) and the rows spread over the CPU's threads:
     the same functions on the same inputs, so bit-identical."""
-    from threadx import indicators
+    from threadx.strategy import indicators
 
     n = close.shape[0]
     middle, sd, atr, trend = _empty_banks(plan, n)
@@ -390,7 +391,7 @@ def pack(
     indicator_fn: IndicatorFn | None = None,
 ) -> PackedSweep:
     """Validate ``params`` (dicts or a frame of STRATEGY.md parameters), build the indicator banks
-    with :mod:`threadx.indicators` and the parameter matrix ``P``.
+    with :mod:`threadx.strategy.indicators` and the parameter matrix ``P``.
 
     Banks are computed on the host (numpy); the GPU backend uploads them once per sweep. With
     ``indicator_fn(name, args)`` (e.g. an indicator cache) the bank rows are taken from it instead

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.metrics import DEFAULT_BLOCKS, bar_returns, compute_metrics, return_statistics
+from threadx.strategy.metrics import DEFAULT_BLOCKS, bar_returns, compute_metrics, return_statistics
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.signals import compute_indicators, kept_signals
 
@@ -80,9 +80,9 @@ class BacktestResult:
 
     ``trades`` has exactly :data:`TRADE_COLUMNS`; ``side`` is +1 (long) / −1 (short), prices are
     the slipped fills, times are UTC timestamps of the bars' open times. ``returns`` has length
-    ``n − 1`` (see :func:`threadx.metrics.bar_returns`). ``times`` are int64 ns (UTC).
+    ``n − 1`` (see :func:`threadx.strategy.metrics.bar_returns`). ``times`` are int64 ns (UTC).
     ``stats`` holds the overfitting-report statistics of the returns
-    (:func:`threadx.metrics.return_statistics`: skewness, kurtosis, block sums).
+    (:func:`threadx.strategy.metrics.return_statistics`: skewness, kurtosis, block sums).
     """
 
     trades: pd.DataFrame

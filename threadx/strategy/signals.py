@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from threadx.indicators import Bollinger, bollinger, ema
-from threadx.indicators import atr as average_true_range
+from threadx.strategy.indicators import Bollinger, bollinger, ema
+from threadx.strategy.indicators import atr as average_true_range
 from threadx.strategy.params import StrategyParams
 
 __all__ = ["Indicators", "apply_spacing", "compute_indicators", "kept_signals", "raw_signals"]

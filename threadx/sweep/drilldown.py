@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from threadx.backtest import equity_frame
-from threadx.metrics import METRIC_NAMES
+from threadx.strategy.backtest import equity_frame
+from threadx.strategy.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
 from threadx.strategy.reference import backtest_frame
 from threadx.sweep.dataset import Dataset

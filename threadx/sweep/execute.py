@@ -11,7 +11,7 @@ parameters, metrics, statistics, block sums) without a pandas frame in between.
 
 Local runs prepare each dataset once per run (:class:`threadx.sweep.run.InProcessExecutor`);
 Ray workers prepare it once per (worker, run), with the indicator arrays served by the
-IndicatorCache actor (the same :mod:`threadx.cache`), so no chunk recomputes a bank.
+IndicatorCache actor (the same :mod:`threadx.sweep.cache`), so no chunk recomputes a bank.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from threadx.kernels import crossing_bank, out_names, resolve_backend, run_sweep
 from threadx.kernels.layout import PackedSweep
-from threadx.metrics import INT_METRICS
+from threadx.strategy.metrics import INT_METRICS
 from threadx.strategy.pack import (
     IndicatorFn,
     IndicatorKey,

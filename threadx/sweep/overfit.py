@@ -1,7 +1,7 @@
 """The overfitting report of a sweep: PSR / DSR of the top-K and PBO by CSCV, per dataset.
 
 A sweep of many combinations always finds a good Sharpe ratio by luck; this report says how
-likely that is (formulas in :mod:`threadx.robust`) from one row per combination (the metrics,
+likely that is (formulas in :mod:`threadx.sweep.robust`) from one row per combination (the metrics,
 ``skewness``, ``kurtosis``, the S block return sums ``block_00..``): memory O(combinations x S).
 
 * Sharpe ratios are **per bar** (``sharpe / sqrt(periods_per_year)``); a dataset has
@@ -17,8 +17,8 @@ likely that is (formulas in :mod:`threadx.robust`) from one row per combination 
   that never trade) merged: ties would count as losses. All ``C(S, S/2)`` splits (exact, standard
   error 0) while ``strategies x splits <= pbo_exact_work`` (:data:`PBO_EXACT_WORK`); beyond, splits
   are drawn at random (seeded: the same report every time) in complementary pairs until the
-  standard error of PBO (:func:`threadx.robust.pbo_se`) is at most :data:`PBO_SE_TARGET`, or, after
-  at least :data:`PBO_MIN_SPLITS`, its 95% interval lies clear of both verdict thresholds
+  standard error of PBO (:func:`threadx.sweep.robust.pbo_se`) is at most :data:`PBO_SE_TARGET`, or,
+  after at least :data:`PBO_MIN_SPLITS`, its 95% interval lies clear of both verdict thresholds
   (:data:`PBO_GOOD`, :data:`PBO_BAD`): more splits could not change the verdict. ``pbo_work``
   caps strategies x splits (``pbo_stop`` says which rule stopped). Memory O(combos x S).
 * **Verdict** on the top-ranked row (``[rank] by``): *overfit* when DSR < :data:`DSR_BAD` or
@@ -60,10 +60,10 @@ from threadx.core.jsonio import to_jsonable
 from threadx.core.log import get_logger
 from threadx.data.resample import timeframe_minutes
 from threadx.kernels.layout import block_columns
-from threadx.metrics import STAT_NAMES, periods_per_year
-from threadx.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
+from threadx.strategy.metrics import STAT_NAMES, periods_per_year
 from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep.results import RunStore, rank
+from threadx.sweep.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
 
 log = get_logger(__name__)
 REPORT_VERSION = 1

@@ -30,7 +30,7 @@ from threadx.core.io import (
     remove_stray_temps,
 )
 from threadx.core.utc import now_iso
-from threadx.metrics import METRIC_NAMES
+from threadx.strategy.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")

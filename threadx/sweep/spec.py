@@ -65,7 +65,7 @@ from threadx.core.utc import as_utc
 from threadx.data.resample import normalize_timeframe, timeframe_minutes
 from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.kernels.layout import prepared_bytes
-from threadx.metrics import METRIC_NAMES, STAT_NAMES
+from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
 
 MAX_RANGE_VALUES = 100_000

@@ -48,7 +48,7 @@ from threadx.core.errors import ConfigError, StoreError
 from threadx.core.io import atomic_write, atomic_write_json
 from threadx.core.units import MINUTES_PER_YEAR
 from threadx.core.utc import iso_utc, utc_index
-from threadx.metrics import METRIC_NAMES, compute_metrics, drawdown
+from threadx.strategy.metrics import METRIC_NAMES, compute_metrics, drawdown
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_mapping
 from threadx.strategy.reference import TRADE_COLUMNS, simulate
 from threadx.sweep.dataset import Dataset

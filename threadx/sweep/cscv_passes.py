@@ -1,8 +1,8 @@
-"""The compiled passes of PBO by CSCV (:func:`threadx.robust.pbo_cscv`): numba, parallel over
+"""The compiled passes of PBO by CSCV (:func:`threadx.sweep.robust.pbo_cscv`): numba, parallel over
 strategies, one pass scoring a half and its complement (two splits).
 
-Internal to :mod:`threadx.robust`, which holds the statistics and the stopping rules; these are
-the hot loops, kept apart so that each module reads on its own.
+Internal to :mod:`threadx.sweep.robust`, which holds the statistics and the stopping rules; these
+are the hot loops, kept apart so that each module reads on its own.
 """
 
 from __future__ import annotations

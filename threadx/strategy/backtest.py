@@ -6,7 +6,8 @@ the same folder, fsync, validation, ``os.replace``, fsync of the folder):
 * ``trades.csv``     one row per closed trade, the STRATEGY.md trade-record columns in order;
 * ``equity.parquet`` UTC ``DatetimeIndex`` named ``time``; float64 columns ``equity`` and
                      ``drawdown`` (``1 − equity / running peak``, clamped to [0, 1]);
-* ``metrics.json``   every metric of :data:`threadx.metrics.METRIC_NAMES` under its exact name,
+* ``metrics.json``   every metric of :data:`threadx.strategy.metrics.METRIC_NAMES` under its exact
+name,
                      plain JSON numbers, infinities as ``"inf"``/``"-inf"``, NaN as ``null``
                      (the JSON policy of :mod:`threadx.core.jsonio`, as for every JSON file here);
 * ``params.json``    the strategy parameters (loadable with ``StrategyParams(**json)``);
@@ -24,7 +25,7 @@ import pandas as pd
 
 from threadx.core.io import atomic_write, atomic_write_json
 from threadx.core.utc import utc_index
-from threadx.metrics import METRIC_NAMES, drawdown
+from threadx.strategy.metrics import METRIC_NAMES, drawdown
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import TRADE_COLUMNS, BacktestResult
 

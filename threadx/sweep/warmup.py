@@ -1,10 +1,11 @@
 """Warm-up of the sweep kernels: load them from numba's on-disk cache, or compile them once.
 
-The CPU kernels (:mod:`threadx.kernels.cpu`) and the indicator loops (:mod:`threadx.indicators`)
-are ``numba.njit(cache=True)`` functions. The first sweep on a machine (an empty or out-of-date
-cache) compiles them, which takes seconds; every later process loads the machine code from the
-cache (for this editable install: ``threadx/kernels/__pycache__`` and ``threadx/__pycache__``,
-shared by every process using the checkout, Ray workers included) in well under a second.
+The CPU kernels (:mod:`threadx.kernels.cpu`) and the indicator loops
+(:mod:`threadx.strategy.indicators`) are ``numba.njit(cache=True)`` functions. The first sweep on a
+machine (an empty or out-of-date cache) compiles them, which takes seconds; every later process
+loads the machine code from the cache (for this editable install: ``threadx/kernels/__pycache__``
+and ``threadx/__pycache__``, shared by every process using the checkout, Ray workers included) in
+well under a second.
 
 Numba caches one entry per argument *types*, and read-only arrays are a type of their own. Ray
 workers get their bars from the object store read-only, so :func:`threadx.strategy.pack.pack`

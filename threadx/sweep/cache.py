@@ -3,8 +3,8 @@
 The IndicatorCache actor (``actors/indicator_cache.py``) is a thin shell over this module. Keys of
 indicator arrays are ``(data fingerprint, name, args, INDICATOR_CODE_VERSION)``
 (:func:`indicator_cache_key`): different bars, a different indicator request or a change of the
-indicator formulas (the source of ``threadx/indicators.py`` or the package version) never share
-an entry.
+indicator formulas (the source of ``threadx/strategy/indicators.py`` or the package version) never
+share an entry.
 
 * :class:`LRUTTLCache` -- numpy arrays under a byte budget: least recently used entries are evicted
   first, entries older than ``ttl_s`` expire, an array larger than the whole budget is returned
@@ -48,8 +48,9 @@ DEFAULT_TTL_S = 3600.0
 
 
 def _indicator_code_version() -> str:
-    """12 hex digits of SHA-256 over ``threadx/indicators.py`` and ``threadx.__version__``."""
-    return source_version("indicators", version_last=True)
+    """12 hex digits of SHA-256 over ``threadx/strategy/indicators.py`` and
+    ``threadx.__version__``."""
+    return source_version("strategy.indicators", version_last=True)
 
 
 INDICATOR_CODE_VERSION: str = _indicator_code_version()

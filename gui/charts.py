@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gui.viewmodels import NO_DATA, TableModel, fmt_value, table_model
+from gui.viewmodels import HEADLINE_METRICS, NO_DATA, TableModel, fmt_value, table_model
+from threadx.strategy.reference import TRADE_COLUMNS
 from threadx.sweep.shapes import Pareto
 
 # ------------------------------------------------------------------------------------ pareto
@@ -139,19 +140,8 @@ def decimate_ohlc(
 # ------------------------------------------------------------------------------------ drill-down
 
 XY = tuple[tuple[float, ...], tuple[float, ...]]
-TRADE_TABLE_COLUMNS = (
-    "side",
-    "entry_time",
-    "exit_time",
-    "entry_price",
-    "exit_price",
-    "qty",
-    "stop_at_entry",
-    "pnl",
-    "return",
-    "fees",
-    "exit_reason",
-)
+# the trade record's columns (threadx.strategy.reference.TRADE_COLUMNS) without the bar indices
+TRADE_TABLE_COLUMNS = tuple(c for c in TRADE_COLUMNS if c not in ("entry_bar", "exit_bar"))
 
 
 @dataclass(frozen=True)
@@ -233,18 +223,7 @@ def drilldown_model(
         combo_id=int(combo_id),
         title=title,
         params_text=_text(dd.get("params") or {}),
-        metrics_text=_text(
-            dd.get("metrics") or {},
-            (
-                "sharpe",
-                "total_return",
-                "max_drawdown",
-                "n_trades",
-                "win_rate",
-                "profit_factor",
-                "final_equity",
-            ),
-        ),
+        metrics_text=_text(dd.get("metrics") or {}, (*HEADLINE_METRICS, "final_equity")),
         candles=candles,
         bands=bands,
         entries_long=_markers(trades, "entry_time", "entry_price", side == 1),

@@ -287,7 +287,7 @@ def completed_run(spec: SweepSpec, datasets: list, data_root: Path) -> SweepResu
             manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(manifest, dict) and manifest.get("status") == "completed":
+        if isinstance(manifest, dict) and manifest.get("status") == RunState.COMPLETED:
             from threadx.sweep import open_run
 
             return open_run(run_dir)
@@ -539,7 +539,7 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
         path = ctx.cfg.data_root / "runs" / args.run
     status = RunStore(path).read_manifest().get("status")  # clear error if not a run
     report = load_report(path)
-    if report is None and status == "completed":
+    if report is None and status == RunState.COMPLETED:
         raise StoreError(
             f"run {path.name}: the overfitting report could not be computed (see the log)"
         )

@@ -30,6 +30,7 @@ from threadx.core.log import get_logger
 from threadx.sweep.execute import device_counts
 from threadx.sweep.plan import SweepPlan, Task
 from threadx.sweep.results import RunStore
+from threadx.sweep.states import RunState
 
 log = get_logger(__name__)
 
@@ -156,10 +157,10 @@ class SweepController:
 
     def state(self) -> str:
         if self.finished:
-            return "completed"
+            return RunState.COMPLETED
         if self.cancelled:
-            return "cancelled"
-        return "paused" if self.paused else "running"
+            return RunState.CANCELLED
+        return RunState.PAUSED if self.paused else RunState.RUNNING
 
     def status(self) -> dict[str, Any]:
         return self.progress.snapshot(self.state())

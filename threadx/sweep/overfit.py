@@ -64,6 +64,7 @@ from threadx.strategy.metrics import STAT_NAMES, periods_per_year
 from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep.results import RunStore, rank
 from threadx.sweep.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
+from threadx.sweep.states import RunState
 
 log = get_logger(__name__)
 REPORT_VERSION = 1
@@ -531,7 +532,7 @@ def load_report(run_dir: Path | str, compute: bool = True) -> dict[str, Any] | N
         man = RunStore(Path(run_dir)).read_manifest()
     except StoreError:
         return None
-    if man.get("status") != "completed":
+    if man.get("status") != RunState.COMPLETED:
         return None
     try:
         rep = json.loads((Path(run_dir) / REPORT_FILE).read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from threadx.core.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
+from threadx.sweep.states import RunState
 
 if TYPE_CHECKING:
     from threadx.sweep.spec import SweepSpec
@@ -68,5 +69,5 @@ def progress_line(st: dict) -> str:
     bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
     rate = st.get("bar_steps_per_s") or 0.0
     eta = eta_text(st.get("elapsed_s") or 0.0, frac)
-    state = f" [{st['state']}]" if st.get("state") not in (None, "running") else ""
+    state = f" [{st['state']}]" if st.get("state") not in (None, RunState.RUNNING) else ""
     return f"[{bar}] {done:,}/{total:,} {frac:6.1%}  {rate:,.3g} bar-steps/s  {eta}{state}"

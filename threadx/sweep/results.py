@@ -32,6 +32,7 @@ from threadx.core.io import (
 from threadx.core.utc import now_iso
 from threadx.strategy.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
+from threadx.sweep.states import RunState
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
 # columns with few distinct values in a part: dictionary-encoded in Parquet
@@ -76,7 +77,7 @@ class RunStore:
             raise StoreError(f"{self.manifest_path}: corrupt manifest ({err})") from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        if manifest.get("status") == "completed" and self.results_dir.exists():
+        if manifest.get("status") == RunState.COMPLETED and self.results_dir.exists():
             fsync_folder(self.results_dir)  # the parts' names, before the run says completed
         manifest = {**manifest, "updated": now_iso()}
         atomic_write_json(self.manifest_path, manifest)  # the JSON policy: threadx.core.jsonio

@@ -33,6 +33,7 @@ from threadx.sweep.execute import PreparedDataset, prepare_dataset, run_task
 from threadx.sweep.plan import SweepPlan, Task, check_memory, load_datasets, plan_sweep
 from threadx.sweep.results import RunStore, pareto_front, rank_results
 from threadx.sweep.spec import SweepSpec, spec_to_toml
+from threadx.sweep.states import RunState
 
 log = get_logger(__name__)
 
@@ -192,13 +193,13 @@ def finish_run(plan: SweepPlan, store: RunStore, frame: pd.DataFrame | None = No
     """Finalise a completed run: the walk-forward report (test windows, reference simulation),
     then the overfitting report (``report.json``; logged, never raised). ``frame``: the run's
     results when the caller holds them already (else they are read from the parts)."""
-    if store.read_manifest().get("status") != "completed":
+    if store.read_manifest().get("status") != RunState.COMPLETED:
         return
     if plan.folds:
         from threadx.sweep.walkforward import write_walk_forward
 
         write_walk_forward(plan, store)
-    if store.read_manifest().get("status") == "completed":
+    if store.read_manifest().get("status") == RunState.COMPLETED:
         from threadx.sweep.overfit import finish_report
 
         finish_report(store.dir, frame=frame)
@@ -243,7 +244,7 @@ def run_local(
             resolved,
             fresh=not resume,
             estimated_bytes=need,
-            status="running",
+            status=RunState.RUNNING,
             started=now_iso(),
         )
         return _run_in_process(plan, store, executor, progress, max_tasks)
@@ -281,13 +282,13 @@ def _run_in_process(
             seen = ctl.progress.done_tasks
             progress(ctl.status())
         if ctl.paused:
-            store.update_manifest(status="interrupted")
+            store.update_manifest(status=RunState.INTERRUPTED)
             return open_run(store.dir)
     wall = time.perf_counter() - t0
     steps = ctl.progress.bar_steps
     manifest = {
         **store.read_manifest(),
-        "status": "completed",
+        "status": RunState.COMPLETED,
         "finished": now_iso(),
         "wall_s": wall,
         "bar_steps_per_s": steps / wall if wall > 0 else None,

@@ -54,6 +54,7 @@ from threadx.strategy.reference import TRADE_COLUMNS, simulate
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.folds import Fold
 from threadx.sweep.results import RunStore, rank
+from threadx.sweep.states import RunState
 
 if TYPE_CHECKING:
     from threadx.data.store import OHLCVStore
@@ -288,7 +289,7 @@ def walk_forward_for_run(run_dir: Path, ohlcv: OHLCVStore) -> dict[str, Any]:
     if spec.walk_forward is None:
         raise ConfigError(f"run {run.run_id} is not a walk-forward run (no [walk_forward])")
     man = run.read_manifest()
-    if man.get("status") != "completed":
+    if man.get("status") != RunState.COMPLETED:
         raise StoreError(
             f"run {run.run_id} is {man.get('status')}: its walk-forward report is "
             "written when it completes (resume it)"

@@ -221,9 +221,13 @@ def load_dataset(
     from the bars cache when the month files and the code are those it was made from
     (``cache=False``: always from the store; see the module docstring)."""
     exchange = store.resolve_exchange(symbol, exchange)
-    if not cache:
+
+    def from_store() -> Dataset:
         frame = store.read(symbol, exchange, start, end)
         return dataset_from_frame(frame, symbol, exchange, timeframe, allow_gaps=allow_gaps)
+
+    if not cache:
+        return from_store()
     paths = store.month_paths(symbol, exchange, start, end)
     key = bars_cache_key(
         paths,
@@ -238,7 +242,6 @@ def load_dataset(
     path = folder / f"{timeframe}-{key}.npz"
     ds = _cache_read(path, key)
     if ds is None:
-        frame = store.read(symbol, exchange, start, end)
-        ds = dataset_from_frame(frame, symbol, exchange, timeframe, allow_gaps=allow_gaps)
+        ds = from_store()
         _cache_write(folder, path, key, ds)
     return ds

@@ -12,7 +12,7 @@ the Pareto front and exports read the parts.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +146,17 @@ class RunStore:
         ids = sorted(self.done_tasks() if tasks is None else tasks)
         if not ids:
             return empty_results()
-        tables = [pq.read_table(self.part_path(t)) for t in ids]
-        frame = pa.concat_tables(tables, promote_options="default").to_pandas()
-        combo = frame["combo_id"].to_numpy()
-        if len(combo) > 1 and not (combo[1:] > combo[:-1]).all():
-            frame = frame.sort_values("combo_id", kind="mergesort", ignore_index=True)
-        return frame
+        return results_frame([pq.read_table(self.part_path(t)) for t in ids])
+
+
+def results_frame(parts: Sequence[pa.Table]) -> pd.DataFrame:
+    """Parts (Arrow tables, as written or as computed) as one frame sorted by combo_id: one
+    concatenation, one conversion to pandas; a sort only when the parts were out of order."""
+    frame = pa.concat_tables(parts, promote_options="default").to_pandas()
+    combo = frame["combo_id"].to_numpy()
+    if len(combo) > 1 and not (combo[1:] > combo[:-1]).all():
+        frame = frame.sort_values("combo_id", kind="mergesort", ignore_index=True)
+    return frame
 
 
 def empty_results() -> pd.DataFrame:

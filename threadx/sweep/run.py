@@ -31,7 +31,7 @@ from threadx.sweep.controller import SweepController, WorkerInfo
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import PreparedDataset, prepare_dataset, run_task
 from threadx.sweep.plan import SweepPlan, Task, check_memory, load_datasets, plan_sweep
-from threadx.sweep.results import RunStore, pareto_front, rank_results
+from threadx.sweep.results import RunStore, pareto_front, rank_results, results_frame
 from threadx.sweep.spec import SweepSpec, spec_to_toml
 from threadx.sweep.states import RunState
 
@@ -305,7 +305,7 @@ def _run_in_process(
     # written after it
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-finish") as io:
         written = io.submit(store.write_manifest, manifest)
-        frame = pa.concat_tables([parts[t.task_id] for t in plan.tasks]).to_pandas()
+        frame = results_frame([parts[t.task_id] for t in plan.tasks])
         parts.clear()
         from threadx.sweep.overfit import finish_report
 

@@ -27,7 +27,7 @@ from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import as_frame
 from threadx.sweep.plan import SweepPlan, check_memory, plan_sweep
-from threadx.sweep.results import RunStore, rank, rank_results
+from threadx.sweep.results import RunStore, rank, rank_results, results_frame
 from threadx.sweep.run import finish_run, open_store, peak_rss_bytes
 from threadx.sweep.shapes import Heatmap, Pareto, Ranking, heatmap, pareto, ranking
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
@@ -249,9 +249,8 @@ class SweepService:
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
         frame = None
         if st["state"] == RunState.COMPLETED and len(run.parts) == len(run.plan.tasks):
-            import pyarrow as pa  # every part computed in this session: no read-back
-
-            frame = pa.concat_tables([run.parts[t.task_id] for t in run.plan.tasks]).to_pandas()
+            # every part computed in this session: no read-back
+            frame = results_frame([run.parts[t.task_id] for t in run.plan.tasks])
         run.parts.clear()
         try:  # walk-forward test windows, then report.json (the report is logged, never raised)
             finish_run(run.plan, run.store, frame)

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gui.viewmodels import TableModel
+from gui.viewmodels import Detailed, TableModel
 from threadx.strategy.params import PARAM_NAMES
 
 NO_REPORT = "no overfitting report for this run"
@@ -109,7 +109,7 @@ class OverfitGroup:
 
 
 @dataclass(frozen=True)
-class OverfitModel:
+class OverfitModel(Detailed[OverfitGroup]):
     """Everything the Overfitting panel shows for one run."""
 
     run_id: str
@@ -120,16 +120,9 @@ class OverfitModel:
     detail: tuple[OverfitGroup, ...]
     verdict_class: str | None = None  # one of VERDICT_CLASSES when the report gives them
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(g.key for g in self.detail)
-
     def group(self, key: str | None) -> OverfitGroup | None:
         """The group named ``key``, else the first one (None when there is none)."""
-        for g in self.detail:
-            if g.key == key:
-                return g
-        return self.detail[0] if self.detail else None
+        return self.pick(key)
 
 
 def _num(value: Any) -> Any:

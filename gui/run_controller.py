@@ -11,6 +11,7 @@ backend thread; DearPyGui is never called here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -291,11 +292,21 @@ class RunController:
             self.r.due["report"] = float("inf")
             return
         run.report_tries += 1  # counted when asked: a failing request is not retried forever
+        ask = self.r.client().report_async
+        self._ask_stored(run, "report", "overfitting report", ask, self.on_report)
+
+    def _ask_stored(
+        self,
+        run: FollowedRun,
+        key: str,
+        what: str,
+        request: Callable[[str], Any],
+        on_done: Callable[[FollowedRun, dict[str, Any] | None], None],
+    ) -> None:
+        """Ask (as request ``key``) for ``what`` the run stores, a report: ``request(run_id)``
+        gives the answer to ``on_done``."""
         self.r.ask(
-            "report",
-            [self.r.client().report_async(run.run_id)],
-            lambda rep: self.on_report(run, rep),
-            f"overfitting report of {run.run_id}",
+            key, [request(run.run_id)], lambda data: on_done(run, data), f"{what} of {run.run_id}"
         )
 
     def on_report(self, run: FollowedRun, report: dict[str, Any] | None) -> None:
@@ -312,12 +323,8 @@ class RunController:
             self.r.due["walk_forward"] = float("inf")
             return
         run.wf_tries += 1  # a failing request is retried a few times, not forever
-        self.r.ask(
-            "walk_forward",
-            [self.r.client().walk_forward_async(run.run_id)],
-            lambda data: self.on_walk_forward(run, data),
-            f"walk-forward report of {run.run_id}",
-        )
+        ask = self.r.client().walk_forward_async
+        self._ask_stored(run, "walk_forward", "walk-forward report", ask, self.on_walk_forward)
 
     def on_walk_forward(self, run: FollowedRun, data: dict[str, Any] | None) -> None:
         if run is not self.run:

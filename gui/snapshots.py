@@ -1,13 +1,15 @@
 """Immutable snapshots the background thread posts for the render loop (frozen, tuples only).
 
 Each snapshot carries ready-to-draw view models (:mod:`gui.viewmodels`, :mod:`gui.charts`); the
-render loop only copies them into widgets. ``at`` is the ``time.monotonic()`` of creation.
+render loop only copies them into widgets. ``at`` (:class:`Stamped`) is the
+``time.monotonic()`` of creation.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import pandas as pd
 
@@ -15,18 +17,26 @@ from gui.charts import DrilldownModel, ScatterModel
 from gui.overfitting import OverfitModel
 from gui.viewmodels import HeatmapModel, ProgressModel, RankingModel, TableModel
 
+M = TypeVar("M")
+
 
 def _now() -> float:
     return time.monotonic()
 
 
 @dataclass(frozen=True)
-class Message:
+class Stamped:
+    """A snapshot that keeps when it was made (``at``: a keyword-only field, after the others)."""
+
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Message(Stamped):
     """A line for the status bar (``level``: info, warning or error)."""
 
     level: str
     text: str
-    at: float = field(default_factory=_now)
 
 
 @dataclass(frozen=True)
@@ -37,14 +47,13 @@ class Connection:
 
 
 @dataclass(frozen=True)
-class ClusterSnap:
+class ClusterSnap(Stamped):
     nodes: TableModel
     gpus: TableModel
     gpu_note: str
     workers: TableModel
     weights_note: str
     totals_text: str
-    at: float = field(default_factory=_now)
 
 
 @dataclass(frozen=True)
@@ -71,13 +80,19 @@ class DataResult:
 
 
 @dataclass(frozen=True)
-class ProgressSnap:
-    model: ProgressModel
-    at: float = field(default_factory=_now)
+class ModelSnap(Generic[M]):
+    """A snapshot that carries one view model (its subclass says which)."""
+
+    model: M
 
 
 @dataclass(frozen=True)
-class ResultsSnap:
+class ProgressSnap(ModelSnap[ProgressModel], Stamped):
+    """The followed run's progress."""
+
+
+@dataclass(frozen=True)
+class ResultsSnap(Stamped):
     """Everything of the Results view for one run at one moment."""
 
     run_id: str
@@ -91,7 +106,6 @@ class ResultsSnap:
     rank_by: tuple[str, ...]
     heatmap: HeatmapModel
     pareto: ScatterModel
-    at: float = field(default_factory=_now)
     rank_mode: str = "none"  # "rank by": none (per dataset) | median | worst
     rank_note: str = ""
 
@@ -104,11 +118,8 @@ class RankingSnap:
     ranking: RankingModel
 
 
-@dataclass(frozen=True)
-class OverfitSnap:
+class OverfitSnap(ModelSnap[OverfitModel]):
     """The followed run's overfitting report (or its absence)."""
-
-    model: OverfitModel
 
 
 @dataclass(frozen=True)
@@ -117,9 +128,8 @@ class HeatmapSnap:
     heatmap: HeatmapModel
 
 
-@dataclass(frozen=True)
-class DrilldownSnap:
-    model: DrilldownModel
+class DrilldownSnap(ModelSnap[DrilldownModel]):
+    """One combination's drill-down."""
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,6 @@ from gui.widgets import Shell
 GREY = (160, 160, 160)
 
 
-def _table(tag: str, height: int) -> None:
-    with dpg.table(
-        tag=tag,
-        height=height,
-        scrollY=True,
-        row_background=True,
-        borders_innerV=True,
-        policy=dpg.mvTable_SizingStretchProp,
-    ):
-        dpg.add_table_column(label="", user_data="")
-
-
 class ClusterView:
     """Widget tags start with ``cluster/``."""
 
@@ -38,15 +26,15 @@ class ClusterView:
                 dpg.add_text(f"cluster: {NO_DATA}", tag="cluster/totals")
                 dpg.add_button(label="Refresh", callback=self.on_refresh)
             dpg.add_text("Nodes")
-            _table("cluster/nodes", 110)
+            widgets.add_table("cluster/nodes", 110)
             dpg.add_separator()
             dpg.add_text("GPUs")
             dpg.add_text(NO_DATA, tag="cluster/gpu_note", color=GREY)
-            _table("cluster/gpus", 110)
+            widgets.add_table("cluster/gpus", 110)
             dpg.add_separator()
             dpg.add_text("Worker slots")
             dpg.add_text(NO_DATA, tag="cluster/weights_note", color=GREY)
-            _table("cluster/workers", -1)
+            widgets.add_table("cluster/workers", -1)
 
     def on_refresh(self, *_: Any) -> None:
         self.app.send("refresh", what="cluster")

@@ -11,6 +11,13 @@ from gui.viewmodels import NO_DATA
 from gui.widgets import Shell
 
 GREY = (160, 160, 160)
+#: What the error of each action asks for when a required input is empty.
+_NEEDS = {
+    "import": "give a file or folder",
+    "ingest": "give a symbol (e.g. BTCUSDT)",
+    "resample": "give a symbol and a timeframe",
+    "gaps": "give a symbol",
+}
 
 
 class DataView:
@@ -26,15 +33,7 @@ class DataView:
             with dpg.group(horizontal=True):
                 dpg.add_text(f"catalog: {NO_DATA}", tag="data/root")
                 dpg.add_button(label="Refresh", callback=self.on_refresh)
-            with dpg.table(
-                tag="data/catalog",
-                height=150,
-                scrollY=True,
-                row_background=True,
-                borders_innerV=True,
-                policy=dpg.mvTable_SizingStretchProp,
-            ):
-                dpg.add_table_column(label="", user_data="")
+            widgets.add_table("data/catalog", 150)
             dpg.add_separator()
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=560, height=-1):
@@ -86,14 +85,7 @@ class DataView:
             dpg.add_plot_axis(dpg.mvXAxis, tag="data/plot_x", scale=dpg.mvPlotScale_Time)
             with dpg.plot_axis(dpg.mvYAxis, tag="data/plot_y", label="close"):
                 dpg.add_line_series([], [], tag="data/close", label="close")
-        with dpg.table(
-            tag="data/table",
-            height=-1,
-            scrollY=True,
-            row_background=True,
-            policy=dpg.mvTable_SizingStretchProp,
-        ):
-            dpg.add_table_column(label="", user_data="")
+        widgets.add_table("data/table", -1, borders=False)
 
     # -- callbacks ---------------------------------------------------------------------------
     def on_refresh(self, *_: Any) -> None:
@@ -106,53 +98,45 @@ class DataView:
         dpg.set_value("data/exchange", exchange)
 
     def on_import(self, *_: Any) -> None:
-        path = dpg.get_value("data/import_path").strip()
-        if not path:
-            self.app.message("error", "import: give a file or folder")
-            return
-        self.app.send(
-            "import",
-            path=path,
-            symbol=dpg.get_value("data/import_symbol").strip(),
-            exchange=dpg.get_value("data/import_exchange").strip(),
-            dry_run=bool(dpg.get_value("data/dry_run")),
-        )
-        dpg.set_value("data/result", f"importing {path}...")
+        path = self._field("import_path")
+        more = self._fields(symbol="import_symbol", exchange="import_exchange")
+        dry_run = bool(dpg.get_value("data/dry_run"))
+        self._request("import", {"path": path}, f"importing {path}...", dry_run=dry_run, **more)
 
     def on_ingest(self, *_: Any) -> None:
-        symbol = dpg.get_value("data/ingest_symbol").strip().upper()
-        if not symbol:
-            self.app.message("error", "ingest: give a symbol (e.g. BTCUSDT)")
-            return
-        self.app.send(
-            "ingest",
-            symbol=symbol,
-            base_url=dpg.get_value("data/ingest_url").strip(),
-            start=dpg.get_value("data/ingest_start").strip(),
-            end=dpg.get_value("data/ingest_end").strip(),
-        )
-        dpg.set_value("data/result", f"ingest of {symbol} started...")
+        symbol = self._field("ingest_symbol").upper()
+        more = self._fields(base_url="ingest_url", start="ingest_start", end="ingest_end")
+        self._request("ingest", {"symbol": symbol}, f"ingest of {symbol} started...", **more)
 
     def on_resample(self, *_: Any) -> None:
-        symbol, tf = dpg.get_value("data/symbol").strip(), dpg.get_value("data/timeframe").strip()
-        if not symbol or not tf:
-            self.app.message("error", "resample: give a symbol and a timeframe")
-            return
-        self.app.send(
-            "resample",
-            symbol=symbol,
-            timeframe=tf,
-            exchange=dpg.get_value("data/exchange").strip(),
-            n_columns=self.app.plot_columns,
-        )
-        dpg.set_value("data/result", f"resampling {symbol} to {tf}...")
+        symbol, tf = self._field("symbol"), self._field("timeframe")
+        more = self._fields(exchange="exchange")
+        started = f"resampling {symbol} to {tf}..."
+        required = {"symbol": symbol, "timeframe": tf}
+        self._request("resample", required, started, n_columns=self.app.plot_columns, **more)
 
     def on_gaps(self, *_: Any) -> None:
-        symbol = dpg.get_value("data/symbol").strip()
-        if not symbol:
-            self.app.message("error", "gaps: give a symbol")
+        self._request("gaps", self._fields(symbol="symbol"), **self._fields(exchange="exchange"))
+
+    def _field(self, name: str) -> str:
+        """The text of the input ``data/<name>``, stripped."""
+        return dpg.get_value(f"data/{name}").strip()
+
+    def _fields(self, **names: str) -> dict[str, str]:
+        """``{argument: the text of the input data/<name>}`` (stripped)."""
+        return {arg: self._field(name) for arg, name in names.items()}
+
+    def _request(
+        self, command: str, required: dict[str, str], started: str = "", **more: Any
+    ) -> None:
+        """Send ``command`` with the ``required`` arguments and ``more`` (``started``, if any,
+        goes in the result line); when a required one is empty, an error says what to give."""
+        if not all(required.values()):
+            self.app.message("error", f"{command}: {_NEEDS[command]}")
             return
-        self.app.send("gaps", symbol=symbol, exchange=dpg.get_value("data/exchange").strip())
+        self.app.send(command, **required, **more)
+        if started:
+            dpg.set_value("data/result", started)
 
     def _on_dialog(self, _sender: Any, app_data: dict[str, Any]) -> None:
         dpg.set_value("data/import_path", app_data.get("file_path_name", ""))

@@ -49,16 +49,9 @@ class DrilldownView:
                     self._build_charts()
                 with dpg.child_window(width=-1, height=-1, border=False):
                     dpg.add_text(f"trades: {NO_DATA}", tag="drill/trades_title")
-                    with dpg.table(
-                        tag="drill/trades",
-                        scrollY=True,
-                        scrollX=True,
-                        height=-1,
-                        freeze_rows=1,
-                        row_background=True,
-                        policy=dpg.mvTable_SizingFixedFit,
-                    ):
-                        dpg.add_table_column(label="", user_data="")
+                    widgets.add_table(
+                        "drill/trades", -1, fixed=True, scroll_x=True, freeze=True, borders=False
+                    )
 
     def _build_charts(self) -> None:
         with dpg.subplots(

@@ -10,7 +10,7 @@ import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.overfitting import GROUP_COLUMNS, NO_REPORT, OverfitGroup, OverfitModel
-from gui.viewmodels import TableModel
+from gui.viewmodels import EMPTY_TABLE
 
 VERDICT_COLOUR = (255, 200, 90)
 NO_REPORT_COLOUR = (160, 160, 160)
@@ -33,18 +33,9 @@ class OverfitPanel:
     def build(self) -> None:
         dpg.add_text(NO_REPORT, tag="results/overfit/verdict", wrap=1400, color=NO_REPORT_COLOUR)
         dpg.add_text("", tag="results/overfit/header")
-        with dpg.table(
-            tag="results/overfit/groups",
-            height=84,
-            scrollY=True,
-            scrollX=True,
-            resizable=True,
-            row_background=True,
-            borders_innerV=True,
-            policy=dpg.mvTable_SizingFixedFit,
-        ):
-            for name in GROUP_COLUMNS:
-                dpg.add_table_column(label=name, user_data=name)
+        widgets.add_table(
+            "results/overfit/groups", 84, GROUP_COLUMNS, fixed=True, scroll_x=True, resizable=True
+        )
         with dpg.group(horizontal=True):
             with dpg.child_window(width=520, height=-1, border=False):
                 dpg.add_combo(
@@ -75,18 +66,14 @@ class OverfitPanel:
                     "top K: Sharpe, probabilistic and deflated Sharpe ratio",
                     tag="results/overfit/top_title",
                 )
-                with dpg.table(
-                    tag="results/overfit/top",
-                    height=-1,
-                    scrollY=True,
-                    scrollX=True,
-                    freeze_rows=1,
+                widgets.add_table(
+                    "results/overfit/top",
+                    -1,
+                    fixed=True,
+                    scroll_x=True,
                     resizable=True,
-                    row_background=True,
-                    borders_innerV=True,
-                    policy=dpg.mvTable_SizingFixedFit,
-                ):
-                    dpg.add_table_column(label="", user_data="")
+                    freeze=True,
+                )
 
     # -- snapshots / callbacks ---------------------------------------------------------------
     def apply(self, snap: snapshots.OverfitSnap) -> None:
@@ -102,19 +89,14 @@ class OverfitPanel:
         widgets.fill_table(
             "results/overfit/groups", model.groups, empty="" if not model.available else "no groups"
         )
-        keys = model.keys
-        dpg.configure_item("results/overfit/group", items=keys)
-        keep = self.group.key if self.group is not None and self.group.key in keys else None
-        self.show_group(keep)
+        self.show_group(widgets.offer("results/overfit/group", model, self.group))
 
     def on_group(self, _sender: Any, key: str, *_: Any) -> None:
         self.show_group(key)
 
     def show_group(self, key: str | None) -> None:
         """Histogram and top-K of group ``key`` (default: the first)."""
-        grp = self.model.group(key) if self.model is not None else None
-        self.group = grp
-        dpg.set_value("results/overfit/group", grp.key if grp else "")
+        grp = self.group = widgets.choose("results/overfit/group", self.model, key)
         dpg.set_value("results/overfit/summary", grp.summary if grp else "")
         if grp is None or not grp.hist:
             widgets.set_series("results/overfit/hist", [], [])
@@ -125,7 +107,7 @@ class OverfitPanel:
             widgets.set_series("results/overfit/hist", xs, [float(v) for v in grp.hist])
             edges = tuple((f"{i / n:.1f}", i - 0.5) for i in range(n + 1))  # bin edges
             dpg.set_axis_ticks("results/overfit/hist_x", edges)
-        model = grp.top if grp is not None else TableModel((), (), ())
+        model = grp.top if grp is not None else EMPTY_TABLE
         empty = "" if grp is None else "no rows"
         self.top_cells = widgets.fill_table("results/overfit/top", model, empty=empty)
 

@@ -79,20 +79,16 @@ class ResultsView:
                     callback=self.on_rank_mode,
                 )
                 dpg.add_text("", tag="results/rank_note")
-            with dpg.table(
-                tag="results/table",
+            widgets.add_table(
+                "results/table",
+                260,
+                fixed=True,
+                scroll_x=True,
+                resizable=True,
+                freeze=True,
                 sortable=True,
                 callback=self.on_sort,
-                height=260,
-                scrollY=True,
-                scrollX=True,
-                freeze_rows=1,
-                resizable=True,
-                row_background=True,
-                borders_innerV=True,
-                policy=dpg.mvTable_SizingFixedFit,
-            ):
-                dpg.add_table_column(label="", user_data="")
+            )
             with dpg.tab_bar(tag="results/panels"):
                 with dpg.tab(label="Heatmap and Pareto front", tag="results/panel/charts"):
                     with dpg.group(horizontal=True):

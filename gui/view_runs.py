@@ -32,15 +32,7 @@ class RunsView:
                 dpg.add_button(
                     label="Refresh", callback=lambda: self.app.send("refresh", what="runs")
                 )
-            with dpg.table(
-                tag="runs/table",
-                height=-1,
-                scrollY=True,
-                row_background=True,
-                borders_innerV=True,
-                policy=dpg.mvTable_SizingStretchProp,
-            ):
-                dpg.add_table_column(label="", user_data="")
+            widgets.add_table("runs/table", -1)
 
     def on_pick(self, sender: Any, _app_data: Any, run_id: str) -> None:
         self.select(run_id)
@@ -49,29 +41,29 @@ class RunsView:
         self.selected = run_id
         dpg.set_value("runs/selected", f"selected: {run_id}")
 
+    def on_open(self, *_: Any) -> None:
+        self._for_selected("open_run", "results")
+
+    def on_resume(self, *_: Any) -> None:
+        self._for_selected("open_run", "sweep", then="resume")
+
+    def on_load_spec(self, *_: Any) -> None:
+        self._for_selected("load_run_spec", "sweep")
+
+    def _for_selected(self, command: str, tab: str, then: str | None = None) -> None:
+        """Send ``command`` for the selected run (then the command ``then``, if any) and show
+        ``tab``; without a selected run, say so."""
+        run_id = self._need()
+        if run_id:
+            self.app.send(command, run_id=run_id)
+            if then is not None:
+                self.app.send(then)
+            self.app.show_tab(tab)
+
     def _need(self) -> str | None:
         if self.selected is None:
             self.app.message("warning", "select a run first")
         return self.selected
-
-    def on_open(self, *_: Any) -> None:
-        run_id = self._need()
-        if run_id:
-            self.app.send("open_run", run_id=run_id)
-            self.app.show_tab("results")
-
-    def on_resume(self, *_: Any) -> None:
-        run_id = self._need()
-        if run_id:
-            self.app.send("open_run", run_id=run_id)
-            self.app.send("resume")
-            self.app.show_tab("sweep")
-
-    def on_load_spec(self, *_: Any) -> None:
-        run_id = self._need()
-        if run_id:
-            self.app.send("load_run_spec", run_id=run_id)
-            self.app.show_tab("sweep")
 
     def apply(self, snap: snapshots.RunsSnap) -> None:
         self.snap = snap

@@ -4,6 +4,7 @@ memory estimate before launch, TOML load/save, start/pause/resume/cancel, and li
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,51 +55,44 @@ class SweepView:
             "rank_by": "rank by ('-' = lower is better)",
         }
         for key in _TEXT_FIELDS:
-            dpg.add_input_text(
-                label=labels[key],
-                tag=f"sweep/{key}",
-                width=300,
-                default_value=str(getattr(f, key)),
-                callback=self.on_change,
-            )
+            self._add_field(dpg.add_input_text, key, labels[key], str(getattr(f, key)))
         dpg.add_checkbox(
             label="allow gaps (> 5 % missing minutes)",
             tag="sweep/allow_gaps",
             callback=self.on_change,
         )
-        dpg.add_combo(
-            ("auto", "cpu", "gpu"),
-            label="backend",
-            tag="sweep/backend",
-            width=300,
-            default_value=f.backend,
-            callback=self.on_change,
+        self._add_field(
+            dpg.add_combo, "backend", "backend", f.backend, items=("auto", "cpu", "gpu")
         )
-        dpg.add_input_int(
-            label="top K",
-            tag="sweep/top_k",
-            default_value=f.top_k,
-            width=300,
-            min_value=1,
-            min_clamped=True,
-            callback=self.on_change,
+        self._add_field(dpg.add_input_int, "top_k", "top K", f.top_k, min_value=1, min_clamped=True)
+        self._add_field(
+            dpg.add_combo,
+            "aggregate",
+            "rank across datasets (aggregate)",
+            f.aggregate,
+            items=("none", "median", "worst"),
         )
-        dpg.add_combo(
-            ("none", "median", "worst"),
-            label="rank across datasets (aggregate)",
-            tag="sweep/aggregate",
-            width=300,
-            default_value=f.aggregate,
-            callback=self.on_change,
-        )
-        dpg.add_input_int(
-            label="chunk size (0 = auto)",
-            tag="sweep/chunk_size",
-            width=300,
-            default_value=0,
+        self._add_field(
+            dpg.add_input_int,
+            "chunk_size",
+            "chunk size (0 = auto)",
+            f.chunk_size,
             min_value=0,
             min_clamped=True,
+        )
+
+    def _add_field(
+        self, add: Callable[..., Any], key: str, label: str, default: Any, **options: Any
+    ) -> None:
+        """A field of the form (tag ``sweep/<key>``) made by the DearPyGui ``add`` function;
+        ``options``: that widget's own settings."""
+        add(
+            label=label,
+            tag=f"sweep/{key}",
+            width=300,
+            default_value=default,
             callback=self.on_change,
+            **options,
         )
 
     def _build_params(self) -> None:

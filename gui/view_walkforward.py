@@ -9,7 +9,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from gui import widgets
-from gui.viewmodels import TableModel
+from gui.viewmodels import EMPTY_TABLE, TableModel
 from gui.walkforward import METRIC_COLUMNS, WAITING, WalkForwardDataset, WalkForwardModel
 
 NOTE_COLOUR = (160, 160, 160)
@@ -20,7 +20,6 @@ CLASS_COLOURS = {
     "unknown": NOTE_COLOUR,
 }
 BOUNDARY_COLOUR = (150, 150, 150, 160)
-EMPTY = TableModel((), (), ())
 
 
 class WalkForwardPanel:
@@ -39,18 +38,9 @@ class WalkForwardPanel:
         with dpg.group(horizontal=True):
             dpg.add_combo((), tag="results/wf/dataset", width=200, callback=self.on_dataset)
             dpg.add_text("", tag="results/wf/degradation", wrap=1200)
-        with dpg.table(
-            tag="results/wf/folds",
-            height=184,
-            scrollY=True,
-            scrollX=True,
-            freeze_rows=1,
-            resizable=True,
-            row_background=True,
-            borders_innerV=True,
-            policy=dpg.mvTable_SizingFixedFit,
-        ):
-            dpg.add_table_column(label="", user_data="")
+        widgets.add_table(
+            "results/wf/folds", 184, fixed=True, scroll_x=True, resizable=True, freeze=True
+        )
         with dpg.group(horizontal=True):
             with dpg.child_window(width=-340, height=-1, border=False):
                 title = "stitched out-of-sample equity (UTC)"
@@ -72,16 +62,7 @@ class WalkForwardPanel:
                 dpg.bind_item_theme("results/wf/bounds", self._bounds_theme())
             with dpg.child_window(width=-1, height=-1, border=False):
                 dpg.add_text("", tag="results/wf/stitched", wrap=330)
-                with dpg.table(
-                    tag="results/wf/metrics",
-                    height=-1,
-                    scrollY=True,
-                    row_background=True,
-                    borders_innerV=True,
-                    policy=dpg.mvTable_SizingFixedFit,
-                ):
-                    for name in METRIC_COLUMNS:
-                        dpg.add_table_column(label=name, user_data=name)
+                widgets.add_table("results/wf/metrics", -1, METRIC_COLUMNS, fixed=True)
 
     def _bounds_theme(self) -> int | str:
         if self._boundary_theme is None:
@@ -99,26 +80,23 @@ class WalkForwardPanel:
         dpg.configure_item(
             "results/wf/header", color=(200, 200, 200) if model.available else NOTE_COLOUR
         )
-        keys = model.keys
-        dpg.configure_item("results/wf/dataset", items=keys, show=bool(keys))
-        keep = self.dataset.key if self.dataset is not None and self.dataset.key in keys else None
-        self.show_dataset(keep)
+        self.show_dataset(
+            widgets.offer("results/wf/dataset", model, self.dataset, show=bool(model.keys))
+        )
 
     def on_dataset(self, _sender: Any, key: str, *_: Any) -> None:
         self.show_dataset(key)
 
     def show_dataset(self, key: str | None) -> None:
         """Degradation, fold table, equity and metrics of dataset ``key`` (default: first)."""
-        ds = self.model.dataset(key) if self.model is not None else None
-        self.dataset = ds
-        dpg.set_value("results/wf/dataset", ds.key if ds else "")
+        ds = self.dataset = widgets.choose("results/wf/dataset", self.model, key)
         dpg.set_value("results/wf/degradation", ds.degradation if ds else "")
         colour = CLASS_COLOURS[ds.degradation_class] if ds else NOTE_COLOUR
         dpg.configure_item("results/wf/degradation", color=colour)
         dpg.set_value("results/wf/stitched", ds.stitched if ds else "")
         empty = "" if ds is None else "no folds"
         self.fold_cells = widgets.fill_table(
-            "results/wf/folds", ds.folds if ds else EMPTY, empty=empty
+            "results/wf/folds", ds.folds if ds else EMPTY_TABLE, empty=empty
         )
         metrics = ds.metrics if ds else TableModel(METRIC_COLUMNS, (), ())
         self.metric_cells = widgets.set_rows("results/wf/metrics", metrics, empty="")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Generic, Protocol, TypeVar
 
 import pandas as pd
 
@@ -103,6 +103,33 @@ class TableModel:
 
 
 EMPTY_TABLE = TableModel((), (), ())
+
+
+class Keyed(Protocol):
+    """One item of a :class:`Detailed` model (a dataset or group), named by ``key``."""
+
+    @property
+    def key(self) -> str: ...
+
+
+D = TypeVar("D", bound=Keyed)
+
+
+class Detailed(Generic[D]):
+    """A model whose ``detail`` holds one item per key (a combo of the view chooses one)."""
+
+    detail: tuple[D, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(d.key for d in self.detail)
+
+    def pick(self, key: str | None) -> D | None:
+        """The item named ``key``, else the first one (None when there is none)."""
+        for d in self.detail:
+            if d.key == key:
+                return d
+        return self.detail[0] if self.detail else None
 
 
 def table_model(
@@ -212,24 +239,12 @@ def ranking_model(r: Ranking, swept: Sequence[str]) -> RankingModel:
 
 
 @dataclass(frozen=True)
-class HeatmapModel:
-    """A metric over one or two swept dimensions, the others held at the best row's values.
+class HeatmapModel(Heatmap):
+    """The driver's :class:`~threadx.sweep.shapes.Heatmap` (a metric over one or two swept
+    dimensions, the others held at the best row's values; cells without a result yet are NaN)
+    and the ``note`` that states on the chart what it holds."""
 
-    ``kind`` is ``"heatmap"`` (``values[y][x]``), ``"line"`` (``values[0][x]``) or ``"empty"``.
-    Cells without a result yet are NaN (never filled in). ``fixed`` lists the other dimensions
-    and the value they are held at; ``note`` states that on the chart.
-    """
-
-    kind: str
-    metric: str
-    x_param: str
-    y_param: str | None
-    x_values: tuple[Any, ...]
-    y_values: tuple[Any, ...]
-    values: tuple[tuple[float, ...], ...]
-    fixed: tuple[tuple[str, Any], ...]
-    best: tuple[Any, Any, float] | None
-    note: str
+    note: str = ""
 
     @property
     def x_labels(self) -> tuple[str, ...]:
@@ -261,18 +276,7 @@ def heatmap_model(h: Heatmap) -> HeatmapModel:
             + (f" x {h.y_param}" if h.y_param else "")
             + f"; others at the best {h.metric}: {held}"
         )
-    return HeatmapModel(
-        h.kind,
-        h.metric,
-        h.x_param,
-        h.y_param,
-        h.x_values,
-        h.y_values,
-        h.values,
-        h.fixed,
-        h.best,
-        note,
-    )
+    return HeatmapModel(**{f.name: getattr(h, f.name) for f in fields(h)}, note=note)
 
 
 # ------------------------------------------------------------------------------------ progress

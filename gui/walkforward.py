@@ -24,7 +24,7 @@ import pandas as pd
 
 from gui.charts import decimate_xy
 from gui.overfitting import ascii_text, fmt_stat
-from gui.viewmodels import TableModel, table_model
+from gui.viewmodels import Detailed, TableModel, table_model
 from threadx.strategy.metrics import METRIC_NAMES
 from threadx.sweep.states import TERMINAL, RunState
 
@@ -57,7 +57,7 @@ class WalkForwardDataset:
 
 
 @dataclass(frozen=True)
-class WalkForwardModel:
+class WalkForwardModel(Detailed[WalkForwardDataset]):
     """Everything the Walk-forward panel shows for one run (``message``: the header when
     ``available``, else why there is nothing)."""
 
@@ -66,16 +66,9 @@ class WalkForwardModel:
     message: str
     detail: tuple[WalkForwardDataset, ...] = ()
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(d.key for d in self.detail)
-
     def dataset(self, key: str | None) -> WalkForwardDataset | None:
         """The dataset named ``key``, else the first one (None when there is none)."""
-        for d in self.detail:
-            if d.key == key:
-                return d
-        return self.detail[0] if self.detail else None
+        return self.pick(key)
 
 
 def missing_note(is_walk_forward: bool | None, state: str = "") -> str:

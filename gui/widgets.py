@@ -1,16 +1,18 @@
 """Small DearPyGui helpers shared by the views (main thread only): tables and series from models,
-and :class:`Shell`, what a view may use of the app."""
+the combo that chooses one item of a :class:`~gui.viewmodels.Detailed` model, and :class:`Shell`,
+what a view may use of the app."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import dearpygui.dearpygui as dpg
 
-from gui.viewmodels import NO_DATA, TableModel
+from gui.viewmodels import NO_DATA, Detailed, Keyed, TableModel
 
 Cells = list[list[int | str]]
+D = TypeVar("D", bound=Keyed)
 
 
 class Shell(Protocol):
@@ -28,6 +30,38 @@ class Shell(Protocol):
     def show_tab(self, name: str) -> None: ...
 
     def active_tab(self) -> str: ...
+
+
+def add_table(
+    tag: str,
+    height: int,
+    columns: Sequence[str] = ("",),
+    *,
+    fixed: bool = False,
+    scroll_x: bool = False,
+    resizable: bool = False,
+    freeze: bool = False,
+    borders: bool = True,
+    **options: Any,
+) -> None:
+    """A vertically scrolling table with a row background and empty ``columns`` (filled later by
+    :func:`fill_table` / :func:`set_rows`). ``fixed``: fixed-fit column widths (else stretched);
+    ``freeze``: the header row stays in view; ``borders``: inner vertical borders; ``options``
+    go to ``dpg.table`` as they are."""
+    with dpg.table(
+        tag=tag,
+        height=height,
+        scrollY=True,
+        scrollX=scroll_x,
+        freeze_rows=1 if freeze else 0,
+        resizable=resizable,
+        row_background=True,
+        borders_innerV=borders,
+        policy=dpg.mvTable_SizingFixedFit if fixed else dpg.mvTable_SizingStretchProp,
+        **options,
+    ):
+        for name in columns:
+            dpg.add_table_column(label=name, user_data=name)
 
 
 def set_columns(table: int | str, columns: Sequence[str]) -> None:
@@ -98,3 +132,18 @@ def set_series(series: int | str, x: Sequence[float], y: Sequence[float]) -> Non
 def fit(*axes: int | str) -> None:
     for axis in axes:
         dpg.fit_axis_data(axis)
+
+
+def offer(combo: int | str, model: Detailed[D], shown: D | None, **config: Any) -> str | None:
+    """Offer the keys of ``model`` in ``combo``; the key of the ``shown`` item when the model
+    still has it (else None: show the first)."""
+    keys = model.keys
+    dpg.configure_item(combo, items=keys, **config)
+    return shown.key if shown is not None and shown.key in keys else None
+
+
+def choose(combo: int | str, model: Detailed[D] | None, key: str | None) -> D | None:
+    """The item ``key`` of ``model`` (else its first; None without one), named in ``combo``."""
+    item = model.pick(key) if model is not None else None
+    dpg.set_value(combo, item.key if item else "")
+    return item

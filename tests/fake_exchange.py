@@ -38,10 +38,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
+from threadx.data.binance_http import EXCHANGE_INTERVALS
 from threadx.data.resample import TIMEFRAMES
 
 MS_PER_MIN = 60_000
-INTERVAL_MIN = dict(TIMEFRAMES)  # Binance serves exactly the timeframes ThreadX resamples to
+INTERVAL_MIN = {k: v for k, v in TIMEFRAMES.items() if k in EXCHANGE_INTERVALS}  # as Binance
 KLINES_WEIGHT = 2
 TICKER_WEIGHT_ALL = 80
 WEEK_ORIGIN_MS = 4 * 1440 * MS_PER_MIN  # Monday 1970-01-05

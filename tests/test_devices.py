@@ -151,6 +151,8 @@ static const char *names[] = {"NVIDIA GeForce RTX 5090", "", "NVIDIA GeForce RTX
                               "NVIDIA GeForce RTX 5090"};
 static long idx(void *h) { return (long)h - 1; }
 int nvmlInit_v2(void) { return 0; }
+int nvmlInitWithFlags(unsigned int flags) { return 0; }
+const char *nvmlErrorString(int r) { return r == 3 ? "Not Supported" : "GPU is lost"; }
 int nvmlShutdown(void) { return 0; }
 int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 4; return 0; }
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) {
@@ -174,7 +176,7 @@ int nvmlSystemGetDriverVersion(char *buf, unsigned int len) {
 @pytest.fixture(scope="module")
 def fake_nvml(tmp_path_factory) -> dict:
     """Environment whose ``libnvidia-ml.so.1`` is a fake: a 5090, a lost GPU, a 2060 without
-    utilisation counters and a second 5090 -- checks the ctypes calls without a GPU."""
+    utilisation counters and a second 5090 -- checks the NVML calls without a GPU."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler to build the fake NVML")

@@ -203,9 +203,7 @@ def test_signals_do_not_depend_on_the_position() -> None:
     res = run(bars, risk_per_trade=1.0)  # ruined on bar 3: later signals remain in `signals`
     o, h, lo, c = np.array(bars, dtype=np.float64).T
     ind = compute_indicators(h, lo, c, StrategyParams(**BASE))
-    np.testing.assert_array_equal(
-        res.signals, kept_signals(c, ind.bands, ind.atr, ind.trend, StrategyParams(**BASE))
-    )
+    np.testing.assert_array_equal(res.signals, kept_signals(c, ind, StrategyParams(**BASE)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,25 +412,7 @@ def test_ruin_closes_an_open_position_at_the_close_with_costs() -> None:
 
 
 def test_parameter_defaults_and_order() -> None:
-    p = StrategyParams()
-    assert PARAM_NAMES == (
-        "bb_period",
-        "bb_std",
-        "atr_period",
-        "atr_method",
-        "atr_multiplier",
-        "trailing_stop",
-        "max_hold_bars",
-        "spacing_bars",
-        "trend_period",
-        "direction",
-        "risk_per_trade",
-        "leverage",
-        "fee_bps",
-        "slippage_bps",
-        "initial_capital",
-    )
-    assert p.model_dump() == {
+    defaults = {  # STRATEGY.md's "Parameters" table, in its order
         "bb_period": 20,
         "bb_std": 2.0,
         "atr_period": 14,
@@ -449,6 +429,8 @@ def test_parameter_defaults_and_order() -> None:
         "slippage_bps": 0.0,
         "initial_capital": 10000.0,
     }
+    assert PARAM_NAMES == tuple(defaults)
+    assert StrategyParams().model_dump() == defaults
     assert all(f.description for f in StrategyParams.model_fields.values())
 
 

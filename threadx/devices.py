@@ -1,4 +1,5 @@
-"""GPU devices: discovery per device index (NVML), labels, Ray resources and work weights.
+"""GPU devices: discovery per device index (NVML, through NVIDIA's ``nvidia-ml-py``), labels,
+Ray resources and work weights.
 
 Ray's own accelerator label reads device 0 only, so ThreadX names every GPU itself: each GPU of a
 node is advertised as a custom resource ``threadx_gpu_<label>`` (``<label>`` from the marketing
@@ -16,20 +17,18 @@ that ``ray start --resources`` takes (used by ``cluster.yaml`` on every node).
 
 from __future__ import annotations
 
-import ctypes
 import math
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from threadx.core.errors import ConfigError, ThreadXError
 
 RESOURCE_PREFIX = "threadx_gpu_"
 DEFAULT_PAIR = {"5090": 0.75, "2060": 0.25}
-_NAME_LEN = 96  # NVML_DEVICE_NAME_V2_BUFFER_SIZE
-_DRIVER_LEN = 80  # NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
 _VENDOR_WORDS = re.compile(r"\b(?:NVIDIA|GeForce|Tesla|Quadro)\b", flags=re.I)
 
 
@@ -78,36 +77,28 @@ def device_label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", rest).strip("_") or "gpu"
 
 
-# ----------------------------------------------------------------------------- NVML (ctypes)
+# ----------------------------------------------------------------------------- NVML
 
 
-class _Memory(ctypes.Structure):
-    _fields_ = [
-        ("total", ctypes.c_ulonglong),
-        ("free", ctypes.c_ulonglong),
-        ("used", ctypes.c_ulonglong),
-    ]
-
-
-class _Util(ctypes.Structure):
-    _fields_ = [("gpu", ctypes.c_uint), ("memory", ctypes.c_uint)]
-
-
-def _load_nvml() -> ctypes.CDLL | None:
-    for lib in ("libnvidia-ml.so.1", "libnvidia-ml.so"):
-        try:
-            nv = ctypes.CDLL(lib)
-            if nv.nvmlInit_v2() == 0:
-                return nv
-        except (OSError, AttributeError):
-            continue
-    return None
+def _pynvml() -> Any | None:
+    """NVIDIA's own NVML binding (``nvidia-ml-py``), which finds ``libnvidia-ml.so.1`` on Linux and
+    ``nvml.dll`` on Windows; None where the package is not installed."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    return pynvml
 
 
 @contextmanager
-def _nvml() -> Iterator[ctypes.CDLL | None]:
+def _nvml() -> Iterator[Any | None]:
     """NVML initialised for the duration of the block (None without a driver / GPU)."""
-    nv = _load_nvml()
+    nv = _pynvml()
+    if nv is not None:
+        try:
+            nv.nvmlInit()
+        except nv.NVMLError:
+            nv = None
     try:
         yield nv
     finally:
@@ -115,46 +106,49 @@ def _nvml() -> Iterator[ctypes.CDLL | None]:
             nv.nvmlShutdown()
 
 
-def _handles(nv: ctypes.CDLL) -> Iterator[tuple[int, ctypes.c_void_p]]:
-    count = ctypes.c_uint()
-    if nv.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+def _text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _handles(nv: Any) -> Iterator[tuple[int, Any]]:
+    try:
+        count = nv.nvmlDeviceGetCount()
+    except nv.NVMLError:
         return
-    for i in range(count.value):
-        handle = ctypes.c_void_p()
-        if nv.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(i), ctypes.byref(handle)) == 0:
-            yield i, handle  # a device NVML cannot open (lost, no permission) is skipped
+    for i in range(count):
+        try:
+            yield i, nv.nvmlDeviceGetHandleByIndex(i)
+        except nv.NVMLError:
+            continue  # a device NVML cannot open (lost, no permission) is skipped
 
 
-def _memory(nv: ctypes.CDLL, handle: ctypes.c_void_p) -> tuple[int, int]:
-    mem = _Memory()
-    if nv.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem)) != 0:
+def _memory(nv: Any, handle: Any) -> tuple[int, int]:
+    try:
+        mem = nv.nvmlDeviceGetMemoryInfo(handle)
+    except nv.NVMLError:
         return 0, 0
     return int(mem.used), int(mem.total)
 
 
-def _utilization(nv: ctypes.CDLL, handle: ctypes.c_void_p) -> float | None:
-    util = _Util()
-    ok = nv.nvmlDeviceGetUtilizationRates(handle, ctypes.byref(util)) == 0
-    return float(util.gpu) if ok else None
+def _utilization(nv: Any, handle: Any) -> float | None:
+    try:
+        return float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)
+    except nv.NVMLError:
+        return None  # not supported on this device (e.g. some GeForce in WDDM mode)
 
 
-def _gpu(nv: ctypes.CDLL, index: int, handle: ctypes.c_void_p, driver: str) -> GpuInfo:
-    name = ctypes.create_string_buffer(_NAME_LEN)
-    if nv.nvmlDeviceGetName(handle, name, ctypes.c_uint(_NAME_LEN)) != 0:
-        name.value = b"unknown GPU"
+def _gpu(nv: Any, index: int, handle: Any, driver: str) -> GpuInfo:
+    try:
+        name = _text(nv.nvmlDeviceGetName(handle))
+    except nv.NVMLError:
+        name = "unknown GPU"
     used, total = _memory(nv, handle)
-    major, minor = ctypes.c_int(), ctypes.c_int()
-    cc_ok = nv.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major), ctypes.byref(minor))
-    cc = (major.value, minor.value) if cc_ok == 0 else None
-    return GpuInfo(
-        index,
-        name.value.decode(errors="replace"),
-        total,
-        used,
-        _utilization(nv, handle),
-        cc,
-        driver,
-    )
+    try:
+        major, minor = nv.nvmlDeviceGetCudaComputeCapability(handle)
+        cc: tuple[int, int] | None = (int(major), int(minor))
+    except nv.NVMLError:
+        cc = None
+    return GpuInfo(index, name, total, used, _utilization(nv, handle), cc, driver)
 
 
 def detect_gpus() -> list[GpuInfo]:
@@ -162,9 +156,10 @@ def detect_gpus() -> list[GpuInfo]:
     with _nvml() as nv:
         if nv is None:
             return []
-        buf = ctypes.create_string_buffer(_DRIVER_LEN)
-        ok = nv.nvmlSystemGetDriverVersion(buf, ctypes.c_uint(_DRIVER_LEN)) == 0
-        driver = buf.value.decode(errors="replace") if ok else ""
+        try:
+            driver = _text(nv.nvmlSystemGetDriverVersion())
+        except nv.NVMLError:
+            driver = ""
         return [_gpu(nv, i, h, driver) for i, h in _handles(nv)]
 
 

@@ -1,6 +1,6 @@
-"""CLI verbs that talk to an exchange: ``threadx data ingest|verify|universe``.
+"""CLI verbs that talk to an exchange: ``threadx data ingest|update|verify|universe``.
 
-Wiring: :func:`register_data_verbs` adds the three verbs to the ``data`` sub-parsers made in
+Wiring: :func:`register_data_verbs` adds these verbs to the ``data`` sub-parsers made in
 :mod:`threadx.cli.data`.
 """
 
@@ -22,26 +22,37 @@ COINGECKO_URL = "https://api.coingecko.com"
 ARCHIVE_URL = "https://data.binance.vision"
 
 
+# the options of ``threadx data universe`` without a default: (flag, type, help)
+_UNIVERSE_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("--markets", Path, "CoinGecko /coins/markets JSON (default: live)"),
+    ("--tickers", Path, "Binance /ticker/24hr JSON (default: live)"),
+    ("--categories", Path, "category map TOML/JSON (default configs/universe_categories.toml)"),
+    ("--per-category", int, "minimum picks per category"),
+    ("--top-n", int, "size of the market-cap and volume top lists"),
+    ("--size", int, "picks by score (quota picks come on top)"),
+    ("--out", Path, "write the ranked universe as JSON"),
+    ("--save-snapshots", Path, "save fetched inputs in this folder"),
+)
+
+
 def register_data_verbs(sub: argparse._SubParsersAction) -> None:
-    """Add ``ingest``, ``verify`` and ``universe`` under ``threadx data``."""
+    """Add ``ingest``, ``update``, ``verify`` and ``universe`` under ``threadx data``."""
     ing = sub.add_parser("ingest", help="download missing 1m bars from Binance (incremental)")
-    ing.add_argument("symbol", help="pair as the exchange names it, e.g. BTCUSDT")
+    ing.add_argument("symbols", nargs="*", help="pairs as the exchange names them, e.g. BTCUSDT")
+    ing.add_argument(
+        "--universe", type=Path, help="also every pair of a `data universe --out` file"
+    )
+    ing.add_argument("--stored", action="store_true", help="also every stored pair of --exchange")
     ing.add_argument("--start", help="first minute (UTC; default: stored start, else listing)")
     ing.add_argument("--end", help="stop before this minute (UTC; default: now)")
-    ing.add_argument("--base-url", default=BINANCE_URL, help=f"REST API (default {BINANCE_URL})")
-    ing.add_argument("--exchange", default="binance", help="store under this exchange name")
+    _batch_options(ing)
     ing.add_argument(
         "--archives",
         choices=["monthly", "daily"],
         help="first bulk-import the public archives of the range, then fill by REST",
     )
     ing.add_argument("--archive-url", default=ARCHIVE_URL, help=f"default {ARCHIVE_URL}")
-    ing.add_argument(
-        "--recheck-gaps",
-        action="store_true",
-        help="ask again for minutes already confirmed missing",
-    )
-    ing.add_argument("--json", type=Path, help="write the ingest report here")
+    ing.add_argument("--recheck-gaps", action="store_true", help="ask confirmed gaps again")
     ing.set_defaults(func=cmd_ingest)
 
     ver = sub.add_parser("verify", help="compare resampled bars with the exchange's own klines")
@@ -57,21 +68,29 @@ def register_data_verbs(sub: argparse._SubParsersAction) -> None:
     ver.set_defaults(func=cmd_verify)
 
     uni = sub.add_parser("universe", help="rank tokens by market cap and liquidity, per category")
-    uni.add_argument("--markets", type=Path, help="CoinGecko /coins/markets JSON (default: live)")
-    uni.add_argument("--tickers", type=Path, help="Binance /ticker/24hr JSON (default: live)")
-    uni.add_argument(
-        "--categories",
-        type=Path,
-        help="category map TOML/JSON (default configs/universe_categories.toml)",
-    )
-    uni.add_argument("--per-category", type=int, help="minimum picks per category")
-    uni.add_argument("--top-n", type=int, help="size of the market-cap and volume top lists")
-    uni.add_argument("--size", type=int, help="picks by score (quota picks come on top)")
-    uni.add_argument("--out", type=Path, help="write the ranked universe as JSON")
-    uni.add_argument("--save-snapshots", type=Path, help="save fetched inputs in this folder")
-    uni.add_argument("--base-url", default=BINANCE_URL)
+    for flag, kind, text in _UNIVERSE_OPTIONS:
+        uni.add_argument(flag, type=kind, help=text)
     uni.add_argument("--coingecko-url", default=COINGECKO_URL)
+    uni.add_argument("--ingest", action="store_true", help="then ingest the picks (needs --start)")
+    uni.add_argument("--start", help="with --ingest: first minute (UTC)")
+    uni.add_argument("--end", help="with --ingest: stop before this minute (UTC; default: now)")
+    _batch_options(uni)
     uni.set_defaults(func=cmd_universe)
+
+    upd = sub.add_parser("update", help="bring every stored pair up to the last closed minute")
+    _batch_options(upd)
+    upd.set_defaults(func=cmd_update)
+
+
+def _batch_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by the verbs that ingest several pairs."""
+    p.add_argument("--base-url", help=f"REST API (default: the exchange's; {BINANCE_URL})")
+    p.add_argument("--exchange", default="binance", help="store under this exchange name")
+    p.add_argument("--workers", type=int, default=4, help="pairs downloaded at once (default 4)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print per pair the requests, rows and time only"
+    )
+    p.add_argument("--json", type=Path, help="write the report here")
 
 
 def _progress(p: dict[str, Any]) -> None:
@@ -86,36 +105,59 @@ def _progress(p: dict[str, Any]) -> None:
         )
 
 
-def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.data.binance import import_archives, ingest
+def _symbols(ctx: Context, args: argparse.Namespace) -> list[str]:
+    """The pairs named, from --universe and from --stored, in that order, once each."""
+    from threadx.data.ingest_batch import stored_symbols
+    from threadx.data.universe import universe_pairs
 
-    store, symbol = ctx.store, args.symbol.upper()
+    names = [s.upper() for s in args.symbols]
+    if args.universe:
+        names += universe_pairs(args.universe)
+    if args.stored:
+        names += stored_symbols(ctx.store, args.exchange)
+    if not names:
+        raise DataError("data ingest: name the pairs, or use --universe FILE or --stored")
+    return list(dict.fromkeys(names))
+
+
+def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
+    symbols = _symbols(ctx, args)
     start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
     out: dict[str, Any] = {}
     if args.archives:
-        if start is None or end is None:
-            raise DataError("--archives needs --start and --end (the archives to fetch)")
-        lines = import_archives(
-            store,
-            symbol,
-            start,
-            end,
-            period=args.archives,
-            base_url=args.archive_url,
-            exchange=args.exchange,
+        out["archives"] = _archives(ctx, args, symbols, start, end)
+    if len(symbols) == 1 and not args.dry_run:
+        return _ingest_one(ctx, args, symbols[0], start, end, out)
+    return _batch(ctx, args, symbols, start, end, out)
+
+
+def _archives(ctx: Context, args: argparse.Namespace, symbols: list[str], start, end) -> list:
+    from threadx.data.binance import import_archives
+
+    if start is None or end is None:
+        raise DataError("--archives needs --start and --end (the archives to fetch)")
+    if args.dry_run:
+        raise DataError("--archives and --dry-run: the dry run plans the REST requests only")
+    where = {"period": args.archives, "base_url": args.archive_url, "exchange": args.exchange}
+    lines = [line for s in symbols for line in import_archives(ctx.store, s, start, end, **where)]
+    for line in lines:
+        print(
+            f"  archive {line['archive']}: {line['status']} "
+            f"{line.get('reason') or line.get('error') or ''}".rstrip()
         )
-        for line in lines:
-            print(
-                f"  archive {line['archive']}: {line['status']} "
-                f"{line.get('reason') or line.get('error') or ''}".rstrip()
-            )
-        out["archives"] = lines
+    return lines
+
+
+def _ingest_one(ctx: Context, args: argparse.Namespace, symbol: str, start, end, out) -> int:
+    from threadx.data.binance import ingest
+    from threadx.data.ingest_batch import EXCHANGE_URLS
+
     rep = ingest(
-        store,
+        ctx.store,
         symbol,
         start,
         end,
-        base_url=args.base_url,
+        base_url=args.base_url or EXCHANGE_URLS.get(args.exchange, BINANCE_URL),
         exchange=args.exchange,
         recheck_confirmed=args.recheck_gaps,
         progress=_progress,
@@ -135,6 +177,41 @@ def cmd_ingest(ctx: Context, args: argparse.Namespace) -> int:
         print(f"  {rep.skipped_confirmed:,} minute(s) skipped: confirmed missing earlier")
     write_json(args.json, {**out, "ingest": rep.to_dict()})
     return 0
+
+
+def _batch(ctx: Context, args: argparse.Namespace, symbols: list[str], start, end, out=None) -> int:
+    """Several pairs under one weight budget; a per-pair summary; exit 1 if any failed."""
+    from threadx.data.ingest_batch import ingest_many
+
+    rep = ingest_many(
+        ctx.store,
+        symbols,
+        start,
+        end,
+        exchange=args.exchange,
+        base_url=args.base_url,
+        workers=args.workers,
+        dry_run=args.dry_run,
+        progress=_progress,
+        recheck_confirmed=bool(getattr(args, "recheck_gaps", False)),
+    )
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print("\n".join(rep.lines()))
+    write_json(args.json, {**(out or {}), "batch": rep.to_dict()})
+    return 1 if rep.failed else 0
+
+
+def cmd_update(ctx: Context, args: argparse.Namespace) -> int:
+    from threadx.data.ingest_batch import stored_symbols
+
+    symbols = stored_symbols(ctx.store, args.exchange)
+    if not symbols:
+        raise DataError(
+            f"data update: the store holds no pair of exchange {args.exchange!r} "
+            "(ingest one first, or pass --exchange)"
+        )
+    return _batch(ctx, args, symbols, None, None)
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
@@ -181,9 +258,8 @@ def _universe_inputs(args: argparse.Namespace) -> tuple[list, list]:
         if args.markets
         else fetch_markets(args.coingecko_url)
     )
-    tickers = (
-        load_snapshot(args.tickers, "tickers") if args.tickers else fetch_tickers(args.base_url)
-    )
+    url = args.base_url or BINANCE_URL
+    tickers = load_snapshot(args.tickers, "tickers") if args.tickers else fetch_tickers(url)
     if args.save_snapshots:
         from threadx.core.io import atomic_write_json
 
@@ -217,4 +293,10 @@ def cmd_universe(ctx: Context, args: argparse.Namespace) -> int:
         )
     print(f"{len(uni.picks)} token(s); {len(uni.excluded)} rejected (see --out for reasons)")
     write_json(args.out, uni.to_dict())
-    return 0
+    if not args.ingest:
+        return 0
+    start = parse_time(args.start, "--start")
+    if start is None:
+        raise DataError("data universe --ingest needs --start (how much history to fetch)")
+    pairs = [p["pair"] for p in uni.picks]
+    return _batch(ctx, args, pairs, start, parse_time(args.end, "--end"))

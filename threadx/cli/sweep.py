@@ -95,6 +95,15 @@ def register(verbs: argparse._SubParsersAction) -> None:
     )
     rep.add_argument("run", help="run id or run folder")
     rep.add_argument("--json", action="store_true", help="print the report as JSON")
+    rep.add_argument(
+        "--monte-carlo",
+        action="store_true",
+        help="add the Monte Carlo of the top-K (computed once, stored in report.json)",
+    )
+    rep.add_argument("--paths", type=int, default=1000, help="Monte Carlo paths per combination")
+    rep.add_argument("--block", type=int, default=0, help="block length in bars (0: n^(1/3))")
+    rep.add_argument("--seed", type=int, default=0, help="Monte Carlo seed")
+    rep.add_argument("--mc-top", type=int, default=10, help="Monte Carlo of each group's best N")
     rep.set_defaults(func=cmd_sweep_report)
 
 
@@ -548,5 +557,15 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
             f"run {path.name} is {status}: the overfitting report covers completed "
             "runs only (resume it first)"
         )
+    if args.monte_carlo:
+        from threadx.core.errors import ConfigError
+        from threadx.sweep.montecarlo import MonteCarloSettings
+        from threadx.sweep.overfit import add_monte_carlo
+
+        try:
+            settings = MonteCarloSettings(args.paths, args.block, args.seed, args.mc_top)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        report = add_monte_carlo(path, settings) or report
     print(dumps(report, sort_keys=False) if args.json else format_report(report) + "\n", end="")
     return 0

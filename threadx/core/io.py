@@ -35,7 +35,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def temp_path_for(path: Path) -> Path:
+def _temp_path_for(path: Path) -> Path:
     return path.parent / f"{TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
 
 
@@ -53,7 +53,7 @@ def atomic_write(
     loss may then lose the new name, never leave a torn file under it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_for(path)
+    tmp = _temp_path_for(path)
     try:
         write(tmp)
         if durable:

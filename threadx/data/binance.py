@@ -16,10 +16,8 @@ The REST client and its request-weight budget are :mod:`threadx.data.binance_htt
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +27,14 @@ import pandas as pd
 
 from threadx.core.errors import DataError
 from threadx.core.io import atomic_write_bytes, atomic_write_json
+from threadx.core.locks import file_lock
 from threadx.core.log import get_logger
 from threadx.core.units import NS_PER_MINUTE, NS_PER_SECOND, SECONDS_PER_MINUTE
 from threadx.core.utc import as_utc, minute_of, minute_ts, now_iso
 from threadx.data.binance_http import (
     ARCHIVE_BASE_URL,
     DEFAULT_BASE_URL,
+    PAGE_LIMIT,
     BinanceClient,
     Progress,
     WeightBudget,
@@ -65,17 +65,11 @@ def subtract_runs(runs: list[tuple[int, int]], cut: list[tuple[int, int]]) -> li
     return out
 
 
-@contextlib.contextmanager
-def _symbol_lock(store: OHLCVStore, exchange: str, symbol: str) -> Iterator[None]:
+def _symbol_lock(
+    store: OHLCVStore, exchange: str, symbol: str
+) -> contextlib.AbstractContextManager[None]:
     """Serialise ingests of one symbol across threads and processes."""
-    lock_dir = store.root / ".locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / f"ingest__{exchange}__{symbol}.lock").open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(store.root / ".locks" / f"ingest__{exchange}__{symbol}.lock")
 
 
 def missing_path(store: OHLCVStore, exchange: str, symbol: str) -> Path:
@@ -237,6 +231,63 @@ def _first_kline(client: BinanceClient, symbol: str) -> pd.Timestamp:
     return page.index[0]
 
 
+def _plan(
+    store: OHLCVStore,
+    client: BinanceClient,
+    symbol: str,
+    start: pd.Timestamp | str | None,
+    end: pd.Timestamp | str | None,
+    exchange: str,
+    now_ts: pd.Timestamp,
+    recheck_confirmed: bool,
+) -> tuple[list[tuple[int, int]], IngestReport, list[dict[str, Any]]]:
+    """What an ingest of ``symbol`` would fetch: the minute runs to download (missing minus
+    confirmed gaps), its report with the range and counts filled in, the confirmed-gap records."""
+    open_min = now_ts.value // NS_PER_MINUTE
+    old = load_confirmed(store, exchange, symbol)
+    stored = (
+        store.read(symbol, exchange).index.asi8 // NS_PER_MINUTE
+        if (exchange, symbol) in store.symbols()
+        else np.empty(0, np.int64)
+    )
+    if start is None:
+        start = minute_ts(int(stored[0])) if len(stored) else _first_kline(client, symbol)
+    lo, hi = minute_of(start), min(open_min, minute_of(end) if end is not None else open_min)
+    if hi <= lo:
+        raise DataError(
+            f"ingest {symbol}: empty range [{minute_ts(lo)}, {minute_ts(hi)}); rule 'start "
+            "< end, and end not after the still-open minute'"
+        )
+    gaps = missing_runs(stored, lo, hi)
+    known = [] if recheck_confirmed else [(minute_of(e["start"]), minute_of(e["end"])) for e in old]
+    todo = subtract_runs(gaps, known)
+    report = IngestReport(symbol, exchange, client.base_url, str(minute_ts(lo)), str(minute_ts(hi)))
+    report.missing_before = sum(b - a for a, b in todo)
+    report.skipped_confirmed = sum(b - a for a, b in gaps) - report.missing_before
+    return todo, report, old
+
+
+def plan_ingest(
+    store: OHLCVStore,
+    symbol: str,
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+    *,
+    exchange: str = "binance",
+    client: BinanceClient,
+    now: pd.Timestamp | None = None,
+) -> tuple[IngestReport, int]:
+    """A dry run of :func:`ingest`: its report before any download (range, minutes to fetch,
+    confirmed minutes skipped) and the number of klines requests that takes (1,000 rows a page;
+    one more to find the first kline of a symbol the store does not hold yet, when no start)."""
+    symbol = validate_symbol(symbol.upper())
+    now_ts = as_utc(now if now is not None else pd.Timestamp.now("UTC"), "ns")
+    before = client.stats["requests"]
+    todo, report, _ = _plan(store, client, symbol, start, end, exchange, now_ts, False)
+    pages = sum(-(-(b - a) // PAGE_LIMIT) for a, b in todo)
+    return report, pages + int(client.stats["requests"] - before)
+
+
 def ingest(
     store: OHLCVStore,
     symbol: str,
@@ -265,32 +316,10 @@ def ingest(
     symbol = validate_symbol(symbol.upper())
     client = client or BinanceClient(base_url)
     now_ts = as_utc(now if now is not None else pd.Timestamp.now("UTC"), "ns")
-    open_min = now_ts.value // NS_PER_MINUTE
     with _symbol_lock(store, exchange, symbol):
-        old = load_confirmed(store, exchange, symbol)
-        stored = (
-            store.read(symbol, exchange).index.asi8 // NS_PER_MINUTE
-            if (exchange, symbol) in store.symbols()
-            else np.empty(0, np.int64)
+        todo, report, old = _plan(
+            store, client, symbol, start, end, exchange, now_ts, recheck_confirmed
         )
-        if start is None:
-            start = minute_ts(int(stored[0])) if len(stored) else _first_kline(client, symbol)
-        lo, hi = minute_of(start), min(open_min, minute_of(end) if end is not None else open_min)
-        if hi <= lo:
-            raise DataError(
-                f"ingest {symbol}: empty range [{minute_ts(lo)}, {minute_ts(hi)}); rule 'start "
-                "< end, and end not after the still-open minute'"
-            )
-        gaps = missing_runs(stored, lo, hi)
-        known = (
-            [] if recheck_confirmed else [(minute_of(e["start"]), minute_of(e["end"])) for e in old]
-        )
-        todo = subtract_runs(gaps, known)
-        report = IngestReport(
-            symbol, exchange, client.base_url, str(minute_ts(lo)), str(minute_ts(hi))
-        )
-        report.missing_before = sum(b - a for a, b in todo)
-        report.skipped_confirmed = sum(b - a for a, b in gaps) - report.missing_before
         before = client.stats.copy()
         waits = (client.budget.waits, client.budget.waited_s)
         run = _Ingest(store, client, report, flush_rows, progress, report.missing_before)

@@ -132,6 +132,24 @@ def load_snapshot(path: Path, what: str) -> list[dict[str, Any]]:
     return doc
 
 
+def universe_pairs(path: Path) -> list[str]:
+    """The pairs of a universe file written by ``threadx data universe --out``, in rank order;
+    DataError naming the file and the pick where it is not one."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read the universe file ({err})") from None
+    picks = doc.get("picks") if isinstance(doc, dict) else None
+    if not isinstance(picks, list):
+        raise DataError(f"{path}: key 'picks': must be a list (a `data universe --out` file)")
+    pairs = []
+    for i, p in enumerate(picks):
+        if not isinstance(p, dict) or not isinstance(p.get("pair"), str) or not p["pair"]:
+            raise DataError(f"{path}: picks[{i}]: must be an object with a 'pair' name")
+        pairs.append(p["pair"].upper())
+    return pairs
+
+
 def _num(value: Any) -> float:
     try:
         return float(value)

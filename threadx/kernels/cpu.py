@@ -585,9 +585,8 @@ def run_sweep_cpu(
         # time rather than in one equal block per thread (the setting is per calling thread)
         previous = numba.set_parallel_chunksize(1)
         try:
-            bars = packed.bar_arrays()  # open, high, low, close, middle, sd, atr, trend, P
-            bits, rows = crossing_bank(packed) if cross is None else cross
-            _sweep_cpu(*bars[:8], bits, rows, bars[8], out, cagr_exp, sqrt_ppy)
+            arrays = packed.kernel_arrays(crossing_bank(packed) if cross is None else cross)
+            _sweep_cpu(*arrays, out, cagr_exp, sqrt_ppy)
         finally:
             numba.set_parallel_chunksize(previous)
     return out

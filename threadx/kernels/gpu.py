@@ -82,7 +82,7 @@ def _build_kernel() -> Any:
     return _cuda.jit(sweep_kernel)
 
 
-def get_kernel() -> Any:
+def _get_kernel() -> Any:
     """The compiled CUDA sweep kernel (built once per process, thread-safe)."""
     global _kernel
     with _lock:
@@ -106,15 +106,13 @@ def run_sweep_gpu(
     if m == 0:
         return np.empty((0, width), dtype=np.float64)
     cuda = import_cuda()
-    kernel = get_kernel()
+    kernel = _get_kernel()
     stream = cuda.stream()
     from threadx.kernels.crossing import crossing_bank  # numba CPU code, no CUDA
 
-    host = list(packed.bar_arrays())
+    host = list(packed.kernel_arrays(crossing_bank(packed) if cross is None else cross))
     if host[7].shape[0] == 0:  # no trend filter in this sweep: a 1-row dummy, never indexed
         host[7] = np.zeros((1, packed.n_bars), dtype=np.float64)
-    # (cross_bits, cross_row) before P, in kernel argument order
-    host[8:8] = crossing_bank(packed) if cross is None else cross
     dev = [cuda.to_device(np.ascontiguousarray(a), stream=stream) for a in host]
     d_out = cuda.device_array((m, width), dtype=np.float64, stream=stream)
     blocks = (m + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK

@@ -33,7 +33,7 @@ Column codes of ``P``:
   ``t`` and ``t - 1``), derived from the leading-NaN counts of the combination's bank rows (banks
   are NaN only at their head; :func:`threadx.strategy.pack.pack` checks it). Always >= 1.
 
-The kernels' argument order is :meth:`PackedSweep.bar_arrays` (defined once, here), and
+The kernels' argument order is :meth:`PackedSweep.kernel_arrays` (defined once, here), and
 :func:`prepared_bytes` is what a prepared grid in this layout weighs (the memory estimate of a
 sweep, ``SweepSpec.estimate_memory_bytes``, adds it to the rest of the pipeline).
 """
@@ -41,31 +41,15 @@ sweep, ``SweepSpec.estimate_memory_bytes``, adds it to the rest of the pipeline)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from threadx.core.units import NS_PER_YEAR
 from threadx.strategy.metrics import DEFAULT_BLOCKS, METRIC_NAMES, STAT_NAMES
 
-# --- parameter matrix columns -------------------------------------------------------------------
-C_BB_STD = 0
-C_ATR_MULTIPLIER = 1
-C_TRAILING = 2
-C_MAX_HOLD = 3
-C_SPACING = 4
-C_DIRECTION = 5
-C_RISK = 6
-C_LEVERAGE = 7
-C_FEE_BPS = 8
-C_SLIPPAGE_BPS = 9
-C_INITIAL_CAPITAL = 10
-C_BB_IDX = 11
-C_ATR_IDX = 12
-C_TREND_IDX = 13
-C_READY_FROM = 14
-N_PARAMS = 15
-
+# --- parameter matrix columns: the strategy parameters of the same names (before C_BB_IDX), then
+# each combination's bank rows and first ready bar ------------------------------------------------
 PARAM_COLUMNS: tuple[str, ...] = (
     "bb_std",
     "atr_multiplier",
@@ -83,6 +67,24 @@ PARAM_COLUMNS: tuple[str, ...] = (
     "trend_idx",
     "ready_from",
 )
+(
+    C_BB_STD,
+    C_ATR_MULTIPLIER,
+    C_TRAILING,
+    C_MAX_HOLD,
+    C_SPACING,
+    C_DIRECTION,
+    C_RISK,
+    C_LEVERAGE,
+    C_FEE_BPS,
+    C_SLIPPAGE_BPS,
+    C_INITIAL_CAPITAL,
+    C_BB_IDX,
+    C_ATR_IDX,
+    C_TREND_IDX,
+    C_READY_FROM,
+) = range(len(PARAM_COLUMNS))
+N_PARAMS = len(PARAM_COLUMNS)
 
 DIRECTION_CODES: dict[str, int] = {"both": 0, "long": 1, "short": -1}
 ATR_METHODS: tuple[str, ...] = ("ema", "sma", "wilder")
@@ -171,7 +173,7 @@ class PackedSweep:
         return int(sum(a.nbytes for a in self.bar_arrays()))
 
     def bar_arrays(self) -> tuple[np.ndarray, ...]:
-        """``(open, high, low, close, middle, sd, atr, trend, params)`` in kernel argument order."""
+        """``(open, high, low, close, middle, sd, atr, trend, params)``: every array held."""
         return (
             self.open,
             self.high,
@@ -184,23 +186,15 @@ class PackedSweep:
             self.params,
         )
 
+    def kernel_arrays(self, cross: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """The array arguments of the kernels, in order: :meth:`bar_arrays` with ``cross``, the
+        crossing bank of these combinations ``(cross_bits, cross_row)``, before ``P``."""
+        *bars, params = self.bar_arrays()
+        return (*bars, *cross, params)
+
     def take(self, rows: np.ndarray | slice) -> PackedSweep:
         """The same bars and banks with a subset of the combinations (a chunk of the sweep)."""
-        p = np.ascontiguousarray(self.params[rows])
-        return PackedSweep(
-            self.open,
-            self.high,
-            self.low,
-            self.close,
-            self.middle,
-            self.sd,
-            self.atr,
-            self.trend,
-            p,
-            self.bb_periods,
-            self.atr_keys,
-            self.trend_periods,
-        )
+        return replace(self, params=np.ascontiguousarray(self.params[rows]))
 
 
 def finalisation_constants(

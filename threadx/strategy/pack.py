@@ -27,22 +27,13 @@ import pandas as pd
 from threadx.core.errors import ConfigError
 from threadx.kernels.layout import (
     C_ATR_IDX,
-    C_ATR_MULTIPLIER,
     C_BB_IDX,
-    C_BB_STD,
     C_DIRECTION,
-    C_FEE_BPS,
-    C_INITIAL_CAPITAL,
-    C_LEVERAGE,
-    C_MAX_HOLD,
     C_READY_FROM,
-    C_RISK,
-    C_SLIPPAGE_BPS,
-    C_SPACING,
-    C_TRAILING,
     C_TREND_IDX,
     DIRECTION_CODES,
     N_PARAMS,
+    PARAM_COLUMNS,
     PackedSweep,
 )
 
@@ -399,22 +390,20 @@ def pack(
     same shape; checked), so the packed sweep is bit-identical.
     """
     return pack_columns(
-        normalised_columns(params), open, high, low, close, indicator_fn=indicator_fn
+        normalised_columns(params), (open, high, low, close), indicator_fn=indicator_fn
     )
 
 
 def pack_columns(
     cols: Mapping[str, ParamColumn],
-    open: Any,
-    high: Any,
-    low: Any,
-    close: Any,
+    ohlc: tuple[Any, Any, Any, Any],
     *,
     indicator_fn: IndicatorFn | None = None,
 ) -> PackedSweep:
     """:func:`pack` of already validated, coded parameter columns (one :class:`ParamColumn` per name
-    of ``PARAM_NAMES``; e.g. a sweep's whole grid, coded arithmetically without a frame)."""
-    o, h, lo, c = _bars(open), _bars(high), _bars(low), _bars(close)
+    of ``PARAM_NAMES``; e.g. a sweep's whole grid, coded arithmetically without a frame) and the
+    bars ``ohlc = (open, high, low, close)``."""
+    o, h, lo, c = (_bars(x) for x in ohlc)
     n = c.shape[0]
     if not (o.shape == h.shape == lo.shape == c.shape) or c.ndim != 1:
         raise ValueError("open, high, low, close must be 1-D arrays of the same length")
@@ -439,23 +428,13 @@ def pack_columns(
     )
 
     P = np.empty((m, N_PARAMS))
-    for col, name in (
-        (C_BB_STD, "bb_std"),
-        (C_ATR_MULTIPLIER, "atr_multiplier"),
-        (C_MAX_HOLD, "max_hold_bars"),
-        (C_SPACING, "spacing_bars"),
-        (C_RISK, "risk_per_trade"),
-        (C_LEVERAGE, "leverage"),
-        (C_FEE_BPS, "fee_bps"),
-        (C_SLIPPAGE_BPS, "slippage_bps"),
-        (C_INITIAL_CAPITAL, "initial_capital"),
-    ):
-        P[:, col] = cols[name].array(np.float64)
-    P[:, C_TRAILING] = cols["trailing_stop"].array(bool)
-    direction = cols["direction"]
-    P[:, C_DIRECTION] = np.asarray([DIRECTION_CODES[str(d)] for d in direction.values])[
-        direction.codes
-    ]
+    # the columns before C_BB_IDX are the strategy parameters named in PARAM_COLUMNS, as floats
+    # (trailing_stop 1.0 / 0.0, the direction as its code)
+    for col, name in enumerate(PARAM_COLUMNS[:C_BB_IDX]):
+        values = cols[name].values
+        if col == C_DIRECTION:
+            values = [DIRECTION_CODES[str(d)] for d in values]
+        P[:, col] = np.asarray(values, dtype=np.float64)[cols[name].codes]
     P[:, C_BB_IDX] = bb_idx
     P[:, C_ATR_IDX] = atr_idx
     P[:, C_TREND_IDX] = trend_idx

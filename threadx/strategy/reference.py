@@ -306,7 +306,7 @@ def simulate(
     o, h, lo = _prices("open", open, n), _prices("high", high, n), _prices("low", low, n)
     ts = _times_ns(times, n)
     ind = compute_indicators(h, lo, c, params)
-    signals = kept_signals(c, ind.bands, ind.atr, ind.trend, params)
+    signals = kept_signals(c, ind, params)
     bars = _Bars(o, h, lo, c, ind.bands.middle, ind.atr, signals)
     equity, acct = _run_loop(bars, params)
     trades = _trades_frame(acct.trades, ts)

@@ -112,12 +112,8 @@ def apply_spacing(signals: np.ndarray, spacing_bars: int) -> np.ndarray:
     return kept
 
 
-def kept_signals(
-    close: np.ndarray,
-    bands: Bollinger,
-    atr: np.ndarray,
-    trend: np.ndarray | None,
-    params: StrategyParams,
-) -> np.ndarray:
-    """The signals the simulation acts on: :func:`raw_signals` then :func:`apply_spacing`."""
+def kept_signals(close: np.ndarray, indicators: Indicators, params: StrategyParams) -> np.ndarray:
+    """The signals the simulation acts on: :func:`raw_signals` of ``indicators`` (those of
+    :func:`compute_indicators`) then :func:`apply_spacing`."""
+    bands, atr, trend = indicators
     return apply_spacing(raw_signals(close, bands, atr, trend, params), params.spacing_bars)

@@ -106,9 +106,8 @@ def prepare_dataset(
     """The grid of ``spec`` on ``dataset``: parameter matrix, indicator banks (computed, or taken
     from ``indicator_fn(name, args)``, e.g. the IndicatorCache) and crossing bits."""
     cols = grid_columns(spec)
-    packed = pack_columns(
-        cols, dataset.open, dataset.high, dataset.low, dataset.close, indicator_fn=indicator_fn
-    )
+    ohlc = (dataset.open, dataset.high, dataset.low, dataset.close)
+    packed = pack_columns(cols, ohlc, indicator_fn=indicator_fn)
     bits, row = crossing_bank(packed)
     return PreparedDataset(
         dataset.symbol,
@@ -141,7 +140,7 @@ def run_task(
         blocks=prep.blocks,
         cross=(prep.cross_bits, prep.cross_row[a:b]),
     )
-    return results_table(prep, task, out, device or resolved)
+    return _results_table(prep, task, out, device or resolved)
 
 
 def execute_task(
@@ -171,7 +170,7 @@ def _coded_str(values: list[Any], codes: np.ndarray) -> pa.Array:
     return pa.DictionaryArray.from_arrays(codes.astype(np.int32), dictionary).cast(pa.string())
 
 
-def param_array(column: ParamColumn, name: str, rows: slice) -> pa.Array:
+def _param_array(column: ParamColumn, name: str, rows: slice) -> pa.Array:
     """Rows ``rows`` of a coded parameter column, typed as the parameter (int64, float64, bool,
     or string for the named choices)."""
     codes = column.codes[rows]
@@ -182,7 +181,7 @@ def param_array(column: ParamColumn, name: str, rows: slice) -> pa.Array:
     return pa.array(np.asarray(column.values, dtype=dtype)[codes], type=kind)
 
 
-def results_table(prep: PreparedDataset, task: Task, out: np.ndarray, device: str) -> pa.Table:
+def _results_table(prep: PreparedDataset, task: Task, out: np.ndarray, device: str) -> pa.Table:
     """Ids, every parameter, every metric (ints/bools where integral), the statistics and block
     sums of one task, as one Arrow table: the part written to the run store."""
     n = task.size
@@ -197,7 +196,7 @@ def results_table(prep: PreparedDataset, task: Task, out: np.ndarray, device: st
     if prep.fold is not None:  # a walk-forward fold's train window
         arrays["fold"] = pa.array(np.full(n, prep.fold, dtype=np.int64))
     for name in PARAM_NAMES:
-        arrays[name] = param_array(prep.columns[name], name, rows)
+        arrays[name] = _param_array(prep.columns[name], name, rows)
     for j, name in enumerate(out_names(prep.blocks)):
         col = out[:, j]
         if name == "ruined":

@@ -67,17 +67,17 @@ def fold_windows(first_ns: int, end_ns: int, wf: WalkForwardSpec) -> list[tuple[
     return out
 
 
-def data_end_ns(ds: Dataset) -> int:
+def _data_end_ns(ds: Dataset) -> int:
     """End of the data: the last bar's open time + the bar length."""
     return int(ds.times_ns[-1]) + ds.bar_minutes * NS_PER_MINUTE
 
 
 def _too_short(ds: Dataset, wf: WalkForwardSpec) -> str:
-    span = (data_end_ns(ds) - int(ds.times_ns[0])) / NS_PER_DAY
+    span = (_data_end_ns(ds) - int(ds.times_ns[0])) / NS_PER_DAY
     need = (wf.train_minutes + wf.test_minutes) / MINUTES_PER_DAY
     return (
         f"{ds.key}: the data spans {span:.2f} days ({iso_utc(int(ds.times_ns[0]))} .. "
-        f"{iso_utc(data_end_ns(ds))}); walk-forward needs at least train {wf.train} + test "
+        f"{iso_utc(_data_end_ns(ds))}); walk-forward needs at least train {wf.train} + test "
         f"{wf.test} = {need:.2f} days for one fold"
     )
 
@@ -91,7 +91,7 @@ def fold_datasets(spec: SweepSpec, datasets: list[Dataset]) -> tuple[tuple[Fold,
         raise ConfigError(f"sweep '{spec.name}' has no [walk_forward] table")
     folds, slices = [], []
     for di, ds in enumerate(datasets):
-        windows = fold_windows(int(ds.times_ns[0]), data_end_ns(ds), wf)
+        windows = fold_windows(int(ds.times_ns[0]), _data_end_ns(ds), wf)
         if not windows:
             raise DataError(_too_short(ds, wf))
         for k, (start, train_end, test_end) in enumerate(windows):

@@ -125,7 +125,7 @@ def build_report(
                 "pbo_bad": PBO_BAD,
             },
             "groups": groups,
-            "verdict": overall_verdict(groups),
+            "verdict": _overall_verdict(groups),
         }
     )
 
@@ -433,7 +433,7 @@ def _not_enough(g: dict[str, Any], best: dict[str, Any]) -> str:
     return ""
 
 
-def overall_verdict(groups: list[dict[str, Any]]) -> str:
+def _overall_verdict(groups: list[dict[str, Any]]) -> str:
     """One line for the whole sweep: the group's line, or a count and the worst group."""
     if not groups:
         return "not enough results: the run has no result rows"
@@ -480,13 +480,18 @@ def compute_report(
     store = RunStore(Path(run_dir))
     man = store.read_manifest() if manifest is None else manifest
     spec = load_spec(store.spec_path) if spec is None else spec
+    frame = store.load() if frame is None else frame
     rep = build_report(
-        store.load() if frame is None else frame,
-        manifest_datasets(man),
-        spec.rank.by,
-        spec.rank.top_k,
-        spec.report.blocks,
+        frame, manifest_datasets(man), spec.rank.by, spec.rank.top_k, spec.report.blocks
     )
+    mc = spec.report.monte_carlo
+    if mc.enabled:  # opt-in: it re-runs the top-K (see threadx.sweep.montecarlo)
+        from threadx.sweep.montecarlo import MonteCarloSettings, run_monte_carlo
+
+        settings = MonteCarloSettings(mc.paths, mc.block, mc.seed, mc.top_k)
+        rep["monte_carlo"] = to_jsonable(
+            run_monte_carlo(run_dir, rep, settings, frame=frame, spec=spec)
+        )
     return {"run_id": store.run_id, "finished": man.get("finished"), **rep}
 
 
@@ -542,3 +547,21 @@ def load_report(run_dir: Path | str, compute: bool = True) -> dict[str, Any] | N
     if fresh and rep.get("finished") == man.get("finished"):
         return rep
     return finish_report(run_dir) if compute else None
+
+
+def add_monte_carlo(run_dir: Path | str, settings: Any) -> dict[str, Any] | None:
+    """The completed run's report with its Monte Carlo section for ``settings``: computed and
+    stored in ``report.json`` (atomically) unless the stored one was made with the same settings.
+    None when the run has no report (not completed)."""
+    from threadx.sweep.montecarlo import run_monte_carlo
+
+    rep = load_report(run_dir)
+    if rep is None:
+        return None
+    have = rep.get("monte_carlo") or {}
+    want = {"paths": settings.paths, "block": settings.block or "n^(1/3)", "seed": settings.seed}
+    if all(have.get(k) == v for k, v in want.items()) and have.get("top_k", 0) >= settings.top_k:
+        return rep
+    rep["monte_carlo"] = to_jsonable(run_monte_carlo(run_dir, rep, settings))
+    atomic_write_json(Path(run_dir) / REPORT_FILE, rep, durable=False)
+    return rep

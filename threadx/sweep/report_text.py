@@ -33,7 +33,39 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     for g in report.get("groups") or []:
         lines += ["", *_format_group(g, report)]
+    if report.get("monte_carlo"):
+        lines += ["", *format_monte_carlo(report["monte_carlo"])]
     return "\n".join(lines)
+
+
+def format_monte_carlo(mc: dict[str, Any]) -> list[str]:
+    """The Monte Carlo section: per group and top combination, the block bootstrap of its bar
+    returns and the resampled trades (total return quantiles, 5 % VaR, share of profitable paths,
+    max drawdown)."""
+    out = [
+        f"Monte Carlo: {mc['paths']:,} paths per combination, seed {mc['seed']}; blocks = "
+        "circular block bootstrap of bar returns, trades = trade returns drawn with replacement",
+    ]
+    head = (
+        f"  {'combo':>7} {'method':<7} {'block':>5} {'ret p05':>9} {'ret p50':>9} "
+        f"{'ret p95':>9} {'VaR 5%':>8} {'P(>0)':>6} {'MDD p50':>8} {'MDD p95':>8}"
+    )
+    for g in mc.get("groups") or []:
+        out += [f"{g['symbol']} {g['timeframe']}:", head]
+        for c in g["combos"]:
+            for method, key in (("blocks", "blocks"), ("trades", "trades_resampled")):
+                s = c.get(key)
+                if s is None:
+                    out.append(f"  {c['combo_id']:>7} {method:<7} (no {method})")
+                    continue
+                block = str(c["block"]) if method == "blocks" else "-"
+                out.append(
+                    f"  {c['combo_id']:>7} {method:<7} {block:>5} {s['return_p05']:>9.2%} "
+                    f"{s['return_p50']:>9.2%} {s['return_p95']:>9.2%} {s['var_5']:>8.2%} "
+                    f"{s['p_profitable']:>6.1%} {s['max_drawdown_p50']:>8.2%} "
+                    f"{s['max_drawdown_p95']:>8.2%}"
+                )
+    return out
 
 
 def _num(v: Any, fmt: str = ".4g") -> str:

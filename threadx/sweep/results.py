@@ -145,7 +145,7 @@ class RunStore:
         Arrow table (threads over the files) and converted to pandas once."""
         ids = sorted(self.done_tasks() if tasks is None else tasks)
         if not ids:
-            return empty_results()
+            return _empty_results()
         return results_frame([pq.read_table(self.part_path(t)) for t in ids])
 
 
@@ -159,7 +159,7 @@ def results_frame(parts: Sequence[pa.Table]) -> pd.DataFrame:
     return frame
 
 
-def empty_results() -> pd.DataFrame:
+def _empty_results() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in (*ID_COLUMNS, *PARAM_NAMES, *METRIC_NAMES)})
 
 
@@ -171,25 +171,36 @@ def rank(frame: pd.DataFrame, by: list[str], limit: int | None = None) -> pd.Dat
     ``limit`` keeps the best ``limit`` rows only, without sorting the rest: the candidates are
     the rows whose first metric is at least as good as the ``limit``-th best value (ties and NaN
     included as the full sort would order them), and only they are sorted."""
-    keys, asc = [], []
-    for key in by:
-        name = key.lstrip("+-")
-        keys.append(name)
-        asc.append(key.startswith("-"))
+    keys, asc = _sort_keys(by)
     if limit is not None and len(frame) > 4 * max(limit, 1):
         frame = frame.iloc[_top_candidates(frame[keys[0]].to_numpy(), limit, asc[0])]
-    ties = [c for c in ("symbol", "timeframe", *PARAM_NAMES, "combo_id") if c in frame.columns]
-    out = frame.sort_values(
-        keys + ties,
-        ascending=asc + [True] * len(ties),
-        kind="mergesort",
-        na_position="last",
-        ignore_index=True,
-    )
+    out = _sort_with_ties(frame, keys, asc, ("symbol", "timeframe", *PARAM_NAMES, "combo_id"))
     if limit is not None:
         out = out.head(limit)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def _sort_keys(by: Iterable[str]) -> tuple[list[str], list[bool]]:
+    """The column names of sort keys and whether each sorts ascending ('-name' = lower is
+    better)."""
+    by = list(by)
+    return [key.lstrip("+-") for key in by], [key.startswith("-") for key in by]
+
+
+def _sort_with_ties(
+    frame: pd.DataFrame, keys: list[str], ascending: list[bool], ties: Iterable[str]
+) -> pd.DataFrame:
+    """``frame`` sorted by ``keys``, then by the ``ties`` columns it has (ascending): stable, NaN
+    last, a fresh index."""
+    ties = [c for c in ties if c in frame.columns]
+    return frame.sort_values(
+        keys + ties,
+        ascending=ascending + [True] * len(ties),
+        kind="mergesort",
+        na_position="last",
+        ignore_index=True,
+    )
 
 
 def _top_candidates(values: np.ndarray, limit: int, ascending: bool) -> np.ndarray:
@@ -340,18 +351,10 @@ def _aggregate_rows(wide: np.ndarray, present: np.ndarray, how: str, lower: bool
 
 
 def _sort_aggregate(out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    keys, asc = ([], []) if "complete" not in out.columns else (["complete"], [False])
-    for key in dict.fromkeys(by):
-        keys.append(key.lstrip("+-"))
-        asc.append(key.startswith("-"))
-    ties = [c for c in (*PARAM_NAMES, "combo_id") if c in out.columns]
-    out = out.sort_values(
-        keys + ties,
-        ascending=asc + [True] * len(ties),
-        kind="mergesort",
-        na_position="last",
-        ignore_index=True,
-    )
+    keys, asc = _sort_keys(dict.fromkeys(by))
+    if "complete" in out.columns:  # the complete combinations first
+        keys, asc = ["complete", *keys], [False, *asc]
+    out = _sort_with_ties(out, keys, asc, (*PARAM_NAMES, "combo_id"))
     out["rank"] = np.arange(1, len(out) + 1)
     return out
 

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from threadx.sweep.cscv_passes import (
+from threadx.sweep._cscv_passes import (
     _ELITE,
     _EXACT_LIMIT,
     _PERM_LIMIT,

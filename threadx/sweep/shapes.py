@@ -115,7 +115,7 @@ class Heatmap:
     reason: str = ""
 
 
-def lower_is_better(metric: str, rank_by: Sequence[str] = ()) -> bool:
+def _lower_is_better(metric: str, rank_by: Sequence[str] = ()) -> bool:
     """Direction of ``metric``: the run's ranking decides ('-name'), else
     :data:`LOWER_IS_BETTER`."""
     for key in rank_by:
@@ -124,7 +124,7 @@ def lower_is_better(metric: str, rank_by: Sequence[str] = ()) -> bool:
     return metric in LOWER_IS_BETTER
 
 
-def heatmap_dimensions(
+def _heatmap_dimensions(
     grid: Mapping[str, Sequence[Any]], frame: pd.DataFrame | None
 ) -> dict[str, list[Any]]:
     """Swept dimensions with their values in grid order; several symbols or timeframes count as
@@ -157,11 +157,11 @@ def heatmap(
 ) -> Heatmap:
     """``metric`` over ``x`` (columns) and ``y`` (rows) of the results ``frame``.
 
-    The other dimensions (see :func:`heatmap_dimensions`) are held at the values of the row with
+    The other dimensions (see :func:`_heatmap_dimensions`) are held at the values of the row with
     the best ``metric``. A one-dimension grid (or ``y`` missing or equal to ``x``) gives a line;
     a grid without swept parameters gives an empty shape saying so."""
-    dims = heatmap_dimensions(grid, frame)
-    lower = lower_is_better(metric, rank_by)
+    dims = _heatmap_dimensions(grid, frame)
+    lower = _lower_is_better(metric, rank_by)
 
     def empty(x: str, y: str | None, why: str) -> Heatmap:
         return Heatmap("empty", metric, x, y, (), (), (), (), None, lower, tuple(dims), why)

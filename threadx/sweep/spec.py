@@ -179,8 +179,24 @@ class RankSpec(StrictModel):
         return v
 
 
+class MonteCarloSpec(StrictModel):
+    """Monte Carlo of the top-K (``[report.monte_carlo]``, see threadx.sweep.montecarlo); it
+    does not change the results, so it is not part of the run id."""
+
+    enabled: bool = Field(
+        False,
+        description="at the end of the run (else on demand: sweep report --monte-carlo)",
+    )
+    paths: int = Field(1000, ge=10, le=1_000_000, description="resampled paths per combination")
+    block: int = Field(0, ge=0, description="block length in bars; 0: round(n^(1/3))")
+    seed: int = Field(0, ge=0, description="seed of every path (deterministic)")
+    top_k: int = Field(10, ge=1, le=1000, description="how many of each group's best")
+
+
 class ReportSpec(StrictModel):
     """Overfitting statistics kept per combination (``[report]``)."""
+
+    monte_carlo: MonteCarloSpec = MonteCarloSpec()
 
     blocks: int = Field(
         16,
@@ -421,7 +437,8 @@ class SweepSpec(StrictModel):
     # -- identity --------------------------------------------------------------------------
     def normalized(self) -> dict[str, Any]:
         """Canonical JSON-able form: ranges expanded, defaults filled, keys sorted."""
-        d = self.model_dump(mode="json", exclude={"backend"})  # results do not depend on it
+        # results depend on neither the backend nor the Monte Carlo settings
+        d = self.model_dump(mode="json", exclude={"backend": True, "report": {"monte_carlo"}})
         wf = d.pop("walk_forward", None)  # absent when off: the ids of other runs do not change
         if wf is not None:
             d["walk_forward"] = self.walk_forward.normalized()

@@ -120,7 +120,7 @@ def evaluate_fold(
     return OOSResult(test.times_ns, res.equity, res.trades, res.metrics, res.ruined)
 
 
-def annual_return(total_return: float, n_bars: int, bar_minutes: float) -> float:
+def _annual_return(total_return: float, n_bars: int, bar_minutes: float) -> float:
     """Linear annualisation: ``total_return · minutes per year / (n_bars · bar_minutes)``."""
     return float(total_return) * MINUTES_PER_YEAR / (n_bars * bar_minutes) if n_bars else 0.0
 
@@ -133,8 +133,8 @@ def _fold_record(
     spec: SweepSpec, ds: Dataset, f: Fold, best: pd.Series, oos: OOSResult, capital: float
 ) -> dict[str, Any]:
     is_m = {k: _plain(best[k]) for k in METRIC_NAMES}
-    is_ann = annual_return(is_m["total_return"], f.train_bars, ds.bar_minutes)
-    oos_ann = annual_return(oos.metrics["total_return"], f.test_bars, ds.bar_minutes)
+    is_ann = _annual_return(is_m["total_return"], f.train_bars, ds.bar_minutes)
+    oos_ann = _annual_return(oos.metrics["total_return"], f.test_bars, ds.bar_minutes)
     return {
         **f.describe(),
         "combo_id": int(best["combo_id"]),
@@ -168,7 +168,7 @@ def degradation(
         "mean_is_annual_return": is_ann,
         "mean_oos_annual_return": oos_ann,
         "walk_forward_efficiency": _ratio(oos_ann, is_ann),
-        "stitched_oos_annual_return": annual_return(stitched["total_return"], n_bars, bar_minutes),
+        "stitched_oos_annual_return": _annual_return(stitched["total_return"], n_bars, bar_minutes),
         "profitable_folds": sum(f["out_of_sample"]["total_return"] > 0 for f in folds),
     }
 

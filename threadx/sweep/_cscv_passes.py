@@ -30,6 +30,30 @@ def _nd(a: float, q: float, half: int, tiny: float) -> tuple[float, float]:
     return 0.0, 1.0
 
 
+@numba.njit(inline="always")
+def _half_tiny(s_blocks: int) -> tuple[int, float]:
+    """Blocks per half, and the denominator at or below which :func:`_nd` scores 0."""
+    half = s_blocks // 2
+    return half, 1e-30 * half * (half - 1)
+
+
+@numba.njit(inline="always")
+def _tiling(n, nsub, n_chunks):
+    """Strategies per tile (``nsub x tile`` doubles per table), tiles, and tiles per chunk."""
+    tile = min(max(32, _TILE_DOUBLES // nsub), n)
+    n_tiles = (n + tile - 1) // tile
+    return tile, n_tiles, (n_tiles + n_chunks - 1) // n_chunks
+
+
+@numba.njit(inline="always")
+def _scratch(nsub, width):
+    """Work arrays for ``width`` strategies: the tables ``ts, tq`` (:func:`_tables`) and the half
+    sums ``sa, qa, sb, qb`` (:func:`_half_sums`)."""
+    ts = np.empty((nsub, width))
+    tq = np.empty((nsub, width))
+    return ts, tq, np.empty(width), np.empty(width), np.empty(width), np.empty(width)
+
+
 @numba.njit(cache=True, nogil=True)
 def _tables(bt, lo, w, gstart, gsize, toff, ts, tq):  # pragma: no cover - numba
     """Subset sums (and sums of squares) of every block group for strategies lo..lo+w."""
@@ -49,6 +73,15 @@ def _tables(bt, lo, w, gstart, gsize, toff, ts, tq):  # pragma: no cover - numba
                 v = bt[k, lo + i]
                 ts[r, i] = ts[prev, i] + v
                 tq[r, i] = tq[prev, i] + v * v
+
+
+@numba.njit(inline="always")
+def _load_tile(bt, t, tile, gstart, gsize, toff, ts, tq):
+    """The tables of tile ``t`` (:func:`_tables`); its first strategy and its width."""
+    lo = t * tile
+    w = min(bt.shape[1], lo + tile) - lo
+    _tables(bt, lo, w, gstart, gsize, toff, ts, tq)
+    return lo, w
 
 
 @numba.njit(cache=True, nogil=True)
@@ -76,11 +109,8 @@ def _scores(sub, gstart, gsize, toff, nsub, ia, ib):  # pragma: no cover - numba
     pair: the same arithmetic as the passes, bit for bit."""
     s_blocks, e = sub.shape
     m = ia.shape[0]
-    half = s_blocks // 2
-    tiny = 1e-30 * half * (half - 1)
-    ts = np.empty((nsub, e))
-    tq = np.empty((nsub, e))
-    sa, qa, sb, qb = np.empty(e), np.empty(e), np.empty(e), np.empty(e)
+    half, tiny = _half_tiny(s_blocks)
+    ts, tq, sa, qa, sb, qb = _scratch(nsub, e)
     _tables(sub, 0, e, gstart, gsize, toff, ts, tq)
     out = np.empty((m, e, 2))
     for j in range(m):
@@ -98,13 +128,9 @@ def _best_scores(bt, best, gstart, gsize, toff, nsub, ia, ib):  # pragma: no cov
     """``[3, m, 2]``: score, numerator and denominator of ``best[j, 0]`` on half B and of
     ``best[j, 1]`` on half A of pair ``j`` (the out-of-sample score of each in-sample best), as
     the passes compute them."""
-    s_blocks = bt.shape[0]
     m = ia.shape[0]
-    half = s_blocks // 2
-    tiny = 1e-30 * half * (half - 1)
-    ts = np.empty((nsub, 1))
-    tq = np.empty((nsub, 1))
-    sa, qa, sb, qb = np.empty(1), np.empty(1), np.empty(1), np.empty(1)
+    half, tiny = _half_tiny(bt.shape[0])
+    ts, tq, sa, qa, sb, qb = _scratch(nsub, 1)
     out = np.empty((3, m, 2))
     for j in range(m):
         _tables(bt, best[j, 0], 1, gstart, gsize, toff, ts, tq)
@@ -221,25 +247,18 @@ def _cscv_best(bt, gstart, gsize, toff, nsub, ia, ib, seed, n_chunks):  # pragma
     half B (``[:, j, 1]``) as (score, numerator, denominator, first index) in ``[..., 0:4]``.
     ``seed[j]`` is a lower bound of the best score: only strategies that may reach
     ``max(seed, best so far)`` are divided out."""
-    s_blocks, n = bt.shape
+    n = bt.shape[1]
     m, groups = ia.shape
-    half = s_blocks // 2
-    tiny = 1e-30 * half * (half - 1)
+    half, tiny = _half_tiny(bt.shape[0])
     res = np.empty((n_chunks, m, 2, 4))
     res[..., 0] = -np.inf
     res[..., 1:3] = np.nan
     res[..., 3] = -1
-    tile = min(max(32, _TILE_DOUBLES // nsub), n)
-    n_tiles = (n + tile - 1) // tile
-    per = (n_tiles + n_chunks - 1) // n_chunks
+    tile, n_tiles, per = _tiling(n, nsub, n_chunks)
     for c in numba.prange(n_chunks):
-        ts = np.empty((nsub, tile))
-        tq = np.empty((nsub, tile))
-        sa, qa, sb, qb = np.empty(tile), np.empty(tile), np.empty(tile), np.empty(tile)
+        ts, tq, sa, qa, sb, qb = _scratch(nsub, tile)
         for t in range(c * per, min((c + 1) * per, n_tiles)):
-            lo = t * tile
-            w = min(n, lo + tile) - lo
-            _tables(bt, lo, w, gstart, gsize, toff, ts, tq)
+            lo, w = _load_tile(bt, t, tile, gstart, gsize, toff, ts, tq)
             for j in range(m):
                 ra, rb = res[c, j, 0], res[c, j, 1]
                 # until the chunk has a best, a strategy equal to the seed may be it; then only
@@ -267,22 +286,15 @@ def _cscv_below(bt, gstart, gsize, toff, nsub, ia, ib, ref, n_chunks):  # pragma
     """Per chunk and pair ``j``: how many strategies score below ``ref[0, j, 0]`` on half B
     (``[..., 0]``) and below ``ref[0, j, 1]`` on half A (``[..., 1]``); exact (divides only where
     the screen cannot tell). ``ref[1:3]``: those scores' numerators and denominators."""
-    s_blocks, n = bt.shape
+    n = bt.shape[1]
     m, groups = ia.shape
-    half = s_blocks // 2
-    tiny = 1e-30 * half * (half - 1)
+    half, tiny = _half_tiny(bt.shape[0])
     cnt = np.zeros((n_chunks, m, 2), np.int64)
-    tile = min(max(32, _TILE_DOUBLES // nsub), n)
-    n_tiles = (n + tile - 1) // tile
-    per = (n_tiles + n_chunks - 1) // n_chunks
+    tile, n_tiles, per = _tiling(n, nsub, n_chunks)
     for c in numba.prange(n_chunks):
-        ts = np.empty((nsub, tile))
-        tq = np.empty((nsub, tile))
-        sa, qa, sb, qb = np.empty(tile), np.empty(tile), np.empty(tile), np.empty(tile)
+        ts, tq, sa, qa, sb, qb = _scratch(nsub, tile)
         for t in range(c * per, min((c + 1) * per, n_tiles)):
-            lo = t * tile
-            w = min(n, lo + tile) - lo
-            _tables(bt, lo, w, gstart, gsize, toff, ts, tq)
+            lo, w = _load_tile(bt, t, tile, gstart, gsize, toff, ts, tq)
             for j in range(m):
                 oa, ya, fa = ref[0, j, 0], ref[1, j, 0], ref[2, j, 0]
                 ob, xb, db = ref[0, j, 1], ref[1, j, 1], ref[2, j, 1]

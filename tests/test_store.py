@@ -168,3 +168,31 @@ def test_writer_killed_mid_write_leaves_previous_file(store, tmp_path):
     store.rebuild_catalog()
     assert not list(month.parent.glob(".tmp-*"))
     assert store.read("BTCUSDT").equals(original)
+
+
+def test_coarser_timeframe_is_stored_apart_validated_and_rebuilt(store):
+    hours = gbm_ohlcv(24 * 40, seed=21, bar_minutes=60)  # two month files
+    rep = store.write(hours, exchange="binance", symbol="ETHUSDT", timeframe="1h", source="x.json")
+    assert rep.months_written == ["2023-01", "2023-02"]
+    path = store.month_path("binance", "ETHUSDT", "2023-02", timeframe="1h")
+    assert path == store.root / "binance" / "ETHUSDT" / "1h" / "2023-02.parquet"
+    assert store.read("ETHUSDT").empty  # never 1m
+    assert store.read("ETHUSDT", timeframe="1h", start="2023-02-01").equals(hours.loc["2023-02"])
+    cat = store.load_catalog()
+    assert set(cat) == {"binance/ETHUSDT/1h/2023-01", "binance/ETHUSDT/1h/2023-02"}
+    assert cat["binance/ETHUSDT/1h/2023-02"]["timeframe"] == "1h"
+    assert store.rebuild_catalog().keys() == cat.keys()
+    assert store.spans("binance", "ETHUSDT") == {"1h": (hours.index[0], hours.index[-1])}
+    assert store.list_frame().empty  # the default view lists 1m data only
+    row = store.list_frame(timeframes=True).iloc[0]
+    assert (row["timeframe"], row["rows"], row["missing_minutes"]) == ("1h", 960, 0)
+    assert row["source"] == "imported 1h: x.json"
+    with pytest.raises(DataError, match="write it as '1h'"):
+        store.month_path("binance", "ETHUSDT", "2023-01", timeframe="1H")
+    with pytest.raises(DataError, match="rule 'a 1h bar opens on a 1h bucket start"):
+        store.write(
+            gbm_ohlcv(5, seed=1, start="2023-03-01 00:15"),
+            exchange="binance",
+            symbol="ETHUSDT",
+            timeframe="1h",
+        )

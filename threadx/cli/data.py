@@ -60,7 +60,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     gaps.add_argument("--limit", type=int, default=20, help="gap runs to print (largest first)")
     gaps.set_defaults(func=cmd_gaps)
 
-    rs = sub.add_parser("resample", help="resample stored 1m bars to a timeframe")
+    rs = sub.add_parser(
+        "resample", help="resample stored 1m bars (or imported coarser ones) to a timeframe"
+    )
     rs.add_argument("symbol")
     rs.add_argument("timeframe", help="3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 1w")
     rs.add_argument("--exchange")
@@ -109,8 +111,9 @@ def _file_line(f: dict) -> str:
         return f"  ERROR    {name}: {f['error']}"
     if f["status"] == "skipped":
         return f"  skipped  {name}: {f['reason']}"
+    tf = "" if f.get("timeframe", "1m") == "1m" else f" {f['timeframe']}"
     line = (
-        f"  ok       {name} -> {f['exchange']}/{f['symbol']}: {f['rows_kept']:,} rows, "
+        f"  ok       {name} -> {f['exchange']}/{f['symbol']}{tf}: {f['rows_kept']:,} rows, "
         f"{f['added']:,} new"
     )
     if "missing_minutes" in f:
@@ -122,22 +125,22 @@ def _file_line(f: dict) -> str:
         line += f"; {f['duplicates_dropped']} duplicate row(s) dropped"
     if f.get("dropped_open_minute"):
         line += "; still-open minute dropped"
+    for o in f.get("overlaps", ()):
+        line += f"; {o['summary']}"
     return line
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.data.store import CATALOG_COLUMNS
-
     store = ctx.store
     if args.rebuild:
         store.rebuild_catalog()
-    frame = store.list_frame()
+    frame = store.list_frame(timeframes=True)  # 1m rows and imported coarser timeframes
     if frame.empty:
         print(f"catalog of {store.data_root} is empty; import data with `threadx data import`")
         return 0
+    cols = ["size" if c == "bytes" else c for c in frame.columns]
     frame["size"] = frame["bytes"].map(lambda b: f"{b / 1e6:.1f} MB")
     frame["missing_ratio"] = frame["missing_ratio"].map(lambda r: f"{r:.2%}")
-    cols = ["size" if c == "bytes" else c for c in CATALOG_COLUMNS]
     print(f"catalog of {store.data_root}")
     print(frame[cols].to_string(index=False))
     return 0
@@ -157,17 +160,17 @@ def cmd_gaps(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_resample(ctx: Context, args: argparse.Namespace) -> int:
     from threadx.data.resample import resample
+    from threadx.data.timeframes import choose_source
 
-    frame = ctx.store.read(
-        args.symbol.upper(),
-        args.exchange,
-        parse_time(args.start, "--start"),
-        parse_time(args.end, "--end"),
-    )
-    res = resample(frame, args.timeframe)
+    symbol, store = args.symbol.upper(), ctx.store
+    exchange = store.resolve_exchange(symbol, args.exchange)
+    start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    source = choose_source(store, symbol, exchange, args.timeframe, start, end)
+    frame = store.read(symbol, exchange, start, end, timeframe=source)
+    res = resample(frame, args.timeframe, source)
     bars = res.frame
     print(
-        f"{args.symbol.upper()} {res.timeframe}: {len(bars):,} bars from {len(frame):,} 1m bars"
+        f"{symbol} {res.timeframe}: {len(bars):,} bars from {len(frame):,} {source} bars"
         + (" (last bar partial)" if res.partial_last else "")
     )
     incomplete = int(res.incomplete.sum())

@@ -31,6 +31,7 @@ class GapReport:
     expected: int  # minutes in [first, last]
     present: int
     runs: list[tuple[pd.Timestamp, int]] = field(default_factory=list)  # (first missing, count)
+    bar_minutes: int = 1  # the bars counted: minutes of 1m data, or bars of a stored timeframe
 
     @property
     def missing(self) -> int:
@@ -43,8 +44,9 @@ class GapReport:
     def summary(self) -> str:
         if self.first is None:
             return "no data"
+        unit = "minutes" if self.bar_minutes == 1 else f"{self.bar_minutes}-minute bars"
         return (
-            f"{self.first} -> {self.last}: {self.present:,} of {self.expected:,} minutes present, "
+            f"{self.first} -> {self.last}: {self.present:,} of {self.expected:,} {unit} present, "
             f"{self.missing:,} missing ({self.missing_ratio:.2%}) in {len(self.runs):,} gap(s)"
         )
 
@@ -53,34 +55,40 @@ def find_gaps(
     index: pd.DatetimeIndex,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    bar_minutes: int = 1,
 ) -> GapReport:
-    """Missing-minute runs of a 1m index over [start, end] (default: its first and last minute)."""
+    """Missing-bar runs of an index over [start, end] (default: its first and last bar). Bars are
+    minutes, or ``bar_minutes`` wide for a stored timeframe's bars (which sit on its bucket
+    starts, so every step between two of them is a whole number of bars)."""
     if len(index) == 0 and (start is None or end is None):
-        return GapReport(None, None, 0, 0, [])
+        return GapReport(None, None, 0, 0, [], bar_minutes)
+    w = bar_minutes
     mins = index.asi8 // NS_PER_MINUTE
     lo = mins[0] if start is None else minute_of(start)
     hi = mins[-1] if end is None else minute_of(end)
     mins = mins[(mins >= lo) & (mins <= hi)]
-    edges = np.concatenate(([lo - 1], mins, [hi + 1]))
-    step = np.diff(edges)
+    edges = np.concatenate(([lo - w], mins, [hi + w]))
+    step = np.diff(edges) // w
     at = np.flatnonzero(step > 1)
-    runs = [(minute_ts(edges[i] + 1), int(step[i] - 1)) for i in at]
+    runs = [(minute_ts(edges[i] + w), int(step[i] - 1)) for i in at]
     return GapReport(
         first=minute_ts(lo),
         last=minute_ts(hi),
-        expected=int(hi - lo + 1),
+        expected=int((hi - lo) // w + 1),
         present=len(mins),
         runs=runs,
+        bar_minutes=w,
     )
 
 
-def fill_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Complete the minute grid from the first to the last bar. Filled bars carry the previous
-    close in open/high/low/close and volume 0. Returns (frame, filled mask)."""
+def fill_gaps(frame: pd.DataFrame, bar_minutes: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+    """Complete the bar grid (minutes, or ``bar_minutes`` wide) from the first to the last bar.
+    Filled bars carry the previous close in open/high/low/close and volume 0. Returns (frame,
+    filled mask)."""
     if len(frame) == 0:
         return frame.copy(), np.zeros(0, dtype=bool)
     mins = frame.index.asi8 // NS_PER_MINUTE
-    grid = np.arange(mins[0], mins[-1] + 1, dtype=np.int64)
+    grid = np.arange(mins[0], mins[-1] + 1, bar_minutes, dtype=np.int64)
     pos = np.searchsorted(grid, mins)
     present = np.zeros(len(grid), dtype=bool)
     present[pos] = True
@@ -115,14 +123,16 @@ def apply_gap_policy(
     threshold: float = DEFAULT_THRESHOLD,
     allow_gaps: bool = False,
     what: str = "data",
+    bar_minutes: int = 1,
 ) -> GapPolicyResult:
-    """Fill small gaps; above ``threshold`` keep them if ``allow_gaps`` else raise DataError."""
-    report = find_gaps(frame.index)
+    """Fill small gaps; above ``threshold`` keep them if ``allow_gaps`` else raise DataError.
+    ``bar_minutes``: the width of the frame's bars (1, or a stored timeframe's)."""
+    report = find_gaps(frame.index, bar_minutes=bar_minutes)
     if report.missing == 0:
         return GapPolicyResult(frame, np.zeros(len(frame), dtype=bool), report, "none")
     if report.missing_ratio <= threshold:
-        filled, mask = fill_gaps(frame)
-        log.info("%s: filled %d missing minute(s) (%s)", what, int(mask.sum()), report.summary())
+        filled, mask = fill_gaps(frame, bar_minutes)
+        log.info("%s: filled %d missing bar(s) (%s)", what, int(mask.sum()), report.summary())
         return GapPolicyResult(filled, mask, report, "filled")
     msg = (
         f"{what}: missing ratio {report.missing_ratio:.2%} is above the {threshold:.0%} fill "

@@ -1,4 +1,5 @@
-"""Parse every supported source file into normalised 1-minute OHLCV frames.
+"""Parse every supported source file into normalised OHLCV frames (1-minute bars, or the bars of
+the timeframe a file's name says: the predecessor's 15m/1h/4h files).
 
 Formats (named by :func:`detect_format`): ``csv-header`` (Binance.US exports; header aliases,
 extra columns ignored), ``csv-unix`` (headerless epoch CSV, e.g. Kraken), ``binance-archive``
@@ -36,6 +37,7 @@ from threadx.core.hashing import sha256_file
 from threadx.core.units import NS_PER_MINUTE
 from threadx.core.utc import as_utc, from_ns, utc_index
 from threadx.data import schema
+from threadx.data.resample import timeframe_minutes
 from threadx.data.schema import COLUMNS, INDEX_NAME, validate_ohlcv
 
 KINDS = ("csv-header", "csv-unix", "binance-archive", "json", "parquet")
@@ -44,6 +46,9 @@ KNOWN_EXCHANGES = frozenset(
     "gateio mexc bitget deribit bitmex".split()
 )
 _EXCHANGE_ALIASES = {"binanceus": "binance_us", "binance-us": "binance_us", "gate": "gateio"}
+# the predecessor (TradXPro) kept {SYMBOL}_{interval}.json / .parquet in these folders; its
+# exchange is a known exchange folder right above them (else the import asks for --exchange)
+PREDECESSOR_FOLDERS = frozenset({"crypto_data_json", "crypto_data_parquet"})
 TIME_ALIASES = ("open_time", "timestamp", "time", "date", "datetime", "open time", "ts", "t")
 FIELD_ALIASES = {
     "open": ("open", "o"),
@@ -136,12 +141,15 @@ def infer_symbol_exchange(path: Path) -> tuple[str | None, str | None, str | Non
 
     Understands ``binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv`` (exchange from a known parent
     folder), ``binance_us_BTCUSDT_1m.parquet``, Binance archive names ``BTCUSDT-1m-2023-03.zip``
-    / ``BTCUSDT-1m-2023-03-01.csv`` (exchange binance unless the folder names one) and the store
-    layout ``{exchange}/{SYMBOL}/1m/2023-03.parquet``.
+    / ``BTCUSDT-1m-2023-03-01.csv`` (exchange binance unless the folder names one), the store
+    layout ``{exchange}/{SYMBOL}/1m/2023-03.parquet`` and the predecessor's tree
+    ``{exchange}/crypto_data_json/BTCUSDT_1h.json`` (and ``crypto_data_parquet/``: the exchange
+    is a known exchange folder above them, else unknown).
     """
     path = Path(path)
     stem = re.sub(r"(?:\.(?:zip|csv|json|parquet|pq|txt|checksum))+$", "", path.name, flags=re.I)
-    folder = _exchange_name(path.parent.name)
+    parent = path.parent.parent if path.parent.name.lower() in PREDECESSOR_FOLDERS else path.parent
+    folder = _exchange_name(parent.name)
     if m := _ARCHIVE_NAME.fullmatch(stem):
         return m[1].upper(), folder or "binance", m[2]
     for prefix in sorted(KNOWN_EXCHANGES | set(_EXCHANGE_ALIASES), key=len, reverse=True):
@@ -451,8 +459,19 @@ def _open_minute_ns(now: pd.Timestamp | None) -> int:
     return int(stamp.floor("min").as_unit("ns").value)
 
 
-def _normalise(raw: _Raw, src: str, now: pd.Timestamp | None) -> tuple[pd.DataFrame, bool, int]:
-    """Convert, floor, sort, dedupe, drop the open minute and validate one source's columns."""
+def _bar_minutes(timeframe: str | None) -> int:
+    """Minutes per bar of an inferred timeframe (1 when unknown or not one ThreadX knows)."""
+    try:
+        return timeframe_minutes(timeframe or "1m")
+    except DataError:
+        return 1
+
+
+def _normalise(
+    raw: _Raw, src: str, now: pd.Timestamp | None, bar_minutes: int = 1
+) -> tuple[pd.DataFrame, bool, int]:
+    """Convert, floor, sort, dedupe, drop the still-open bar (the minute, or the bar of
+    ``bar_minutes`` that has not ended yet) and validate one source's columns."""
     ns = _times_ns(raw.columns["time"][1], raw.columns["time"][0], raw.where, src)
     ns = ns - ns % NS_PER_MINUTE
     vals = np.empty((len(ns), len(COLUMNS)), dtype=np.float64)
@@ -467,7 +486,7 @@ def _normalise(raw: _Raw, src: str, now: pd.Timestamp | None) -> tuple[pd.DataFr
         bad = np.isin(ns, ns[1:][conflict])
         raise _conflict_error(src, ns[bad], order[bad], raw.where)
     ns, vals = ns[keep], vals[keep]
-    still_open = ns >= _open_minute_ns(now)
+    still_open = ns + (bar_minutes - 1) * NS_PER_MINUTE >= _open_minute_ns(now)
     ns, vals = ns[~still_open], vals[~still_open]
     index = utc_index(ns, name=INDEX_NAME)
     frame = pd.DataFrame({c: vals[:, j].copy() for j, c in enumerate(COLUMNS)}, index=index)
@@ -538,7 +557,7 @@ def read_file(
         sym, exch, timeframe = infer_symbol_exchange(path.parent / PurePosixPath(name).name)
         if sym is None and name != path.name:
             sym, exch, timeframe = infer_symbol_exchange(path)
-        frame, dropped, dups = _normalise(raw, item_src, now)
+        frame, dropped, dups = _normalise(raw, item_src, now, _bar_minutes(timeframe))
         sym = symbol or (validate_symbol(sym) if sym else None)
         exch = exchange or (_validate_exchange(exch) if exch else None)
         out.append(ParsedFile(frame, sym, exch, timeframe or "1m", path, raw.kind, dropped, dups))

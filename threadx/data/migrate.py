@@ -1,11 +1,13 @@
 """Import files or whole folders into the store (the predecessor's migration).
 
 ``import_path`` walks a file or a folder recursively, parses every supported file with
-:mod:`threadx.data.importers`, applies the filters (symbols, timeframes, date range), and writes the
-1-minute data through :class:`OHLCVStore` with the chosen conflict policy. Files of other
-timeframes are skipped and reported: 1-minute bars are the truth, everything else is resampled.
-Every file gets a line in the JSON-able report; a bad file is reported and changes nothing, the
-other files still import. Re-running is idempotent.
+:mod:`threadx.data.importers`, applies the filters (symbols, timeframes, date range), and writes
+the data through :class:`OHLCVStore` with the chosen conflict policy. 1-minute bars are the truth;
+files of a coarser timeframe ThreadX knows (the predecessor's 15m/1h/4h files) are stored as that
+timeframe's own data with their provenance, never as 1m, and where 1m bars of the same symbol
+overlap them the two are compared (``overlaps`` in the file's entry: 1m wins). Files of other
+timeframes are skipped and reported. Every file gets a line in the JSON-able report; a bad file
+is reported and changes nothing, the other files still import. Re-running is idempotent.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from threadx.core.errors import DataError, ThreadXError
 from threadx.core.io import atomic_write_json
 from threadx.core.log import get_logger
 from threadx.data.importers import ParsedFile, read_file
-from threadx.data.store import Conflict, OHLCVStore
+from threadx.data.resample import TIMEFRAMES, timeframe_minutes
+from threadx.data.store import TRUTH, Conflict, OHLCVStore
 
 log = get_logger(__name__)
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".zip", ".json", ".parquet")
@@ -29,7 +32,7 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (".csv", ".zip", ".json", ".parquet")
 @dataclass
 class ImportFilters:
     symbols: set[str] | None = None
-    timeframes: set[str] | None = None  # of the *source* files; default: 1m only is stored
+    timeframes: set[str] | None = None  # of the *source* files; default: every known one
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None  # exclusive
 
@@ -105,20 +108,16 @@ def _store_one(
         return {**entry, "status": "skipped", "reason": "symbol filtered out"}
     if filters.timeframes and parsed.timeframe not in filters.timeframes:
         return {**entry, "status": "skipped", "reason": "timeframe filtered out"}
-    if parsed.timeframe != "1m":
+    tf = parsed.timeframe
+    if tf not in TIMEFRAMES:
         return {
             **entry,
             "status": "skipped",
-            "reason": f"timeframe {parsed.timeframe}: only 1m bars are stored (others are "
-            "resampled from them)",
+            "reason": f"timeframe {tf}: not one ThreadX stores (1m, or one of "
+            f"{', '.join(list(TIMEFRAMES)[1:])} as imported old data)",
         }
     if not parsed.symbol or not parsed.exchange:
-        return {
-            **entry,
-            "status": "error",
-            "error": "cannot infer symbol/exchange from the file name; pass --symbol and "
-            "--exchange",
-        }
+        return {**entry, "status": "error", "error": _unknown_names(parsed)}
     frame = filters.keep_rows(parsed.frame)
     rep = store.write(
         frame,
@@ -127,8 +126,10 @@ def _store_one(
         on_conflict=on_conflict,
         dry_run=dry_run,
         source=str(parsed.source),
+        timeframe=tf,
     )
-    gaps = store.gaps(parsed.symbol, parsed.exchange) if not dry_run and len(frame) else None
+    written = not dry_run and len(frame) > 0
+    gaps = store.gaps(parsed.symbol, parsed.exchange) if written and tf == TRUTH else None
     entry.update(
         status="ok",
         rows_kept=len(frame),
@@ -140,17 +141,44 @@ def _store_one(
     if len(frame):
         from threadx.data.gaps import find_gaps
 
-        own = find_gaps(frame.index)
+        width = timeframe_minutes(tf)
+        own = find_gaps(frame.index, bar_minutes=width)
         entry.update(
             first=str(own.first),
             last=str(own.last),
-            missing_minutes=own.missing,
-            expected_minutes=own.expected,
+            missing_minutes=own.missing * width,
+            expected_minutes=own.expected * width,
             missing_ratio=own.missing_ratio,
         )
     if gaps is not None:
         entry["store_missing_ratio"] = gaps.missing_ratio
+    found = _overlaps(store, parsed.symbol, parsed.exchange, tf, frame) if written else []
+    if found:
+        entry["overlaps"] = found
     return entry
+
+
+def _unknown_names(parsed: ParsedFile) -> str:
+    """The error of a file whose symbol or exchange cannot be inferred: the flag to pass."""
+    if parsed.symbol:
+        where = parsed.source.parent
+        return (
+            f"{parsed.source}: cannot infer the exchange of {parsed.symbol} (no known exchange "
+            f"folder in {where}); pass --exchange"
+        )
+    return "cannot infer symbol/exchange from the file name; pass --symbol and --exchange"
+
+
+def _overlaps(
+    store: OHLCVStore, symbol: str, exchange: str, timeframe: str, frame: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """The stored coarser bars of ``symbol`` against its 1m bars over the imported frame's span
+    (all of them for a 1m file, the file's own timeframe else): 1m wins, differences reported."""
+    from threadx.data.timeframes import overlaps
+
+    end = frame.index[-1] + pd.Timedelta(minutes=timeframe_minutes(timeframe))
+    found = overlaps(store, symbol, exchange, frame.index[0], end)
+    return [o.to_dict() for o in found if timeframe in (TRUTH, o.timeframe)]
 
 
 def import_path(

@@ -1,4 +1,5 @@
-"""Timeframes and resampling from the 1-minute truth.
+"""Timeframes and resampling from the 1-minute truth (or from a stored coarser timeframe that
+divides the target: imported old data, :mod:`threadx.data.timeframes`).
 
 Buckets are left-closed and left-labelled in UTC: the bar labelled 10:00 of a 1h series aggregates
 the minutes 10:00 .. 10:59. Days start at 00:00 UTC; weeks start on Monday 00:00 UTC (as exchange
@@ -30,6 +31,7 @@ TIMEFRAMES: dict[str, int] = {
     "30m": 30,
     "1h": 60,
     "2h": 120,
+    "3h": 180,  # not served by Binance (the predecessor derived it): resampled only
     "4h": 240,
     "6h": 360,
     "8h": 480,
@@ -65,7 +67,7 @@ def normalize_timeframe(tf: str) -> str:
 class Resampled:
     frame: pd.DataFrame  # schema frame of the target timeframe
     timeframe: str
-    minutes_per_bar: np.ndarray  # how many 1m bars each output bar aggregates
+    minutes_per_bar: np.ndarray  # how many minutes (1m bars, or source bars x width) each holds
     partial_last: bool  # the last bucket extends past the end of the data
 
     @property
@@ -149,10 +151,25 @@ def bucket_fsum(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
     return out
 
 
-def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
-    """Aggregate a 1-minute schema frame to ``timeframe``."""
+def check_multiple(timeframe: str, source: str, what: str = "bars") -> None:
+    """Raise DataError unless ``timeframe`` is a whole multiple of ``source`` (the rule that lets
+    bars of a stored timeframe be resampled: each target bucket is made of whole source bars)."""
+    width, base = timeframe_minutes(timeframe), timeframe_minutes(source)
+    if width % base:
+        raise DataError(
+            f"{what}: stored at {normalize_timeframe(source)}, cannot make "
+            f"{normalize_timeframe(timeframe)} bars; rule 'a timeframe is built only from a "
+            f"stored timeframe that divides it' (need 1m data or a divisor of {timeframe})"
+        )
+
+
+def resample(frame: pd.DataFrame, timeframe: str, source: str = "1m") -> Resampled:
+    """Aggregate a schema frame of ``source`` bars (default: the 1-minute truth) to
+    ``timeframe``, a whole multiple of it; source bars must sit on their own bucket starts."""
     width = timeframe_minutes(timeframe)
     tf = normalize_timeframe(timeframe)
+    base = timeframe_minutes(source)
+    check_multiple(timeframe, source)
     n = len(frame)
     if n == 0:
         return Resampled(frame.copy(), tf, np.zeros(0, dtype=np.int64), False)
@@ -160,8 +177,10 @@ def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
     if np.any(ns % NS_PER_MINUTE):
         raise DataError("resample: input timestamps must be whole minutes (1m bars)")
     minutes = ns // NS_PER_MINUTE
-    if width == 1:
-        return Resampled(frame.copy(), tf, np.ones(n, dtype=np.int64), False)
+    if base > 1 and np.any(bucket_starts_min(minutes, base) != minutes):
+        raise DataError(f"resample: input timestamps must be {source} bucket starts")
+    if width == base:
+        return Resampled(frame.copy(), tf, np.full(n, base, dtype=np.int64), False)
     buckets = bucket_starts_min(minutes, width)
     change = np.flatnonzero(np.diff(buckets)) + 1
     starts = np.concatenate(([0], change))
@@ -177,5 +196,5 @@ def resample(frame: pd.DataFrame, timeframe: str) -> Resampled:
     }
     idx = utc_index(buckets[starts] * NS_PER_MINUTE, name=INDEX_NAME)
     res = pd.DataFrame(out, index=idx)[list(COLUMNS)]
-    partial = bool(minutes[-1] < buckets[-1] + width - 1)
-    return Resampled(res, tf, (ends - starts).astype(np.int64), partial)
+    partial = bool(minutes[-1] + base - 1 < buckets[-1] + width - 1)
+    return Resampled(res, tf, (ends - starts).astype(np.int64) * base, partial)

@@ -3,7 +3,13 @@
 Layout (DESIGN.md)::
 
     {data_root}/ohlcv/{exchange}/{SYMBOL}/1m/{YYYY-MM}.parquet
+    {data_root}/ohlcv/{exchange}/{SYMBOL}/{tf}/{YYYY-MM}.parquet   (imported coarser bars)
     {data_root}/ohlcv/catalog.json
+
+1m is the truth and the default of every method. Bars imported at a coarser timeframe (old data)
+are kept apart in their own ``{tf}`` folder with the same machinery, on their bucket starts, and
+their catalog entries carry ``timeframe`` and ``provenance``: they are never mixed into the 1m
+files (:mod:`threadx.data.timeframes` chooses between the sources when loading).
 
 Every file is written atomically (:mod:`threadx.core.io`) and read back and validated before it
 replaces the old one. A write is planned for all months first and only then executed, so an
@@ -18,8 +24,6 @@ re-running an import is idempotent (an unchanged month file is not rewritten).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +37,12 @@ import pyarrow.parquet as pq
 from threadx.core.errors import DataError, StoreError
 from threadx.core.hashing import sha256_file
 from threadx.core.io import atomic_write, atomic_write_json, remove_stray_temps
+from threadx.core.locks import file_lock
 from threadx.core.log import get_logger
 from threadx.core.units import NS_PER_MINUTE, SECONDS_PER_MINUTE
 from threadx.core.utc import as_utc, now_iso
 from threadx.data.gaps import GapReport, find_gaps
+from threadx.data.resample import bucket_starts_min, normalize_timeframe, timeframe_minutes
 from threadx.data.schema import (
     COLUMNS,
     INDEX_NAME,
@@ -48,6 +54,7 @@ from threadx.data.schema import (
 )
 
 log = get_logger(__name__)
+TRUTH = "1m"
 Conflict = Literal["keep", "replace", "merge"]
 CONFLICT_POLICIES: tuple[str, ...] = ("keep", "replace", "merge")
 MAX_GAP_RUNS_IN_CATALOG = 500
@@ -181,26 +188,18 @@ class OHLCVStore:
         self.catalog_path = self.root / "catalog.json"
 
     # -- paths and locking ----------------------------------------------------------------------
-    def symbol_dir(self, exchange: str, symbol: str) -> Path:
-        path = self.root / validate_exchange(exchange) / validate_symbol(symbol) / "1m"
+    def symbol_dir(self, exchange: str, symbol: str, timeframe: str = TRUTH) -> Path:
+        tf = _timeframe(timeframe)
+        path = self.root / validate_exchange(exchange) / validate_symbol(symbol) / tf
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise DataError(f"symbol {symbol!r}: resolves outside the data root")
         return path
 
-    def month_path(self, exchange: str, symbol: str, month: str) -> Path:
-        return self.symbol_dir(exchange, symbol) / f"{month}.parquet"
+    def month_path(self, exchange: str, symbol: str, month: str, timeframe: str = TRUTH) -> Path:
+        return self.symbol_dir(exchange, symbol, timeframe) / f"{month}.parquet"
 
-    @contextlib.contextmanager
-    def _lock(self, name: str) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock_dir = self.root / ".locks"
-        lock_dir.mkdir(exist_ok=True)
-        with open(lock_dir / f"{name}.lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.root / ".locks" / f"{name}.lock")
 
     # -- catalog -------------------------------------------------------------------------------
     def load_catalog(self) -> dict[str, dict[str, Any]]:
@@ -225,9 +224,13 @@ class OHLCVStore:
         path: Path,
         frame: pd.DataFrame,
         sources: list[str],
+        timeframe: str = TRUTH,
     ) -> dict[str, Any]:
-        rep = find_gaps(frame.index)
-        return {
+        """One month file's entry; a coarser timeframe's entry also names its timeframe and
+        provenance (gap counts are in minutes either way)."""
+        w = timeframe_minutes(timeframe)
+        rep = find_gaps(frame.index, bar_minutes=w)
+        entry = {
             "exchange": exchange,
             "symbol": symbol,
             "month": month,
@@ -235,14 +238,18 @@ class OHLCVStore:
             "first": str(rep.first),
             "last": str(rep.last),
             "rows": len(frame),
-            "missing_minutes": rep.missing,
+            "missing_minutes": rep.missing * w,
             "gap_runs_total": len(rep.runs),
-            "gap_runs": [[str(t), n] for t, n in rep.runs[:MAX_GAP_RUNS_IN_CATALOG]],
+            "gap_runs": [[str(t), n * w] for t, n in rep.runs[:MAX_GAP_RUNS_IN_CATALOG]],
             "sha256": sha256_file(path),
             "bytes": path.stat().st_size,
             "written_at": now_iso(),
             "sources": sources[-20:],
         }
+        if timeframe != TRUTH:
+            entry["timeframe"] = timeframe
+            entry["provenance"] = f"imported at {timeframe} (not derived from 1m bars)"
+        return entry
 
     def _save_catalog(self, files: dict[str, dict[str, Any]]) -> None:
         atomic_write_json(self.catalog_path, {"version": 1, "files": files})
@@ -253,12 +260,14 @@ class OHLCVStore:
             remove_stray_temps(self.root)
             old = self.load_catalog() if self.catalog_path.exists() else {}
             files: dict[str, dict[str, Any]] = {}
-            for path in sorted(self.root.glob("*/*/1m/*.parquet")):
-                exchange, symbol, month = path.parts[-4], path.parts[-3], path.stem
-                key = f"{exchange}/{symbol}/{month}"
+            for path in sorted(self.root.glob("*/*/*/*.parquet")):
+                exchange, symbol, tf, month = (*path.parts[-4:-1], path.stem)
+                if tf != _known_timeframe(tf):
+                    continue
+                key = catalog_key(exchange, symbol, month, tf)
                 sources = old.get(key, {}).get("sources", [])
                 files[key] = self._catalog_entry(
-                    exchange, symbol, month, path, read_month_file(path), sources
+                    exchange, symbol, month, path, read_month_file(path), sources, tf
                 )
             self._save_catalog(files)
             return files
@@ -271,6 +280,7 @@ class OHLCVStore:
         symbol: str,
         on_conflict: Conflict = "merge",
         source: str = "frame",
+        timeframe: str = TRUTH,
     ) -> list[MonthPlan]:
         """Validate and plan a write without touching disk. Raises on any problem."""
         if on_conflict not in CONFLICT_POLICIES:
@@ -278,17 +288,19 @@ class OHLCVStore:
         validate_ohlcv(frame, source=source)
         if np.any(frame.index.asi8 % NS_PER_MINUTE):
             raise DataError(f"{source}: rule 'timestamps are whole minutes' violated")
+        _check_bucket_starts(frame.index, _timeframe(timeframe), source)
         plans: list[MonthPlan] = []
         months = frame.index.strftime("%Y-%m")
         for month in pd.unique(months):
             part = frame.loc[months == month]
-            path = self.month_path(exchange, symbol, month)
+            path = self.month_path(exchange, symbol, month, timeframe)
             old = read_month_file(path) if path.exists() else empty_frame()
             merged, added, conflicts = _merge_month(old, part, on_conflict)
             if conflicts and on_conflict == "merge":
                 shown = ", ".join(str(t) for t in conflicts[:5])
+                where = f"{exchange}/{symbol}" + ("" if timeframe == TRUTH else f" {timeframe}")
                 raise DataError(
-                    f"{source}: {len(conflicts)} minute(s) of {exchange}/{symbol} {month} already "
+                    f"{source}: {len(conflicts)} bar(s) of {where} {month} already "
                     f"stored with different values (first: {shown}); rule 'merge never overwrites'"
                     "; choose --on-conflict keep or replace"
                 )
@@ -306,13 +318,15 @@ class OHLCVStore:
         on_conflict: Conflict = "merge",
         dry_run: bool = False,
         source: str = "frame",
+        timeframe: str = TRUTH,
     ) -> WriteReport:
-        """Validate, plan and (unless ``dry_run``) write a 1m frame into monthly files."""
+        """Validate, plan and (unless ``dry_run``) write a frame into monthly files: 1m bars, or
+        bars imported at ``timeframe`` (kept in that timeframe's own folder)."""
         validate_exchange(exchange)
         validate_symbol(symbol)
         report = WriteReport(exchange, symbol, len(frame), dry_run=dry_run)
         with self._lock(f"{exchange}__{symbol}"):
-            plans = self.plan_write(frame, exchange, symbol, on_conflict, source)
+            plans = self.plan_write(frame, exchange, symbol, on_conflict, source, timeframe)
             for p in plans:
                 report.added += p.added
                 report.conflicts_resolved += p.conflicts_resolved
@@ -323,23 +337,23 @@ class OHLCVStore:
             for p in plans:
                 if p.changed:
                     write_month_file(p.path, p.frame)
-            self._update_catalog(exchange, symbol, plans, source)
+            self._update_catalog(exchange, symbol, plans, source, timeframe)
         log.info("stored %s/%s from %s: %s", exchange, symbol, source, report.to_dict())
         return report
 
     def _update_catalog(
-        self, exchange: str, symbol: str, plans: list[MonthPlan], source: str
+        self, exchange: str, symbol: str, plans: list[MonthPlan], source: str, timeframe: str
     ) -> None:
         with self._lock("catalog"):
             files = self.load_catalog()
             for p in plans:
-                key = f"{exchange}/{symbol}/{p.month}"
+                key = catalog_key(exchange, symbol, p.month, timeframe)
                 entry = files.get(key)
                 if entry and not p.changed and entry.get("sha256") == sha256_file(p.path):
                     continue
                 sources = (entry or {}).get("sources", []) + [source]
                 files[key] = self._catalog_entry(
-                    exchange, symbol, p.month, p.path, p.frame, sources
+                    exchange, symbol, p.month, p.path, p.frame, sources, timeframe
                 )
             self._save_catalog(files)
 
@@ -379,11 +393,13 @@ class OHLCVStore:
         exchange: str,
         start: pd.Timestamp | str | None = None,
         end: pd.Timestamp | str | None = None,
+        timeframe: str = TRUTH,
     ) -> list[Path]:
-        """The month files holding ``symbol``'s 1m bars in [start, end), in time order."""
+        """The month files holding ``symbol``'s bars (1m, or a stored ``timeframe``'s) in
+        [start, end), in time order."""
         start_ts, end_ts = _utc(start), _utc(end)
         paths = []
-        for path in sorted(self.symbol_dir(exchange, symbol).glob("*.parquet")):
+        for path in sorted(self.symbol_dir(exchange, symbol, timeframe).glob("*.parquet")):
             month_start = pd.Timestamp(path.stem + "-01", tz="UTC")
             month_end = month_start + pd.offsets.MonthBegin(1)
             if (end_ts is not None and month_start >= end_ts) or (
@@ -399,12 +415,14 @@ class OHLCVStore:
         exchange: str | None = None,
         start: pd.Timestamp | str | None = None,
         end: pd.Timestamp | str | None = None,
+        timeframe: str = TRUTH,
     ) -> pd.DataFrame:
-        """1m bars of ``symbol`` in [start, end) (UTC), concatenated from the month files."""
+        """1m bars of ``symbol`` in [start, end) (UTC), concatenated from the month files (the
+        bars imported at ``timeframe`` instead when it is given: those lying wholly inside)."""
         exchange = self.resolve_exchange(symbol, exchange)
         start_ts = _utc(start)
         end_ts = _utc(end)
-        paths = self.month_paths(symbol, exchange, start, end)
+        paths = self.month_paths(symbol, exchange, start, end, timeframe)
         # month files are read and checked in parallel (Parquet decoding releases the GIL),
         # then converted to one frame at once (a year of 1m bars: 86 -> ~50 ms)
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(paths)))) as pool:
@@ -414,6 +432,9 @@ class OHLCVStore:
             frame = frame.loc[frame.index >= start_ts]
         if end_ts is not None:
             frame = frame.loc[frame.index < end_ts]
+            if timeframe != TRUTH:  # coarser bars: only those that end by ``end`` too
+                bar_ns = timeframe_minutes(timeframe) * NS_PER_MINUTE
+                frame = frame.loc[frame.index.asi8 + bar_ns <= end_ts.value]
         # every month file's rows were validated as read: what is left to check is the order
         # across the files (a foreign file put in the wrong month folder)
         return validate_ohlcv(frame, source=f"{exchange}/{symbol}", values=False)
@@ -421,16 +442,34 @@ class OHLCVStore:
     def gaps(self, symbol: str, exchange: str | None = None) -> GapReport:
         return find_gaps(self.read(symbol, exchange).index)
 
-    def list_frame(self) -> pd.DataFrame:
-        """One row per (exchange, symbol): span, rows, missing minutes, files, bytes."""
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+    def spans(self, exchange: str, symbol: str) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+        """Stored timeframe -> (first bar, last bar) of ``symbol``, from the catalog."""
+        out: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
         for e in self.load_catalog().values():
-            key = (e["exchange"], e["symbol"])
+            if (e["exchange"], e["symbol"]) == (exchange, symbol) and e["rows"]:
+                tf = e.get("timeframe", TRUTH)
+                first, last = pd.Timestamp(e["first"]), pd.Timestamp(e["last"])
+                lo, hi = out.get(tf, (first, last))
+                out[tf] = (min(lo, first), max(hi, last))
+        return out
+
+    def list_frame(self, timeframes: bool = False) -> pd.DataFrame:
+        """One row per (exchange, symbol) of 1m data: span, rows, missing minutes, files, bytes.
+        ``timeframes``: also one row per imported coarser timeframe, with the columns
+        ``timeframe`` and ``source`` (its provenance: the files it came from)."""
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for e in self.load_catalog().values():
+            tf = e.get("timeframe", TRUTH)
+            if tf != TRUTH and not timeframes:
+                continue
+            key = (e["exchange"], e["symbol"], tf)
             r = rows.setdefault(
                 key,
                 {
                     "exchange": key[0],
                     "symbol": key[1],
+                    "timeframe": tf,
+                    "source": _provenance(e),
                     "first": e["first"],
                     "last": e["last"],
                     "rows": 0,
@@ -444,17 +483,61 @@ class OHLCVStore:
             r["files"] += 1
             r["bytes"] += e["bytes"]
         cols = list(CATALOG_COLUMNS)
+        if timeframes:
+            cols[2:2] = ["timeframe"]
+            cols.append("source")
         out = []
         for r in rows.values():
             first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])
-            expected = int((last - first).total_seconds() // SECONDS_PER_MINUTE) + 1
-            r["missing_minutes"] = expected - r["rows"]
+            w = timeframe_minutes(r["timeframe"])
+            expected = int((last - first).total_seconds() // SECONDS_PER_MINUTE) + w
+            r["missing_minutes"] = expected - r["rows"] * w
             r["missing_ratio"] = r["missing_minutes"] / expected if expected else 0.0
             out.append(r)
-        return pd.DataFrame(out, columns=cols).sort_values(
-            ["exchange", "symbol"], ignore_index=True
-        )
+        out.sort(key=lambda r: (r["exchange"], r["symbol"], timeframe_minutes(r["timeframe"])))
+        return pd.DataFrame(out, columns=cols)
 
 
 def _utc(ts: pd.Timestamp | str | None) -> pd.Timestamp | None:
     return None if ts is None else as_utc(ts)
+
+
+def catalog_key(exchange: str, symbol: str, month: str, timeframe: str = TRUTH) -> str:
+    """A month file's catalog key: ``exchange/SYMBOL/YYYY-MM`` for 1m (as always), with the
+    timeframe before the month for imported coarser bars."""
+    tf = "" if timeframe == TRUTH else f"{timeframe}/"
+    return f"{exchange}/{symbol}/{tf}{month}"
+
+
+def _timeframe(tf: str) -> str:
+    """``tf`` if it is a timeframe in its canonical spelling (a folder name), else DataError."""
+    if normalize_timeframe(tf) != tf:
+        raise DataError(f"timeframe {tf!r}: write it as {normalize_timeframe(tf)!r}")
+    return tf
+
+
+def _known_timeframe(name: str) -> str | None:
+    try:
+        return _timeframe(name)
+    except DataError:
+        return None
+
+
+def _check_bucket_starts(index: pd.DatetimeIndex, timeframe: str, source: str) -> None:
+    """Bars of a timeframe open on its UTC bucket starts (as resampling makes them)."""
+    minutes = index.asi8 // NS_PER_MINUTE
+    bad = bucket_starts_min(minutes, timeframe_minutes(timeframe)) != minutes
+    if bad.any():
+        shown = ", ".join(str(t) for t in index[bad][:5])
+        raise DataError(
+            f"{source}: rule 'a {timeframe} bar opens on a {timeframe} bucket start (UTC)' "
+            f"violated by {int(bad.sum())} row(s), first at: {shown}"
+        )
+
+
+def _provenance(entry: dict[str, Any]) -> str:
+    """What a catalog entry's bars are: the 1m truth, or imported coarser bars and their file."""
+    if entry.get("timeframe", TRUTH) == TRUTH:
+        return "1m"
+    files = entry.get("sources") or ["?"]
+    return f"imported {entry['timeframe']}: {Path(files[-1]).name}"

@@ -1,18 +1,21 @@
 """Bars of one (symbol, timeframe) as plain arrays, ready for the kernels, with a fingerprint.
 
 Loading applies the gap policy on the 1-minute truth first (fill <= 5 % missing, else keep gaps
-only with ``allow_gaps``) and then resamples. The fingerprint hashes the index and every OHLCV
-column, so any change of data gives a new run id and new cache keys.
+only with ``allow_gaps``) and then resamples. A window that the 1m bars do not cover is served by
+the coarsest imported timeframe that divides the requested one, with the same gap policy on its
+bars (:func:`threadx.data.timeframes.choose_source`; ``source_timeframe``). The fingerprint hashes
+the index and every OHLCV column, so any change of data gives a new run id and new cache keys.
 
 **Bars cache.** A loaded dataset is kept on disk under ``{data_root}/cache/bars/`` (one ``.npz``
 of its arrays, fingerprint and gap facts per key, at most :data:`BARS_CACHE_KEEP` per symbol),
 keyed by the month files it was read from (name, size, modification time, inode: the store only
-ever replaces a file atomically, which gives it a new inode), the window, the timeframe, the gap
-policy and the source of the loading code (:data:`BARS_CODE_VERSION`). A sweep on the same data
-then loads its bars in about a millisecond instead of reading, checking and resampling the 1m
-truth again (a year of 1m -> 1h: 65 ms). Anything that does not match, or a cache file that
-cannot be read, is a miss: the bars are loaded from the store and the cache file rewritten. The
-cache is derived data: deleting the folder is always safe.
+ever replaces a file atomically, which gives it a new inode), the window, the timeframe and the
+stored timeframe it is made from, the gap policy and the source of the loading code
+(:data:`BARS_CODE_VERSION`). A sweep on the same data then loads its bars in about a millisecond
+instead of reading, checking and resampling the 1m truth again (a year of 1m -> 1h: 65 ms).
+Anything that does not match, or a cache file that cannot be read, is a miss: the bars are
+loaded from the store and the cache file rewritten. The cache is derived data: deleting the
+folder is always safe.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from threadx.data.gaps import apply_gap_policy
 from threadx.data.resample import resample, timeframe_minutes
 from threadx.data.schema import COLUMNS
 from threadx.data.store import OHLCVStore
+from threadx.data.timeframes import choose_source
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Dataset:
     missing_ratio: float
     gap_action: str
     fold: int | None = None  # a walk-forward fold's train slice (see window)
+    source_timeframe: str = "1m"  # the stored bars it was made from (imported old data: not 1m)
 
     @property
     def n_bars(self) -> int:
@@ -66,7 +71,7 @@ class Dataset:
         which hash their own arrays)."""
         fp = self.__dict__.get("_fingerprint")
         if fp is None:
-            fp = frame_fingerprint(
+            fp = _frame_fingerprint(
                 self.times_ns, self.open, self.high, self.low, self.close, self.volume
             )
             object.__setattr__(self, "_fingerprint", fp)
@@ -104,20 +109,32 @@ class Dataset:
             "gap_action": self.gap_action,
             "filled_minutes": self.filled_minutes,
             "missing_ratio": self.missing_ratio,
+            **(
+                {"source_timeframe": self.source_timeframe} if self.source_timeframe != "1m" else {}
+            ),
         }
 
 
-def frame_fingerprint(*arrays: np.ndarray) -> str:
+def _frame_fingerprint(*arrays: np.ndarray) -> str:
     """The data fingerprint of bar arrays (:func:`threadx.core.hashing.sha256_arrays`)."""
     return sha256_arrays(*arrays)
 
 
 def dataset_from_frame(
-    frame: pd.DataFrame, symbol: str, exchange: str, timeframe: str, *, allow_gaps: bool = False
+    frame: pd.DataFrame,
+    symbol: str,
+    exchange: str,
+    timeframe: str,
+    *,
+    allow_gaps: bool = False,
+    source: str = "1m",
 ) -> Dataset:
-    """Gap policy on a 1-minute frame, then resampling to ``timeframe``."""
-    pol = apply_gap_policy(frame, allow_gaps=allow_gaps, what=f"{exchange}/{symbol}")
-    bars = resample(pol.frame, timeframe).frame
+    """Gap policy on a frame of ``source`` bars (the 1-minute truth by default), then
+    resampling to ``timeframe``."""
+    width = timeframe_minutes(source)
+    what = f"{exchange}/{symbol}" + ("" if source == "1m" else f" ({source} bars)")
+    pol = apply_gap_policy(frame, allow_gaps=allow_gaps, what=what, bar_minutes=width)
+    bars = resample(pol.frame, timeframe, source).frame
     if len(bars) < 2:
         from threadx.core.errors import DataError
 
@@ -134,9 +151,10 @@ def dataset_from_frame(
         low=_own(bars["low"].to_numpy()),
         close=_own(bars["close"].to_numpy()),
         volume=_own(bars["volume"].to_numpy()),
-        filled_minutes=int(pol.filled.sum()),
+        filled_minutes=int(pol.filled.sum()) * width,
         missing_ratio=pol.report.missing_ratio,
         gap_action=pol.action,
+        source_timeframe=source,
     )
 
 
@@ -152,7 +170,7 @@ _ARRAYS = ("times_ns", "open", "high", "low", "close", "volume")
 
 # the source of the modules that turn month files into bars (and the package version)
 BARS_CODE_VERSION = source_version(
-    "data.store", "data.schema", "data.gaps", "data.resample", "sweep.dataset"
+    "data.store", "data.schema", "data.gaps", "data.resample", "data.timeframes", "sweep.dataset"
 )
 
 
@@ -217,23 +235,28 @@ def load_dataset(
     allow_gaps: bool = False,
     cache: bool = True,
 ) -> Dataset:
-    """The bars of ``symbol`` at ``timeframe`` (gap policy on the 1m truth, then resampling),
-    from the bars cache when the month files and the code are those it was made from
-    (``cache=False``: always from the store; see the module docstring)."""
+    """The bars of ``symbol`` at ``timeframe`` (gap policy on the 1m truth, or on the imported
+    timeframe that serves the window, then resampling), from the bars cache when the month files
+    and the code are those it was made from (``cache=False``: always from the store; see the
+    module docstring)."""
     exchange = store.resolve_exchange(symbol, exchange)
+    source = choose_source(store, symbol, exchange, timeframe, start, end)
 
     def from_store() -> Dataset:
-        frame = store.read(symbol, exchange, start, end)
-        return dataset_from_frame(frame, symbol, exchange, timeframe, allow_gaps=allow_gaps)
+        frame = store.read(symbol, exchange, start, end, timeframe=source)
+        return dataset_from_frame(
+            frame, symbol, exchange, timeframe, allow_gaps=allow_gaps, source=source
+        )
 
     if not cache:
         return from_store()
-    paths = store.month_paths(symbol, exchange, start, end)
+    paths = store.month_paths(symbol, exchange, start, end, source)
     key = bars_cache_key(
         paths,
         symbol=symbol,
         exchange=exchange,
         timeframe=timeframe,
+        source_timeframe=source,
         start=start,
         end=end,
         allow_gaps=allow_gaps,

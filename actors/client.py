@@ -7,10 +7,13 @@ local one (dashboard off, bound to 127.0.0.1). Named actors live in the ``thread
 Every request of the SweepDriver and the DataStore actors is a typed method here: ``status``
 returns a :class:`~threadx.sweep.states.RunStatus`, ``ranking`` / ``heatmap`` / ``pareto`` the
 shapes of :mod:`threadx.sweep.shapes`, ``cluster_info`` a
-:class:`~threadx.sweep.states.ClusterInfo`, and so on. Each has a non-blocking twin
-(``status_async(run_id)``, ...) returning an object ref, for a caller with its own loop (the GUI):
-:meth:`ThreadXClient.ready` says which refs are ready, :meth:`ThreadXClient.resolve` gets their
-values (already typed: the driver answers with these types).
+:class:`~threadx.sweep.states.ClusterInfo`, and so on. A request is written once, as its
+non-blocking form (``status_async(run_id)``, ...) returning an object ref, for a caller with its
+own loop (the GUI): :meth:`ThreadXClient.ready` says which refs are ready,
+:meth:`ThreadXClient.resolve` gets their values (already typed: the driver answers with these
+types). The blocking form (``status(run_id)``) is derived from it by :func:`_blocking`. The
+DataStore's imports and ingests take the fields of :class:`~actors.data_store.ImportRequest` /
+:class:`~actors.data_store.IngestRequest`, the one list of their arguments.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from functools import partialmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import ray
 
 from actors.access import ClusterUnreachable, reachable
 from actors.access import running_cluster_address as running_local_cluster
 from actors.data_store import NAME as DATA_STORE_NAME
+from actors.data_store import ImportRequest, IngestRequest
 from actors.driver import get_or_create_driver
 from threadx.core.errors import ThreadXError
 from threadx.core.log import get_logger
@@ -40,6 +45,51 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 Ref = ray.ObjectRef
+RUN_CONTROLS = ("pause", "resume", "cancel")
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _blocking(
+    request: Callable[Concatenate[ThreadXClient, P], Ref[T]],
+    convert: Callable[[T], R] | None = None,
+) -> Callable[Concatenate[ThreadXClient, P], R]:
+    """The blocking twin of the ``*_async`` method ``request``: its answer (through ``convert``
+    where the client normalises it), under the request's name without ``_async`` and its
+    docstring."""
+
+    def blocking(self: ThreadXClient, *args: P.args, **kwargs: P.kwargs) -> R:
+        answer = self.resolve(request(self, *args, **kwargs))
+        return answer if convert is None else convert(answer)
+
+    blocking.__name__ = request.__name__.removesuffix("_async")
+    blocking.__qualname__ = request.__qualname__.removesuffix("_async")
+    blocking.__doc__ = request.__doc__
+    return blocking
+
+
+def _store_request(
+    method: str, request: Callable[P, Any]
+) -> Callable[Concatenate[ThreadXClient, P], Ref[dict[str, Any]]]:
+    """``<method>_async(...)``: the DataStore's ``method`` asked with a ``request`` dataclass
+    built from the call's arguments (the dataclass is their one list); the answer is a report
+    dict."""
+
+    def ask(self: ThreadXClient, *args: P.args, **kwargs: P.kwargs) -> Ref[dict[str, Any]]:
+        return getattr(self.data_store, method).remote(request(*args, **kwargs))
+
+    ask.__name__ = f"{method}_async"
+    ask.__qualname__ = f"ThreadXClient.{method}_async"
+    ask.__doc__ = (
+        f"The DataStore's ``{method}`` with the arguments of :class:`{request.__name__}`; "
+        "its report as a dict."
+    )
+    return ask
+
+
+def _run_summaries(rows: Sequence[Any]) -> list[RunSummary]:
+    return [RunSummary.from_dict(r) for r in rows]
 
 
 def _check_reachable(address: str) -> None:
@@ -136,27 +186,25 @@ class ThreadXClient:
         """Creates the driver (and the data store) when needed; ``"ok"``."""
         return self.resolve(self._remote("ping"))
 
-    def data_root_async(self) -> Ref:
+    def data_root_async(self) -> Ref[str]:
+        """The driver's data root (the one that counts for runs)."""
         return self._remote("data_root")
 
-    def data_root(self) -> Path:
-        """The driver's data root (the one that counts for runs)."""
-        return Path(self.resolve(self.data_root_async()))
+    data_root = _blocking(data_root_async, Path)
 
     # -- sweeps ----------------------------------------------------------------------------
-    def submit_async(self, spec: Any, pause_after: int | None = None) -> Ref:
-        return self._remote("submit", spec, pause_after)
-
-    def submit(self, spec: Any, pause_after: int | None = None) -> str:
+    def submit_async(self, spec: Any, pause_after: int | None = None) -> Ref[str]:
         """Queue a run (a SweepSpec, a spec dict or TOML text); its run id. ``pause_after``:
         pause once that many tasks are done."""
-        return self.resolve(self.submit_async(spec, pause_after))
+        return self._remote("submit", spec, pause_after)
 
-    def status_async(self, run_id: str) -> Ref:
+    submit = _blocking(submit_async)
+
+    def status_async(self, run_id: str) -> Ref[RunStatus]:
+        """The run's status: progress, throughput, ETA, devices, errors, its current top K."""
         return self._remote("status", run_id)
 
-    def status(self, run_id: str) -> RunStatus:
-        return RunStatus.from_dict(self.resolve(self.status_async(run_id)))
+    status = _blocking(status_async, RunStatus.from_dict)
 
     def wait(
         self,
@@ -186,191 +234,150 @@ class ThreadXClient:
             if timeout is not None and now - t0 > timeout:
                 raise ThreadXError(f"run {run_id}: still {st.state} after {timeout:.0f} s")
 
-    def pause_async(self, run_id: str) -> Ref:
-        return self._remote("pause", run_id)
-
-    def pause(self, run_id: str) -> bool:
-        return bool(self.resolve(self.pause_async(run_id)))
-
-    def resume_async(self, run_id: str) -> Ref:
-        return self._remote("resume", run_id)
-
-    def resume(self, run_id: str) -> bool:
-        """Un-pause the run, or re-queue a cancelled / interrupted / failed one from disk."""
-        return bool(self.resolve(self.resume_async(run_id)))
-
-    def cancel_async(self, run_id: str) -> Ref:
-        return self._remote("cancel", run_id)
-
-    def cancel(self, run_id: str) -> bool:
-        return bool(self.resolve(self.cancel_async(run_id)))
-
-    def control_async(self, action: str, run_id: str) -> Ref:
-        """``pause_async``, ``resume_async`` or ``cancel_async`` by name (a CLI verb, a button)."""
-        if action not in ("pause", "resume", "cancel"):
+    def control_async(self, action: str, run_id: str) -> Ref[bool]:
+        """Pause, resume or cancel the run by name (a CLI verb, a button); whether it was done.
+        ``resume`` un-pauses the run, or re-queues a cancelled / interrupted / failed one from
+        disk. ``pause_async(run_id)`` and the others are this with the action given."""
+        if action not in RUN_CONTROLS:
             raise ValueError(f"run control must be pause, resume or cancel, got {action!r}")
         return self._remote(action, run_id)
 
-    def control(self, action: str, run_id: str) -> bool:
-        """:meth:`pause`, :meth:`resume` or :meth:`cancel` by name; whether it was done."""
-        return bool(self.resolve(self.control_async(action, run_id)))
+    control = _blocking(control_async, bool)
+    pause_async = partialmethod(control_async, "pause")
+    pause = partialmethod(control, "pause")
+    resume_async = partialmethod(control_async, "resume")
+    resume = partialmethod(control, "resume")
+    cancel_async = partialmethod(control_async, "cancel")
+    cancel = partialmethod(control, "cancel")
 
-    def list_runs_async(self) -> Ref:
+    def list_runs_async(self) -> Ref[list[RunSummary]]:
+        """Every run folder of the driver's data root, newest first (live states)."""
         return self._remote("list_runs")
 
-    def list_runs(self) -> list[RunSummary]:
-        """Every run folder of the driver's data root, newest first (live states)."""
-        return [RunSummary.from_dict(r) for r in self.resolve(self.list_runs_async())]
+    list_runs = _blocking(list_runs_async, _run_summaries)
 
-    def recovered_async(self) -> Ref:
+    def recovered_async(self) -> Ref[list[str]]:
+        """Runs the driver found unfinished when it started (now ``interrupted``)."""
         return self._remote("recovered")
 
-    def recovered(self) -> list[str]:
-        """Runs the driver found unfinished when it started (now ``interrupted``)."""
-        return list(self.resolve(self.recovered_async()))
+    recovered = _blocking(recovered_async, list)
 
-    def spec_async(self, run_id: str) -> Ref:
+    def spec_async(self, run_id: str) -> Ref[SweepSpec]:
+        """The run's spec."""
         return self._remote("spec", run_id)
 
-    def spec(self, run_id: str) -> SweepSpec:
-        return self.resolve(self.spec_async(run_id))
+    spec = _blocking(spec_async)
 
     # -- results ---------------------------------------------------------------------------
-    def results_async(self, run_id: str) -> Ref:
+    def results_async(self, run_id: str) -> Ref[pd.DataFrame]:
+        """Every result row of the run (one per combination and dataset), by combo_id."""
         return self._remote("results", run_id)
 
-    def results(self, run_id: str) -> pd.DataFrame:
-        """Every result row of the run (one per combination and dataset), by combo_id."""
-        return self.resolve(self.results_async(run_id))
+    results = _blocking(results_async)
 
-    def top_async(self, run_id: str, k: int | None = None) -> Ref:
+    def top_async(self, run_id: str, k: int | None = None) -> Ref[pd.DataFrame]:
+        """The run's top ``k`` by its ``[rank]`` (across datasets when it asks for that)."""
         return self._remote("top", run_id, k)
 
-    def top(self, run_id: str, k: int | None = None) -> pd.DataFrame:
-        """The run's top ``k`` by its ``[rank]`` (across datasets when it asks for that)."""
-        return self.resolve(self.top_async(run_id, k))
+    top = _blocking(top_async)
 
-    def ranking_async(self, run_id: str, mode: str | None = None, k: int | None = None) -> Ref:
-        return self._remote("ranking", run_id, mode, k)
-
-    def ranking(self, run_id: str, mode: str | None = None, k: int | None = None) -> Ranking:
+    def ranking_async(
+        self, run_id: str, mode: str | None = None, k: int | None = None
+    ) -> Ref[Ranking]:
         """The run's top ``k`` ranked per dataset (``mode="none"``) or across datasets
         (``"median"``, ``"worst"``); defaults: the run's ``[rank]``."""
-        return self.resolve(self.ranking_async(run_id, mode, k))
+        return self._remote("ranking", run_id, mode, k)
+
+    ranking = _blocking(ranking_async)
 
     def heatmap_async(
         self, run_id: str, metric: str, x: str | None = None, y: str | None = None
-    ) -> Ref:
-        return self._remote("heatmap", run_id, metric, x, y)
-
-    def heatmap(
-        self, run_id: str, metric: str, x: str | None = None, y: str | None = None
-    ) -> Heatmap:
+    ) -> Ref[Heatmap]:
         """``metric`` as a matrix over the swept dimensions ``x`` and ``y`` (a line without
         ``y``), the other dimensions at the best row's values."""
-        return self.resolve(self.heatmap_async(run_id, metric, x, y))
+        return self._remote("heatmap", run_id, metric, x, y)
 
-    def pareto_async(self, run_id: str) -> Ref:
+    heatmap = _blocking(heatmap_async)
+
+    def pareto_async(self, run_id: str) -> Ref[Pareto]:
+        """Every result as a (max drawdown, Sharpe) cloud and the Pareto front."""
         return self._remote("pareto", run_id)
 
-    def pareto(self, run_id: str) -> Pareto:
-        """Every result as a (max drawdown, Sharpe) cloud and the Pareto front."""
-        return self.resolve(self.pareto_async(run_id))
+    pareto = _blocking(pareto_async)
 
-    def report_async(self, run_id: str) -> Ref:
+    def report_async(self, run_id: str) -> Ref[dict[str, Any] | None]:
+        """The run's stored overfitting report (``report.json``), or None when there is none."""
         return self._remote("report", run_id)
 
-    def report(self, run_id: str) -> dict[str, Any] | None:
-        """The run's stored overfitting report (``report.json``), or None when there is none."""
-        return self.resolve(self.report_async(run_id))
+    report = _blocking(report_async)
 
-    def walk_forward_async(self, run_id: str) -> Ref:
-        return self._remote("walk_forward", run_id)
-
-    def walk_forward(self, run_id: str) -> dict[str, Any] | None:
+    def walk_forward_async(self, run_id: str) -> Ref[dict[str, Any] | None]:
         """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
         out-of-sample equity as lists (``oos_equity``); None for a non-walk-forward run."""
-        return self.resolve(self.walk_forward_async(run_id))
+        return self._remote("walk_forward", run_id)
 
-    def drilldown_async(self, run_id: str, combo_id: int) -> Ref:
+    walk_forward = _blocking(walk_forward_async)
+
+    def drilldown_async(self, run_id: str, combo_id: int) -> Ref[dict[str, Any]]:
+        """Trades, equity and bars with bands of one combination (reference simulation)."""
         return self._remote("drilldown", run_id, int(combo_id))
 
-    def drilldown(self, run_id: str, combo_id: int) -> dict[str, Any]:
-        """Trades, equity and bars with bands of one combination (reference simulation)."""
-        return self.resolve(self.drilldown_async(run_id, combo_id))
+    drilldown = _blocking(drilldown_async)
 
     # -- workers and cluster ---------------------------------------------------------------
-    def workers_async(self) -> Ref:
+    def workers_async(self) -> Ref[list[dict[str, Any]]]:
+        """The driver's worker slots (``worker_id``, ``device``, ``node``, ``tasks_done``...)."""
         return self._remote("workers")
 
-    def workers(self) -> list[dict[str, Any]]:
-        """The driver's worker slots (``worker_id``, ``device``, ``node``, ``tasks_done``...)."""
-        return list(self.resolve(self.workers_async()))
+    workers = _blocking(workers_async, list)
 
-    def release_workers_async(self) -> Ref:
+    def release_workers_async(self) -> Ref[int]:
+        """Stop the idle worker slots (none while a run is active); how many were stopped."""
         return self._remote("release_workers")
 
-    def release_workers(self) -> int:
-        """Stop the idle worker slots (none while a run is active); how many were stopped."""
-        return int(self.resolve(self.release_workers_async()))
+    release_workers = _blocking(release_workers_async, int)
 
-    def cache_stats_async(self) -> Ref:
+    def cache_stats_async(self) -> Ref[dict[str, Any]]:
+        """Hits and misses of the indicator cache."""
         return self._remote("cache_stats")
 
-    def cache_stats(self) -> dict[str, Any]:
-        """Hits and misses of the indicator cache."""
-        return self.resolve(self.cache_stats_async())
+    cache_stats = _blocking(cache_stats_async)
 
-    def cluster_info_async(self) -> Ref:
+    def cluster_info_async(self) -> Ref[ClusterInfo]:
+        """Nodes, resources (total and available) and worker slots, for views and `cluster
+        status`."""
         return self._remote("cluster_info", self.embedded)
 
     def cluster_info(self, timeout: float | None = None) -> ClusterInfo:
-        """Nodes, resources (total and available) and worker slots, for views and `cluster
-        status`."""
+        """The blocking twin of :meth:`cluster_info_async` (waits up to ``timeout`` s)."""
         return ClusterInfo.from_dict(self.resolve(self.cluster_info_async(), timeout))
 
-    def shutdown_driver_async(self) -> Ref:
+    def shutdown_driver_async(self) -> Ref[None]:
+        """Stop the driver's loop and its worker slots (the actor itself stays)."""
         return self._remote("shutdown")
 
-    def shutdown_driver(self) -> None:
-        """Stop the driver's loop and its worker slots (the actor itself stays)."""
-        self.resolve(self.shutdown_driver_async())
+    shutdown_driver = _blocking(shutdown_driver_async)
 
     # -- data store ------------------------------------------------------------------------
-    def catalog_async(self) -> Ref:
+    def catalog_async(self) -> Ref[pd.DataFrame]:
         """The store's catalog frame (exchange, symbol, first, last, rows, gaps, files)."""
         return self.data_store.catalog.remote()
 
-    def import_path_async(
-        self,
-        path: str,
-        symbol: str | None = None,
-        exchange: str | None = None,
-        on_conflict: str = "merge",
-        dry_run: bool = False,
-    ) -> Ref:
-        """Import a file or folder of bars; its report as a dict."""
-        return self.data_store.import_path.remote(path, symbol, exchange, on_conflict, dry_run)
+    # a file or folder of bars imported; the missing 1m bars of a symbol downloaded (its
+    # progress: ingest_progress_async)
+    import_path_async = _store_request("import_path", ImportRequest)
+    ingest_async = _store_request("ingest", IngestRequest)
 
-    def ingest_async(
-        self,
-        symbol: str,
-        start: str | None = None,
-        end: str | None = None,
-        base_url: str = "https://api.binance.com",
-        exchange: str = "binance",
-    ) -> Ref:
-        """Download the missing 1m bars of ``symbol``; its report as a dict (progress:
-        :meth:`ingest_progress_async`)."""
-        return self.data_store.ingest.remote(symbol, start, end, base_url, exchange)
-
-    def ingest_progress_async(self, symbol: str) -> Ref:
+    def ingest_progress_async(self, symbol: str) -> Ref[dict[str, Any] | None]:
+        """How far the ingest of ``symbol`` is (None before it starts)."""
         return self.data_store.ingest_progress.remote(symbol)
 
-    def resample_async(self, symbol: str, timeframe: str, exchange: str | None = None) -> Ref:
+    def resample_async(
+        self, symbol: str, timeframe: str, exchange: str | None = None
+    ) -> Ref[pd.DataFrame]:
         """The stored 1m bars of ``symbol`` resampled to ``timeframe`` (a frame)."""
         return self.data_store.resample.remote(symbol, timeframe, exchange)
 
-    def gaps_async(self, symbol: str, exchange: str | None = None) -> Ref:
+    def gaps_async(self, symbol: str, exchange: str | None = None) -> Ref[dict[str, Any]]:
         """The gap report of ``symbol`` (summary, missing minutes, runs of gaps)."""
         return self.data_store.gaps.remote(symbol, exchange)

@@ -4,18 +4,69 @@ Thin shell over :class:`threadx.data.store.OHLCVStore` and
 :func:`threadx.sweep.dataset.load_dataset`. A returned :class:`~threadx.sweep.dataset.Dataset` lives
 in the object store as plain float64 arrays, so workers on the same node read it zero-copy.
 Writers are serialised per symbol (and the store's own file locks serialise processes).
+
+Requests with several arguments travel as frozen dataclasses (:class:`DatasetRequest`,
+:class:`ImportRequest`, :class:`IngestRequest`): their fields are the library function's
+keyword arguments, so a request is written once, from the client to the library.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
+if TYPE_CHECKING:
+    from threadx.sweep.spec import SweepSpec
+
 NAME = "data_store"
 MAX_DATASETS = 16  # loaded datasets kept for reuse (least recently used dropped first)
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """Bars of (symbol, timeframe) in a window after the gap policy: the arguments of
+    :func:`threadx.sweep.dataset.load_dataset`; hashable, so it keys the loaded datasets."""
+
+    symbol: str
+    timeframe: str
+    exchange: str | None = None
+    start: str | None = None
+    end: str | None = None
+    allow_gaps: bool = False
+
+    @classmethod
+    def of(cls, spec: SweepSpec, symbol: str, timeframe: str) -> DatasetRequest:
+        """The dataset (symbol, timeframe) of ``spec`` (its exchange, window and gap policy)."""
+        d = spec.data
+        return cls(symbol, timeframe, d.exchange, d.start, d.end, d.allow_gaps)
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """A file or folder of bars to import: the arguments of
+    :func:`threadx.data.migrate.import_path`."""
+
+    path: str
+    symbol: str | None = None
+    exchange: str | None = None
+    on_conflict: str = "merge"
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """The missing 1m bars of ``symbol`` to download: the arguments of
+    :func:`threadx.data.binance.ingest`."""
+
+    symbol: str
+    start: str | None = None
+    end: str | None = None
+    base_url: str = "https://api.binance.com"
+    exchange: str = "binance"
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)
@@ -37,33 +88,17 @@ class DataStore:
     def data_root(self) -> str:
         return str(self.store.data_root)
 
-    def get_dataset(
-        self,
-        symbol: str,
-        timeframe: str,
-        exchange: str | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        allow_gaps: bool = False,
-    ) -> Any:
-        """Bars of (symbol, timeframe) after the gap policy, as a Dataset (kept for reuse)."""
+    def get_dataset(self, request: DatasetRequest) -> Any:
+        """The requested bars as a Dataset (kept for reuse while the catalog is unchanged)."""
         from threadx.sweep.dataset import load_dataset
 
-        key = (symbol, timeframe, exchange, start, end, allow_gaps, self._catalog_stamp())
+        key = (request, self._catalog_stamp())
         with self._guard:
             found = self._datasets.get(key)
         if found is not None:
             return found
-        with self._lock(symbol):
-            ds = load_dataset(
-                self.store,
-                symbol,
-                timeframe,
-                exchange=exchange,
-                start=start,
-                end=end,
-                allow_gaps=allow_gaps,
-            )
+        with self._lock(request.symbol):
+            ds = load_dataset(self.store, **asdict(request))
         with self._guard:
             self._datasets.put(key, ds)
         return ds
@@ -78,25 +113,12 @@ class DataStore:
     def symbols(self) -> list[tuple[str, str]]:
         return self.store.symbols()
 
-    def import_path(
-        self,
-        path: str,
-        symbol: str | None = None,
-        exchange: str | None = None,
-        on_conflict: str = "merge",
-        dry_run: bool = False,
-    ) -> dict[str, Any]:
+    def import_path(self, request: ImportRequest) -> dict[str, Any]:
+        """Import a file or folder of bars (serialised per symbol); its report as a dict."""
         from threadx.data.migrate import import_path
 
-        with self._lock(symbol or "*import*"):
-            report = import_path(
-                self.store,
-                Path(path),
-                symbol=symbol,
-                exchange=exchange,
-                on_conflict=on_conflict,
-                dry_run=dry_run,
-            )
+        with self._lock(request.symbol or "*import*"):
+            report = import_path(self.store, **{**asdict(request), "path": Path(request.path)})
         return report.to_dict()
 
     def resample(self, symbol: str, timeframe: str, exchange: str | None = None) -> Any:
@@ -114,32 +136,19 @@ class DataStore:
             "runs": [(str(t), n) for t, n in rep.runs[:1000]],
         }
 
-    def ingest(
-        self,
-        symbol: str,
-        start: str | None = None,
-        end: str | None = None,
-        base_url: str = "https://api.binance.com",
-        exchange: str = "binance",
-    ) -> dict[str, Any]:
-        """Download the missing 1m bars of ``symbol`` (serialised per symbol); poll
+    def ingest(self, request: IngestRequest) -> dict[str, Any]:
+        """Download the missing 1m bars of the request's symbol (serialised per symbol); poll
         :meth:`ingest_progress` meanwhile."""
         from threadx.data.binance import ingest
+
+        symbol = request.symbol
 
         def progress(p: dict[str, Any]) -> None:
             with self._guard:
                 self._progress[symbol] = {**p, "done": False}
 
         with self._lock(symbol):
-            report = ingest(
-                self.store,
-                symbol,
-                start,
-                end,
-                base_url=base_url,
-                exchange=exchange,
-                progress=progress,
-            )
+            report = ingest(self.store, **asdict(request), progress=progress)
         with self._guard:
             self._progress[symbol] = {**self._progress.get(symbol, {}), "done": True}
         return report.to_dict()

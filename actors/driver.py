@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from actors.data_store import NAME as DATA_STORE_NAME
-from actors.data_store import DataStore
+from actors.data_store import DatasetRequest, DataStore
 from actors.pool import RayExecutor, WorkerPool
 
 if TYPE_CHECKING:
@@ -75,9 +75,8 @@ class SweepDriver:
 
     # -- service plumbing ------------------------------------------------------------------
     def _load_data(self, spec: Any) -> tuple[list[Any], list[Any]]:
-        d = spec.data
         refs = [
-            self.data_store.get_dataset.remote(sym, tf, d.exchange, d.start, d.end, d.allow_gaps)
+            self.data_store.get_dataset.remote(DatasetRequest.of(spec, sym, tf))
             for sym, tf in spec.datasets()
         ]
         return ray.get(refs), refs
@@ -188,16 +187,8 @@ class SweepDriver:
 
         spec = self.service.spec(run_id)
         row = self.service.results(run_id).set_index("combo_id").loc[int(combo_id)]
-        ds = ray.get(
-            self.data_store.get_dataset.remote(
-                row["symbol"],
-                row["timeframe"],
-                spec.data.exchange,
-                spec.data.start,
-                spec.data.end,
-                spec.data.allow_gaps,
-            )
-        )
+        request = DatasetRequest.of(spec, row["symbol"], row["timeframe"])
+        ds = ray.get(self.data_store.get_dataset.remote(request))
         if spec.walk_forward is not None and "fold" in row.index:  # a fold's train window
             from threadx.sweep.folds import fold_train_dataset
 

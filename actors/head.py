@@ -43,8 +43,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.access import (
     ADDRESS_FILE,
@@ -63,6 +64,9 @@ from threadx.core.errors import ConfigError, ThreadXError
 from threadx.core.log import get_logger
 from threadx.devices import detect_gpus, devices_from_resources, node_resources
 
+if TYPE_CHECKING:
+    from threadx.sweep.states import ClusterInfo
+
 log = get_logger(__name__)
 
 STATUS_TIMEOUT_S = 60
@@ -75,15 +79,38 @@ START_TIMEOUT_S = 180
 _DESCRIBE = r"""
 import json, sys
 import ray
+from threadx.sweep.states import cluster_info
 ctx = ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
-print(json.dumps({
-    "nodes": [{"id": n["NodeID"], "address": n.get("NodeManagerAddress"),
-               "alive": bool(n.get("Alive")), "resources": n.get("Resources", {})}
-              for n in ray.nodes()],
-    "total": ray.cluster_resources(), "available": ray.available_resources(),
-    "dashboard_url": ctx.dashboard_url, "ray_version": ray.__version__}))
+info = cluster_info(ray.nodes(), ray.cluster_resources(), ray.available_resources())
+print(json.dumps({"cluster": info.to_dict(), "dashboard_url": ctx.dashboard_url,
+                  "ray_version": ray.__version__}))
 ray.shutdown()
 """
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``threadx cluster status`` says of a cluster: its description (the one shape of it,
+    :class:`~threadx.sweep.states.ClusterInfo`), then how it is reached and guarded."""
+
+    address: str  # the GCS host:port
+    cluster: ClusterInfo
+    gpus: dict[str, int]  # GPUs by label (the ``threadx_gpu_<label>`` resources)
+    auth_required: bool  # verified: a client without the token is refused
+    auth_token_present: bool  # this machine has a token
+    dashboard: str | None  # its URL as Ray publishes it
+    dashboard_host: str | None
+    dashboard_loopback: bool
+    ray_version: str | None
+    started_here: bool  # the head `threadx cluster up` started on this machine
+
+    __hash__ = None  # type: ignore[assignment] - holds dicts
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``cluster status --json`` prints it: the address, the cluster's description
+        (nodes, total, available, ...) flattened in, then the other fields."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"address": d.pop("address"), **d.pop("cluster").to_dict(), **d}
 
 
 def _describe(address: str, token: bool, timeout: float = STATUS_TIMEOUT_S) -> dict[str, Any]:
@@ -479,7 +506,7 @@ def cluster_status(
     address: str | None = None,
     temp_dir: str | Path | None = None,
     timeout: float = STATUS_TIMEOUT_S,
-) -> dict[str, Any]:
+) -> ClusterStatus:
     """Nodes, resources, GPUs by label, token auth (verified) and dashboard of a cluster.
 
     ``address`` is a GCS ``host:port``; without it, the head started on this machine. An
@@ -505,17 +532,18 @@ def cluster_status(
     probe = _describe(address, auth, timeout)
     url = probe.get("dashboard_url") or ""
     host = url.rsplit(":", 1)[0].strip("[]") if ":" in url else url
-    return {
-        "address": address,
-        "nodes": probe["nodes"],
-        "total": probe["total"],
-        "available": probe["available"],
-        "gpus": devices_from_resources(probe["total"]),
-        "auth_required": auth,
-        "auth_token_present": has_token(),
-        "dashboard": url or None,
-        "dashboard_host": host or None,
-        "dashboard_loopback": host in ("127.0.0.1", "localhost", "::1"),
-        "ray_version": probe.get("ray_version"),
-        "started_here": bool(state and state.get("address") == address),
-    }
+    from threadx.sweep.states import ClusterInfo  # not at import: it loads the sweep package
+
+    cluster = ClusterInfo.from_dict(probe["cluster"])
+    return ClusterStatus(
+        address=address,
+        cluster=cluster,
+        gpus=devices_from_resources(cluster.total),
+        auth_required=auth,
+        auth_token_present=has_token(),
+        dashboard=url or None,
+        dashboard_host=host or None,
+        dashboard_loopback=host in ("127.0.0.1", "localhost", "::1"),
+        ray_version=probe.get("ray_version"),
+        started_here=bool(state and state.get("address") == address),
+    )

@@ -8,11 +8,24 @@ IndicatorCache actor when one is given. The worker caps numba's threads to the C
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import ray
 
 PREPARED_KEEP = 4  # prepared datasets kept per worker (a run's datasets and folds)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a worker runs and how, fixed for its life: the first keys of its ``info()``."""
+
+    device: str  # the slot's label: "cpu" or a GPU label ("5090")
+    backend: str  # the kernel it runs: "cpu" or "gpu"
+    threads: int  # numba threads
+    gpu_index: int | None  # the NVML index of its GPU (None on the CPU kernel)
+    pid: int
+    node: str  # Ray node id
 
 
 @ray.remote(max_restarts=0, concurrency_groups={"info": 1})
@@ -26,41 +39,37 @@ class BacktestWorker:
         import numba
 
         # "auto" on a GPU slot: the GPU kernel when CUDA works here, else the CPU kernel
-        self.device, self.backend, self.cache = device, resolve_backend(backend), cache
-        self.num_threads = max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
-        numba.set_num_threads(self.num_threads)
-        self.gpu_index = None
-        if self.backend == "gpu" and device != "cpu":
+        backend = resolve_backend(backend)
+        threads = max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(threads)
+        gpu_index = None
+        if backend == "gpu" and device != "cpu":
             from threadx.devices import gpu_index_for_label
             from threadx.kernels.gpu import import_cuda
 
-            self.gpu_index = gpu_index_for_label(device)  # our device, by NVML index
-            if self.gpu_index is None:
+            gpu_index = gpu_index_for_label(device)  # our device, by NVML index
+            if gpu_index is None:
                 raise RuntimeError(f"no GPU labelled {device!r} on this node")
-            import_cuda().select_device(self.gpu_index)
+            import_cuda().select_device(gpu_index)
+        node = ray.get_runtime_context().get_node_id()
+        self.placement = Placement(device, backend, threads, gpu_index, os.getpid(), node)
+        self.cache = cache
         self.tasks_done = 0
         self.prepared: dict[tuple[str, str], Any] = {}  # (dataset ref, spec) -> prepared grid
 
     @ray.method(concurrency_group="info")  # answers while a task runs (views stay live)
     def info(self) -> dict[str, Any]:
+        """The worker's :class:`Placement`, tasks done and peak memory, as a dict."""
         from threadx.sweep.run import peak_rss_bytes
 
-        return {
-            "device": self.device,
-            "backend": self.backend,
-            "threads": self.num_threads,
-            "gpu_index": self.gpu_index,
-            "pid": os.getpid(),
-            "node": ray.get_runtime_context().get_node_id(),
-            "tasks_done": self.tasks_done,
-            "peak_rss_bytes": peak_rss_bytes(),
-        }
+        live = {"tasks_done": self.tasks_done, "peak_rss_bytes": peak_rss_bytes()}
+        return {**asdict(self.placement), **live}
 
     def calibrate(self, seconds: float = 1.0) -> float:
         """This worker's kernel throughput in bar-steps/s (device weights by calibration)."""
         from threadx.devices import measure_throughput
 
-        return measure_throughput(self.backend, seconds)
+        return measure_throughput(self.placement.backend, seconds)
 
     def run_task(self, dataset_box: list, spec_json: str, task: tuple) -> Any:
         """``dataset_box`` is ``[dataset_ref]`` so the ref can be handed on to the cache. The
@@ -70,7 +79,7 @@ class BacktestWorker:
         from threadx.sweep.plan import Task
 
         prep = self._prepared(dataset_box[0], spec_json)
-        part = run_task(prep, Task(*task), self.backend, device=self.device)
+        part = run_task(prep, Task(*task), self.placement.backend, device=self.placement.device)
         self.tasks_done += 1
         return part
 

@@ -36,9 +36,9 @@ def test_sweep_uses_both_nodes_and_matches(two_nodes):
     spec = spec_4000("1h", chunk=100, name="multi")
     rid = client.submit(spec)
     assert client.wait(rid, timeout=300)["state"] == "completed"
-    nodes = {w["node"] for w in client.call("workers")}
-    assert len(nodes) == 2, client.call("workers")
-    frame = client.call("results", rid)
+    nodes = {w["node"] for w in client.workers()}
+    assert len(nodes) == 2, client.workers()
+    frame = client.results(rid)
     pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
 
 
@@ -47,15 +47,15 @@ def test_node_removed_mid_sweep(two_nodes):
     spec = spec_4000("15m", chunk=100, name="chaos-node")
     rid = client.submit(spec, 8)
     wait_state(client, rid, ("paused",), timeout=300)
-    assert len({w["node"] for w in client.call("workers")}) == 2
+    assert len({w["node"] for w in client.workers()}) == 2
     cluster.remove_node(worker)
-    client.call("resume", rid)
+    client.resume(rid)
     st = client.wait(rid, timeout=300)
     assert st["state"] == "completed", st
-    frame = client.call("results", rid)
+    frame = client.results(rid)
     assert sorted(frame["combo_id"]) == list(range(4000))
     pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local_results(client.cfg, spec))
-    client.call("release_workers")
+    client.release_workers()
     t0 = time.monotonic()
     while time.monotonic() - t0 < 30:
         if ray.available_resources().get("CPU") == ray.cluster_resources().get("CPU"):

@@ -392,7 +392,7 @@ def test_through_the_ray_driver(wf_run, tmp_path):
         rid = client.submit(wf_dict())
         st = client.wait(rid, timeout=240)
         assert st["state"] == "completed", st
-        frame = client.call("results", rid)
+        frame = client.results(rid)
         assert len(frame) == 7 * 16 and set(frame["device"]) == {"cpu"}
         local = wf_run[0].to_frame().drop(columns=["device"])
         pd.testing.assert_frame_equal(frame.drop(columns=["device"]), local)
@@ -400,7 +400,7 @@ def test_through_the_ray_driver(wf_run, tmp_path):
         assert got == json.loads((wf_run[0].run_dir / REPORT_FILE).read_text())
         # drill-down of a train row runs on its fold's train window
         row = frame[frame["fold"] == 3].iloc[0]
-        dd = client.call("drilldown", rid, int(row["combo_id"]))
+        dd = client.drilldown(rid, int(row["combo_id"]))
         assert dd["mismatches"] == [] and len(dd["bars"]) == 7 * 96
     finally:
         ray.shutdown()

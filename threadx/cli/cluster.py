@@ -11,6 +11,7 @@ from threadx.core.errors import ConfigError
 from threadx.core.jsonio import dumps
 
 if TYPE_CHECKING:
+    from actors.head import ClusterStatus
     from threadx.cli.args import Context
 
 
@@ -108,33 +109,29 @@ def cmd_down(ctx: Context, args: argparse.Namespace) -> int:
     return 0 if info["ok"] else 2
 
 
-def _status_lines(info: dict[str, Any]) -> list[str]:
+def _status_lines(info: ClusterStatus) -> list[str]:
     auth = (
         "required (verified: a client without the token is refused)"
-        if info["auth_required"]
+        if info.auth_required
         else "OFF: anyone who reaches the cluster's ports can run code on it"
     )
-    dash = info["dashboard"] or "none"
-    if info["dashboard"]:
+    dash = info.dashboard or "none"
+    if info.dashboard:
         dash += (
             " (loopback only)"
-            if info["dashboard_loopback"]
+            if info.dashboard_loopback
             else " (WARNING: bound to a non-loopback address)"
         )
+    nodes = info.cluster.nodes
     lines = [
-        f"cluster {info['address']} (Ray {info['ray_version']}): {len(info['nodes'])} node(s)",
+        f"cluster {info.address} (Ray {info.ray_version}): {len(nodes)} node(s)",
         f"token auth: {auth}",
         f"dashboard: {dash}",
     ]
-    for n in info["nodes"]:
-        res = n["resources"]
-        lines.append(
-            f"  node {n['address']} alive={n['alive']} CPU={res.get('CPU', 0):g} "
-            f"GPU={res.get('GPU', 0):g}"
-        )
-    gpus = ", ".join(f"{label} x{count}" for label, count in sorted(info["gpus"].items()))
+    lines += [f"  node {n.address} alive={n.alive} CPU={n.cpus:g} GPU={n.gpus:g}" for n in nodes]
+    gpus = ", ".join(f"{label} x{count}" for label, count in sorted(info.gpus.items()))
     lines.append(f"GPUs by label: {gpus or 'none'}")
-    avail = {k: v for k, v in info["available"].items() if k in ("CPU", "GPU")}
+    avail = {k: v for k, v in info.cluster.available.items() if k in ("CPU", "GPU")}
     lines.append(f"available: {json.dumps(avail)}")
     return lines
 
@@ -147,6 +144,9 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     default = configured if configured and ":" in configured and "://" not in configured else None
     info = cluster_status(args.address or default)
     print(
-        dumps(info, sort_keys=False) if args.json else "\n".join(_status_lines(info)) + "\n", end=""
+        dumps(info.to_dict(), sort_keys=False)
+        if args.json
+        else "\n".join(_status_lines(info)) + "\n",
+        end="",
     )
     return 0

@@ -269,17 +269,17 @@ def probe_cluster(address: str | None) -> dict[str, Any]:
             "error": str(err),
             "dashboard": {"url": None, "listen": []},
         }
-    url = info.get("dashboard") or None
+    url = info.dashboard
     port = url.rsplit(":", 1)[-1] if url else ""
-    nodes = info.get("nodes", [])
+    nodes = info.cluster.nodes
     return {
         "status": "ok",
         "address": address,
         "nodes": len(nodes),
-        "alive_nodes": sum(bool(n.get("alive")) for n in nodes),
-        "resources": info.get("total", {}),
-        "gpus": info.get("gpus", {}),
-        "auth_required": info.get("auth_required"),
+        "alive_nodes": sum(n.alive for n in nodes),
+        "resources": info.cluster.total,
+        "gpus": info.gpus,
+        "auth_required": info.auth_required,
         "dashboard": {"url": url, "listen": _listening(int(port)) if port.isdigit() else []},
     }
 

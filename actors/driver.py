@@ -51,13 +51,7 @@ class SweepDriver:
             scheduling_strategy=on_this_node(),
         ).remote(str(cfg.data_root))
         self.cache = _indicator_cache(ns)
-        self.pool = WorkerPool(
-            cfg.devices.cpus_per_worker,
-            cfg.devices.cpu_workers,
-            backend="auto",
-            cache=self.cache,
-            namespace=ns,
-        )
+        self.pool = WorkerPool(cfg.devices, backend="auto", cache=self.cache, namespace=ns)
         self.service = SweepService(
             cfg.data_root,
             self._load_data,

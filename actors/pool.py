@@ -1,11 +1,12 @@
 """Worker pool and the Ray executor used by the SweepDriver (not an actor itself).
 
 Slots come from the cluster's resources: every GPU advertised as a custom resource
-``threadx_gpu_<label>`` (see :mod:`threadx.devices`) gets ``workers_per_gpu`` workers, each
-requesting a fractional share ``1 / workers_per_gpu`` of a GPU plus the same share of that
-device's custom resource, which pins it to the device; without GPUs the pool holds CPU workers,
-spread over the nodes. Device weights (the 5090/2060 split) are then enforced by the controller's
-weighted schedule, and recorded per combination in the results' ``device`` column.
+``threadx_gpu_<label>`` (see :mod:`threadx.devices`) gets k workers (``devices.workers`` per
+label, default 1), each requesting 1/k of a GPU plus 1/k of that device's custom resource, which
+pins it to the device; without GPUs the pool holds CPU workers, spread over the nodes. Device
+weights (the 5090/2060 split) are enforced by the controller's weighted schedule; with the
+adaptive schedule every slot pulls work as fast as it finishes, so k:1 slots give a k:1 split on
+equal devices. Recorded per combination in the results' ``device`` column.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
 
 from actors.worker import BacktestWorker
+from threadx.core.config import DevicesConfig
 from threadx.core.log import get_logger
-from threadx.devices import RESOURCE_PREFIX, devices_from_resources
+from threadx.devices import RESOURCE_PREFIX, devices_from_resources, slots_per_device
 from threadx.sweep.controller import WorkerInfo, WorkerLost
 from threadx.sweep.plan import SweepPlan, Task
 
@@ -40,16 +42,25 @@ class Slot:
 
 
 def plan_slots(
-    resources: dict[str, float], cpus_per_worker: int, cpu_workers: int, workers_per_gpu: int = 1
+    resources: dict[str, float],
+    cpus_per_worker: int,
+    cpu_workers: int,
+    workers: dict[str, int] | None = None,
 ) -> list[Slot]:
-    """Worker slots for the current cluster (see the module docstring)."""
+    """Worker slots for the current cluster (see the module docstring): ``workers`` gives the
+    slots per GPU of a label (``devices.workers``, default 1), each asking for its 1/k share."""
     gpus = devices_from_resources(resources)
     if gpus:
-        share = 1.0 / workers_per_gpu
+        per = slots_per_device(sorted(gpus), workers or {})
         return [
-            Slot(label, cpus_per_worker, share, ((RESOURCE_PREFIX + label, share),))
+            Slot(
+                label,
+                cpus_per_worker,
+                1.0 / per[label],
+                ((RESOURCE_PREFIX + label, 1.0 / per[label]),),
+            )
             for label, count in sorted(gpus.items())
-            for _ in range(count * workers_per_gpu)
+            for _ in range(count * per[label])
         ]
     n = cpu_workers or max(1, int(resources.get("CPU", 1)) // cpus_per_worker)
     return [Slot("cpu", cpus_per_worker) for _ in range(n)]
@@ -59,14 +70,9 @@ class WorkerPool:
     """Live worker actors by id; created lazily, replaced on loss, released when idle."""
 
     def __init__(
-        self,
-        cpus_per_worker: int,
-        cpu_workers: int,
-        backend: str,
-        cache: Any = None,
-        namespace: str = "threadx",
+        self, devices: DevicesConfig, backend: str, cache: Any = None, namespace: str = "threadx"
     ) -> None:
-        self.cpus_per_worker, self.cpu_workers = cpus_per_worker, cpu_workers
+        self.devices = devices
         self.backend, self.cache, self.namespace = backend, cache, namespace
         self.workers: dict[str, tuple[Any, Slot]] = {}
         self._ids = itertools.count()
@@ -74,7 +80,8 @@ class WorkerPool:
     def ensure(self) -> None:
         if self.workers:
             return
-        slots = plan_slots(ray.cluster_resources(), self.cpus_per_worker, self.cpu_workers)
+        d = self.devices
+        slots = plan_slots(ray.cluster_resources(), d.cpus_per_worker, d.cpu_workers, d.workers)
         for slot in slots:
             self._start(slot)
         wids = list(self.workers)

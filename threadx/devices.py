@@ -217,28 +217,37 @@ def devices_from_resources(resources: dict[str, float]) -> dict[str, int]:
 # ----------------------------------------------------------------------------- weights
 
 
+def _per_device(labels: list[str], configured: dict[str, Any], key: str) -> dict[str, Any]:
+    """``{label: value}`` of the labels a configured name matches (an exact, case-insensitive
+    match wins, else a name contained in the label: "5090" ~ "5090_2"); ConfigError naming
+    ``devices.<key>`` for a name that matches no device or a device that several names match."""
+    for name in configured:
+        if not any(_matches(name, lab) for lab in labels):
+            raise ConfigError(
+                f"devices.{key}: device '{name}' is not in the cluster "
+                f"(devices: {', '.join(labels)})"
+            )
+    out: dict[str, Any] = {}
+    for lab in labels:
+        exact = [n for n in configured if n.lower() == lab.lower()]
+        hits = exact or [n for n in configured if _matches(n, lab)]
+        if len(hits) > 1:
+            raise ConfigError(
+                f"devices.{key}: device '{lab}' matches several entries "
+                f"({', '.join(hits)}); name it exactly"
+            )
+        if hits:
+            out[lab] = configured[hits[0]]
+    return out
+
+
 def _configured_weights(labels: list[str], configured: dict[str, float]) -> dict[str, float]:
     for name, weight in configured.items():
         if not (isinstance(weight, int | float) and math.isfinite(weight) and weight > 0):
             raise ConfigError(
                 f"devices.weights: weight of '{name}' must be a number > 0, got {weight!r}"
             )
-        if not any(_matches(name, lab) for lab in labels):
-            raise ConfigError(
-                f"devices.weights: device '{name}' is not in the cluster "
-                f"(devices: {', '.join(labels)})"
-            )
-    w: dict[str, float] = {}
-    for lab in labels:
-        exact = [n for n in configured if n.lower() == lab.lower()]
-        hits = exact or [n for n in configured if _matches(n, lab)]
-        if len(hits) > 1:
-            raise ConfigError(
-                f"devices.weights: device '{lab}' matches several entries "
-                f"({', '.join(hits)}); name it exactly"
-            )
-        if hits:
-            w[lab] = float(configured[hits[0]])
+    w = {lab: float(v) for lab, v in _per_device(labels, configured, "weights").items()}
     missing = [lab for lab in labels if lab not in w]
     if missing:
         raise ConfigError(
@@ -246,6 +255,13 @@ def _configured_weights(labels: list[str], configured: dict[str, float]) -> dict
             "(give every device a weight, or none to use the defaults)"
         )
     return w
+
+
+def slots_per_device(labels: list[str], configured: dict[str, int]) -> dict[str, int]:
+    """Worker slots per GPU label (``devices.workers``; 1 where not configured): each of the k
+    workers of a device requests 1/k of it, so Ray places exactly k there."""
+    counts = _per_device(labels, configured, "workers")
+    return {lab: int(counts.get(lab, 1)) for lab in labels}
 
 
 def _matches(name: str, label: str) -> bool:

@@ -47,6 +47,14 @@ class DevicesConfig(_Model):
             "default 0.75/0.25 when those cards are present, else calibrated or equal."
         ),
     )
+    workers: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "GPU name -> worker slots on each such GPU, each requesting 1/k of it (e.g. "
+            "{'5090' = 3, '2060' = 1}); with schedule = 'adaptive' Ray's placement then sets "
+            "the ratio. Empty: one worker per GPU."
+        ),
+    )
     schedule: Literal["weighted", "adaptive"] = Field(
         "weighted",
         description="weighted: each device gets exactly its share; adaptive: faster pull more.",
@@ -55,6 +63,14 @@ class DevicesConfig(_Model):
         0, ge=0, description="CPU worker actors when no GPU is used; 0 = one per 'cpus_per_worker'."
     )
     cpus_per_worker: int = Field(1, ge=1, description="CPUs each CPU worker declares to Ray.")
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_range(cls, v: dict[str, int]) -> dict[str, int]:
+        for name, k in v.items():
+            if not 1 <= k <= 64:
+                raise ValueError(f"workers of device '{name}' must be in [1, 64], got {k}")
+        return v
 
     @field_validator("weights")
     @classmethod

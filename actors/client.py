@@ -13,7 +13,8 @@ own loop (the GUI): :meth:`ThreadXClient.ready` says which refs are ready,
 :meth:`ThreadXClient.resolve` gets their values (already typed: the driver answers with these
 types). The blocking form (``status(run_id)``) is derived from it by :func:`_blocking`. The
 DataStore's imports and ingests take the fields of :class:`~actors.data_store.ImportRequest` /
-:class:`~actors.data_store.IngestRequest`, the one list of their arguments.
+:class:`~actors.data_store.IngestRequest` / :class:`~actors.data_store.IngestManyRequest`,
+the one list of their arguments.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import ray
 from actors.access import ClusterUnreachable, reachable
 from actors.access import running_cluster_address as running_local_cluster
 from actors.data_store import NAME as DATA_STORE_NAME
-from actors.data_store import ImportRequest, IngestRequest
+from actors.data_store import ImportRequest, IngestManyRequest, IngestRequest
 from actors.driver import get_or_create_driver
 from threadx.core.errors import ThreadXError
 from threadx.core.log import get_logger
@@ -367,6 +368,8 @@ class ThreadXClient:
     # progress: ingest_progress_async)
     import_path_async = _store_request("import_path", ImportRequest)
     ingest_async = _store_request("ingest", IngestRequest)
+    # several symbols at once under one weight budget (per-symbol progress as above)
+    ingest_many_async = _store_request("ingest_many", IngestManyRequest)
 
     def ingest_progress_async(self, symbol: str) -> Ref[dict[str, Any] | None]:
         """How far the ingest of ``symbol`` is (None before it starts)."""

@@ -6,8 +6,9 @@ in the object store as plain float64 arrays, so workers on the same node read it
 Writers are serialised per symbol (and the store's own file locks serialise processes).
 
 Requests with several arguments travel as frozen dataclasses (:class:`DatasetRequest`,
-:class:`ImportRequest`, :class:`IngestRequest`): their fields are the library function's
-keyword arguments, so a request is written once, from the client to the library.
+:class:`ImportRequest`, :class:`IngestRequest`, :class:`IngestManyRequest`): their fields are
+the library function's keyword arguments, so a request is written once, from the client to
+the library.
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ class IngestRequest:
     end: str | None = None
     base_url: str = "https://api.binance.com"
     exchange: str = "binance"
+
+
+@dataclass(frozen=True)
+class IngestManyRequest:
+    """Several symbols downloaded at once under one weight budget: the arguments of
+    :func:`threadx.data.ingest_batch.ingest_many` (``stored``: also every stored symbol of
+    ``exchange``, the daily update)."""
+
+    symbols: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    base_url: str | None = None
+    exchange: str = "binance"
+    workers: int = 4
+    dry_run: bool = False
+    stored: bool = False
 
 
 @ray.remote(num_cpus=0, max_concurrency=8)
@@ -142,16 +159,32 @@ class DataStore:
         from threadx.data.binance import ingest
 
         symbol = request.symbol
-
-        def progress(p: dict[str, Any]) -> None:
-            with self._guard:
-                self._progress[symbol] = {**p, "done": False}
-
         with self._lock(symbol):
-            report = ingest(self.store, **asdict(request), progress=progress)
-        with self._guard:
-            self._progress[symbol] = {**self._progress.get(symbol, {}), "done": True}
+            report = ingest(self.store, **asdict(request), progress=self._note_progress)
+        self._note_done([symbol])
         return report.to_dict()
+
+    def ingest_many(self, request: IngestManyRequest) -> dict[str, Any]:
+        """Download several symbols at once (one shared weight budget); the batch report as a
+        dict; each symbol's progress through :meth:`ingest_progress`."""
+        from threadx.data.ingest_batch import ingest_many, stored_symbols
+
+        args = asdict(request)
+        symbols = list(args.pop("symbols"))
+        if args.pop("stored"):
+            symbols += stored_symbols(self.store, request.exchange)
+        report = ingest_many(self.store, symbols, **args, progress=self._note_progress)
+        self._note_done([o.symbol for o in report.outcomes])
+        return report.to_dict()
+
+    def _note_progress(self, p: dict[str, Any]) -> None:
+        with self._guard:
+            self._progress[p["symbol"]] = {**p, "done": False}
+
+    def _note_done(self, symbols: list[str]) -> None:
+        with self._guard:
+            for s in symbols:
+                self._progress[s] = {**self._progress.get(s, {}), "done": True}
 
     def ingest_progress(self, symbol: str) -> dict[str, Any] | None:
         with self._guard:

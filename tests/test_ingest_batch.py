@@ -209,3 +209,36 @@ def test_cli_ingest_several_universe_and_update(tmp_path, data, capsys):
         assert [line.split()[0] for line in out[:2]] == ["BTCUSDT", "ETHUSDT"]
         with pytest.raises(DataError, match="holds no pair of exchange 'kraken'"):
             data_cli(["update", "--exchange", "kraken"], root)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_data_store_actor_ingests_several_symbols(tmp_path, data):
+    """Through the DataStore actor (what the GUI's Data view uses): the batch report and each
+    symbol's progress, and the same stores as the library's batch."""
+    import ray
+
+    from actors.data_store import DataStore, IngestManyRequest
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        with FakeExchange(data) as ex:
+            actor = DataStore.remote(str(tmp_path / "actor"))
+            req = IngestManyRequest(NAMES[:3], START, END, ex.base_url, EXCH, workers=3)
+            rep = ray.get(actor.ingest_many.remote(req), timeout=240)
+            progress = ray.get([actor.ingest_progress.remote(s) for s in NAMES[:3]])
+            lib = ingest_many(
+                OHLCVStore(tmp_path / "lib"),
+                NAMES[:3],
+                START,
+                END,
+                exchange=EXCH,
+                base_url=ex.base_url,
+            )
+    finally:
+        ray.shutdown()
+    assert rep["failed"] == [] and [o["symbol"] for o in rep["outcomes"]] == list(NAMES[:3])
+    assert all(p["done"] and p["done_minutes"] == p["total_minutes"] for p in progress)
+    a = _frames(OHLCVStore(tmp_path / "actor"), NAMES[:3])
+    b = _frames(OHLCVStore(tmp_path / "lib"), NAMES[:3])
+    assert all(_same(a[s], b[s]) for s in NAMES[:3]) and not lib.failed

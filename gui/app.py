@@ -20,6 +20,7 @@ from gui.backend import Backend
 from gui.view_cluster import ClusterView
 from gui.view_data import DataView
 from gui.view_drilldown import DrilldownView
+from gui.view_exports import Exporter
 from gui.view_results import ResultsView
 from gui.view_runs import LogsView, RunsView
 from gui.view_sweep import SweepView
@@ -116,6 +117,7 @@ class ThreadXApp:
         self.drilldown = DrilldownView(self)
         self.runs = RunsView(self)
         self.logs = LogsView(self)
+        self.exporter = Exporter(self.message)
         self._handlers: dict[type, Callable[[Any], None]] = {
             snapshots.Message: self._apply_message,
             snapshots.Connection: self._apply_connection,
@@ -162,6 +164,7 @@ class ThreadXApp:
                     self.logs,
                 ):
                     view.build()
+        self.exporter.build()
         dpg.set_primary_window("main", True)
         dpg.bind_theme(_theme())
         dpg.show_viewport()
@@ -174,6 +177,7 @@ class ThreadXApp:
 
     def close(self) -> None:
         self.backend.stop()
+        self.exporter.close()
         if self.built:
             dpg.destroy_context()
             self.built = False

@@ -78,7 +78,7 @@ class Backend:
             self._ask, self._forget, self._unique, self._post, self._say, self._client, self._due
         )
         self.run = RunController(r, self.intervals.results)
-        self.cluster = ClusterController(r, cfg)
+        self.cluster = ClusterController(r, cfg, self.run.open_latest)
         self.data = DataController(r)
         #: command name -> handler (what :meth:`send` accepts)
         self.commands: dict[str, Callable[..., None]] = {

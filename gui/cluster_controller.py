@@ -1,5 +1,6 @@
 """The cluster side of the GUI backend: nodes, GPUs and worker slots (the Cluster tab), the list
-of runs (the Runs tab) and the tail of the log file (the Logs tab), each on its own timer.
+of runs (the Runs tab; its first answer opens the latest completed run in the Results view) and
+the tail of the log file (the Logs tab), each on its own timer.
 
 Nodes, resources and worker slots come as one :class:`threadx.sweep.states.ClusterInfo` from the
 typed client (Ray itself is never called here); GPUs of this machine from NVML. Runs on the backend
@@ -8,6 +9,7 @@ thread through :class:`gui.requests.Requests`; DearPyGui is never called here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pandas as pd
 from gui import snapshots
 from gui import viewmodels as vm
 from gui.requests import Requests, one_line
-from threadx.sweep.states import ClusterInfo, RunSummary
+from threadx.sweep.states import ClusterInfo, RunState, RunSummary
 
 RUN_COLUMNS = (
     "run_id",
@@ -29,10 +31,23 @@ RUN_COLUMNS = (
 )
 
 
+def latest_completed(runs: Sequence[RunSummary]) -> str | None:
+    """The id of the completed run that finished last (None when no run has completed)."""
+    done = [r for r in runs if r.status == RunState.COMPLETED]
+    if not done:
+        return None
+    return max(done, key=lambda r: (r.finished or r.created or "", r.run_id)).run_id
+
+
 class ClusterController:
-    def __init__(self, requests: Requests, cfg: Any) -> None:
+    """``open_latest(run_id)`` is told the latest completed run once, at the first list of runs."""
+
+    def __init__(
+        self, requests: Requests, cfg: Any, open_latest: Callable[[str], None] | None = None
+    ) -> None:
         self.r = requests
         self.cfg = cfg
+        self.open_latest = open_latest
         self.tasks_done: dict[str, int] = {}  # per worker at the previous poll (busy/idle)
         self.log_stamp: tuple[float, int] | None = None
 
@@ -65,6 +80,11 @@ class ClusterController:
         self.r.ask("runs", [self.r.client().list_runs_async()], self.on_runs, "list of runs")
 
     def on_runs(self, runs: list[RunSummary]) -> None:
+        if self.open_latest is not None:
+            latest, self.open_latest = self.open_latest, None
+            run_id = latest_completed(runs)
+            if run_id is not None:
+                latest(run_id)
         frame = pd.DataFrame([r.to_dict() for r in runs])
         if not frame.empty and "bar_steps_per_s" in frame.columns:
             frame["bar_steps_per_s"] = [

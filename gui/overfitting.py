@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gui.montecarlo import NO_SECTION, MonteCarloModel, monte_carlo_model
 from gui.viewmodels import Detailed, TableModel
 from threadx.strategy.params import PARAM_NAMES
 
@@ -119,6 +120,7 @@ class OverfitModel(Detailed[OverfitGroup]):
     groups: TableModel
     detail: tuple[OverfitGroup, ...]
     verdict_class: str | None = None  # one of VERDICT_CLASSES when the report gives them
+    monte_carlo: MonteCarloModel = NO_SECTION  # the report's Monte Carlo section, if any
 
     def group(self, key: str | None) -> OverfitGroup | None:
         """The group named ``key``, else the first one (None when there is none)."""
@@ -227,4 +229,5 @@ def overfit_model(report: Mapping[str, Any] | None, run_id: str = "") -> Overfit
     trials = f"{n:,}" if isinstance(n, int) else "n/a"
     header = f"{trials} trials, {report.get('blocks', 'n/a')} time blocks, {len(detail)} group(s)"
     groups = TableModel(cols, tuple(rows), tuple(g.key for g in detail))
-    return OverfitModel(run_id, True, verdict, header, groups, tuple(detail), _worst_class(raw))
+    mc = monte_carlo_model(report.get("monte_carlo"))
+    return OverfitModel(run_id, True, verdict, header, groups, tuple(detail), _worst_class(raw), mc)

@@ -111,6 +111,12 @@ class RunController:
         self.follow(run_id)
         self.r.say("info", f"opened run {run_id}")
 
+    def open_latest(self, run_id: str) -> None:
+        """At start: show the latest completed run, unless a run is already followed."""
+        if self.run is None:
+            self.follow(run_id)
+            self.r.say("info", f"opened the latest completed run {run_id}")
+
     def load_run_spec(self, run_id: str) -> None:
         from threadx.sweep.spec import spec_to_toml
 

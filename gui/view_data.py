@@ -7,6 +7,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
+from gui.view_exports import add_chart_button
 from gui.viewmodels import NO_DATA
 from gui.widgets import Shell
 
@@ -33,7 +34,7 @@ class DataView:
             with dpg.group(horizontal=True):
                 dpg.add_text(f"catalog: {NO_DATA}", tag="data/root")
                 dpg.add_button(label="Refresh", callback=self.on_refresh)
-            widgets.add_table("data/catalog", 150)
+            self.catalog_table = widgets.TableBox("data/catalog", 150)
             dpg.add_separator()
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=560, height=-1):
@@ -80,12 +81,14 @@ class DataView:
             dpg.add_button(label="Gaps", tag="data/gaps", callback=self.on_gaps)
 
     def _build_output(self) -> None:
-        dpg.add_text(NO_DATA, tag="data/result", wrap=820)
+        with dpg.group(horizontal=True):
+            add_chart_button("close")
+            dpg.add_text(NO_DATA, tag="data/result", wrap=720)
         with dpg.plot(tag="data/plot", height=300, width=-1):
             dpg.add_plot_axis(dpg.mvXAxis, tag="data/plot_x", scale=dpg.mvPlotScale_Time)
             with dpg.plot_axis(dpg.mvYAxis, tag="data/plot_y", label="close"):
                 dpg.add_line_series([], [], tag="data/close", label="close")
-        widgets.add_table("data/table", -1, borders=False)
+        self.table = widgets.TableBox("data/table", -1, borders=False)
 
     # -- callbacks ---------------------------------------------------------------------------
     def on_refresh(self, *_: Any) -> None:
@@ -145,8 +148,7 @@ class DataView:
     def apply_catalog(self, snap: snapshots.CatalogSnap) -> None:
         self.catalog = snap
         dpg.set_value("data/root", f"catalog of {snap.data_root}: {len(snap.table.rows)} series")
-        widgets.fill_table(
-            "data/catalog",
+        self.catalog_table.fill(
             snap.table,
             on_select=self.on_pick,
             empty="no data: import a file or folder below",
@@ -162,4 +164,4 @@ class DataView:
             widgets.set_series("data/close", *snap.line)
             widgets.fit("data/plot_x", "data/plot_y")
         if snap.table is not None:
-            widgets.fill_table("data/table", snap.table)
+            self.table.fill(snap.table)

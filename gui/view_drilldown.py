@@ -7,6 +7,7 @@ import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.charts import DrilldownModel
+from gui.view_exports import add_chart_button
 from gui.viewmodels import NO_DATA
 from gui.widgets import Shell
 
@@ -40,7 +41,9 @@ class DrilldownView:
 
     def build(self) -> None:
         with dpg.tab(label="Drill-down", tag="tab/drilldown"):
-            dpg.add_text(f"combination: {NO_DATA} (select a row in Results)", tag="drill/title")
+            with dpg.group(horizontal=True):
+                add_chart_button("drilldown")
+                dpg.add_text(f"combination: {NO_DATA} (select a row in Results)", tag="drill/title")
             dpg.add_text("", tag="drill/params", wrap=1400)
             dpg.add_text("", tag="drill/metrics", wrap=1400)
             dpg.add_text("", tag="drill/mismatches", wrap=1400, color=(255, 110, 110))
@@ -49,7 +52,7 @@ class DrilldownView:
                     self._build_charts()
                 with dpg.child_window(width=-1, height=-1, border=False):
                     dpg.add_text(f"trades: {NO_DATA}", tag="drill/trades_title")
-                    widgets.add_table(
+                    self.trades = widgets.TableBox(
                         "drill/trades", -1, fixed=True, scroll_x=True, freeze=True, borders=False
                     )
 
@@ -129,4 +132,4 @@ class DrilldownView:
             "drill/trades_title",
             f"trades: {v.n_trades:,}" + (f" (first {shown} shown)" if shown < v.n_trades else ""),
         )
-        widgets.fill_table("drill/trades", v.trades, limit=MAX_TRADE_ROWS, empty="no trades")
+        self.trades.fill(v.trades, limit=MAX_TRADE_ROWS, empty="no trades")

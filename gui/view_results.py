@@ -12,6 +12,7 @@ import dearpygui.dearpygui as dpg
 
 from gui import snapshots, widgets
 from gui.charts import ScatterModel
+from gui.view_exports import add_chart_button
 from gui.view_overfit import OverfitPanel
 from gui.view_walkforward import WalkForwardPanel
 from gui.viewmodels import (
@@ -57,7 +58,7 @@ class ResultsView:
         self.snap: snapshots.ResultsSnap | None = None
         self.table: TableModel | None = None  # as shown (sorted)
         self.sort: tuple[str, bool] | None = None
-        self.cells: widgets.Cells = []
+        self.box: widgets.TableBox | None = None  # the table, its filter and Export button
         self.heatmap: HeatmapModel | None = None
         self.line_values: list[float] = []  # the one-dimension line as drawn
         self._heat_series: list[int | str] = []
@@ -79,7 +80,7 @@ class ResultsView:
                     callback=self.on_rank_mode,
                 )
                 dpg.add_text("", tag="results/rank_note")
-            widgets.add_table(
+            self.box = widgets.TableBox(
                 "results/table",
                 260,
                 fixed=True,
@@ -108,6 +109,7 @@ class ResultsView:
             )
             dpg.add_combo((), label="x", tag="results/x", width=130, callback=self.on_heat_change)
             dpg.add_combo((), label="y", tag="results/y", width=130, callback=self.on_heat_change)
+            add_chart_button("heatmap")
         dpg.add_text(NO_DATA, tag="results/heat_note", wrap=740)
         with dpg.group(horizontal=True):
             with dpg.plot(tag="results/heat_plot", width=660, height=-1, no_mouse_pos=True):
@@ -119,7 +121,9 @@ class ResultsView:
             )
 
     def _build_pareto(self) -> None:
-        dpg.add_text("Pareto front: max sharpe, min max_drawdown")
+        with dpg.group(horizontal=True):
+            dpg.add_text("Pareto front: max sharpe, min max_drawdown")
+            add_chart_button("pareto")
         dpg.add_text(NO_DATA, tag="results/pareto_note", wrap=520)
         with dpg.plot(tag="results/pareto_plot", width=-1, height=-1):
             dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthEast)
@@ -226,9 +230,13 @@ class ResultsView:
         if self.sort is not None:
             model = sort_table(model, *self.sort)
         self.table = model
-        if widgets.table_columns("results/table") != list(model.columns):
-            widgets.set_columns("results/table", model.columns or ("",))
-        self.cells = widgets.set_rows("results/table", model, on_select=self.on_select)
+        if self.box is not None:
+            self.box.fill(model, on_select=self.on_select)
+
+    @property
+    def cells(self) -> widgets.Cells:
+        """The shown cells of the table (the rows that pass its filter)."""
+        return self.box.cells if self.box is not None else []
 
     # -- drawing -----------------------------------------------------------------------------
     def _clear_heatmap(self) -> None:

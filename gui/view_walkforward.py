@@ -9,6 +9,7 @@ from typing import Any
 import dearpygui.dearpygui as dpg
 
 from gui import widgets
+from gui.view_exports import add_chart_button
 from gui.viewmodels import EMPTY_TABLE, TableModel
 from gui.walkforward import METRIC_COLUMNS, WAITING, WalkForwardDataset, WalkForwardModel
 
@@ -28,8 +29,8 @@ class WalkForwardPanel:
     def __init__(self) -> None:
         self.model: WalkForwardModel | None = None
         self.dataset: WalkForwardDataset | None = None
-        self.fold_cells: widgets.Cells = []
-        self.metric_cells: widgets.Cells = []
+        self.folds: widgets.TableBox | None = None
+        self.metrics: widgets.TableBox | None = None
         self._marks: list[int | str] = []
         self._boundary_theme: int | str | None = None
 
@@ -37,8 +38,9 @@ class WalkForwardPanel:
         dpg.add_text(WAITING, tag="results/wf/header", wrap=1400, color=NOTE_COLOUR)
         with dpg.group(horizontal=True):
             dpg.add_combo((), tag="results/wf/dataset", width=200, callback=self.on_dataset)
+            add_chart_button("walk-forward-equity")
             dpg.add_text("", tag="results/wf/degradation", wrap=1200)
-        widgets.add_table(
+        self.folds = widgets.TableBox(
             "results/wf/folds", 184, fixed=True, scroll_x=True, resizable=True, freeze=True
         )
         with dpg.group(horizontal=True):
@@ -62,7 +64,9 @@ class WalkForwardPanel:
                 dpg.bind_item_theme("results/wf/bounds", self._bounds_theme())
             with dpg.child_window(width=-1, height=-1, border=False):
                 dpg.add_text("", tag="results/wf/stitched", wrap=330)
-                widgets.add_table("results/wf/metrics", -1, METRIC_COLUMNS, fixed=True)
+                self.metrics = widgets.TableBox(
+                    "results/wf/metrics", -1, METRIC_COLUMNS, fixed=True
+                )
 
     def _bounds_theme(self) -> int | str:
         if self._boundary_theme is None:
@@ -95,11 +99,10 @@ class WalkForwardPanel:
         dpg.configure_item("results/wf/degradation", color=colour)
         dpg.set_value("results/wf/stitched", ds.stitched if ds else "")
         empty = "" if ds is None else "no folds"
-        self.fold_cells = widgets.fill_table(
-            "results/wf/folds", ds.folds if ds else EMPTY_TABLE, empty=empty
-        )
-        metrics = ds.metrics if ds else TableModel(METRIC_COLUMNS, (), ())
-        self.metric_cells = widgets.set_rows("results/wf/metrics", metrics, empty="")
+        if self.folds is not None and self.metrics is not None:
+            self.folds.fill(ds.folds if ds else EMPTY_TABLE, empty=empty)
+            metrics = ds.metrics if ds else TableModel(METRIC_COLUMNS, (), ())
+            self.metrics.set_rows(metrics, empty="")
         self._draw(ds)
 
     def _draw(self, ds: WalkForwardDataset | None) -> None:
@@ -125,6 +128,14 @@ class WalkForwardPanel:
                 )
             )
         widgets.fit("results/wf/x", "results/wf/y")
+
+    @property
+    def fold_cells(self) -> widgets.Cells:
+        return self.folds.cells if self.folds is not None else []
+
+    @property
+    def metric_cells(self) -> widgets.Cells:
+        return self.metrics.cells if self.metrics is not None else []
 
     def shown_text(self) -> dict[str, Any]:
         """What the panel shows (for tests): header, degradation, stitched line, tables, plot."""

@@ -174,6 +174,18 @@ def sort_table(model: TableModel, column: str, ascending: bool = True) -> TableM
     )
 
 
+def filter_table(model: TableModel, text: str) -> TableModel:
+    """The rows whose shown text contains ``text`` in some column (case-insensitive; blank
+    ``text`` keeps every row), in their order, with their keys."""
+    needle = text.strip().casefold()
+    if not needle or model.empty:
+        return model
+    keep = [i for i, row in enumerate(model.text) if any(needle in c.casefold() for c in row)]
+    return TableModel(
+        model.columns, tuple(model.rows[i] for i in keep), tuple(model.keys[i] for i in keep)
+    )
+
+
 def result_columns(swept: Sequence[str], rank_by: Sequence[str]) -> list[str]:
     """Results-table columns: rank, ids, swept parameters, ranked then headline metrics."""
     ranked = [k.lstrip("+-") for k in rank_by]

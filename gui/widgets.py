@@ -1,15 +1,18 @@
 """Small DearPyGui helpers shared by the views (main thread only): tables and series from models,
-the combo that chooses one item of a :class:`~gui.viewmodels.Detailed` model, and :class:`Shell`,
-what a view may use of the app."""
+:class:`TableBox` (a table with its row filter and Export button), the combo that chooses one item
+of a :class:`~gui.viewmodels.Detailed` model, and :class:`Shell`, what a view may use of the app."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import dearpygui.dearpygui as dpg
 
-from gui.viewmodels import NO_DATA, Detailed, Keyed, TableModel
+from gui.exports import TABLE_SUFFIXES, write_table
+from gui.view_exports import ask_save, export_table
+from gui.viewmodels import NO_DATA, Detailed, Keyed, TableModel, filter_table
 
 Cells = list[list[int | str]]
 D = TypeVar("D", bound=Keyed)
@@ -45,7 +48,7 @@ def add_table(
     **options: Any,
 ) -> None:
     """A vertically scrolling table with a row background and empty ``columns`` (filled later by
-    :func:`fill_table` / :func:`set_rows`). ``fixed``: fixed-fit column widths (else stretched);
+    :class:`TableBox` / :func:`set_rows`). ``fixed``: fixed-fit column widths (else stretched);
     ``freeze``: the header row stays in view; ``borders``: inner vertical borders; ``options``
     go to ``dpg.table`` as they are."""
     with dpg.table(
@@ -110,11 +113,66 @@ def set_rows(
     return cells
 
 
-def fill_table(table: int | str, model: TableModel, **kwargs: Any) -> Cells:
-    """Columns (when they changed) and rows of ``model``."""
-    if table_columns(table) != list(model.columns) or not model.columns:
-        set_columns(table, model.columns or ("",))
-    return set_rows(table, model, **kwargs)
+class TableBox:
+    """A table (:func:`add_table`) under a text filter and an "Export..." button.
+
+    :meth:`fill` / :meth:`set_rows` take the whole model; the table shows the rows whose text
+    contains the filter (:func:`gui.viewmodels.filter_table`), and Export writes those rows (as
+    shown: filtered, in their order) from the model to CSV, Parquet or Excel. ``cells`` are the
+    shown cells (rebuilt when the filter changes)."""
+
+    def __init__(self, tag: str, height: int, columns: Sequence[str] = ("",), **options: Any):
+        self.tag = tag
+        self.model = TableModel(tuple(columns), (), ())
+        self.shown = self.model
+        self.cells: Cells = []
+        self._fill: dict[str, Any] = {}
+        with dpg.group(horizontal=True):
+            dpg.add_input_text(
+                tag=f"{tag}/filter", hint="filter rows", width=200, callback=self.on_filter
+            )
+            dpg.add_button(label="Export...", tag=f"{tag}/export", callback=self.on_export)
+            dpg.add_text("", tag=f"{tag}/count")
+        add_table(tag, height, columns, **options)
+
+    @property
+    def name(self) -> str:
+        return self.tag.replace("/", "-")
+
+    def fill(self, model: TableModel, **kwargs: Any) -> Cells:
+        """Columns (when they changed) and the rows of ``model`` that pass the filter."""
+        if table_columns(self.tag) != list(model.columns) or not model.columns:
+            set_columns(self.tag, model.columns or ("",))
+        return self.set_rows(model, **kwargs)
+
+    def set_rows(self, model: TableModel, **kwargs: Any) -> Cells:
+        """The rows of ``model`` that pass the filter (columns as they are); ``kwargs`` go to
+        :func:`set_rows` (now and when the filter changes)."""
+        self.model, self._fill = model, kwargs
+        self.shown = filter_table(model, self.filter)
+        self.cells = set_rows(self.tag, self.shown, **kwargs)
+        n, total = len(self.shown.rows), len(model.rows)
+        dpg.set_value(f"{self.tag}/count", f"{n} of {total} rows" if n < total else "")
+        return self.cells
+
+    @property
+    def filter(self) -> str:
+        return str(dpg.get_value(f"{self.tag}/filter") or "")
+
+    def set_filter(self, text: str) -> Cells:
+        dpg.set_value(f"{self.tag}/filter", text)
+        return self.set_rows(self.model, **self._fill)
+
+    def on_filter(self, *_: Any) -> None:
+        self.set_rows(self.model, **self._fill)
+
+    def on_export(self, *_: Any) -> None:
+        ask_save(self.name, TABLE_SUFFIXES, self.export)
+
+    def export(self, path: Path | str) -> Path | None:
+        """Write the shown rows to ``path`` (its suffix says the format)."""
+        shown = self.shown
+        return export_table(self.name, lambda p: write_table(shown, p), Path(path))
 
 
 def cell_text(cell: int | str) -> str:

@@ -57,3 +57,18 @@ def test_view_names_widget_classes_only():
             if isinstance(node, ast.ClassDef) and node.name.endswith("View"):
                 assert path.name.startswith("view_"), f"{path.name}: {node.name} is not a widget"
                 assert "dearpygui.dearpygui" in _imports(path), (path.name, node.name)
+
+
+def test_exports_are_written_only_through_atomic_writes():
+    """Files the GUI exports (tables, charts) are written in gui/exports.py, each through
+    threadx.core.io.atomic_write; no other GUI module writes a table or an image itself."""
+    writers = re.compile(r"\.to_(csv|parquet|excel)\(|\.write_bytes\(|save_image\(|open\([^)]*\"w")
+    for path in GUI:
+        if path.name != "exports.py":
+            assert not writers.search(path.read_text()), f"{path.name} writes a file itself"
+    tree = ast.parse((REPO / "gui" / "exports.py").read_text())
+    public = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    for name in ("write_table", "write_png"):
+        ret = public[name].body[-1]
+        assert isinstance(ret, ast.Return) and isinstance(ret.value, ast.Call), name
+        assert getattr(ret.value.func, "id", None) == "atomic_write", name

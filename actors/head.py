@@ -19,10 +19,12 @@ running head):
   (``services.resolve_ip_for_localhost``), so ThreadX does not pass it. Token auth and a firewall
   / private network are what protect those ports.
 * **Stopping.** ``ray stop`` kills every Ray process of the user on the machine (other clusters,
-  tests, notebooks). :func:`cluster_up` starts ``ray start`` in a new session, so every daemon
-  of this head shares one process group, and records it in ``<ray temp dir>/threadx_cluster.json``
-  (no secrets); :func:`cluster_down` stops only that group and its descendants (the workers),
-  raylet first and GCS last as ``ray stop`` does. ``cluster down --all`` is plain ``ray stop``.
+  tests, notebooks). :func:`cluster_up` records the head's Ray session name and address in
+  ``<ray temp dir>/threadx_cluster.json`` (no secrets); :func:`cluster_down` stops only the
+  processes whose command line names that session (or, for Ray's client server, its address) and
+  their descendants (the workers), raylet first and GCS last as ``ray stop`` does, terminate
+  then kill through psutil: no POSIX process groups or signals, so it works on Windows too.
+  ``cluster down --all`` is plain ``ray stop``.
 * **Temp dir.** Ray's temp dir (``$RAY_TMPDIR/ray``, else ``$TMPDIR/ray``, else ``/tmp/ray``)
   holds the sessions, the ``ray_current_cluster`` address file that ``ray.init()`` without an
   address joins, and ThreadX's state file. A separate ``RAY_TMPDIR`` gives a separate cluster.
@@ -37,7 +39,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -162,26 +163,28 @@ def _write_state(temp_dir: Path, state: dict[str, Any]) -> None:
     Path(tmp).replace(path)
 
 
-def _group_processes(pgid: int, session: str | None) -> list[Any]:
-    """Ray processes of process group ``pgid`` plus their descendants (the workers); [] when
-    no member belongs to ``session`` any more (a stale state file: kill nothing)."""
+def _head_processes(session: str | None, address: str | None) -> list[Any]:
+    """The processes of one head, found without POSIX process groups (so also on Windows): every
+    process whose command line names the head's session (GCS, raylet, dashboard, monitors) or is
+    a Ray daemon given the head's GCS address (the Ray client server), plus their descendants (the
+    agents and workers, which rename themselves). [] when neither is known."""
     import psutil
 
+    if not session and not address:
+        return []
+    named = re.compile(re.escape(session) + r"(?!\w)") if session else None  # not a longer name
     members = []
     for p in psutil.process_iter():
         try:
-            if os.getpgid(p.pid) == pgid and p.pid != os.getpid():
-                members.append(p)
-        except (OSError, psutil.Error):
-            continue
-    cmdlines = []
-    for p in members:
-        try:
-            cmdlines.append(" ".join(p.cmdline()))
+            if p.pid == os.getpid():
+                continue
+            c = " ".join(p.cmdline())
         except psutil.Error:
             continue
-    if session and not any(session in c for c in cmdlines):
-        return []
+        ours = named is not None and named.search(c) is not None
+        ours |= bool(address) and f"--address={address}" in c and "ray" in c
+        if ours:
+            members.append(p)
     procs = {p.pid: p for p in members}
     for p in members:
         try:
@@ -214,12 +217,13 @@ def _living(procs: list[Any]) -> list[Any]:
     return out
 
 
-def _signal_and_wait(procs: list[Any], sig: int, timeout: float) -> list[Any]:
+def _signal_and_wait(procs: list[Any], how: str, timeout: float) -> list[Any]:
+    """``how``: "terminate" (SIGTERM; TerminateProcess on Windows) or "kill" (SIGKILL)."""
     import psutil
 
     for p in _living(procs):
         try:
-            p.send_signal(sig)
+            getattr(p, how)()
         except psutil.Error:
             continue
     deadline = time.monotonic() + timeout
@@ -229,20 +233,20 @@ def _signal_and_wait(procs: list[Any], sig: int, timeout: float) -> list[Any]:
 
 
 def _stop_processes(procs: list[Any], grace_s: float = STOP_GRACE_S) -> list[Any]:
-    """SIGTERM then SIGKILL, raylet first and GCS last (as ``ray stop``); the survivors."""
+    """Terminate then kill, raylet first and GCS last (as ``ray stop``); the survivors."""
     raylets = [p for p in procs if _name(p) == "raylet"]
     gcs = [p for p in procs if _name(p) == "gcs_server"]
     others = [p for p in procs if p not in raylets and p not in gcs]
     survivors = []
     for bucket in (raylets, others, gcs):
-        bucket = _signal_and_wait(bucket, signal.SIGTERM, grace_s / 3)
-        survivors += _signal_and_wait(bucket, signal.SIGKILL, 5.0)
+        bucket = _signal_and_wait(bucket, "terminate", grace_s / 3)
+        survivors += _signal_and_wait(bucket, "kill", 5.0)
     return survivors
 
 
-def _stop_group(pgid: int, session: str | None, temp_dir: Path, address: str | None) -> int:
+def _stop_head(session: str | None, temp_dir: Path, address: str | None) -> int:
     """Stop one head's processes; drop its state and address files. Processes left alive."""
-    survivors = _stop_processes(_group_processes(pgid, session))
+    survivors = _stop_processes(_head_processes(session, address))
     _state_path(temp_dir).unlink(missing_ok=True)
     addr_file = temp_dir / ADDRESS_FILE
     try:
@@ -268,7 +272,7 @@ def _port_free(port: int, host: str = "") -> bool:
 
 def _refuse_if_running(temp_dir: Path, ports: dict[str, tuple[str, int]]) -> None:
     state = read_state(temp_dir)
-    if state and _group_processes(state["pgid"], state.get("session")):
+    if state and _head_processes(state.get("session"), state.get("address")):
         raise ThreadXError(
             f"a ThreadX cluster is already running on this machine at "
             f"{state['address']} (dashboard {state['dashboard']}); use it or "
@@ -309,8 +313,9 @@ def _check_resources(extra: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _start_head(cmd: list[str], env: dict[str, str]) -> tuple[int, int, str]:
-    """Run ``ray start`` in a new session; (exit code, process group, output tail)."""
+def _start_head(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``ray start``; (exit code, output tail). On POSIX in a new session, so a Ctrl-C in the
+    terminal does not reach the daemons (the flag is ignored on Windows)."""
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(
             cmd,
@@ -327,7 +332,7 @@ def _start_head(cmd: list[str], env: dict[str, str]) -> tuple[int, int, str]:
             proc.wait()
             code = -1
         out.seek(0)
-        return code, proc.pid, _tail(out.read())
+        return code, _tail(out.read())
 
 
 def _session_name(temp_dir: Path) -> str | None:
@@ -401,17 +406,16 @@ def cluster_up(
     if num_gpus is None and gpus:
         num_gpus = len(gpus)
     cmd = _head_command(cfg, port, tmp, resources, num_cpus, num_gpus, client_port)
-    code, pgid, tail = _start_head(cmd, ray_env())
+    code, tail = _start_head(cmd, ray_env())
     session = _session_name(tmp)
     address = running_cluster_address(tmp)
     if code != 0 or not address:
-        _stop_group(pgid, None, tmp, address)
+        _stop_head(session, tmp, address)
         raise ThreadXError(f"`ray start` failed (exit {code}); stopped what it started: {tail}")
     dashboard = f"http://{cfg.cluster.dashboard_host}:{cfg.cluster.dashboard_port}"
     state = {
         "address": address,
         "port": port,
-        "pgid": pgid,
         "session": session,
         "temp_dir": str(tmp),
         "dashboard": dashboard,
@@ -434,7 +438,7 @@ def cluster_up(
         if start_driver:
             info["data_root"] = _start_driver(cfg, address)
     except BaseException:
-        _stop_group(pgid, session, tmp, address)
+        _stop_head(session, tmp, address)
         raise
     log.info("cluster up at %s (dashboard %s, token auth verified)", address, dashboard)
     return info
@@ -497,7 +501,7 @@ def cluster_down(temp_dir: str | Path | None = None, *, all_local: bool = False)
             "ok": True,
             "note": f"no cluster started by `threadx cluster up` is recorded in {tmp}" + note,
         }
-    left = _stop_group(int(state["pgid"]), state.get("session"), tmp, state.get("address"))
+    left = _stop_head(state.get("session"), tmp, state.get("address"))
     log.info("cluster at %s stopped (%d processes left)", state.get("address"), left)
     return {"stopped": state.get("address"), "ok": left == 0, "left": left}
 

@@ -6,6 +6,9 @@ one untimed warm-up run (numba JIT / on-disk caches loaded, CUDA kernel compiled
 for ``run`` commands on stdin; the parent alternates the peers ``repeat`` times (A, B, A, B, ...)
 so that a noisy shared machine hurts both alike, and keeps the best time of each.
 
+The vectorbt peers (bench_cpu_vs_vectorbt.py's, bench_pipeline.py's part G) share one
+``from_signals`` call and its metrics (:func:`vbt_pass`).
+
 Protocol: the child writes one JSON object per line prefixed with :data:`PREFIX` on stdout;
 any other output of the child (library warnings) is passed through to the parent's stderr.
 """
@@ -21,9 +24,10 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -247,6 +251,33 @@ def fmt_rate(x: float) -> str:
     return f"{x:.3e}"
 
 
+def peer_summary(res: dict[str, Any], bars: int) -> dict[str, Any]:
+    """One peer of :func:`interleave`'s result: its best run (less ``total_s`` and ``data``) as
+    ``wall_s`` and bar-steps/s over ``bars`` bars, its peak RSS, warm-up and every run's wall."""
+    best = res["best"]
+    steps = bars * best["combos"]
+    return {
+        **{k: v for k, v in best.items() if k not in ("total_s", "data")},
+        "wall_s": best["total_s"],
+        "bar_steps": steps,
+        "bar_steps_per_s": steps / best["total_s"],
+        "peak_rss_mib": res["peak_rss_mib"],
+        "rss_before_warmup_mib": res["ready"]["rss_before_warmup_mib"],
+        "warmup_s": res["ready"]["warm_s"],
+        "all_wall_s": [r["total_s"] for r in res["runs"]],
+    }
+
+
+def publish(
+    out: dict[str, Any], report: Callable[[dict[str, Any]], None], json_path: Path | None
+) -> dict[str, Any]:
+    """Print ``out`` with ``report``, write it to ``json_path`` (when given); return it."""
+    report(out)
+    if json_path:
+        json_path.write_text(json.dumps(out, indent=2))
+    return out
+
+
 # --- the ThreadX side: the sweep's own path (param_frame -> pack -> kernel), chunk by chunk ------
 def grid_spec(name: str, grid: dict[str, list[Any]]):  # noqa: ANN201 -- SweepSpec, lazy import
     """A :class:`~threadx.sweep.spec.SweepSpec` over ``grid`` (data section is a placeholder:
@@ -311,3 +342,69 @@ def forward_args(args: Any, names: tuple[str, ...]) -> list[str]:
     for name in names:
         out += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return [*out, "--real"] if getattr(args, "real", False) else out
+
+
+# --- the vectorbt side: one ``from_signals`` call as a vectorbt user writes it, then 8 metrics --
+VBT_METRICS = (
+    "total_return",
+    "annualized_volatility",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "max_drawdown",
+)
+VBT_TRADE_METRICS = ("count", "win_rate", "profit_factor")  # of the portfolio's trades
+
+
+class VbtBars(NamedTuple):
+    """The bars as vectorbt takes them (pandas Series on one index)."""
+
+    close: Any
+    open: Any
+    high: Any
+    low: Any
+
+
+@dataclass
+class VbtPass:
+    """One ``from_signals`` call: the portfolio, its trades, the metrics (VBT_METRICS then
+    VBT_TRADE_METRICS) and the seconds of the simulation and of the metrics."""
+
+    portfolio: Any
+    trades: Any
+    metrics: list[Any]
+    simulate_s: float
+    metrics_s: float
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.metrics[len(VBT_METRICS)].sum())
+
+
+def vbt_pass(
+    vbt: Any, bars: VbtBars, stop: Any, size: Any, params: Any, freq: str, **signals: Any
+) -> VbtPass:
+    """``vbt.Portfolio.from_signals`` on ``bars`` with a trailing stop of ``stop`` (a fraction of
+    the price, per bar and column), ``size`` as a percentage, the fees, slippage and capital of
+    ``params`` (StrategyParams); ``signals`` are the entries/exits and any other option of the
+    call (direction, engine). Then the metrics, timed apart."""
+    t0 = time.perf_counter()
+    pf = vbt.Portfolio.from_signals(
+        bars.close,
+        open=bars.open,
+        high=bars.high,
+        low=bars.low,
+        sl_stop=stop,
+        sl_trail=True,
+        size=size,
+        size_type="percent",
+        fees=params.fee_bps / 1e4,
+        slippage=params.slippage_bps / 1e4,
+        init_cash=params.initial_capital,
+        freq=freq,
+        **signals,
+    )
+    t1 = time.perf_counter()
+    trades = pf.trades
+    metrics = [getattr(pf, m)() for m in VBT_METRICS]
+    metrics += [getattr(trades, m)() for m in VBT_TRADE_METRICS]
+    return VbtPass(pf, trades, metrics, t1 - t0, time.perf_counter() - t1)

@@ -22,93 +22,92 @@ DIRECTIONS = ["both", "long", "short"]
 
 
 # --- shapes ---------------------------------------------------------------------------------------
+# per shape, at any size: the stored series (symbol and seed; no seed = the bundled sample) and
+# the timeframe swept
+SERIES: dict[str, dict[str, Any]] = {
+    "1": {"symbol": "GBMA", "seed": 11, "timeframe": "1h"},
+    "2": {"symbol": "GBMB", "seed": 12, "timeframe": "1m"},
+    "3": {"symbol": "BTCUSDT", "seed": None, "timeframe": "15m"},
+}
+
+
 def shapes(quick: bool) -> dict[str, dict[str, Any]]:
     """Per shape: stored series (symbol, 1m bars, seed; None = the bundled sample), timeframe
-    and grid (TOML-ready: ranges as {start, stop, step})."""
-    if quick:
-        g1 = {
+    and grid (TOML-ready: ranges as {start, stop, step}); full size: the expected combinations."""
+    sizes = _QUICK_SIZES if quick else _FULL_SIZES
+    return {sid: {**series, **sizes[sid]} for sid, series in SERIES.items()}
+
+
+_QUICK_SIZES: dict[str, dict[str, Any]] = {
+    "1": {
+        "bars_1m": 20_000,
+        "grid": {
             "bb_period": [10, 20],
             "bb_std": [2.0],
             "atr_period": [7, 14, 21, 28],
             "atr_multiplier": [2.0],
             "max_hold_bars": [24],
             "direction": ["both"],
-        }
-        return {
-            "1": {"symbol": "GBMA", "bars_1m": 20_000, "seed": 11, "timeframe": "1h", "grid": g1},
-            "2": {
-                "symbol": "GBMB",
-                "bars_1m": 3_000,
-                "seed": 12,
-                "timeframe": "1m",
-                "grid": {
-                    "bb_period": [10, 20],
-                    "bb_std": [2.0],
-                    "atr_period": [7, 14],
-                    "atr_multiplier": [2.0],
-                    "direction": DIRECTIONS,
-                },
-            },
-            "3": {
-                "symbol": "BTCUSDT",
-                "bars_1m": None,
-                "seed": None,
-                "timeframe": "15m",
-                "grid": {
-                    "bb_period": [10, 20, 30],
-                    "bb_std": [1.5, 2.0],
-                    "atr_multiplier": [1.0, 2.0],
-                    "direction": ["both", "long"],
-                },
-            },
-        }
-    return {
-        "1": {
-            "symbol": "GBMA",
-            "bars_1m": 525_960,
-            "seed": 11,
-            "timeframe": "1h",
-            "grid": {
-                "bb_period": {"start": 10, "stop": 100, "step": 2},
-                "bb_std": {"start": 1.0, "stop": 3.5, "step": 0.1},
-                "atr_period": [7, 14, 21, 28],
-                "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0],
-                "max_hold_bars": [24, 72, 168],
-                "direction": DIRECTIONS,
-            },
-            "combos": 215_280,
         },
-        "2": {
-            "symbol": "GBMB",
-            "bars_1m": 100_000,
-            "seed": 12,
-            "timeframe": "1m",
-            "grid": {
-                "bb_period": [10, 20, 30, 40, 50, 60, 80],
-                "bb_std": [1.5, 2.0, 2.5],
-                "atr_period": [7, 14, 21],
-                "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
-                "direction": DIRECTIONS,
-            },
-            "combos": 1_134,
+    },
+    "2": {
+        "bars_1m": 3_000,
+        "grid": {
+            "bb_period": [10, 20],
+            "bb_std": [2.0],
+            "atr_period": [7, 14],
+            "atr_multiplier": [2.0],
+            "direction": DIRECTIONS,
         },
-        "3": {
-            "symbol": "BTCUSDT",
-            "bars_1m": None,
-            "seed": None,
-            "timeframe": "15m",
-            "grid": {
-                "bb_period": {"start": 10, "stop": 108, "step": 2},
-                "bb_std": {"start": 1.0, "stop": 3.25, "step": 0.25},
-                "atr_period": [7, 14, 21, 28],
-                "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
-                "max_hold_bars": [24, 72, 168],
-                "spacing_bars": [0, 6, 12],
-                "direction": DIRECTIONS,
-            },
-            "combos": 324_000,
+    },
+    "3": {
+        "bars_1m": None,
+        "grid": {
+            "bb_period": [10, 20, 30],
+            "bb_std": [1.5, 2.0],
+            "atr_multiplier": [1.0, 2.0],
+            "direction": ["both", "long"],
         },
-    }
+    },
+}
+_FULL_SIZES: dict[str, dict[str, Any]] = {
+    "1": {
+        "bars_1m": 525_960,
+        "grid": {
+            "bb_period": {"start": 10, "stop": 100, "step": 2},
+            "bb_std": {"start": 1.0, "stop": 3.5, "step": 0.1},
+            "atr_period": [7, 14, 21, 28],
+            "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0],
+            "max_hold_bars": [24, 72, 168],
+            "direction": DIRECTIONS,
+        },
+        "combos": 215_280,
+    },
+    "2": {
+        "bars_1m": 100_000,
+        "grid": {
+            "bb_period": [10, 20, 30, 40, 50, 60, 80],
+            "bb_std": [1.5, 2.0, 2.5],
+            "atr_period": [7, 14, 21],
+            "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
+            "direction": DIRECTIONS,
+        },
+        "combos": 1_134,
+    },
+    "3": {
+        "bars_1m": None,
+        "grid": {
+            "bb_period": {"start": 10, "stop": 108, "step": 2},
+            "bb_std": {"start": 1.0, "stop": 3.25, "step": 0.25},
+            "atr_period": [7, 14, 21, 28],
+            "atr_multiplier": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5],
+            "max_hold_bars": [24, 72, 168],
+            "spacing_bars": [0, 6, 12],
+            "direction": DIRECTIONS,
+        },
+        "combos": 324_000,
+    },
+}
 
 
 def write_spec(path: Path, name: str, symbol: str, timeframe: str, grid: dict[str, Any]) -> Path:

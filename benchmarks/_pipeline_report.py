@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +47,26 @@ def target_text(name: str) -> str:
     return f"{op} {target:,g}"
 
 
+Row = tuple[str, str, float | None]  # check id, what it measures, the measurement
+
+
+def _per_shape(
+    values: dict[str, dict[str, Any]], sids: Iterable[str], check: str, what: str, field: str
+) -> list[Row]:
+    """A row per shape of ``sids`` that ``values`` holds: ``check`` and ``what`` with the shape
+    filled in, ``values[sid][field]``."""
+    return [
+        (check.format(sid), what.format(sid), values[sid][field]) for sid in sids if sid in values
+    ]
+
+
 def checks(out: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target with its measured value and verdict."""
-    rows: list[tuple[str, str, float | None]] = []
+    rows: list[Row] = []
     sh = out["shapes"]
-    for sid in ("1", "2"):
-        if sid in sh:
-            rows.append(
-                (
-                    f"A{sid}_kernel_over_e2e",
-                    f"A shape {sid} kernel / e2e",
-                    sh[sid]["ratio_kernel_over_e2e"],
-                )
-            )
+    rows += _per_shape(
+        sh, ("1", "2"), "A{}_kernel_over_e2e", "A shape {} kernel / e2e", "ratio_kernel_over_e2e"
+    )
     if out.get("ray"):
         rows.append(
             (
@@ -78,24 +86,21 @@ def checks(out: dict[str, Any]) -> list[dict[str, Any]]:
                     st["resubmit_s"],
                 )
             )
-    for sid in ("1", "3"):
-        if sid in sh:
-            rows.append(
-                (
-                    f"D{sid}_host_us_per_combo",
-                    f"D shape {sid} host us / combination",
-                    sh[sid]["host_us_per_combo"],
-                )
-            )
-    for key, mem in (out.get("memory") or {}).items():
-        if key in sh:
-            rows.append(
-                (
-                    f"E_peak_over_estimate:{key}",
-                    f"E shape {key} peak RSS / estimate",
-                    mem["peak_over_estimate"],
-                )
-            )
+    rows += _per_shape(
+        sh,
+        ("1", "3"),
+        "D{}_host_us_per_combo",
+        "D shape {} host us / combination",
+        "host_us_per_combo",
+    )
+    mem = out.get("memory") or {}
+    rows += _per_shape(
+        mem,
+        [key for key in mem if key in sh],
+        "E_peak_over_estimate:{}",
+        "E shape {} peak RSS / estimate",
+        "peak_over_estimate",
+    )
     if "1" in sh:
         rows.append(
             ("F_backtests_per_min", "F shape 1 backtests / min e2e", sh["1"]["backtests_per_min"])

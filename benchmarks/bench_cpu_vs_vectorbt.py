@@ -58,7 +58,6 @@ CPU >= 100x vectorbt; the ratio is printed as ThreadX / vectorbt.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -120,9 +119,10 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
     g = grid(args.combos)
     d = StrategyParams()
     idx = pd.DatetimeIndex(bars["times_ns"].view("datetime64[ns]"), name="time")  # tz-naive
-    close, open_, high, low = (
-        pd.Series(bars[c], index=idx, name=c) for c in ("close", "open", "high", "low")
+    series = h.VbtBars(
+        *(pd.Series(bars[c], index=idx, name=c) for c in ("close", "open", "high", "low"))
     )
+    close, high, low = series.close, series.high, series.low
     windows = [int(p) for p in g["bb_period"]]
     alphas = [float(k) for k in g["bb_std"]]
     mults = np.asarray(g["atr_multiplier"], dtype=np.float64)
@@ -144,41 +144,22 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
         stop = np.repeat(frac[:, None] * mults[None, :], sig[0].shape[1], axis=1)
         size = np.minimum(d.risk_per_trade / stop, d.leverage)
         t1 = time.perf_counter()
-        pf = vbt.Portfolio.from_signals(
-            close,
-            le,
-            lx,
-            se,
-            sx,
-            open=open_,
-            high=high,
-            low=low,
-            sl_stop=stop,
-            sl_trail=True,
-            size=size,
-            size_type="percent",
-            fees=d.fee_bps / 1e4,
-            slippage=d.slippage_bps / 1e4,
-            init_cash=d.initial_capital,
+        one = h.vbt_pass(
+            vbt,
+            series,
+            stop,
+            size,
+            d,
+            "1min",
+            entries=le,
+            exits=lx,
+            short_entries=se,
+            short_exits=sx,
             upon_opposite_entry="ignore",
-            freq="1min",
             engine=args.vbt_engine,
         )
-        t2 = time.perf_counter()
-        trades = pf.trades
-        metrics = [
-            pf.total_return(),
-            pf.annualized_volatility(),
-            pf.sharpe_ratio(),
-            pf.sortino_ratio(),
-            pf.max_drawdown(),
-            trades.count(),
-            trades.win_rate(),
-            trades.profit_factor(),
-        ]
-        t3 = time.perf_counter()
-        stages = {"signals_s": t1 - t0, "simulate_s": t2 - t1, "metrics_s": t3 - t2}
-        return stages, int(metrics[5].sum()), int(le.shape[1])
+        stages = {"signals_s": t1 - t0, "simulate_s": one.simulate_s, "metrics_s": one.metrics_s}
+        return stages, one.n_trades, int(le.shape[1])
 
     def run() -> dict[str, Any]:
         t_start = time.perf_counter()
@@ -266,21 +247,6 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
     return h.forward_args(args, names)
 
 
-def summarise(name: str, res: dict[str, Any], bars: int) -> dict[str, Any]:
-    best = res["best"]
-    steps = bars * best["combos"]
-    return {
-        **{k: v for k, v in best.items() if k != "total_s"},
-        "wall_s": best["total_s"],
-        "bar_steps": steps,
-        "bar_steps_per_s": steps / best["total_s"],
-        "peak_rss_mib": res["peak_rss_mib"],
-        "rss_before_warmup_mib": res["ready"]["rss_before_warmup_mib"],
-        "warmup_s": res["ready"]["warm_s"],
-        "all_wall_s": [r["total_s"] for r in res["runs"]],
-    }
-
-
 def report(out: dict[str, Any]) -> None:
     print(f"data: {out['data']}")
     print(
@@ -331,11 +297,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res = h.interleave(
         {n: (script, worker_argv(args), python.get(n)) for n in names}, args.repeat, args.threads
     )
-    peers = {n: summarise(n, res[n], args.bars) for n in names}
+    peers = {n: h.peer_summary(res[n], args.bars) for n in names}
     combos = peers["threadx"]["combos"]
     out: dict[str, Any] = {
         "benchmark": "bench_cpu_vs_vectorbt",
-        "data": peers["threadx"].pop("data"),
+        "data": res["threadx"]["best"]["data"],
         "bars": args.bars,
         "combinations": combos,
         "bar_steps": args.bars * combos,
@@ -351,10 +317,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             peers["threadx"]["bar_steps_per_s"] / peers["vectorbt"]["bar_steps_per_s"]
         )
         out["target_ratio"] = TARGET_RATIO
-    report(out)
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2))
-    return out
+    return h.publish(out, report, args.json)
 
 
 if __name__ == "__main__":

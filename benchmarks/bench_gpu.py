@@ -32,7 +32,6 @@ the best time of each is kept.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -195,20 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res = h.interleave(
         {n: (script, [*worker_argv(args)], None) for n in names}, args.repeat, args.threads
     )
-    peers: dict[str, Any] = {}
-    for n in names:
-        best = res[n]["best"]
-        steps = args.bars * best["combos"]
-        peers[n] = {
-            **{k: v for k, v in best.items() if k not in ("total_s", "data")},
-            "wall_s": best["total_s"],
-            "bar_steps": steps,
-            "bar_steps_per_s": steps / best["total_s"],
-            "peak_rss_mib": res[n]["peak_rss_mib"],
-            "rss_before_warmup_mib": res[n]["ready"]["rss_before_warmup_mib"],
-            "warmup_s": res[n]["ready"]["warm_s"],
-            "all_wall_s": [r["total_s"] for r in res[n]["runs"]],
-        }
+    peers = {n: h.peer_summary(res[n], args.bars) for n in names}
     combos = peers[names[0]]["combos"]
     out: dict[str, Any] = {
         "benchmark": "bench_gpu",
@@ -225,10 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["ratio_gpu_over_cpu"] = (
             peers["gpu"]["bar_steps_per_s"] / peers["cpu"]["bar_steps_per_s"]
         )
-    report(out)
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=2))
-    return out
+    return h.publish(out, report, args.json)
 
 
 if __name__ == "__main__":

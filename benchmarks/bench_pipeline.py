@@ -59,7 +59,6 @@ a dedicated prepare / banks step, switch it there and nowhere else.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -400,10 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["memory"] = part_e(paths, sids, growth="1" in sids)
         out["checks"] = checks(out)
         out["load_avg"] = {"start": load_start, "end": os.getloadavg()}
-        report(out)
-        if args.json:
-            args.json.write_text(json.dumps(out, indent=2))
-        return out
+        return h.publish(out, report, args.json)
     finally:
         if tmp and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,12 +1,17 @@
 """An in-process executor for :class:`threadx.sweep.service.SweepService` tests (no Ray): one
-worker that runs each task with the real kernel when its result is asked for."""
+worker that runs each task with the real kernel when its result is asked for; and a service that
+uses it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from threadx.data.store import OHLCVStore
+from threadx.sample import ensure_sample
 from threadx.sweep.controller import WorkerInfo
 from threadx.sweep.execute import execute_task
+from threadx.sweep.plan import load_datasets
+from threadx.sweep.service import SweepService
 
 
 class InlineExecutor:
@@ -33,3 +38,17 @@ class InlineExecutor:
 
     def cancel(self, fut: object) -> None:
         self.pending.pop(fut, None)
+
+
+def inline_service(store: OHLCVStore) -> SweepService:
+    """A service over ``store`` (the bundled sample stored in it) whose tasks run inline: each
+    loaded dataset is its own handle, a 2 GB memory budget."""
+    ensure_sample(store)
+
+    def load(spec: Any) -> tuple[list[Any], list[Any]]:
+        ds = load_datasets(spec, store)
+        return ds, list(ds)
+
+    return SweepService(
+        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
+    )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from threadx.core.config import apply_overrides, load_config
 from threadx.data.store import OHLCVStore
 from threadx.sample import ensure_sample
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's console scripts: threadx, ray
+FAKE_GPUS = {"threadx_gpu_5090": 1, "threadx_gpu_2060": 1}  # a 5090 and a 2060, as Ray sees them
 
 
 def make_cfg(data_root: Path, **devices):
@@ -20,6 +26,46 @@ def make_cfg(data_root: Path, **devices):
     if devices:
         cfg = cfg.model_copy(update={"devices": cfg.devices.model_copy(update=devices)})
     return cfg
+
+
+def connect_fake_gpus(cfg: Any, num_cpus: int = 2) -> Any:
+    """Start a local Ray cluster of ``num_cpus`` CPUs and two fake GPUs (FAKE_GPUS) in this
+    process and connect a :class:`~actors.client.ThreadXClient` with ``cfg``; ``ray.shutdown()``
+    ends it."""
+    import ray
+
+    from actors.client import ThreadXClient
+
+    ray.init(
+        num_cpus=num_cpus,
+        num_gpus=2,
+        resources=FAKE_GPUS,
+        include_dashboard=False,
+        namespace="threadx",
+        logging_level="ERROR",
+    )
+    return ThreadXClient(cfg).connect()
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def cluster_cli_env(config: Path, data_root: Path, **env: str) -> tuple[dict[str, str], int]:
+    """Write a project config at ``config`` (``data_root``, a free dashboard port) and return the
+    environment of a ``threadx`` command that uses it (BIN first on PATH, plus ``env``) and that
+    dashboard port."""
+    dash = free_port()
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f"[paths]\ndata_root = '{data_root}'\nallow_absolute_paths = true\n"
+        f"[cluster]\ndashboard_port = {dash}\n"
+    )
+    path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "PATH": path, "THREADX_CONFIG": str(config), **env}, dash
 
 
 def wait_state(client, run_id: str, states: tuple[str, ...], timeout: float = 120.0) -> dict:

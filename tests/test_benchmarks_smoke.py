@@ -27,6 +27,16 @@ def _load(name: str) -> ModuleType:
     return mod
 
 
+def _flags(**options: object) -> list[str]:
+    """A benchmark's command line: ``min_time=0`` is ``--min-time 0``, ``quick=True`` is
+    ``--quick``."""
+    argv: list[str] = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
 def _check_peer(p: dict, bars: int) -> None:
     assert p["combos"] > 0
     assert p["bar_steps"] == bars * p["combos"]
@@ -47,19 +57,7 @@ def test_cpu_vs_vectorbt_threadx_side(tmp_path):
     bench = _load("bench_cpu_vs_vectorbt")
     path = tmp_path / "out.json"
     out = bench.main(
-        [
-            "--bars",
-            "3000",
-            "--combos",
-            "12",
-            "--repeat",
-            "2",
-            "--min-time",
-            "0",
-            "--skip-vectorbt",
-            "--json",
-            str(path),
-        ]
+        _flags(bars=3000, combos=12, repeat=2, min_time=0, skip_vectorbt=True, json=path)
     )
     _check_common(out, 3000, 12)
     tx = out["peers"]["threadx"]
@@ -77,9 +75,7 @@ def test_cpu_vs_vectorbt_both_peers():
         "`.venv/bin/pip install vectorbt` to run the vectorbt peer",
     )
     bench = _load("bench_cpu_vs_vectorbt")
-    out = bench.main(
-        ["--bars", "2500", "--combos", "8", "--repeat", "1", "--min-time", "0", "--vbt-batch", "4"]
-    )
+    out = bench.main(_flags(bars=2500, combos=8, repeat=1, min_time=0, vbt_batch=4))
     _check_common(out, 2500, out["combinations"])
     assert out["combinations"] >= 8
     for p in out["peers"].values():
@@ -93,7 +89,7 @@ def test_cpu_vs_vectorbt_both_peers():
 
 def test_bench_gpu_cpu_backend_in_chunks():
     bench = _load("bench_gpu")
-    out = bench.main(["--backend", "cpu", "--combos", "50", "--bars", "3000", "--chunk", "16"])
+    out = bench.main(_flags(backend="cpu", combos=50, bars=3000, chunk=16))
     _check_common(out, 3000, 50)
     cpu = out["peers"]["cpu"]
     _check_peer(cpu, 3000)
@@ -117,7 +113,7 @@ def test_bench_gpu_without_cuda_says_why():
         pytest.skip("a CUDA device is usable here")
     bench = _load("bench_gpu")
     with pytest.raises(SystemExit, match="CUDA is not usable"):
-        bench.main(["--combos", "10", "--bars", "100"])
+        bench.main(_flags(combos=10, bars=100))
 
 
 def test_bench_gpu_gpu_path_on_cuda_simulator(tmp_path):
@@ -128,14 +124,7 @@ def test_bench_gpu_gpu_path_on_cuda_simulator(tmp_path):
         [
             sys.executable,
             str(BENCH / "bench_gpu.py"),
-            "--combos",
-            "12",
-            "--bars",
-            "120",
-            "--chunk",
-            "8",
-            "--json",
-            str(path),
+            *_flags(combos=12, bars=120, chunk=8, json=path),
         ],
         capture_output=True,
         text=True,
@@ -199,18 +188,15 @@ def test_bench_pipeline_quick(tmp_path):
     bench = _load("bench_pipeline")
     path = tmp_path / "pipeline.json"
     out = bench.main(
-        [
-            "--quick",
-            "--repeat",
-            "1",
-            "--startup-repeat",
-            "1",
-            "--skip-ray",
-            "--skip-vectorbt",
-            "--skip-cold",
-            "--json",
-            str(path),
-        ]
+        _flags(
+            quick=True,
+            repeat=1,
+            startup_repeat=1,
+            skip_ray=True,
+            skip_vectorbt=True,
+            skip_cold=True,
+            json=path,
+        )
     )
     data = _check_pipeline(out, path, ["1", "2", "3"])
     assert data["ray"] is None and data["vectorbt"] is None
@@ -228,19 +214,7 @@ def test_bench_pipeline_quick_ray_vectorbt_cold(tmp_path):
     bench = _load("bench_pipeline")
     path = tmp_path / "pipeline.json"
     out = bench.main(
-        [
-            "--quick",
-            "--shapes",
-            "1,2",
-            "--repeat",
-            "1",
-            "--startup-repeat",
-            "1",
-            "--vbt-combos",
-            "1",
-            "--json",
-            str(path),
-        ]
+        _flags(quick=True, shapes="1,2", repeat=1, startup_repeat=1, vbt_combos=1, json=path)
     )
     data = _check_pipeline(out, path, ["1", "2"])
     assert {"ray_s", "kernel_s", "ratio_kernel_over_ray", "fixed_s", "fixed_total_s"} <= set(

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
+from tests.helpers import run_python
 from threadx.cli import main
 
 SPEC = """\
@@ -86,23 +84,13 @@ def test_already_complete_without_local_imports_no_ray(tmp_path, root):
     spec = write_spec(tmp_path)
     res = run_local(load_spec(spec), data_root=root, backend="cpu")
     assert res.manifest["status"] == "completed"
-    code = textwrap.dedent(f"""
+    code = f"""
         import sys
         from threadx.cli import main
         rc = main(["--data-root", {str(root)!r}, "sweep", "run", {str(spec)!r}])
         print("RAY_IMPORTED", "ray" in sys.modules, "RC", rc)
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    """
+    out = _python(tmp_path, code, timeout=120)
     assert f"run {res.run_id} already complete (finished " in out
     assert "showing stored results" in out and "overfitting:" in out
     assert "RAY_IMPORTED False RC 0" in out
@@ -160,15 +148,11 @@ def test_warm_up_in_process_is_warm_the_second_time():
     assert kernel_cache_state() == "warm"  # the first call filled the cache if needed
 
 
-def _python(tmp_path, env, code):
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def _python(cwd, code, timeout=600, **env):
+    """``python -c code`` in ``cwd``, without RAY_ADDRESS and with ``env``: it must succeed; its
+    stdout."""
+    base = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = run_python(code, cwd=cwd, env={**base, **env}, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -179,15 +163,14 @@ def test_cold_cache_compiles_once_for_every_process_and_says_so(tmp_path, root):
     the kernels and says so before the sweep; bars as a Ray worker gets them (read-only, from
     the object store) then load the same cache entries: nothing compiles a second time."""
     spec = write_spec(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")
+    cache = str(tmp_path / "numba-cache")
     cli = f"""
         import sys
         from threadx.cli import main
         sys.exit(main(["--data-root", {str(root)!r}, "sweep", "run", {str(spec)!r}, "--local",
                        "--fresh"]))
     """
-    out = _python(tmp_path, env, cli)
+    out = _python(tmp_path, cli, NUMBA_CACHE_DIR=cache)
     lines = out.splitlines()
     compiling = [i for i, line in enumerate(lines) if "compiling kernels" in line]
     assert len(compiling) == 1, out
@@ -224,11 +207,11 @@ def test_cold_cache_compiles_once_for_every_process_and_says_so(tmp_path, root):
                           "message": rep.message(), "read_only_compiled": compiled,
                           "after": kernel_cache_state()}))
     """
-    again = json.loads(_python(tmp_path, env, worker).strip().splitlines()[-1])
+    again = json.loads(_python(tmp_path, worker, NUMBA_CACHE_DIR=cache).strip().splitlines()[-1])
     assert again["before"] == "warm" and not again["cold"], again
     assert again["compiled"] == [] and "loaded from cache" in again["message"]
     assert again["read_only_compiled"] == [] and again["after"] == "warm", again
-    out = _python(tmp_path, env, cli)
+    out = _python(tmp_path, cli, NUMBA_CACHE_DIR=cache)
     assert "compiling kernels" not in out and "completed, 4 combinations" in out
 
 
@@ -248,7 +231,6 @@ def test_demo_shows_a_completed_demo_run_without_ray(tmp_path, monkeypatch):
         rc = main(["--data-root", {str(root)!r}, "demo"])
         print("RAY_IMPORTED", "ray" in sys.modules, "RC", rc)
     """
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    out = _python(tmp_path, env, code)
+    out = _python(tmp_path, code)
     assert f"run {res.run_id} already complete (finished " in out
     assert "top 10 of" in out and "RAY_IMPORTED False RC 0" in out

@@ -21,17 +21,9 @@ from pathlib import Path
 import pytest
 
 from actors import access, head
+from tests.ray_helpers import REPO, cluster_cli_env, free_port
 from threadx.core.config import apply_overrides, load_config
 from threadx.core.errors import ConfigError, ThreadXError
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -62,7 +54,7 @@ def isolated(monkeypatch):
     finally:
         state = head.read_state(raytmp / "ray")
         if state:  # a test failed half-way: stop exactly what it started
-            head._stop_group(state["pgid"], state.get("session"), raytmp / "ray", None)
+            head._stop_head(state.get("session"), raytmp / "ray", state.get("address"))
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(raytmp, ignore_errors=True)
 
@@ -70,18 +62,7 @@ def isolated(monkeypatch):
 @pytest.fixture
 def cli_env(isolated, tmp_path):
     home, ray_tmp = isolated
-    dash = free_port()
-    cfg = tmp_path / "configs" / "threadx.toml"
-    cfg.parent.mkdir()
-    cfg.write_text(
-        f"[paths]\ndata_root = '{tmp_path / 'data'}'\nallow_absolute_paths = true\n"
-        f"[cluster]\ndashboard_port = {dash}\n"
-    )
-    env = {
-        **os.environ,
-        "THREADX_CONFIG": str(cfg),
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-    }
+    env, dash = cluster_cli_env(tmp_path / "configs" / "threadx.toml", tmp_path / "data")
     return env, home, ray_tmp, dash
 
 
@@ -204,31 +185,37 @@ def test_busy_port_and_bad_resources_are_refused_before_anything_starts(isolated
     assert not ray_tmp.exists() or not any(ray_tmp.iterdir())
 
 
-def test_stop_group_stops_only_its_process_group_and_descendants(tmp_path):
+def test_stop_head_stops_only_its_session_and_descendants(tmp_path):
+    """The head's processes are found by the session name (or, for Ray's client server, the GCS
+    address) on their command line, plus descendants: no process groups, as on Windows."""
     tag = f"session_test_{os.getpid()}"
+    address = "10.0.0.1:6379"
     code = (
         "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
-        "'import os, time; os.setsid(); time.sleep(60)']); time.sleep(60)"
+        "'import time; time.sleep(60)']); time.sleep(60)"
     )
-    ours = subprocess.Popen([sys.executable, "-c", code, tag], start_new_session=True)
-    other = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", tag], start_new_session=True
+    ours = subprocess.Popen([sys.executable, "-c", code, tag])
+    server = subprocess.Popen(  # like `python -m ray.util.client.server --address=...`
+        [sys.executable, "-c", "import time; time.sleep(60)", "ray", f"--address={address}"]
     )
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", tag + "_2x"])
     try:
         import psutil
 
         deadline = time.monotonic() + 10
         while not psutil.Process(ours.pid).children() and time.monotonic() < deadline:
             time.sleep(0.05)
-        child = psutil.Process(ours.pid).children()[0]  # its own session, like a Ray worker
-        assert head._group_processes(ours.pid, "no_such_session") == []  # stale: kill nothing
-        (tmp_path / access.ADDRESS_FILE).write_text("10.0.0.1:6379")
-        assert head._stop_group(ours.pid, tag, tmp_path, "10.0.0.1:6379") == 0
-        assert ours.wait(timeout=10) is not None and head._living([child]) == []
+        child = psutil.Process(ours.pid).children()[0]  # its own command line, like a Ray worker
+        assert head._head_processes("no_such_session", None) == []  # stale: kill nothing
+        assert head._head_processes(None, None) == []
+        (tmp_path / access.ADDRESS_FILE).write_text(address)
+        assert head._stop_head(tag, tmp_path, address) == 0
+        assert ours.wait(timeout=10) is not None and server.wait(timeout=10) is not None
+        assert head._living([child]) == []
         assert not (tmp_path / access.ADDRESS_FILE).exists()
-        assert other.poll() is None  # another group with the same tag is untouched
+        assert other.poll() is None  # another session (its name only starts the same) untouched
     finally:
-        for p in (ours, other):
+        for p in (ours, server, other):
             p.kill()
             p.wait()
 

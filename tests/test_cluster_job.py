@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ray")
+from tests.ray_helpers import BIN, REPO, cluster_cli_env, free_port  # noqa: E402
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(*args: str, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -37,24 +29,16 @@ def cluster(tmp_path):
 
     data = tmp_path / "data"
     ensure_sample(OHLCVStore(data))
-    dash = free_port()
-    cfg = tmp_path / "proj" / "configs" / "threadx.toml"
-    cfg.parent.mkdir(parents=True)
-    cfg.write_text(
-        f"[paths]\ndata_root = '{data}'\nallow_absolute_paths = true\n"
-        f"[cluster]\ndashboard_port = {dash}\n"
-    )
     import tempfile
 
     # a Ray temp dir of its own: nobody's bare ray.init() joins this test cluster by accident
     ray_tmp = tempfile.mkdtemp(prefix="rtx", dir="/tmp")
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "THREADX_CONFIG": str(cfg),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_TMPDIR": ray_tmp,
-    }
+    env, dash = cluster_cli_env(
+        tmp_path / "proj" / "configs" / "threadx.toml",
+        data,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_TMPDIR=ray_tmp,
+    )
     gcs = free_port()
     up = run(
         str(BIN / "threadx"),

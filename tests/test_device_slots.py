@@ -45,22 +45,13 @@ def test_three_to_one_slots_give_three_quarters_of_the_work_on_fake_gpus(tmp_pat
     schedule adaptive: every slot pulls work as it finishes, so the 5090 gets 75 % +- 3 %."""
     import ray
 
-    from actors.client import ThreadXClient
-    from tests.ray_helpers import FAKE_GPUS, make_cfg, spec_4000
+    from tests.ray_helpers import connect_fake_gpus, make_cfg, spec_4000
 
     cfg = make_cfg(
         tmp_path_factory.mktemp("data"), workers={"5090": 3, "2060": 1}, schedule="adaptive"
     )
-    ray.init(
-        num_cpus=4,
-        num_gpus=2,
-        resources=FAKE_GPUS,
-        include_dashboard=False,
-        namespace="threadx",
-        logging_level="ERROR",
-    )
     try:
-        client = ThreadXClient(cfg).connect()
+        client = connect_fake_gpus(cfg, num_cpus=4)
         rid = client.submit(spec_4000(chunk=10, name="slots"))
         st = client.wait(rid, timeout=420)
         assert st.state == "completed", st

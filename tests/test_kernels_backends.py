@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_python
 from threadx.kernels import gpu_unavailable_reason, resolve_backend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,16 +50,8 @@ def test_missing_numba_cuda_is_reported(monkeypatch) -> None:
     assert resolve_backend("auto") == "cpu"
 
 
-def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, **env)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python(code, cwd=REPO, env=dict(os.environ, **env), timeout=240)
 
 
 def test_importing_kernels_imports_no_cuda_or_cupy() -> None:

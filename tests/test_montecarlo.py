@@ -173,21 +173,10 @@ def test_calibration_noise_and_planted_edge(store, name, kw):
     their own returns (P(>0) >= 0.9: resampling cannot undo the selection; DSR/PBO do that), the
     planted edge is profitable on every path, and it earns more than noise at a smaller drawdown.
     Measured (seeds 1-5): noise P(>0) 0.94-1.00, edge 1.00; seed 1 median 12.9 % vs 69.8 %."""
-    from tests.test_overfit import CAL_GRID, synthetic_1m
-    from threadx.sweep import run_local, spec_from_dict
+    from tests.test_overfit import calibration_sweep, synthetic_1m
     from threadx.sweep.overfit import add_monte_carlo
 
-    store.write(synthetic_1m(40_000, 1, **kw), exchange="synth", symbol=name, source="cal")
-    spec = spec_from_dict(
-        {
-            "name": name.lower(),
-            "data": {"symbols": [name], "timeframes": ["1m"], "exchange": "synth"},
-            "grid": CAL_GRID,
-            "fixed": {"fee_bps": 0.0},
-            "rank": {"by": ["sharpe"], "top_k": 5},
-        }
-    )
-    res = run_local(spec, data_root=store.data_root, backend="cpu", memory_budget_gb=2)
+    res = calibration_sweep(store, name, synthetic_1m(40_000, 1, **kw))
     rep = add_monte_carlo(res.run_dir, MonteCarloSettings(paths=1000, seed=0, top_k=5))
     combos = rep["monte_carlo"]["groups"][0]["combos"]
     blocks = [c["blocks"] for c in combos]

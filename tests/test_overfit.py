@@ -14,7 +14,7 @@ import pytest
 
 from threadx.strategy.metrics import periods_per_year
 from threadx.strategy.params import PARAM_NAMES
-from threadx.sweep import overfit
+from threadx.sweep import SweepResult, overfit
 from threadx.sweep.overfit import build_report, classify, load_report
 from threadx.sweep.report_text import format_report
 from threadx.sweep.results import rank
@@ -313,7 +313,8 @@ CAL_GRID = {
 }
 
 
-def _calibration_run(store, symbol: str, bars: pd.DataFrame) -> dict:
+def calibration_sweep(store, symbol: str, bars: pd.DataFrame) -> SweepResult:
+    """Store ``bars`` as ``synth/symbol`` and sweep CAL_GRID on them (no fees, top 5 by Sharpe)."""
     from threadx.sweep import run_local, spec_from_dict
 
     store.write(bars, exchange="synth", symbol=symbol, source="synthetic calibration series")
@@ -326,7 +327,11 @@ def _calibration_run(store, symbol: str, bars: pd.DataFrame) -> dict:
             "rank": {"by": ["sharpe"], "top_k": 5},
         }
     )
-    res = run_local(spec, data_root=store.data_root, backend="cpu", memory_budget_gb=2)
+    return run_local(spec, data_root=store.data_root, backend="cpu", memory_budget_gb=2)
+
+
+def _calibration_run(store, symbol: str, bars: pd.DataFrame) -> dict:
+    res = calibration_sweep(store, symbol, bars)
     stored = json.loads((res.run_dir / "report.json").read_text())
     assert stored == load_report(res.run_dir)
     g = stored["groups"][0]
@@ -470,23 +475,12 @@ def test_run_store_load_export_and_cli(store, tmp_path, capsys):
 
 
 def test_driver_service_writes_the_report_once(store, monkeypatch):
-    from tests.inline_executor import InlineExecutor
-    from threadx.sample import ensure_sample
-    from threadx.sweep.plan import load_datasets
-    from threadx.sweep.service import SweepService
+    from tests.inline_executor import inline_service
 
     writes = []
     real = overfit.write_report
     monkeypatch.setattr(overfit, "write_report", lambda d, **kw: writes.append(d) or real(d, **kw))
-    ensure_sample(store)
-
-    def load(spec):
-        got = load_datasets(spec, store)
-        return got, list(got)
-
-    svc = SweepService(
-        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
-    )
+    svc = inline_service(store)
     rid = svc.submit(_small_spec())
     svc.run_until_idle(0.01)
     assert svc.status(rid)["state"] == "completed" and len(writes) == 1

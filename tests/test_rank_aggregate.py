@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import results_frame
 from threadx.core.errors import ConfigError
 from threadx.sample import ensure_sample
 from threadx.sweep import run_local, spec_from_dict
@@ -19,25 +20,16 @@ DATASETS = [("AAA", "1h"), ("BBB", "1h"), ("AAA", "4h")]
 def _frame(values: dict[str, dict[tuple[int, float], float]], dd=None) -> pd.DataFrame:
     """Rows per dataset label ``SYM/tf``: ``{(bb_period, bb_std): sharpe}``; ``dd`` likewise for
     max_drawdown (default 0.1). combo_ids run dataset-major like a real run."""
-    rows, cid = [], 0
-    for label, cells in values.items():
-        sym, tf = label.split("/")
-        for (p, s), sharpe in cells.items():
-            mdd = 0.1 if dd is None else dd[label][(p, s)]
-            rows.append(
-                {
-                    "combo_id": cid,
-                    "symbol": sym,
-                    "timeframe": tf,
-                    "bb_period": p,
-                    "bb_std": s,
-                    "direction": "both",
-                    "sharpe": sharpe,
-                    "max_drawdown": mdd,
-                }
-            )
-            cid += 1
-    return pd.DataFrame(rows)
+
+    def rows():
+        for label, cells in values.items():
+            sym, tf = label.split("/")
+            for (p, s), sharpe in cells.items():
+                mdd = 0.1 if dd is None else dd[label][(p, s)]
+                params = {"bb_period": p, "bb_std": s, "direction": "both"}
+                yield sym, tf, {**params, "sharpe": sharpe, "max_drawdown": mdd}
+
+    return results_frame(rows())
 
 
 GRID = [(10, 1.5), (10, 2.5), (20, 1.5), (20, 2.5)]
@@ -240,61 +232,30 @@ def test_run_local_two_timeframes_worst(store, capsys):
     assert len(res.top(aggregate="none")) == 5 and "timeframe" in res.top(aggregate="none")
     assert list(res.top(aggregate="median")["sharpe"]) != list(top["sharpe"])
     # the CLI: spec's aggregate by default, --aggregate overrides, export carries it
-    rc = main(["--data-root", str(store.data_root), "sweep", "show", res.run_id])
-    out = capsys.readouterr().out
+
+    def show(*args: str) -> tuple[int, str]:
+        """``threadx sweep show RUN ARGS`` on this store: (exit code, stdout)."""
+        rc = main(["--data-root", str(store.data_root), "sweep", "show", res.run_id, *args])
+        return rc, capsys.readouterr().out
+
+    rc, out = show()
     assert rc == 0 and "worst case across 2 datasets" in out and "sharpe@BTCUSDT/1h" in out
     export = store.data_root / "median.csv"
-    rc = main(
-        [
-            "--data-root",
-            str(store.data_root),
-            "sweep",
-            "show",
-            res.run_id,
-            "--aggregate",
-            "median",
-            "--export",
-            str(export),
-        ]
-    )
-    out = capsys.readouterr().out
+    rc, out = show("--aggregate", "median", "--export", str(export))
     assert rc == 0 and "median across 2 datasets" in out
     back = pd.read_csv(export)
     assert len(back) == 12 and set(back["aggregate"]) == {"median"}
-    rc = main(
-        [
-            "--data-root",
-            str(store.data_root),
-            "sweep",
-            "show",
-            res.run_id,
-            "--aggregate",
-            "none",
-            "--top",
-            "3",
-        ]
-    )
-    out = capsys.readouterr().out
+    rc, out = show("--aggregate", "none", "--top", "3")
     assert rc == 0 and "across" not in out and "15m" in out
 
 
 def test_service_top_and_status_use_the_aggregate(store):
     """The driver's logic (no Ray): ``top`` ranks across datasets, the live status has no
     aggregate top until the run ends, ``report`` is None without a stored report."""
-    from tests.inline_executor import InlineExecutor
-    from threadx.sweep.plan import load_datasets
-    from threadx.sweep.service import SweepService
+    from tests.inline_executor import inline_service
 
-    ensure_sample(store)
     spec = _spec(aggregate="worst").model_copy(update={"chunk_size": 3})
-
-    def load(s):
-        ds = load_datasets(s, store)
-        return ds, list(ds)
-
-    svc = SweepService(
-        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
-    )
+    svc = inline_service(store)
     rid = svc.submit(spec)
     svc.step(0.01)
     svc.step(0.01)
@@ -325,20 +286,10 @@ def test_service_wait_status_returns_when_the_run_moves(store):
     import threading
     import time
 
-    from tests.inline_executor import InlineExecutor
-    from threadx.sweep.plan import load_datasets
-    from threadx.sweep.service import SweepService
+    from tests.inline_executor import inline_service
 
-    ensure_sample(store)
     spec = _spec(aggregate="none").model_copy(update={"chunk_size": 3})
-
-    def load(s):
-        ds = load_datasets(s, store)
-        return ds, list(ds)
-
-    svc = SweepService(
-        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
-    )
+    svc = inline_service(store)
     rid = svc.submit(spec)
     first = svc.wait_status(rid, None, timeout=30)  # nothing to compare with: now
     t0 = time.monotonic()

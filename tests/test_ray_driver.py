@@ -9,7 +9,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from tests.ray_helpers import local_results, make_cfg, spec_4000, wait_state  # noqa: E402
+from tests.ray_helpers import (  # noqa: E402
+    FAKE_GPUS,
+    connect_fake_gpus,
+    local_results,
+    make_cfg,
+    spec_4000,
+    wait_state,
+)
 from threadx.core.errors import ThreadXError  # noqa: E402
 from threadx.sweep.states import ClusterInfo, RunState, RunStatus  # noqa: E402
 
@@ -18,18 +25,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from actors.client import ThreadXClient
-
-    cfg = make_cfg(tmp_path_factory.mktemp("data"))
-    ray.init(
-        num_cpus=2,
-        num_gpus=2,
-        resources={"threadx_gpu_5090": 1, "threadx_gpu_2060": 1},
-        include_dashboard=False,
-        namespace="threadx",
-        logging_level="ERROR",
-    )
-    c = ThreadXClient(cfg).connect()
+    c = connect_fake_gpus(make_cfg(tmp_path_factory.mktemp("data")))
     yield c
     ray.shutdown()
 
@@ -124,11 +120,7 @@ def test_resources_return_to_total(client):
     t0 = time.monotonic()
     while time.monotonic() - t0 < 30:
         avail, total = ray.available_resources(), ray.cluster_resources()
-        if all(
-            avail.get(k, 0) == v
-            for k, v in total.items()
-            if k in ("CPU", "GPU", "threadx_gpu_5090", "threadx_gpu_2060")
-        ):
+        if all(avail.get(k, 0) == v for k, v in total.items() if k in ("CPU", "GPU", *FAKE_GPUS)):
             break
         time.sleep(0.5)
     assert avail.get("CPU") == total["CPU"] and avail.get("GPU") == total["GPU"]

@@ -11,7 +11,6 @@ import pickle
 import pandas as pd
 import pytest
 
-from threadx.sample import ensure_sample
 from threadx.sweep import shapes
 from threadx.sweep.controller import Progress
 from threadx.sweep.results import pareto_front, rank, rank_aggregate
@@ -108,13 +107,9 @@ def test_cluster_info_from_rays_node_list():
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """A completed two-dataset run in a service (inline executor, no Ray)."""
-    from tests.inline_executor import InlineExecutor
+    from tests.inline_executor import inline_service
     from threadx.data.store import OHLCVStore
-    from threadx.sweep.plan import load_datasets
-    from threadx.sweep.service import SweepService
 
-    store = OHLCVStore(tmp_path_factory.mktemp("data"))
-    ensure_sample(store)
     spec = spec_from_dict(
         {
             "name": "shapes",
@@ -124,14 +119,7 @@ def service(tmp_path_factory):
             "chunk_size": 4,
         }
     )
-
-    def load(s):
-        ds = load_datasets(s, store)
-        return ds, list(ds)
-
-    svc = SweepService(
-        store.data_root, load, lambda plan, _h: InlineExecutor(plan), memory_budget_gb=2
-    )
+    svc = inline_service(OHLCVStore(tmp_path_factory.mktemp("data")))
     rid = svc.submit(spec)
     svc.step(0.01)
     live = svc.status(rid)

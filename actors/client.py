@@ -360,9 +360,11 @@ class ThreadXClient:
     shutdown_driver = _blocking(shutdown_driver_async)
 
     # -- data store ------------------------------------------------------------------------
-    def catalog_async(self) -> Ref[pd.DataFrame]:
-        """The store's catalog frame (exchange, symbol, first, last, rows, gaps, files)."""
-        return self.data_store.catalog.remote()
+    def catalog_async(self, timeframes: bool = False) -> Ref[pd.DataFrame]:
+        """The store's catalog frame (exchange, symbol, first, last, rows, gaps, files) of the 1m
+        data; ``timeframes``: also a row per coarser imported timeframe, with the columns
+        ``timeframe`` and ``source`` (``OHLCVStore.list_frame``)."""
+        return self.data_store.catalog.remote(timeframes)
 
     # a file or folder of bars imported; the missing 1m bars of a symbol downloaded (its
     # progress: ingest_progress_async)

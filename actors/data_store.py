@@ -124,8 +124,9 @@ class DataStore:
         p = self.store.catalog_path
         return p.stat().st_mtime_ns if p.exists() else 0
 
-    def catalog(self) -> Any:
-        return self.store.list_frame()
+    def catalog(self, timeframes: bool = False) -> Any:
+        """The catalog frame (1m data; ``timeframes``: also coarser imported timeframes)."""
+        return self.store.list_frame(timeframes)
 
     def symbols(self) -> list[tuple[str, str]]:
         return self.store.symbols()

@@ -1,5 +1,6 @@
-"""The Data tab's side of the GUI backend: catalog, import, exchange ingest (with progress),
-resample and gaps, each one non-blocking request to the DataStore actor through the client.
+"""The Data tab's side of the GUI backend: catalog (1m and coarser timeframes), import, exchange
+ingest of many symbols at once (with per-symbol progress), resample and gaps, each one
+non-blocking request to the DataStore actor through the client.
 
 A controller of one area: it sees the backend only through :class:`gui.requests.Requests` (ask
 the typed client for object refs, post a snapshot, schedule a timer), never the whole app. Runs
@@ -8,39 +9,40 @@ on the backend thread; DearPyGui is never called here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from gui import charts, snapshots
+from gui import charts, ingest, snapshots
 from gui import viewmodels as vm
 from gui.requests import Requests
+
+
+@dataclass
+class _Batch:
+    """The batch ingest in flight: what the view shows of it and the ref of its report."""
+
+    model: ingest.BatchProgress
+    ref: Any
 
 
 class DataController:
     def __init__(self, requests: Requests) -> None:
         self.r = requests
-        self.ingesting: str | None = None  # the symbol whose ingest progress is polled
+        self.batch: _Batch | None = None  # the ingest whose progress is polled
+        self.stored: dict[str, tuple[str, ...]] = {}  # exchange -> stored symbols (catalog)
 
     def refresh_catalog(self) -> None:
-        self.r.ask(
-            "catalog",
-            [self.r.client().catalog_async(), self.r.client().data_root_async()],
-            self._on_catalog,
-            "data catalog",
-        )
+        client = self.r.client()
+        refs = [client.catalog_async(True), client.data_root_async()]  # True: every timeframe
+        self.r.ask("catalog", refs, self._on_catalog, "data catalog")
 
     def _on_catalog(self, frame: pd.DataFrame, data_root: str) -> None:
-        spans = tuple(
-            (
-                str(r.exchange),
-                str(r.symbol),
-                pd.Timestamp(r.first).isoformat(),
-                pd.Timestamp(r.last).isoformat(),
-            )
-            for r in frame.itertuples()
+        self.stored = ingest.stored_pairs(frame)
+        self.r.post(
+            snapshots.CatalogSnap(vm.catalog_rows(frame), vm.catalog_spans(frame), data_root)
         )
-        self.r.post(snapshots.CatalogSnap(vm.catalog_rows(frame), spans, data_root))
 
     def import_path(
         self,
@@ -78,45 +80,50 @@ class DataController:
         )
         self.r.ask(self.r.unique("import"), [ref], done, f"import {path}")
 
-    def ingest(
-        self,
-        symbol: str,
-        base_url: str,
-        start: str | None = None,
-        end: str | None = None,
-        exchange: str = "binance",
-    ) -> None:
-        """Download the missing 1m bars through the DataStore actor; progress is polled."""
-
-        def done(report: dict[str, Any]) -> None:
-            self.ingesting = None
-            keys = ("missing_before", "pages", "rows_received", "rows_added")
-            facts = ", ".join(f"{k} {report[k]:,}" for k in keys if k in report)
-            facts += f", confirmed gaps {len(report.get('confirmed_gaps') or [])}"
-            self.r.post(snapshots.DataResult("ingest", f"ingest of {symbol} done: {facts}"))
-            self.refresh_catalog()
-
-        ref = self.r.client().ingest_async(symbol, start or None, end or None, base_url, exchange)
-        if self.r.ask(f"ingest {symbol}", [ref], done, f"ingest {symbol}"):
-            self.ingesting = symbol
-            self.r.due["ingest"] = 0.0
+    def ingest(self, form: ingest.IngestForm, dry_run: bool = False) -> None:
+        """Start a batch ingest (or its dry run) of the form's symbols through the DataStore
+        actor, one batch at a time; each symbol's progress is polled (:meth:`poll_ingest`)."""
+        if self.batch is not None:
+            self.r.say("warning", "an ingest is running: wait for its summary")
+            return
+        ask = form.ask(dry_run)
+        known = ask["symbols"] + (self.stored.get(ask["exchange"], ()) if ask["stored"] else ())
+        model = ingest.BatchProgress(tuple(dict.fromkeys(known)), dry_run)
+        self.batch = _Batch(model, self.r.client().ingest_many_async(**ask))
+        self._show(model)
+        self.r.due["ingest"] = 0.0
 
     def poll_ingest(self) -> None:
-        symbol = self.ingesting
-        if symbol is None:
+        """Each symbol's progress while the batch runs; its report once it is in (asked only
+        then, so a long batch is never dropped as an unanswered request)."""
+        batch = self.batch
+        if batch is None:
             self.r.due["ingest"] = float("inf")
             return
+        client = self.r.client()
+        if client.ready([batch.ref], 0):
+            self.batch = None
 
-        def shown(p: dict[str, Any] | None) -> None:
-            if p and not p.get("done") and self.ingesting == symbol:
-                self.r.post(snapshots.DataResult("ingest", vm.ingest_progress_text(symbol, p)))
+            def done(report: dict[str, Any]) -> None:
+                self._show(batch.model.done(report))
+                if not batch.model.dry_run:
+                    self.refresh_catalog()
 
-        self.r.ask(
-            "ingest progress",
-            [self.r.client().ingest_progress_async(symbol)],
-            shown,
-            f"progress of the {symbol} ingest",
-        )
+            self.r.ask(self.r.unique("ingest"), [batch.ref], done, "ingest")
+            return
+        if batch.model.dry_run:
+            return
+
+        def shown(*answers: dict[str, Any] | None) -> None:
+            if self.batch is batch:
+                batch.model = batch.model.with_progress(answers)
+                self._show(batch.model)
+
+        refs = [client.ingest_progress_async(s) for s in batch.model.symbols]
+        self.r.ask("ingest progress", refs, shown, "progress of the ingest")
+
+    def _show(self, model: ingest.BatchProgress) -> None:
+        self.r.post(snapshots.DataResult("ingest", model.text(), table=model.table()))
 
     def resample(
         self, symbol: str, timeframe: str, exchange: str | None = None, n_columns: int = 1200

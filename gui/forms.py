@@ -90,7 +90,8 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
-def _split(text: str) -> list[str]:
+def split_list(text: str) -> list[str]:
+    """The words of a comma- or space-separated list (``"BTCUSDT, ETHUSDT"``)."""
     return [t for t in _SPLIT.split(text.strip()) if t]
 
 
@@ -137,8 +138,8 @@ def form_to_spec_dict(form: SweepForm) -> dict[str, Any]:
     """The spec dict of the form (as in a sweep TOML); raises ConfigError naming the field."""
     grid, fixed = _param_sections(form.params)
     data: dict[str, Any] = {
-        "symbols": [s.upper() for s in _split(form.symbols)],
-        "timeframes": _split(form.timeframes),
+        "symbols": [s.upper() for s in split_list(form.symbols)],
+        "timeframes": split_list(form.timeframes),
         "allow_gaps": bool(form.allow_gaps),
     }
     for key in ("exchange", "start", "end"):
@@ -151,7 +152,11 @@ def form_to_spec_dict(form: SweepForm) -> dict[str, Any]:
         "data": data,
         "grid": grid,
         "fixed": fixed,
-        "rank": {"by": _split(form.rank_by), "top_k": int(form.top_k), "aggregate": form.aggregate},
+        "rank": {
+            "by": split_list(form.rank_by),
+            "top_k": int(form.top_k),
+            "aggregate": form.aggregate,
+        },
     }
     if form.chunk_size:
         out["chunk_size"] = int(form.chunk_size)
@@ -216,9 +221,30 @@ def _clip(ts: str | None, default: pd.Timestamp, pick: Any) -> pd.Timestamp:
     return default if ts is None else pick(pd.Timestamp(ts), default)
 
 
+def _sources(rows: pd.DataFrame, symbol: str, timeframe: str) -> pd.DataFrame:
+    """The catalog rows of ``symbol`` that can serve ``timeframe`` bars: with a ``timeframe``
+    column (``list_frame(timeframes=True)``), the 1m truth and the stored coarser timeframes that
+    divide it (:mod:`threadx.data.timeframes`); without one, every row (1m spans)."""
+    from threadx.data.resample import timeframe_minutes
+
+    if "timeframe" not in rows.columns:
+        return rows
+    width = timeframe_minutes(timeframe)
+    able = rows[[width % timeframe_minutes(tf) == 0 for tf in rows["timeframe"]]]
+    if able.empty:
+        stored = ", ".join(sorted(set(rows["timeframe"]), key=timeframe_minutes))
+        raise ConfigError(
+            f"symbol {symbol} is stored only at {stored}: timeframe {timeframe} needs 1m bars "
+            "or a stored timeframe that divides it"
+        )
+    return able
+
+
 def bars_per_dataset(spec: SweepSpec, catalog: pd.DataFrame | None) -> dict[tuple[str, str], int]:
     """Bars of every (symbol, timeframe) of ``spec`` from the catalog's spans (an upper bound:
-    gaps are not subtracted). Raises ConfigError for a symbol the catalog does not hold."""
+    gaps are not subtracted), 1m data or data stored at a coarser timeframe that divides the
+    requested one (a row's ``last`` is its last bar's start). Raises ConfigError for a symbol
+    the catalog does not hold, or holds only at timeframes that cannot serve the request."""
     from threadx.data.resample import timeframe_minutes
 
     out: dict[tuple[str, str], int] = {}
@@ -228,8 +254,10 @@ def bars_per_dataset(spec: SweepSpec, catalog: pd.DataFrame | None) -> dict[tupl
             rows = rows[rows["exchange"] == spec.data.exchange]
         if rows is None or rows.empty:
             raise ConfigError(f"symbol {symbol} is not in the data catalog; import it first")
-        first = pd.Timestamp(rows["first"].min())
-        end = pd.Timestamp(rows["last"].max()) + pd.Timedelta(minutes=1)
+        rows = _sources(rows, symbol, tf)
+        widths = rows["timeframe"].map(timeframe_minutes) if "timeframe" in rows else 1
+        ends = pd.to_datetime(rows["last"]) + pd.to_timedelta(widths, unit="min")
+        first, end = pd.Timestamp(rows["first"].min()), pd.Timestamp(ends.max())
         lo, hi = _clip(spec.data.start, first, max), _clip(spec.data.end, end, min)
         minutes = max(0.0, (hi - lo).total_seconds() / 60)
         out[(symbol, tf)] = math.ceil(minutes / timeframe_minutes(tf))

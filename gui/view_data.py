@@ -1,4 +1,5 @@
-"""Data view: the catalog (symbol, span, rows, gaps), import a file or folder, resample, gaps."""
+"""Data view: the catalog (symbol, timeframe, span, rows, gaps), import a file or folder, ingest
+many symbols from the exchange (dry run, per-symbol progress and summary), resample, gaps."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
-from gui import snapshots, widgets
+from gui import ingest, snapshots, widgets
 from gui.view_exports import add_chart_button
 from gui.viewmodels import NO_DATA
 from gui.widgets import Shell
@@ -15,7 +16,6 @@ GREY = (160, 160, 160)
 #: What the error of each action asks for when a required input is empty.
 _NEEDS = {
     "import": "give a file or folder",
-    "ingest": "give a symbol (e.g. BTCUSDT)",
     "resample": "give a symbol and a timeframe",
     "gaps": "give a symbol",
 }
@@ -60,17 +60,42 @@ class DataView:
             callback=self._on_dialog,
         )
         dpg.add_separator()
-        dpg.add_text("Download missing 1m bars from Binance (incremental)")
-        dpg.add_input_text(label="symbol", tag="data/ingest_symbol", width=200)
+        dpg.add_text("Download missing 1m bars from Binance (incremental), many symbols at once")
+        dpg.add_radio_button(
+            [label for _, label in ingest.SOURCES],
+            tag="data/ingest_source",
+            horizontal=True,
+            default_value=ingest.SOURCES[0][1],
+        )
         dpg.add_input_text(
-            label="base URL",
-            tag="data/ingest_url",
-            width=300,
-            default_value="https://api.binance.com",
+            label="symbols", tag="data/ingest_symbols", width=380, hint="BTCUSDT, ETHUSDT ..."
+        )
+        dpg.add_input_text(
+            label="universe file",
+            tag="data/ingest_universe",
+            width=380,
+            hint="threadx data universe --out FILE",
+        )
+        dpg.add_input_text(
+            label="exchange", tag="data/ingest_exchange", width=200, default_value="binance"
+        )
+        dpg.add_input_text(
+            label="base URL", tag="data/ingest_url", width=300, hint="the exchange's REST API"
         )
         dpg.add_input_text(label="start (UTC, optional)", tag="data/ingest_start", width=200)
         dpg.add_input_text(label="end (UTC, optional)", tag="data/ingest_end", width=200)
-        dpg.add_button(label="Ingest", tag="data/ingest", callback=self.on_ingest)
+        dpg.add_input_int(
+            label="workers",
+            tag="data/ingest_workers",
+            width=200,
+            default_value=4,
+            min_value=1,
+            min_clamped=True,
+        )
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Dry run", tag="data/ingest_dry", callback=self.on_ingest_dry)
+            dpg.add_button(label="Start", tag="data/ingest", callback=self.on_ingest)
+        self.ingest_table = widgets.TableBox("data/ingest_table", 160)
         dpg.add_separator()
         dpg.add_text("Resample / gaps (click a catalog row to pick its symbol)")
         dpg.add_input_text(label="symbol", tag="data/symbol", width=200)
@@ -106,10 +131,31 @@ class DataView:
         dry_run = bool(dpg.get_value("data/dry_run"))
         self._request("import", {"path": path}, f"importing {path}...", dry_run=dry_run, **more)
 
-    def on_ingest(self, *_: Any) -> None:
-        symbol = self._field("ingest_symbol").upper()
-        more = self._fields(base_url="ingest_url", start="ingest_start", end="ingest_end")
-        self._request("ingest", {"symbol": symbol}, f"ingest of {symbol} started...", **more)
+    def read_ingest(self) -> ingest.IngestForm:
+        """The ingest fields as an :class:`~gui.ingest.IngestForm`."""
+        return ingest.IngestForm(
+            source=ingest.source_of(dpg.get_value("data/ingest_source")),
+            workers=int(dpg.get_value("data/ingest_workers")),
+            **self._fields(
+                symbols="ingest_symbols",
+                universe="ingest_universe",
+                exchange="ingest_exchange",
+                base_url="ingest_url",
+                start="ingest_start",
+                end="ingest_end",
+            ),
+        )
+
+    def on_ingest(self, *_: Any, dry_run: bool = False) -> None:
+        form = self.read_ingest()
+        if form.needs():
+            self.app.message("error", f"ingest: {form.needs()}")
+            return
+        self.app.send("ingest", form=form, dry_run=dry_run)
+        dpg.set_value("data/result", "dry run of the ingest..." if dry_run else "ingest started...")
+
+    def on_ingest_dry(self, *_: Any) -> None:
+        self.on_ingest(dry_run=True)
 
     def on_resample(self, *_: Any) -> None:
         symbol, tf = self._field("symbol"), self._field("timeframe")
@@ -164,4 +210,4 @@ class DataView:
             widgets.set_series("data/close", *snap.line)
             widgets.fit("data/plot_x", "data/plot_y")
         if snap.table is not None:
-            self.table.fill(snap.table)
+            (self.ingest_table if snap.kind == "ingest" else self.table).fill(snap.table)

@@ -73,14 +73,7 @@ class OverfitPanel:
                     "top K: Sharpe, probabilistic and deflated Sharpe ratio",
                     tag="results/overfit/top_title",
                 )
-                self.top = widgets.TableBox(
-                    "results/overfit/top",
-                    180,
-                    fixed=True,
-                    scroll_x=True,
-                    resizable=True,
-                    freeze=True,
-                )
+                self.top = widgets.TableBox("results/overfit/top", 180, **widgets.WIDE)
                 dpg.add_separator()
                 self.monte_carlo.build()
 
@@ -122,17 +115,13 @@ class OverfitPanel:
         if self.top is not None:
             self.top.fill(model, empty=empty)
 
-    @property
-    def top_cells(self) -> widgets.Cells:
-        return self.top.cells if self.top is not None else []
-
     def shown_text(self) -> dict[str, Any]:
         """What the panel shows (for tests): verdict, groups and top-K rows as text."""
         return {
             "verdict": dpg.get_value("results/overfit/verdict"),
             "header": dpg.get_value("results/overfit/header"),
             "hist": list(dpg.get_value("results/overfit/hist")[1]),
-            "top": [[widgets.cell_text(c) for c in row] for row in self.top_cells],
+            "top": widgets.texts_of(self.top),
             "monte_carlo": self.monte_carlo.shown_text(),
         }
 
@@ -174,10 +163,9 @@ class MonteCarloSection:
 
     def shown_text(self) -> dict[str, Any]:
         """What the section shows (for tests): header, group, columns and rows as text."""
-        cells = self.table.cells if self.table is not None else []
         return {
             "header": dpg.get_value("results/mc/header"),
             "group": dpg.get_value("results/mc/group"),
             "columns": widgets.table_columns("results/mc/table"),
-            "rows": [[widgets.cell_text(c) for c in row] for row in cells],
+            "rows": widgets.texts_of(self.table),
         }

@@ -81,14 +81,7 @@ class ResultsView:
                 )
                 dpg.add_text("", tag="results/rank_note")
             self.box = widgets.TableBox(
-                "results/table",
-                260,
-                fixed=True,
-                scroll_x=True,
-                resizable=True,
-                freeze=True,
-                sortable=True,
-                callback=self.on_sort,
+                "results/table", 260, sortable=True, callback=self.on_sort, **widgets.WIDE
             )
             with dpg.tab_bar(tag="results/panels"):
                 with dpg.tab(label="Heatmap and Pareto front", tag="results/panel/charts"):
@@ -236,7 +229,7 @@ class ResultsView:
     @property
     def cells(self) -> widgets.Cells:
         """The shown cells of the table (the rows that pass its filter)."""
-        return self.box.cells if self.box is not None else []
+        return widgets.cells_of(self.box)
 
     # -- drawing -----------------------------------------------------------------------------
     def _clear_heatmap(self) -> None:
@@ -337,4 +330,4 @@ class ResultsView:
 
     def displayed_rows(self) -> list[list[str]]:
         """The text of every shown table cell (what the user reads), row by row."""
-        return [[widgets.cell_text(c) for c in row] for row in self.cells]
+        return widgets.texts_of(self.box)

@@ -40,9 +40,7 @@ class WalkForwardPanel:
             dpg.add_combo((), tag="results/wf/dataset", width=200, callback=self.on_dataset)
             add_chart_button("walk-forward-equity")
             dpg.add_text("", tag="results/wf/degradation", wrap=1200)
-        self.folds = widgets.TableBox(
-            "results/wf/folds", 184, fixed=True, scroll_x=True, resizable=True, freeze=True
-        )
+        self.folds = widgets.TableBox("results/wf/folds", 184, **widgets.WIDE)
         with dpg.group(horizontal=True):
             with dpg.child_window(width=-340, height=-1, border=False):
                 title = "stitched out-of-sample equity (UTC)"
@@ -129,14 +127,6 @@ class WalkForwardPanel:
             )
         widgets.fit("results/wf/x", "results/wf/y")
 
-    @property
-    def fold_cells(self) -> widgets.Cells:
-        return self.folds.cells if self.folds is not None else []
-
-    @property
-    def metric_cells(self) -> widgets.Cells:
-        return self.metrics.cells if self.metrics is not None else []
-
     def shown_text(self) -> dict[str, Any]:
         """What the panel shows (for tests): header, degradation, stitched line, tables, plot."""
         return {
@@ -144,8 +134,8 @@ class WalkForwardPanel:
             "degradation": dpg.get_value("results/wf/degradation"),
             "stitched": dpg.get_value("results/wf/stitched"),
             "columns": widgets.table_columns("results/wf/folds"),
-            "folds": [[widgets.cell_text(c) for c in row] for row in self.fold_cells],
-            "metrics": [[widgets.cell_text(c) for c in row] for row in self.metric_cells],
+            "folds": widgets.texts_of(self.folds),
+            "metrics": widgets.texts_of(self.metrics),
             "equity": [list(v) for v in dpg.get_value("results/wf/equity")[:2]],
             "bounds": list(dpg.get_value("results/wf/bounds")[0]),
         }

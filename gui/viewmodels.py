@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import pandas as pd
 
+from threadx.data.resample import timeframe_minutes
 from threadx.sweep.progress import eta_text, format_duration
 from threadx.sweep.shapes import NO_DATA, Heatmap, Ranking, plain
 from threadx.sweep.states import ClusterInfo, RunState, RunStatus
@@ -471,17 +472,21 @@ def device_weights(
 
 
 def catalog_rows(frame: pd.DataFrame | None) -> TableModel:
-    """Catalog: exchange, symbol, first and last minute, span, rows, missing minutes and share."""
+    """Catalog: exchange, symbol, first and last bar, span, rows, missing minutes and share,
+    files; with the ``timeframe`` and ``source`` columns of ``list_frame(timeframes=True)`` also
+    the timeframe of each row (1m, or data imported at a coarser one) and where it came from."""
     if frame is None or frame.empty:
         return TableModel(("exchange", "symbol"), (), ())
+    coarse = "timeframe" in frame.columns
     rows = []
-    for r in frame.itertuples(index=False):
+    for r, width in zip(frame.itertuples(index=False), _widths(frame), strict=True):
         first, last = pd.Timestamp(r.first), pd.Timestamp(r.last)
-        span = format_span((last - first).total_seconds() + 60)
+        span = format_span((last - first).total_seconds() + 60 * width)
         rows.append(
             (
                 r.exchange,
                 r.symbol,
+                *((r.timeframe,) if coarse else ()),
                 fmt_value(first),
                 fmt_value(last),
                 span,
@@ -489,11 +494,13 @@ def catalog_rows(frame: pd.DataFrame | None) -> TableModel:
                 int(r.missing_minutes),
                 f"{float(r.missing_ratio):.2%}",
                 int(r.files),
+                *((r.source,) if coarse else ()),
             )
         )
     cols = (
         "exchange",
         "symbol",
+        *(("timeframe",) if coarse else ()),
         "first",
         "last",
         "span",
@@ -501,8 +508,32 @@ def catalog_rows(frame: pd.DataFrame | None) -> TableModel:
         "missing min",
         "missing",
         "files",
+        *(("source",) if coarse else ()),
     )
     return TableModel(cols, tuple(rows), tuple(f"{r[0]}/{r[1]}" for r in rows))
+
+
+def _widths(frame: pd.DataFrame) -> list[int]:
+    """Minutes per bar of each catalog row (1 without a ``timeframe`` column)."""
+    if "timeframe" not in frame.columns:
+        return [1] * len(frame)
+    return [timeframe_minutes(tf) for tf in frame["timeframe"]]
+
+
+def catalog_spans(frame: pd.DataFrame | None) -> tuple[tuple[str, str, str, str], ...]:
+    """(exchange, symbol, first minute, last minute) ISO of every catalog row, as the sweep
+    form's estimate reads them: a coarser timeframe's row covers up to its last bar's end."""
+    if frame is None or frame.empty:
+        return ()
+    return tuple(
+        (
+            str(r.exchange),
+            str(r.symbol),
+            pd.Timestamp(r.first).isoformat(),
+            (pd.Timestamp(r.last) + pd.Timedelta(minutes=width - 1)).isoformat(),
+        )
+        for r, width in zip(frame.itertuples(index=False), _widths(frame), strict=True)
+    )
 
 
 def format_span(seconds: float) -> str:
@@ -519,13 +550,3 @@ def tail_lines(text: str, n: int) -> tuple[str, ...]:
     """The last ``n`` lines of ``text``."""
     lines = text.splitlines()
     return tuple(lines[-n:]) if n > 0 else ()
-
-
-def ingest_progress_text(symbol: str, p: dict[str, Any]) -> str:
-    """``"ingest BTCUSDT: download 12,000 / 30,240 minutes (39.7 %), 12 requests"``."""
-    done, total = int(p.get("done_minutes") or 0), int(p.get("total_minutes") or 0)
-    pct = f" ({done / total:.1%})" if total else ""
-    return (
-        f"ingest {symbol}: {p.get('phase', 'download')} {done:,} / {total:,} minutes{pct}, "
-        f"{int(p.get('requests') or 0)} requests"
-    )

@@ -175,6 +175,21 @@ class TableBox:
         return export_table(self.name, lambda p: write_table(shown, p), Path(path))
 
 
+#: the options of a wide scrolling table: fixed column widths, horizontal scrolling, resizable
+#: columns and the first column frozen (results, top-K, folds)
+WIDE: dict[str, bool] = {"fixed": True, "scroll_x": True, "resizable": True, "freeze": True}
+
+
+def cells_of(box: TableBox | None) -> Cells:
+    """The shown cells of a table box not built yet (``None``) or built."""
+    return box.cells if box is not None else []
+
+
+def texts_of(box: TableBox | None) -> list[list[str]]:
+    """The shown rows of a table box as the texts on screen (for tests and exports)."""
+    return [[cell_text(c) for c in row] for row in cells_of(box)]
+
+
 def cell_text(cell: int | str) -> str:
     """The text a table cell shows (a text item's value or a selectable's label)."""
     if dpg.get_item_type(cell).endswith("mvSelectable"):

@@ -457,6 +457,39 @@ def test_form_estimate_counts_and_sizes_from_the_catalog():
     assert "catalog not loaded" in forms.estimate_form(form, None, 8.0).error
 
 
+def test_catalog_and_form_estimate_with_coarser_timeframes(store):
+    """A symbol stored only at 1h is listed with its timeframe and source, and the sweep form's
+    estimate finds it for a timeframe 1h divides, and refuses one it cannot serve."""
+    from gui import snapshots
+    from threadx.data.synth import gbm_ohlcv
+
+    store.write(gbm_ohlcv(2 * 1440, seed=1), exchange="binance", symbol="BTCUSDT")
+    hours = gbm_ohlcv(24 * 10, seed=2, bar_minutes=60)  # 2023-01-01 .. 01-10 23:00
+    store.write(hours, exchange="binance", symbol="ETHUSDT", timeframe="1h", source="eth.json")
+    frame = store.list_frame(timeframes=True)
+    rows = vm.catalog_rows(frame)
+    assert rows.columns[:3] == ("exchange", "symbol", "timeframe") and rows.columns[-1] == "source"
+    eth = dict(zip(rows.columns, rows.rows[rows.column("symbol").index("ETHUSDT")], strict=True))
+    assert (eth["timeframe"], eth["span"], eth["rows"]) == ("1h", "10 d 0 h", 240)
+    assert eth["source"] == "imported 1h: eth.json" and eth["last"] == "2023-01-10 23:00"
+    assert vm.catalog_rows(store.list_frame()).column("symbol") == ("BTCUSDT",)  # 1m only
+    spans = dict(((e, s), (a, b)) for e, s, a, b in vm.catalog_spans(frame))
+    assert spans["binance", "ETHUSDT"] == (
+        "2023-01-01T00:00:00+00:00",
+        "2023-01-10T23:59:00+00:00",  # the last 1h bar's last minute
+    )
+    snap = snapshots.CatalogSnap(rows, vm.catalog_spans(frame), "root")
+    for catalog in (frame, snap.frame()):  # the store's frame; the spans the sweep view reads
+        spec = forms.form_to_spec(forms.SweepForm(symbols="ETHUSDT", timeframes="4h, 1d"))
+        assert forms.bars_per_dataset(spec, catalog) == {
+            ("ETHUSDT", "4h"): 60,
+            ("ETHUSDT", "1d"): 10,
+        }
+        assert forms.estimate_form(forms.SweepForm(symbols="ETHUSDT BTCUSDT"), catalog, 8.0).ok
+    refused = forms.estimate_form(forms.SweepForm(symbols="ETHUSDT", timeframes="15m"), frame, 8.0)
+    assert not refused.ok and "ETHUSDT is stored only at 1h: timeframe 15m" in refused.error
+
+
 # ------------------------------------------------------------------------------------ drill-down
 
 

@@ -165,10 +165,6 @@ class ThreadXClient:
     def _remote(self, method: str, *args: Any) -> Ref:
         return getattr(self.driver, method).remote(*args)
 
-    def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
-        """The driver's ``method(*args)`` as it answers (untyped; prefer the typed methods)."""
-        return ray.get(self._remote(method, *args), timeout=timeout)
-
     # -- non-blocking requests -------------------------------------------------------------
     def ready(self, refs: Sequence[Ref], timeout: float) -> set[Ref]:
         """The refs of ``refs`` whose answers are in, waiting up to ``timeout`` s for one."""

@@ -36,6 +36,25 @@ PREFIX = "@@bench "
 from threadx.core.units import NS_PER_MINUTE  # noqa: E402 -- the one home of time units
 
 
+# --- options -------------------------------------------------------------------------------------
+def peer_options(
+    ap: Any, bars: int, combos: int, repeat: int, min_time: float, threads_help: str
+) -> None:
+    """The options every peer benchmark takes: the data (bars, synthetic or real, seed), the grid
+    size, timed runs, numba threads, the JSON output and the hidden worker switch."""
+    import argparse
+
+    ap.add_argument("--bars", type=int, default=bars, help="1m bars (default %(default)s)")
+    ap.add_argument("--combos", type=int, default=combos, help="combinations (rounded to the grid)")
+    ap.add_argument("--repeat", type=int, default=repeat, help="timed runs per peer, best kept")
+    ap.add_argument("--min-time", type=float, default=min_time, help="repeat for N s, mean pass")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help=threads_help)
+    ap.add_argument("--real", action="store_true", help="tile the real BTCUSDT 1m sample")
+    ap.add_argument("--seed", type=int, default=7, help="seed of the synthetic bars")
+    ap.add_argument("--json", type=Path, help="write the numbers to this JSON file")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+
+
 # --- bars ----------------------------------------------------------------------------------------
 def make_bars(n_bars: int, real: bool = False, seed: int = 7) -> dict[str, Any]:
     """1-minute bars as plain float64 arrays plus ``times_ns`` (int64) and a description.

@@ -58,7 +58,6 @@ CPU >= 100x vectorbt; the ratio is printed as ThreadX / vectorbt.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -191,33 +190,10 @@ def vectorbt_peer(args: argparse.Namespace) -> Any:
 # --- parent --------------------------------------------------------------------------------------
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bars", type=int, default=DEFAULT_BARS, help="1m bars (default %(default)s)")
-    ap.add_argument(
-        "--combos",
-        type=int,
-        default=DEFAULT_COMBOS,
-        help="combinations, rounded up to the grid (default %(default)s)",
+    # bars, combinations, timed runs, seconds per timed run, what --threads sets
+    h.peer_options(
+        ap, DEFAULT_BARS, DEFAULT_COMBOS, 3, 2.0, "numba threads for ThreadX (default: all cores)"
     )
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per peer, best kept")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="numba threads for ThreadX (default: all cores, %(default)s)",
-    )
-    ap.add_argument(
-        "--min-time",
-        type=float,
-        default=2.0,
-        help="a timed run repeats a peer's whole pipeline until this many seconds "
-        "have passed and reports the mean pass (default %(default)s)",
-    )
-    ap.add_argument(
-        "--real",
-        action="store_true",
-        help="tile the bundled real BTCUSDT 1m sample instead of synthetic GBM bars",
-    )
-    ap.add_argument("--seed", type=int, default=7, help="seed of the synthetic bars")
     ap.add_argument(
         "--vbt-batch",
         type=int,
@@ -237,8 +213,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "with threadx importable); default: this one",
     )
     ap.add_argument("--skip-vectorbt", action="store_true", help="time ThreadX only")
-    ap.add_argument("--json", type=Path, help="write the numbers to this JSON file")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 

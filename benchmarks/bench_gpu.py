@@ -32,7 +32,6 @@ the best time of each is kept.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,38 +112,17 @@ def peer(args: argparse.Namespace, backend: str) -> Any:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--combos", type=int, default=DEFAULT_COMBOS, help="default %(default)s")
-    ap.add_argument("--bars", type=int, default=DEFAULT_BARS, help="1m bars (default %(default)s)")
-    ap.add_argument(
-        "--backend",
-        choices=["both", "gpu", "cpu"],
-        default="both",
-        help="which kernels to time (default %(default)s)",
+    # bars, combinations, timed runs, seconds per timed run, what --threads sets
+    h.peer_options(
+        ap,
+        DEFAULT_BARS,
+        DEFAULT_COMBOS,
+        1,
+        0.0,
+        "numba threads of the CPU kernel (default: all cores)",
     )
-    ap.add_argument(
-        "--chunk",
-        type=int,
-        default=0,
-        help="combinations per chunk for both backends; 0 = the sweep's automatic "
-        "chunking per backend (default)",
-    )
-    ap.add_argument("--repeat", type=int, default=1, help="timed runs per backend, best kept")
-    ap.add_argument(
-        "--min-time",
-        type=float,
-        default=0.0,
-        help="repeat a backend's sweep until this many seconds, report the mean",
-    )
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="numba threads of the CPU kernel (default: all cores, %(default)s)",
-    )
-    ap.add_argument("--real", action="store_true", help="tile the real BTCUSDT 1m sample")
-    ap.add_argument("--seed", type=int, default=7, help="seed of the synthetic bars")
-    ap.add_argument("--json", type=Path, help="write the numbers to this JSON file")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--backend", choices=["both", "gpu", "cpu"], default="both", help="kernels")
+    ap.add_argument("--chunk", type=int, default=0, help="combinations per chunk (0: automatic)")
     return ap.parse_args(argv)
 
 

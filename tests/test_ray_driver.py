@@ -167,7 +167,9 @@ def test_typed_client_answers(client):
     p = client.pareto(rid)
     assert isinstance(p, Pareto) and p.n_results == 4000 and p.front_ids
     assert isinstance(client.spec(rid), SweepSpec) and client.spec(rid).count() == 4000
-    assert client.data_root() == Path(client.call("data_root")) == client.cfg.data_root
+    assert (
+        client.data_root() == Path(client.resolve(client.data_root_async())) == client.cfg.data_root
+    )
     info = client.cluster_info()
     assert isinstance(info, ClusterInfo) and not info.embedded and info.total["GPU"] == 2
     assert info.nodes[0].alive and info.nodes[0].gpu_devices == ("2060", "5090")

@@ -20,16 +20,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 POSIX_ONLY = ("setsid", "killpg", "getpgid", "setpgid", "getpgrp", "setpgrp")
 SELECTION = [
-    "tests/test_store.py",
-    "tests/test_importers.py",
-    "tests/test_binance.py",
-    "tests/test_sweep.py::test_run_local_results_equal_reference",
-    "tests/test_foundations.py",
-    "tests/test_cluster.py::test_stop_head_stops_only_its_session_and_descendants",
+    "tests/data/test_store.py",
+    "tests/data/test_importers.py",
+    "tests/data/test_binance.py",
+    "tests/sweep/test_sweep.py::test_run_local_results_equal_reference",
+    "tests/core/test_foundations.py",
+    "tests/actors/test_cluster.py::test_stop_head_stops_only_its_session_and_descendants",
 ]
 # A SIGKILLed holder leaves filelock's soft lock file behind (the only lock Linux has without
 # fcntl); Windows' msvcrt lock dies with its holder as fcntl's does, so that case is not Windows'.
-DESELECT = "tests/test_binance.py::test_killed_ingest_process_resumes_without_loss"
+DESELECT = "tests/data/test_binance.py::test_killed_ingest_process_resumes_without_loss"
 
 BOOT = f"""
 import os, sys

@@ -1,7 +1,7 @@
 """SHA-256: the one home of every digest ThreadX derives an identity or a cache key from.
 
 The byte layouts below are fixed: run ids, spec fingerprints, data fingerprints and cache keys
-are made of them, so changing one changes every id (``tests/test_hashing.py`` pins them).
+are made of them, so changing one changes every id (``tests/core/test_hashing.py`` pins them).
 
 * :func:`sha256_file` -- a file's bytes (catalog checksums, archive ``.CHECKSUM`` checks);
 * :func:`sha256_json` -- the canonical JSON text of a value (spec fingerprints, run ids, bars

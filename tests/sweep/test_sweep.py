@@ -95,7 +95,7 @@ def test_spec_errors_name_key_and_rule(tmp_path):
 def test_shipped_sweep_specs_load():
     from pathlib import Path
 
-    specs = sorted((Path(__file__).resolve().parents[1] / "configs" / "sweeps").glob("*.toml"))
+    specs = sorted((Path(__file__).resolve().parents[2] / "configs" / "sweeps").glob("*.toml"))
     assert specs
     for p in specs:
         s = load_spec(p)
@@ -230,6 +230,6 @@ def test_demo_spec_matches_shipped_toml():
 
     from threadx.cli.run import DEMO_SPEC
 
-    shipped = load_spec(Path(__file__).resolve().parents[1] / "configs/sweeps/demo.toml")
+    shipped = load_spec(Path(__file__).resolve().parents[2] / "configs/sweeps/demo.toml")
     assert spec_from_dict(DEMO_SPEC).fingerprint() == shipped.fingerprint()
     assert shipped.count() >= 1000

@@ -35,7 +35,7 @@ from threadx.sweep.montecarlo import MonteCarloSettings, resample_combination
 from threadx.sweep.spec import spec_from_dict
 from threadx.sweep.states import RunState, RunStatus, RunSummary
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GRID = {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.5]}
 SPEC = {
     "name": "exp",
@@ -284,7 +284,7 @@ def _backend(runs: list[RunSummary]):
     """The backend over a fake client that knows one finished run (its spec, status, results and
     report) and the list ``runs``; no cluster view (it needs a configuration), no log file."""
     from gui.backend import Backend
-    from tests.gui_fakes import FakeClient
+    from tests.gui.gui_fakes import FakeClient
 
     class Client(FakeClient):
         def answer(self, method: str, *args: Any) -> Any:
@@ -425,7 +425,7 @@ def test_logs_view_filters_by_level_and_logger(dpg_context):
 def test_window_opens_the_latest_run_and_saves_charts_and_tables(tmp_path):
     """The app (backend over a fake client, no Ray) in a child process under Xvfb."""
     pytest.importorskip("dearpygui.dearpygui")
-    cmd = [sys.executable, "-m", "tests.test_gui_exports", str(tmp_path)]
+    cmd = [sys.executable, "-m", "tests.gui.test_gui_exports", str(tmp_path)]
     if not os.environ.get("DISPLAY"):
         xvfb_run = shutil.which("xvfb-run")
         if xvfb_run is None:

@@ -20,8 +20,8 @@ import pytest
 dpg = pytest.importorskip("dearpygui.dearpygui")
 ray = pytest.importorskip("ray")
 
-from tests import gui_e2e_checks as e2e  # noqa: E402
-from tests.gui_e2e_checks import TIMINGS  # noqa: E402
+from tests.gui import gui_e2e_checks as e2e  # noqa: E402
+from tests.gui.gui_e2e_checks import TIMINGS  # noqa: E402
 from tests.ray_helpers import REPO, make_cfg  # noqa: E402
 
 pytestmark = [pytest.mark.gui, pytest.mark.ray, pytest.mark.timeout(300)]
@@ -494,13 +494,13 @@ def test_gui_verb_refuses_without_display(monkeypatch):
 
 
 def test_walk_forward_panel_end_to_end(app, cluster, shots):
-    """A walk-forward run in the Results > Walk-forward panel (tests/gui_walkforward_checks.py)."""
+    """A walk-forward run in the Results > Walk-forward panel (gui_walkforward_checks.py)."""
     import json
 
     import pandas as pd
 
     from gui.walkforward import NOT_WALK_FORWARD
-    from tests import gui_walkforward_checks as wf
+    from tests.gui import gui_walkforward_checks as wf
     from threadx.sweep.walkforward import EQUITY_FILE, REPORT_FILE
 
     app.pump(lambda: app.connection is not None and app.connection.ok, 90, "connected")

@@ -272,7 +272,7 @@ def test_overfit_view_folds_classes_and_annual_max():
 def backend():
     from gui.backend import Backend
     from gui.run_controller import FollowedRun
-    from tests.gui_fakes import FakeClient
+    from tests.gui.gui_fakes import FakeClient
 
     b = Backend(cfg=None)
     spec = spec_from_dict(

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fake_exchange import (
+
+from tests.fake_exchange import (
     FakeClock,
     FakeExchange,
     Faults,
@@ -27,7 +28,6 @@ from fake_exchange import (
     load_rows,
     sliding_max_weight,
 )
-
 from threadx.core.errors import DataError, ThreadXError
 from threadx.data.binance import (
     import_archives,
@@ -41,7 +41,7 @@ from threadx.data.binance_verify import verify
 from threadx.data.importers import read_file
 from threadx.data.store import OHLCVStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CSV = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture
 SYM, EXCH = "BTCUSDT", "binance_us"
 START, END = "2023-03-01", "2023-03-22"

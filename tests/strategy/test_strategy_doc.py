@@ -24,7 +24,7 @@ import pytest
 from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, StrategyParams
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "STRATEGY.md"
 #: Where citations are looked for: the library (the issue's scope) and the other code that cites it.
 CITING_DIRS = ("threadx", "gui", "actors", "benchmarks", "tests")

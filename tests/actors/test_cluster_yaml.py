@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 yaml = pytest.importorskip("yaml")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

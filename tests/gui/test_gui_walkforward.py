@@ -328,7 +328,7 @@ def test_service_none_for_a_plain_or_unfinished_run(tmp_path):
 def backend():
     from gui.backend import Backend
     from gui.run_controller import FollowedRun
-    from tests.gui_fakes import FakeClient
+    from tests.gui.gui_fakes import FakeClient
 
     b = Backend(cfg=None)
     b.client = FakeClient()

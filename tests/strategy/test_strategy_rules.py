@@ -87,7 +87,7 @@ def _reference_row(result: BacktestResult) -> np.ndarray:
 def assert_cpu_kernel_agrees(bars: list, params: StrategyParams, result: BacktestResult) -> None:
     """The fused CPU kernel on the same table: every metric, statistic and block sum equal to
     the reference's (integers exactly, the rest within 1e-9 relative)."""
-    from tests.test_kernels import _mismatches
+    from tests.kernels.test_kernels import _mismatches
     from threadx.kernels.cpu import run_sweep_cpu
     from threadx.strategy.pack import pack
 

@@ -31,7 +31,7 @@ from threadx.sweep.walkforward import (
     load_walk_forward,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400 * 10**9
 T0 = pd.Timestamp("2023-03-01", tz="UTC").value
 

@@ -103,7 +103,13 @@ def test_source_versions_keep_their_layouts(monkeypatch):
     root = Path(threadx.__file__).parent
     version = threadx.__version__.encode()
     h = hashlib.sha256(version)
-    for rel in ("data/store.py", "data/schema.py", "data/gaps.py", "data/resample.py"):
+    for rel in (
+        "data/store.py",
+        "data/schema.py",
+        "data/gaps.py",
+        "data/resample.py",
+        "data/timeframes.py",
+    ):
         h.update(b"\0" + (root / rel).read_bytes())
     h.update(b"\0" + (root / "sweep/dataset.py").read_bytes())
     assert BARS_CODE_VERSION == h.hexdigest()[:12]

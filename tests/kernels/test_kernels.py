@@ -38,7 +38,7 @@ from threadx.strategy.pack import pack
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import simulate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REL, ABS = 1e-9, 1e-12
 BATCH = 25
 EXAMPLES = 10  # x 3 timeframes x BATCH = 750 hypothesis combinations

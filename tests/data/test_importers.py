@@ -28,7 +28,7 @@ from threadx.data.schema import COLUMNS, validate_ohlcv
 BTCUSDT = "binance_us/BTCUSDT_1m_2023-03-01_2023-03-21.csv"  # under the `real_data` fixture
 KRAKEN = "kraken/XBTUSDC_1m_2023-01-01_2023-03-31.csv"
 SAMPLE = (
-    Path(__file__).resolve().parents[1] / "threadx" / "sample" / "binance_us_BTCUSDT_1m.parquet"
+    Path(__file__).resolve().parents[2] / "threadx" / "sample" / "binance_us_BTCUSDT_1m.parquet"
 )
 LATER = pd.Timestamp("2030-01-01", tz="UTC")  # a `now` after every fixture row
 HEADER = "open_time,open,high,low,close,volume\n"

@@ -7,7 +7,7 @@ import pytest
 from threadx.core.config import apply_overrides, load_config
 from threadx.core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

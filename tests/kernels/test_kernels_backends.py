@@ -1,6 +1,7 @@
 """Choosing the kernel backend: CPU always, GPU only with a usable CUDA device and a reason
 otherwise; importing the kernels loads no CUDA package; the GPU code path under numba's CUDA
-simulator equals the CPU kernel (the GPU parity on a real device is in tests/test_kernels.py,
+simulator equals the CPU kernel (the GPU parity on a real device is in
+tests/kernels/test_kernels.py,
 marked ``gpu``)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from tests.helpers import run_python
 from threadx.kernels import gpu_unavailable_reason, resolve_backend
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_resolve_backend_cpu_and_bad_name() -> None:

@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
-from fake_exchange import FakeExchange, data_cli
 
+from tests.fake_exchange import FakeExchange, data_cli
 from threadx.core.errors import ConfigError, DataError
 from threadx.data.universe import (
     fetch_markets,
@@ -18,7 +18,7 @@ from threadx.data.universe import (
     select_universe,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAP = REPO / "tests" / "data" / "universe"
 NEVER = {
     "USDT",

@@ -1,4 +1,4 @@
-"""Checks of the walk-forward end-to-end scenario (the test itself is in tests/test_gui_e2e.py:
+"""Checks of the walk-forward end-to-end scenario (the test itself is in tests/gui/test_gui_e2e.py:
 one DearPyGui viewport per process, so every GUI scenario shares that module's app fixture).
 
 A walk-forward run is submitted through the backend as the sweep form does; the Walk-forward

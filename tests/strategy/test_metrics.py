@@ -45,7 +45,7 @@ def _sample_stats(r: list[float]) -> tuple[float, float]:
 
 
 def test_names_in_table_order_and_types() -> None:
-    # the order itself is STRATEGY.md's metric table (tests/test_strategy_doc.py checks it)
+    # the order itself is STRATEGY.md's metric table (tests/strategy/test_strategy_doc.py checks it)
     assert len(METRIC_NAMES) == 18 == len(set(METRIC_NAMES))
     assert METRIC_NAMES[0] == "final_equity" and METRIC_NAMES[-1] == "ruined"
     assert INT_METRICS == ("n_trades", "ruined")

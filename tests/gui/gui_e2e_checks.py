@@ -1,4 +1,4 @@
-"""Helpers of the GUI end-to-end test (tests/test_gui_e2e.py): a display that can open a
+"""Helpers of the GUI end-to-end test (tests/gui/test_gui_e2e.py): a display that can open a
 DearPyGui window, timed steps, typing into the form, starting a run, and the checks of the Results
 table and heatmap against the run store."""
 

@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GUI = sorted((REPO / "gui").glob("*.py"))
 
 

@@ -85,11 +85,12 @@ class SweepPlan:
 
     @property
     def total(self) -> int:
-        return self.spec.combos_per_dataset() * len(self.datasets)
+        """Result rows of the run: the grid, or the search's budget, per dataset."""
+        return self.spec.rows_per_dataset() * len(self.datasets)
 
     @property
     def bar_steps(self) -> int:
-        per = self.spec.combos_per_dataset()
+        per = self.spec.rows_per_dataset()
         return sum(d.n_bars * per for d in self.datasets)
 
     def task_bar_steps(self, task: Task) -> int:
@@ -111,20 +112,36 @@ class SweepPlan:
             "bar_steps": self.bar_steps,
             "datasets": [d.describe() for d in self.sources or self.datasets],
             **({"walk_forward": [f.describe() for f in self.folds]} if self.folds else {}),
+            **({"search": self._search()} if self.spec.search.sampling else {}),
+        }
+
+    def _search(self) -> dict[str, Any]:
+        se = self.spec.search
+        return {
+            "method": se.method,
+            "trials": se.trials,
+            "batch": se.batch,
+            "seed": se.seed,
+            "space": self.spec.combos_per_dataset(),
         }
 
 
 def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> SweepPlan:
     """Cut the sweep into tasks; ``gpu`` (workers run the GPU kernel) selects big tasks. With
-    ``[walk_forward]`` the tasks cover (dataset x fold x chunk of the grid) on train slices."""
+    ``[walk_forward]`` the tasks cover (dataset x fold x chunk of the grid) on train slices. With
+    a sampling ``[search]`` a task is a batch of trials: rows ``start:stop`` of the dataset's
+    ``trials`` (its combo ids), ``batch`` per task, whatever the backend."""
     sources, folds = tuple(datasets), ()
     if spec.walk_forward is not None:
         from threadx.sweep.folds import fold_datasets
 
         folds, datasets = fold_datasets(spec, datasets)
-    per = spec.combos_per_dataset()
+    per = spec.rows_per_dataset()
     n_bars = max(d.n_bars for d in datasets)
-    chunk = spec.chunk_size or auto_chunk_size(n_bars, per, gpu)
+    if spec.search.sampling:
+        chunk = min(spec.search.batch, per)
+    else:
+        chunk = spec.chunk_size or auto_chunk_size(n_bars, per, gpu)
     tasks, tid = [], 0
     for di in range(len(datasets)):
         for start in range(0, per, chunk):

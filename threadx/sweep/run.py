@@ -235,6 +235,8 @@ def run_local(
         datasets = load_datasets(spec, OHLCVStore(root))
     need = check_memory(spec, datasets, budget)
     plan = plan_sweep(spec, datasets, gpu=resolved == "gpu")
+    if spec.search.sampling:
+        return _search_in_process(plan, root, resolved, resume, need, progress, max_tasks)
     executor = InProcessExecutor(plan, resolved, prepare_first=True)
     try:
         # the run is running from the moment its folder is opened (one manifest write, not two)
@@ -252,23 +254,66 @@ def run_local(
         executor.close()
 
 
-def _run_in_process(
+def _search_in_process(
     plan: SweepPlan,
-    store: RunStore,
-    executor: InProcessExecutor,
+    root: Path,
+    backend: str,
+    resume: bool,
+    need: int,
     progress: ProgressFn | None,
     max_tasks: int | None,
 ) -> SweepResult:
+    """A sampling ``[search]`` (threadx.sweep.search): the same lifecycle, batches of trials
+    as tasks; a fresh run also starts a fresh study."""
+    from threadx.sweep.search import SearchExecutor
+    from threadx.sweep.study import JOURNAL
+
+    store = open_store(
+        plan,
+        root / "runs",
+        backend,
+        fresh=not resume,
+        estimated_bytes=need,
+        status=RunState.RUNNING,
+        started=now_iso(),
+    )
+    if not resume:
+        (store.dir / JOURNAL).unlink(missing_ok=True)
+    executor = SearchExecutor(plan, backend, store)
+    try:
+        return _run_in_process(plan, store, executor, progress, max_tasks)
+    finally:
+        executor.close()
+
+
+def _run_in_process(
+    plan: SweepPlan,
+    store: RunStore,
+    executor: Any,
+    progress: ProgressFn | None,
+    max_tasks: int | None,
+) -> SweepResult:
+    """``executor``: an :class:`InProcessExecutor`, or a search's executor
+    (:class:`threadx.sweep.search.SearchExecutor`: told each stored part, progress and
+    manifest extras, its own depth)."""
     parts: dict[int, pa.Table] = {}
+    recorded = getattr(executor, "recorded", None)
+
+    def on_part(task: Task, part: pa.Table) -> None:
+        parts[task.task_id] = part
+        if recorded is not None:
+            recorded(task, part)
+
+    extra = getattr(executor, "progress_extra", dict)
     ctl = SweepController(
         plan,
         store,
         executor,
         schedule="adaptive",
         # two in flight: a part is written while the next one's kernel runs; one when the run
-        # must stop after exactly max_tasks tasks
-        inflight=2 if max_tasks is None else 1,
-        on_part=lambda task, part: parts.__setitem__(task.task_id, part),
+        # must stop after exactly max_tasks tasks (or when each batch depends on the last)
+        inflight=min(getattr(executor, "inflight", 2), 2 if max_tasks is None else 1),
+        on_part=on_part,
     )
     already = ctl.progress.done_tasks
     log.info("run %s: %d task(s), %d already done", plan.run_id, len(plan.tasks), already)
@@ -280,7 +325,7 @@ def _run_in_process(
         more = ctl.step()
         if progress is not None and ctl.progress.done_tasks != seen:
             seen = ctl.progress.done_tasks
-            progress(ctl.status())
+            progress({**ctl.status(), **extra()})
         if ctl.paused:
             store.update_manifest(status=RunState.INTERRUPTED)
             return open_run(store.dir)
@@ -295,6 +340,7 @@ def _run_in_process(
         "prepare_s": executor.prepare_s,
         "device_shares": {executor.backend: 1.0},
         "peak_rss_bytes": peak_rss_bytes(),
+        **getattr(executor, "manifest_extra", dict)(),
     }
     if len(parts) != len(plan.tasks) or plan.folds:  # resumed, or walk-forward: from disk
         store.write_manifest(manifest)

@@ -30,6 +30,12 @@ A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
     step = "2d"                              # default: test; must be >= test
     mode = "rolling"                         # rolling | anchored
 
+    [search]                                 # optional: sample the grid instead of sweeping it
+    method = "tpe"                           # grid | random | sobol | tpe | nsga2
+    trials = 20000                           # the budget: distinct combinations evaluated
+    batch = 1024                             # trials per chunk (one kernel call)
+    seed = 0
+
 The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
 Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0.3``, not
 ``0.30000000000000004``). :meth:`SweepSpec.count` counts combinations without building them.
@@ -38,6 +44,10 @@ Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0
 its ranked metrics across all the sweep's datasets (symbols x timeframes; see
 :func:`threadx.sweep.results.rank_aggregate`); ``"none"`` ranks every (dataset, combination) row
 on its own. With a single dataset an aggregate is allowed and equals that dataset's values.
+
+``[search]`` (:class:`SearchSpec`) evaluates ``trials`` combinations of the grid's space instead
+of all of them, ``batch`` per chunk (see :mod:`threadx.sweep.search`); ``method = "grid"`` (the
+default) is the full product, as without the table, and leaves the run id unchanged.
 
 ``[walk_forward]`` turns the sweep into a walk-forward analysis (see
 :mod:`threadx.sweep.walkforward`): the grid is swept on each fold's train window, the best
@@ -287,6 +297,46 @@ class WalkForwardSpec(StrictModel):
         }
 
 
+SEARCH_METHODS = ("grid", "random", "sobol", "tpe", "nsga2")
+
+
+class SearchSpec(StrictModel):
+    """How the grid's space is searched (``[search]``): the whole grid, or ``trials`` distinct
+    combinations of it drawn ``batch`` at a time (random/sobol: seeded numpy/scipy draws on the
+    grid's steps; tpe/nsga2: Optuna's samplers through ask/tell)."""
+
+    method: Literal["grid", "random", "sobol", "tpe", "nsga2"] = Field(
+        "grid", description="grid: every combination; else a sampler over the grid's space"
+    )
+    trials: int | None = Field(
+        None, ge=1, description="budget: distinct combinations evaluated per dataset"
+    )
+    batch: int = Field(1024, ge=1, le=10_000_000, description="trials per chunk (kernel call)")
+    seed: int = Field(0, ge=0, description="seed of the sampler (deterministic draws)")
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchSpec:
+        if self.method == "grid" and self.trials is not None:
+            raise KeyedError(
+                "search.trials",
+                "[search] trials: method 'grid' evaluates every combination; use method = "
+                "'random', 'sobol', 'tpe' or 'nsga2' to evaluate a budget",
+            )
+        if self.method != "grid" and self.trials is None:
+            raise KeyedError(
+                "search.trials", f"[search] trials: method {self.method!r} needs a budget"
+            )
+        if self.method == "nsga2" and self.batch < 2:
+            raise KeyedError(
+                "search.batch", "[search] batch: nsga2 needs a population (batch) of >= 2"
+            )
+        return self
+
+    @property
+    def sampling(self) -> bool:
+        return self.method != "grid"
+
+
 class SweepSpec(StrictModel):
     """A whole sweep. Build it with :func:`load_spec` or directly; it is immutable in spirit."""
 
@@ -303,6 +353,36 @@ class SweepSpec(StrictModel):
         description="Walk-forward analysis: sweep each fold's train window, evaluate the "
         "best combination on its test window.",
     )
+    search: SearchSpec = Field(default_factory=SearchSpec)
+
+    @model_validator(mode="after")
+    def _check_search(self) -> SweepSpec:
+        se = self.search
+        if not se.sampling:
+            return self
+        if self.walk_forward is not None:
+            raise KeyedError(
+                "search.method",
+                f"[search] method {se.method!r} with [walk_forward] is not supported yet; "
+                "use method = 'grid'",
+            )
+        if se.method in ("tpe", "nsga2") and self.rank.aggregate != "none":
+            raise KeyedError(
+                "rank.aggregate",
+                f"[rank] aggregate needs the same combinations on every dataset; method "
+                f"{se.method!r} searches each dataset on its own (use 'random' or 'sobol')",
+            )
+        if se.method == "nsga2" and len(self.rank.by) < 2:
+            raise KeyedError(
+                "rank.by", "[rank] by: nsga2 needs two or more metrics (its objectives)"
+            )
+        if se.trials > self.combos_per_dataset():
+            raise KeyedError(
+                "search.trials",
+                f"[search] trials = {se.trials:,} exceeds the {self.combos_per_dataset():,} "
+                "combinations of the grid's space; lower it or use method = 'grid'",
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_walk_forward(self) -> SweepSpec:
@@ -368,7 +448,12 @@ class SweepSpec(StrictModel):
         return out
 
     def combos_per_dataset(self) -> int:
+        """Combinations of one dataset's grid (the space a search samples)."""
         return math.prod(len(v) for v in self.grid_values().values())
+
+    def rows_per_dataset(self) -> int:
+        """Result rows of one dataset: the grid, or the search's budget."""
+        return self.search.trials if self.search.sampling else self.combos_per_dataset()
 
     def datasets(self) -> list[tuple[str, str]]:
         """(symbol, timeframe) pairs, symbol-major."""
@@ -425,12 +510,15 @@ class SweepSpec(StrictModel):
             max_minutes = max(max_minutes, n * timeframe_minutes(tf))
             all_bars += n
         bars = 8 * 6 * (all_bars + LOAD_COPIES * max_minutes)
-        prepared = prepared_bytes(
-            max_bars, 2 * n_bb + n_atr + n_trend, n_cross, self.combos_per_dataset(), len(grid)
-        )
+        banks, combos = 2 * n_bb + n_atr + n_trend, self.combos_per_dataset()
+        if self.search.sampling:  # a batch at a time, the banks kept between batches as well
+            banks, combos = 2 * banks, min(self.search.batch, self.rows_per_dataset())
+        prepared = prepared_bytes(max_bars, banks, n_cross, combos, len(grid))
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
-        results = self.count() * (
-            row * RESULT_COPIES + 8 * (self.report.blocks + REPORT_ROW_COLUMNS)
+        results = (
+            len(self.datasets())
+            * self.rows_per_dataset()
+            * (row * RESULT_COPIES + 8 * (self.report.blocks + REPORT_ROW_COLUMNS))
         )
         return int(PROCESS_BASE_BYTES + bars + prepared + results)
 
@@ -439,6 +527,8 @@ class SweepSpec(StrictModel):
         """Canonical JSON-able form: ranges expanded, defaults filled, keys sorted."""
         # results depend on neither the backend nor the Monte Carlo settings
         d = self.model_dump(mode="json", exclude={"backend": True, "report": {"monte_carlo"}})
+        if not self.search.sampling:  # absent for grids: the ids of grid runs do not change
+            d.pop("search")
         wf = d.pop("walk_forward", None)  # absent when off: the ids of other runs do not change
         if wf is not None:
             d["walk_forward"] = self.walk_forward.normalized()
@@ -486,4 +576,6 @@ def spec_to_toml(spec: SweepSpec) -> str:
     import tomli_w
 
     d = spec.model_dump(mode="json", exclude_none=True)
+    if not spec.search.sampling:
+        d.pop("search")
     return tomli_w.dumps(d)

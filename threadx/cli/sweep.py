@@ -65,6 +65,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
         p.add_argument("--address")
         p.add_argument("--wait", action="store_true", help="wait until the run ends")
         p.set_defaults(func=cmd_sweep_control, action=verb)
+    from threadx.cli.search import register_space
+
+    register_space(sub)
     ls = sub.add_parser("list", help="runs in the store")
     ls.set_defaults(func=cmd_sweep_list)
 
@@ -138,12 +141,15 @@ def cmd_backtest(ctx: Context, args: argparse.Namespace) -> int:
 def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | None = None) -> list:
     """Print the sweep's size, data and memory estimate (refusing a spec above the budget);
     ``datasets``: the spec's datasets when already loaded from ``store``."""
+    from threadx.cli.search import search_preflight_line
     from threadx.sweep.plan import check_memory, load_datasets
 
     print(
         f"sweep '{spec.name}': {spec.count():,} combinations "
         f"({len(spec.datasets())} dataset(s) x {spec.combos_per_dataset():,})"
     )
+    if (line := search_preflight_line(spec)) is not None:
+        print(line)
     if datasets is None:
         datasets = load_datasets(spec, store)
     need = check_memory(spec, datasets, budget_gb)
@@ -151,7 +157,7 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | N
     print(f"data: {', '.join(f'{d.key} {d.n_bars:,} bars' for d in datasets)}")
     print(
         f"estimated peak memory {need / 2**20:,.0f} MiB (budget {budget_gb:g} GiB); "
-        f"{bars * spec.combos_per_dataset():,} bar-steps"
+        f"{bars * spec.rows_per_dataset():,} bar-steps"
     )
     if spec.walk_forward is not None:
         from threadx.sweep.folds import fold_datasets
@@ -430,11 +436,13 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _report(result: SweepResult, args: argparse.Namespace, headline: str | None = None) -> None:
+    from threadx.cli.search import counted
+
     m = result.manifest
     if headline is None:
         shares = ", ".join(f"{d} {v:.1%}" for d, v in (m.get("device_shares") or {}).items())
         headline = (
-            f"run {result.run_id}: {m['status']}, {m['total_combos']:,} combinations, "
+            f"run {result.run_id}: {m['status']}, {counted(m)}, "
             f"{m.get('bar_steps_per_s') or 0:,.4g} bar-steps/s"
             + (f"; shares {shares}" if shares else "")
         )

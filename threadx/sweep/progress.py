@@ -70,4 +70,11 @@ def progress_line(st: dict) -> str:
     rate = st.get("bar_steps_per_s") or 0.0
     eta = eta_text(st.get("elapsed_s") or 0.0, frac)
     state = f" [{st['state']}]" if st.get("state") not in (None, RunState.RUNNING) else ""
+    if st.get("search"):  # a sampling run: trials evaluated / budget, the best so far
+        best = st.get("best")
+        shown = f"best {best['metric']} {best['value']:.4g}" if best else "best --"
+        return (
+            f"[{bar}] {st.get('evaluated', done):,}/{total:,} trials ({st['search']}) "
+            f"{frac:6.1%}  {shown}  {rate:,.3g} bar-steps/s  {eta}{state}"
+        )
     return f"[{bar}] {done:,}/{total:,} {frac:6.1%}  {rate:,.3g} bar-steps/s  {eta}{state}"

@@ -19,7 +19,9 @@ else it is marked failed (its batch is asked again).
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +56,55 @@ def make_sampler(method: str, seed: int, batch: int) -> Any:
     raise ValueError(f"method {method!r} is not an Optuna sampler (tpe | nsga2)")
 
 
-def repair_journal(path: Path) -> None:
-    """Cut a journal back to its last complete line (a process killed while appending leaves a
-    torn line, which would make every later line unreadable)."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end != len(data):
-        with path.open("r+b") as fh:
-            fh.truncate(end)
-        log.warning("%s: dropped a torn last line (%d bytes)", path, len(data) - end)
+class BatchJournal:
+    """Optuna's journal backend for one writer: the journal file's lines (JSON logs, the format
+    of Optuna's ``JournalFileBackend``), with appended logs held in memory until
+    :meth:`flush` writes them with one fsync (once per batch instead of once per log: Optuna's
+    file backend fsyncs every ask, parameter and tell). What a kill loses is the unflushed tail;
+    :meth:`BatchStudy.study` restores it from the parts. A torn last line (a kill during a
+    write) is cut off on opening. A run folder has one writer (its run), so no lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.logs: list[dict[str, Any]] = []
+        self.base = 0  # log number of self.logs[0] (older logs were read and flushed)
+        self.flushed = 0  # log number up to which the file holds the logs
+        self.read_upto = 0
+        if self.path.exists():
+            data = self.path.read_bytes()
+            end = data.rfind(b"\n") + 1
+            if end != len(data):
+                with self.path.open("r+b") as fh:
+                    fh.truncate(end)
+                log.warning("%s: dropped a torn last line (%d bytes)", path, len(data) - end)
+            self.logs = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+            self.flushed = len(self.logs)
+
+    def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
+        self.read_upto = max(self.read_upto, log_number_from)
+        return self.logs[log_number_from - self.base :]
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        self.logs.extend(logs)
+
+    def flush(self) -> None:
+        """Append the new logs to the file (one write, one fsync); drop the logs the storage
+        has read and the file holds."""
+        end = self.base + len(self.logs)
+        if end > self.flushed:
+            text = "".join(
+                json.dumps(entry, separators=(",", ":")) + "\n"
+                for entry in self.logs[self.flushed - self.base :]
+            )
+            with self.path.open("ab") as fh:
+                fh.write(text.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.flushed = end
+        drop = min(self.flushed, self.read_upto) - self.base
+        if drop > 0:
+            del self.logs[:drop]
+            self.base += drop
 
 
 class BatchStudy:
@@ -73,7 +113,6 @@ class BatchStudy:
     def __init__(self, plan: SweepPlan, store: RunStore, space: SearchSpace) -> None:
         import optuna
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial
         self.plan, self.store, self.space = plan, store, space
@@ -82,9 +121,8 @@ class BatchStudy:
         self.objectives = objectives(plan.spec)
         self.metrics = [k.lstrip("+-") for k in self.objectives]
         self.directions = ["minimize" if k.startswith("-") else "maximize" for k in self.objectives]
-        path = store.dir / JOURNAL
-        repair_journal(path)
-        self.storage = JournalStorage(JournalFileBackend(str(path)))
+        self.journal = BatchJournal(store.dir / JOURNAL)
+        self.storage = JournalStorage(self.journal)
         self.studies: dict[int, Any] = {}
         self.values: dict[int, dict[bytes, tuple[float, ...] | None]] = {}
         self.pending: dict[int, list[tuple[Any, bytes]]] = {}
@@ -132,21 +170,63 @@ class BatchStudy:
         }
 
     def _settle_running(self, di: int) -> None:
-        """Trials an interrupted run left running: told their stored values, or failed."""
+        """After an interruption: trials left running are told their stored values, or failed;
+        stored points the journal lost (killed before its flush) are added as finished trials."""
+        import optuna
         from optuna.trial import TrialState
 
-        study = self.studies[di]
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        for frozen in running:
+        study, stored = self.studies[di], self.values[di]
+        known: set[bytes] = set()
+        settled = 0
+        for frozen in study.get_trials(deepcopy=False):
             key = self._key_of_params(frozen.params)
-            if key is not None and key in self.values[di]:
-                self._tell(study, frozen.number, self.values[di][key])
-            else:
-                study.tell(frozen.number, state=TrialState.FAIL)
-        if running:
-            log.info(
-                "study %s: %d trial(s) left running, settled", self.study_name(di), len(running)
+            if frozen.state == TrialState.RUNNING:
+                settled += 1
+                if key is not None and key in stored:
+                    self._tell(study, frozen.number, stored[key])
+                else:
+                    study.tell(frozen.number, state=TrialState.FAIL)
+                    continue
+            if key is not None and frozen.state in (TrialState.COMPLETE, TrialState.RUNNING):
+                known.add(key)
+        lost = [k for k, v in stored.items() if k not in known and v is not None]
+        dists = self._distributions()
+        for key in lost:
+            code = np.frombuffer(key, dtype=np.int32)
+            params = {
+                d.name: d.values[int(c)]
+                for d, c in zip(self.space.dims, code, strict=True)
+                if d.name in dists
+            }
+            values = list(stored[key])
+            study.add_trial(
+                optuna.trial.create_trial(params=params, distributions=dists, values=values)
             )
+        if settled or lost:
+            log.info(
+                "study %s: %d trial(s) left running settled, %d stored trial(s) added",
+                self.study_name(di),
+                settled,
+                len(lost),
+            )
+        self.journal.flush()
+
+    def _distributions(self) -> dict[str, Any]:
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
+
+        out: dict[str, Any] = {}
+        for d in self.space.dims:
+            if d.kind == "categorical":
+                out[d.name] = CategoricalDistribution(list(d.values))
+            elif d.size > 1 and d.kind == "int":
+                out[d.name] = IntDistribution(d.values[0], d.values[-1], step=int(d.step))
+            elif d.size > 1:
+                out[d.name] = FloatDistribution(d.values[0], d.values[-1], step=float(d.step))
+        return out
 
     # -- ask / tell --------------------------------------------------------------------------
     def ask(self, task: Task) -> np.ndarray:
@@ -193,6 +273,7 @@ class BatchStudy:
             seen.update(self._part_values(part.select(cols)))
         for trial, key in self.pending.pop(task.task_id, []):
             self._tell(study, trial, seen[key])
+        self.journal.flush()  # after the part: the journal never runs ahead of the results
 
     def _tell(self, study: Any, trial: Any, values: tuple[float, ...] | None) -> None:
         from optuna.trial import TrialState

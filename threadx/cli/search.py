@@ -1,0 +1,54 @@
+"""``threadx sweep space SPEC`` and the search lines of ``threadx sweep run`` (``[search]``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from threadx.cli.args import Context
+    from threadx.sweep import SweepSpec
+
+
+def register_space(sub: argparse._SubParsersAction) -> None:
+    """Add ``space`` to the ``sweep`` verbs."""
+    sp = sub.add_parser(
+        "space",
+        help="size of the grid a spec's space spans and the share its [search] budget covers",
+    )
+    sp.add_argument("spec", type=Path)
+    sp.set_defaults(func=cmd_sweep_space)
+
+
+def cmd_sweep_space(ctx: Context, args: argparse.Namespace) -> int:
+    """Print the dimensions, the grid's size and what the budget covers, per dataset. Reads the
+    spec only (no data, no kernels)."""
+    from threadx.cli.sweep import _load_spec
+    from threadx.sweep.space import space_summary
+
+    print("\n".join(space_summary(_load_spec(args.spec, None))))
+    return 0
+
+
+def search_preflight_line(spec: SweepSpec) -> str | None:
+    """``search: tpe, 20,000 trials per dataset in batches of 1,024 (0.002% of 1e+12)``, or
+    None for a grid."""
+    se = spec.search
+    if not se.sampling:
+        return None
+    size = spec.combos_per_dataset()
+    return (
+        f"search: {se.method} (seed {se.seed}), {se.trials:,} trials per dataset in batches "
+        f"of {min(se.batch, se.trials):,}: {se.trials / size:.3%} of the grid's {size:,}"
+    )
+
+
+def counted(manifest: dict) -> str:
+    """``2,304 combinations``, or for a search ``9,870 trials (tpe) of a 200,000-combination
+    grid``."""
+    search = manifest.get("search")
+    if not search:
+        return f"{manifest['total_combos']:,} combinations"
+    done = (manifest.get("search_stats") or {}).get("evaluated", manifest["total_combos"])
+    return f"{done:,} trials ({search['method']}) of a {search['space']:,}-combination grid"

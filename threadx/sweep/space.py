@@ -50,6 +50,21 @@ class Dimension:
     def size(self) -> int:
         return len(self.values)
 
+    def code_of(self, value: Any) -> int:
+        """The code of ``value``: its index in a list, its nearest step in a range (a sampler's
+        ``2.4000000000000004`` is step ``2.4``); ``ValueError`` off the grid."""
+        if self.kind == "categorical":
+            return self.values.index(value)
+        if self.size == 1:
+            j = 0
+        else:
+            j = round((float(value) - float(self.values[0])) / float(self.step))
+        if not 0 <= j < self.size or not math.isclose(
+            float(self.values[j]), float(value), rel_tol=1e-12, abs_tol=1e-12
+        ):
+            raise ValueError(f"{self.name} = {value!r} is not on the grid's steps")
+        return int(j)
+
     def describe(self) -> str:
         if self.kind == "categorical":
             shown = ", ".join(map(str, self.values[:6])) + (", ..." if self.size > 6 else "")

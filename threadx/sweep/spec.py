@@ -318,18 +318,14 @@ class SearchSpec(StrictModel):
     def _check(self) -> SearchSpec:
         if self.method == "grid" and self.trials is not None:
             raise KeyedError(
-                "search.trials",
+                "trials",
                 "[search] trials: method 'grid' evaluates every combination; use method = "
                 "'random', 'sobol', 'tpe' or 'nsga2' to evaluate a budget",
             )
         if self.method != "grid" and self.trials is None:
-            raise KeyedError(
-                "search.trials", f"[search] trials: method {self.method!r} needs a budget"
-            )
+            raise KeyedError("trials", f"[search] trials: method {self.method!r} needs a budget")
         if self.method == "nsga2" and self.batch < 2:
-            raise KeyedError(
-                "search.batch", "[search] batch: nsga2 needs a population (batch) of >= 2"
-            )
+            raise KeyedError("batch", "[search] batch: nsga2 needs a population (batch) of >= 2")
         return self
 
     @property

@@ -20,7 +20,6 @@ else it is marked failed (its batch is asked again).
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -286,7 +285,7 @@ class BatchStudy:
     def _key_of_params(self, params: dict[str, Any]) -> bytes | None:
         try:
             code = [
-                _code_of(d, params[d.name] if d.size > 1 else d.values[0]) for d in self.space.dims
+                d.code_of(params[d.name] if d.size > 1 else d.values[0]) for d in self.space.dims
             ]
         except (KeyError, ValueError):
             return None
@@ -302,15 +301,4 @@ def _suggest(trial: Any, d: Dimension) -> int:
         v = trial.suggest_int(d.name, lo, hi, step=int(d.step)) if d.size > 1 else lo
     else:
         v = trial.suggest_float(d.name, lo, hi, step=float(d.step)) if d.size > 1 else lo
-    return _code_of(d, v)
-
-
-def _code_of(d: Dimension, value: Any) -> int:
-    if d.kind == "categorical":
-        return d.values.index(value)
-    if d.size == 1:
-        return 0
-    j = round((float(value) - float(d.values[0])) / float(d.step))
-    if not (0 <= j < d.size) or not math.isclose(float(d.values[j]), float(value), abs_tol=1e-9):
-        raise ValueError(f"{d.name} = {value!r} is not on the grid's steps")
-    return int(j)
+    return d.code_of(v)

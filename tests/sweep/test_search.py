@@ -1,0 +1,315 @@
+"""Search beyond the grid (``[search]``): the space, seeded draws, Optuna ask/tell, resume."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from threadx.core.errors import ConfigError
+from threadx.sample import ensure_sample
+from threadx.strategy.params import PARAM_NAMES
+from threadx.sweep import run_local, spec_from_dict
+from threadx.sweep.space import SearchSpace, first_distinct, point_keys
+
+REPO = Path(__file__).resolve().parents[2]
+GRID = {
+    "bb_period": {"start": 10, "stop": 50, "step": 5},
+    "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
+    "atr_multiplier": [1.0, 2.0],
+    "direction": ["both", "long", "short"],
+}  # 9 x 21 x 2 x 3 = 1,134
+
+
+def spec(method="random", trials=120, batch=40, seed=0, **over):
+    d = {
+        "name": f"s-{method}",
+        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+        "grid": GRID,
+        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5},
+        "search": {"method": method, "trials": trials, "batch": batch, "seed": seed},
+    }
+    d.update(over)
+    return spec_from_dict(d)
+
+
+@pytest.fixture
+def root(store):
+    ensure_sample(store)
+    return store.data_root
+
+
+def points(frame):
+    return set(map(tuple, frame[list(GRID)].astype(str).to_numpy()))
+
+
+# -- the spec and the space ----------------------------------------------------------------
+def test_grid_stays_the_default_and_keeps_its_run_id():
+    d = {
+        "name": "t",
+        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+        "grid": {"bb_period": [10, 20], "bb_std": [1.5, 2.5], "atr_multiplier": [1.0, 2.0]},
+        "chunk_size": 3,
+    }
+    plain = spec_from_dict(d)
+    assert plain.search.method == "grid" and plain.rows_per_dataset() == 8
+    # the fingerprint of this spec before [search] existed (run ids of grid runs do not change)
+    pinned = "1f36b9c250e9050007f4e7062433dd0ee17fc49c87f1e30fe9c99bbc4d8e34dd"
+    assert plain.fingerprint() == pinned
+    assert spec_from_dict({**d, "search": {"method": "grid"}}).fingerprint() == pinned
+    sampled = spec_from_dict({**d, "search": {"method": "random", "trials": 4}})
+    assert sampled.fingerprint() != pinned and sampled.rows_per_dataset() == 4
+    other_seed = spec_from_dict({**d, "search": {"method": "random", "trials": 4, "seed": 1}})
+    assert other_seed.fingerprint() != sampled.fingerprint()
+
+
+def test_search_errors_name_key_and_rule():
+    bad = {
+        "search.trials": ({"method": "tpe"}, {}, "needs a budget"),
+        "search.trials'": ({"method": "grid", "trials": 5}, {}, "evaluates every combination"),
+        "search.trials''": ({"method": "random", "trials": 2000}, {}, "exceeds the 1,134"),
+        "search.batch": ({"method": "nsga2", "trials": 5, "batch": 1}, {}, "population"),
+        "search.method": ({"method": "bayes", "trials": 5}, {}, "random"),
+        "rank.by": ({"method": "nsga2", "trials": 5}, {"rank": {"by": ["sharpe"]}}, "two or more"),
+        "rank.aggregate": (
+            {"method": "tpe", "trials": 5},
+            {
+                "rank": {"aggregate": "median"},
+                "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h", "4h"]},
+            },
+            "same combinations",
+        ),
+    }
+    for key, (search, over, rule) in bad.items():
+        d = {
+            "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+            "grid": GRID,
+            "search": search,
+            **over,
+        }
+        with pytest.raises(ConfigError, match=re.escape(rule)) as err:
+            spec_from_dict(d)
+        assert f"key '{key.rstrip(chr(39))}'" in str(err.value)
+        assert "\n" not in str(err.value)
+    wf = {"train": "7d", "test": "2d"}
+    with pytest.raises(ConfigError, match="walk_forward.*not supported yet"):
+        spec_from_dict(
+            {
+                "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+                "grid": GRID,
+                "search": {"method": "sobol", "trials": 5},
+                "walk_forward": wf,
+            }
+        )
+
+
+def test_space_from_grid():
+    sp = SearchSpace.from_spec(spec())
+    assert [(d.name, d.kind, d.size) for d in sp.dims] == [
+        ("bb_period", "int", 9),
+        ("bb_std", "float", 21),
+        ("atr_multiplier", "categorical", 2),
+        ("direction", "categorical", 3),
+    ]
+    assert sp.size == 1134 == spec().combos_per_dataset()
+    assert sp.dims[1].values[2] == 1.2  # the range's steps, no float drift
+    # decode follows the grid's row order: point i of the space is grid row i
+    frame = spec().param_frame()
+    codes = sp.decode(np.arange(sp.size))
+    cols = sp.columns(codes)
+    for name in PARAM_NAMES:
+        assert cols[name].tolist() == frame[name].tolist(), name
+    assert (sp.codes_of(frame) == codes).all()
+    # a 12-parameter space of >= 10^12 combinations: counted exactly, drawn as codes
+    big = {
+        "bb_period": {"start": 5, "stop": 200, "step": 1},
+        "bb_std": {"start": 0.5, "stop": 4.0, "step": 0.05},
+        "atr_period": {"start": 5, "stop": 50, "step": 1},
+        "atr_multiplier": {"start": 0.5, "stop": 5.0, "step": 0.1},
+        "max_hold_bars": {"start": 5, "stop": 500, "step": 5},
+        "direction": ["both", "long", "short"],
+        "trailing_stop": [True, False],
+        "atr_method": ["wilder", "ema", "sma"],
+        "trend_period": [0, 50, 100, 200],
+        "fee_bps": [0.0, 4.5],
+        "slippage_bps": [0.0, 1.0],
+        "risk_per_trade": [0.005, 0.01, 0.02],
+    }
+    s12 = spec(grid=big, trials=10_000, batch=5000)
+    sp12 = SearchSpace.from_spec(s12)
+    assert len(sp12.dims) == 12 and sp12.size >= 10**12
+    drawn = sp12.draw("sobol", 3, 10_000)
+    assert drawn.shape == (10_000, 12) and len(first_distinct(drawn)) == 10_000
+    assert (drawn >= 0).all() and (drawn < sp12.sizes).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+    share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+    method=st.sampled_from(["random", "sobol"]),
+)
+def test_draws_are_distinct_on_the_grid_and_seeded(sizes, share, seed, method):
+    names = ["bb_period", "atr_period", "max_hold_bars", "spacing_bars"]
+    grid = {n: list(range(2, 2 + k)) for n, k in zip(names, sizes, strict=False)}
+    s = spec(grid=grid, trials=1)
+    sp = SearchSpace.from_spec(s)
+    n = int(share * sp.size)
+    a = sp.draw(method, seed, n)
+    assert a.shape == (n, len(sizes))
+    assert len(set(point_keys(a))) == n  # distinct
+    assert ((a >= 0) & (a < sp.sizes)).all()  # on the grid
+    assert (sp.draw(method, seed, n) == a).all()  # the seed fixes the draw
+
+
+def test_draw_streams_extend_and_seeds_differ():
+    sp = SearchSpace.from_spec(spec())
+    a, b = sp.draw("random", 0, 200), sp.draw("random", 0, 400)
+    assert (b[:200] == a).all()  # a bigger budget extends the same stream
+    assert not (sp.draw("random", 1, 200) == a).all()
+    s1, s2 = sp.draw("sobol", 0, 200), sp.draw("sobol", 1, 200)
+    assert not (s1 == s2).all()
+
+
+# -- runs -------------------------------------------------------------------------------------
+def test_random_run_rows_are_the_draw_and_equal_the_grid_rows(root):
+    s = spec("random", trials=120, batch=40, seed=7)
+    res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2)
+    frame = res.to_frame()
+    assert len(frame) == 120 and list(frame["combo_id"]) == list(range(120))
+    assert sorted(frame["task_id"].unique()) == [0, 1, 2]
+    sp = SearchSpace.from_spec(s)
+    assert (sp.codes_of(frame) == sp.draw("random", 7, 120)).all()
+    m = res.manifest
+    assert m["search"] == {"method": "random", "trials": 120, "batch": 40, "seed": 7, "space": 1134}
+    assert m["search_stats"]["evaluated"] == 120 and m["total_combos"] == 120
+    # the same combinations in a grid run: the same metrics
+    grid = run_local(spec_from_dict({**_dict(s), "search": {}}), data_root=root, backend="cpu")
+    merged = frame.merge(grid.to_frame(), on=list(PARAM_NAMES), suffixes=("", "_grid"))
+    assert len(merged) == 120
+    for metric in ("sharpe", "final_equity", "n_trades", "max_drawdown", "block_00"):
+        np.testing.assert_array_equal(merged[metric], merged[f"{metric}_grid"])
+    # ranked and reported like grid rows; the report counts every evaluated trial
+    top = res.top(5)
+    assert list(top["rank"]) == [1, 2, 3, 4, 5] and top["sharpe"].is_monotonic_decreasing
+    assert len(res.pareto()) >= 1
+    from threadx.sweep.overfit import load_report
+
+    assert load_report(res.run_dir)["n_trials"] == 120
+
+
+def _dict(s):
+    return s.model_dump(mode="json", exclude_none=True)
+
+
+@pytest.mark.parametrize("method", ["random", "sobol", "tpe", "nsga2"])
+def test_interrupted_search_resumes_every_trial_exactly_once(root, method):
+    s = spec(method, trials=150, batch=30, seed=3)
+    part = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2, max_tasks=2)
+    assert part.manifest["status"] == "interrupted"
+    first = {p.name: p.stat().st_mtime_ns for p in (part.run_dir / "results").iterdir()}
+    assert len(first) == 2
+    seen = []
+    full = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2, progress=seen.append)
+    assert full.run_id == part.run_id and full.manifest["status"] == "completed"
+    assert [p["done_tasks"] for p in seen] == [3, 4, 5]  # only the missing batches ran
+    assert seen[-1]["search"] == method and seen[-1]["best"]["metric"] == "sharpe"
+    for name, mtime in first.items():
+        assert (full.run_dir / "results" / name).stat().st_mtime_ns == mtime
+    frame = full.to_frame()
+    assert frame["combo_id"].is_unique
+    assert len(points(frame)) == len(frame)  # every combination evaluated once
+    if method in ("random", "sobol"):
+        assert len(frame) == 150
+        clean = run_local(s, data_root=root, backend="cpu", resume=False)
+        pd.testing.assert_frame_equal(frame, clean.to_frame())
+    else:
+        assert len(frame) >= 140  # a batch may come up short when the sampler repeats itself
+        _check_study(full, frame)
+
+
+def _check_study(res, frame):
+    """The study knows every evaluated combination, each with its stored values, and no trial
+    is left running."""
+    import optuna
+
+    from threadx.sweep.space import SearchSpace
+
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(res.run_dir / "study.journal"))
+    )
+    study = optuna.load_study(study_name="BTCUSDT/1h", storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    sp = SearchSpace.from_spec(res.spec)
+    told = {}
+    for t in done:
+        code = [d.code_of(t.params.get(d.name, d.values[0])) for d in sp.dims]
+        told[point_keys(np.array([code]))[0]] = t.values[0]
+    keys = point_keys(sp.codes_of(frame))
+    assert set(keys) <= set(told)
+    for key, value in zip(keys, frame["sharpe"], strict=True):
+        assert told[key] == pytest.approx(value, nan_ok=True)
+
+
+def test_tpe_repeats_are_told_not_evaluated(root):
+    """A small space and a budget near its size: Optuna repeats itself; repeats are told the
+    stored values, never evaluated twice."""
+    small = {"bb_period": [10, 20, 30], "bb_std": [1.5, 2.0, 2.5], "direction": ["long", "short"]}
+    s = spec("tpe", trials=16, batch=4, seed=1, grid=small, rank={"by": ["sharpe"]})
+    res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2)
+    frame = res.to_frame()
+    stats = res.manifest["search_stats"]
+    assert stats["duplicates"] > 0 and stats["asks"] == stats["duplicates"] + len(frame)
+    assert len(points(frame)) == len(frame) <= 16
+    _check_study(res, frame)
+
+
+def test_search_killed_mid_run_resumes_exactly_once(root, tmp_path):
+    """SIGKILL while batches are running, then resume: every trial stored once, the study
+    consistent with the parts."""
+    import subprocess
+
+    s = spec("tpe", trials=400, batch=10, seed=5, rank={"by": ["sharpe"]})
+    spec_path = tmp_path / "s.toml"
+    from threadx.sweep.spec import spec_to_toml
+
+    spec_path.write_text(spec_to_toml(s))
+    code = (
+        "from threadx.sweep import load_spec, run_local\n"
+        f"run_local(load_spec({str(spec_path)!r}), data_root={str(root)!r}, backend='cpu', "
+        "memory_budget_gb=2)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    runs = root / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        parts = list(runs.glob("*/results/part-*.parquet"))
+        if len(parts) >= 5:
+            break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run_dir,) = runs.iterdir()
+    killed = len(list((run_dir / "results").glob("part-*.parquet")))
+    assert 5 <= killed < 40
+    res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2)
+    assert res.run_dir == run_dir and res.manifest["status"] == "completed"
+    frame = res.to_frame()
+    assert frame["combo_id"].is_unique and len(points(frame)) == len(frame) >= 380
+    assert sorted(frame["task_id"].unique()) == list(range(40))
+    assert sum(pq.read_metadata(p).num_rows for p in (run_dir / "results").iterdir()) == len(frame)
+    _check_study(res, frame)

@@ -313,3 +313,45 @@ def test_search_killed_mid_run_resumes_exactly_once(root, tmp_path):
     assert sorted(frame["task_id"].unique()) == list(range(40))
     assert sum(pq.read_metadata(p).num_rows for p in (run_dir / "results").iterdir()) == len(frame)
     _check_study(res, frame)
+
+
+def test_tpe_finds_the_planted_edge_with_five_percent_of_the_grid(store):
+    """A mean-reverting component planted in a random walk (seed 1, as the overfitting
+    calibration): 5 % of a 4,752-combination grid. Measured: tpe finds the grid's best
+    (Sharpe 43.0) with every seed 0-2; random's best 39.5-41.4."""
+    from tests.sweep.test_overfit import synthetic_1m
+
+    bars = synthetic_1m(40_000, 1, sigma_rw=2e-4, phi=0.95, sigma_ou=3e-4)
+    store.write(bars, exchange="synth", symbol="EDGE", source="synthetic planted edge")
+    grid = {
+        "bb_period": {"start": 10, "stop": 60, "step": 5},
+        "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.25},
+        "atr_multiplier": [1.0, 2.0, 3.0, 4.0],
+        "max_hold_bars": [5, 10, 30, 60],
+        "direction": ["both", "long", "short"],
+    }
+    base = {
+        "name": "edge",
+        "data": {"symbols": ["EDGE"], "timeframes": ["1m"], "exchange": "synth"},
+        "grid": grid,
+        "fixed": {"fee_bps": 0.0},
+        "rank": {"by": ["sharpe"], "top_k": 5},
+    }
+    root = store.data_root
+    full = run_local(spec_from_dict(base), data_root=root, backend="cpu", memory_budget_gb=4)
+    sharpe = full.to_frame()["sharpe"]
+    assert len(sharpe) == 4752
+    guess = full.to_frame().query("bb_period == 20 and bb_std == 2.0 and max_hold_bars == 60")
+    best = {}
+    for method in ("tpe", "random"):
+        best[method] = []
+        for seed in range(3):
+            search = {"method": method, "trials": 238, "batch": 34, "seed": seed}
+            s = spec_from_dict({**base, "name": f"edge-{method}", "search": search})
+            res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=4)
+            assert len(res.to_frame()) <= 238
+            best[method].append(res.to_frame()["sharpe"].max())
+    print(f"\ngrid best {sharpe.max():.2f}; 5 % budget, seeds 0-2: {best}")
+    assert np.median(best["tpe"]) >= 0.98 * sharpe.max()
+    assert np.median(best["tpe"]) > np.median(best["random"])
+    assert min(best["tpe"]) > guess["sharpe"].max()  # better than the textbook guess

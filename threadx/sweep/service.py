@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from threadx.core.errors import StoreError, ThreadXError
+from threadx.core.errors import ConfigError, StoreError, ThreadXError
 from threadx.core.log import get_logger
 from threadx.core.units import NS_PER_SECOND
 from threadx.core.utc import now_iso
@@ -108,6 +108,11 @@ class SweepService:
         """Queue a run (idempotent for the same spec and data); ``pause_after`` pauses it once
         that many tasks are done (a checkpoint to inspect or to resume later)."""
         spec = _as_spec(spec)
+        if spec.search.sampling:
+            raise ConfigError(
+                f"[search] method {spec.search.method!r} is not run by the SweepDriver yet: "
+                "run it in-process (threadx sweep run --local, or run_local)"
+            )
         datasets, handles = self.load_data(spec)
         need = check_memory(spec, datasets, self.budget)
         plan = plan_sweep(spec, datasets, gpu=spec.backend != "cpu" and self.gpu_fn())

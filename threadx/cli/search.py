@@ -21,13 +21,28 @@ def register_space(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_sweep_space)
 
 
+def load_sweep_spec(path: Path, backend: str | None) -> SweepSpec:
+    """The validated spec (``--backend`` applied); any problem with it is one ConfigError line."""
+    from threadx.core.errors import ConfigError, ThreadXError
+    from threadx.sweep.spec import load_spec
+
+    try:
+        spec = load_spec(path)
+    except ThreadXError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as err:  # never a traceback for a bad spec
+        raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
+    if backend:
+        spec = spec.model_copy(update={"backend": backend})
+    return spec
+
+
 def cmd_sweep_space(ctx: Context, args: argparse.Namespace) -> int:
     """Print the dimensions, the grid's size and what the budget covers, per dataset. Reads the
     spec only (no data, no kernels)."""
-    from threadx.cli.sweep import _load_spec
     from threadx.sweep.space import space_summary
 
-    print("\n".join(space_summary(_load_spec(args.spec, None))))
+    print("\n".join(space_summary(load_sweep_spec(args.spec, None))))
     return 0
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from threadx.cli.search import load_sweep_spec as _load_spec
 from threadx.core.jsonio import dumps
 from threadx.sweep.states import TERMINAL, RunState
 
@@ -259,22 +260,6 @@ def run_on_cluster(
         return open_run(data_root / "runs" / rid)
     finally:
         client.close()
-
-
-def _load_spec(path: Path, backend: str | None) -> SweepSpec:
-    """The validated spec (``--backend`` applied); any problem with it is one ConfigError line."""
-    from threadx.core.errors import ConfigError, ThreadXError
-    from threadx.sweep.spec import load_spec
-
-    try:
-        spec = load_spec(path)
-    except ThreadXError:
-        raise
-    except (ValueError, TypeError, ArithmeticError) as err:  # never a traceback for a bad spec
-        raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
-    if backend:
-        spec = spec.model_copy(update={"backend": backend})
-    return spec
 
 
 def candidate_run_ids(spec: SweepSpec, datasets: list) -> list[str]:

@@ -36,3 +36,21 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+def interrupt_then_resume(spec: Any, root: Path) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """Run ``spec`` locally for 2 tasks (interrupted), then to the end (resumed): the partial
+    result, the full one and the progress seen while resuming; checks that the resumed run is
+    the same run and left the first two parts untouched."""
+    from threadx.sweep import run_local
+
+    part = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2, max_tasks=2)
+    assert part.manifest["status"] == "interrupted"
+    first = {p.name: p.stat().st_mtime_ns for p in (part.run_dir / "results").iterdir()}
+    assert len(first) == 2
+    seen: list[dict[str, Any]] = []
+    full = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2, progress=seen.append)
+    assert full.run_id == part.run_id and full.manifest["status"] == "completed"
+    for name, mtime in first.items():
+        assert (full.run_dir / "results" / name).stat().st_mtime_ns == mtime
+    return part, full, seen

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import interrupt_then_resume
 from threadx.core.errors import ConfigError
 from threadx.sample import ensure_sample
 from threadx.strategy.params import PARAM_NAMES
@@ -216,17 +217,9 @@ def _dict(s):
 @pytest.mark.parametrize("method", ["random", "sobol", "tpe", "nsga2"])
 def test_interrupted_search_resumes_every_trial_exactly_once(root, method):
     s = spec(method, trials=150, batch=30, seed=3)
-    part = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2, max_tasks=2)
-    assert part.manifest["status"] == "interrupted"
-    first = {p.name: p.stat().st_mtime_ns for p in (part.run_dir / "results").iterdir()}
-    assert len(first) == 2
-    seen = []
-    full = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2, progress=seen.append)
-    assert full.run_id == part.run_id and full.manifest["status"] == "completed"
+    _, full, seen = interrupt_then_resume(s, root)
     assert [p["done_tasks"] for p in seen] == [3, 4, 5]  # only the missing batches ran
     assert seen[-1]["search"] == method and seen[-1]["best"]["metric"] == "sharpe"
-    for name, mtime in first.items():
-        assert (full.run_dir / "results" / name).stat().st_mtime_ns == mtime
     frame = full.to_frame()
     assert frame["combo_id"].is_unique
     assert len(points(frame)) == len(frame)  # every combination evaluated once

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import interrupt_then_resume
 from threadx.core.errors import ConfigError, StoreError
 from threadx.sample import ensure_sample
 from threadx.sweep import load_spec, run_local, spec_from_dict
@@ -130,16 +131,8 @@ def test_run_local_results_equal_reference(sample_store):
 def test_resume_skips_finished_tasks_and_matches(sample_store, tmp_path):
     spec = base()
     root = sample_store.data_root
-    part = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2, max_tasks=2)
-    assert part.manifest["status"] == "interrupted"
-    first_parts = {p.name: p.stat().st_mtime_ns for p in (part.run_dir / "results").iterdir()}
-    assert len(first_parts) == 2
-    seen = []
-    full = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2, progress=seen.append)
-    assert full.run_id == part.run_id
+    _, full, seen = interrupt_then_resume(spec, root)
     assert [p["done_tasks"] for p in seen] == [3]  # only the missing task ran
-    for name, mtime in first_parts.items():
-        assert (full.run_dir / "results" / name).stat().st_mtime_ns == mtime
     other = tmp_path / "other"
     import shutil
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +58,35 @@ class Executor(Protocol):
     def replace_worker(self, worker_id: str) -> WorkerInfo | None: ...
 
     def cancel(self, future: Any) -> None: ...
+
+
+class ThreadExecutor:
+    """The shared part of the in-process executors (one worker called ``local``, the kernel on
+    one background thread): a subclass submits work to ``self.pool``."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-kernel")
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo("local", self.backend)]
+
+    def wait(self, futures: list[Any], timeout: float) -> list[Any]:
+        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return [f for f in futures if f in done]  # in submission order
+
+    def result(self, fut: Future) -> Any:
+        return fut.result()
+
+    def replace_worker(self, _worker_id: str) -> WorkerInfo | None:
+        return None  # the one local worker is never lost
+
+    def cancel(self, fut: Future) -> None:
+        fut.cancel()
+
+    def close(self) -> None:
+        """Wait for the task still running (if any) and stop the thread."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def assign_weighted(tasks: Iterable[Task], weights: dict[str, float]) -> dict[str, list[Task]]:

@@ -105,7 +105,17 @@ def prepare_dataset(
 ) -> PreparedDataset:
     """The grid of ``spec`` on ``dataset``: parameter matrix, indicator banks (computed, or taken
     from ``indicator_fn(name, args)``, e.g. the IndicatorCache) and crossing bits."""
-    cols = grid_columns(spec)
+    return prepare_columns(grid_columns(spec), dataset, spec.report.blocks, indicator_fn)
+
+
+def prepare_columns(
+    cols: dict[str, ParamColumn],
+    dataset: Dataset,
+    blocks: int,
+    indicator_fn: IndicatorFn | None = None,
+) -> PreparedDataset:
+    """The combinations of ``cols`` (a grid's, or a search batch's) on ``dataset``, prepared as
+    :func:`prepare_dataset` says; ``blocks``: the report's time blocks."""
     ohlc = (dataset.open, dataset.high, dataset.low, dataset.close)
     packed = pack_columns(cols, ohlc, indicator_fn=indicator_fn)
     bits, row = crossing_bank(packed)
@@ -116,7 +126,7 @@ def prepare_dataset(
         int(dataset.times_ns[0]),
         int(dataset.times_ns[-1]),
         dataset.fold,
-        spec.report.blocks,
+        blocks,
         cols,
         packed,
         bits,

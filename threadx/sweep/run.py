@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from threadx.core.errors import StoreError
 from threadx.core.log import get_logger
 from threadx.core.utc import now_iso
 from threadx.data.store import OHLCVStore
-from threadx.sweep.controller import SweepController, WorkerInfo
+from threadx.sweep.controller import SweepController, ThreadExecutor
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import PreparedDataset, prepare_dataset, run_task
 from threadx.sweep.plan import SweepPlan, Task, check_memory, load_datasets, plan_sweep
@@ -131,7 +131,7 @@ def open_store(
 
 
 # -- 2. executing tasks in this process ---------------------------------------------------------
-class InProcessExecutor:
+class InProcessExecutor(ThreadExecutor):
     """The controller's executor in this process: one worker (the device ``backend``) whose
     tasks run one after the other on a background thread, on their dataset prepared once per
     run (:func:`~threadx.sweep.execute.prepare_dataset`). The kernel releases the GIL, so while
@@ -141,10 +141,10 @@ class InProcessExecutor:
     def __init__(
         self, plan: SweepPlan, backend: str = "cpu", *, prepare_first: bool = False
     ) -> None:
-        self.plan, self.backend = plan, backend
+        super().__init__(backend)
+        self.plan = plan
         self.prepared: dict[int, PreparedDataset] = {}
         self.prepare_s = 0.0  # time spent preparing datasets (indicators, bits, P)
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-kernel")
         if prepare_first and plan.tasks:
             # the first dataset's grid is prepared on the kernel thread while the caller opens
             # the run folder (file writes and fsyncs): the first task then finds it ready
@@ -164,28 +164,8 @@ class InProcessExecutor:
     def _run(self, task: Task) -> pa.Table:
         return run_task(self.dataset(task.dataset_index), task, self.backend, self.backend)
 
-    def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo("local", self.backend)]
-
     def submit(self, _worker_id: str, task: Task) -> Future:
         return self.pool.submit(self._run, task)
-
-    def wait(self, futures: list[Any], timeout: float) -> list[Any]:
-        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        return [f for f in futures if f in done]  # in submission order
-
-    def result(self, fut: Future) -> pa.Table:
-        return fut.result()
-
-    def replace_worker(self, _worker_id: str) -> WorkerInfo | None:
-        return None
-
-    def cancel(self, fut: Future) -> None:
-        fut.cancel()
-
-    def close(self) -> None:
-        """Wait for the task still running (if any) and stop the thread."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- 3. finishing -------------------------------------------------------------------------------
@@ -239,19 +219,24 @@ def run_local(
         return _search_in_process(plan, root, resolved, resume, need, progress, max_tasks)
     executor = InProcessExecutor(plan, resolved, prepare_first=True)
     try:
-        # the run is running from the moment its folder is opened (one manifest write, not two)
-        store = open_store(
-            plan,
-            root / "runs",
-            resolved,
-            fresh=not resume,
-            estimated_bytes=need,
-            status=RunState.RUNNING,
-            started=now_iso(),
-        )
+        store = _open_running(plan, root, resolved, resume, need)
         return _run_in_process(plan, store, executor, progress, max_tasks)
     finally:
         executor.close()
+
+
+def _open_running(plan: SweepPlan, root: Path, backend: str, resume: bool, need: int) -> RunStore:
+    """The run folder under ``{root}/runs``, running from the moment it is opened (one manifest
+    write, not two); ``resume=False`` starts it afresh."""
+    return open_store(
+        plan,
+        root / "runs",
+        backend,
+        fresh=not resume,
+        estimated_bytes=need,
+        status=RunState.RUNNING,
+        started=now_iso(),
+    )
 
 
 def _search_in_process(
@@ -268,15 +253,7 @@ def _search_in_process(
     from threadx.sweep.search import SearchExecutor
     from threadx.sweep.study import JOURNAL
 
-    store = open_store(
-        plan,
-        root / "runs",
-        backend,
-        fresh=not resume,
-        estimated_bytes=need,
-        status=RunState.RUNNING,
-        started=now_iso(),
-    )
+    store = _open_running(plan, root, backend, resume, need)
     if not resume:
         (store.dir / JOURNAL).unlink(missing_ok=True)
     executor = SearchExecutor(plan, backend, store)

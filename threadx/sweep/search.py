@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from threadx.kernels import crossing_bank
-from threadx.strategy.pack import compute_indicator, pack_columns
-from threadx.sweep.controller import WorkerInfo
-from threadx.sweep.execute import PreparedDataset, run_task
+from threadx.strategy.pack import compute_indicator
+from threadx.sweep.controller import ThreadExecutor
+from threadx.sweep.execute import prepare_columns, run_task
 from threadx.sweep.plan import SweepPlan, Task
 from threadx.sweep.results import RunStore
 from threadx.sweep.space import SearchSpace
@@ -39,17 +38,17 @@ from threadx.sweep.space import SearchSpace
 OPTUNA_METHODS = ("tpe", "nsga2")
 
 
-class SearchExecutor:
+class SearchExecutor(ThreadExecutor):
     """The controller's executor for a sampling run in this process (one worker, the kernel on
     a background thread, like :class:`threadx.sweep.run.InProcessExecutor`)."""
 
     def __init__(self, plan: SweepPlan, backend: str, store: RunStore) -> None:
+        super().__init__(backend)
         se = plan.spec.search
-        self.plan, self.backend, self.store = plan, backend, store
+        self.plan, self.store = plan, store
         self.space = SearchSpace.from_spec(plan.spec)
         self.method = se.method
         self.inflight = 1 if se.method in OPTUNA_METHODS else 2
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadx-kernel")
         self.prepare_s = 0.0  # indicators and packing (per batch)
         self.kernel_s = 0.0
         self.sample_s = 0.0  # drawing points, or Optuna's ask/tell
@@ -73,9 +72,6 @@ class SearchExecutor:
         self._restore_best()
 
     # -- the Executor protocol --------------------------------------------------------------
-    def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo("local", self.backend)]
-
     def submit(self, _worker_id: str, task: Task) -> Future:
         t0 = time.perf_counter()
         if self.study is not None:
@@ -84,22 +80,6 @@ class SearchExecutor:
             codes = self.points[task.start : task.stop]
         self.sample_s += time.perf_counter() - t0
         return self.pool.submit(self.evaluate, task, codes)
-
-    def wait(self, futures: list[Any], timeout: float) -> list[Any]:
-        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        return [f for f in futures if f in done]
-
-    def result(self, fut: Future) -> pa.Table:
-        return fut.result()
-
-    def replace_worker(self, _worker_id: str) -> WorkerInfo | None:
-        return None
-
-    def cancel(self, fut: Future) -> None:
-        fut.cancel()
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(self, task: Task, codes: np.ndarray) -> pa.Table:
@@ -119,21 +99,7 @@ class SearchExecutor:
             return self._memo[key]
 
         cols = self.space.columns(codes)
-        packed = pack_columns(cols, ohlc, indicator_fn=indicator)
-        bits, row = crossing_bank(packed)
-        prep = PreparedDataset(
-            ds.symbol,
-            ds.timeframe,
-            float(ds.bar_minutes),
-            int(ds.times_ns[0]),
-            int(ds.times_ns[-1]),
-            ds.fold,
-            self.plan.spec.report.blocks,
-            cols,
-            packed,
-            bits,
-            row,
-        )
+        prep = prepare_columns(cols, ds, self.plan.spec.report.blocks, indicator)
         t1 = time.perf_counter()
         sub = Task(task.task_id, task.dataset_index, 0, len(codes), task.combo_offset + task.start)
         part = run_task(prep, sub, self.backend, self.backend)

@@ -208,8 +208,14 @@ class RayExecutor:
 
     def submit(self, worker_id: str, task: Task) -> Any:
         h = self.pool.handle(worker_id)
-        args = (task.task_id, task.dataset_index, task.start, task.stop, task.combo_offset)
-        return h.run_task.remote([self.refs[task.dataset_index]], self.spec_json, args)
+        return h.run_task.remote([self.refs[task.dataset_index]], self.spec_json, _args(task))
+
+    def submit_points(self, worker_id: str, task: Task, codes: Any) -> Any:
+        """A search's batch: the task carries its coded points (asked by the sampler beside the
+        controller, :class:`threadx.sweep.search.SampledExecutor`); the worker evaluates them."""
+        h = self.pool.handle(worker_id)
+        box = [self.refs[task.dataset_index]]
+        return h.run_points.remote(box, self.spec_json, _args(task), codes)
 
     def wait(self, futures: list[Any], timeout: float) -> list[Any]:
         ready, _ = ray.wait(futures, num_returns=1, timeout=timeout)
@@ -236,3 +242,8 @@ class RayExecutor:
             ray.cancel(future, force=False)
         except Exception:  # noqa: BLE001 - already finished or gone
             pass
+
+
+def _args(task: Task) -> tuple[int, int, int, int, int]:
+    """A task as the worker receives it (``Task(*args)`` there)."""
+    return (task.task_id, task.dataset_index, task.start, task.stop, task.combo_offset)

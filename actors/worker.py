@@ -56,6 +56,7 @@ class BacktestWorker:
         self.cache = cache
         self.tasks_done = 0
         self.prepared: dict[tuple[str, str], Any] = {}  # (dataset ref, spec) -> prepared grid
+        self.search: dict[str, Any] = {}  # a search's space, dataset and indicator memo
 
     @ray.method(concurrency_group="info")  # answers while a task runs (views stay live)
     def info(self) -> dict[str, Any]:
@@ -80,6 +81,30 @@ class BacktestWorker:
 
         prep = self._prepared(dataset_box[0], spec_json)
         part = run_task(prep, Task(*task), self.placement.backend, device=self.placement.device)
+        self.tasks_done += 1
+        return part
+
+    def run_points(self, dataset_box: list, spec_json: str, task: tuple, codes: Any) -> Any:
+        """A search's batch: ``codes`` (the sampler's coded points, one row per trial) on the
+        dataset, through the kernel (:func:`threadx.sweep.search.prepare_points`); the part's
+        combo ids start at the task's first. The space and the dataset's indicator rows are kept
+        for the run's next batches."""
+        from threadx.sweep.plan import Task
+        from threadx.sweep.search import IndicatorMemo, prepare_points, run_points
+        from threadx.sweep.space import SearchSpace
+        from threadx.sweep.spec import SweepSpec
+
+        ref, s = dataset_box[0], self.search
+        if s.get("spec_json") != spec_json:
+            spec = SweepSpec.model_validate_json(spec_json)
+            s.clear()
+            s.update(spec_json=spec_json, space=SearchSpace.from_spec(spec), memo=IndicatorMemo())
+            s["blocks"] = spec.report.blocks
+        if s.get("ref") != ref.hex():
+            s["ref"], s["dataset"] = ref.hex(), ray.get(ref)
+        fn = s["memo"].function(ref.hex(), s["dataset"])
+        prep = prepare_points(s["space"], s["dataset"], s["blocks"], codes, fn)
+        part = run_points(prep, Task(*task), self.placement.backend, self.placement.device)
         self.tasks_done += 1
         return part
 

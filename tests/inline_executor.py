@@ -1,6 +1,6 @@
 """An in-process executor for :class:`threadx.sweep.service.SweepService` tests (no Ray): one
-worker that runs each task with the real kernel when its result is asked for; and a service that
-uses it."""
+worker that runs each task (a grid chunk, or a search batch's coded points) with the real kernel
+when its result is asked for; and a service that uses it."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from threadx.sample import ensure_sample
 from threadx.sweep.controller import WorkerInfo
 from threadx.sweep.execute import execute_task
 from threadx.sweep.plan import load_datasets
+from threadx.sweep.search import IndicatorMemo, prepare_points, run_points
 from threadx.sweep.service import SweepService
+from threadx.sweep.space import SearchSpace
 
 
 class InlineExecutor:
     def __init__(self, plan: Any) -> None:
-        self.plan, self.pending = plan, {}
+        self.plan, self.pending, self.points = plan, {}, {}
+        self.memo = IndicatorMemo()
+        self.peak = 0
 
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo("w0", "cpu")]
@@ -24,20 +28,35 @@ class InlineExecutor:
     def submit(self, _worker_id: str, task: Any) -> object:
         fut = object()
         self.pending[fut] = task
+        self.peak = max(self.peak, len(self.pending))  # most tasks in flight at once
         return fut
 
     def wait(self, futures: list[Any], _timeout: float) -> list[Any]:
         return list(futures)
 
+    def submit_points(self, worker_id: str, task: Any, codes: Any) -> object:
+        """A search's batch: ``codes`` evaluated on its dataset when the result is asked for."""
+        fut = self.submit(worker_id, task)
+        self.points[fut] = codes
+        return fut
+
     def result(self, fut: object) -> Any:
         task = self.pending.pop(fut)
-        return execute_task(self.plan.datasets[task.dataset_index], self.plan.spec, task)
+        ds = self.plan.datasets[task.dataset_index]
+        codes = self.points.pop(fut, None)
+        if codes is None:
+            return execute_task(ds, self.plan.spec, task)
+        space = SearchSpace.from_spec(self.plan.spec)
+        fn = self.memo.function(task.dataset_index, ds)
+        prep = prepare_points(space, ds, self.plan.spec.report.blocks, codes, fn)
+        return run_points(prep, task, "cpu", "cpu")
 
     def replace_worker(self, _worker_id: str) -> None:
         return None
 
     def cancel(self, fut: object) -> None:
         self.pending.pop(fut, None)
+        self.points.pop(fut, None)
 
 
 def inline_service(store: OHLCVStore) -> SweepService:

@@ -62,19 +62,3 @@ def test_sweep_run_local_search_prints_trials_and_best(capsys, tmp_path):
     assert "top 3 of cli-search-" in out and "overfitting:" in out
     rc, out2, _ = tx(capsys, tmp_path, "sweep", "run", "--local", str(spec))
     assert rc == 0 and "already complete" in out2
-
-
-def test_search_through_the_driver_is_refused_before_any_cluster(capsys, tmp_path):
-    spec = tmp_path / "s.toml"
-    spec.write_text(SPEC)
-    for verb in ("run", "submit"):
-        rc, _, err = tx(capsys, tmp_path, "sweep", verb, str(spec))
-        assert rc == 2 and "runs in-process only for now: add --local" in err, err
-    import pytest
-
-    from threadx.core.errors import ConfigError
-    from threadx.sweep import load_spec
-    from threadx.sweep.service import SweepService
-
-    with pytest.raises(ConfigError, match="not run by the SweepDriver yet"):
-        SweepService.submit(None, load_spec(spec))  # refused before anything is touched

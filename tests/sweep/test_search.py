@@ -210,6 +210,39 @@ def test_random_run_rows_are_the_draw_and_equal_the_grid_rows(root):
     assert load_report(res.run_dir)["n_trials"] == 120
 
 
+@pytest.mark.parametrize("method", ["random", "tpe"])
+def test_service_search_equals_run_local(store, method):
+    """Through the SweepService (the driver's logic; an inline executor that evaluates the coded
+    points it is sent): the trials, parameters and metrics of run_local, the progress of a
+    search in the status and ``search_stats`` in the manifest."""
+    from tests.inline_executor import inline_service
+    from threadx.sweep.results import RunStore
+
+    s = spec(method, trials=90, batch=30, seed=3)
+    svc = inline_service(store)
+    made, factory = [], svc.make_executor
+    svc.make_executor = lambda plan, handles: made.append(factory(plan, handles)) or made[-1]
+    rid = svc.submit(s)
+    seen = []
+    while svc.step(0.01):
+        st = svc.status(rid)
+        seen.append((st.search, st.done_tasks * 30 - st.evaluated, st.budget))
+        assert st.done_tasks == 0 or (
+            st.best["metric"] == "sharpe" and np.isfinite(st.best["value"])
+        )
+    assert set(seen) == {(method, 0, 90)}, seen
+    # tpe: batch k + 1 is asked once batch k is told; random keeps two in flight
+    assert made[0].peak == (1 if method == "tpe" else 2), made[0].peak
+    st = svc.status(rid)
+    assert st.state == "completed" and st.done == 90 and st.evaluated == 90
+    via = svc.results(rid).sort_values("combo_id").reset_index(drop=True)
+    loc = run_local(s, data_root=store.data_root, backend="cpu", memory_budget_gb=2, resume=False)
+    local = loc.to_frame().sort_values("combo_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(via.drop(columns="device"), local.drop(columns="device"))
+    stats = RunStore(store.data_root / "runs" / rid).read_manifest()["search_stats"]
+    assert stats["evaluated"] == 90 and stats["best"] == pytest.approx(local["sharpe"].max())
+
+
 def _dict(s):
     return s.model_dump(mode="json", exclude_none=True)
 

@@ -67,14 +67,3 @@ def counted(manifest: dict) -> str:
         return f"{manifest['total_combos']:,} combinations"
     done = (manifest.get("search_stats") or {}).get("evaluated", manifest["total_combos"])
     return f"{done:,} trials ({search['method']}) of a {search['space']:,}-combination grid"
-
-
-def refuse_driver(spec: SweepSpec) -> None:
-    """A sampling search runs in this process only for now (before any cluster starts)."""
-    from threadx.core.errors import ConfigError
-
-    if spec.search.sampling:
-        raise ConfigError(
-            f"[search] method {spec.search.method!r} runs in-process only for now: add --local "
-            "(the Ray driver path is not built yet)"
-        )

@@ -374,14 +374,12 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     """Run a spec. A run that is already complete on disk is shown without starting anything
     (no Ray import, no kernels); otherwise the kernels are loaded (compiled on a cold cache)
     before the sweep, so its bar-steps/s excludes compilation."""
-    from threadx.cli.search import refuse_driver
     from threadx.core.errors import ThreadXError
     from threadx.sweep.plan import load_datasets
 
     spec = _load_spec(args.spec, args.backend)
     budget = ctx.cfg.sweep.memory_budget_gb
     if not args.local:
-        refuse_driver(spec)
         if args.fresh:
             print("note: --fresh applies to --local runs; cluster runs always resume")
         joins = _explicit_address(ctx, args.address)
@@ -462,10 +460,7 @@ def _print_walk_forward(run_dir: Path, ohlcv: Any = None) -> None:
 
 
 def cmd_sweep_submit(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.cli.search import refuse_driver
-
     spec = _load_spec(args.spec, None)
-    refuse_driver(spec)
     client = _client(ctx, args.address, need_cluster=True)
     try:
         warm_for_local_cluster(ctx, args.address, stream=sys.stderr)  # stdout: the run id only

@@ -12,6 +12,8 @@ Scheduling:
   *combinations* (greedy lowest-load-per-weight; within one task of exact). A device's workers pull
   only from its queue; if a device has no live worker left, its queue is handed to the others.
 * ``adaptive``: one shared queue; whoever is free pulls the next task, so faster devices do more.
+* ``max_running``: a cap on the tasks in flight in the whole run (``inflight`` is per worker): 1
+  for a search whose next batch depends on the last one told (:mod:`threadx.sweep.search`).
 
 Faults: a task whose worker died goes back to the front of its queue and the executor is asked to
 replace the worker. Parts are keyed by task id and written atomically, so a task that completes
@@ -150,12 +152,15 @@ class SweepController:
         weights: dict[str, float] | None = None,
         schedule: str = "weighted",
         inflight: int = 2,
+        max_running: int | None = None,
         on_part: Callable[[Task, Any], None] | None = None,
     ) -> None:
         if schedule not in ("weighted", "adaptive"):
             raise ValueError(f"schedule {schedule!r}: must be 'weighted' or 'adaptive'")
         self.plan, self.store, self.ex = plan, store, executor
         self.schedule, self.inflight = schedule, max(1, inflight)
+        # tasks in flight in the whole run (a search whose batch k + 1 depends on batch k: 1)
+        self.max_running = max_running
         self.on_part = on_part
         done = store.done_tasks()
         todo = [t for t in plan.tasks if t.task_id not in done]
@@ -212,11 +217,14 @@ class SweepController:
                 if w.device in self.queues or self.schedule == "adaptive"
                 else deque()
             )
-            while load.get(w.worker_id, 0) < self.inflight and q:
+            while load.get(w.worker_id, 0) < self.inflight and q and not self._saturated():
                 task = q.popleft()
                 fut = self.ex.submit(w.worker_id, task)
                 self.running[fut] = (w.worker_id, task)
                 load[w.worker_id] = load.get(w.worker_id, 0) + 1
+
+    def _saturated(self) -> bool:
+        return self.max_running is not None and len(self.running) >= self.max_running
 
     def _rehome_orphaned_queues(self) -> None:
         """Weighted mode: a device without live workers hands its tasks to the others."""

@@ -250,13 +250,13 @@ def _search_in_process(
 ) -> SweepResult:
     """A sampling ``[search]`` (threadx.sweep.search): the same lifecycle, batches of trials
     as tasks; a fresh run also starts a fresh study."""
-    from threadx.sweep.search import SearchExecutor
+    from threadx.sweep.search import search_executor
     from threadx.sweep.study import JOURNAL
 
     store = _open_running(plan, root, backend, resume, need)
     if not resume:
         (store.dir / JOURNAL).unlink(missing_ok=True)
-    executor = SearchExecutor(plan, backend, store)
+    executor = search_executor(plan, backend, store)
     try:
         return _run_in_process(plan, store, executor, progress, max_tasks)
     finally:
@@ -271,7 +271,7 @@ def _run_in_process(
     max_tasks: int | None,
 ) -> SweepResult:
     """``executor``: an :class:`InProcessExecutor`, or a search's executor
-    (:class:`threadx.sweep.search.SearchExecutor`: told each stored part, progress and
+    (:class:`threadx.sweep.search.SampledExecutor`: told each stored part, progress and
     manifest extras, its own depth)."""
     parts: dict[int, pa.Table] = {}
     recorded = getattr(executor, "recorded", None)
@@ -290,6 +290,7 @@ def _run_in_process(
         # two in flight: a part is written while the next one's kernel runs; one when the run
         # must stop after exactly max_tasks tasks (or when each batch depends on the last)
         inflight=min(getattr(executor, "inflight", 2), 2 if max_tasks is None else 1),
+        max_running=getattr(executor, "max_running", None),
         on_part=on_part,
     )
     already = ctl.progress.done_tasks

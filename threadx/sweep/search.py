@@ -1,4 +1,4 @@
-"""Search beyond the grid: a batch of trials per chunk, through the fused kernel, in this process.
+"""Search beyond the grid: a batch of trials per chunk, through the fused kernel.
 
 A sampling ``[search]`` (:class:`~threadx.sweep.spec.SearchSpec`) plans ``trials`` result rows
 per dataset in tasks of ``batch`` (:func:`threadx.sweep.plan.plan_sweep`); a task is a batch of
@@ -7,15 +7,19 @@ grid chunk's, so the ranking, the Pareto front and the overfitting report read s
 unchanged (the report counts every evaluated trial: DSR deflates by them).
 
 * ``random`` / ``sobol``: the points are :meth:`SearchSpace.draw`'s, fixed by the seed before the
-  run starts (the same on every dataset); batches are independent (two in flight, as grids).
+  run starts (the same on every dataset); batches are independent (two in flight per worker).
 * ``tpe`` / ``nsga2``: Optuna's samplers through ask/tell (:mod:`threadx.sweep.study`), one study
   per dataset in the run folder's journal; batch ``k + 1`` is asked after batch ``k`` is stored
-  and told (one in flight). A suggestion already evaluated is told its stored values and not
-  evaluated again; ``trials`` counts distinct evaluated combinations.
+  and told (one batch in flight in the whole run). A suggestion already evaluated is told its
+  stored values and not evaluated again; ``trials`` counts distinct evaluated combinations.
 
-The executor follows :class:`threadx.sweep.controller.Executor`: the controller submits tasks,
-writes each part, then calls :meth:`SearchExecutor.recorded` (the tell). Resume = the parts on
-disk and the study: every trial is a row exactly once.
+The sampler (:class:`SearchSampler`) lives where the controller runs; the evaluation is anyone's
+``submit_points(worker_id, task, codes)``: :class:`PointsExecutor` in this process, the Ray
+workers under the SweepDriver (the task carries its coded points). :class:`SampledExecutor`
+joins the two into the controller's :class:`~threadx.sweep.controller.Executor`: it asks the
+sampler when the controller submits a task, and the controller, after writing each part, calls
+:meth:`SampledExecutor.recorded` (the tell). Resume = the parts on disk and the study: every
+trial is a row exactly once.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from threadx.strategy.pack import compute_indicator
+from threadx.strategy.pack import IndicatorFn, compute_indicator
 from threadx.sweep.controller import ThreadExecutor
-from threadx.sweep.execute import prepare_columns, run_task
+from threadx.sweep.dataset import Dataset
+from threadx.sweep.execute import PreparedDataset, prepare_columns, run_task
 from threadx.sweep.plan import SweepPlan, Task
 from threadx.sweep.results import RunStore
 from threadx.sweep.space import SearchSpace
@@ -38,31 +43,98 @@ from threadx.sweep.space import SearchSpace
 OPTUNA_METHODS = ("tpe", "nsga2")
 
 
-class SearchExecutor(ThreadExecutor):
-    """The controller's executor for a sampling run in this process (one worker, the kernel on
-    a background thread, like :class:`threadx.sweep.run.InProcessExecutor`)."""
+# -- evaluation (anywhere: this process or a worker) ----------------------------------------------
+class IndicatorMemo:
+    """One dataset's indicator rows at a time, each computed once: a search's batches ask for
+    the same rows again and again."""
 
-    def __init__(self, plan: SweepPlan, backend: str, store: RunStore) -> None:
+    def __init__(self) -> None:
+        self.key: Any = None
+        self.arrays: dict[tuple, np.ndarray] = {}
+
+    def function(self, key: Any, dataset: Dataset) -> IndicatorFn:
+        """The indicator function of ``dataset`` (``key`` names it; another key clears)."""
+        if key != self.key:
+            self.arrays.clear()
+            self.key = key
+        ohlc = (dataset.open, dataset.high, dataset.low, dataset.close)
+
+        def indicator(name: str, args: tuple) -> np.ndarray:
+            if (name, args) not in self.arrays:
+                self.arrays[(name, args)] = compute_indicator(name, args, *ohlc)
+            return self.arrays[(name, args)]
+
+        return indicator
+
+
+def prepare_points(
+    space: SearchSpace, dataset: Dataset, blocks: int, codes: np.ndarray, indicator_fn: IndicatorFn
+) -> PreparedDataset:
+    """A batch's coded points (rows of :meth:`SearchSpace.draw` / a study's asks) on
+    ``dataset``, ready for the kernel."""
+    return prepare_columns(space.columns(codes), dataset, blocks, indicator_fn)
+
+
+def run_points(prep: PreparedDataset, task: Task, backend: str, device: str) -> pa.Table:
+    """The part of ``task`` from its prepared points: rows ``0..n`` of ``prep`` with the combo
+    ids ``task.combo_offset + task.start + i`` (a short batch keeps its first id)."""
+    sub = Task(task.task_id, task.dataset_index, 0, prep.n_combos, task.combo_offset + task.start)
+    return run_task(prep, sub, backend, device)
+
+
+class PointsExecutor(ThreadExecutor):
+    """Evaluation in this process (one worker, the kernel on a background thread, like
+    :class:`threadx.sweep.run.InProcessExecutor`): ``submit_points`` runs a batch's points."""
+
+    def __init__(self, plan: SweepPlan, backend: str) -> None:
         super().__init__(backend)
+        self.plan = plan
+        self.space = SearchSpace.from_spec(plan.spec)
+        self.memo = IndicatorMemo()
+        self.prepare_s = 0.0  # indicators and packing (per batch)
+        self.kernel_s = 0.0
+
+    def submit_points(self, _worker_id: str, task: Task, codes: np.ndarray) -> Future:
+        return self.pool.submit(self.evaluate, task, codes)
+
+    def evaluate(self, task: Task, codes: np.ndarray) -> pa.Table:
+        t0 = time.perf_counter()
+        ds = self.plan.datasets[task.dataset_index]
+        fn = self.memo.function(task.dataset_index, ds)
+        prep = prepare_points(self.space, ds, self.plan.spec.report.blocks, codes, fn)
+        t1 = time.perf_counter()
+        part = run_points(prep, task, self.backend, self.backend)
+        self.prepare_s += t1 - t0
+        self.kernel_s += time.perf_counter() - t1
+        return part
+
+    def timings(self) -> dict[str, float]:
+        return {"prepare_s": self.prepare_s, "kernel_s": self.kernel_s}
+
+
+# -- the sampler (where the controller runs) ------------------------------------------------------
+class SearchSampler:
+    """A run's points: the seeded draw (random/sobol) or the Optuna studies (tpe/nsga2); the
+    trials evaluated and the best so far."""
+
+    def __init__(self, plan: SweepPlan, store: RunStore) -> None:
         se = plan.spec.search
         self.plan, self.store = plan, store
         self.space = SearchSpace.from_spec(plan.spec)
         self.method = se.method
-        self.inflight = 1 if se.method in OPTUNA_METHODS else 2
-        self.prepare_s = 0.0  # indicators and packing (per batch)
-        self.kernel_s = 0.0
+        sequential = se.method in OPTUNA_METHODS
+        self.inflight = 1 if sequential else 2  # per worker
+        self.max_running = 1 if sequential else None  # in the whole run
         self.sample_s = 0.0  # drawing points, or Optuna's ask/tell
         self.evaluated = 0
         by = plan.spec.rank.by[0]
         self.best_metric, self._lower = by.lstrip("+-"), by.startswith("-")
         self.best: float | None = None
         self.best_curve: list[tuple[int, float]] = []  # (trials evaluated, best so far)
-        self._memo: dict[tuple, np.ndarray] = {}
-        self._memo_dataset: int | None = None
         self.points: np.ndarray | None = None
         self.study: Any = None
         t0 = time.perf_counter()
-        if se.method in OPTUNA_METHODS:
+        if sequential:
             from threadx.sweep.study import BatchStudy
 
             self.study = BatchStudy(plan, store, self.space)
@@ -71,41 +143,15 @@ class SearchExecutor(ThreadExecutor):
         self.sample_s += time.perf_counter() - t0
         self._restore_best()
 
-    # -- the Executor protocol --------------------------------------------------------------
-    def submit(self, _worker_id: str, task: Task) -> Future:
+    def ask(self, task: Task) -> np.ndarray:
+        """The coded points of ``task`` (int32, one row per trial)."""
         t0 = time.perf_counter()
         if self.study is not None:
             codes = self.study.ask(task)
         else:
             codes = self.points[task.start : task.stop]
         self.sample_s += time.perf_counter() - t0
-        return self.pool.submit(self.evaluate, task, codes)
-
-    # -- evaluation -------------------------------------------------------------------------
-    def evaluate(self, task: Task, codes: np.ndarray) -> pa.Table:
-        """The part of ``task``: its points through the fused kernel, rows ``task.start +
-        0..len(codes)`` of its dataset (combo ids ``task.combo_offset + task.start + i``)."""
-        t0 = time.perf_counter()
-        ds = self.plan.datasets[task.dataset_index]
-        if self._memo_dataset != task.dataset_index:  # one dataset's indicators at a time
-            self._memo.clear()
-            self._memo_dataset = task.dataset_index
-        ohlc = (ds.open, ds.high, ds.low, ds.close)
-
-        def indicator(name: str, args: tuple) -> np.ndarray:
-            key = (name, args)
-            if key not in self._memo:
-                self._memo[key] = compute_indicator(name, args, *ohlc)
-            return self._memo[key]
-
-        cols = self.space.columns(codes)
-        prep = prepare_columns(cols, ds, self.plan.spec.report.blocks, indicator)
-        t1 = time.perf_counter()
-        sub = Task(task.task_id, task.dataset_index, 0, len(codes), task.combo_offset + task.start)
-        part = run_task(prep, sub, self.backend, self.backend)
-        self.prepare_s += t1 - t0
-        self.kernel_s += time.perf_counter() - t1
-        return part
+        return codes
 
     def recorded(self, task: Task, part: pa.Table) -> None:
         """After the controller stored ``task``'s part: tell the sampler, track the best."""
@@ -140,8 +186,8 @@ class SearchExecutor(ThreadExecutor):
             self.evaluated += part.num_rows
             self._track(part)
 
-    # -- reporting --------------------------------------------------------------------------
     def progress_extra(self) -> dict[str, Any]:
+        """The status keys of a search: method, trials evaluated / budget, the best so far."""
         best = self.best if self.best is not None and math.isfinite(self.best) else None
         return {
             "search": self.method,
@@ -150,17 +196,54 @@ class SearchExecutor(ThreadExecutor):
             "best": None if best is None else {"metric": self.best_metric, "value": best},
         }
 
-    def manifest_extra(self) -> dict[str, Any]:
+    def manifest_extra(self, **timings: float) -> dict[str, Any]:
+        """``search_stats`` for the manifest (``timings``: the evaluator's, when it has them)."""
         study = self.study
         counts = {"asks": study.asks, "duplicates": study.duplicates} if study else {}
         return {
             "search_stats": {
                 "evaluated": self.evaluated,
                 "sample_s": self.sample_s,
-                "prepare_s": self.prepare_s,
-                "kernel_s": self.kernel_s,
+                **timings,
                 "best": self.best,
                 "best_curve": self.best_curve[-2000:],
                 **counts,
             }
         }
+
+
+class SampledExecutor:
+    """The controller's executor for a sampling run: :meth:`submit` asks the sampler for the
+    task's points and hands them to ``inner.submit_points``; everything else of the
+    :class:`~threadx.sweep.controller.Executor` protocol (workers, wait, result, replace, cancel,
+    close) is ``inner``'s."""
+
+    def __init__(self, inner: Any, sampler: SearchSampler) -> None:
+        self.inner, self.sampler = inner, sampler
+        self.inflight, self.max_running = sampler.inflight, sampler.max_running
+        self.asked: dict[int, np.ndarray] = {}  # points of the tasks not recorded yet
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def submit(self, worker_id: str, task: Task) -> Any:
+        """A task submitted again (its worker was lost) carries the points it was asked for."""
+        codes = self.asked.get(task.task_id)
+        if codes is None:
+            codes = self.asked[task.task_id] = self.sampler.ask(task)
+        return self.inner.submit_points(worker_id, task, codes)
+
+    def recorded(self, task: Task, part: pa.Table) -> None:
+        self.asked.pop(task.task_id, None)
+        self.sampler.recorded(task, part)
+
+    def progress_extra(self) -> dict[str, Any]:
+        return self.sampler.progress_extra()
+
+    def manifest_extra(self) -> dict[str, Any]:
+        return self.sampler.manifest_extra(**getattr(self.inner, "timings", dict)())
+
+
+def search_executor(plan: SweepPlan, backend: str, store: RunStore) -> SampledExecutor:
+    """A sampling run in this process: the sampler and the kernel's thread here."""
+    return SampledExecutor(PointsExecutor(plan, backend), SearchSampler(plan, store))

@@ -108,11 +108,6 @@ class SweepService:
         """Queue a run (idempotent for the same spec and data); ``pause_after`` pauses it once
         that many tasks are done (a checkpoint to inspect or to resume later)."""
         spec = _as_spec(spec)
-        if spec.search.sampling:
-            raise ConfigError(
-                f"[search] method {spec.search.method!r} is not run by the SweepDriver yet: "
-                "run it in-process (threadx sweep run --local, or run_local)"
-            )
         datasets, handles = self.load_data(spec)
         need = check_memory(spec, datasets, self.budget)
         plan = plan_sweep(spec, datasets, gpu=spec.backend != "cpu" and self.gpu_fn())
@@ -153,13 +148,20 @@ class SweepService:
                 ex = self.make_executor(run.plan, run.handles)
                 labels = sorted({w.device for w in ex.workers()})
                 weights = self.weights_fn(labels) if self.weights_fn else None
+                schedule, inflight = self.schedule, self.inflight
+                if run.plan.spec.search.sampling:  # the sampler here, the points to the workers
+                    ex = _sampled(ex, run)
+                    inflight = ex.inflight
+                    # one batch at a time (tpe, nsga2): asked in plan order by whoever is free
+                    schedule = "adaptive" if ex.max_running == 1 else schedule
                 run.controller = SweepController(
                     run.plan,
                     run.store,
                     ex,
                     weights=weights,
-                    schedule=self.schedule,
-                    inflight=self.inflight,
+                    schedule=schedule,
+                    inflight=inflight,
+                    max_running=getattr(ex, "max_running", None),
                     on_part=lambda task, part, r=run: self._on_part(r, task, part),
                 )
             except Exception as err:  # noqa: BLE001 - recorded on the run, service keeps going
@@ -228,6 +230,9 @@ class SweepService:
 
     def _on_part(self, run: ActiveRun, task: Any, part: Any) -> None:
         run.parts[task.task_id] = part
+        recorded = getattr(run.controller.ex, "recorded", None)
+        if recorded is not None:  # a search: tell the sampler what was stored
+            recorded(task, part)
         if run.plan.spec.rank.aggregate != "none":
             return  # needs every dataset: ranked once the run ends (see _finish)
         k = run.plan.spec.rank.top_k
@@ -250,6 +255,7 @@ class SweepService:
             retries=st["retries"],
             peak_rss_bytes=peak_rss_bytes(),
             worker_peak_rss_bytes=max(worker_peaks, default=0),
+            **getattr(run.controller.ex, "manifest_extra", dict)(),
         )
         log.info("run %s %s in %.1f s", run.store.run_id, st["state"], wall)
         frame = None
@@ -332,6 +338,7 @@ class SweepService:
             if live:
                 st = run.controller.status()
                 st["weights"] = dict(run.controller.weights)
+                st.update(getattr(run.controller.ex, "progress_extra", dict)())
                 top = run.top
             else:
                 st, top = self._progress_from_disk(run_id), None
@@ -494,6 +501,19 @@ def list_runs_on_disk(runs_dir: Path) -> list[dict[str, Any]]:
             continue
         out.append({k: man.get(k) for k in keys})
     return sorted(out, key=lambda r: r.get("created") or "", reverse=True)
+
+
+def _sampled(executor: Executor, run: ActiveRun) -> Executor:
+    """``executor`` (its workers evaluate coded points: ``submit_points``) under the run's
+    sampler (:class:`threadx.sweep.search.SearchSampler`, its study journal in the run folder)."""
+    from threadx.sweep.search import SampledExecutor, SearchSampler
+
+    if not hasattr(executor, "submit_points"):
+        raise ConfigError(
+            f"[search] method {run.plan.spec.search.method!r}: this driver's executor "
+            f"({type(executor).__name__}) cannot run coded points (no submit_points)"
+        )
+    return SampledExecutor(executor, SearchSampler(run.plan, run.store))
 
 
 def _as_spec(spec: SweepSpec | dict[str, Any] | str) -> SweepSpec:

@@ -89,6 +89,12 @@ class RunStatus(_Fields):
     retries: int = 0
     error: str | None = None  # why the run failed (the driver's own failure of it)
     top: list[dict[str, Any]] = field(default_factory=list)  # the run's current top K (records)
+    # a sampling [search] (threadx.sweep.search.SearchSampler.progress_extra): its method, the
+    # trials evaluated, the budget and the best so far ({"metric", "value"}); None for a grid
+    search: str | None = None
+    evaluated: int | None = None
+    budget: int | None = None
+    best: dict[str, Any] | None = None
 
     __hash__ = None  # type: ignore[assignment] - holds dicts
 

@@ -241,6 +241,10 @@ def test_service_search_equals_run_local(store, method):
     pd.testing.assert_frame_equal(via.drop(columns="device"), local.drop(columns="device"))
     stats = RunStore(store.data_root / "runs" / rid).read_manifest()["search_stats"]
     assert stats["evaluated"] == 90 and stats["best"] == pytest.approx(local["sharpe"].max())
+    # a service that does not drive the run reads its search progress from the manifest
+    again = inline_service(store).status(rid)
+    assert (again.search, again.evaluated, again.budget) == (method, 90, 90)
+    assert again.best == {"metric": "sharpe", "value": stats["best"]}
 
 
 def _dict(s):

@@ -206,6 +206,7 @@ class SearchSampler:
                 "sample_s": self.sample_s,
                 **timings,
                 "best": self.best,
+                "best_metric": self.best_metric,
                 "best_curve": self.best_curve[-2000:],
                 **counts,
             }

@@ -375,6 +375,7 @@ class SweepService:
             "weights": man.get("weights", {}),
             "errors": [man["error"]] if man.get("error") else [],
             "retries": man.get("retries", 0),
+            **_search_from_disk(man),
         }
 
     def list_runs(self) -> list[RunSummary]:
@@ -501,6 +502,22 @@ def list_runs_on_disk(runs_dir: Path) -> list[dict[str, Any]]:
             continue
         out.append({k: man.get(k) for k in keys})
     return sorted(out, key=lambda r: r.get("created") or "", reverse=True)
+
+
+def _search_from_disk(man: Mapping[str, Any]) -> dict[str, Any]:
+    """A search run's status keys from its manifest (none for a grid); the best so far once the
+    run has written its ``search_stats``."""
+    search = man.get("search")
+    if not search:
+        return {}
+    stats = man.get("search_stats") or {}
+    best, metric = stats.get("best"), stats.get("best_metric")
+    return {
+        "search": search.get("method"),
+        "evaluated": stats.get("evaluated"),
+        "budget": man.get("total_combos"),
+        "best": {"metric": metric, "value": best} if best is not None and metric else None,
+    }
 
 
 def _sampled(executor: Executor, run: ActiveRun) -> Executor:

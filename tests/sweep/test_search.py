@@ -223,6 +223,11 @@ def test_service_search_equals_run_local(store, method):
     made, factory = [], svc.make_executor
     svc.make_executor = lambda plan, handles: made.append(factory(plan, handles)) or made[-1]
     rid = svc.submit(s)
+    from threadx.sweep.progress import progress_line
+
+    queued = svc.status(rid)  # from the manifest: no trial evaluated yet
+    assert (queued.search, queued.evaluated, queued.best) == (method, None, None)
+    assert f"0/90 trials ({method})" in progress_line(queued.to_dict())
     seen = []
     while svc.step(0.01):
         st = svc.status(rid)

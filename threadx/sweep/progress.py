@@ -74,7 +74,7 @@ def progress_line(st: dict) -> str:
         best = st.get("best")
         shown = f"best {best['metric']} {best['value']:.4g}" if best else "best --"
         return (
-            f"[{bar}] {st.get('evaluated', done):,}/{total:,} trials ({st['search']}) "
+            f"[{bar}] {st.get('evaluated') or done:,}/{total:,} trials ({st['search']}) "
             f"{frac:6.1%}  {shown}  {rate:,.3g} bar-steps/s  {eta}{state}"
         )
     return f"[{bar}] {done:,}/{total:,} {frac:6.1%}  {rate:,.3g} bar-steps/s  {eta}{state}"

@@ -58,15 +58,17 @@ class ClusterSnap(Stamped):
 
 @dataclass(frozen=True)
 class CatalogSnap:
-    """The catalog table and the spans (exchange, symbol, first, last ISO) for the form."""
+    """The catalog table and the spans (exchange, symbol, timeframe, first, last bar start ISO)
+    for the form."""
 
     table: TableModel
-    spans: tuple[tuple[str, str, str, str], ...]
+    spans: tuple[tuple[str, str, str, str, str], ...]
     data_root: str
 
     def frame(self) -> pd.DataFrame:
         """The spans as the small frame :func:`gui.forms.estimate_form` reads."""
-        return pd.DataFrame(list(self.spans), columns=["exchange", "symbol", "first", "last"])
+        cols = ["exchange", "symbol", "timeframe", "first", "last"]
+        return pd.DataFrame(list(self.spans), columns=cols)
 
 
 @dataclass(frozen=True)

@@ -520,19 +520,22 @@ def _widths(frame: pd.DataFrame) -> list[int]:
     return [timeframe_minutes(tf) for tf in frame["timeframe"]]
 
 
-def catalog_spans(frame: pd.DataFrame | None) -> tuple[tuple[str, str, str, str], ...]:
-    """(exchange, symbol, first minute, last minute) ISO of every catalog row, as the sweep
-    form's estimate reads them: a coarser timeframe's row covers up to its last bar's end."""
+def catalog_spans(frame: pd.DataFrame | None) -> tuple[tuple[str, str, str, str, str], ...]:
+    """(exchange, symbol, timeframe, first, last bar start) ISO of every catalog row, as the
+    sweep form's estimate reads them (1m rows: timeframe ``1m``; a catalog without a timeframe
+    column holds 1m rows only)."""
     if frame is None or frame.empty:
         return ()
+    tfs = frame["timeframe"] if "timeframe" in frame.columns else ["1m"] * len(frame)
     return tuple(
         (
             str(r.exchange),
             str(r.symbol),
+            str(tf),
             pd.Timestamp(r.first).isoformat(),
-            (pd.Timestamp(r.last) + pd.Timedelta(minutes=width - 1)).isoformat(),
+            pd.Timestamp(r.last).isoformat(),
         )
-        for r, width in zip(frame.itertuples(index=False), _widths(frame), strict=True)
+        for r, tf in zip(frame.itertuples(index=False), tfs, strict=True)
     )
 
 

@@ -473,11 +473,13 @@ def test_catalog_and_form_estimate_with_coarser_timeframes(store):
     assert (eth["timeframe"], eth["span"], eth["rows"]) == ("1h", "10 d 0 h", 240)
     assert eth["source"] == "imported 1h: eth.json" and eth["last"] == "2023-01-10 23:00"
     assert vm.catalog_rows(store.list_frame()).column("symbol") == ("BTCUSDT",)  # 1m only
-    spans = dict(((e, s), (a, b)) for e, s, a, b in vm.catalog_spans(frame))
+    spans = {(e, s): (tf, a, b) for e, s, tf, a, b in vm.catalog_spans(frame)}
     assert spans["binance", "ETHUSDT"] == (
+        "1h",
         "2023-01-01T00:00:00+00:00",
-        "2023-01-10T23:59:00+00:00",  # the last 1h bar's last minute
+        "2023-01-10T23:00:00+00:00",  # the last 1h bar's start
     )
+    assert spans["binance", "BTCUSDT"][0] == "1m"
     snap = snapshots.CatalogSnap(rows, vm.catalog_spans(frame), "root")
     for catalog in (frame, snap.frame()):  # the store's frame; the spans the sweep view reads
         spec = forms.form_to_spec(forms.SweepForm(symbols="ETHUSDT", timeframes="4h, 1d"))
@@ -486,8 +488,9 @@ def test_catalog_and_form_estimate_with_coarser_timeframes(store):
             ("ETHUSDT", "1d"): 10,
         }
         assert forms.estimate_form(forms.SweepForm(symbols="ETHUSDT BTCUSDT"), catalog, 8.0).ok
-    refused = forms.estimate_form(forms.SweepForm(symbols="ETHUSDT", timeframes="15m"), frame, 8.0)
-    assert not refused.ok and "ETHUSDT is stored only at 1h: timeframe 15m" in refused.error
+        form = forms.SweepForm(symbols="ETHUSDT", timeframes="15m")
+        refused = forms.estimate_form(form, catalog, 8.0)  # also from the view's spans
+        assert not refused.ok and "ETHUSDT is stored only at 1h: timeframe 15m" in refused.error
 
 
 # ------------------------------------------------------------------------------------ drill-down

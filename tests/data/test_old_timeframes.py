@@ -239,3 +239,17 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(capsys, tmp_path):
     )
     rc, out, _ = tx(capsys, data, "data", "import", str(lost), "--exchange", "binance")
     assert rc == 0 and "binance/LINKUSDT 4h: 18 rows" in out
+
+
+def test_gaps_of_a_stored_coarser_timeframe_count_its_bars(capsys, tmp_path):
+    """`data gaps SYMBOL --timeframe 1h`: missing bars counted in bars of that timeframe."""
+    src = tmp_path / "old" / "kraken" / "crypto_data_json" / "XRPUSDT_1h.json"
+    bars = hourly(3, seed=5)
+    write_json(src, bars.drop(bars.index[[10, 11, 40]]))  # two runs: 2 bars and 1 bar
+    store = OHLCVStore(tmp_path / "data")
+    assert import_path(store, src).totals()["imported"] == 1
+    rep = store.gaps("XRPUSDT", timeframe="1h")
+    assert (rep.missing, rep.runs) == (3, [(bars.index[10], 2), (bars.index[40], 1)])
+    rc, out, _ = tx(capsys, store.data_root, "data", "gaps", "XRPUSDT", "--timeframe", "1h")
+    assert rc == 0 and "XRPUSDT 1h:" in out and "69 of 72 60-minute bars present" in out
+    assert "(first missing bar, bars missing)" in out

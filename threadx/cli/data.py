@@ -58,6 +58,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     gaps.add_argument("symbol")
     gaps.add_argument("--exchange")
     gaps.add_argument("--limit", type=int, default=20, help="gap runs to print (largest first)")
+    gaps.add_argument("--timeframe", default="1m", help="a stored timeframe (default 1m)")
     gaps.set_defaults(func=cmd_gaps)
 
     rs = sub.add_parser(
@@ -147,12 +148,13 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_gaps(ctx: Context, args: argparse.Namespace) -> int:
-    rep = ctx.store.gaps(args.symbol.upper(), args.exchange)
-    print(f"{args.symbol.upper()}: {rep.summary()}")
+    rep = ctx.store.gaps(args.symbol.upper(), args.exchange, args.timeframe)
+    print(f"{args.symbol.upper()} {args.timeframe}: {rep.summary()}")
     print(f"missing ratio: {rep.missing_ratio:.6f}")
     if rep.runs:
         runs = sorted(rep.runs, key=lambda r: (-r[1], r[0]))[: args.limit]
-        print(f"largest {len(runs)} gap run(s) (first missing minute, minutes missing):")
+        what = "minute, minutes" if rep.bar_minutes == 1 else "bar, bars"
+        print(f"largest {len(runs)} gap run(s) (first missing {what} missing):")
         for t, n in runs:
             print(f"  {t}  {n:,}")
     return 0

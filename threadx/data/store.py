@@ -439,8 +439,10 @@ class OHLCVStore:
         # across the files (a foreign file put in the wrong month folder)
         return validate_ohlcv(frame, source=f"{exchange}/{symbol}", values=False)
 
-    def gaps(self, symbol: str, exchange: str | None = None) -> GapReport:
-        return find_gaps(self.read(symbol, exchange).index)
+    def gaps(self, symbol: str, exchange: str | None = None, timeframe: str = TRUTH) -> GapReport:
+        """Missing bars of ``symbol`` at a stored ``timeframe`` (1m: missing minutes)."""
+        frame = self.read(symbol, exchange, timeframe=timeframe)
+        return find_gaps(frame.index, bar_minutes=timeframe_minutes(timeframe))
 
     def spans(self, exchange: str, symbol: str) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
         """Stored timeframe -> (first bar, last bar) of ``symbol``, from the catalog."""

@@ -203,15 +203,9 @@ def _batch(ctx: Context, args: argparse.Namespace, symbols: list[str], start, en
 
 
 def cmd_update(ctx: Context, args: argparse.Namespace) -> int:
-    from threadx.data.ingest_batch import stored_symbols
+    from threadx.data.ingest_batch import to_update
 
-    symbols = stored_symbols(ctx.store, args.exchange)
-    if not symbols:
-        raise DataError(
-            f"data update: the store holds no pair of exchange {args.exchange!r} "
-            "(ingest one first, or pass --exchange)"
-        )
-    return _batch(ctx, args, symbols, None, None)
+    return _batch(ctx, args, to_update(ctx.store, args.exchange), None, None)
 
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from threadx.core.errors import ThreadXError
+from threadx.core.errors import DataError, ThreadXError
 from threadx.core.log import get_logger
 from threadx.data.binance import ingest, plan_ingest
 from threadx.data.binance_http import (
@@ -209,9 +209,15 @@ def stored_symbols(store: OHLCVStore, exchange: str) -> list[str]:
 def update_stored(store: OHLCVStore, *, exchange: str = "binance", **kwargs: Any) -> BatchReport:
     """The daily update: every stored symbol of ``exchange`` up to the last closed minute (each
     from its first stored minute, so internal gaps are filled too; confirmed gaps are skipped)."""
+    return ingest_many(store, to_update(store, exchange), None, None, exchange=exchange, **kwargs)
+
+
+def to_update(store: OHLCVStore, exchange: str) -> list[str]:
+    """The stored symbols of ``exchange`` (what the daily update fetches); DataError when none."""
     symbols = stored_symbols(store, exchange)
     if not symbols:
-        raise ThreadXError(
-            f"update: the store at {store.root} holds no symbol of exchange {exchange!r}"
+        raise DataError(
+            f"data update: the store at {store.root} holds no pair of exchange {exchange!r} "
+            "(ingest one first, or pass --exchange)"
         )
-    return ingest_many(store, symbols, None, None, exchange=exchange, **kwargs)
+    return symbols

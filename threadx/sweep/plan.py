@@ -120,7 +120,7 @@ class SweepPlan:
         return {
             "method": se.method,
             "trials": se.trials,
-            "batch": se.batch,
+            "batch": self.chunk_size,
             "seed": se.seed,
             "space": self.spec.combos_per_dataset(),
         }
@@ -138,10 +138,9 @@ def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> S
         folds, datasets = fold_datasets(spec, datasets)
     per = spec.rows_per_dataset()
     n_bars = max(d.n_bars for d in datasets)
+    chunk = spec.chunk_size or auto_chunk_size(n_bars, per, gpu)
     if spec.search.sampling:
-        chunk = min(spec.search.batch, per)
-    else:
-        chunk = spec.chunk_size or auto_chunk_size(n_bars, per, gpu)
+        chunk = min(spec.search.batch_size(chunk), per)
     tasks, tid = [], 0
     for di in range(len(datasets)):
         for start in range(0, per, chunk):

@@ -213,12 +213,16 @@ def space_summary(spec: SweepSpec) -> list[str]:
     lines += [f"  {line}" for line in space.describe()]
     exp = f" (about 10^{math.log10(size):.1f})" if size >= 10**6 else ""
     lines.append(f"grid: {size:,} combinations per dataset{exp}")
+    if se.sampling and se.batch is None and se.method in ("random", "sobol"):
+        batch = "the grid's automatic chunk"
+    elif se.sampling:
+        batch = f"{min(se.batch_size(0), se.trials):,}"
     for sym, tf in spec.datasets():
         if se.sampling:
             share = se.trials / size
             lines.append(
                 f"{sym} {tf}: {se.method} budget {se.trials:,} trials in batches of "
-                f"{min(se.batch, se.trials):,} = {share:.3g} of the grid ({share:.2%})"
+                f"{batch} = {share:.3g} of the grid ({share:.2%})"
             )
         else:
             lines.append(f"{sym} {tf}: grid, every one of the {size:,} combinations")

@@ -33,7 +33,7 @@ A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
     [search]                                 # optional: sample the grid instead of sweeping it
     method = "tpe"                           # grid | random | sobol | tpe | nsga2
     trials = 20000                           # the budget: distinct combinations evaluated
-    batch = 1024                             # trials per chunk (one kernel call)
+    batch = 256                              # trials per chunk (one kernel call); default: auto
     seed = 0
 
 The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
@@ -300,6 +300,14 @@ class WalkForwardSpec(StrictModel):
 SEARCH_METHODS = ("grid", "random", "sobol", "tpe", "nsga2")
 
 
+# tpe / nsga2 trials per batch by default. Their cost is Optuna's ask, per trial and growing with
+# the trials the sampler looks at (measured, 12 parameters: TPE 14.5 ms per ask at 1,000 trials,
+# NSGA-II ~1 ms at a window of 2 x 256): a batch of 256 keeps the kernel busy for a moment between
+# model updates on a CPU and lets TPE learn 4x more often than at 1,024 for the same asks;
+# nsga2's population is its batch.
+SEQUENTIAL_BATCH = 256
+
+
 class SearchSpec(StrictModel):
     """How the grid's space is searched (``[search]``): the whole grid, or ``trials`` distinct
     combinations of it drawn ``batch`` at a time (random/sobol: seeded numpy/scipy draws on the
@@ -311,7 +319,13 @@ class SearchSpec(StrictModel):
     trials: int | None = Field(
         None, ge=1, description="budget: distinct combinations evaluated per dataset"
     )
-    batch: int = Field(1024, ge=1, le=10_000_000, description="trials per chunk (kernel call)")
+    batch: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="trials per chunk (kernel call); default: random/sobol the grid's automatic "
+        f"chunk for the data, tpe/nsga2 {SEQUENTIAL_BATCH}",
+    )
     seed: int = Field(0, ge=0, description="seed of the sampler (deterministic draws)")
 
     @model_validator(mode="after")
@@ -324,13 +338,21 @@ class SearchSpec(StrictModel):
             )
         if self.method != "grid" and self.trials is None:
             raise KeyedError("trials", f"[search] trials: method {self.method!r} needs a budget")
-        if self.method == "nsga2" and self.batch < 2:
+        if self.method == "nsga2" and self.batch is not None and self.batch < 2:
             raise KeyedError("batch", "[search] batch: nsga2 needs a population (batch) of >= 2")
         return self
 
     @property
     def sampling(self) -> bool:
         return self.method != "grid"
+
+    def batch_size(self, auto: int) -> int:
+        """Trials per task: ``batch``; by default ``auto`` (the grid's chunk for the data: the
+        draws of random/sobol are known in advance, so they run like a grid) or, for the
+        samplers that learn from each batch (tpe, nsga2), :data:`SEQUENTIAL_BATCH`."""
+        if self.batch is not None:
+            return self.batch
+        return SEQUENTIAL_BATCH if self.method in ("tpe", "nsga2") else auto
 
 
 class SweepSpec(StrictModel):

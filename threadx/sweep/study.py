@@ -156,7 +156,7 @@ class BatchStudy:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial
         self.plan, self.store, self.space = plan, store, space
         se = plan.spec.search
-        self.method, self.seed, self.batch = se.method, se.seed, se.batch
+        self.method, self.seed, self.batch = se.method, se.seed, plan.chunk_size
         self.objectives = objectives(plan.spec)
         self.metrics = [k.lstrip("+-") for k in self.objectives]
         self.directions = ["minimize" if k.startswith("-") else "maximize" for k in self.objectives]

@@ -173,7 +173,8 @@ def test_calibration_noise_and_planted_edge(store, name, kw):
     their own returns (P(>0) >= 0.9: resampling cannot undo the selection; DSR/PBO do that), the
     planted edge is profitable on every path, and it earns more than noise at a smaller drawdown.
     Measured (seeds 1-5): noise P(>0) 0.94-1.00, edge 1.00; seed 1 median 12.9 % vs 69.8 %."""
-    from tests.sweep.test_overfit import calibration_sweep, synthetic_1m
+    from tests.sweep.test_overfit import calibration_sweep
+    from threadx.data.synthetic import synthetic_1m
     from threadx.sweep.overfit import add_monte_carlo
 
     res = calibration_sweep(store, name, synthetic_1m(40_000, 1, **kw))

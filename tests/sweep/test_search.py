@@ -355,7 +355,7 @@ def test_tpe_finds_the_planted_edge_with_five_percent_of_the_grid(store):
     """A mean-reverting component planted in a random walk (seed 1, as the overfitting
     calibration): 5 % of a 4,752-combination grid. Measured: tpe finds the grid's best
     (Sharpe 43.0) with every seed 0-2; random's best 39.5-41.4."""
-    from tests.sweep.test_overfit import synthetic_1m
+    from threadx.data.synthetic import synthetic_1m
 
     bars = synthetic_1m(40_000, 1, sigma_rw=2e-4, phi=0.95, sigma_ou=3e-4)
     store.write(bars, exchange="synth", symbol="EDGE", source="synthetic planted edge")

@@ -377,6 +377,25 @@ def pareto_front(
     return order.loc[keep].reset_index(drop=True)
 
 
+def hypervolume(
+    frame: pd.DataFrame,
+    reference: tuple[float, float],
+    maximize: str = "sharpe",
+    minimize: str = "max_drawdown",
+) -> float:
+    """The area dominated by ``frame``'s rows in (max ``maximize``, min ``minimize``) and bounded
+    by ``reference`` = (worst ``maximize``, worst ``minimize``): the quality of a Pareto front in
+    one number (two fronts compare on the same reference). Rows not better than the reference
+    in both count nothing."""
+    front = pareto_front(frame, maximize, minimize)
+    a = front[maximize].to_numpy(dtype=np.float64)
+    b = front[minimize].to_numpy(dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b) & (a > reference[0]) & (b < reference[1])
+    a, b = a[ok], b[ok]  # best `maximize` first, `minimize` falling
+    upper = np.r_[reference[1], b[:-1]]
+    return float(np.sum((a - reference[0]) * (upper - b)))
+
+
 def export(
     frame: pd.DataFrame, path: Path, spec_toml: str, report: dict[str, Any] | None = None
 ) -> Path:

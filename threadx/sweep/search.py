@@ -125,12 +125,14 @@ class SearchSampler:
         sequential = se.method in OPTUNA_METHODS
         self.inflight = 1 if sequential else 2  # per worker
         self.max_running = 1 if sequential else None  # in the whole run
-        self.sample_s = 0.0  # drawing points, or Optuna's ask/tell
+        self.ask_s = 0.0  # drawing the points, or Optuna's asks (window and record included)
+        self.tell_s = 0.0  # Optuna's tells
         self.evaluated = 0
         by = plan.spec.rank.by[0]
         self.best_metric, self._lower = by.lstrip("+-"), by.startswith("-")
         self.best: float | None = None
         self.best_curve: list[tuple[int, float]] = []  # (trials evaluated, best so far)
+        self.ask_curve: list[tuple[int, float]] = []
         self.points: np.ndarray | None = None
         self.study: Any = None
         t0 = time.perf_counter()
@@ -140,17 +142,22 @@ class SearchSampler:
             self.study = BatchStudy(plan, store, self.space)
         else:
             self.points = self.space.draw(se.method, se.seed, se.trials)
-        self.sample_s += time.perf_counter() - t0
+        self.ask_s += time.perf_counter() - t0
         self._restore_best()
 
     def ask(self, task: Task) -> np.ndarray:
         """The coded points of ``task`` (int32, one row per trial)."""
         t0 = time.perf_counter()
-        if self.study is not None:
-            codes = self.study.ask(task)
-        else:
+        if self.study is None:
             codes = self.points[task.start : task.stop]
-        self.sample_s += time.perf_counter() - t0
+            self.ask_s += time.perf_counter() - t0
+            return codes
+        asks = self.study.asks
+        codes = self.study.ask(task)
+        dt = time.perf_counter() - t0
+        self.ask_s += dt
+        # (trials evaluated, seconds per ask of this batch): how the sampler's cost grows
+        self.ask_curve.append((self.evaluated, dt / max(1, self.study.asks - asks)))
         return codes
 
     def recorded(self, task: Task, part: pa.Table) -> None:
@@ -158,7 +165,7 @@ class SearchSampler:
         if self.study is not None:
             t0 = time.perf_counter()
             self.study.tell(task, part)
-            self.sample_s += time.perf_counter() - t0
+            self.tell_s += time.perf_counter() - t0
         self.evaluated += part.num_rows
         self._track(part)
 
@@ -199,15 +206,22 @@ class SearchSampler:
     def manifest_extra(self, **timings: float) -> dict[str, Any]:
         """``search_stats`` for the manifest (``timings``: the evaluator's, when it has them)."""
         study = self.study
-        counts = {"asks": study.asks, "duplicates": study.duplicates} if study else {}
+        counts = (
+            {"asks": study.asks, "duplicates": study.duplicates, "window": study.window_trials}
+            if study
+            else {}
+        )
         return {
             "search_stats": {
                 "evaluated": self.evaluated,
-                "sample_s": self.sample_s,
+                "sample_s": self.ask_s + self.tell_s,
+                "ask_s": self.ask_s,
+                "tell_s": self.tell_s,
                 **timings,
                 "best": self.best,
                 "best_metric": self.best_metric,
                 "best_curve": self.best_curve[-2000:],
+                "ask_curve": self.ask_curve[:1000] + self.ask_curve[1000:][-1000:],
                 **counts,
             }
         }

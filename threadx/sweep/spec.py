@@ -530,7 +530,9 @@ class SweepSpec(StrictModel):
         bars = 8 * 6 * (all_bars + LOAD_COPIES * max_minutes)
         banks, combos = 2 * n_bb + n_atr + n_trend, self.combos_per_dataset()
         if self.search.sampling:  # a batch at a time, the banks kept between batches as well
-            banks, combos = 2 * banks, min(self.search.batch, self.rows_per_dataset())
+            # an automatic batch is a CPU task's chunk: at most 65,536 combinations
+            batch = self.search.batch_size(65_536)
+            banks, combos = 2 * banks, min(batch, self.rows_per_dataset())
         prepared = prepared_bytes(max_bars, banks, n_cross, combos, len(grid))
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
         results = (

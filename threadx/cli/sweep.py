@@ -164,11 +164,12 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | N
         from threadx.sweep.folds import fold_datasets
 
         wf, (folds, slices) = spec.walk_forward, fold_datasets(spec, datasets)
-        per = spec.combos_per_dataset()
+        per, se = spec.rows_per_dataset(), spec.search
+        each = f"a {se.method} search of {per:,} trials" if se.sampling else "the grid swept"
         print(
             f"walk-forward ({wf.mode}: train {wf.train}, test {wf.test}, step {wf.step}): "
-            f"{len(folds)} fold(s); the grid swept on each train window: "
-            f"{len(folds) * per:,} combinations, "
+            f"{len(folds)} fold(s); {each} on each train window: "
+            f"{len(folds) * per:,} {'trials' if se.sampling else 'combinations'}, "
             f"{sum(d.n_bars for d in slices) * per:,} bar-steps"
         )
     return datasets
@@ -402,8 +403,8 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     datasets = load_datasets(spec, ctx.store)
     if not args.fresh:
         done = completed_run(spec, datasets, ctx.cfg.data_root)
-        if done is not None:
-            _report(done, args, headline=complete_line(done))
+        if done is not None:  # a walk-forward report it lacks is computed here
+            _report(done, args, headline=complete_line(done), ohlcv=ctx.store)
             return 0
     _preflight(spec, ctx.store, budget, datasets)
     warm_kernels(spec.backend)
@@ -420,7 +421,9 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: SweepResult, args: argparse.Namespace, headline: str | None = None) -> None:
+def _report(
+    result: SweepResult, args: argparse.Namespace, headline: str | None = None, ohlcv: Any = None
+) -> None:
     from threadx.cli.search import counted
 
     m = result.manifest
@@ -433,7 +436,7 @@ def _report(result: SweepResult, args: argparse.Namespace, headline: str | None 
         )
     print(headline)
     if result.spec.walk_forward is not None:
-        _print_walk_forward(result.run_dir)
+        _print_walk_forward(result.run_dir, ohlcv)
     else:
         print_ranking(result, args.top)
     print_verdict(result)

@@ -1,9 +1,11 @@
 """Optuna studies of a search run: ask a batch, evaluate it, tell it (``tpe``, ``nsga2``).
 
-One study per dataset (``symbol/timeframe``) in one journal file in the run folder
-(``study.journal``, Optuna's ``JournalStorage`` with a file backend), so a resumed run continues
-the same studies. The objectives are ``[rank] by``: ``tpe`` optimises the first metric, ``nsga2``
-all of them (``'-name'``: minimised); a non-finite value is told as a failed trial.
+One study per dataset (``symbol/timeframe``; a walk-forward fold's train window is a dataset of
+its own, ``symbol/timeframe/foldN``, so each fold is searched on its own) in one journal file in
+the run folder (``study.journal``, Optuna's ``JournalStorage`` with a file backend), so a resumed
+run continues the same studies. The objectives are ``[rank] by``: ``tpe`` optimises the first
+metric, ``nsga2`` all of them (``'-name'``: minimised); a non-finite value is told as a failed
+trial.
 
 The samplers suggest on the grid's steps (categorical lists, ``suggest_int`` / ``suggest_float``
 with the range's step); each suggestion is mapped to its point (the nearest step, so float

@@ -532,10 +532,11 @@ def cmd_sweep_walkforward(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
-    """Print the stored report (computed and stored first when a completed run lacks it)."""
+    """Print the stored report (computed and stored first when a completed run lacks it); with
+    ``--monte-carlo`` its Monte Carlo section for the flags (the run's parts read once)."""
 
     from threadx.core.errors import StoreError
-    from threadx.sweep.overfit import load_report
+    from threadx.sweep.overfit import add_monte_carlo, load_report
     from threadx.sweep.report_text import format_report
     from threadx.sweep.results import RunStore
 
@@ -543,7 +544,8 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
     if not path.is_dir():
         path = ctx.cfg.data_root / "runs" / args.run
     status = RunStore(path).read_manifest().get("status")  # clear error if not a run
-    report = load_report(path)
+    mc = _monte_carlo_spec(args) if args.monte_carlo else None  # the flags before any work
+    report = load_report(path) if mc is None else add_monte_carlo(path, mc)
     if report is None and status == RunState.COMPLETED:
         raise StoreError(
             f"run {path.name}: the overfitting report could not be computed (see the log)"
@@ -553,15 +555,21 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
             f"run {path.name} is {status}: the overfitting report covers completed "
             "runs only (resume it first)"
         )
-    if args.monte_carlo:
-        from threadx.core.errors import ConfigError
-        from threadx.sweep.montecarlo import MonteCarloSettings
-        from threadx.sweep.overfit import add_monte_carlo
-
-        try:
-            settings = MonteCarloSettings(args.paths, args.block, args.seed, args.mc_top)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        report = add_monte_carlo(path, settings) or report
     print(dumps(report, sort_keys=False) if args.json else format_report(report) + "\n", end="")
     return 0
+
+
+def _monte_carlo_spec(args: argparse.Namespace) -> Any:
+    """The spec's ``[report.monte_carlo]`` (MonteCarloSpec) from ``sweep report``'s flags; a
+    broken rule is one line, ``monte_carlo.paths: ... (--paths 5)``."""
+    from threadx.cli.args import model_from_flags
+    from threadx.sweep.spec import MonteCarloSpec
+
+    flags = {
+        "enabled": ("--monte-carlo", True),
+        "paths": ("--paths", args.paths),
+        "block": ("--block", args.block),
+        "seed": ("--seed", args.seed),
+        "top_k": ("--mc-top", args.mc_top),
+    }
+    return model_from_flags(MonteCarloSpec, "monte_carlo", flags)

@@ -118,11 +118,17 @@ def fmt_metric(name: str, value: Any) -> str:
 
 def header_text(report: Mapping[str, Any]) -> str:
     by = ", ".join(report.get("rank_by") or ()) or "n/a"
+    se = report.get("search")
+    searched = (
+        f" among its own search ({se.get('method')}, {se.get('trials'):,} trials)"
+        if isinstance(se, Mapping) and isinstance(se.get("trials"), int)
+        else ""
+    )
     return (
         f"walk-forward ({report.get('mode', 'n/a')}: train {report.get('train', 'n/a')}, "
         f"test {report.get('test', 'n/a')}, step {report.get('step', 'n/a')}), best by {by} "
-        "per train window; times UTC; each fold's out-of-sample equity starts at the "
-        "previous fold's final equity"
+        f"per train window{searched}; times UTC; each fold's out-of-sample equity starts at "
+        "the previous fold's final equity"
     )
 
 

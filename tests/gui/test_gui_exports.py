@@ -31,8 +31,8 @@ from gui import viewmodels as vm
 from gui.cluster_controller import latest_completed
 from gui.montecarlo import MC_COLUMNS, NO_MONTE_CARLO, monte_carlo_model
 from gui.overfitting import overfit_model
-from threadx.sweep.montecarlo import MonteCarloSettings, resample_combination
-from threadx.sweep.spec import spec_from_dict
+from threadx.sweep.montecarlo import resample_combination
+from threadx.sweep.spec import MonteCarloSpec, spec_from_dict
 from threadx.sweep.states import RunState, RunStatus, RunSummary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def _mc_section() -> dict[str, Any]:
     """A Monte Carlo section as threadx.sweep.montecarlo.run_monte_carlo writes it (two combos,
     the second without trades), from the real resampling of seeded random returns."""
     rng = np.random.default_rng(7)
-    settings = MonteCarloSettings(paths=200, seed=3, top_k=2)
+    settings = MonteCarloSpec(paths=200, seed=3, top_k=2)
     combos = []
     for i, cid in enumerate((5, 4)):
         trades = rng.normal(0.01, 0.05, 12) if i == 0 else np.array([])

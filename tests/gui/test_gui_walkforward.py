@@ -140,6 +140,15 @@ def test_no_report_says_why():
     assert missing_note(True, "completed").startswith("no walk-forward report stored")
 
 
+def test_header_says_when_each_train_window_was_searched():
+    rep = _report()
+    assert "search" not in wfv.header_text(rep)
+    rep["search"] = {"method": "tpe", "trials": 2000, "batch": 500, "seed": 0, "space": 908544}
+    assert "per train window among its own search (tpe, 2,000 trials); times UTC" in (
+        wfv.header_text(rep)
+    )
+
+
 def test_fold_table_follows_the_report():
     rep = _report()
     v = walk_forward_model(_run_report(rep), "wf-0123")

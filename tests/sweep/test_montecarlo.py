@@ -3,17 +3,19 @@ the same drawdown as everywhere else, and trade returns that compound to the fin
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from threadx.data.synth import gbm_ohlcv
 from threadx.strategy.metrics import drawdown
 from threadx.strategy.params import StrategyParams
 from threadx.strategy.reference import backtest_frame
 from threadx.sweep.montecarlo import (
-    MonteCarloSettings,
     _block_paths,
     _path_stats,
     block_length,
@@ -21,8 +23,9 @@ from threadx.sweep.montecarlo import (
     resample_combination,
     trade_equity_returns,
 )
+from threadx.sweep.spec import MonteCarloSpec
 
-SET = MonteCarloSettings(paths=200, seed=3)
+SET = MonteCarloSpec(paths=200, seed=3)
 
 
 def test_block_length_rule():
@@ -35,7 +38,7 @@ def test_same_seed_same_paths_other_seed_other_paths():
     t = np.random.default_rng(2).normal(0.001, 0.02, 80)
     a = resample_combination(r, t, SET)
     assert a == resample_combination(r, t, SET)
-    b = resample_combination(r, t, MonteCarloSettings(paths=200, seed=4))
+    b = resample_combination(r, t, MonteCarloSpec(paths=200, seed=4))
     assert a["blocks"] != b["blocks"] and a["trades_resampled"] != b["trades_resampled"]
     assert resample_combination(r, t, SET, salt=1)["blocks"] != a["blocks"]
 
@@ -96,16 +99,25 @@ def test_paths_draw_every_block_start_and_every_trade():
 def test_monte_carlo_of_result_rows_reruns_each_combination():
     bars = gbm_ohlcv(5_000, seed=9)
     rows = [StrategyParams(bb_period=p).model_dump() for p in (10, 20, 30)]
-    out = monte_carlo(bars, 1.0, rows, MonteCarloSettings(paths=100, top_k=2))
+    out = monte_carlo(bars, 1.0, rows, MonteCarloSpec(paths=100, top_k=2))
     assert [o["params"]["bb_period"] for o in out] == [10, 20]
     res = backtest_frame(bars, StrategyParams(bb_period=20), 1.0)
     assert out[1]["bars"] == len(res.returns) and out[1]["trades"] == len(res.trades)
     assert out[1]["block"] == block_length(len(res.returns))
 
 
-def test_settings_are_checked():
-    with pytest.raises(ValueError, match="paths"):
-        MonteCarloSettings(paths=5)
+def test_settings_are_the_specs_report_monte_carlo():
+    """One home: the spec's [report.monte_carlo] (MonteCarloSpec) is what the Monte Carlo takes,
+    with the spec's rules."""
+    with pytest.raises(ValidationError, match="paths"):
+        MonteCarloSpec(paths=5)
+    with pytest.raises(ValidationError, match="top_k"):
+        MonteCarloSpec(top_k=0)
+    mc = _mc_spec(True).report.monte_carlo
+    assert isinstance(mc, MonteCarloSpec) and (mc.paths, mc.top_k) == (200, 3)
+    import threadx.sweep.montecarlo as m
+
+    assert not hasattr(m, "MonteCarloSettings")
 
 
 def _mc_spec(enabled: bool):
@@ -125,7 +137,6 @@ def _mc_spec(enabled: bool):
 def test_sweep_report_monte_carlo_is_computed_once_and_stored(store, tmp_path, capsys):
     """`sweep report --monte-carlo`: the top-K of the real sample run, stored in report.json,
     the same numbers on a second call (read back) and from a run that had it enabled."""
-    import json
 
     from threadx.cli import main
     from threadx.data.store import OHLCVStore
@@ -160,7 +171,43 @@ def test_sweep_report_monte_carlo_is_computed_once_and_stored(store, tmp_path, c
     again = json.loads(capsys.readouterr().out)["monte_carlo"]
     assert again["paths"] == 300 and again["groups"][0]["combos"][0]["combo_id"] == best["combo_id"]
     assert main([*args, "--monte-carlo", "--paths", "5"]) == 2
-    assert "monte_carlo.paths" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == (
+        "threadx: error: monte_carlo.paths: Input should be greater than or equal to 10 "
+        "(--paths 5)\n"
+    )
+    assert main([*args, "--monte-carlo", "--paths", "5", "--mc-top", "0", "--block", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("threadx: error: monte_carlo.paths: ")
+    assert "; monte_carlo.block: Input should be greater than or equal to 0 (--block -1); " in err
+    assert "monte_carlo.top_k: Input should be greater than or equal to 1 (--mc-top 0)" in err
+
+
+def test_monte_carlo_reads_the_runs_parts_once(store, monkeypatch, capsys):
+    """A run whose report.json is missing: the report and its Monte Carlo come from one read of
+    the parts (add_monte_carlo, and `sweep report --monte-carlo`)."""
+    from threadx.cli import main
+    from threadx.sample import ensure_sample
+    from threadx.sweep import run_local
+    from threadx.sweep.overfit import add_monte_carlo
+    from threadx.sweep.results import RunStore
+
+    ensure_sample(store)
+    res = run_local(_mc_spec(False), data_root=store.data_root, backend="cpu", memory_budget_gb=2)
+    reads = []
+    load = RunStore.load
+    monkeypatch.setattr(RunStore, "load", lambda self, *a: reads.append(1) or load(self, *a))
+    (res.run_dir / "report.json").unlink()
+    rep = add_monte_carlo(res.run_dir, MonteCarloSpec(paths=100, top_k=2))
+    assert len(reads) == 1 and len(rep["monte_carlo"]["groups"][0]["combos"]) == 2
+    assert (res.run_dir / "report.json").exists()
+    assert add_monte_carlo(res.run_dir, MonteCarloSpec(paths=100, top_k=2)) == rep
+    assert len(reads) == 1  # the same settings: the stored section, nothing read
+    (res.run_dir / "report.json").unlink()
+    argv = ["--data-root", str(store.data_root), "sweep", "report", res.run_id, "--json"]
+    assert main([*argv, "--monte-carlo", "--paths", "100", "--mc-top", "2"]) == 0
+    assert len(reads) == 2  # one more read for the CLI's report and Monte Carlo together
+    assert json.loads(capsys.readouterr().out)["monte_carlo"] == rep["monte_carlo"]
 
 
 @pytest.mark.slow
@@ -178,7 +225,7 @@ def test_calibration_noise_and_planted_edge(store, name, kw):
     from threadx.sweep.overfit import add_monte_carlo
 
     res = calibration_sweep(store, name, synthetic_1m(40_000, 1, **kw))
-    rep = add_monte_carlo(res.run_dir, MonteCarloSettings(paths=1000, seed=0, top_k=5))
+    rep = add_monte_carlo(res.run_dir, MonteCarloSpec(paths=1000, seed=0, top_k=5))
     combos = rep["monte_carlo"]["groups"][0]["combos"]
     blocks = [c["blocks"] for c in combos]
     print(

@@ -102,16 +102,8 @@ def test_search_errors_name_key_and_rule():
             spec_from_dict(d)
         assert f"key '{key.rstrip(chr(39))}'" in str(err.value)
         assert "\n" not in str(err.value)
-    wf = {"train": "7d", "test": "2d"}
-    with pytest.raises(ConfigError, match="walk_forward.*not supported yet"):
-        spec_from_dict(
-            {
-                "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-                "grid": GRID,
-                "search": {"method": "sobol", "trials": 5},
-                "walk_forward": wf,
-            }
-        )
+    # [walk_forward] with a search: each fold's train window searched on its own
+    # (tests/sweep/test_walkforward_search.py)
 
 
 def test_space_from_grid():
@@ -208,6 +200,51 @@ def test_random_run_rows_are_the_draw_and_equal_the_grid_rows(root):
     from threadx.sweep.overfit import load_report
 
     assert load_report(res.run_dir)["n_trials"] == 120
+
+
+def test_overfitting_report_deflates_by_the_evaluated_trials(root):
+    """A search's report: every evaluated trial is a tried strategy, and only those: DSR deflates
+    by the trials evaluated (60), not by the grid's 1,134 combinations; PBO runs over the rows
+    evaluated on the dataset's full data."""
+    import math
+
+    from threadx.kernels.layout import block_columns
+    from threadx.strategy.metrics import periods_per_year
+    from threadx.sweep.overfit import load_report
+    from threadx.sweep.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv
+
+    s = spec("random", trials=60, batch=30, seed=2, report={"blocks": 8})
+    res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2)
+    frame, rep = res.to_frame(), load_report(res.run_dir)
+    (g,) = rep["groups"]
+    grid = s.combos_per_dataset()
+    assert grid == 1134 and len(frame) == 60
+    assert rep["n_trials"] == g["n_trials"] == 60
+    sr = frame["sharpe"].to_numpy() / math.sqrt(periods_per_year(60))
+    var = float(np.var(sr[np.isfinite(sr)], ddof=1))
+    assert g["sr_var"] == pytest.approx(var, rel=1e-12)
+    assert g["expected_max_sr"] == pytest.approx(expected_max_sharpe(var, 60), rel=1e-12)
+    assert g["expected_max_sr"] != pytest.approx(expected_max_sharpe(var, grid), rel=1e-3)
+    top = g["top"][0]
+    n = g["n_returns"]
+    assert n == len(load_datasets_bars(res)) - 1
+    args = (top["sharpe_per_bar"], n, top["skewness"], top["kurtosis"], var)
+    assert top["dsr"] == pytest.approx(dsr(*args, 60), rel=1e-12)
+    assert top["dsr"] != pytest.approx(dsr(*args, grid), rel=1e-3)
+    assert "the best of 60 random strategies" in g["verdict"]
+    # PBO over the 60 evaluated rows' block returns (exact: 60 x C(8, 4) splits)
+    bt = np.ascontiguousarray(frame[list(block_columns(8))].to_numpy(dtype=np.float64).T)
+    keep = distinct_columns(bt)
+    assert g["pbo_strategies"] == len(keep) and g["pbo_se"] == 0
+    assert g["pbo"] == pytest.approx(pbo_cscv(bt[:, keep].T).pbo, abs=1e-12)
+
+
+def load_datasets_bars(res):
+    from threadx.data.store import OHLCVStore
+    from threadx.sweep.plan import load_datasets
+
+    (ds,) = load_datasets(res.spec, OHLCVStore(res.run_dir.parent.parent))
+    return ds.times_ns
 
 
 @pytest.mark.parametrize("method", ["random", "tpe"])

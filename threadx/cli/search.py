@@ -53,17 +53,24 @@ def search_preflight_line(spec: SweepSpec) -> str | None:
     if not se.sampling:
         return None
     size = spec.combos_per_dataset()
+    each = "train window (walk-forward fold)" if spec.walk_forward is not None else "dataset"
     return (
-        f"search: {se.method} (seed {se.seed}), {se.trials:,} trials per dataset in batches "
+        f"search: {se.method} (seed {se.seed}), {se.trials:,} trials per {each} in batches "
         f"of {min(se.batch, se.trials):,}: {se.trials / size:.3%} of the grid's {size:,}"
     )
 
 
 def counted(manifest: dict) -> str:
     """``2,304 combinations``, or for a search ``9,870 trials (tpe) of a 200,000-combination
-    grid``."""
+    grid``; a walk-forward search adds ``, a search of 2,000 per train window x 5 folds``."""
     search = manifest.get("search")
     if not search:
         return f"{manifest['total_combos']:,} combinations"
     done = (manifest.get("search_stats") or {}).get("evaluated", manifest["total_combos"])
-    return f"{done:,} trials ({search['method']}) of a {search['space']:,}-combination grid"
+    folds = len(manifest.get("walk_forward") or ())
+    per_fold = (
+        f", a search of {search['trials']:,} per train window x {folds} folds" if folds else ""
+    )
+    return (
+        f"{done:,} trials ({search['method']}) of a {search['space']:,}-combination grid" + per_fold
+    )

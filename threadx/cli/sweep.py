@@ -164,11 +164,12 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | N
         from threadx.sweep.folds import fold_datasets
 
         wf, (folds, slices) = spec.walk_forward, fold_datasets(spec, datasets)
-        per = spec.combos_per_dataset()
+        per, se = spec.rows_per_dataset(), spec.search
+        each = f"a {se.method} search of {per:,} trials" if se.sampling else "the grid swept"
         print(
             f"walk-forward ({wf.mode}: train {wf.train}, test {wf.test}, step {wf.step}): "
-            f"{len(folds)} fold(s); the grid swept on each train window: "
-            f"{len(folds) * per:,} combinations, "
+            f"{len(folds)} fold(s); {each} on each train window: "
+            f"{len(folds) * per:,} {'trials' if se.sampling else 'combinations'}, "
             f"{sum(d.n_bars for d in slices) * per:,} bar-steps"
         )
     return datasets
@@ -402,8 +403,8 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     datasets = load_datasets(spec, ctx.store)
     if not args.fresh:
         done = completed_run(spec, datasets, ctx.cfg.data_root)
-        if done is not None:
-            _report(done, args, headline=complete_line(done))
+        if done is not None:  # a walk-forward report it lacks is computed here
+            _report(done, args, headline=complete_line(done), ohlcv=ctx.store)
             return 0
     _preflight(spec, ctx.store, budget, datasets)
     warm_kernels(spec.backend)
@@ -420,7 +421,9 @@ def cmd_sweep_run(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: SweepResult, args: argparse.Namespace, headline: str | None = None) -> None:
+def _report(
+    result: SweepResult, args: argparse.Namespace, headline: str | None = None, ohlcv: Any = None
+) -> None:
     from threadx.cli.search import counted
 
     m = result.manifest
@@ -433,7 +436,7 @@ def _report(result: SweepResult, args: argparse.Namespace, headline: str | None 
         )
     print(headline)
     if result.spec.walk_forward is not None:
-        _print_walk_forward(result.run_dir)
+        _print_walk_forward(result.run_dir, ohlcv)
     else:
         print_ranking(result, args.top)
     print_verdict(result)
@@ -529,10 +532,11 @@ def cmd_sweep_walkforward(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
-    """Print the stored report (computed and stored first when a completed run lacks it)."""
+    """Print the stored report (computed and stored first when a completed run lacks it); with
+    ``--monte-carlo`` its Monte Carlo section for the flags (the run's parts read once)."""
 
     from threadx.core.errors import StoreError
-    from threadx.sweep.overfit import load_report
+    from threadx.sweep.overfit import add_monte_carlo, load_report
     from threadx.sweep.report_text import format_report
     from threadx.sweep.results import RunStore
 
@@ -540,7 +544,8 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
     if not path.is_dir():
         path = ctx.cfg.data_root / "runs" / args.run
     status = RunStore(path).read_manifest().get("status")  # clear error if not a run
-    report = load_report(path)
+    mc = _monte_carlo_spec(args) if args.monte_carlo else None  # the flags before any work
+    report = load_report(path) if mc is None else add_monte_carlo(path, mc)
     if report is None and status == RunState.COMPLETED:
         raise StoreError(
             f"run {path.name}: the overfitting report could not be computed (see the log)"
@@ -550,15 +555,21 @@ def cmd_sweep_report(ctx: Context, args: argparse.Namespace) -> int:
             f"run {path.name} is {status}: the overfitting report covers completed "
             "runs only (resume it first)"
         )
-    if args.monte_carlo:
-        from threadx.core.errors import ConfigError
-        from threadx.sweep.montecarlo import MonteCarloSettings
-        from threadx.sweep.overfit import add_monte_carlo
-
-        try:
-            settings = MonteCarloSettings(args.paths, args.block, args.seed, args.mc_top)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        report = add_monte_carlo(path, settings) or report
     print(dumps(report, sort_keys=False) if args.json else format_report(report) + "\n", end="")
     return 0
+
+
+def _monte_carlo_spec(args: argparse.Namespace) -> Any:
+    """The spec's ``[report.monte_carlo]`` (MonteCarloSpec) from ``sweep report``'s flags; a
+    broken rule is one line, ``monte_carlo.paths: ... (--paths 5)``."""
+    from threadx.cli.args import model_from_flags
+    from threadx.sweep.spec import MonteCarloSpec
+
+    flags = {
+        "enabled": ("--monte-carlo", True),
+        "paths": ("--paths", args.paths),
+        "block": ("--block", args.block),
+        "seed": ("--seed", args.seed),
+        "top_k": ("--mc-top", args.mc_top),
+    }
+    return model_from_flags(MonteCarloSpec, "monte_carlo", flags)

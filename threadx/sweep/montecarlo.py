@@ -26,35 +26,24 @@ with a total return above zero), and the mean / median / 95 % quantile of the ma
 
 The paths run in compiled code (numba), one combination at a time; the cost is
 ``paths x (bars + trades)`` per combination, and it runs on the top-K only.
+
+The settings (paths, block length, seed, how many of the top combinations) are
+:class:`threadx.sweep.spec.MonteCarloSpec`: a spec's ``[report.monte_carlo]``, or the one
+``threadx sweep report --monte-carlo`` builds from its flags.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
 
+if TYPE_CHECKING:
+    from threadx.sweep.spec import MonteCarloSpec
+
 QUANTILES = (0.05, 0.5, 0.95)
-
-
-@dataclass(frozen=True)
-class MonteCarloSettings:
-    """How many paths, the block length in bars (0: ``round(n^(1/3))``), the seed, how many of
-    the top combinations."""
-
-    paths: int = 1000
-    block: int = 0
-    seed: int = 0
-    top_k: int = 10
-
-    def __post_init__(self) -> None:
-        if not 10 <= self.paths <= 1_000_000:
-            raise ValueError(f"monte_carlo.paths: must be in [10, 1,000,000], got {self.paths}")
-        if self.block < 0 or self.top_k < 1:
-            raise ValueError("monte_carlo: block must be >= 0 and top_k >= 1")
 
 
 def block_length(n_returns: int, block: int = 0) -> int:
@@ -141,7 +130,7 @@ def _finite(values: np.ndarray) -> np.ndarray:
 def resample_combination(
     bar_returns: np.ndarray,
     trade_returns: np.ndarray,
-    settings: MonteCarloSettings,
+    settings: MonteCarloSpec,
     salt: int = 0,
 ) -> dict[str, Any]:
     """Both resamplings of one combination (``salt`` tells combinations' seeds apart)."""
@@ -166,7 +155,7 @@ def monte_carlo(
     frame_of_bars: Any,
     bar_minutes: float,
     rows: list[dict[str, Any]],
-    settings: MonteCarloSettings,
+    settings: MonteCarloSpec,
 ) -> list[dict[str, Any]]:
     """Monte Carlo of each result row (its parameters) on the bars it was swept on: the
     reference simulation gives its bar and trade returns, then :func:`resample_combination`."""
@@ -193,7 +182,7 @@ def _plain(v: Any) -> Any:
 def run_monte_carlo(
     run_dir: Any,
     report: dict[str, Any],
-    settings: MonteCarloSettings,
+    settings: MonteCarloSpec,
     *,
     frame: Any = None,
     spec: Any = None,

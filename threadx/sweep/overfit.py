@@ -49,7 +49,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,9 @@ from threadx.strategy.params import PARAM_NAMES
 from threadx.sweep.results import RunStore, rank
 from threadx.sweep.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
 from threadx.sweep.states import RunState
+
+if TYPE_CHECKING:
+    from threadx.sweep.spec import MonteCarloSpec
 
 log = get_logger(__name__)
 REPORT_VERSION = 1
@@ -486,12 +489,9 @@ def compute_report(
     )
     mc = spec.report.monte_carlo
     if mc.enabled:  # opt-in: it re-runs the top-K (see threadx.sweep.montecarlo)
-        from threadx.sweep.montecarlo import MonteCarloSettings, run_monte_carlo
+        from threadx.sweep.montecarlo import run_monte_carlo
 
-        settings = MonteCarloSettings(mc.paths, mc.block, mc.seed, mc.top_k)
-        rep["monte_carlo"] = to_jsonable(
-            run_monte_carlo(run_dir, rep, settings, frame=frame, spec=spec)
-        )
+        rep["monte_carlo"] = to_jsonable(run_monte_carlo(run_dir, rep, mc, frame=frame, spec=spec))
     return {"run_id": store.run_id, "finished": man.get("finished"), **rep}
 
 
@@ -549,19 +549,31 @@ def load_report(run_dir: Path | str, compute: bool = True) -> dict[str, Any] | N
     return finish_report(run_dir) if compute else None
 
 
-def add_monte_carlo(run_dir: Path | str, settings: Any) -> dict[str, Any] | None:
-    """The completed run's report with its Monte Carlo section for ``settings``: computed and
-    stored in ``report.json`` (atomically) unless the stored one was made with the same settings.
-    None when the run has no report (not completed)."""
+def add_monte_carlo(run_dir: Path | str, settings: MonteCarloSpec) -> dict[str, Any] | None:
+    """The completed run's report with its Monte Carlo section for ``settings`` (``enabled`` is
+    not read: asking is enabling): computed and stored in ``report.json`` (atomically) unless the
+    stored one was made with the same settings. None when the run has no report (not
+    completed). The run's parts are read at most once: a missing or stale report is computed
+    from the frame the Monte Carlo then uses."""
     from threadx.sweep.montecarlo import run_monte_carlo
 
-    rep = load_report(run_dir)
+    frame = None
+    rep = load_report(run_dir, compute=False)
     if rep is None:
-        return None
+        try:
+            completed = RunStore(Path(run_dir)).read_manifest().get("status") == RunState.COMPLETED
+        except StoreError:
+            return None
+        if not completed:
+            return None
+        frame = RunStore(Path(run_dir)).load()
+        rep = finish_report(run_dir, frame=frame)
+        if rep is None:
+            return None
     have = rep.get("monte_carlo") or {}
     want = {"paths": settings.paths, "block": settings.block or "n^(1/3)", "seed": settings.seed}
     if all(have.get(k) == v for k, v in want.items()) and have.get("top_k", 0) >= settings.top_k:
         return rep
-    rep["monte_carlo"] = to_jsonable(run_monte_carlo(run_dir, rep, settings))
+    rep["monte_carlo"] = to_jsonable(run_monte_carlo(run_dir, rep, settings, frame=frame))
     atomic_write_json(Path(run_dir) / REPORT_FILE, rep, durable=False)
     return rep

@@ -112,10 +112,11 @@ class SweepPlan:
             "bar_steps": self.bar_steps,
             "datasets": [d.describe() for d in self.sources or self.datasets],
             **({"walk_forward": [f.describe() for f in self.folds]} if self.folds else {}),
-            **({"search": self._search()} if self.spec.search.sampling else {}),
+            **({"search": self.search_info()} if self.spec.search.sampling else {}),
         }
 
-    def _search(self) -> dict[str, Any]:
+    def search_info(self) -> dict[str, Any]:
+        """The manifest's (and a walk-forward report's) ``search``: how each dataset is searched."""
         se = self.spec.search
         return {
             "method": se.method,
@@ -130,7 +131,8 @@ def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> S
     """Cut the sweep into tasks; ``gpu`` (workers run the GPU kernel) selects big tasks. With
     ``[walk_forward]`` the tasks cover (dataset x fold x chunk of the grid) on train slices. With
     a sampling ``[search]`` a task is a batch of trials: rows ``start:stop`` of the dataset's
-    ``trials`` (its combo ids), ``batch`` per task, whatever the backend."""
+    ``trials`` (its combo ids), ``batch`` per task, whatever the backend; with both, every
+    fold's train slice is a dataset of ``trials`` rows, searched on its own."""
     sources, folds = tuple(datasets), ()
     if spec.walk_forward is not None:
         from threadx.sweep.folds import fold_datasets

@@ -7,11 +7,13 @@ grid chunk's, so the ranking, the Pareto front and the overfitting report read s
 unchanged (the report counts every evaluated trial: DSR deflates by them).
 
 * ``random`` / ``sobol``: the points are :meth:`SearchSpace.draw`'s, fixed by the seed before the
-  run starts (the same on every dataset); batches are independent (two in flight per worker).
+  run starts (the same on every dataset, and on every walk-forward fold's train window); batches
+  are independent (two in flight per worker).
 * ``tpe`` / ``nsga2``: Optuna's samplers through ask/tell (:mod:`threadx.sweep.study`), one study
-  per dataset in the run folder's journal; batch ``k + 1`` is asked after batch ``k`` is stored
-  and told (one batch in flight in the whole run). A suggestion already evaluated is told its
-  stored values and not evaluated again; ``trials`` counts distinct evaluated combinations.
+  per dataset (per walk-forward fold: ``symbol/timeframe/foldN``) in the run folder's journal;
+  batch ``k + 1`` is asked after batch ``k`` is stored and told (one batch in flight in the
+  whole run). A suggestion already evaluated is told its stored values and not evaluated again;
+  ``trials`` counts distinct evaluated combinations.
 
 The sampler (:class:`SearchSampler`) lives where the controller runs; the evaluation is anyone's
 ``submit_points(worker_id, task, codes)``: :class:`PointsExecutor` in this process, the Ray

@@ -50,8 +50,9 @@ of all of them, ``batch`` per chunk (see :mod:`threadx.sweep.search`); ``method 
 default) is the full product, as without the table, and leaves the run id unchanged.
 
 ``[walk_forward]`` turns the sweep into a walk-forward analysis (see
-:mod:`threadx.sweep.walkforward`): the grid is swept on each fold's train window, the best
-combination by ``[rank]`` is evaluated on the following test window.
+:mod:`threadx.sweep.walkforward`): the grid is swept (or, with a sampling ``[search]``, searched:
+``trials`` per fold) on each fold's train window, the best combination by ``[rank]`` is evaluated
+on the following test window.
 """
 
 from __future__ import annotations
@@ -368,8 +369,8 @@ class SweepSpec(StrictModel):
     chunk_size: int = Field(0, ge=0, description="Combinations per chunk; 0 = automatic.")
     walk_forward: WalkForwardSpec | None = Field(
         None,
-        description="Walk-forward analysis: sweep each fold's train window, evaluate the "
-        "best combination on its test window.",
+        description="Walk-forward analysis: sweep (or search) each fold's train window, "
+        "evaluate the best combination on its test window.",
     )
     search: SearchSpec = Field(default_factory=SearchSpec)
 
@@ -378,12 +379,6 @@ class SweepSpec(StrictModel):
         se = self.search
         if not se.sampling:
             return self
-        if self.walk_forward is not None:
-            raise KeyedError(
-                "search.method",
-                f"[search] method {se.method!r} with [walk_forward] is not supported yet; "
-                "use method = 'grid'",
-            )
         if se.method in ("tpe", "nsga2") and self.rank.aggregate != "none":
             raise KeyedError(
                 "rank.aggregate",

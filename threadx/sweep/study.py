@@ -1,6 +1,9 @@
 """Optuna studies of a search run: ask a batch, evaluate it, tell it (``tpe``, ``nsga2``).
 
-Two studies per dataset (``symbol/timeframe``):
+Two studies per dataset (``symbol/timeframe``; a walk-forward fold's train window is a dataset of
+its own, ``symbol/timeframe/foldN``, so each fold is searched on its own). The objectives are
+``[rank] by``: ``tpe`` optimises the first metric, ``nsga2`` all of them (``'-name'``:
+minimised); a non-finite value is told as a failed trial.
 
 * the **record**: every trial the sampler asked for, in one journal file in the run folder
   (``study.journal``, Optuna's ``JournalStorage``; :class:`BatchJournal` writes it once per

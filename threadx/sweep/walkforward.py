@@ -16,13 +16,18 @@ of its own (:meth:`Dataset.window`, own fingerprint, tagged with its fold), so t
 are ordinary tasks of (dataset x fold x chunk of the grid) that run through the same machinery:
 :func:`~threadx.sweep.run.run_local`, or the SweepDriver's controller and BacktestWorkers
 (a fold slice is put into the object store once and passed by reference like any dataset).
-Results parts carry a ``fold`` column.
+Results parts carry a ``fold`` column. With a sampling ``[search]`` each train window is searched
+on its own (``trials`` rows per fold, combo ids ``slot x trials + ordinal`` where ``slot`` is the
+fold's train slice in the plan; tpe / nsga2: one Optuna study per fold, ``symbol/timeframe/foldN``)
+and the report states the search (``search``: method, trials, batch, seed, space; per fold
+``trials``: the rows its search evaluated).
 
 When every task is done (:func:`write_walk_forward`), per dataset and fold the rank-1 row of the
-fold's train results by ``[rank] by`` is chosen and evaluated with the reference simulation on the
-test window ONLY: indicators warm up inside the test window, no train bar is read. Its initial
-capital is the previous fold's out-of-sample final equity (compounding; the first fold starts with
-the spec's ``initial_capital``), so the stitched out-of-sample equity is continuous. Stored in the
+fold's own train results (its grid sweep or its search) by ``[rank] by`` is chosen and evaluated
+with the reference simulation on the test window ONLY: indicators warm up inside the test window,
+no train bar is read. Its initial capital is the previous fold's out-of-sample final equity
+(compounding; the first fold starts with the spec's ``initial_capital``), so the stitched
+out-of-sample equity is continuous. Stored in the
 run folder, atomically: ``walk_forward.json`` (folds, chosen parameters, in-sample vs
 out-of-sample metrics, stitched metrics, degradation), ``oos_equity.parquet`` and
 ``oos_trades.csv``.
@@ -173,22 +178,40 @@ def degradation(
     }
 
 
+def _train_rows(
+    spec: SweepSpec, ds: Dataset, f: Fold, slot: int, rows: pd.DataFrame
+) -> pd.DataFrame:
+    """Fold ``f``'s train results: the rows of its own grid sweep or search (the plan's dataset
+    ``slot``: combo ids ``slot x per ..``), every one of them. A search by Optuna may hold
+    fewer than ``trials`` rows (a short batch when the sampler repeats itself), never more."""
+    per = spec.rows_per_dataset()
+    train = rows[rows["fold"] == f.fold]
+    ids = train["combo_id"].to_numpy()
+    if len(ids) and not ((ids >= slot * per) & (ids < (slot + 1) * per)).all():
+        raise StoreError(
+            f"{ds.key} fold {f.fold}: train results with combo ids outside the fold's "
+            f"{slot * per}..{(slot + 1) * per - 1}; the run's results are mixed up"
+        )
+    short = spec.search.method in ("tpe", "nsga2")
+    if len(train) > per or not len(train) or (len(train) < per and not short):
+        what = f"{spec.search.method} trials" if spec.search.sampling else "train results"
+        raise StoreError(
+            f"{ds.key} fold {f.fold}: {len(train)} of {per} {what}; "
+            "the run is not complete (resume it)"
+        )
+    return train
+
+
 def _walk_dataset(
-    spec: SweepSpec, ds: Dataset, folds: list[Fold], rows: pd.DataFrame
+    spec: SweepSpec, ds: Dataset, folds: list[tuple[int, Fold]], rows: pd.DataFrame
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    per = spec.combos_per_dataset()
     start = capital = params_from_mapping(spec.fixed).initial_capital
     records, curves, trades, ruined = [], [], [], False
-    for f in folds:
-        train = rows[rows["fold"] == f.fold]
-        if len(train) != per:
-            raise StoreError(
-                f"{ds.key} fold {f.fold}: {len(train)} of {per} train results; "
-                "the run is not complete (resume it)"
-            )
+    for slot, f in folds:
+        train = _train_rows(spec, ds, f, slot, rows)
         best = rank(train, spec.rank.by).iloc[0]
         oos = evaluate_fold(ds, f, best, capital, spec.report.blocks)
-        records.append(_fold_record(spec, ds, f, best, oos, capital))
+        records.append({**_fold_record(spec, ds, f, best, oos, capital), "trials": len(train)})
         idx = utc_index(oos.times, name="time")
         curves.append(pd.DataFrame({"fold": f.fold, "equity": oos.equity}, index=idx))
         trades.append(oos.trades.assign(fold=f.fold))
@@ -238,7 +261,8 @@ def walk_forward_report(
     reports, curves, trades = [], [], []
     for di, ds in enumerate(plan.sources):
         rows = results[(results["symbol"] == ds.symbol) & (results["timeframe"] == ds.timeframe)]
-        rep, eq, tr = _walk_dataset(spec, ds, [f for f in plan.folds if f.dataset == di], rows)
+        mine = [(slot, f) for slot, f in enumerate(plan.folds) if f.dataset == di]
+        rep, eq, tr = _walk_dataset(spec, ds, mine, rows)
         reports.append(rep)
         curves.append(eq)
         trades.append(tr)
@@ -248,6 +272,7 @@ def walk_forward_report(
         "test": wf.test,
         "step": wf.step,
         "rank_by": list(spec.rank.by),
+        **({"search": plan.search_info()} if spec.search.sampling else {}),
         "datasets": reports,
     }
     lead = ["symbol", "timeframe", "fold"]
@@ -259,6 +284,12 @@ def walk_forward_report(
 def write_walk_forward(plan: SweepPlan, store: RunStore) -> dict[str, Any]:
     """Evaluate a finished walk-forward run and store its report, equity and trades (atomic;
     the JSON is written last, so its presence means the three files are complete)."""
+    missing = sorted({t.task_id for t in plan.tasks} - set(store.done_tasks()))
+    if missing:  # a search's fold may hold fewer rows than trials: count tasks, not rows
+        raise StoreError(
+            f"run {store.run_id}: {len(missing)} of {len(plan.tasks)} task(s) not done "
+            f"(first {missing[0]}); the run is not complete (resume it)"
+        )
     report, eq, trades = walk_forward_report(plan, store.load())
     report = {"run_id": store.run_id, **report}
     atomic_write(store.dir / EQUITY_FILE, lambda tmp: eq.to_parquet(tmp, compression="zstd"))
@@ -310,8 +341,9 @@ def _num(v: Any, fmt: str = ".3g") -> str:
     return "n/a" if v is None else v if isinstance(v, str) else format(float(v), fmt)
 
 
-def fold_table(rep: dict[str, Any]) -> pd.DataFrame:
-    """One row per fold: windows, chosen parameters, IS/OOS Sharpe, OOS return, equity."""
+def fold_table(rep: dict[str, Any], searched: bool = False) -> pd.DataFrame:
+    """One row per fold: windows, (``searched``: the trials its search evaluated,) chosen
+    parameters, IS/OOS Sharpe, OOS return, equity."""
     rows = []
     for f in rep["folds"]:
         o = f["out_of_sample"]
@@ -320,6 +352,7 @@ def fold_table(rep: dict[str, Any]) -> pd.DataFrame:
                 "fold": f["fold"],
                 "train": f"{_short(f['train_start'])}..{_short(f['train_end'])}",
                 "test": f"{_short(f['test_start'])}..{_short(f['test_end'])}",
+                **({"trials": f["trials"]} if searched else {}),
                 **{k: f["params"][k] for k in PARAM_NAMES if k in f["params"]},
                 "IS_sharpe": _num(f["in_sample"]["sharpe"]),
                 "OOS_sharpe": _num(o["sharpe"]),
@@ -333,17 +366,24 @@ def fold_table(rep: dict[str, Any]) -> pd.DataFrame:
 
 def format_walk_forward(report: dict[str, Any]) -> str:
     """The report as text: per dataset the fold table, stitched metrics and degradation."""
+    se = report.get("search")
     lines = [
         f"walk-forward ({report['mode']}: train {report['train']}, test {report['test']}, "
         f"step {report['step']}), best by {', '.join(report['rank_by'])} per train "
         "window"
+        + (
+            f" among its own search: {se['method']} (seed {se['seed']}), {se['trials']:,} "
+            f"trials per train window of the grid's {se['space']:,} combinations"
+            if se
+            else ""
+        )
     ]
     for rep in report["datasets"]:
         s, d = rep["stitched"], rep["degradation"]
         lines += [
             f"\n{rep['symbol']} {rep['timeframe']}: {d['n_folds']} folds "
             "(times UTC; the OOS equity starts each fold at the previous fold's final equity)",
-            fold_table(rep).to_string(index=False),
+            fold_table(rep, bool(se)).to_string(index=False),
             f"stitched out-of-sample {_short(rep['oos_start'])} .. {_short(rep['oos_end'])} "
             f"({rep['oos_bars']:,} bars): equity {rep['initial_capital']:,.2f} -> "
             f"{s['final_equity']:,.2f} ({s['total_return']:+.2%}), sharpe {_num(s['sharpe'])}, "

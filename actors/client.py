@@ -308,6 +308,14 @@ class ThreadXClient:
 
     report = _blocking(report_async)
 
+    def search_async(self, run_id: str) -> Ref[dict[str, Any] | None]:
+        """A search run's ``search`` (method, trials, batch, seed, space), ``search_stats``
+        (evaluated, best-so-far curve, ask/tell and kernel seconds; live while it runs, else the
+        manifest's; None before any) and ``wall_s``; None for a grid run."""
+        return self._remote("search", run_id)
+
+    search = _blocking(search_async)
+
     def walk_forward_async(self, run_id: str) -> Ref[dict[str, Any] | None]:
         """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
         out-of-sample equity as lists (``oos_equity``); None for a non-walk-forward run."""

@@ -168,6 +168,10 @@ class SweepDriver:
         """The run's stored overfitting report, or None."""
         return self.service.report(run_id)
 
+    def search(self, run_id: str) -> dict[str, Any] | None:
+        """A search run's settings, ``search_stats`` (best-so-far curve) and wall time, or None."""
+        return self.service.search(run_id)
+
     def walk_forward(self, run_id: str) -> dict[str, Any] | None:
         """The run's walk-forward report with its stitched OOS equity as lists, or None."""
         return self.service.walk_forward(run_id)

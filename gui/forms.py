@@ -4,7 +4,9 @@ Every strategy parameter has a row with a mode: ``default`` (its STRATEGY.md def
 (one value), ``list`` (``"10, 20, 30"``) or ``range`` (``"start:stop:step"``, inclusive). Values
 are typed by :func:`threadx.strategy.params.parse_param_assignments` and the whole form is
 validated by :func:`threadx.sweep.spec.spec_from_dict`, so the form accepts exactly what a TOML
-spec accepts, and its errors name the field and the rule.
+spec accepts, and its errors name the field and the rule. The ``[search]`` fields (method, budget,
+batch, seed) become the spec's ``[search]`` table for a sampling method; ``grid`` writes none. The
+estimate counts the run's result rows (``SweepSpec.total_rows``: a search's budget, not its grid).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +23,12 @@ import pandas as pd
 from gui.viewmodels import NO_DATA, fmt_bytes
 from threadx.core.errors import ConfigError, ThreadXError
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, parse_param_assignments
-from threadx.sweep.spec import RangeSpec, SweepSpec, spec_from_dict
+from threadx.sweep.spec import RangeSpec, SearchSpec, SweepSpec, spec_from_dict
 
 MODES = ("default", "fixed", "list", "range")
+#: ``[search] method`` choices, as :class:`~threadx.sweep.spec.SearchSpec` declares them
+SEARCH_METHODS: tuple[str, ...] = typing.get_args(SearchSpec.model_fields["method"].annotation)
+_SEARCH_DEFAULTS = SearchSpec()
 _SPLIT = re.compile(r"[,\s]+")
 
 
@@ -61,6 +67,11 @@ class SweepForm:
     top_k: int = 20
     aggregate: str = "none"  # [rank] aggregate: none | median | worst across datasets
     chunk_size: int = 0
+    # [search]: method grid (every combination: the fields below unused) or a sampler
+    search: str = _SEARCH_DEFAULTS.method
+    trials: int = 1000  # the budget: distinct combinations per dataset
+    batch: int = _SEARCH_DEFAULTS.batch
+    seed: int = _SEARCH_DEFAULTS.seed
     params: tuple[ParamField, ...] = dataclasses.field(default_factory=default_params)
 
     def param(self, name: str) -> ParamField:
@@ -160,6 +171,13 @@ def form_to_spec_dict(form: SweepForm) -> dict[str, Any]:
     }
     if form.chunk_size:
         out["chunk_size"] = int(form.chunk_size)
+    if form.search != "grid":  # a grid writes no [search] table (its run ids stay as they were)
+        out["search"] = {
+            "method": form.search,
+            "trials": int(form.trials),
+            "batch": int(form.batch),
+            "seed": int(form.seed),
+        }
     return out
 
 
@@ -185,7 +203,7 @@ def spec_to_form(spec: SweepSpec) -> SweepForm:
             params.append(ParamField(name, "fixed", value_text(spec.fixed[name])))
         else:
             params.append(ParamField(name, "default", value_text(defaults[name])))
-    d = spec.data
+    d, se = spec.data, spec.search
     return SweepForm(
         name=spec.name,
         symbols=", ".join(d.symbols),
@@ -199,6 +217,10 @@ def spec_to_form(spec: SweepSpec) -> SweepForm:
         top_k=spec.rank.top_k,
         aggregate=spec.rank.aggregate,
         chunk_size=spec.chunk_size,
+        search=se.method,
+        trials=se.trials if se.trials is not None else SweepForm.trials,
+        batch=se.batch,
+        seed=se.seed,
         params=tuple(params),
     )
 
@@ -208,13 +230,25 @@ def spec_to_form(spec: SweepSpec) -> SweepForm:
 
 @dataclass(frozen=True)
 class FormEstimate:
-    """Combination count and peak-memory estimate of the form, or why there is none."""
+    """Result rows (combinations, or a search's trials: ``SweepSpec.total_rows``) and the
+    peak-memory estimate of the form, or why there is none."""
 
     ok: bool
     count: int
     memory_bytes: int
     text: str
     error: str = ""
+    noun: str = "combinations"  # what ``count`` counts: "combinations" or "<method> trials"
+
+
+def count_text(spec: SweepSpec) -> tuple[int, str, str]:
+    """(result rows, what they are, the words for them): the grid's ``2,000 combinations``, or
+    a search's ``300 tpe trials of a 2,000-combination grid``."""
+    rows = spec.total_rows()
+    if not spec.search.sampling:
+        return rows, "combinations", f"{rows:,} combinations"
+    noun = f"{spec.search.method} trials"
+    return rows, noun, f"{rows:,} {noun} of a {spec.count():,}-combination grid"
 
 
 def _clip(ts: str | None, default: pd.Timestamp, pick: Any) -> pd.Timestamp:
@@ -265,31 +299,32 @@ def bars_per_dataset(spec: SweepSpec, catalog: pd.DataFrame | None) -> dict[tupl
 
 
 def estimate_form(form: SweepForm, catalog: pd.DataFrame | None, budget_gb: float) -> FormEstimate:
-    """Count and memory estimate shown before launch (``SweepSpec.count`` and
-    ``SweepSpec.estimate_memory_bytes`` over the catalog's bar counts)."""
+    """Count and memory estimate shown before launch (``SweepSpec.total_rows``: the grid, or a
+    search's budget; ``SweepSpec.estimate_memory_bytes`` over the catalog's bar counts)."""
     try:
         spec = form_to_spec(form)
     except (ConfigError, ThreadXError) as err:
         return FormEstimate(False, 0, 0, "invalid form", str(err))
-    count = spec.count()
+    count, noun, counted = count_text(spec)
     if catalog is None:
         return FormEstimate(
             False,
             count,
             0,
-            f"{count:,} combinations; memory: {NO_DATA} (catalog not loaded)",
+            f"{counted}; memory: {NO_DATA} (catalog not loaded)",
             "catalog not loaded yet",
+            noun,
         )
     try:
         bars = bars_per_dataset(spec, catalog)
     except (ConfigError, ThreadXError) as err:
-        return FormEstimate(False, count, 0, f"{count:,} combinations", str(err))
+        return FormEstimate(False, count, 0, counted, str(err), noun)
     mem = spec.estimate_memory_bytes(bars)
     over = mem > budget_gb * 2**30
     text = (
-        f"{count:,} combinations x up to {max(bars.values(), default=0):,} bars; "
+        f"{counted} x up to {max(bars.values(), default=0):,} bars; "
         f"est. peak memory {fmt_bytes(mem)} (budget {budget_gb:g} GiB)"
     )
     if over:
-        return FormEstimate(False, count, mem, text, "estimated memory is above the budget")
-    return FormEstimate(True, count, mem, text)
+        return FormEstimate(False, count, mem, text, "estimated memory is above the budget", noun)
+    return FormEstimate(True, count, mem, text, noun=noun)

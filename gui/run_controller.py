@@ -1,6 +1,6 @@
 """The followed run's side of the GUI backend: submit, pause / resume / cancel, open a run, its
-status, results (ranked table, heatmap, Pareto scatter), "rank by" mode, heatmap axes, drill-down,
-overfitting and walk-forward reports.
+status, results (ranked table, heatmap, Pareto scatter; a search's best-so-far curve), "rank by"
+mode, heatmap axes, drill-down, overfitting and walk-forward reports.
 
 The driver shapes the results (:mod:`threadx.sweep.shapes`: the top K in the chosen mode, the
 heatmap matrix, the Pareto scatter); this controller asks for them through the typed client's
@@ -19,6 +19,7 @@ from gui import charts, snapshots
 from gui import viewmodels as vm
 from gui.overfitting import overfit_model
 from gui.requests import Requests
+from gui.search import search_model
 from gui.walkforward import missing_note, walk_forward_model
 from threadx.strategy.metrics import METRIC_NAMES
 from threadx.sweep.states import TERMINAL
@@ -205,11 +206,15 @@ class RunController:
             client.heatmap_async(run.run_id, metric, x, y),
             client.pareto_async(run.run_id),
         ]
+        if run.spec.search.sampling:  # its best-so-far curve and stats as well
+            refs.append(client.search_async(run.run_id))
         asked = (run.done, run.state)  # the results are at least as new as this status
         t0 = time.monotonic()
 
-        def got(ranking: Ranking, heatmap: Heatmap, pareto: Pareto) -> None:
-            self.on_results(run, asked, ranking, heatmap, pareto)
+        def got(
+            ranking: Ranking, heatmap: Heatmap, pareto: Pareto, search: dict | None = None
+        ) -> None:
+            self.on_results(run, asked, ranking, heatmap, pareto, search)
             if run is self.run and self.mode != mode:  # changed while asked: ask again
                 self._ask_ranking(run)
             if run is self.run and self.heat != (metric, x, y):
@@ -240,6 +245,7 @@ class RunController:
         ranking: Ranking,
         heatmap: Heatmap,
         pareto: Pareto,
+        search: dict[str, Any] | None = None,
     ) -> None:
         if run is not self.run:
             return
@@ -254,7 +260,7 @@ class RunController:
                 name=spec.name,
                 state=state,
                 n_results=ranking.n_results,
-                total=run.total or spec.count(),
+                total=run.total or spec.total_rows(),
                 table=table.table,
                 dims=heatmap.dims,
                 metrics=METRIC_NAMES,
@@ -263,6 +269,7 @@ class RunController:
                 pareto=charts.pareto_model(pareto),
                 rank_mode=table.mode,
                 rank_note=table.note,
+                search=search_model(run.run_id, search),
             )
         )
         if run.final_loaded and not run.report_done:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from gui.charts import DrilldownModel, ScatterModel
 from gui.overfitting import OverfitModel
+from gui.search import SearchModel
 from gui.viewmodels import HeatmapModel, ProgressModel, RankingModel, TableModel
 
 M = TypeVar("M")
@@ -110,6 +111,7 @@ class ResultsSnap(Stamped):
     pareto: ScatterModel
     rank_mode: str = "none"  # "rank by": none (per dataset) | median | worst
     rank_note: str = ""
+    search: SearchModel | None = None  # a search's best-so-far curve (a grid's says so)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ CHARTS = {
     "pareto": "results/pareto_plot",
     "overfit-histogram": "results/overfit/hist_plot",
     "walk-forward-equity": "results/wf/plot",
+    "search-curve": "results/search/plot",
     "drilldown": "drill/subplots",
     "close": "data/plot",
 }

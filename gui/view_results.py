@@ -1,6 +1,7 @@
 """Results view: sortable top-K table (select a row to drill down) ranked per dataset or across
 datasets (median / worst case), heatmap of any metric over any two swept dimensions (a line for
-one), the Pareto front (max Sharpe, min drawdown), the Overfitting and Walk-forward panels."""
+one), the Pareto front (max Sharpe, min drawdown), the Overfitting, Walk-forward and Search (a
+search run's best-so-far curve) panels."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gui import snapshots, widgets
 from gui.charts import ScatterModel
 from gui.view_exports import add_chart_button
 from gui.view_overfit import OverfitPanel
+from gui.view_search import SearchPanel
 from gui.view_walkforward import WalkForwardPanel
 from gui.viewmodels import (
     NO_DATA,
@@ -65,6 +67,7 @@ class ResultsView:
         self._best_theme_id: int | str | None = None
         self.overfit = OverfitPanel()
         self.walk_forward = WalkForwardPanel()
+        self.search = SearchPanel()
 
     # -- layout ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -94,6 +97,8 @@ class ResultsView:
                     self.overfit.build()
                 with dpg.tab(label="Walk-forward", tag="results/panel/walkforward"):
                     self.walk_forward.build()
+                with dpg.tab(label="Search", tag="results/panel/search"):
+                    self.search.build()
 
     def _build_heatmap(self) -> None:
         with dpg.group(horizontal=True):
@@ -162,7 +167,8 @@ class ResultsView:
         self.app.send("rank_mode", mode=mode)
 
     def show_panel(self, name: str) -> None:
-        """Show the ``"charts"``, ``"overfit"`` or ``"walkforward"`` panel under the table."""
+        """Show the ``"charts"``, ``"overfit"``, ``"walkforward"`` or ``"search"`` panel under
+        the table."""
         dpg.set_value("results/panels", f"results/panel/{name}")
 
     def on_heat_change(self, *_: Any) -> None:
@@ -180,12 +186,14 @@ class ResultsView:
         self.snap = snap
         if first:
             self.sort = None
+        search = snap.search is not None and snap.search.is_search
         dpg.set_value(
             "results/title",
             f"run {snap.run_id} ({snap.name}): {snap.state}, "
-            f"{snap.n_results:,} of {snap.total:,} combinations"
+            f"{snap.n_results:,} of {snap.total:,} {'trials' if search else 'combinations'}"
             " - click a row to drill down",
         )
+        self.search.apply(snap.search)
         self._show_ranking(snap)
         dpg.configure_item("results/metric", items=snap.metrics)
         dpg.configure_item("results/x", items=snap.dims)

@@ -1,5 +1,6 @@
-"""Sweep view: the spec form (every parameter as default / fixed / list / range), the count and
-memory estimate before launch, TOML load/save, start/pause/resume/cancel, and live progress."""
+"""Sweep view: the spec form (every parameter as default / fixed / list / range; the ``[search]``
+method, budget, batch and seed), the count and memory estimate before launch, TOML load/save,
+start/pause/resume/cancel, and live progress (a search's trials / budget and best so far)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ from threadx.strategy.params import StrategyParams
 RED, GREEN, GREY = (255, 110, 110), (120, 220, 120), (160, 160, 160)
 _TEXT_FIELDS = ("name", "symbols", "timeframes", "exchange", "start", "end", "rank_by")
 _HINTS = {"fixed": "one value", "list": "a, b, c", "range": "start:stop:step", "default": ""}
+#: the [search] fields used by a sampling method (disabled for "grid")
+_SEARCH_FIELDS = {
+    "trials": "budget (trials per dataset)",
+    "batch": "batch (trials per kernel call)",
+    "seed": "seed",
+}
 
 
 class SweepView:
@@ -30,6 +37,7 @@ class SweepView:
         self.catalog: pd.DataFrame | None = None
         self.estimate: forms.FormEstimate | None = None
         self.progress: ProgressModel | None = None
+        self._disabled_theme: int | str | None = None
 
     # -- layout ------------------------------------------------------------------------------
     def build(self) -> None:
@@ -80,6 +88,32 @@ class SweepView:
             min_value=0,
             min_clamped=True,
         )
+        self._build_search(f)
+
+    def _build_search(self, f: forms.SweepForm) -> None:
+        """``[search]``: grid (every combination) or a sampler with a budget. The numbers are
+        not clamped: the spec's own rules judge them (the error line names the key)."""
+        dpg.add_separator()
+        dpg.add_text("Search: grid = every combination; random, sobol, tpe, nsga2 = a budget")
+        self._add_field(
+            dpg.add_combo, "search", "search method", f.search, items=forms.SEARCH_METHODS
+        )
+        for key, label in _SEARCH_FIELDS.items():
+            self._add_field(dpg.add_input_int, key, label, getattr(f, key))
+            dpg.bind_item_theme(f"sweep/{key}", self._disabled())
+        dpg.add_text("", tag="sweep/search_hint", color=GREY)
+
+    def _disabled(self) -> int | str:
+        """Greyed text for a disabled input (the search fields of a grid)."""
+        if self._disabled_theme is None:
+            with (
+                dpg.theme() as theme,
+                dpg.theme_component(dpg.mvInputInt, enabled_state=False),
+            ):
+                dpg.add_theme_color(dpg.mvThemeCol_Text, GREY)
+                dpg.add_theme_color(dpg.mvThemeCol_FrameBg, (40, 40, 44))
+            self._disabled_theme = theme
+        return self._disabled_theme
 
     def _add_field(
         self, add: Callable[..., Any], key: str, label: str, default: Any, **options: Any
@@ -154,6 +188,7 @@ class SweepView:
         dpg.add_text("state: --", tag="progress/state")
         dpg.add_progress_bar(tag="progress/bar", default_value=0.0, width=-1, overlay="0 %")
         dpg.add_text("", tag="progress/done")
+        dpg.add_text("", tag="progress/search")
         dpg.add_text("", tag="progress/rate")
         dpg.add_text("", tag="progress/eta")
         dpg.add_separator()
@@ -180,6 +215,8 @@ class SweepView:
             top_k=int(dpg.get_value("sweep/top_k")),
             aggregate=dpg.get_value("sweep/aggregate") or "none",
             chunk_size=int(dpg.get_value("sweep/chunk_size")),
+            search=dpg.get_value("sweep/search") or "grid",
+            **{k: int(dpg.get_value(f"sweep/{k}")) for k in _SEARCH_FIELDS},
             params=params,
         )
 
@@ -192,6 +229,9 @@ class SweepView:
         dpg.set_value("sweep/top_k", form.top_k)
         dpg.set_value("sweep/aggregate", form.aggregate)
         dpg.set_value("sweep/chunk_size", form.chunk_size)
+        dpg.set_value("sweep/search", form.search)
+        for key in _SEARCH_FIELDS:
+            dpg.set_value(f"sweep/{key}", getattr(form, key))
         for p in form.params:
             dpg.set_value(f"sweep/mode/{p.name}", p.mode)
             dpg.set_value(f"sweep/text/{p.name}", p.text)
@@ -210,9 +250,17 @@ class SweepView:
             dpg.set_value(
                 f"sweep/hint/{p.name}", _HINTS.get(dpg.get_value(f"sweep/mode/{p.name}"), "")
             )
-        self.estimate = forms.estimate_form(
-            self.read_form(), self.catalog, self.app.cfg.sweep.memory_budget_gb
+        form = self.read_form()
+        sampling = form.search != "grid"
+        for key in _SEARCH_FIELDS:
+            dpg.configure_item(f"sweep/{key}", enabled=sampling)
+        dpg.set_value(
+            "sweep/search_hint",
+            f"{form.search}: the budget is evaluated in batches (the grid is its space)"
+            if sampling
+            else "grid: every combination is evaluated (budget, batch and seed unused)",
         )
+        self.estimate = forms.estimate_form(form, self.catalog, self.app.cfg.sweep.memory_budget_gb)
         dpg.set_value("sweep/estimate", self.estimate.text)
         dpg.configure_item("sweep/estimate", color=GREEN if self.estimate.ok else GREY)
         dpg.set_value("sweep/error", self.estimate.error)
@@ -226,7 +274,7 @@ class SweepView:
             return
         spec = forms.form_to_spec_dict(self.read_form())
         self.app.send("submit", spec=spec)
-        self.app.message("info", f"starting {self.estimate.count:,} combinations...")
+        self.app.message("info", f"starting {self.estimate.count:,} {self.estimate.noun}...")
 
     def on_pause(self, *_: Any) -> None:
         self.app.send("pause")
@@ -289,6 +337,7 @@ class SweepView:
         dpg.set_value("progress/bar", pv.fraction)
         dpg.configure_item("progress/bar", overlay=f"{pv.fraction:.1%}")
         dpg.set_value("progress/done", pv.done_text)
+        dpg.set_value("progress/search", pv.search_text)
         dpg.set_value("progress/rate", pv.rate_text)
         dpg.set_value("progress/eta", pv.eta_text)
         dpg.delete_item("progress/shares", children_only=True)

@@ -308,6 +308,7 @@ class ProgressModel:
     shares: tuple[tuple[str, int, float], ...]
     errors: tuple[str, ...]
     retries: int
+    search_text: str = ""  # a search's method and best so far ("" for a grid)
 
     @property
     def active(self) -> bool:
@@ -333,11 +334,19 @@ def run_eta_text(
 
 
 def progress_model(status: RunStatus) -> ProgressModel:
-    """A :class:`ProgressModel` of one run status."""
+    """A :class:`ProgressModel` of one run status; a search's (``status.search``) counts trials
+    evaluated / budget and says its best so far."""
     st = status
     state = str(st.state)
     frac = st.fraction
     tasks = f" ({st.done_tasks}/{st.total_tasks} tasks)"
+    done, search = f"{st.done:,} / {st.total:,} combinations", ""
+    if st.search:
+        evaluated = st.done if st.evaluated is None else st.evaluated
+        done = f"{evaluated:,} / {st.budget or st.total:,} trials evaluated"
+        b = st.best
+        best = f"{b['metric']} {fmt_value(b['value'])}" if b and b.get("value") is not None else ""
+        search = f"search: {st.search}; best so far: {best or NO_DATA}"
     rows = tuple(
         (str(d), int(st.per_device.get(d, 0)), float(st.shares.get(d, 0.0)))
         for d in sorted(st.per_device)
@@ -346,12 +355,13 @@ def progress_model(status: RunStatus) -> ProgressModel:
         run_id=st.run_id,
         state=state,
         fraction=min(max(frac, 0.0), 1.0),
-        done_text=f"{st.done:,} / {st.total:,} combinations" + tasks,
+        done_text=done + tasks,
         rate_text=fmt_rate(st.bar_steps_per_s),
         eta_text=run_eta_text(state, st.elapsed_s, frac, st.eta_s),
         shares=rows,
         errors=tuple(str(e) for e in st.errors),
         retries=st.retries,
+        search_text=search,
     )
 
 

@@ -566,3 +566,15 @@ def test_walk_forward_panel_end_to_end(app, cluster, shots):
         "not a walk-forward run",
     )
     assert app.results.walk_forward.shown_text()["folds"] == []
+
+
+def test_search_end_to_end(app, cluster, shots):
+    """A tpe search from the form, its progress, the Results > Search panel's best-so-far curve;
+    a grid run draws none (gui_search_checks.py)."""
+    from tests.gui import gui_search_checks as gs
+
+    app.pump(lambda: app.connection is not None and app.connection.ok, 90, "connected")
+    run_id, status, frame = gs.run_search(app, cluster, shots)
+    gs.check_panel(app, run_id, frame, status)
+    e2e.snap(app, shots / "results_search.png")
+    gs.check_grid_run(app)

@@ -409,6 +409,24 @@ class SweepService:
             return None
         return load_report(RunStore(self.runs_dir / run_id).dir)
 
+    def search(self, run_id: str) -> dict[str, Any] | None:
+        """A search run's ``search`` (method, trials, batch, seed, space) and ``search_stats``
+        (:meth:`threadx.sweep.search.SearchSampler.manifest_extra`: evaluated, best-so-far curve,
+        seconds; the live sampler's while this service drives the run, else the manifest's,
+        None before it has any), with ``budget`` (the run's trials) and ``wall_s``; None for a
+        grid run."""
+        with self.lock:  # the manifest and the live run at one moment (not while it ends)
+            man = RunStore(self.runs_dir / run_id).read_manifest()
+            if not man.get("search"):
+                return None
+            stats, wall = man.get("search_stats"), man.get("wall_s")
+            run = self.known.get(run_id)
+            if run is not None and run is self.active and run.controller is not None:
+                stats = getattr(run.controller.ex, "manifest_extra", dict)().get("search_stats")
+                wall = time.monotonic() - run.started
+        budget = man.get("total_combos")
+        return {"search": man["search"], "search_stats": stats, "budget": budget, "wall_s": wall}
+
     def walk_forward(self, run_id: str, max_points: int = 4000) -> dict[str, Any] | None:
         """The run's walk-forward report (``walk_forward.json``), each dataset with its stitched
         out-of-sample equity as plain lists (``oos_equity``: ``time`` in s, ``equity``, ``bars``;

@@ -476,6 +476,12 @@ class SweepSpec(StrictModel):
         """Total combinations: symbols x timeframes x product of grid sizes."""
         return len(self.datasets()) * self.combos_per_dataset()
 
+    def total_rows(self) -> int:
+        """Result rows of a run (without walk-forward folds): every dataset's
+        :meth:`rows_per_dataset`, the grid or the search's budget (a search samples
+        :meth:`count`)."""
+        return len(self.datasets()) * self.rows_per_dataset()
+
     def param_frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """Parameter rows ``start:stop`` of one dataset's grid (all parameters as columns), in
         row-major order of :meth:`grid_values`, built arithmetically (no full product in memory)."""

@@ -70,7 +70,7 @@ class SweepForm:
     # [search]: method grid (every combination: the fields below unused) or a sampler
     search: str = _SEARCH_DEFAULTS.method
     trials: int = 1000  # the budget: distinct combinations per dataset
-    batch: int = _SEARCH_DEFAULTS.batch
+    batch: int = 0  # 0: automatic ([search] batch left out: SearchSpec.batch_size)
     seed: int = _SEARCH_DEFAULTS.seed
     params: tuple[ParamField, ...] = dataclasses.field(default_factory=default_params)
 
@@ -175,8 +175,8 @@ def form_to_spec_dict(form: SweepForm) -> dict[str, Any]:
         out["search"] = {
             "method": form.search,
             "trials": int(form.trials),
-            "batch": int(form.batch),
             "seed": int(form.seed),
+            **({"batch": int(form.batch)} if form.batch else {}),
         }
     return out
 
@@ -219,7 +219,7 @@ def spec_to_form(spec: SweepSpec) -> SweepForm:
         chunk_size=spec.chunk_size,
         search=se.method,
         trials=se.trials if se.trials is not None else SweepForm.trials,
-        batch=se.batch,
+        batch=se.batch or 0,
         seed=se.seed,
         params=tuple(params),
     )

@@ -24,7 +24,7 @@ _HINTS = {"fixed": "one value", "list": "a, b, c", "range": "start:stop:step", "
 #: the [search] fields used by a sampling method (disabled for "grid")
 _SEARCH_FIELDS = {
     "trials": "budget (trials per dataset)",
-    "batch": "batch (trials per kernel call)",
+    "batch": "batch (trials per kernel call; 0 = auto)",
     "seed": "seed",
 }
 

@@ -70,7 +70,7 @@ def test_grid_ignores_the_trial_fields():
     [
         ({"trials": 0}, "search.trials", "greater than or equal to 1"),
         ({"trials": 17}, "search.trials", "trials = 17 exceeds the 16 combinations"),
-        ({"batch": 0}, "search.batch", "greater than or equal to 1"),
+        ({"batch": -1}, "search.batch", "greater than or equal to 1"),
         ({"seed": -1}, "search.seed", "greater than or equal to 0"),
         ({"search": "nsga2", "rank_by": "sharpe"}, "rank.by", "nsga2 needs two or more"),
         ({"search": "nsga2", "batch": 1}, "search.batch", "needs a population"),

@@ -53,10 +53,20 @@ def search_preflight_line(spec: SweepSpec) -> str | None:
     if not se.sampling:
         return None
     size = spec.combos_per_dataset()
-    return (
+    line = (
         f"search: {se.method} (seed {se.seed}), {se.trials:,} trials per dataset in batches "
         f"of {min(se.batch, se.trials):,}: {se.trials / size:.3%} of the grid's {size:,}"
     )
+    if se.halving is not None:
+        from threadx.sweep.halving import cost_share
+
+        n = len(se.halving.fractions())
+        cost = cost_share(se.trials, se.batch, se.halving)
+        line += (
+            f"; halving in {n} stages (start {se.halving.start:g}, keep {se.halving.keep:g}): "
+            f"{cost:.3g} of the full-length bar-steps"
+        )
+    return line
 
 
 def counted(manifest: dict) -> str:

@@ -35,6 +35,7 @@ A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
     trials = 20000                           # the budget: distinct combinations evaluated
     batch = 1024                             # trials per chunk (one kernel call)
     seed = 0
+    halving = { start = 0.25, keep = 0.25 }  # optional: successive halving on data length
 
 The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
 Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0.3``, not
@@ -77,6 +78,7 @@ from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.kernels.layout import prepared_bytes
 from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
+from threadx.sweep.halving import HalvingSpec
 
 MAX_RANGE_VALUES = 100_000
 # Bytes of one result row: parameters + metrics + ids, as float64/int64.
@@ -313,9 +315,18 @@ class SearchSpec(StrictModel):
     )
     batch: int = Field(1024, ge=1, le=10_000_000, description="trials per chunk (kernel call)")
     seed: int = Field(0, ge=0, description="seed of the sampler (deterministic draws)")
+    halving: HalvingSpec | None = Field(
+        None, description="successive halving on data length (threadx.sweep.halving)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SearchSpec:
+        if self.method == "grid" and self.halving is not None:
+            raise KeyedError(
+                "halving",
+                "[search] halving: method 'grid' evaluates every combination on all the data; "
+                "use method = 'random', 'sobol', 'tpe' or 'nsga2' to halve a budget",
+            )
         if self.method == "grid" and self.trials is not None:
             raise KeyedError(
                 "trials",
@@ -362,11 +373,12 @@ class SweepSpec(StrictModel):
                 f"[search] method {se.method!r} with [walk_forward] is not supported yet; "
                 "use method = 'grid'",
             )
-        if se.method in ("tpe", "nsga2") and self.rank.aggregate != "none":
+        if (se.method in ("tpe", "nsga2") or se.halving) and self.rank.aggregate != "none":
+            own = "[search] halving keeps" if se.halving else f"method {se.method!r} searches"
             raise KeyedError(
                 "rank.aggregate",
-                f"[rank] aggregate needs the same combinations on every dataset; method "
-                f"{se.method!r} searches each dataset on its own (use 'random' or 'sobol')",
+                f"[rank] aggregate needs the same combinations on every dataset; {own} each "
+                "dataset's trials on its own (use 'random' or 'sobol' without halving)",
             )
         if se.method == "nsga2" and len(self.rank.by) < 2:
             raise KeyedError(
@@ -525,6 +537,8 @@ class SweepSpec(StrictModel):
         d = self.model_dump(mode="json", exclude={"backend": True, "report": {"monte_carlo"}})
         if not self.search.sampling:  # absent for grids: the ids of grid runs do not change
             d.pop("search")
+        elif self.search.halving is None:  # absent when off: search run ids do not change
+            d["search"].pop("halving")
         wf = d.pop("walk_forward", None)  # absent when off: the ids of other runs do not change
         if wf is not None:
             d["walk_forward"] = self.walk_forward.normalized()

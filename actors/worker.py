@@ -86,11 +86,12 @@ class BacktestWorker:
 
     def run_points(self, dataset_box: list, spec_json: str, task: tuple, codes: Any) -> Any:
         """A search's batch: ``codes`` (the sampler's coded points, one row per trial) on the
-        dataset, through the kernel (:func:`threadx.sweep.search.prepare_points`); the part's
-        combo ids start at the task's first. The space and the dataset's indicator rows are kept
-        for the run's next batches."""
+        dataset, through the kernel (:func:`threadx.sweep.search.evaluate_batch`: under
+        ``[search] halving`` every stage, one kernel call each); the part's combo ids start at
+        the task's first. The spec, the space and the dataset's indicator rows are kept for the
+        run's next batches."""
         from threadx.sweep.plan import Task
-        from threadx.sweep.search import IndicatorMemo, prepare_points, run_points
+        from threadx.sweep.search import IndicatorMemo, evaluate_batch
         from threadx.sweep.space import SearchSpace
         from threadx.sweep.spec import SweepSpec
 
@@ -98,13 +99,13 @@ class BacktestWorker:
         if s.get("spec_json") != spec_json:
             spec = SweepSpec.model_validate_json(spec_json)
             s.clear()
-            s.update(spec_json=spec_json, space=SearchSpace.from_spec(spec), memo=IndicatorMemo())
-            s["blocks"] = spec.report.blocks
+            s.update(spec_json=spec_json, spec=spec, space=SearchSpace.from_spec(spec))
+            s["memo"] = IndicatorMemo()
         if s.get("ref") != ref.hex():
             s["ref"], s["dataset"] = ref.hex(), ray.get(ref)
-        fn = s["memo"].function(ref.hex(), s["dataset"])
-        prep = prepare_points(s["space"], s["dataset"], s["blocks"], codes, fn)
-        part = run_points(prep, Task(*task), self.placement.backend, self.placement.device)
+        memo = (s["memo"], ref.hex())
+        where = (self.placement.backend, self.placement.device)
+        part = evaluate_batch(s["spec"], s["space"], s["dataset"], memo, Task(*task), codes, *where)
         self.tasks_done += 1
         return part
 

@@ -11,7 +11,7 @@ from threadx.sample import ensure_sample
 from threadx.sweep.controller import WorkerInfo
 from threadx.sweep.execute import execute_task
 from threadx.sweep.plan import load_datasets
-from threadx.sweep.search import IndicatorMemo, prepare_points, run_points
+from threadx.sweep.search import IndicatorMemo, evaluate_batch
 from threadx.sweep.service import SweepService
 from threadx.sweep.space import SearchSpace
 
@@ -47,9 +47,8 @@ class InlineExecutor:
         if codes is None:
             return execute_task(ds, self.plan.spec, task)
         space = SearchSpace.from_spec(self.plan.spec)
-        fn = self.memo.function(task.dataset_index, ds)
-        prep = prepare_points(space, ds, self.plan.spec.report.blocks, codes, fn)
-        return run_points(prep, task, "cpu", "cpu")
+        memo = (self.memo, task.dataset_index)
+        return evaluate_batch(self.plan.spec, space, ds, memo, task, codes, "cpu", "cpu")
 
     def replace_worker(self, _worker_id: str) -> None:
         return None

@@ -80,3 +80,35 @@ def test_tpe_keeps_one_batch_in_flight_and_resumes_its_study(client):
     via = client.results(rid).drop(columns=["device"]).sort_values("combo_id")
     local = local_results(client.cfg, spec).sort_values("combo_id")
     pd.testing.assert_frame_equal(via.reset_index(drop=True), local.reset_index(drop=True))
+
+
+def test_halving_through_the_driver_equals_local(client):
+    """``[search] halving`` through the driver: each worker runs a batch's stages (one
+    evaluation); the rows of every (trial, stage) equal ``--local``'s, the results, progress and
+    best are the full-length ones."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from threadx.sweep import run_local, spec_from_dict
+    from threadx.sweep.results import RunStore
+
+    spec = search_spec("random")
+    spec["name"] = "ray-halving"
+    spec["search"]["halving"] = {"start": 0.25, "keep": 0.5}
+    rid = client.submit(spec)
+    st = client.wait(rid, timeout=300)
+    assert st.state == "completed", st
+    assert st.search == "random" and st.evaluated == 120 and st.budget == 120
+    other = Path(tempfile.mkdtemp(prefix="threadx-local-"))
+    shutil.copytree(client.cfg.data_root / "ohlcv", other / "ohlcv")
+    local = run_local(spec_from_dict(spec), data_root=other, backend="cpu", memory_budget_gb=4)
+    every = RunStore(client.cfg.data_root / "runs" / rid).load(every_stage=True)
+    want = RunStore(local.run_dir).load(every_stage=True)
+    assert len(every) == 4 * (30 + 15 + 8) and not every.duplicated(["combo_id", "stage"]).any()
+    pd.testing.assert_frame_equal(every.drop(columns="device"), want.drop(columns="device"))
+    full = client.results(rid).drop(columns="device")
+    assert len(full) == 4 * 8 and (full["stage"] == 2).all()
+    pd.testing.assert_frame_equal(full, local.to_frame().drop(columns="device"))
+    assert st.best["value"] == pytest.approx(full["sharpe"].max())
+    assert {r["combo_id"] for r in st.top} <= set(full["combo_id"])

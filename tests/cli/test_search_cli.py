@@ -62,3 +62,30 @@ def test_sweep_run_local_search_prints_trials_and_best(capsys, tmp_path):
     assert "top 3 of cli-search-" in out and "overfitting:" in out
     rc, out2, _ = tx(capsys, tmp_path, "sweep", "run", "--local", str(spec))
     assert rc == 0 and "already complete" in out2
+
+
+def test_sweep_space_prints_the_halving_stages_and_their_cost(capsys, tmp_path):
+    spec = tmp_path / "s.toml"
+    halved = SPEC.replace("seed = 2\n", "seed = 2\nhalving = { start = 0.25, keep = 0.5 }\n")
+    spec.write_text(halved)
+    rc, out, err = tx(capsys, tmp_path, "sweep", "space", str(spec))
+    assert rc == 0, err
+    assert "halving: 3 stages (start 0.25, keep 0.5)" in out and "by sharpe" in out
+    # batches of 20: 20 -> 10 -> 5 trials, three batches per dataset
+    assert "stage 0: 60 trials on the first 0.25 of the bars" in out
+    assert "stage 1: 30 trials on the first 0.5 of the bars" in out
+    assert "stage 2: 15 trials on all the bars" in out
+    # (60 x 0.25 + 30 x 0.5 + 15) / 60 of the bar-steps of every trial on all the bars
+    assert "cost: 0.75 of the bar-steps of all 60 trials on all the bars (1.33x fewer)" in out
+    spec.write_text(halved.replace("keep = 0.5", "keep = 1.5"))
+    rc, _, err = tx(capsys, tmp_path, "sweep", "space", str(spec))
+    assert rc == 2 and "search.halving.keep" in err and "in (0, 1), got 1.5" in err
+    assert len(err.strip().splitlines()) == 1
+    from threadx.cli.search import search_preflight_line
+    from threadx.sweep.spec import load_spec
+
+    spec.write_text(halved)
+    line = search_preflight_line(load_spec(spec))
+    assert line.endswith(
+        "; halving in 3 stages (start 0.25, keep 0.5): 0.75 of the full-length bar-steps"
+    )

@@ -54,10 +54,21 @@ def search_preflight_line(spec: SweepSpec) -> str | None:
         return None
     size = spec.combos_per_dataset()
     each = "train window (walk-forward fold)" if spec.walk_forward is not None else "dataset"
-    return (
+    batch = min(se.batch_size(65_536), se.trials)
+    line = (
         f"search: {se.method} (seed {se.seed}), {se.trials:,} trials per {each} in batches "
-        f"of {min(se.batch, se.trials):,}: {se.trials / size:.3%} of the grid's {size:,}"
+        f"of {batch:,}: {se.trials / size:.3%} of the grid's {size:,}"
     )
+    if se.halving is not None:
+        from threadx.sweep.halving import cost_share
+
+        n = len(se.halving.fractions())
+        cost = cost_share(se.trials, batch, se.halving)
+        line += (
+            f"; halving in {n} stages (start {se.halving.start:g}, keep {se.halving.keep:g}): "
+            f"{cost:.3g} of the full-length bar-steps"
+        )
+    return line
 
 
 def counted(manifest: dict) -> str:

@@ -88,6 +88,12 @@ class Dataset:
             self, fold=fold, **{c: getattr(self, c)[lo:hi].copy() for c in cols}
         )
 
+    def head(self, n: int) -> Dataset:
+        """The first ``n`` bars as a dataset of their own (views of these arrays; a halving
+        search's early stages, :mod:`threadx.sweep.halving`)."""
+        cols = ("times_ns", "open", "high", "low", "close", "volume")
+        return dataclasses.replace(self, **{c: getattr(self, c)[:n] for c in cols})
+
     def to_frame(self) -> pd.DataFrame:
         idx = utc_index(self.times_ns, name="time")
         return pd.DataFrame(

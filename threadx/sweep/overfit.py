@@ -9,16 +9,18 @@ likely that is (formulas in :mod:`threadx.sweep.robust`) from one row per combin
   (symbol, timeframe) of the results (and per walk-forward ``fold`` when rows carry one).
 * **PSR** of a top-K row is against a Sharpe of 0, with the row's own skewness and kurtosis.
 * **DSR** deflates against the expected best Sharpe of ``N`` unskilled trials, ``N`` = the number
-  of combinations of the **whole sweep** (every row a user could have picked), with ``V`` = the
-  sample variance (ddof 1) of the per-bar Sharpe over the **group's** combinations (Sharpe ratios
-  of different datasets have different sampling variances, so they are not pooled). The null's
-  mean Sharpe is 0 (Bailey & López de Prado 2014).
-* **PBO** by CSCV over all the group's combinations' block returns, exact duplicates (e.g. all
-  that never trade) merged: ties would count as losses. All ``C(S, S/2)`` splits (exact, standard
-  error 0) while ``strategies x splits <= pbo_exact_work`` (:data:`PBO_EXACT_WORK`); beyond, splits
-  are drawn at random (seeded: the same report every time) in complementary pairs until the
-  standard error of PBO (:func:`threadx.sweep.robust.pbo_se`) is at most :data:`PBO_SE_TARGET`, or,
-  after at least :data:`PBO_MIN_SPLITS`, its 95% interval lies clear of both verdict thresholds
+  of combinations of the **whole sweep** (every row a user could have picked; under successive
+  halving every trial evaluated at any stage, the rows being the full-length ones), with ``V`` =
+  the sample variance (ddof 1) of the per-bar Sharpe over the **group's** combinations (Sharpe
+  ratios of different datasets have different sampling variances, so they are not pooled). The
+  null's mean Sharpe is 0 (Bailey & López de Prado 2014).
+* **PBO** by CSCV over all the group's (full-length) combinations' block returns, exact
+  duplicates (e.g. all that never trade) merged: ties would count as losses. All ``C(S, S/2)``
+  splits (exact, standard error 0) while ``strategies x splits <= pbo_exact_work``
+  (:data:`PBO_EXACT_WORK`); beyond, splits are drawn at random (seeded: the same report every
+  time) in complementary pairs until the standard error of PBO
+  (:func:`threadx.sweep.robust.pbo_se`) is at most :data:`PBO_SE_TARGET`, or, after at least
+  :data:`PBO_MIN_SPLITS`, its 95% interval lies clear of both verdict thresholds
   (:data:`PBO_GOOD`, :data:`PBO_BAD`): more splits could not change the verdict. ``pbo_work``
   caps strategies x splits (``pbo_stop`` says which rule stopped). Memory O(combos x S).
 * **Verdict** on the top-ranked row (``[rank] by``): *overfit* when DSR < :data:`DSR_BAD` or
@@ -95,10 +97,13 @@ def build_report(
     pbo_work: float = PBO_WORK,
     pbo_exact_work: float = PBO_EXACT_WORK,
     pbo_se_target: float = PBO_SE_TARGET,
+    n_trials: int | None = None,
 ) -> dict[str, Any]:
     """The report of a sweep's results ``frame`` (schema above). ``datasets``: the manifest's
-    (``symbol``, ``timeframe``, ``bars`` or ``n_bars``, optional ``bar_minutes`` and ``fold``)."""
-    n_trials = len(frame)
+    (``symbol``, ``timeframe``, ``bars`` or ``n_bars``, optional ``bar_minutes`` and ``fold``).
+    ``n_trials``: the strategies tried (default: the rows; a halving search's frame holds its
+    full-length rows and says in ``attrs["trials"]`` how many trials it evaluated at all)."""
+    n_trials = int(frame.attrs.get("trials", len(frame)) if n_trials is None else n_trials)
     info = {_key(d): d for d in datasets}
     swept = [c for c in PARAM_NAMES if c in frame.columns and _varies(frame[c])]
     pbo = {"work": pbo_work, "exact_work": pbo_exact_work, "se_target": pbo_se_target}

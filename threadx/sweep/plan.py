@@ -22,6 +22,7 @@ from threadx.core.hashing import sha256_json
 from threadx.core.utc import now_iso
 from threadx.data.store import OHLCVStore
 from threadx.sweep.dataset import Dataset, load_dataset
+from threadx.sweep.halving import batch_bar_steps, plan_stages
 from threadx.sweep.spec import SweepSpec
 
 RESULTS_VERSION = 2  # bump when kernel semantics change: old runs then get new ids
@@ -90,11 +91,15 @@ class SweepPlan:
 
     @property
     def bar_steps(self) -> int:
+        """The kernel's bar-steps of the run (a halving search's: its stages' prefixes)."""
+        if self.spec.search.halving is not None:
+            return sum(self.task_bar_steps(t) for t in self.tasks)
         per = self.spec.rows_per_dataset()
         return sum(d.n_bars * per for d in self.datasets)
 
     def task_bar_steps(self, task: Task) -> int:
-        return task.size * self.datasets[task.dataset_index].n_bars
+        n_bars = self.datasets[task.dataset_index].n_bars
+        return batch_bar_steps(task.size, n_bars, self.spec.search.halving)
 
     def manifest(self, backend: str) -> dict[str, Any]:
         return {
@@ -118,13 +123,18 @@ class SweepPlan:
     def search_info(self) -> dict[str, Any]:
         """The manifest's (and a walk-forward report's) ``search``: how each dataset is searched."""
         se = self.spec.search
-        return {
+        out = {
             "method": se.method,
             "trials": se.trials,
             "batch": self.chunk_size,
             "seed": se.seed,
             "space": self.spec.combos_per_dataset(),
         }
+        if se.halving is not None:  # per stage: its share, bars per dataset, trials per dataset
+            bars = [d.n_bars for d in self.datasets]
+            stages = plan_stages(se.trials, self.chunk_size, se.halving, bars)
+            out["halving"] = {"start": se.halving.start, "keep": se.halving.keep, "stages": stages}
+        return out
 
 
 def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> SweepPlan:

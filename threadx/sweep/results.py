@@ -7,6 +7,12 @@
 Nothing is rewritten except a retried task's own part (same name, atomic replace), so a crash loses
 at most the chunks in flight and a resumed run skips the tasks already present. Ranking, top-K,
 the Pareto front and exports read the parts.
+
+A search with successive halving (:mod:`threadx.sweep.halving`) stores one row per (trial,
+stage) with a ``stage`` column; :func:`results_frame` (so :meth:`RunStore.load`) keeps the
+full-length rows only (:func:`full_length`), the one place where they are chosen, and notes the
+trials evaluated at any stage in ``frame.attrs["trials"]`` (the overfitting report's number of
+tried strategies).
 """
 
 from __future__ import annotations
@@ -32,11 +38,12 @@ from threadx.core.io import (
 from threadx.core.utc import now_iso
 from threadx.strategy.metrics import METRIC_NAMES
 from threadx.strategy.params import PARAM_NAMES
+from threadx.sweep.halving import STAGE_COLUMN as STAGE
 from threadx.sweep.states import RunState
 
 ID_COLUMNS = ("combo_id", "task_id", "symbol", "timeframe", "device")
 # columns with few distinct values in a part: dictionary-encoded in Parquet
-_FEW_VALUED = frozenset(("task_id", "symbol", "timeframe", "device", "fold", *PARAM_NAMES))
+_FEW_VALUED = frozenset(("task_id", "symbol", "timeframe", "device", "fold", STAGE, *PARAM_NAMES))
 
 
 class RunStore:
@@ -140,23 +147,69 @@ class RunStore:
             for p in self.results_dir.glob("part-*.parquet"):
                 p.unlink()
 
-    def load(self, tasks: Iterable[int] | None = None) -> pd.DataFrame:
-        """All result rows (one per combination), sorted by combo_id: the parts read as one
+    def load(
+        self, tasks: Iterable[int] | None = None, *, every_stage: bool = False
+    ) -> pd.DataFrame:
+        """All result rows (one per combination; a halving search's full-length rows, or with
+        ``every_stage`` its row of every stage), sorted by combo_id: the parts read as one
         Arrow table (threads over the files) and converted to pandas once."""
         ids = sorted(self.done_tasks() if tasks is None else tasks)
         if not ids:
             return _empty_results()
-        return results_frame([pq.read_table(self.part_path(t)) for t in ids])
+        parts = [pq.read_table(self.part_path(t)) for t in ids]
+        return results_frame(parts, every_stage=every_stage)
 
 
-def results_frame(parts: Sequence[pa.Table]) -> pd.DataFrame:
-    """Parts (Arrow tables, as written or as computed) as one frame sorted by combo_id: one
-    concatenation, one conversion to pandas; a sort only when the parts were out of order."""
-    frame = pa.concat_tables(parts, promote_options="default").to_pandas()
-    combo = frame["combo_id"].to_numpy()
-    if len(combo) > 1 and not (combo[1:] > combo[:-1]).all():
-        frame = frame.sort_values("combo_id", kind="mergesort", ignore_index=True)
+def full_length(part: pa.Table | pd.DataFrame) -> pa.Table | pd.DataFrame:
+    """The rows of a part evaluated on all of their dataset's bars: a halving search's last
+    stage (a batch runs all its stages in one task, so its part holds them all); every row of a
+    part without a ``stage`` column."""
+    if STAGE not in _names(part):
+        return part
+    if isinstance(part, pd.DataFrame):
+        stage = part[STAGE].to_numpy()
+        return part[stage == stage.max()] if len(stage) else part
+    stage = part.column(STAGE).to_numpy()
+    return part.filter(pa.array(stage == stage.max())) if len(stage) else part
+
+
+def trial_count(part: pa.Table | pd.DataFrame) -> int:
+    """Trials a part evaluated (at any stage): its distinct combo ids, or its rows."""
+    if STAGE not in _names(part):
+        return len(part)
+    ids = part["combo_id"] if isinstance(part, pd.DataFrame) else part.column("combo_id")
+    return len(np.unique(np.asarray(ids)))
+
+
+def _names(part: pa.Table | pd.DataFrame) -> list[str]:
+    return list(part.columns) if isinstance(part, pd.DataFrame) else part.schema.names
+
+
+def results_frame(parts: Sequence[pa.Table], *, every_stage: bool = False) -> pd.DataFrame:
+    """Parts (Arrow tables, as written or as computed) as one frame sorted by combo_id (a
+    halving search's full-length rows only, unless ``every_stage``): one concatenation, one
+    conversion to pandas; a sort only when the parts were out of order. A halving search's
+    frame notes its trials evaluated at any stage in ``attrs["trials"]``."""
+    staged = any(STAGE in _names(p) for p in parts)
+    tables = parts if every_stage or not staged else [full_length(p) for p in parts]
+    frame = pa.concat_tables(tables, promote_options="default").to_pandas()
+    keys = ["combo_id", STAGE] if every_stage and staged else ["combo_id"]
+    if not _ascending(frame, keys):
+        frame = frame.sort_values(keys, kind="mergesort", ignore_index=True)
+    if staged:
+        frame.attrs["trials"] = sum(trial_count(p) for p in parts)
     return frame
+
+
+def _ascending(frame: pd.DataFrame, keys: list[str]) -> bool:
+    """Rows strictly ascending by ``keys`` (combo_id, then stage)."""
+    if len(frame) < 2:
+        return True
+    a = frame[keys[0]].to_numpy()
+    if len(keys) == 1:
+        return bool((a[1:] > a[:-1]).all())
+    b = frame[keys[1]].to_numpy()
+    return bool(((a[1:] > a[:-1]) | ((a[1:] == a[:-1]) & (b[1:] > b[:-1]))).all())
 
 
 def _empty_results() -> pd.DataFrame:

@@ -15,13 +15,18 @@ unchanged (the report counts every evaluated trial: DSR deflates by them).
   whole run). A suggestion already evaluated is told its stored values and not evaluated again;
   ``trials`` counts distinct evaluated combinations.
 
+``[search] halving`` (:mod:`threadx.sweep.halving`): a batch's evaluation runs its stages one
+after the other (:func:`evaluate_batch`, here and on a Ray worker), each on a prefix of the bars;
+the part holds a row per (trial, stage). The sampler counts the trials (any stage), tracks the
+best and tells a study the full-length rows only.
+
 The sampler (:class:`SearchSampler`) lives where the controller runs; the evaluation is anyone's
 ``submit_points(worker_id, task, codes)``: :class:`PointsExecutor` in this process, the Ray
 workers under the SweepDriver (the task carries its coded points). :class:`SampledExecutor`
 joins the two into the controller's :class:`~threadx.sweep.controller.Executor`: it asks the
 sampler when the controller submits a task, and the controller, after writing each part, calls
 :meth:`SampledExecutor.recorded` (the tell). Resume = the parts on disk and the study: every
-trial is a row exactly once.
+trial is a row exactly once (under halving: every (trial, stage)).
 """
 
 from __future__ import annotations
@@ -38,9 +43,11 @@ from threadx.strategy.pack import IndicatorFn, compute_indicator
 from threadx.sweep.controller import ThreadExecutor
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import PreparedDataset, prepare_columns, run_task
+from threadx.sweep.halving import STAGE_COLUMN, run_stages
 from threadx.sweep.plan import SweepPlan, Task
-from threadx.sweep.results import RunStore
+from threadx.sweep.results import RunStore, full_length, trial_count
 from threadx.sweep.space import SearchSpace
+from threadx.sweep.spec import SweepSpec
 
 OPTUNA_METHODS = ("tpe", "nsga2")
 
@@ -48,23 +55,25 @@ OPTUNA_METHODS = ("tpe", "nsga2")
 # -- evaluation (anywhere: this process or a worker) ----------------------------------------------
 class IndicatorMemo:
     """One dataset's indicator rows at a time, each computed once: a search's batches ask for
-    the same rows again and again."""
+    the same rows again and again (under halving, on each stage's prefix of the bars)."""
 
     def __init__(self) -> None:
         self.key: Any = None
         self.arrays: dict[tuple, np.ndarray] = {}
 
     def function(self, key: Any, dataset: Dataset) -> IndicatorFn:
-        """The indicator function of ``dataset`` (``key`` names it; another key clears)."""
+        """The indicator function of ``dataset`` (``key`` names it; another key clears; a
+        prefix of the dataset's bars is told apart by its length)."""
         if key != self.key:
             self.arrays.clear()
             self.key = key
         ohlc = (dataset.open, dataset.high, dataset.low, dataset.close)
+        n = dataset.n_bars
 
         def indicator(name: str, args: tuple) -> np.ndarray:
-            if (name, args) not in self.arrays:
-                self.arrays[(name, args)] = compute_indicator(name, args, *ohlc)
-            return self.arrays[(name, args)]
+            if (n, name, args) not in self.arrays:
+                self.arrays[(n, name, args)] = compute_indicator(name, args, *ohlc)
+            return self.arrays[(n, name, args)]
 
         return indicator
 
@@ -84,6 +93,43 @@ def run_points(prep: PreparedDataset, task: Task, backend: str, device: str) -> 
     return run_task(prep, sub, backend, device)
 
 
+def evaluate_batch(
+    spec: SweepSpec,
+    space: SearchSpace,
+    dataset: Dataset,
+    memo: tuple[IndicatorMemo, Any],
+    task: Task,
+    codes: np.ndarray,
+    backend: str,
+    device: str,
+    timings: dict[str, float] | None = None,
+) -> pa.Table:
+    """The part of a search's batch ``task`` (its coded points ``codes`` on ``dataset``): one
+    kernel call, or under ``[search] halving`` one per stage on a prefix of the bars
+    (:func:`threadx.sweep.halving.run_stages`). The one evaluation of a batch, in this process
+    (:class:`PointsExecutor`) and on a Ray worker (``BacktestWorker.run_points``). ``memo``:
+    the indicator memo and the dataset's key in it; ``timings`` gets ``prepare_s`` (indicators,
+    packing) and ``kernel_s`` added."""
+    times = timings if timings is not None else {}
+
+    def on_bars(points: np.ndarray, bars: int) -> pa.Table:
+        t0 = time.perf_counter()
+        ds = dataset if bars == dataset.n_bars else dataset.head(bars)
+        fn = memo[0].function(memo[1], ds)
+        prep = prepare_points(space, ds, spec.report.blocks, points, fn)
+        t1 = time.perf_counter()
+        part = run_points(prep, task, backend, device)
+        times["prepare_s"] = times.get("prepare_s", 0.0) + t1 - t0
+        times["kernel_s"] = times.get("kernel_s", 0.0) + time.perf_counter() - t1
+        return part
+
+    halving = spec.search.halving
+    if halving is None:
+        return on_bars(codes, dataset.n_bars)
+    first = task.combo_offset + task.start
+    return run_stages(codes, dataset.n_bars, halving, spec.rank.by[0], first, on_bars)
+
+
 class PointsExecutor(ThreadExecutor):
     """Evaluation in this process (one worker, the kernel on a background thread, like
     :class:`threadx.sweep.run.InProcessExecutor`): ``submit_points`` runs a batch's points."""
@@ -93,25 +139,24 @@ class PointsExecutor(ThreadExecutor):
         self.plan = plan
         self.space = SearchSpace.from_spec(plan.spec)
         self.memo = IndicatorMemo()
-        self.prepare_s = 0.0  # indicators and packing (per batch)
-        self.kernel_s = 0.0
+        # prepare_s: indicators and packing (per batch); kernel_s: the kernel calls
+        self.times = {"prepare_s": 0.0, "kernel_s": 0.0}
+
+    @property
+    def prepare_s(self) -> float:
+        return self.times["prepare_s"]
 
     def submit_points(self, _worker_id: str, task: Task, codes: np.ndarray) -> Future:
         return self.pool.submit(self.evaluate, task, codes)
 
     def evaluate(self, task: Task, codes: np.ndarray) -> pa.Table:
-        t0 = time.perf_counter()
         ds = self.plan.datasets[task.dataset_index]
-        fn = self.memo.function(task.dataset_index, ds)
-        prep = prepare_points(self.space, ds, self.plan.spec.report.blocks, codes, fn)
-        t1 = time.perf_counter()
-        part = run_points(prep, task, self.backend, self.backend)
-        self.prepare_s += t1 - t0
-        self.kernel_s += time.perf_counter() - t1
-        return part
+        memo = (self.memo, task.dataset_index)
+        spec, b = self.plan.spec, self.backend
+        return evaluate_batch(spec, self.space, ds, memo, task, codes, b, b, self.times)
 
     def timings(self) -> dict[str, float]:
-        return {"prepare_s": self.prepare_s, "kernel_s": self.kernel_s}
+        return dict(self.times)
 
 
 # -- the sampler (where the controller runs) ------------------------------------------------------
@@ -163,13 +208,16 @@ class SearchSampler:
         return codes
 
     def recorded(self, task: Task, part: pa.Table) -> None:
-        """After the controller stored ``task``'s part: tell the sampler, track the best."""
+        """After the controller stored ``task``'s part: tell the sampler its full-length rows
+        (under halving, the trials left out at an earlier stage are absent: pruned), count the
+        trials evaluated (at any stage), track the best (on the full data)."""
+        full = full_length(part)
         if self.study is not None:
             t0 = time.perf_counter()
-            self.study.tell(task, part)
+            self.study.tell(task, full)
             self.tell_s += time.perf_counter() - t0
-        self.evaluated += part.num_rows
-        self._track(part)
+        self.evaluated += trial_count(part)
+        self._track(full)
 
     def _track(self, part: pa.Table) -> None:
         if part.num_rows == 0:
@@ -190,10 +238,13 @@ class SearchSampler:
             return
         import pyarrow.parquet as pq
 
+        cols = [self.best_metric]
+        if self.plan.spec.search.halving is not None:
+            cols += ["combo_id", STAGE_COLUMN]
         for tid in sorted(done):
-            part = pq.read_table(self.store.part_path(tid), columns=[self.best_metric])
-            self.evaluated += part.num_rows
-            self._track(part)
+            part = pq.read_table(self.store.part_path(tid), columns=cols)
+            self.evaluated += trial_count(part)
+            self._track(full_length(part))
 
     def progress_extra(self) -> dict[str, Any]:
         """The status keys of a search: method, trials evaluated / budget, the best so far."""

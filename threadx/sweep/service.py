@@ -27,7 +27,7 @@ from threadx.sweep.controller import Executor, SweepController
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.execute import as_frame
 from threadx.sweep.plan import SweepPlan, check_memory, plan_sweep
-from threadx.sweep.results import RunStore, rank, rank_results, results_frame
+from threadx.sweep.results import RunStore, full_length, rank, rank_results, results_frame
 from threadx.sweep.run import finish_run, open_store, peak_rss_bytes
 from threadx.sweep.shapes import Heatmap, Pareto, Ranking, heatmap, pareto, ranking
 from threadx.sweep.spec import SweepSpec, load_spec, spec_from_dict
@@ -236,7 +236,7 @@ class SweepService:
         if run.plan.spec.rank.aggregate != "none":
             return  # needs every dataset: ranked once the run ends (see _finish)
         k = run.plan.spec.rank.top_k
-        best = rank(as_frame(part), run.plan.spec.rank.by, limit=k)
+        best = rank(as_frame(full_length(part)), run.plan.spec.rank.by, limit=k)
         frames = [f for f in (run.top, best.drop(columns="rank")) if f is not None and len(f)]
         merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         run.top = rank(merged, run.plan.spec.rank.by, limit=k).drop(columns="rank")

@@ -30,6 +30,7 @@ import pandas as pd
 from threadx.core.errors import StoreError
 from threadx.strategy.pack import ParamColumn, validated_value
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
+from threadx.sweep.halving import cost_share, plan_stages
 from threadx.sweep.spec import RangeSpec, SweepSpec
 
 Kind = Literal["categorical", "int", "float"]
@@ -226,4 +227,28 @@ def space_summary(spec: SweepSpec) -> list[str]:
             )
         else:
             lines.append(f"{sym} {tf}: grid, every one of the {size:,} combinations")
+    if se.sampling and se.halving is not None:
+        lines += halving_summary(spec)
+    return lines
+
+
+def halving_summary(spec: SweepSpec) -> list[str]:
+    """The stages of a halving search (trials per dataset) and their cost in bar-steps against
+    evaluating every trial on the full data."""
+    se, halving = spec.search, spec.search.halving
+    batch = se.batch_size(65_536)  # an automatic batch: at most a CPU task's chunk
+    stages = plan_stages(se.trials, batch, halving)
+    lines = [
+        f"halving: {len(stages)} stages (start {halving.start:g}, keep {halving.keep:g}): the "
+        f"best {halving.keep:.4g} of a batch's trials by {spec.rank.by[0]} go on to the next"
+    ]
+    for row in stages:
+        share = float(row["fraction"])
+        bars = "all the bars" if share == 1.0 else f"the first {share:.4g} of the bars"
+        lines.append(f"  stage {row['stage']}: {int(row['trials']):,} trials on {bars}")
+    cost = cost_share(se.trials, batch, halving)
+    lines.append(
+        f"  cost: {cost:.4g} of the bar-steps of all {se.trials:,} trials on all the bars "
+        f"({1 / cost:.3g}x fewer)"
+    )
     return lines

@@ -35,6 +35,7 @@ A spec is a pydantic model mirrored by ``configs/sweeps/*.toml``::
     trials = 20000                           # the budget: distinct combinations evaluated
     batch = 256                              # trials per chunk (one kernel call); default: auto
     seed = 0
+    halving = { start = 0.25, keep = 0.25 }  # optional: successive halving on data length
 
 The grid is the full cartesian product of every listed parameter and of symbols x timeframes.
 Ranges are inclusive and generated in decimal arithmetic (``0.1`` steps give ``0.3``, not
@@ -78,6 +79,7 @@ from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.kernels.layout import prepared_bytes
 from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
+from threadx.sweep.searchspec import SearchSpec
 
 MAX_RANGE_VALUES = 100_000
 # Bytes of one result row: parameters + metrics + ids, as float64/int64.
@@ -298,64 +300,6 @@ class WalkForwardSpec(StrictModel):
         }
 
 
-SEARCH_METHODS = ("grid", "random", "sobol", "tpe", "nsga2")
-
-
-# tpe / nsga2 trials per batch by default. Their cost is Optuna's ask, per trial and growing with
-# the trials the sampler looks at (measured, 12 parameters: TPE 14.5 ms per ask at 1,000 trials,
-# NSGA-II ~1 ms at a window of 2 x 256): a batch of 256 keeps the kernel busy for a moment between
-# model updates on a CPU and lets TPE learn 4x more often than at 1,024 for the same asks;
-# nsga2's population is its batch.
-SEQUENTIAL_BATCH = 256
-
-
-class SearchSpec(StrictModel):
-    """How the grid's space is searched (``[search]``): the whole grid, or ``trials`` distinct
-    combinations of it drawn ``batch`` at a time (random/sobol: seeded numpy/scipy draws on the
-    grid's steps; tpe/nsga2: Optuna's samplers through ask/tell)."""
-
-    method: Literal["grid", "random", "sobol", "tpe", "nsga2"] = Field(
-        "grid", description="grid: every combination; else a sampler over the grid's space"
-    )
-    trials: int | None = Field(
-        None, ge=1, description="budget: distinct combinations evaluated per dataset"
-    )
-    batch: int | None = Field(
-        None,
-        ge=1,
-        le=10_000_000,
-        description="trials per chunk (kernel call); default: random/sobol the grid's automatic "
-        f"chunk for the data, tpe/nsga2 {SEQUENTIAL_BATCH}",
-    )
-    seed: int = Field(0, ge=0, description="seed of the sampler (deterministic draws)")
-
-    @model_validator(mode="after")
-    def _check(self) -> SearchSpec:
-        if self.method == "grid" and self.trials is not None:
-            raise KeyedError(
-                "trials",
-                "[search] trials: method 'grid' evaluates every combination; use method = "
-                "'random', 'sobol', 'tpe' or 'nsga2' to evaluate a budget",
-            )
-        if self.method != "grid" and self.trials is None:
-            raise KeyedError("trials", f"[search] trials: method {self.method!r} needs a budget")
-        if self.method == "nsga2" and self.batch is not None and self.batch < 2:
-            raise KeyedError("batch", "[search] batch: nsga2 needs a population (batch) of >= 2")
-        return self
-
-    @property
-    def sampling(self) -> bool:
-        return self.method != "grid"
-
-    def batch_size(self, auto: int) -> int:
-        """Trials per task: ``batch``; by default ``auto`` (the grid's chunk for the data: the
-        draws of random/sobol are known in advance, so they run like a grid) or, for the
-        samplers that learn from each batch (tpe, nsga2), :data:`SEQUENTIAL_BATCH`."""
-        if self.batch is not None:
-            return self.batch
-        return SEQUENTIAL_BATCH if self.method in ("tpe", "nsga2") else auto
-
-
 class SweepSpec(StrictModel):
     """A whole sweep. Build it with :func:`load_spec` or directly; it is immutable in spirit."""
 
@@ -379,11 +323,12 @@ class SweepSpec(StrictModel):
         se = self.search
         if not se.sampling:
             return self
-        if se.method in ("tpe", "nsga2") and self.rank.aggregate != "none":
+        if (se.method in ("tpe", "nsga2") or se.halving) and self.rank.aggregate != "none":
+            own = "[search] halving keeps" if se.halving else f"method {se.method!r} searches"
             raise KeyedError(
                 "rank.aggregate",
-                f"[rank] aggregate needs the same combinations on every dataset; method "
-                f"{se.method!r} searches each dataset on its own (use 'random' or 'sobol')",
+                f"[rank] aggregate needs the same combinations on every dataset; {own} each "
+                "dataset's trials on its own (use 'random' or 'sobol' without halving)",
             )
         if se.method == "nsga2" and len(self.rank.by) < 2:
             raise KeyedError(
@@ -550,6 +495,8 @@ class SweepSpec(StrictModel):
         d = self.model_dump(mode="json", exclude={"backend": True, "report": {"monte_carlo"}})
         if not self.search.sampling:  # absent for grids: the ids of grid runs do not change
             d.pop("search")
+        elif self.search.halving is None:  # absent when off: search run ids do not change
+            d["search"].pop("halving")
         wf = d.pop("walk_forward", None)  # absent when off: the ids of other runs do not change
         if wf is not None:
             d["walk_forward"] = self.walk_forward.normalized()

@@ -58,7 +58,7 @@ import pyarrow.parquet as pq
 
 from threadx.core.log import get_logger
 from threadx.sweep.plan import SweepPlan, Task
-from threadx.sweep.results import RunStore
+from threadx.sweep.results import RunStore, full_length
 from threadx.sweep.space import Dimension, SearchSpace, point_keys
 
 log = get_logger(__name__)
@@ -201,8 +201,8 @@ class BatchStudy:
         cols = list(dict.fromkeys([*self.space.names, *self.metrics]))
         for task in self.plan.tasks:
             if task.dataset_index == di and task.task_id in done:
-                part = pq.read_table(self.store.part_path(task.task_id), columns=cols)
-                out.update(self._part_values(part))
+                part = pq.read_table(self.store.part_path(task.task_id))
+                out.update(self._part_values(full_length(part).select(cols)))
         return out
 
     def _part_values(self, part: pa.Table) -> dict[bytes, tuple[float, ...] | None]:

@@ -428,3 +428,46 @@ def test_tpe_finds_the_planted_edge_with_five_percent_of_the_grid(store):
     assert np.median(best["tpe"]) >= 0.98 * sharpe.max()
     assert np.median(best["tpe"]) > np.median(best["random"])
     assert min(best["tpe"]) > guess["sharpe"].max()  # better than the textbook guess
+
+
+def test_nsga2_window_selects_elitist_parents(root):
+    """Each generation's parents, selected in a window that holds only the last generation and
+    its parents, are what elitist NSGA-II selects from those two: every point of the better
+    non-dominated fronts, then the population filled from the next front."""
+    import optuna
+
+    from threadx.sweep.study import GEN_ATTR, PARENTS_ATTR
+
+    s = spec("nsga2", trials=160, batch=20, seed=2)
+    res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(res.run_dir / "study.journal"))
+    )
+    record = optuna.load_study(study_name="BTCUSDT/1h", storage=storage)
+    parents_of = {
+        int(k.removeprefix(PARENTS_ATTR)): v
+        for k, v in storage.get_study_system_attrs(record._study_id).items()
+        if k.startswith(PARENTS_ATTR)
+    }
+    done = record.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    values = {t.number: tuple(t.values) for t in done}
+    gens = {t.number: t.system_attrs[GEN_ATTR] for t in done}
+    assert sorted(parents_of) == list(range(1, max(gens.values()) + 1))  # 160 / 20: 0..7
+    for gen, numbers in parents_of.items():
+        pool = [n for n in values if gens[n] == gen - 1] + parents_of.get(gen - 1, [])
+        assert set(numbers) <= set(pool) and len(numbers) == min(20, len(pool)), gen
+        rank = _front_ranks([values[n] for n in pool])
+        last = max(rank[values[n]] for n in numbers)
+        better = sorted(values[n] for n in pool if rank[values[n]] < last)
+        assert sorted(values[n] for n in numbers if rank[values[n]] < last) == better, gen
+
+
+def _front_ranks(points):
+    """Non-domination rank (0: the Pareto front) of each (sharpe up, max_drawdown down) point."""
+    left, rank, r = set(points), {}, 0
+    while left:
+        front = {a for a in left if not any(b[0] >= a[0] and b[1] <= a[1] and b != a for b in left)}
+        rank.update(dict.fromkeys(front, r))
+        left -= front
+        r += 1
+    return rank

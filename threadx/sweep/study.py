@@ -364,9 +364,8 @@ class BatchStudy:
             trial_id = self._record_ask(record, window, trial, key, offset, task)
             if key in seen:  # evaluated before: its stored values, no kernel work
                 self.duplicates += 1
-                self._finish(trial_id, seen[key])
-                _tell(window, trial, seen[key])
-                continue
+                self._finish(trial_id, seen[key])  # (the window's trial stays running, as the
+                continue  # batch's: a generation is not advanced by repeats mid-batch)
             if key in new:  # asked twice in this batch: evaluated once, told twice
                 self.duplicates += 1
             new.setdefault(key, code)
@@ -431,15 +430,6 @@ class BatchStudy:
         except (KeyError, ValueError):
             return None
         return np.array(code, dtype=np.int32).tobytes()
-
-
-def _tell(study: Any, trial: Any, values: tuple[float, ...] | None) -> None:
-    from optuna.trial import TrialState
-
-    if values is None:
-        study.tell(trial, state=TrialState.FAIL)
-    else:
-        study.tell(trial, list(values) if len(values) > 1 else values[0])
 
 
 def optuna_generation_key() -> str:

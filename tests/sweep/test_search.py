@@ -350,12 +350,17 @@ def test_tpe_repeats_are_told_not_evaluated(root):
     _check_study(res, frame)
 
 
-def test_search_killed_mid_run_resumes_exactly_once(root, tmp_path):
+@pytest.mark.parametrize(
+    ("method", "trials", "batch"),
+    [("tpe", 400, 10), ("nsga2", 400, 10), ("random", 1000, 5), ("sobol", 1000, 5)],
+)
+def test_search_killed_mid_run_resumes_exactly_once(root, tmp_path, method, trials, batch):
     """SIGKILL while batches are running, then resume: every trial stored once, the study
-    consistent with the parts."""
+    consistent with the parts; random/sobol: the same rows as a run never killed."""
     import subprocess
 
-    s = spec("tpe", trials=400, batch=10, seed=5, rank={"by": ["sharpe"]})
+    rank = {"by": ["sharpe", "-max_drawdown"] if method == "nsga2" else ["sharpe"]}
+    s = spec(method, trials=trials, batch=batch, seed=5, rank=rank)
     spec_path = tmp_path / "s.toml"
     from threadx.sweep.spec import spec_to_toml
 
@@ -377,15 +382,22 @@ def test_search_killed_mid_run_resumes_exactly_once(root, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     (run_dir,) = runs.iterdir()
+    n_tasks = trials // batch
     killed = len(list((run_dir / "results").glob("part-*.parquet")))
-    assert 5 <= killed < 40
+    assert 5 <= killed < n_tasks
     res = run_local(s, data_root=root, backend="cpu", memory_budget_gb=2)
     assert res.run_dir == run_dir and res.manifest["status"] == "completed"
     frame = res.to_frame()
-    assert frame["combo_id"].is_unique and len(points(frame)) == len(frame) >= 380
-    assert sorted(frame["task_id"].unique()) == list(range(40))
+    assert frame["combo_id"].is_unique and len(points(frame)) == len(frame)
+    # a sampler that repeats itself in this 1,134-point space comes up short (nsga2: ~350)
+    assert len(frame) == trials if method in ("random", "sobol") else len(frame) >= trials / 2
+    assert sorted(frame["task_id"].unique()) == list(range(n_tasks))
     assert sum(pq.read_metadata(p).num_rows for p in (run_dir / "results").iterdir()) == len(frame)
-    _check_study(res, frame)
+    if method in ("random", "sobol"):
+        clean = run_local(s, data_root=root, backend="cpu", resume=False)
+        pd.testing.assert_frame_equal(frame, clean.to_frame())
+    else:
+        _check_study(res, frame)
 
 
 def test_tpe_finds_the_planted_edge_with_five_percent_of_the_grid(store):

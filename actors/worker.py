@@ -91,7 +91,7 @@ class BacktestWorker:
         the task's first. The spec, the space and the dataset's indicator rows are kept for the
         run's next batches."""
         from threadx.sweep.plan import Task
-        from threadx.sweep.search import IndicatorMemo, evaluate_batch
+        from threadx.sweep.search import IndicatorMemo, evaluate_batch, with_timings
         from threadx.sweep.space import SearchSpace
         from threadx.sweep.spec import SweepSpec
 
@@ -105,9 +105,12 @@ class BacktestWorker:
             s["ref"], s["dataset"] = ref.hex(), ray.get(ref)
         memo = (s["memo"], ref.hex())
         where = (self.placement.backend, self.placement.device)
-        part = evaluate_batch(s["spec"], s["space"], s["dataset"], memo, Task(*task), codes, *where)
+        times: dict[str, float] = {}
+        part = evaluate_batch(
+            s["spec"], s["space"], s["dataset"], memo, Task(*task), codes, *where, timings=times
+        )
         self.tasks_done += 1
-        return part
+        return with_timings(part, times)
 
     def _prepared(self, ref: Any, spec_json: str) -> Any:
         from threadx.sweep.execute import prepare_dataset

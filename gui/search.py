@@ -63,13 +63,15 @@ def _seconds(value: Any) -> str:
 
 
 def _timing(stats: Mapping[str, Any], wall_s: Any) -> str:
-    """The sampler's seconds against the kernel's (the workers' under the driver: not recorded,
-    then against the run's wall time)."""
+    """The sampler's asks and tells against the kernel's seconds (under the driver the workers'
+    seconds, sent with their parts); without kernel seconds, against the run's wall time."""
     sample = f"sampling (draws or ask/tell) {_seconds(stats.get('sample_s'))}"
+    if "ask_s" in stats and "tell_s" in stats:
+        sample += f" (ask {_seconds(stats['ask_s'])}, tell {_seconds(stats['tell_s'])})"
     if "kernel_s" in stats:
         prep = f" + preparing {_seconds(stats['prepare_s'])}" if "prepare_s" in stats else ""
         return f"{sample} vs kernel {_seconds(stats['kernel_s'])}{prep}"
-    return f"{sample} of {_seconds(wall_s)} wall (kernel seconds: in the workers, not recorded)"
+    return f"{sample} of {_seconds(wall_s)} wall (kernel seconds not recorded)"
 
 
 def search_model(run_id: str, data: Mapping[str, Any] | None) -> SearchModel:

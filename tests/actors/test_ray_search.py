@@ -5,6 +5,7 @@ and metrics as ``run_local`` for the same seed."""
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -80,6 +81,10 @@ def test_tpe_keeps_one_batch_in_flight_and_resumes_its_study(client):
     via = client.results(rid).drop(columns=["device"]).sort_values("combo_id")
     local = local_results(client.cfg, spec).sort_values("combo_id")
     pd.testing.assert_frame_equal(via.reset_index(drop=True), local.reset_index(drop=True))
+    stats = client.search(rid)["search_stats"]  # the workers' seconds came with their parts
+    assert stats["kernel_s"] > 0 and stats["prepare_s"] > 0 and stats["ask_s"] > 0, stats
+    parts = (client.cfg.data_root / "runs" / rid / "results").glob("part-*.parquet")
+    assert not [p for p in parts if b"threadx:timings" in (pq.read_schema(p).metadata or {})]
 
 
 def test_halving_through_the_driver_equals_local(client):

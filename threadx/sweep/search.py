@@ -31,6 +31,7 @@ trial is a row exactly once (under halving: every (trial, stage)).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from concurrent.futures import Future
@@ -280,6 +281,26 @@ class SearchSampler:
         }
 
 
+TIMINGS_KEY = b"threadx:timings"
+
+
+def with_timings(part: pa.Table, timings: dict[str, float]) -> pa.Table:
+    """``part`` carrying its evaluation's ``timings`` (a Ray worker's ``prepare_s`` and
+    ``kernel_s``) to the sampler, which takes them off before the part is stored."""
+    meta = dict(part.schema.metadata or {})
+    meta[TIMINGS_KEY] = json.dumps(timings).encode()
+    return part.replace_schema_metadata(meta)
+
+
+def take_timings(part: pa.Table) -> tuple[pa.Table, dict[str, float]]:
+    """``part`` without the timings :func:`with_timings` put on it, and those timings."""
+    meta = dict(part.schema.metadata or {}) if isinstance(part, pa.Table) else {}
+    raw = meta.pop(TIMINGS_KEY, None)
+    if raw is None:
+        return part, {}
+    return part.replace_schema_metadata(meta or None), json.loads(raw)
+
+
 class SampledExecutor:
     """The controller's executor for a sampling run: :meth:`submit` asks the sampler for the
     task's points and hands them to ``inner.submit_points``; everything else of the
@@ -290,6 +311,7 @@ class SampledExecutor:
         self.inner, self.sampler = inner, sampler
         self.inflight, self.max_running = sampler.inflight, sampler.max_running
         self.asked: dict[int, np.ndarray] = {}  # points of the tasks not recorded yet
+        self.remote_timings: dict[str, float] = {}  # the Ray workers' (prepare_s, kernel_s)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -301,6 +323,13 @@ class SampledExecutor:
             codes = self.asked[task.task_id] = self.sampler.ask(task)
         return self.inner.submit_points(worker_id, task, codes)
 
+    def result(self, future: Any) -> Any:
+        """The part of a finished batch; timings a worker sent with it are added up here."""
+        part, timings = take_timings(self.inner.result(future))
+        for k, v in timings.items():
+            self.remote_timings[k] = self.remote_timings.get(k, 0.0) + v
+        return part
+
     def recorded(self, task: Task, part: pa.Table) -> None:
         self.asked.pop(task.task_id, None)
         self.sampler.recorded(task, part)
@@ -309,7 +338,8 @@ class SampledExecutor:
         return self.sampler.progress_extra()
 
     def manifest_extra(self) -> dict[str, Any]:
-        return self.sampler.manifest_extra(**getattr(self.inner, "timings", dict)())
+        timings = getattr(self.inner, "timings", None)
+        return self.sampler.manifest_extra(**(timings() if timings else self.remote_timings))
 
 
 def search_executor(plan: SweepPlan, backend: str, store: RunStore) -> SampledExecutor:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.helpers import interrupt_then_resume
+from tests.sweep.search_helpers import GRID, search_dict
 from threadx.core.errors import ConfigError
 from threadx.sample import ensure_sample
 from threadx.sweep import run_local, spec_from_dict
@@ -29,12 +30,6 @@ from threadx.sweep.halving import (
 from threadx.sweep.results import RunStore, full_length, results_frame, trial_count
 
 REPO = Path(__file__).resolve().parents[2]
-GRID = {
-    "bb_period": {"start": 10, "stop": 50, "step": 5},
-    "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
-    "atr_multiplier": [1.0, 2.0],
-    "direction": ["both", "long", "short"],
-}  # 9 x 21 x 2 x 3 = 1,134
 HALF = {"start": 0.25, "keep": 0.5}  # stages on 1/4, 1/2 and all of the bars
 
 
@@ -42,15 +37,7 @@ def spec_dict(method="random", trials=120, batch=40, seed=0, halving=HALF, **ove
     search = {"method": method, "trials": trials, "batch": batch, "seed": seed}
     if halving is not None:
         search["halving"] = halving
-    d = {
-        "name": f"h-{method}",
-        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-        "grid": GRID,
-        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5},
-        "search": search,
-    }
-    d.update(over)
-    return d
+    return search_dict(f"h-{method}", search, **over)
 
 
 def spec(*args, **kw):

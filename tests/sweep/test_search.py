@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import interrupt_then_resume
+from tests.sweep.search_helpers import GRID, search_dict
 from threadx.core.errors import ConfigError
 from threadx.sample import ensure_sample
 from threadx.strategy.params import PARAM_NAMES
@@ -24,24 +25,11 @@ from threadx.sweep import run_local, spec_from_dict
 from threadx.sweep.space import SearchSpace, first_distinct, point_keys
 
 REPO = Path(__file__).resolve().parents[2]
-GRID = {
-    "bb_period": {"start": 10, "stop": 50, "step": 5},
-    "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
-    "atr_multiplier": [1.0, 2.0],
-    "direction": ["both", "long", "short"],
-}  # 9 x 21 x 2 x 3 = 1,134
 
 
 def spec(method="random", trials=120, batch=40, seed=0, **over):
-    d = {
-        "name": f"s-{method}",
-        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-        "grid": GRID,
-        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5},
-        "search": {"method": method, "trials": trials, "batch": batch, "seed": seed},
-    }
-    d.update(over)
-    return spec_from_dict(d)
+    search = {"method": method, "trials": trials, "batch": batch, "seed": seed}
+    return spec_from_dict(search_dict(f"s-{method}", search, **over))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.sweep.search_helpers import sample_root, walk_forward_run
 from threadx.core.errors import ConfigError, DataError
 from threadx.data.store import OHLCVStore
 from threadx.sample import ensure_sample
@@ -56,17 +57,12 @@ def wf_dict(**over):
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("wf") / "data"
-    ensure_sample(OHLCVStore(root))
-    return root
+    return sample_root(tmp_path_factory, "wf")
 
 
 @pytest.fixture(scope="module")
 def wf_run(root):
-    spec = spec_from_dict(wf_dict())
-    res = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2)
-    plan = plan_sweep(spec, load_datasets(spec, OHLCVStore(root)))
-    return res, plan, load_walk_forward(res.run_dir)
+    return walk_forward_run(root, wf_dict())
 
 
 # -- fold geometry -------------------------------------------------------------------------------

@@ -12,12 +12,10 @@ import pandas as pd
 import pytest
 
 from tests.helpers import interrupt_then_resume
+from tests.sweep.search_helpers import sample_root, search_dict, walk_forward_run
 from threadx.core.errors import ConfigError, StoreError
-from threadx.data.store import OHLCVStore
-from threadx.sample import ensure_sample
 from threadx.strategy.reference import simulate
 from threadx.sweep import run_local, spec_from_dict
-from threadx.sweep.plan import load_datasets, plan_sweep
 from threadx.sweep.results import RunStore, rank
 from threadx.sweep.space import SearchSpace, point_keys
 from threadx.sweep.walkforward import (
@@ -31,43 +29,26 @@ from threadx.sweep.walkforward import (
     write_walk_forward,
 )
 
-GRID = {
-    "bb_period": {"start": 10, "stop": 50, "step": 5},
-    "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
-    "atr_multiplier": [1.0, 2.0],
-    "direction": ["both", "long", "short"],
-}  # 9 x 21 x 2 x 3 = 1,134
 TRIALS = 24
 N_FOLDS = 4  # 21 days of 1h bars: train 7d, test 2d, step 4d
 
 
 def wfs_dict(method="tpe", trials=TRIALS, batch=12, **over):
-    d = {
-        "name": f"wfs-{method}",
-        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-        "grid": GRID,
-        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5},
-        "report": {"blocks": 8},
-        "search": {"method": method, "trials": trials, "batch": batch, "seed": 1},
-        "walk_forward": {"train": "7d", "test": "2d", "step": "4d"},
-    }
+    search = {"method": method, "trials": trials, "batch": batch, "seed": 1}
+    wf = {"train": "7d", "test": "2d", "step": "4d"}
+    d = search_dict(f"wfs-{method}", search, report={"blocks": 8}, walk_forward=wf)
     d.update(over)
     return d
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("wfs") / "data"
-    ensure_sample(OHLCVStore(root))
-    return root
+    return sample_root(tmp_path_factory, "wfs")
 
 
 @pytest.fixture(scope="module")
 def tpe_run(root):
-    spec = spec_from_dict(wfs_dict())
-    res = run_local(spec, data_root=root, backend="cpu", memory_budget_gb=2)
-    plan = plan_sweep(spec, load_datasets(spec, OHLCVStore(root)))
-    return res, plan, load_walk_forward(res.run_dir)
+    return walk_forward_run(root, wfs_dict())
 
 
 def _fold_study_trials(run_dir, name):

@@ -129,6 +129,11 @@ def part_edge(root: Path, bars: int, seeds: int) -> dict[str, Any]:
             )  # fmt: skip
             r["best"] = float(frame["sharpe"].max())
             r["hv"] = hypervolume(frame, HV_REFERENCE)
+            print(
+                f"    seed {seed}: best Sharpe {r['best']:.3f} ({r['best'] / best:.3f} of the "
+                f"grid's), hypervolume {r['hv'] / hv_grid:.3f} of the grid front's",
+                flush=True,
+            )
             runs.append(r)
         out[method] = runs
         out[f"{method}_median_best_share"] = statistics.median(r["best"] for r in runs) / best

@@ -471,3 +471,27 @@ def _front_ranks(points):
         left -= front
         r += 1
     return rank
+
+
+@pytest.mark.parametrize("method", ["random", "sobol"])
+def test_long_draws_in_a_huge_space(method):
+    """More than two blocks of candidates (2^16 each) in a 12-parameter space: all distinct,
+    on the grid, a prefix of any longer draw."""
+    sp = SearchSpace.from_spec(
+        spec_from_dict(
+            {
+                "name": "huge",
+                "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
+                "grid": {
+                    n: {"start": 2, "stop": 41, "step": 1}
+                    for n in ("bb_period", "atr_period", "max_hold_bars", "spacing_bars")
+                }
+                | {"bb_std": {"start": 0.5, "stop": 4.0, "step": 0.05}},
+                "search": {"method": method, "trials": 200_000},
+            }
+        )
+    )
+    codes = sp.draw(method, 3, 200_000)
+    assert codes.shape == (200_000, 5) and len(point_keys(codes)) == len(set(point_keys(codes)))
+    assert (codes >= 0).all() and (codes < np.array([d.size for d in sp.dims])).all()
+    np.testing.assert_array_equal(sp.draw(method, 3, 150_000), codes[:150_000])

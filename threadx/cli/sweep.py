@@ -145,8 +145,9 @@ def _preflight(spec: SweepSpec, store: Any, budget_gb: float, datasets: list | N
     from threadx.cli.search import search_preflight_line
     from threadx.sweep.plan import check_memory, load_datasets
 
+    what = "a space of" if spec.search.sampling else ""  # a search: the budget's line follows
     print(
-        f"sweep '{spec.name}': {spec.count():,} combinations "
+        f"sweep '{spec.name}': {what}{' ' if what else ''}{spec.count():,} combinations "
         f"({len(spec.datasets())} dataset(s) x {spec.combos_per_dataset():,})"
     )
     if (line := search_preflight_line(spec)) is not None:

@@ -200,7 +200,9 @@ def _sobol_stream(sizes: np.ndarray, seed: int) -> Iterator[np.ndarray]:
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            u = sob.random_base2(16)  # 2^16 points: balanced blocks of the sequence
+            # blocks of 2^16 points (random_base2 would refuse a third: 3 x 2^16 is not a power
+            # of 2; the sequence is the same)
+            u = sob.random(1 << 16)
         yield np.minimum(np.floor(u * sizes), sizes - 1).astype(np.int32)
 
 

@@ -313,3 +313,14 @@ def test_optuna_halving_tells_full_length_rows(root, method):
     trials = optuna.load_study(study_name="BTCUSDT/1h", storage=storage).get_trials()
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     assert len(pruned) == allrows["combo_id"].nunique() - len(frame)  # cut at an early stage
+
+
+def test_memory_estimate_counts_a_row_per_trial_and_stage():
+    bars = {("BTCUSDT", "1h"): 2000}
+    plain, halved = spec(halving=None), spec()  # 120 trials: 120 + 60 + 30 rows under HALF
+    per_row = (halved.estimate_memory_bytes(bars) - plain.estimate_memory_bytes(bars)) / 90
+    more = spec(trials=240)  # 240 + 120 + 60 rows
+    assert per_row > 0
+    assert more.estimate_memory_bytes(bars) - halved.estimate_memory_bytes(bars) == pytest.approx(
+        210 * per_row, abs=8
+    )

@@ -79,6 +79,7 @@ from threadx.data.schema import validate_exchange, validate_symbol
 from threadx.kernels.layout import prepared_bytes
 from threadx.strategy.metrics import METRIC_NAMES, STAT_NAMES
 from threadx.strategy.params import PARAM_NAMES, params_from_mapping
+from threadx.sweep.halving import stage_counts
 from threadx.sweep.searchspec import SearchSpec
 
 MAX_RANGE_VALUES = 100_000
@@ -481,9 +482,12 @@ class SweepSpec(StrictModel):
             banks, combos = 2 * banks, min(batch, self.rows_per_dataset())
         prepared = prepared_bytes(max_bars, banks, n_cross, combos, len(grid))
         row = RESULT_ROW_BYTES + 8 * self.report.blocks
+        stored = self.rows_per_dataset()
+        if (halving := self.search.halving) is not None:  # a row per (trial, stage)
+            stored = sum(stage_counts(stored, halving.keep, len(halving.fractions())))
         results = (
             len(self.datasets())
-            * self.rows_per_dataset()
+            * stored
             * (row * RESULT_COPIES + 8 * (self.report.blocks + REPORT_ROW_COLUMNS))
         )
         return int(PROCESS_BASE_BYTES + bars + prepared + results)

@@ -8,6 +8,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from tests.sweep.search_helpers import search_dict
+
 ray = pytest.importorskip("ray")
 
 from tests.ray_helpers import local_results, make_cfg, wait_state  # noqa: E402
@@ -25,22 +27,12 @@ def client(tmp_path_factory):
     ray.shutdown()
 
 
-def search_spec(method: str) -> dict:
-    return {
-        "name": f"ray-{method}",
-        "data": {"symbols": ["BTCUSDT"], "timeframes": ["1h"]},
-        "grid": {
-            "bb_period": {"start": 10, "stop": 50, "step": 5},
-            "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.1},
-            "atr_multiplier": [1.0, 2.0],
-            "direction": ["both", "long", "short"],
-        },  # 1,134 combinations
-        "rank": {"by": ["sharpe", "-max_drawdown"], "top_k": 5},
-        "search": {"method": method, "trials": 120, "batch": 30, "seed": 7},
-    }
+def search_spec(method: str) -> dict:  # 1,134 combinations
+    search = {"method": method, "trials": 120, "batch": 30, "seed": 7}
+    return search_dict(f"ray-{method}", search)
 
 
-@pytest.mark.parametrize("method", ["random", "tpe"])
+@pytest.mark.parametrize("method", ["random", "sobol", "tpe", "nsga2"])
 def test_search_through_the_driver_equals_local(client, method):
     spec = search_spec(method)
     before = {w["worker_id"]: w.get("tasks_done", 0) for w in client.workers()}

@@ -66,6 +66,13 @@ GRID_1M = {  # 10^6 combinations of the same strategy
     "max_hold_bars": {"start": 20, "stop": 200, "step": 20},
     "spacing_bars": {"start": 0, "stop": 9, "step": 1},
 }
+QUICK_EDGE_GRID = {  # --quick: 9 x 5 x 2 x 2 x 3 = 540
+    "bb_period": {"start": 10, "stop": 50, "step": 5},
+    "bb_std": {"start": 1.0, "stop": 3.0, "step": 0.5},
+    "atr_multiplier": [1.0, 2.0],
+    "max_hold_bars": [10, 60],
+    "direction": ["both", "long", "short"],
+}
 HV_REFERENCE = (0.0, 1.0)  # (sharpe, max_drawdown): no edge, everything lost
 
 
@@ -111,10 +118,10 @@ def sweep(root: Path, symbol: str, name: str, grid: dict, rank: list[str], **sea
     return frame, out
 
 
-def part_edge(root: Path, bars: int, seeds: int) -> dict[str, Any]:
-    print(f"edge: planted edge, {bars:,} 1m bars, grid 212,940", flush=True)
+def part_edge(root: Path, bars: int, seeds: int, space: dict = EDGE_GRID) -> dict[str, Any]:
+    print(f"edge: planted edge, {bars:,} 1m bars", flush=True)
     store_with(root, "EDGE", synthetic_1m(bars, 1, sigma_rw=2e-4, phi=0.95, sigma_ou=3e-4))
-    grid, g = sweep(root, "EDGE", "edge-grid", EDGE_GRID, ["sharpe", "-max_drawdown"])
+    grid, g = sweep(root, "EDGE", "edge-grid", space, ["sharpe", "-max_drawdown"])
     best = float(grid["sharpe"].max())
     hv_grid = hypervolume(grid, HV_REFERENCE)
     budget = round(0.05 * len(grid))
@@ -124,7 +131,7 @@ def part_edge(root: Path, bars: int, seeds: int) -> dict[str, Any]:
         for seed in range(seeds):
             rank = ["sharpe", "-max_drawdown"] if method == "nsga2" else ["sharpe"]
             frame, r = sweep(
-                root, "EDGE", f"edge-{method}", EDGE_GRID, rank, method=method, trials=budget,
+                root, "EDGE", f"edge-{method}", space, rank, method=method, trials=budget,
                 seed=seed,
             )  # fmt: skip
             r["best"] = float(frame["sharpe"].max())
@@ -141,11 +148,13 @@ def part_edge(root: Path, bars: int, seeds: int) -> dict[str, Any]:
     return out
 
 
-def part_scale(root: Path, bars: int, million: int, tpe: int, nsga2: int) -> dict[str, Any]:
+def part_scale(
+    root: Path, bars: int, million: int, tpe: int, nsga2: int, grid: dict = GRID_1M
+) -> dict[str, Any]:
     print(f"scale: 12 parameters (5.4e14), {bars:,} 1m bars", flush=True)
     store_with(root, "NOISE", synthetic_1m(bars, 2, sigma_rw=5e-4))
     out: dict[str, Any] = {}
-    _, out["grid"] = sweep(root, "NOISE", "scale-grid", GRID_1M, ["sharpe"])
+    _, out["grid"] = sweep(root, "NOISE", "scale-grid", grid, ["sharpe"])
     for method in ("sobol", "random"):
         _, out[method] = sweep(
             root, "NOISE", f"scale-{method}", SPACE_12, ["sharpe"], method=method, trials=million
@@ -161,7 +170,7 @@ def part_scale(root: Path, bars: int, million: int, tpe: int, nsga2: int) -> dic
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=["edge", "scale", "all"], default="all")
     ap.add_argument("--edge-bars", type=int, default=40_000)
@@ -171,19 +180,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tpe", type=int, default=20_000)
     ap.add_argument("--nsga2", type=int, default=100_000)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: the code paths only")
     args = ap.parse_args(argv)
+    edge_grid, grid_1m = EDGE_GRID, GRID_1M
+    if args.quick:
+        edge_grid, grid_1m = QUICK_EDGE_GRID, {**GRID_1M, "spacing_bars": [0, 1]}  # 200,000
+        args.edge_bars, args.seeds, args.scale_bars = 3_000, 1, 500
+        args.million, args.tpe, args.nsga2 = 200_000, 300, 600
     result: dict[str, Any] = {"argv": sys.argv[1:]}
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         if args.part in ("edge", "all"):
-            result["edge"] = part_edge(Path(tmp) / "edge", args.edge_bars, args.seeds)
+            result["edge"] = part_edge(Path(tmp) / "edge", args.edge_bars, args.seeds, edge_grid)
         if args.part in ("scale", "all"):
             result["scale"] = part_scale(
-                Path(tmp) / "scale", args.scale_bars, args.million, args.tpe, args.nsga2
+                Path(tmp) / "scale", args.scale_bars, args.million, args.tpe, args.nsga2, grid_1m
             )
     summary(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, default=float))
-    return 0
+    return result
 
 
 def summary(r: dict[str, Any]) -> None:
@@ -204,4 +219,4 @@ def summary(r: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

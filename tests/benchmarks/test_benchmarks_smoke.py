@@ -225,3 +225,27 @@ def test_bench_pipeline_quick_ray_vectorbt_cold(tmp_path):
     vbt = data["vectorbt"]
     assert {"ratio_threadx_over_vectorbt", "vectorbt_bar_steps_per_s", "subset"} <= set(vbt)
     assert vbt["subset"] is True and vbt["vectorbt_combos"] < data["shapes"]["2"]["combos"]
+
+
+# --- bench_search.py (issue 15): every part at --quick sizes ---------------------------------
+@pytest.mark.timeout(600)
+def test_bench_search_quick(tmp_path):
+    bench = _load("bench_search")
+    path = tmp_path / "search.json"
+    out = bench.main(_flags(quick=True, json=path))
+    assert json.loads(path.read_text())["edge"]["budget"] == out["edge"]["budget"]
+    edge = out["edge"]
+    assert edge["grid"]["rows"] == 540 and edge["budget"] == 27
+    for method in ("tpe", "random", "nsga2"):
+        (run,) = edge[method]
+        assert 0 < run["rows"] <= 27 and run["best"] <= edge["grid_best"]
+        assert 0 < run["hv"] <= edge["grid_hv"] * (1 + 1e-9)
+    assert edge["tpe"][0]["ask_s"] > 0 and edge["tpe"][0]["kernel_s"] > 0
+    scale = out["scale"]
+    assert scale["grid"]["rows"] == 200_000
+    assert scale["sobol"]["rows"] == scale["random"]["rows"] == 200_000
+    assert scale["sobol_vs_grid"] > 0 and scale["random_vs_grid"] > 0
+    for method, trials in (("tpe", 300), ("nsga2", 600)):
+        r = scale[method]
+        assert 0.9 * trials <= r["rows"] <= trials and r["asks"] >= r["rows"]
+        assert r["ask_s"] > 0 and r["tell_s"] > 0 and r["ask_ms_last"] > 0

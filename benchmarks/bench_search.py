@@ -109,6 +109,9 @@ def sweep(root: Path, symbol: str, name: str, grid: dict, rank: list[str], **sea
         curve = stats["ask_curve"]
         out["ask_ms_first"] = 1000 * curve[0][1]
         out["ask_ms_last"] = 1000 * curve[-1][1]
+        # the cost of an ask along the run (trials evaluated before the batch -> ms per ask)
+        step = max(1, len(curve) // 8)
+        out["ask_ms_along"] = {int(t): 1000 * sec for t, sec in curve[::step] + curve[-1:]}
     print(
         f"  {name}: {len(frame):,} rows in {wall:.1f} s ({out['combos_per_s']:,.0f}/s)"
         + (

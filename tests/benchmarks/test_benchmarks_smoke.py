@@ -242,8 +242,8 @@ def test_bench_search_quick(tmp_path):
         assert 0 < run["hv"] <= edge["grid_hv"] * (1 + 1e-9)
     assert edge["tpe"][0]["ask_s"] > 0 and edge["tpe"][0]["kernel_s"] > 0
     scale = out["scale"]
-    assert scale["grid"]["rows"] == 200_000
-    assert scale["sobol"]["rows"] == scale["random"]["rows"] == 200_000
+    assert scale["grid"]["rows"] == 131_072
+    assert scale["sobol"]["rows"] == scale["random"]["rows"] == 131_072
     assert scale["sobol_vs_grid"] > 0 and scale["random_vs_grid"] > 0
     for method, trials in (("tpe", 300), ("nsga2", 600)):
         r = scale[method]

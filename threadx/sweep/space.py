@@ -190,8 +190,10 @@ def first_distinct(points: np.ndarray, sizes: np.ndarray | None = None) -> np.nd
         return points
     c = np.ascontiguousarray(points, dtype=np.int32)
     if sizes is not None and math.prod(int(x) for x in sizes) < 2**62:
-        strides = np.cumprod(np.r_[1, np.asarray(sizes, dtype=np.int64)[::-1][:-1]])[::-1]
-        keys = c.astype(np.int64) @ strides
+        keys = np.zeros(len(c), dtype=np.int64)
+        for j, size in enumerate(sizes):  # row-major flat index, a column at a time
+            keys *= int(size)
+            keys += c[:, j]
     else:
         keys = c.view(np.dtype((np.void, c.dtype.itemsize * c.shape[1]))).ravel()
     _, first = np.unique(keys, return_index=True)

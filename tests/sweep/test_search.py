@@ -171,7 +171,10 @@ def test_random_run_rows_are_the_draw_and_equal_the_grid_rows(root):
     assert len(frame) == 120 and list(frame["combo_id"]) == list(range(120))
     assert sorted(frame["task_id"].unique()) == [0, 1, 2]
     sp = SearchSpace.from_spec(s)
-    assert (sp.codes_of(frame) == sp.draw("random", 7, 120)).all()
+    drawn = sp.draw("random", 7, 120)  # the draw, grouped by indicator settings for batches
+    assert (sp.codes_of(frame) == sp.batch_order(drawn)).all()
+    assert set(point_keys(drawn)) == set(point_keys(sp.codes_of(frame)))
+    assert frame["bb_period"].is_monotonic_increasing  # the first key of the grouping
     m = res.manifest
     assert m["search"] == {"method": "random", "trials": 120, "batch": 40, "seed": 7, "space": 1134}
     assert m["search_stats"]["evaluated"] == 120 and m["total_combos"] == 120

@@ -164,6 +164,8 @@ def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> S
         "chunk_size": chunk,
         "results_version": RESULTS_VERSION,
     }
+    if spec.search.method in ("random", "sobol"):  # the draw's points in batch order
+        ident["draw_order"] = "grouped"
     digest = sha256_json(ident, compact=False)  # json's default separators: ids stay as they are
     return SweepPlan(
         spec,

@@ -189,7 +189,8 @@ class SearchSampler:
 
             self.study = BatchStudy(plan, store, self.space)
         else:
-            self.points = self.space.draw(se.method, se.seed, se.trials)
+            # the seeded draw, grouped so that a batch shares its indicator rows and crossings
+            self.points = self.space.batch_order(self.space.draw(se.method, se.seed, se.trials))
         self.ask_s += time.perf_counter() - t0
         self._restore_best()
 

@@ -35,9 +35,10 @@ minimised); a non-finite value is told as a failed trial.
 The samplers suggest on the grid's steps (categorical lists, ``suggest_int`` / ``suggest_float``
 with the range's step); each suggestion is mapped to its point (the nearest step, so float
 rounding never leaves the grid). A point already evaluated is not evaluated again: its trial
-is told the stored values. At most ``2 x batch + 64`` asks are
-spent on one batch; a sampler that keeps repeating itself gets a smaller batch (its rows are
-still numbered from the batch's first combo id).
+is told the stored values. At most :data:`ASKS_PER_TRIAL` ``x batch + 64`` asks are spent on
+one batch (tpe 2, its asks are costly; nsga2 8: a converged population repeats itself, and its
+asks are cheap); a sampler that keeps repeating itself gets a smaller batch (its rows are still
+numbered from the batch's first combo id).
 
 Resume: the parts are the truth. On opening, the values of every stored row are read back; a
 trial left running by an interrupted run is told its stored values when its point was stored,
@@ -74,6 +75,8 @@ def objectives(spec: Any) -> list[str]:
 # the window of a tpe batch: the best trials and the latest ones (module docstring)
 TPE_BEST = 250
 TPE_RECENT = 750
+# asks a batch may spend per trial it should fill (module docstring)
+ASKS_PER_TRIAL = {"tpe": 2, "nsga2": 8}
 # system attributes of the record's trials and study
 TASK_ATTR = "threadx:task"
 GEN_ATTR = "threadx:generation"
@@ -354,7 +357,7 @@ class BatchStudy:
         window, offset = self._window(record, task)
         new: dict[bytes, np.ndarray] = {}
         pending: list[tuple[int, bytes]] = []
-        cap = 2 * task.size + 64
+        cap = ASKS_PER_TRIAL[self.method] * task.size + 64
         asks = 0
         while len(new) < task.size and asks < cap:
             trial = window.ask()

@@ -133,19 +133,14 @@ def evaluate_batch(
 
 class PointsExecutor(ThreadExecutor):
     """Evaluation in this process (one worker, the kernel on a background thread, like
-    :class:`threadx.sweep.run.InProcessExecutor`): ``submit_points`` runs a batch's points."""
+    :class:`threadx.sweep.run.InProcessExecutor`): ``submit_points`` runs a batch's points; the
+    part carries its timings (:func:`with_timings`), as a Ray worker's does."""
 
     def __init__(self, plan: SweepPlan, backend: str) -> None:
         super().__init__(backend)
         self.plan = plan
         self.space = SearchSpace.from_spec(plan.spec)
         self.memo = IndicatorMemo()
-        # prepare_s: indicators and packing (per batch); kernel_s: the kernel calls
-        self.times = {"prepare_s": 0.0, "kernel_s": 0.0}
-
-    @property
-    def prepare_s(self) -> float:
-        return self.times["prepare_s"]
 
     def submit_points(self, _worker_id: str, task: Task, codes: np.ndarray) -> Future:
         return self.pool.submit(self.evaluate, task, codes)
@@ -153,11 +148,23 @@ class PointsExecutor(ThreadExecutor):
     def evaluate(self, task: Task, codes: np.ndarray) -> pa.Table:
         ds = self.plan.datasets[task.dataset_index]
         memo = (self.memo, task.dataset_index)
-        spec, b = self.plan.spec, self.backend
-        return evaluate_batch(spec, self.space, ds, memo, task, codes, b, b, self.times)
+        spec, b, times = self.plan.spec, self.backend, {}
+        part = evaluate_batch(spec, self.space, ds, memo, task, codes, b, b, times)
+        return with_timings(part, times)
 
-    def timings(self) -> dict[str, float]:
-        return dict(self.times)
+
+def search_status(
+    method: str, evaluated: int | None, budget: int | None, metric: str | None, best: Any
+) -> dict[str, Any]:
+    """The status keys of a search run: method, trials evaluated / budget, the best so far (a
+    finite value of ``metric``, else None); from the live sampler or a run's manifest."""
+    ok = metric and isinstance(best, int | float) and math.isfinite(best)
+    return {
+        "search": method,
+        "evaluated": evaluated,
+        "budget": budget,
+        "best": {"metric": metric, "value": best} if ok else None,
+    }
 
 
 # -- the sampler (where the controller runs) ------------------------------------------------------
@@ -249,14 +256,10 @@ class SearchSampler:
             self._track(full_length(part))
 
     def progress_extra(self) -> dict[str, Any]:
-        """The status keys of a search: method, trials evaluated / budget, the best so far."""
-        best = self.best if self.best is not None and math.isfinite(self.best) else None
-        return {
-            "search": self.method,
-            "evaluated": self.evaluated,
-            "budget": self.plan.total,
-            "best": None if best is None else {"metric": self.best_metric, "value": best},
-        }
+        """The status keys of a search (:func:`search_status`)."""
+        return search_status(
+            self.method, self.evaluated, self.plan.total, self.best_metric, self.best
+        )
 
     def manifest_extra(self, **timings: float) -> dict[str, Any]:
         """``search_stats`` for the manifest (``timings``: the evaluator's, when it has them)."""
@@ -286,8 +289,9 @@ TIMINGS_KEY = b"threadx:timings"
 
 
 def with_timings(part: pa.Table, timings: dict[str, float]) -> pa.Table:
-    """``part`` carrying its evaluation's ``timings`` (a Ray worker's ``prepare_s`` and
-    ``kernel_s``) to the sampler, which takes them off before the part is stored."""
+    """``part`` carrying its evaluation's ``timings`` (``prepare_s``, ``kernel_s``; from this
+    process or a Ray worker) to :class:`SampledExecutor`, which takes them off before the part
+    is stored."""
     meta = dict(part.schema.metadata or {})
     meta[TIMINGS_KEY] = json.dumps(timings).encode()
     return part.replace_schema_metadata(meta)
@@ -304,18 +308,24 @@ def take_timings(part: pa.Table) -> tuple[pa.Table, dict[str, float]]:
 
 class SampledExecutor:
     """The controller's executor for a sampling run: :meth:`submit` asks the sampler for the
-    task's points and hands them to ``inner.submit_points``; everything else of the
-    :class:`~threadx.sweep.controller.Executor` protocol (workers, wait, result, replace, cancel,
-    close) is ``inner``'s."""
+    task's points and hands them to ``inner.submit_points``; :meth:`result` takes off and adds up
+    the timings each part carries; everything else of the
+    :class:`~threadx.sweep.controller.Executor` protocol (workers, wait, replace, cancel, close)
+    is ``inner``'s."""
 
     def __init__(self, inner: Any, sampler: SearchSampler) -> None:
         self.inner, self.sampler = inner, sampler
         self.inflight, self.max_running = sampler.inflight, sampler.max_running
         self.asked: dict[int, np.ndarray] = {}  # points of the tasks not recorded yet
-        self.remote_timings: dict[str, float] = {}  # the Ray workers' (prepare_s, kernel_s)
+        # the evaluators' seconds (indicators and packing; the kernel calls), summed over parts
+        self.timings: dict[str, float] = {"prepare_s": 0.0, "kernel_s": 0.0}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    @property
+    def prepare_s(self) -> float:
+        return self.timings["prepare_s"]
 
     def submit(self, worker_id: str, task: Task) -> Any:
         """A task submitted again (its worker was lost) carries the points it was asked for."""
@@ -325,10 +335,10 @@ class SampledExecutor:
         return self.inner.submit_points(worker_id, task, codes)
 
     def result(self, future: Any) -> Any:
-        """The part of a finished batch; timings a worker sent with it are added up here."""
+        """The part of a finished batch; the timings its evaluator sent with it are added up."""
         part, timings = take_timings(self.inner.result(future))
         for k, v in timings.items():
-            self.remote_timings[k] = self.remote_timings.get(k, 0.0) + v
+            self.timings[k] = self.timings.get(k, 0.0) + v
         return part
 
     def recorded(self, task: Task, part: pa.Table) -> None:
@@ -339,8 +349,7 @@ class SampledExecutor:
         return self.sampler.progress_extra()
 
     def manifest_extra(self) -> dict[str, Any]:
-        timings = getattr(self.inner, "timings", None)
-        return self.sampler.manifest_extra(**(timings() if timings else self.remote_timings))
+        return self.sampler.manifest_extra(**self.timings)
 
 
 def search_executor(plan: SweepPlan, backend: str, store: RunStore) -> SampledExecutor:

@@ -525,17 +525,19 @@ def list_runs_on_disk(runs_dir: Path) -> list[dict[str, Any]]:
 def _search_from_disk(man: Mapping[str, Any]) -> dict[str, Any]:
     """A search run's status keys from its manifest (none for a grid); the best so far once the
     run has written its ``search_stats``."""
+    from threadx.sweep.search import search_status
+
     search = man.get("search")
     if not search:
         return {}
     stats = man.get("search_stats") or {}
-    best, metric = stats.get("best"), stats.get("best_metric")
-    return {
-        "search": search.get("method"),
-        "evaluated": stats.get("evaluated"),
-        "budget": man.get("total_combos"),
-        "best": {"metric": metric, "value": best} if best is not None and metric else None,
-    }
+    return search_status(
+        search.get("method"),
+        stats.get("evaluated"),
+        man.get("total_combos"),
+        stats.get("best_metric"),
+        stats.get("best"),
+    )
 
 
 def _sampled(executor: Executor, run: ActiveRun) -> Executor:

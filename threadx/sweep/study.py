@@ -58,6 +58,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from threadx.core.log import get_logger
+from threadx.sweep.halving import STAGE_COLUMN
 from threadx.sweep.plan import SweepPlan, Task
 from threadx.sweep.results import RunStore, full_length
 from threadx.sweep.space import Dimension, SearchSpace, point_keys
@@ -165,6 +166,11 @@ class BatchStudy:
         self.method, self.seed, self.batch = se.method, se.seed, plan.chunk_size
         self.objectives = objectives(plan.spec)
         self.metrics = [k.lstrip("+-") for k in self.objectives]
+        self.cols = list(dict.fromkeys([*space.names, *self.metrics]))  # a part's columns read
+        if se.halving is not None:  # the stage picks the full-length rows
+            self.read_cols = [*self.cols, STAGE_COLUMN]
+        else:
+            self.read_cols = self.cols
         self.directions = ["minimize" if k.startswith("-") else "maximize" for k in self.objectives]
         self.journal = BatchJournal(store.dir / JOURNAL)
         self.storage = JournalStorage(self.journal)
@@ -172,6 +178,7 @@ class BatchStudy:
         self.records: dict[int, Any] = {}
         self.values: dict[int, dict[bytes, tuple[float, ...] | None]] = {}
         self.pending: dict[int, list[tuple[int, bytes]]] = {}  # task -> (record trial id, point)
+        self.parents: dict[int, set[int]] = {}  # dataset -> generations whose parents are recorded
         self.asks = 0
         self.duplicates = 0
         self.window_trials = 0  # largest window a batch was asked from
@@ -194,6 +201,10 @@ class BatchStudy:
                 load_if_exists=True,
             )
             self.values[di] = self._stored_values(di)
+            attrs = self.storage.get_study_system_attrs(self.records[di]._study_id)
+            self.parents[di] = {
+                int(k.removeprefix(PARENTS_ATTR)) for k in attrs if k.startswith(PARENTS_ATTR)
+            }
             self._settle_running(di)
         return self.records[di]
 
@@ -201,11 +212,10 @@ class BatchStudy:
     def _stored_values(self, di: int) -> dict[bytes, tuple[float, ...] | None]:
         out: dict[bytes, tuple[float, ...] | None] = {}
         done = self.store.done_tasks()
-        cols = list(dict.fromkeys([*self.space.names, *self.metrics]))
         for task in self.plan.tasks:
             if task.dataset_index == di and task.task_id in done:
-                part = pq.read_table(self.store.part_path(task.task_id))
-                out.update(self._part_values(full_length(part).select(cols)))
+                part = pq.read_table(self.store.part_path(task.task_id), columns=self.read_cols)
+                out.update(self._part_values(full_length(part).select(self.cols)))
         return out
 
     def _part_values(self, part: pa.Table) -> dict[bytes, tuple[float, ...] | None]:
@@ -397,11 +407,13 @@ class BatchStudy:
         if self.method == "nsga2":
             wgen = window._storage.get_trial_system_attrs(trial._trial_id)[optuna_generation_key()]
             attrs[GEN_ATTR] = gen = offset + wgen
-            name = f"{PARENTS_ATTR}{gen}"
-            if wgen > 1 and name not in self.storage.get_study_system_attrs(record._study_id):
+            recorded = self.parents[task.dataset_index]
+            if wgen > 1 and gen not in recorded:
                 parents = window.sampler.get_parent_population(window, wgen)
                 numbers = [p.system_attrs[NUMBER_ATTR] for p in parents]
+                name = f"{PARENTS_ATTR}{gen}"
                 self.storage.set_study_system_attr(record._study_id, name, numbers)
+                recorded.add(gen)
         trial_id = self._create(task.dataset_index, point, attrs)
         number = self.storage.get_trial_number_from_id(trial_id)
         window._storage.set_trial_system_attr(trial._trial_id, NUMBER_ATTR, number)
@@ -415,8 +427,7 @@ class BatchStudy:
         di = task.dataset_index
         seen = self.values[di]
         if part.num_rows:
-            cols = list(dict.fromkeys([*self.space.names, *self.metrics]))
-            seen.update(self._part_values(part.select(cols)))
+            seen.update(self._part_values(part.select(self.cols)))
         for trial_id, key in self.pending.pop(task.task_id, []):
             if key in seen:
                 self._finish(trial_id, seen[key])

@@ -228,21 +228,22 @@ def _toml_round_trip(app, tmp_path: Path) -> None:
 def _first_sweep(app, cluster, shots: Path) -> str:
     seen: list[tuple[str, int]] = []
 
-    def watch(cond):
+    def pump(cond, timeout: float, what: str) -> None:
+        """Pump frames until ``cond``, recording every progress line shown on the way (the
+        whole sweep is watched, whichever tab is open, so a fast run still shows its steps)."""
+
         def check() -> bool:
             pv = app.sweep.progress
             if pv is not None and (not seen or seen[-1] != (pv.state, pv.done_text)):
                 seen.append((pv.state, pv.done_text))
             return cond()
 
-        return check
+        app.pump(check, timeout, what)
 
     app.show_tab("sweep")
     run_id = e2e.start(app, "gui-e2e")
-    app.pump(
-        watch(lambda: app.sweep.progress.fraction >= 0.2 and e2e.state(app) == "running"),
-        120,
-        "20 % done",
+    pump(
+        lambda: app.sweep.progress.fraction >= 0.2 and e2e.state(app) == "running", 120, "20 % done"
     )
     e2e.snap(app, shots / "sweep.png")
     assert dpg.get_value("progress/bar") >= 0.2
@@ -251,7 +252,7 @@ def _first_sweep(app, cluster, shots: Path) -> str:
     )
     assert dpg.get_value("progress/eta").startswith("ETA ")
     app.show_tab("cluster")
-    app.pump(
+    pump(
         lambda: app.cluster.snap is not None and len(app.cluster.snap.workers.rows) == 2,
         60,
         "two worker slots",
@@ -264,11 +265,11 @@ def _first_sweep(app, cluster, shots: Path) -> str:
     assert app.cluster.snap.nodes.rows[0][5] == "2060, 5090"
     e2e.snap(app, shots / "cluster.png")
     app.show_tab("results")
-    app.pump(
+    pump(
         lambda: app.results.snap is not None and 0 < app.results.snap.n_results, 60, "live results"
     )
     app.show_tab("sweep")
-    app.pump(watch(lambda: e2e.state(app) == "completed"), 180, "sweep 1 completed")
+    pump(lambda: e2e.state(app) == "completed", 180, "sweep 1 completed")
     done = [int(t.split(" /")[0].replace(",", "")) for s, t in seen if s == "running"]
     assert done == sorted(done), done  # progress only moves forward
     assert len({d for d in done if 0 < d < 2000}) >= 2, seen  # and was seen advancing

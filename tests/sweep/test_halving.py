@@ -279,6 +279,7 @@ def test_service_halving_equals_run_local(store):
             assert {r["combo_id"] for r in st.top} <= set(full["combo_id"])
     st = svc.status(rid)
     assert st.state == "completed" and st.evaluated == 90 and st.budget == 90
+    assert sum(st.per_device.values()) == 90  # trials per device, not a row per stage
     via = RunStore(store.data_root / "runs" / rid).load(every_stage=True)
     loc = run_local(s, data_root=store.data_root, backend="cpu", resume=False)
     pd.testing.assert_frame_equal(

@@ -36,6 +36,7 @@ from threadx.strategy.pack import (
 )
 from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_mapping
 from threadx.sweep.dataset import Dataset
+from threadx.sweep.halving import STAGE_COLUMN
 from threadx.sweep.plan import Task
 from threadx.sweep.spec import SweepSpec
 
@@ -224,8 +225,14 @@ def as_frame(part: Any) -> Any:
 
 
 def device_counts(part: Any) -> Mapping[str, int]:
-    """Rows per device of a results part (Arrow table or frame)."""
+    """Combinations per device of a results part (Arrow table or frame): its rows, or under
+    successive halving (a ``stage`` column) its distinct combo ids, each trial once however
+    many stages it ran (a trial's stages are one evaluation, on one device)."""
     if isinstance(part, pa.Table):
+        if STAGE_COLUMN in part.column_names:
+            part = part.group_by(["device", "combo_id"]).aggregate([])
         counts = part.column("device").value_counts()
         return {str(v["values"]): int(v["counts"]) for v in counts.to_pylist()}
+    if STAGE_COLUMN in part.columns:
+        part = part.drop_duplicates(["device", "combo_id"])
     return {str(k): int(v) for k, v in part["device"].value_counts().items()}

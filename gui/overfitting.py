@@ -172,7 +172,8 @@ def _group(g: Mapping[str, Any]) -> tuple[tuple[Any, ...], OverfitGroup]:
     }
     summary = (
         f"{key}: PBO {pbo} over {g.get('pbo_splits', 'n/a')} "
-        f"splits; {g.get('n_trials', 'n/a')} trials, {g.get('n_returns', 'n/a')} returns; "
+        f"splits; {g.get('n_trials', 'n/a')} trials{_dsr_note(g)}, "
+        f"{g.get('n_returns', 'n/a')} returns; "
         f"Sharpe mean {st['sr_mean']}, variance {st['sr_var']}, expected max "
         f"{st['expected_max_sr']}; logit mean {st['logit_mean']}, median "
         f"{st['logit_median']}"
@@ -197,6 +198,13 @@ def _group(g: Mapping[str, Any]) -> tuple[tuple[Any, ...], OverfitGroup]:
         _hist(g.get("oos_rank_hist")),
         _top_table(top),
     )
+
+
+def _dsr_note(g: Mapping[str, Any]) -> str:
+    """Where a group's DSR counts other trials than its rows (the sweep's, or under successive
+    halving every trial started): how many."""
+    n, d = g.get("n_trials"), g.get("dsr_trials")
+    return f" (DSR counts {d:,})" if isinstance(d, int) and d != n else ""
 
 
 def _group_columns(groups: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

@@ -257,6 +257,12 @@ def test_overfit_view_folds_classes_and_annual_max():
     assert v.verdict_class == "not_enough"  # the worst group's class
     assert "PBO n/a (one distinct strategy)" in v.group("BTCUSDT 15m fold 1").summary
     assert overfit_model(REPORT).verdict_class is None
+    # the trials DSR deflates by, where they are not the group's rows (the sweep's; halving)
+    assert "1000 trials, 2016 returns" in v.group("BTCUSDT 15m fold 0").summary
+    rep["groups"][0]["dsr_trials"], rep["groups"][1]["dsr_trials"] = 1000, 4000
+    v = overfit_model(rep)
+    assert "1000 trials, 2016 returns" in v.group("BTCUSDT 15m fold 0").summary
+    assert "1000 trials (DSR counts 4,000), 504 returns" in v.group("BTCUSDT 15m fold 1").summary
     # typographic dashes are drawn as ASCII (the default font has no glyph for them)
     rep["verdict"] = rep["groups"][0]["verdict"] = "DSR 0.31, PBO 0.62 \u2014 likely overfit"
     v = overfit_model(rep)

@@ -27,7 +27,13 @@ from threadx.sweep.halving import (
     stage_counts,
     stage_fractions,
 )
-from threadx.sweep.results import RunStore, full_length, results_frame, trial_count
+from threadx.sweep.results import (
+    RunStore,
+    full_length,
+    group_trials,
+    results_frame,
+    trial_count,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 HALF = {"start": 0.25, "keep": 0.5}  # stages on 1/4, 1/2 and all of the bars
@@ -247,6 +253,20 @@ def test_full_length_and_trial_count_of_parts():
         [7, 1],
     ]
     assert "trials" not in results_frame([plain]).attrs
+
+    # trials per (symbol, timeframe, fold): the report's groups (a fold's DSR counts its own)
+    def part(fold, ids, stages):
+        n = len(ids)
+        return pa.table(
+            {"symbol": ["BTCUSDT"] * n, "timeframe": ["1h"] * n, "fold": [fold] * n,
+             "combo_id": ids, "stage": pa.array(stages, pa.int8())}
+        )  # fmt: skip
+
+    parts = [part(0, [1, 2, 3, 1], [0, 0, 0, 1]), part(0, [4, 4], [0, 1]), part(1, [9, 9], [0, 1])]
+    frame = results_frame(parts)
+    assert frame.attrs["trials"] == 5
+    assert frame.attrs["group_trials"] == {("BTCUSDT", "1h", 0): 4, ("BTCUSDT", "1h", 1): 1}
+    assert group_trials([part(0, [1], [0]).drop(["fold"])]) == {("BTCUSDT", "1h", None): 1}
 
 
 def test_interrupted_halving_resumes_every_trial_and_stage_exactly_once(root):

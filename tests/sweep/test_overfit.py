@@ -370,6 +370,25 @@ def test_walk_forward_rows_are_grouped_per_fold():
         (1, 30, 4000),
     ]
     assert "BTCUSDT 1h fold 1" in format_report(rep)
+    # a fold's pick is made among its own 30 trials: DSR deflates by 30, not the run's 60
+    assert rep["n_trials"] == 60
+    for g in rep["groups"]:
+        assert g["dsr_trials"] == 30
+        assert g["expected_max_sr"] == pytest.approx(expected_max_sharpe(g["sr_var"], 30))
+        best = g["top"][0]
+        want = dsr(best["sharpe_per_bar"], g["n_returns"], best["skewness"], best["kurtosis"],
+                   g["sr_var"], 30)  # fmt: skip
+        assert best["dsr"] == pytest.approx(want) and "best of 30 random" in g["verdict"]
+    assert "expected best of 30 random strategies" in format_report(rep)
+    # without folds the same rows are one group, deflated by all 60
+    one = build_report(frame.drop(columns="fold"), [ds(bars=9999)], ["sharpe"], 3, 8)
+    assert [(g["n_trials"], g["dsr_trials"]) for g in one["groups"]] == [(60, 60)]
+    # under successive halving a fold counts every trial it started (attrs["group_trials"])
+    staged = frame.copy()
+    staged.attrs["trials"] = 200
+    staged.attrs["group_trials"] = {("BTCUSDT", "1h", 0): 120, ("BTCUSDT", "1h", 1): 80}
+    rep = build_report(staged, overfit.manifest_datasets(man), ["sharpe"], 3, 8)
+    assert [(g["n_trials"], g["dsr_trials"]) for g in rep["groups"]] == [(30, 120), (30, 80)]
 
 
 # -- storage, driver, exports, CLI ------------------------------------------------------------

@@ -33,8 +33,8 @@ TRIALS = 24
 N_FOLDS = 4  # 21 days of 1h bars: train 7d, test 2d, step 4d
 
 
-def wfs_dict(method="tpe", trials=TRIALS, batch=12, **over):
-    search = {"method": method, "trials": trials, "batch": batch, "seed": 1}
+def wfs_dict(method="tpe", trials=TRIALS, batch=12, search_over=None, **over):
+    search = {"method": method, "trials": trials, "batch": batch, "seed": 1, **(search_over or {})}
     wf = {"train": "7d", "test": "2d", "step": "4d"}
     d = search_dict(f"wfs-{method}", search, report={"blocks": 8}, walk_forward=wf)
     d.update(over)
@@ -244,7 +244,28 @@ def test_cli_run_walkforward_and_report(root, tmp_path, capsys):
     assert main(["--data-root", str(root), "sweep", "report", rid, "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     # one group per fold, each over that fold's trials; every evaluated trial is counted
-    assert [(g["fold"], g["n_trials"]) for g in rep["groups"]] == [
-        (k, TRIALS) for k in range(N_FOLDS)
-    ]
+    assert [(g["fold"], g["n_trials"], g["dsr_trials"]) for g in rep["groups"]] == [
+        (k, TRIALS, TRIALS) for k in range(N_FOLDS)
+    ]  # each fold's pick is deflated by its own search's trials
+    assert rep["n_trials"] == N_FOLDS * TRIALS
+
+
+def test_halving_fold_is_deflated_by_every_trial_it_started(root):
+    """Walk-forward with successive halving: each fold's report group holds its full-length
+    rows (PBO, the variance) and deflates its pick by all the trials its search started."""
+    from threadx.sweep.overfit import load_report
+
+    d = wfs_dict("random", search_over={"halving": {"start": 0.5, "keep": 0.5}})
+    res, _, wf = walk_forward_run(root, d)  # (walk-forward refused halving's share of rows)
+    folds = wf["datasets"][0]["folds"]
+    assert [f["trials"] for f in folds] == [TRIALS] * N_FOLDS  # trials started, not rows
+    full = res.to_frame()
+    for f in folds:  # each fold's pick: the best of its full-length rows
+        train = full[full["fold"] == f["fold"]]
+        assert f["combo_id"] == int(rank(train, ["sharpe", "-max_drawdown"]).iloc[0]["combo_id"])
+    rep = load_report(res.run_dir)
+    assert [g["fold"] for g in rep["groups"]] == list(range(N_FOLDS))
+    for g in rep["groups"]:
+        assert g["n_trials"] == TRIALS // 2  # half of each batch of 12 reaches all the bars
+        assert g["dsr_trials"] == TRIALS  # every trial the fold's search started
     assert rep["n_trials"] == N_FOLDS * TRIALS

@@ -10,7 +10,10 @@ likely that is (formulas in :mod:`threadx.sweep.robust`) from one row per combin
 * **PSR** of a top-K row is against a Sharpe of 0, with the row's own skewness and kurtosis.
 * **DSR** deflates against the expected best Sharpe of ``N`` unskilled trials, ``N`` = the number
   of combinations of the **whole sweep** (every row a user could have picked; under successive
-  halving every trial evaluated at any stage, the rows being the full-length ones), with ``V`` =
+  halving every trial evaluated at any stage, the rows being the full-length ones); for a
+  walk-forward fold ``N`` = **that fold's** trials (its train window's pick is made among them
+  alone, as the out-of-sample test uses it; the other folds' trials are the same strategies on
+  other windows, not more tries), the group's ``dsr_trials``, with ``V`` =
   the sample variance (ddof 1) of the per-bar Sharpe over the **group's** combinations (Sharpe
   ratios of different datasets have different sampling variances, so they are not pooled). The
   null's mean Sharpe is 0 (Bailey & López de Prado 2014).
@@ -35,8 +38,8 @@ it through :func:`load_report`); numbers under the JSON policy of :mod:`threadx.
 
     {"version": 1, "run_id": str, "n_trials": int, "blocks": S, "rank_by": [str], "top_k": int,
      "thresholds": {"dsr_good", "pbo_good", "dsr_bad", "pbo_bad"}, "finished": str, "verdict",
-     "groups": [{"symbol", "timeframe", ("fold"), "n_trials", "n_returns", "bar_minutes",
-                 "sr_mean", "sr_var" (per bar), "expected_max_sr" (per bar),
+     "groups": [{"symbol", "timeframe", ("fold"), "n_trials", "dsr_trials" (DSR's N), "n_returns",
+                 "bar_minutes", "sr_mean", "sr_var" (per bar), "expected_max_sr" (per bar),
                  "expected_max_sr_annual", "pbo", "pbo_se" (0: exact), "pbo_se_target",
                  "pbo_splits", "pbo_splits_total", "pbo_stop" ("all" | "se" | "clear" | "max"),
                  "pbo_strategies", "pbo_note", "oos_rank_hist": [10 ints over (0, 1)],
@@ -102,13 +105,16 @@ def build_report(
     """The report of a sweep's results ``frame`` (schema above). ``datasets``: the manifest's
     (``symbol``, ``timeframe``, ``bars`` or ``n_bars``, optional ``bar_minutes`` and ``fold``).
     ``n_trials``: the strategies tried (default: the rows; a halving search's frame holds its
-    full-length rows and says in ``attrs["trials"]`` how many trials it evaluated at all)."""
+    full-length rows and says in ``attrs["trials"]`` how many trials it evaluated at all, and
+    in ``attrs["group_trials"]`` how many per (symbol, timeframe, fold): a fold's DSR counts
+    its own)."""
     n_trials = int(frame.attrs.get("trials", len(frame)) if n_trials is None else n_trials)
     info = {_key(d): d for d in datasets}
     swept = [c for c in PARAM_NAMES if c in frame.columns and _varies(frame[c])]
     pbo = {"work": pbo_work, "exact_work": pbo_exact_work, "se_target": pbo_se_target}
     ctx = {
         "n_trials": n_trials,
+        "group_trials": dict(frame.attrs.get("group_trials") or {}),
         "rank_by": list(rank_by),
         "top_k": int(top_k),
         "blocks": int(blocks),
@@ -205,11 +211,14 @@ def _group_report(
     sr = frame["sharpe"].to_numpy(dtype=np.float64)[pos] / root
     sr = sr[np.isfinite(sr)]
     sr_var = float(np.var(sr, ddof=1)) if len(sr) > 1 else 0.0
+    if fold is not None:  # a fold's pick is made among its own trials (module docstring)
+        ctx = {**ctx, "n_trials": int(ctx["group_trials"].get(key, len(pos)))}
     emax = expected_max_sharpe(sr_var, ctx["n_trials"])
     g: dict[str, Any] = {"symbol": sym, "timeframe": tf, **({} if fold is None else {"fold": fold})}
     g.update(
         {
             "n_trials": len(pos),
+            "dsr_trials": ctx["n_trials"],
             "n_returns": n_returns,
             "bar_minutes": minutes,
             "sr_mean": float(sr.mean()) if len(sr) else None,

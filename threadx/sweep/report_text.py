@@ -72,13 +72,19 @@ def _num(v: Any, fmt: str = ".4g") -> str:
     return "n/a" if v is None else format(json_float(v), fmt)
 
 
+def _dsr_trials(g: dict[str, Any], report: dict[str, Any]) -> int:
+    """The trials a group's DSR deflates by (a walk-forward fold: its own; reports written
+    before ``dsr_trials`` existed: the sweep's)."""
+    return int(g.get("dsr_trials", report.get("n_trials", 0)))
+
+
 def _format_group(g: dict[str, Any], report: dict[str, Any]) -> list[str]:
     n_ret = g.get("n_returns")
     out = [
         f"{_label(g)}: {g['n_trials']:,} combinations, "
         f"{'?' if n_ret is None else format(n_ret, ',')} bar returns each",
         f"  Sharpe per bar over the combinations: mean {_num(g.get('sr_mean'))}, variance "
-        f"{_num(g.get('sr_var'))}; expected best of {report.get('n_trials', 0):,} random "
+        f"{_num(g.get('sr_var'))}; expected best of {_dsr_trials(g, report):,} random "
         f"strategies {_num(g.get('expected_max_sr'))} per bar "
         f"({_num(g.get('expected_max_sr_annual'), '.3g')} annualised)",
     ]

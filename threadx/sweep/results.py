@@ -12,7 +12,7 @@ A search with successive halving (:mod:`threadx.sweep.halving`) stores one row p
 stage) with a ``stage`` column; :func:`results_frame` (so :meth:`RunStore.load`) keeps the
 full-length rows only (:func:`full_length`), the one place where they are chosen, and notes the
 trials evaluated at any stage in ``frame.attrs["trials"]`` (the overfitting report's number of
-tried strategies).
+tried strategies) and per (symbol, timeframe, fold) in ``frame.attrs["group_trials"]``.
 """
 
 from __future__ import annotations
@@ -198,7 +198,26 @@ def results_frame(parts: Sequence[pa.Table], *, every_stage: bool = False) -> pd
         frame = frame.sort_values(keys, kind="mergesort", ignore_index=True)
     if staged:
         frame.attrs["trials"] = sum(trial_count(p) for p in parts)
+        frame.attrs["group_trials"] = group_trials(parts)
     return frame
+
+
+def group_trials(parts: Iterable[pa.Table]) -> dict[tuple[str, str, int | None], int]:
+    """Trials evaluated (at any stage) per (symbol, timeframe, walk-forward fold or None) of
+    the parts: the overfitting report's key of a group."""
+    out: dict[tuple[str, str, int | None], int] = {}
+    for p in parts:
+        if not p.num_rows or not {"symbol", "timeframe"} <= set(p.schema.names):
+            continue
+        cols = ["symbol", "timeframe", *(["fold"] if "fold" in p.schema.names else [])]
+        ids = (
+            p.select([*cols, "combo_id"]).group_by(cols).aggregate([("combo_id", "count_distinct")])
+        )
+        for row in ids.to_pylist():
+            fold = row.get("fold")
+            key = (str(row["symbol"]), str(row["timeframe"]), None if fold is None else int(fold))
+            out[key] = out.get(key, 0) + int(row["combo_id_count_distinct"])
+    return out
 
 
 def _ascending(frame: pd.DataFrame, keys: list[str]) -> bool:

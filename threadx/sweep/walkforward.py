@@ -183,7 +183,8 @@ def _train_rows(
 ) -> pd.DataFrame:
     """Fold ``f``'s train results: the rows of its own grid sweep or search (the plan's dataset
     ``slot``: combo ids ``slot x per ..``), every one of them. A search by Optuna may hold
-    fewer than ``trials`` rows (a short batch when the sampler repeats itself), never more."""
+    fewer than ``trials`` rows (a short batch when the sampler repeats itself), never more; under
+    successive halving the rows are the full-length ones, a share of the trials."""
     per = spec.rows_per_dataset()
     train = rows[rows["fold"] == f.fold]
     ids = train["combo_id"].to_numpy()
@@ -192,7 +193,7 @@ def _train_rows(
             f"{ds.key} fold {f.fold}: train results with combo ids outside the fold's "
             f"{slot * per}..{(slot + 1) * per - 1}; the run's results are mixed up"
         )
-    short = spec.search.method in ("tpe", "nsga2")
+    short = spec.search.method in ("tpe", "nsga2") or spec.search.halving is not None
     if len(train) > per or not len(train) or (len(train) < per and not short):
         what = f"{spec.search.method} trials" if spec.search.sampling else "train results"
         raise StoreError(
@@ -205,13 +206,15 @@ def _train_rows(
 def _walk_dataset(
     spec: SweepSpec, ds: Dataset, folds: list[tuple[int, Fold]], rows: pd.DataFrame
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    started = rows.attrs.get("group_trials") or {}  # halving: every trial, at any stage
     start = capital = params_from_mapping(spec.fixed).initial_capital
     records, curves, trades, ruined = [], [], [], False
     for slot, f in folds:
         train = _train_rows(spec, ds, f, slot, rows)
         best = rank(train, spec.rank.by).iloc[0]
         oos = evaluate_fold(ds, f, best, capital, spec.report.blocks)
-        records.append({**_fold_record(spec, ds, f, best, oos, capital), "trials": len(train)})
+        trials = started.get((ds.symbol, ds.timeframe, f.fold), len(train))
+        records.append({**_fold_record(spec, ds, f, best, oos, capital), "trials": trials})
         idx = utc_index(oos.times, name="time")
         curves.append(pd.DataFrame({"fold": f.fold, "equity": oos.equity}, index=idx))
         trades.append(oos.trades.assign(fold=f.fold))

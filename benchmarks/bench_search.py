@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -133,7 +135,12 @@ def sweep(root: Path, symbol: str, name: str, grid: dict, rank: list[str], **sea
 
 
 def part_edge(
-    root: Path, bars: int, seeds: int, space: dict = EDGE_GRID, methods: tuple = EDGE_METHODS
+    root: Path,
+    bars: int,
+    seeds: int,
+    space: dict = EDGE_GRID,
+    methods: tuple = EDGE_METHODS,
+    share: float = 0.05,
 ) -> dict[str, Any]:
     print(f"edge: planted edge, {bars:,} 1m bars", flush=True)
     store_with(root, "EDGE", synthetic_1m(bars, 1, sigma_rw=2e-4, phi=0.95, sigma_ou=3e-4))
@@ -145,8 +152,11 @@ def part_edge(
     front = pareto_front(grid)
     nadir = (0.0, float(front.loc[front["sharpe"] > 0, "max_drawdown"].max()))
     hv_nadir = hypervolume(grid, nadir)
-    budget = round(0.05 * len(grid))
+    budget = round(share * len(grid))
+    grid_sharpe = grid["sharpe"].to_numpy(dtype=np.float64)
+    grid_sharpe = np.sort(grid_sharpe[np.isfinite(grid_sharpe)])
     out: dict[str, Any] = {"grid": g, "grid_best": best, "grid_hv": hv_grid, "budget": budget}
+    out["share"] = share
     out |= {"nadir": nadir, "grid_hv_nadir": hv_nadir, "grid_front": len(front)}
     print(f"  grid front: {len(front)} points; nadir reference {nadir}", flush=True)
     for method in methods:
@@ -158,17 +168,24 @@ def part_edge(
                 seed=seed,
             )  # fmt: skip
             r["best"] = float(frame["sharpe"].max())
+            # the best found's place in the whole grid (1: the grid's best); a ratio near 1 is
+            # easy where many points are near the best, a rank says how rare the find is
+            r["grid_rank"] = (
+                int(len(grid_sharpe) - np.searchsorted(grid_sharpe, r["best"], "right")) + 1
+            )
             r["hv"] = hypervolume(frame, HV_REFERENCE)
             r["hv_nadir"] = hypervolume(frame, nadir)
             print(
                 f"    seed {seed}: best Sharpe {r['best']:.3f} ({r['best'] / best:.3f} of the "
-                f"grid's), hypervolume {r['hv'] / hv_grid:.3f} of the grid front's "
+                f"grid's, rank {r['grid_rank']:,} of {len(grid):,}), hypervolume "
+                f"{r['hv'] / hv_grid:.3f} of the grid front's "
                 f"({r['hv_nadir'] / hv_nadir:.3f} at the nadir reference)",
                 flush=True,
             )
             runs.append(r)
         out[method] = runs
         out[f"{method}_median_best_share"] = statistics.median(r["best"] for r in runs) / best
+        out[f"{method}_median_grid_rank"] = statistics.median(r["grid_rank"] for r in runs)
         out[f"{method}_median_hv_share"] = statistics.median(r["hv"] for r in runs) / hv_grid
         out[f"{method}_median_hv_nadir_share"] = (
             statistics.median(r["hv_nadir"] for r in runs) / hv_nadir
@@ -207,6 +224,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--edge-bars", type=int, default=40_000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--methods", default=",".join(EDGE_METHODS), help="edge: these methods")
+    ap.add_argument("--share", type=float, default=0.05, help="edge: the budget, share of grid")
     ap.add_argument("--scale-bars", type=int, default=4_000)
     ap.add_argument("--million", type=int, default=1_048_576, help="sobol/random trials")
     ap.add_argument("--tpe", type=int, default=20_000)
@@ -226,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.part in ("edge", "all"):
             methods = tuple(args.methods.split(","))
             result["edge"] = part_edge(
-                Path(tmp) / "edge", args.edge_bars, args.seeds, edge_grid, methods
+                Path(tmp) / "edge", args.edge_bars, args.seeds, edge_grid, methods, args.share
             )
         if args.part in ("scale", "all"):
             result["scale"] = part_scale(
@@ -246,7 +264,8 @@ def summary(r: dict[str, Any]) -> None:
             bests = ", ".join(f"{x['best']:.2f}" for x in e[m])
             print(
                 f"  edge {m}: best Sharpe by seed [{bests}] = median "
-                f"{e[f'{m}_median_best_share']:.3f} of the grid's {e['grid_best']:.2f}; "
+                f"{e[f'{m}_median_best_share']:.3f} of the grid's {e['grid_best']:.2f} "
+                f"(median rank {e[f'{m}_median_grid_rank']:,.0f} of {e['grid']['rows']:,}); "
                 f"hypervolume median {e[f'{m}_median_hv_share']:.3f} of the grid front's "
                 f"({e[f'{m}_median_hv_nadir_share']:.3f} at the nadir reference)"
             )

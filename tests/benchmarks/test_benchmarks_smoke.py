@@ -235,10 +235,14 @@ def test_bench_search_quick(tmp_path):
     out = bench.main(_flags(quick=True, json=path))
     assert json.loads(path.read_text())["edge"]["budget"] == out["edge"]["budget"]
     edge = out["edge"]
-    assert edge["grid"]["rows"] == 540 and edge["budget"] == 27
+    assert edge["grid"]["rows"] == 540 and edge["budget"] == 27 and edge["share"] == 0.05
+    runs = sorted((r["best"], -r["grid_rank"]) for m in ("tpe", "random", "nsga2") for r in edge[m])
+    assert [-k for _, k in runs] == sorted((-k for _, k in runs), reverse=True)  # better: higher
     for method in ("tpe", "random", "nsga2"):
         (run,) = edge[method]
         assert 0 < run["rows"] <= 27 and run["best"] <= edge["grid_best"]
+        assert 1 <= run["grid_rank"] <= 540
+        assert (run["grid_rank"] == 1) == (run["best"] == edge["grid_best"])
         assert 0 < run["hv"] <= edge["grid_hv"] * (1 + 1e-9)
     assert edge["tpe"][0]["ask_s"] > 0 and edge["tpe"][0]["kernel_s"] > 0
     scale = out["scale"]

@@ -164,7 +164,7 @@ def plan_sweep(spec: SweepSpec, datasets: list[Dataset], gpu: bool = False) -> S
         "chunk_size": chunk,
         "results_version": RESULTS_VERSION,
     }
-    if spec.search.method in ("random", "sobol"):  # the draw's points in batch order
+    if spec.search.sampling and not spec.search.learns:  # random/sobol: the draw, batch order
         ident["draw_order"] = "grouped"
     digest = sha256_json(ident, compact=False)  # json's default separators: ids stay as they are
     return SweepPlan(

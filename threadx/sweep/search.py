@@ -50,8 +50,6 @@ from threadx.sweep.results import RunStore, full_length, trial_count
 from threadx.sweep.space import SearchSpace
 from threadx.sweep.spec import SweepSpec
 
-OPTUNA_METHODS = ("tpe", "nsga2")
-
 
 # -- evaluation (anywhere: this process or a worker) ----------------------------------------------
 class IndicatorMemo:
@@ -177,9 +175,8 @@ class SearchSampler:
         self.plan, self.store = plan, store
         self.space = SearchSpace.from_spec(plan.spec)
         self.method = se.method
-        sequential = se.method in OPTUNA_METHODS
-        self.inflight = 1 if sequential else 2  # per worker
-        self.max_running = 1 if sequential else None  # in the whole run
+        self.inflight = 1 if se.learns else 2  # per worker
+        self.max_running = 1 if se.learns else None  # in the whole run
         self.ask_s = 0.0  # drawing the points, or Optuna's asks (window and record included)
         self.tell_s = 0.0  # Optuna's tells
         self.evaluated = 0
@@ -191,7 +188,7 @@ class SearchSampler:
         self.points: np.ndarray | None = None
         self.study: Any = None
         t0 = time.perf_counter()
-        if sequential:
+        if se.learns:
             from threadx.sweep.study import BatchStudy
 
             self.study = BatchStudy(plan, store, self.space)

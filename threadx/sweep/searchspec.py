@@ -68,10 +68,16 @@ class SearchSpec(StrictModel):
     def sampling(self) -> bool:
         return self.method != "grid"
 
+    @property
+    def learns(self) -> bool:
+        """The sampler learns from each batch (tpe, nsga2: Optuna's ask/tell): one batch in
+        flight, each dataset searched on its own, a batch may come up short of new points."""
+        return self.method in ("tpe", "nsga2")
+
     def batch_size(self, auto: int) -> int:
         """Trials per task: ``batch``; by default ``auto`` (the grid's chunk for the data: the
         draws of random/sobol are known in advance, so they run like a grid) or, for the
         samplers that learn from each batch (tpe, nsga2), :data:`SEQUENTIAL_BATCH`."""
         if self.batch is not None:
             return self.batch
-        return SEQUENTIAL_BATCH if self.method in ("tpe", "nsga2") else auto
+        return SEQUENTIAL_BATCH if self.learns else auto

@@ -244,7 +244,7 @@ def space_summary(spec: SweepSpec) -> list[str]:
     lines += [f"  {line}" for line in space.describe()]
     exp = f" (about 10^{math.log10(size):.1f})" if size >= 10**6 else ""
     lines.append(f"grid: {size:,} combinations per dataset{exp}")
-    if se.sampling and se.batch is None and se.method in ("random", "sobol"):
+    if se.sampling and se.batch is None and not se.learns:  # random / sobol
         batch = "the grid's automatic chunk"
     elif se.sampling:
         batch = f"{min(se.batch_size(0), se.trials):,}"

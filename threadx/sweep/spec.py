@@ -324,7 +324,7 @@ class SweepSpec(StrictModel):
         se = self.search
         if not se.sampling:
             return self
-        if (se.method in ("tpe", "nsga2") or se.halving) and self.rank.aggregate != "none":
+        if (se.learns or se.halving) and self.rank.aggregate != "none":
             own = "[search] halving keeps" if se.halving else f"method {se.method!r} searches"
             raise KeyedError(
                 "rank.aggregate",

@@ -193,7 +193,7 @@ def _train_rows(
             f"{ds.key} fold {f.fold}: train results with combo ids outside the fold's "
             f"{slot * per}..{(slot + 1) * per - 1}; the run's results are mixed up"
         )
-    short = spec.search.method in ("tpe", "nsga2") or spec.search.halving is not None
+    short = spec.search.learns or spec.search.halving is not None
     if len(train) > per or not len(train) or (len(train) < per and not short):
         what = f"{spec.search.method} trials" if spec.search.sampling else "train results"
         raise StoreError(

@@ -67,7 +67,7 @@ from threadx.data.resample import timeframe_minutes
 from threadx.kernels.layout import block_columns
 from threadx.strategy.metrics import STAT_NAMES, periods_per_year
 from threadx.strategy.params import PARAM_NAMES
-from threadx.sweep.results import RunStore, rank
+from threadx.sweep.results import RunStore, rank, trials_started
 from threadx.sweep.robust import distinct_columns, dsr, expected_max_sharpe, pbo_cscv, psr
 from threadx.sweep.states import RunState
 
@@ -114,7 +114,6 @@ def build_report(
     pbo = {"work": pbo_work, "exact_work": pbo_exact_work, "se_target": pbo_se_target}
     ctx = {
         "n_trials": n_trials,
-        "group_trials": dict(frame.attrs.get("group_trials") or {}),
         "rank_by": list(rank_by),
         "top_k": int(top_k),
         "blocks": int(blocks),
@@ -212,7 +211,7 @@ def _group_report(
     sr = sr[np.isfinite(sr)]
     sr_var = float(np.var(sr, ddof=1)) if len(sr) > 1 else 0.0
     if fold is not None:  # a fold's pick is made among its own trials (module docstring)
-        ctx = {**ctx, "n_trials": int(ctx["group_trials"].get(key, len(pos)))}
+        ctx = {**ctx, "n_trials": trials_started(frame, key, len(pos))}
     emax = expected_max_sharpe(sr_var, ctx["n_trials"])
     g: dict[str, Any] = {"symbol": sym, "timeframe": tf, **({} if fold is None else {"fold": fold})}
     g.update(

@@ -220,6 +220,13 @@ def group_trials(parts: Iterable[pa.Table]) -> dict[tuple[str, str, int | None],
     return out
 
 
+def trials_started(frame: pd.DataFrame, key: tuple[str, str, int | None], rows: int) -> int:
+    """The trials evaluated for group ``key`` (symbol, timeframe, fold or None) of a results
+    ``frame`` whose group holds ``rows`` rows: under successive halving every trial started at
+    any stage (``attrs["group_trials"]``), else its rows (one per trial)."""
+    return int((frame.attrs.get("group_trials") or {}).get(key, rows))
+
+
 def _ascending(frame: pd.DataFrame, keys: list[str]) -> bool:
     """Rows strictly ascending by ``keys`` (combo_id, then stage)."""
     if len(frame) < 2:

@@ -58,7 +58,7 @@ from threadx.strategy.params import PARAM_NAMES, StrategyParams, params_from_map
 from threadx.strategy.reference import TRADE_COLUMNS, simulate
 from threadx.sweep.dataset import Dataset
 from threadx.sweep.folds import Fold
-from threadx.sweep.results import RunStore, rank
+from threadx.sweep.results import RunStore, rank, trials_started
 from threadx.sweep.states import RunState
 
 if TYPE_CHECKING:
@@ -206,14 +206,13 @@ def _train_rows(
 def _walk_dataset(
     spec: SweepSpec, ds: Dataset, folds: list[tuple[int, Fold]], rows: pd.DataFrame
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    started = rows.attrs.get("group_trials") or {}  # halving: every trial, at any stage
     start = capital = params_from_mapping(spec.fixed).initial_capital
     records, curves, trades, ruined = [], [], [], False
     for slot, f in folds:
         train = _train_rows(spec, ds, f, slot, rows)
         best = rank(train, spec.rank.by).iloc[0]
         oos = evaluate_fold(ds, f, best, capital, spec.report.blocks)
-        trials = started.get((ds.symbol, ds.timeframe, f.fold), len(train))
+        trials = trials_started(rows, (ds.symbol, ds.timeframe, f.fold), len(train))
         records.append({**_fold_record(spec, ds, f, best, oos, capital), "trials": trials})
         idx = utc_index(oos.times, name="time")
         curves.append(pd.DataFrame({"fold": f.fold, "equity": oos.equity}, index=idx))
